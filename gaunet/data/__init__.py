@@ -1,0 +1,19 @@
+"""Data layer: every SOURCE becomes an ImageSet; splits and same-class pairs on top."""
+
+from gaunet.data.imageset import ImageSet, Problem, from_unit_range, to_unit_range
+from gaunet.data.sources import SourceError, load_source
+from gaunet.data.splits import apply_split, assign_split, make_split, read_split, write_split
+
+__all__ = [
+    "ImageSet",
+    "Problem",
+    "SourceError",
+    "apply_split",
+    "assign_split",
+    "from_unit_range",
+    "load_source",
+    "make_split",
+    "read_split",
+    "to_unit_range",
+    "write_split",
+]

@@ -1,0 +1,66 @@
+"""Paper preprocessing: OpenCV resize to S x S, C channels, uint8; [-1, 1] comes later.
+
+INTER_AREA when shrinking (no aliasing), INTER_CUBIC when enlarging (28 px MedMNIST -> 256).
+Grey is replicated to 3 channels; colour to 1 channel uses ITU-R 601 luma, as OpenCV does.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Any integer or float array -> uint8, scaling by its own type range (16-bit, float)."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image.astype(np.float32) / 257.0).round().astype(np.uint8)
+    if image.dtype == bool:
+        return image.astype(np.uint8) * 255
+    values = image.astype(np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise ValueError("image has no finite pixel values")
+    lo, hi = float(values[finite].min()), float(values[finite].max())
+    values = np.where(finite, values, lo)
+    if np.issubdtype(image.dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
+        scaled = values * 255.0
+    elif hi > lo:
+        scaled = (values - lo) / (hi - lo) * 255.0
+    else:
+        scaled = np.zeros_like(values)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def resize_to(image: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """(H, W) or (H, W, C) image of any dtype -> uint8 (channels, size, size)."""
+    image = to_uint8(np.asarray(image))
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
+        raise ValueError(f"cannot use an image of shape {image.shape}")
+    h, w = image.shape[:2]
+    if (h, w) != (size, size):
+        shrinking = h >= size and w >= size
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+        image = cv2.resize(image, (size, size), interpolation=interpolation)
+    if channels == 1 and image.ndim == 3:
+        image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if channels == 3 and image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    if image.shape[2] != channels:
+        raise ValueError(f"cannot make {channels} channels from {image.shape[2]}")
+    return np.ascontiguousarray(image.transpose(2, 0, 1))
+
+
+def resize_stack(images: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """A stack (N, H, W[, C]) -> uint8 (N, channels, size, size)."""
+    out = np.empty((len(images), channels, size, size), dtype=np.uint8)
+    for i, image in enumerate(images):
+        out[i] = resize_to(image, size, channels)
+    return out
