@@ -1,7 +1,7 @@
 """Data layer: every SOURCE becomes an ImageSet; splits and same-class pairs on top."""
 
 from gaunet.data.imageset import ImageSet, Problem, from_unit_range, to_unit_range
-from gaunet.data.sources import SourceError, load_source
+from gaunet.data.sources import SourceError, load_source, parse_window
 from gaunet.data.splits import apply_split, assign_split, make_split, read_split, write_split
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "from_unit_range",
     "load_source",
     "make_split",
+    "parse_window",
     "read_split",
     "to_unit_range",
     "write_split",

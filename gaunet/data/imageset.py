@@ -92,6 +92,16 @@ class ImageSet:
             raise ValueError(f"{self.source or 'this image set'} has no split assigned")
         return self.subset(self.split == name)
 
+    def problem_report(self, limit: int = 10) -> str:
+        """'N file(s) skipped' and the first `limit` problem lines, for commands to print."""
+        if not self.problems:
+            return ""
+        lines = [f"{len(self.problems)} file(s) skipped in {self.source}:"]
+        lines += [f"  {problem}" for problem in self.problems[:limit]]
+        if len(self.problems) > limit:
+            lines.append(f"  ... and {len(self.problems) - limit} more (gaunet data inspect)")
+        return "\n".join(lines)
+
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=self.num_classes)
         return {c: int(k) for c, k in zip(self.class_names, counts)}

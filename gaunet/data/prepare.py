@@ -58,9 +58,17 @@ def resize_to(image: np.ndarray, size: int, channels: int) -> np.ndarray:
     return np.ascontiguousarray(image.transpose(2, 0, 1))
 
 
-def resize_stack(images: np.ndarray, size: int, channels: int) -> np.ndarray:
-    """A stack (N, H, W[, C]) -> uint8 (N, channels, size, size)."""
-    out = np.empty((len(images), channels, size, size), dtype=np.uint8)
+def resize_stack(
+    images: np.ndarray, size: int, channels: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """A stack (N, H, W[, C]) -> uint8 (N, channels, size, size), written into `out` if given."""
+    if out is None:
+        out = np.empty((len(images), channels, size, size), dtype=np.uint8)
+    if images.ndim == 3 and images.dtype == np.uint8:  # grey stack: resize once, copy channels
+        for i, image in enumerate(images):
+            out[i, 0] = resize_to(image, size, 1)[0]
+        out[:, 1:] = out[:, :1]
+        return out
     for i, image in enumerate(images):
         out[i] = resize_to(image, size, channels)
     return out

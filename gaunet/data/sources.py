@@ -1,7 +1,12 @@
-"""SOURCE strings -> ImageSet. One reader per source kind, one dispatcher.
+"""SOURCE strings -> ImageSet: the one dispatcher in front of one reader per source kind.
 
-Kinds: `phantom[:opts]`, a MedMNIST-style `.npz`, a class-folder tree, a CSV manifest
-(`path,label[,patient_id][,split]`), DICOM folders and NIfTI volumes with a manifest.
+- `phantom[:n=,classes=,seed=]`: built-in synthetic set (never cached: it is generated)
+- `file.npz`: MedMNIST layout, official split kept
+- `file.csv`: manifest `path,label[,patient_id][,split][,class][,slice]`, paths relative to it,
+  pointing at images, DICOM files or NIfTI volumes (dispatch by extension)
+- `folder/` holding `manifest.csv`: read through that manifest (prepared / generated sets)
+- `folder/`: a class-folder tree `folder/<class>/**/<image>`
+File sources are decoded once per (files, size, channels, options) and cached (see cache.py).
 """
 
 from __future__ import annotations
@@ -10,14 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gaunet.data.imageset import SPLITS, ImageSet
+from gaunet.data.imageset import ImageSet
 from gaunet.data.phantom import make_phantom, parse_phantom_spec
 from gaunet.data.prepare import resize_stack
-from gaunet.errors import GaunetError
+from gaunet.data.readers.items import ReadOptions, SourceError, build_imageset
 
-
-class SourceError(GaunetError, ValueError):
-    """A source that cannot be used at all; the message names the file and the problem."""
+__all__ = ["SourceError", "load_source", "parse_window"]
 
 
 def load_phantom(spec: str, size: int, channels: int) -> ImageSet:
@@ -42,44 +45,32 @@ def load_phantom(spec: str, size: int, channels: int) -> ImageSet:
     )
 
 
-def load_npz(path: Path, size: int, channels: int) -> ImageSet:
-    """MedMNIST layout: `{train,val,test}_images` / `_labels`; the official split is kept."""
+def parse_window(text: str | None) -> tuple[float, float] | None:
+    """`"40,400"` (center,width) -> (40.0, 400.0), for --window options."""
+    if text is None or text == "":
+        return None
     try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:  # noqa: BLE001 - any decode failure is the same user error
-        raise SourceError(f"{path}: not a readable .npz archive ({error})") from error
-    parts = [s for s in SPLITS if f"{s}_images" in archive.files]
-    if not parts:
-        raise SourceError(f"{path}: no train_images/val_images/test_images arrays inside")
-    images, labels, split, ids, sizes = [], [], [], [], {}
-    for part in parts:
-        if f"{part}_labels" not in archive.files:
-            raise SourceError(f"{path}: {part}_images has no {part}_labels")
-        x = archive[f"{part}_images"]
-        y = np.asarray(archive[f"{part}_labels"]).reshape(len(x), -1)[:, 0].astype(np.int64)
-        images.append(resize_stack(x, size, channels))
-        labels.append(y)
-        split += [part] * len(x)
-        ids += [f"{part}/{i:06d}" for i in range(len(x))]
-        key = "x".join(str(d) for d in x.shape[1:3])
-        sizes[key] = sizes.get(key, 0) + len(x)
-    labels_all = np.concatenate(labels)
-    names = [str(i) for i in range(int(labels_all.max()) + 1)]
-    ids_all = np.asarray(ids)
-    return ImageSet(
-        images=np.concatenate(images),
-        labels=labels_all,
-        class_names=names,
-        groups=ids_all.copy(),
-        ids=ids_all,
-        split=np.asarray(split),
-        source=str(path),
-        info={"kind": "npz", "sizes": sizes},
-    )
+        center, width = (float(v) for v in text.split(","))
+    except ValueError as error:
+        raise SourceError(f"--window {text!r}: expected CENTER,WIDTH such as 40,400") from error
+    if width <= 0:
+        raise SourceError(f"--window {text!r}: width must be positive")
+    return center, width
 
 
-def load_source(spec: str | Path, size: int = 256, channels: int = 3) -> ImageSet:
-    """Read any SOURCE into an ImageSet of uint8 (N, channels, size, size) images."""
+def load_source(
+    spec: str | Path,
+    size: int = 256,
+    channels: int = 3,
+    *,
+    window: tuple[float, float] | None = None,
+    skip_blank: bool = False,
+) -> ImageSet:
+    """Read any SOURCE into an ImageSet of uint8 (N, channels, size, size) images.
+
+    window: (center, width) for DICOM/NIfTI intensities instead of the file's own window.
+    skip_blank: leave out near-empty NIfTI slices (air, padding).
+    """
     if channels not in (1, 3):
         raise SourceError(f"channels must be 1 or 3, not {channels}")
     if size < 8:
@@ -90,9 +81,42 @@ def load_source(spec: str | Path, size: int = 256, channels: int = 3) -> ImageSe
             return load_phantom(text, size, channels)
         except ValueError as error:
             raise SourceError(str(error)) from error
-    path = Path(text)
+    path = Path(text).expanduser()
     if not path.exists():
         raise SourceError(f"{path}: no such file or folder")
-    if path.suffix.lower() == ".npz":
+    options = ReadOptions(size=size, channels=channels, window=window, skip_blank=skip_blank)
+    name = path.name.lower()
+    if path.is_file() and name.endswith(".npz"):
+        from gaunet.data.readers.npz import load_npz
+
         return load_npz(path, size, channels)
-    raise SourceError(f"{path}: not a source gaunet can read (see `gaunet data inspect --help`)")
+    if path.is_file() and name.endswith(".csv"):
+        return _from_manifest(path, options)
+    if path.is_dir() and (path / "manifest.csv").is_file():
+        return _from_manifest(path / "manifest.csv", options, source=str(path))
+    if path.is_dir():
+        from gaunet.data.readers.folder import scan_class_folders
+
+        try:
+            items, names, problems = scan_class_folders(path)
+        except OSError as error:
+            raise SourceError(f"{path}: cannot list the folder ({error.strerror})") from error
+        return build_imageset(items, names, options, str(path), "folder", problems, min_per_class=2)
+    if name.endswith((".nii", ".nii.gz", ".dcm")):
+        raise SourceError(
+            f"{path}: a single volume/image has no labels; list it in a manifest CSV "
+            "(path,label[,patient_id]) and give the CSV as SOURCE"
+        )
+    raise SourceError(
+        f"{path}: not a source gaunet can read (a class folder, a manifest .csv, an .npz, "
+        "or phantom; see `gaunet data inspect --help`)"
+    )
+
+
+def _from_manifest(csv_path: Path, options: ReadOptions, source: str | None = None) -> ImageSet:
+    from gaunet.data.readers.manifest import read_manifest
+
+    items, names, problems = read_manifest(csv_path)
+    kinds = {item.path.name.lower().rsplit(".", 2)[-1] for item in items}
+    kind = "nifti" if kinds & {"nii", "gz"} else "dicom" if "dcm" in kinds else "manifest"
+    return build_imageset(items, names, options, source or str(csv_path), kind, problems)

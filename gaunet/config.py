@@ -1,0 +1,198 @@
+"""Training configuration: one dataclass, presets as YAML files, overrides as `key=value`.
+
+Resolution order: dataclass defaults < preset (`gaunet/configs/NAME.yaml`) or a user YAML file <
+`overrides` (`--set key=value` and the named CLI flags). The resolved config is written to the
+run folder as config.yaml, and `--resume` reads it back, so a run folder always says exactly what
+was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gaunet.errors import GaunetError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(GaunetError, ValueError):
+    """A config file or override that cannot be used; the message says which and why."""
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run. Comments give the paper's value where it has one."""
+
+    model: str = "gaunet"  # model family: gaunet (now); gan, cgan (baselines)
+    data: str = ""  # the SOURCE trained on, recorded for the run folder
+    size: int = 32
+    channels: int = 1
+    seed: int = 0
+    # budget: `steps` generator steps (total, also across --resume); `minutes` wall clock (0 = off)
+    steps: int = 1000
+    minutes: float = 0.0
+    batch_size: int = 16
+    n_critic: int = 5  # critic steps per generator step (Algorithm 1, WGAN-GP default)
+    lr_g: float = 1e-4  # paper: alpha = 0.0001
+    lr_d: float = 1e-4
+    beta1: float = 0.0  # paper: beta1 = 0, beta2 = 0.9
+    beta2: float = 0.9
+    gp_lambda: float = 10.0  # paper: lambda = 10
+    gp_every: int = 1  # lazy penalty: every k critic steps, scaled by k (1 = paper)
+    gp_fraction: float = 1.0  # share of the batch the penalty is computed on (1 = paper)
+    balance_classes: bool = True  # pairs drawn with classes uniform (small classes seen as often)
+    # generator (U-Net)
+    z_dim: int = 100  # paper: z ~ N(0, I); dimension not given, 100 is the GAN convention
+    noise_channels: int = 8  # channels of the projected-noise map at the latent
+    decoder_noise_stages: int = 0  # also inject projected noise into this many decoder stages
+    class_embed_dim: int = 16  # channels of the learned class map at the latent
+    g_width: int = 64  # width of the first level; doubles after each downsampling (U-Net)
+    g_width_max: int = 512
+    g_depth: int = 4  # down blocks (= up blocks); paper: eight blocks in all
+    g_convs_per_block: int = 4  # paper: four 3x3 convolutions per block
+    g_dropout: float = 0.2
+    # batch renormalization (Ioffe 2017): plain BN for warmup, then r_max -> rmax, d_max -> dmax
+    brn_momentum: float = 0.01
+    brn_warmup: int = 5000  # training forward passes (Ioffe: 5k of 160k)
+    brn_ramp: int = 20000  # forward passes over which r_max and d_max reach their final value
+    brn_rmax: float = 3.0
+    brn_dmax: float = 5.0
+    # critic (DenseNet on the channel-concatenated pair)
+    d_growth: int = 64  # paper: growth rate k = 64
+    d_blocks: int = 4  # paper: four dense blocks and four transition layers
+    d_layers_per_block: int = 4  # paper: four convolutions per dense block
+    d_stem: int = 128
+    d_stem_down: int = 0  # stride-2 convolutions in the stem (DenseNet downsamples by 4 there)
+    d_dropout: float = 0.2
+    d_projection: bool = True  # class embedding in the critic (projection discriminator)
+    # generator weights averaged for sampling
+    ema_decay: float = 0.999
+    # run folder cadence (generator steps)
+    log_every: int = 25
+    sample_every: int = 500
+    checkpoint_every: int = 500  # checkpoints/last.pt
+    periodic_every: int = 2000  # checkpoints/step-XXXXXX.pt
+    keep_periodic: int = 5  # 0 keeps all
+    grid_samples: int = 6  # generated columns per class row in samples/*.png
+    tensorboard: bool = True
+    max_rollbacks: int = 5  # non-finite losses: roll back this often, then stop
+    # performance
+    device: str = "auto"  # auto = cuda when available, else cpu
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    channels_last: bool = False
+    compile: bool = False
+    num_threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    def validate(self) -> TrainConfig:
+        """Catch settings that would fail deep inside training, with a message that says why."""
+        problems = []
+        if self.size % (2**self.g_depth):
+            problems.append(f"size {self.size} is not divisible by 2**g_depth = {2**self.g_depth}")
+        if self.size % (2**self.d_blocks):
+            problems.append(
+                f"size {self.size} is not divisible by 2**d_blocks = {2**self.d_blocks}"
+            )
+        if self.channels not in (1, 3):
+            problems.append(f"channels must be 1 or 3, not {self.channels}")
+        if self.precision not in ("fp32", "bf16"):
+            problems.append(f"precision must be fp32 or bf16, not {self.precision!r}")
+        if not 0 < self.gp_fraction <= 1:
+            problems.append(f"gp_fraction must be in (0, 1], not {self.gp_fraction}")
+        for name in ("batch_size", "n_critic", "gp_every", "log_every", "g_depth", "d_blocks"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        if self.batch_size < 2:
+            problems.append("batch_size must be at least 2 (batch statistics)")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read config ({error})") from error
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of field: value")
+    return content
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Convert an override to the field's type; strings are parsed as YAML scalars first."""
+    kinds = {f.name: f.type for f in fields(TrainConfig)}
+    if name not in kinds:
+        raise ConfigError(f"unknown config field {name!r} (known: {', '.join(sorted(kinds))})")
+    kind = kinds[name]
+    if isinstance(value, str) and kind != "str":
+        value = yaml.safe_load(value)
+    try:
+        if kind == "bool":
+            if isinstance(value, str) or not isinstance(value, (bool, int)):
+                raise ValueError(value)
+            return bool(value)
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config field {name} expects {kind}, got {value!r}") from error
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`["key=value", ...]` (the CLI's --set) -> {key: value}, values still strings."""
+    result = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def load_config(
+    config: str | Path | TrainConfig = "cpu-tiny", overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """A preset name, a YAML file or a TrainConfig, with overrides applied, validated."""
+    if isinstance(config, TrainConfig):
+        values = config.to_dict()
+    else:
+        text = str(config)
+        path = Path(text)
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            if not path.exists():
+                raise ConfigError(f"{path}: no such config file")
+            values = _read_yaml(path)
+        elif (PRESET_DIR / f"{text}.yaml").exists():
+            values = _read_yaml(PRESET_DIR / f"{text}.yaml")
+        else:
+            raise ConfigError(
+                f"{text!r} is neither a config file nor a preset ({', '.join(preset_names())})"
+            )
+    sections = {k: values.pop(k) for k in list(values) if isinstance(values[k], dict)}
+    model = (overrides or {}).get("model") or values.get("model", "gaunet")
+    values.update(sections.get(str(model), {}))  # `gan: {n_critic: 1}`: that model's settings
+    merged = {k: _coerce(k, v) for k, v in values.items()}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            merged[key] = _coerce(key, value)
+    return TrainConfig(**merged).validate()
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

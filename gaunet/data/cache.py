@@ -1,0 +1,99 @@
+"""The decoded-array cache: decode and resize a file source once per (source, size, channels).
+
+Key: a hash of everything that changes the result (reader version, the file list with each
+file's size and mtime, labels, size, channels, reader options), so an edited, added or removed
+file makes a new entry instead of a stale hit. Entries are uncompressed .npz written to a
+temporary name and renamed, so an interrupted write never leaves a half file under the real
+name; a file that does not load is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gaunet.data.imageset import ImageSet, Problem
+
+CACHE_VERSION = 1
+
+
+def cache_dir() -> Path | None:
+    """$GAUNET_CACHE, else ~/.cache/gaunet; None when GAUNET_NO_CACHE=1."""
+    if os.environ.get("GAUNET_NO_CACHE", "") == "1":
+        return None
+    root = os.environ.get("GAUNET_CACHE") or Path.home() / ".cache" / "gaunet"
+    return Path(root)
+
+
+def cache_key(identity: object) -> str:
+    """A short hex digest of a JSON-able description of the source."""
+    text = json.dumps([CACHE_VERSION, identity], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def cache_path(kind: str, name: str, key: str, size: int, channels: int) -> Path | None:
+    root = cache_dir()
+    if root is None:
+        return None
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40] or "source"
+    return root / f"{kind}-{safe}-{size}px-{channels}ch-{key}.npz"
+
+
+def load_cached(path: Path | None) -> ImageSet | None:
+    """The cached ImageSet, or None when absent or unreadable (then it is rebuilt)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive["meta"]))
+            split = archive["split"] if meta["has_split"] else None
+            return ImageSet(
+                images=archive["images"],
+                labels=archive["labels"].astype(np.int64),
+                class_names=list(meta["class_names"]),
+                groups=archive["groups"],
+                ids=archive["ids"],
+                split=split,
+                problems=[Problem(p, r) for p, r in meta["problems"]],
+                source=meta["source"],
+                info=meta["info"],
+            )
+    except Exception:  # noqa: BLE001 - a damaged cache entry is simply rebuilt
+        return None
+
+
+def save_cached(path: Path | None, data: ImageSet) -> None:
+    """Write atomically; a cache that cannot be written only costs speed, so it is not fatal."""
+    if path is None:
+        return
+    meta = {
+        "class_names": data.class_names,
+        "problems": [[p.path, p.reason] for p in data.problems],
+        "source": data.source,
+        "info": data.info,
+        "has_split": data.split is not None,
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(
+                stream,
+                images=data.images,
+                labels=data.labels,
+                groups=data.groups.astype(str),
+                ids=data.ids.astype(str),
+                split=np.asarray([] if data.split is None else data.split, dtype=str),
+                meta=np.asarray(json.dumps(meta)),
+            )
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except (OSError, UnboundLocalError):
+            pass

@@ -1,0 +1,168 @@
+"""`gaunet data inspect SOURCE`: what a source holds before any training starts.
+
+It loads the source exactly as training will (same size, channels, cache), assigns the split
+training would get (the official one when present, else the seeded grouped 7:1:2 split), and
+reports class counts per split, image sizes and modes seen, groups, and every skipped file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from gaunet.data.imageset import SPLITS, ImageSet
+from gaunet.data.readers.items import safe_text
+
+SHEET_SAMPLES = 8
+SHEET_TILE = 96
+
+
+def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register `gaunet data inspect` under the `gaunet data` parser."""
+    parser = subparsers.add_parser(
+        "inspect",
+        help="class counts per split, image sizes/modes, groups and problems of a SOURCE",
+        description=(
+            "Load SOURCE as training would and report class counts per split (official split "
+            "when the source has one, else the seeded grouped 7:1:2 split), image sizes and "
+            "modes seen, group (patient) count, and every file that was skipped and why. "
+            "SOURCE: phantom[:n=,classes=,seed=], a MedMNIST .npz, a class-folder tree "
+            "root/<class>/<image>, a folder with manifest.csv, or a manifest .csv "
+            "(path,label[,patient_id][,split]) listing images, DICOM or NIfTI files."
+        ),
+    )
+    parser.add_argument("source", metavar="SOURCE", help="what to read (see above)")
+    parser.add_argument("--size", type=int, default=256, help="resize to SxS (default 256)")
+    parser.add_argument(
+        "--channels", type=int, default=3, choices=(1, 3), help="1 keeps grey (default 3)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the assigned split")
+    parser.add_argument(
+        "--window", metavar="C,W", help="DICOM/NIfTI intensity window center,width (e.g. 40,400)"
+    )
+    parser.add_argument(
+        "--skip-blank-slices", action="store_true", help="leave out near-empty NIfTI slices"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument("--sheet", metavar="FILE", help="write a contact sheet PNG (row per class)")
+    parser.set_defaults(func=run_inspect)
+
+
+def summarize(data: ImageSet, seed: int = 0) -> dict:
+    """The facts `inspect` prints, as a JSON-able dict (the split is assigned if missing)."""
+    from gaunet.data.splits import make_split
+
+    official = data.split is not None
+    split = data.split if official else make_split(data.labels, data.groups, seed=seed)
+    counts = {
+        name: {
+            cls: int(np.sum((split == name) & (data.labels == k)))
+            for k, cls in enumerate(data.class_names)
+        }
+        for name in SPLITS
+    }
+    counts["total"] = data.class_counts()
+    return {
+        "source": safe_text(data.source),
+        "kind": data.info.get("kind", ""),
+        "images": len(data),
+        "classes": list(data.class_names),
+        "counts": counts,
+        "split": "official" if official else f"assigned (grouped stratified 7:1:2, seed {seed})",
+        "groups": int(len(np.unique(data.groups))),
+        "size": data.size,
+        "channels": data.channels,
+        "sizes": data.info.get("sizes", {}),
+        "modes": data.info.get("modes", {}),
+        "skipped": len(data.problems),
+        "problems": [{"path": p.path, "reason": p.reason} for p in data.problems],
+        "cache": data.info.get("cache"),
+    }
+
+
+def _sizes_line(sizes: dict[str, int]) -> str:
+    if len(sizes) <= 4:
+        return ", ".join(f"{k} ({v})" for k, v in sizes.items())
+    dims = [tuple(int(d) for d in k.split("x")[:2]) for k in sizes]
+    common = ", ".join(f"{k} ({v})" for k, v in Counter(sizes).most_common(3))
+    return (
+        f"{len(sizes)} different, width {min(d[0] for d in dims)}-{max(d[0] for d in dims)}, "
+        f"height {min(d[1] for d in dims)}-{max(d[1] for d in dims)}; most common {common}"
+    )
+
+
+def format_report(summary: dict) -> str:
+    """The human-readable table."""
+    classes = summary["classes"]
+    width = max(8, *(len(c) for c in classes))
+    lines = [
+        f"source   {summary['source']} ({summary['kind']})",
+        f"images   {summary['images']} at {summary['size']}x{summary['size']}, "
+        f"{summary['channels']} channel(s); {summary['groups']} groups",
+        f"split    {summary['split']}",
+        "",
+        f"{'class':<{width}}  " + "  ".join(f"{s:>6}" for s in (*SPLITS, "total")),
+    ]
+    for cls in classes:
+        cells = [summary["counts"][s][cls] for s in (*SPLITS, "total")]
+        lines.append(f"{cls:<{width}}  " + "  ".join(f"{c:>6}" for c in cells))
+    totals = [sum(summary["counts"][s].values()) for s in (*SPLITS, "total")]
+    lines.append(f"{'all':<{width}}  " + "  ".join(f"{c:>6}" for c in totals))
+    lines += ["", f"sizes    {_sizes_line(summary['sizes'])}"]
+    lines.append("modes    " + ", ".join(f"{k} ({v})" for k, v in summary["modes"].items()))
+    lines.append(f"problems {summary['skipped']} file(s) skipped")
+    lines += [f"  {p['path']}: {p['reason']}" for p in summary["problems"]]
+    return "\n".join(lines)
+
+
+def write_sheet(data: ImageSet, path: Path, seed: int = 0) -> None:
+    """A PNG with one row of up to 8 random samples per class, class name at the left."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    label_width = 10 + 7 * max(len(c) for c in data.class_names)
+    sheet = Image.new(
+        "RGB",
+        (label_width + SHEET_SAMPLES * SHEET_TILE, data.num_classes * SHEET_TILE),
+        "white",
+    )
+    draw = ImageDraw.Draw(sheet)
+    for k, name in enumerate(data.class_names):
+        top = k * SHEET_TILE
+        draw.text((5, top + SHEET_TILE // 2 - 6), name, fill="black")
+        members = np.flatnonzero(data.labels == k)
+        chosen = rng.choice(members, size=min(SHEET_SAMPLES, len(members)), replace=False)
+        for column, index in enumerate(sorted(chosen)):
+            pixels = data.images[index].transpose(1, 2, 0)
+            tile = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+            tile = tile.convert("RGB").resize((SHEET_TILE - 2, SHEET_TILE - 2))
+            sheet.paste(tile, (label_width + column * SHEET_TILE + 1, top + 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from gaunet.data.sources import load_source, parse_window
+
+    data = load_source(
+        args.source,
+        size=args.size,
+        channels=args.channels,
+        window=parse_window(args.window),
+        skip_blank=args.skip_blank_slices,
+    )
+    summary = summarize(data, seed=args.seed)
+    if args.sheet:
+        write_sheet(data, Path(args.sheet), seed=args.seed)
+        summary["sheet"] = args.sheet
+    if args.json:
+        print(json.dumps(summary, indent=None))
+    else:
+        print(format_report(summary))
+        if args.sheet:
+            print(f"sheet    {args.sheet}")
+    return 0

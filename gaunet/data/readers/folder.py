@@ -1,0 +1,53 @@
+"""Class-folder trees: root/<class>/**/<image>; the folder name is the class.
+
+Class names are the sorted folder names. Hidden files and folders (".DS_Store", ".git") are
+ignored silently; any other file that is not a supported image is reported. A class folder
+with fewer than 2 usable images is reported and left out, because the pair critic needs two
+different images of a class.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gaunet.data.imageset import Problem
+from gaunet.data.readers.decode import file_kind
+from gaunet.data.readers.items import Item, SourceError, safe_text
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every non-hidden file below `folder`, sorted, at any depth."""
+    found = []
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(parent) / f for f in sorted(files) if not f.startswith(".")]
+    return found
+
+
+def scan_class_folders(root: Path) -> tuple[list[Item], list[str], list[Problem]]:
+    """Items labelled by their top-level folder, class names, and the files not used."""
+    problems: list[Problem] = []
+    classes = []
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            classes.append(entry.name)
+        elif file_kind(entry) is not None:
+            problems.append(Problem(safe_text(str(entry)), "not inside a class folder; skipped"))
+    if not classes:
+        raise SourceError(
+            f"{safe_text(str(root))}: no class folders inside (expected root/<class>/<image>, "
+            "a manifest.csv, or an .npz)"
+        )
+    items = []
+    for name in classes:
+        for path in files_under(root / name):
+            if file_kind(path) is None:
+                shown = path.suffix or "(no extension)"
+                problems.append(Problem(safe_text(str(path)), f"unsupported format '{shown}'"))
+                continue
+            item_id = safe_text(path.relative_to(root).as_posix())
+            items.append(Item(path=path, item_id=item_id, class_name=safe_text(name)))
+    return items, [safe_text(c) for c in classes], problems

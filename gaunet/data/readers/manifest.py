@@ -1,0 +1,134 @@
+"""CSV manifests: `path,label[,patient_id][,split][,class][,slice]`, paths relative to the CSV.
+
+Labels: when every label is an integer they are class indices (names from a `class` column
+when present, else "0", "1", ...), so the order of a generated or prepared dataset is kept;
+otherwise the class names are the sorted unique labels. `patient_id` (or `group`) is the
+unit a split never cuts; without it a DICOM file's PatientID, then the file, is the group.
+`split` (train/val/test) is an official split (an all-empty column is ignored). `slice` picks
+one axial slice of a NIfTI row.
+A folder holding `manifest.csv` is read through it; files under that folder that the manifest
+does not list are reported as having no label.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from gaunet.data.imageset import SPLITS, Problem
+from gaunet.data.readers.decode import file_kind
+from gaunet.data.readers.folder import files_under
+from gaunet.data.readers.items import Item, SourceError, safe_text
+
+GROUP_COLUMNS = ("patient_id", "group")
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = [c.strip() for c in reader.fieldnames or []]
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SourceError(f"{path}: cannot read the manifest ({error})") from error
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in rows]
+    missing = [c for c in ("path", "label") if c not in columns]
+    if missing:
+        raise SourceError(
+            f"{path}: manifest lacks column(s) {', '.join(missing)} "
+            f"(has: {', '.join(columns) or 'none'}; needs path,label[,patient_id][,split])"
+        )
+    if not rows:
+        raise SourceError(f"{path}: manifest has no rows")
+    return columns, rows
+
+
+def _class_names(rows: list[dict[str, str]], has_class: bool) -> tuple[list[str], dict[str, str]]:
+    """Class names and label -> class name, following the module docstring's rules."""
+    labels = [r["label"] for r in rows if r["label"]]
+    if labels and all(label.lstrip("-").isdigit() for label in labels):
+        values = sorted({int(label) for label in labels})
+        if values[0] < 0:
+            raise SourceError(f"integer labels must be >= 0, found {values[0]}")
+        names = [str(i) for i in range(values[-1] + 1)]
+        if has_class:
+            named: dict[int, str] = {}
+            for row in rows:
+                if row["label"] and row.get("class"):
+                    index = int(row["label"])
+                    if named.setdefault(index, row["class"]) != row["class"]:
+                        raise SourceError(
+                            f"label {index} is named both {named[index]!r} and {row['class']!r} "
+                            "in the class column"
+                        )
+                    names[index] = row["class"]
+        return names, {label: names[int(label)] for label in set(labels)}
+    names = sorted(set(labels))
+    return names, {label: label for label in names}
+
+
+def read_manifest(path: Path) -> tuple[list[Item], list[str], list[Problem]]:
+    """Items from a manifest CSV; rows that cannot be used become problems."""
+    columns, rows = _read_rows(path)
+    root = path.parent
+    root_text = os.path.normpath(os.path.abspath(root))
+    group_column = next((c for c in GROUP_COLUMNS if c in columns), None)
+    try:
+        names, label_to_class = _class_names(rows, "class" in columns)
+    except SourceError as error:
+        raise SourceError(f"{path}: {error}") from error
+    has_split = any(row.get("split") for row in rows)  # an all-empty column means no split
+    problems: list[Problem] = []
+    items: list[Item] = []
+    seen: set[tuple[str, str]] = set()
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        where = f"{path}:{number}"
+        relative = row["path"]
+        if not relative:
+            problems.append(Problem(where, "row has no path"))
+            continue
+        full = os.path.normpath(os.path.join(root_text, relative))
+        shown = safe_text(full)
+        if os.path.commonpath([root_text, full]) != root_text:
+            problems.append(Problem(shown, f"path outside the manifest's folder {root} ({where})"))
+            continue
+        if not row["label"]:
+            problems.append(Problem(shown, f"label missing from the manifest ({where})"))
+            continue
+        if not os.path.isfile(full):
+            problems.append(Problem(shown, f"file not found ({where})"))
+            continue
+        split = row.get("split") or None
+        if has_split and split not in SPLITS:
+            reason = f"split {split!r} is not one of train/val/test ({where})"
+            problems.append(Problem(shown, reason if split else f"split missing ({where})"))
+            continue
+        slice_text = row.get("slice", "")
+        if slice_text and not slice_text.isdigit():
+            problems.append(Problem(shown, f"slice {slice_text!r} is not an integer ({where})"))
+            continue
+        key = (full, slice_text)
+        if key in seen:
+            problems.append(Problem(shown, f"listed twice; the first row is used ({where})"))
+            continue
+        seen.add(key)
+        item_id = safe_text(Path(os.path.relpath(full, root_text)).as_posix())
+        items.append(
+            Item(
+                path=Path(full),
+                item_id=item_id,
+                class_name=label_to_class[row["label"]],
+                group=(row.get(group_column) or None) if group_column else None,
+                split=split,
+                slice_index=int(slice_text) if slice_text else None,
+            )
+        )
+    if path.name == "manifest.csv":
+        listed = {os.path.normpath(str(item.path)) for item in items}
+        listed |= {os.path.normpath(p.path) for p in problems}
+        for candidate in files_under(root):
+            text = os.path.normpath(str(candidate))
+            if text not in listed and file_kind(candidate) is not None:
+                problems.append(Problem(safe_text(text), f"not in {path.name}: no label"))
+    return items, names, problems

@@ -1,0 +1,140 @@
+"""DICOM (pydicom) and NIfTI (nibabel) files -> 2D frames with display intensities.
+
+DICOM: stored values -> modality values (RescaleSlope/Intercept) -> window (given, else the
+file's WindowCenter/WindowWidth, else the image's own range) -> MONOCHROME1 inverted so that
+bright always means dense. Multi-frame files give one frame per slice. PatientID is the group.
+NIfTI: the volume is reoriented to RAS and cut into axial (z) slices; intensities are scaled
+once per volume (window if given, else the 0.5-99.5 percentile range), so slices stay
+comparable. NaN/inf voxels count as the lowest value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gaunet.data.prepare import resize_to
+from gaunet.data.readers.items import Frame, ReadOptions, SkipFile
+
+BLANK_LEVEL = 13  # uint8 level (5 % of range) a pixel must exceed to count as content
+BLANK_FRACTION = 0.01  # a slice with less than 1 % content pixels is blank
+
+
+def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Linear map of [low, high] to [0, 255], clipped; non-finite values become 0."""
+    values = np.where(np.isfinite(values), values, low)
+    span = max(high - low, 1e-12)
+    return np.clip(np.rint((values - low) / span * 255.0), 0, 255).astype(np.uint8)
+
+
+def _first(value: object) -> float:
+    """WindowCenter/Width may be multi-valued; the first is the default view."""
+    if (
+        isinstance(value, (list, tuple))
+        or hasattr(value, "__getitem__")
+        and not isinstance(value, (str, bytes))
+    ):
+        value = value[0]
+    return float(value)
+
+
+def read_dicom(path: Path, options: ReadOptions) -> list[Frame]:
+    """A DICOM file -> one Frame per frame; raises SkipFile when it has no usable pixels."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import apply_modality_lut
+
+    try:
+        dataset = pydicom.dcmread(path)
+    except InvalidDicomError as error:
+        raise SkipFile("not a readable DICOM file (no DICOM header / 'DICM' marker)") from error
+    except (EOFError, OSError, ValueError) as error:
+        raise SkipFile(f"not a readable DICOM file ({error})") from error
+    if "PixelData" not in dataset:
+        raise SkipFile("DICOM file without pixel data")
+    try:
+        pixels = dataset.pixel_array
+    except Exception as error:  # noqa: BLE001 - codec missing, bad length, ...
+        raise SkipFile(f"DICOM pixel data cannot be decoded ({error})") from error
+    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    samples = int(dataset.get("SamplesPerPixel", 1))
+    frames = int(dataset.get("NumberOfFrames", 1) or 1)
+    stack = pixels if frames > 1 else pixels[None]
+    group = str(dataset.get("PatientID", "") or "") or None
+    shape = f"{stack.shape[2]}x{stack.shape[1]}"
+    if samples > 1:  # colour (RGB / YBR already converted by pydicom): no window applies
+        return [
+            Frame(resize_to(f, options.size, options.channels), f"#{k}" if frames > 1 else "",
+                  group, f"DICOM {photometric}", shape)
+            for k, f in enumerate(stack)
+        ]  # fmt: skip
+    values = apply_modality_lut(stack, dataset).astype(np.float64)
+    if options.window is not None:
+        center, width = options.window
+    elif "WindowCenter" in dataset and "WindowWidth" in dataset:
+        center, width = _first(dataset.WindowCenter), _first(dataset.WindowWidth)
+    else:
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            raise SkipFile("DICOM pixel data has no finite values")
+        low, high = float(finite.min()), float(finite.max())
+        center, width = (low + high) / 2, max(high - low, 1e-12)
+    scaled = _scale(values, center - width / 2, center + width / 2)
+    if photometric == "MONOCHROME1":
+        scaled = 255 - scaled
+    return [
+        Frame(resize_to(f, options.size, options.channels), f"#{k}" if frames > 1 else "",
+              group, f"DICOM {photometric}", shape)
+        for k, f in enumerate(scaled)
+    ]  # fmt: skip
+
+
+def is_blank(slice_uint8: np.ndarray) -> bool:
+    """Fewer than 1 % of pixels above 5 % intensity: air, padding, the ends of a scan."""
+    return float((slice_uint8 > BLANK_LEVEL).mean()) < BLANK_FRACTION
+
+
+def read_nifti(path: Path, options: ReadOptions, slice_index: int | None = None) -> list[Frame]:
+    """A NIfTI volume -> its axial slices (or only `slice_index`), ids suffixed `#z`."""
+    import nibabel as nib
+
+    try:
+        image = nib.as_closest_canonical(nib.load(str(path)))
+        volume = np.asarray(image.dataobj, dtype=np.float32)
+    except Exception as error:  # noqa: BLE001 - nibabel raises many types for bad files
+        raise SkipFile(f"not a readable NIfTI volume ({error})") from error
+    if volume.ndim == 4:
+        volume = volume[..., 0]  # first time point / channel of a 4D series
+    if volume.ndim == 2:
+        volume = volume[..., None]
+    if volume.ndim != 3 or min(volume.shape[:2]) < 2:
+        raise SkipFile(f"NIfTI volume of shape {volume.shape} has no 2D axial slices")
+    finite = volume[np.isfinite(volume)]
+    if finite.size == 0:
+        raise SkipFile("NIfTI volume has no finite voxel values (all NaN/inf)")
+    if options.window is not None:
+        center, width = options.window
+        low, high = center - width / 2, center + width / 2
+    else:
+        low, high = (float(v) for v in np.percentile(finite, [0.5, 99.5]))
+        if high <= low:
+            low, high = float(finite.min()), float(finite.max())
+    depth = volume.shape[2]
+    indices = range(depth)
+    if slice_index is not None:
+        if not 0 <= slice_index < depth:
+            raise SkipFile(f"slice {slice_index} is outside the volume's 0..{depth - 1}")
+        indices = [slice_index]
+    shape = f"{volume.shape[0]}x{volume.shape[1]}x{depth}"
+    frames = []
+    for z in indices:
+        # RAS voxel axes (x right, y anterior): rotate so anterior is up, as radiologists view.
+        plane = np.rot90(_scale(volume[:, :, z], low, high))
+        if options.skip_blank and slice_index is None and is_blank(plane):
+            continue
+        image_2d = resize_to(np.ascontiguousarray(plane), options.size, options.channels)
+        frames.append(Frame(image_2d, f"#{z}", None, "NIfTI", shape))
+    if not frames:
+        raise SkipFile("every axial slice of the volume is blank")
+    return frames

@@ -1,0 +1,110 @@
+"""MedMNIST-style .npz: `{train,val,test}_images` and `_labels`; the official split is kept.
+
+Class names of the MedMNIST v2 2D sets are known by file name (`breastmnist.npz`,
+`pneumoniamnist_224.npz`, ...); any other archive gets "0", "1", ... Not cached: loading the
+archive and resizing is about as fast as reading a cache of the resized arrays would be.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gaunet.data.imageset import SPLITS, ImageSet
+from gaunet.data.prepare import resize_stack
+from gaunet.data.readers.items import SourceError
+
+ORGAN = [
+    "bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right", "liver",
+    "lung-left", "lung-right", "pancreas", "spleen",
+]  # fmt: skip
+MEDMNIST_CLASSES: dict[str, list[str]] = {
+    "breastmnist": ["malignant", "normal+benign"],
+    "pneumoniamnist": ["normal", "pneumonia"],
+    "octmnist": ["choroidal neovascularization", "diabetic macular edema", "drusen", "normal"],
+    "pathmnist": [
+        "adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle",
+        "normal colon mucosa", "cancer-associated stroma", "colorectal adenocarcinoma epithelium",
+    ],
+    "dermamnist": [
+        "actinic keratoses and intraepithelial carcinoma", "basal cell carcinoma",
+        "benign keratosis-like lesions", "dermatofibroma", "melanoma", "melanocytic nevi",
+        "vascular lesions",
+    ],
+    "bloodmnist": [
+        "basophil", "eosinophil", "erythroblast", "immature granulocytes", "lymphocyte",
+        "monocyte", "neutrophil", "platelet",
+    ],
+    "organamnist": ORGAN,
+    "organcmnist": ORGAN,
+    "organsmnist": ORGAN,
+}  # fmt: skip
+
+
+def known_class_names(path: Path, num_classes: int) -> list[str]:
+    """MedMNIST names when the file name says which set it is, else "0", "1", ..."""
+    stem = path.name.lower().split(".")[0].split("_")[0]
+    names = MEDMNIST_CLASSES.get(stem)
+    if names is not None and num_classes <= len(names):
+        return list(names)
+    return [str(i) for i in range(num_classes)]
+
+
+def load_npz(path: Path, size: int, channels: int) -> ImageSet:
+    """Every split present in the archive, resized, with `split` set from the array names."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+        files = set(archive.files)
+    except Exception as error:  # noqa: BLE001 - any decode failure is the same user error
+        raise SourceError(f"{path}: not a readable .npz archive ({error})") from error
+    parts = [s for s in SPLITS if f"{s}_images" in files]
+    if not parts:
+        raise SourceError(f"{path}: no train_images/val_images/test_images arrays inside")
+    arrays, labels, split, ids, sizes = [], [], [], [], {}
+    for part in parts:
+        if f"{part}_labels" not in files:
+            raise SourceError(f"{path}: {part}_images has no {part}_labels")
+        try:
+            x = archive[f"{part}_images"]
+            y = np.asarray(archive[f"{part}_labels"])
+        except Exception as error:  # noqa: BLE001 - truncated member, bad dtype
+            raise SourceError(f"{path}: {part} arrays cannot be read ({error})") from error
+        if x.ndim not in (3, 4) or len(x) == 0 or min(x.shape[1:3]) < 2:
+            raise SourceError(f"{path}: {part}_images has shape {x.shape}, not (N, H, W[, C])")
+        y = y.reshape(len(y), -1)
+        if len(y) != len(x) or y.shape[1] != 1:
+            raise SourceError(
+                f"{path}: {part}_labels has shape {y.shape} for {len(x)} images "
+                "(one integer class per image needed; multi-label sets are not supported)"
+            )
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise SourceError(f"{path}: {part}_labels must be non-negative integers")
+        arrays.append(x)
+        labels.append(y[:, 0].astype(np.int64))
+        split += [part] * len(x)
+        ids += [f"{part}/{i:06d}" for i in range(len(x))]
+        key = f"{x.shape[2]}x{x.shape[1]}"
+        sizes[key] = sizes.get(key, 0) + len(x)
+    # one allocation for all splits: PneumoniaMNIST at 256 px RGB is already 1.2 GB
+    images = np.empty((len(ids), channels, size, size), dtype=np.uint8)
+    start = 0
+    for x in arrays:
+        try:
+            resize_stack(x, size, channels, out=images[start : start + len(x)])
+        except ValueError as error:
+            raise SourceError(f"{path}: {error}") from error
+        start += len(x)
+    labels_all = np.concatenate(labels)
+    ids_all = np.asarray(ids)
+    mode = "L" if arrays[0].ndim == 3 else "RGB"
+    return ImageSet(
+        images=images,
+        labels=labels_all,
+        class_names=known_class_names(path, int(labels_all.max()) + 1),
+        groups=ids_all.copy(),
+        ids=ids_all,
+        split=np.asarray(split),
+        source=str(path),
+        info={"kind": "npz", "sizes": sizes, "modes": {mode: len(ids_all)}},
+    )

@@ -1,0 +1,214 @@
+"""Augmentation arms: what is added to the real training images of one fraction subset.
+
+`none` adds nothing; `classic` augments on the fly (networks) or adds augmented copies (SVM);
+`gaunet`, `gan` and `cgan` train that generator on exactly the fraction subset (never on
+validation or test images), cache it under DIR/generators/<arm>-f<fraction>-s<subset seed>/,
+and add `ratio x n_c` synthetic images per class. An arm given as an existing run folder is
+used as-is, but only where its split.csv train rows equal the fraction subset.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gaunet.data import ImageSet, read_split
+from gaunet.data.prepare import resize_to
+from gaunet.errors import GaunetError
+
+GENERATOR_MODELS = ("gaunet", "gan", "cgan")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """name: column value in results.csv; kind: none | classic | generator | run."""
+
+    name: str
+    kind: str
+    run: Path | None = None
+
+
+def parse_arms(specs: list[str]) -> list[Arm]:
+    """Arm names or run folders -> Arms; anything else is a clear error."""
+    arms = []
+    for spec in specs:
+        if spec in ("none", "classic"):
+            arms.append(Arm(spec, spec))
+        elif spec in GENERATOR_MODELS:
+            arms.append(Arm(spec, "generator"))
+        elif Path(spec).is_dir():
+            run = Path(spec)
+            if not (run / "split.csv").is_file():
+                raise GaunetError(f"{run}: arm folder has no split.csv, so it is not a run folder")
+            arms.append(Arm(f"run:{run.name}", "run", run))
+        else:
+            raise GaunetError(
+                f"arm {spec!r}: not none, classic, {', '.join(GENERATOR_MODELS)} or a run folder"
+            )
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise GaunetError(f"arms {names}: each arm may appear once")
+    return arms
+
+
+def per_class_targets(labels: np.ndarray, num_classes: int, ratio: float) -> np.ndarray:
+    """Synthetic images wanted per class: round(ratio * real count of that class)."""
+    counts = np.bincount(labels, minlength=num_classes)
+    return np.rint(counts * ratio).astype(np.int64)
+
+
+def train_ids(run: Path) -> set[str]:
+    """Ids of the rows a run was trained on, from its split.csv."""
+    return {i for i, split in read_split(run / "split.csv").items() if split == "train"}
+
+
+def check_run_matches(run: Path, subset_ids: set[str], fraction: float) -> None:
+    """The run must have been trained on exactly this subset: no more (val/test), no less."""
+    trained = train_ids(run)
+    if trained != subset_ids:
+        extra, missing = len(trained - subset_ids), len(subset_ids - trained)
+        raise GaunetError(
+            f"{run}: its train split ({len(trained)} images) is not the fraction {fraction} "
+            f"training subset ({len(subset_ids)}; {extra} not in it, {missing} missing); use "
+            "an arm name (gaunet, gan, cgan) to train one per fraction, or drop that fraction"
+        )
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not {"path", "label"} <= set(rows[0]):
+        raise GaunetError(f"{path}: a manifest needs path and label columns")
+    return rows
+
+
+def check_provenance(manifest: Path, run: Path, subset_ids: set[str]) -> None:
+    """Synthetic images must come from a generator trained (and conditioned) on the subset only.
+
+    A manifest's source_id is the training image's id or, as `gaunet generate` writes it, the
+    opaque hash of that id; both are checked against the subset.
+    """
+    from gaunet.generate import opaque_id
+
+    trained = train_ids(run)
+    if not trained <= subset_ids:
+        raise GaunetError(
+            f"{run}: trained on {len(trained - subset_ids)} images outside the training subset "
+            "(validation or test images would leak into the classifier's extra data)"
+        )
+    allowed = subset_ids | {opaque_id(i) for i in subset_ids}
+    for row in read_manifest(manifest):
+        source = row.get("source_id", "")
+        if source and source not in allowed:
+            raise GaunetError(
+                f"{manifest}: {row['path']} was conditioned on {source}, not a "
+                "training-subset image"
+            )
+
+
+def load_synthetic(
+    manifest: Path, wanted: np.ndarray, size: int, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first `wanted[c]` images of each class c listed in the manifest, as uint8 arrays."""
+    rows = read_manifest(manifest)
+    taken = np.zeros_like(wanted)
+    images, labels = [], []
+    for row in rows:
+        label = int(row["label"])
+        if label >= len(wanted) or taken[label] >= wanted[label]:
+            continue
+        with Image.open(manifest.parent / row["path"]) as image:
+            images.append(resize_to(np.asarray(image), size, channels))
+        labels.append(label)
+        taken[label] += 1
+    short = np.flatnonzero(taken < wanted)
+    if len(short):
+        c = int(short[0])
+        raise GaunetError(f"{manifest}: {taken[c]} images of class {c}, {wanted[c]} needed")
+    shape = (0, channels, size, size)
+    stack = np.stack(images) if images else np.zeros(shape, np.uint8)
+    return stack, np.asarray(labels, dtype=np.int64)
+
+
+def _default_train(*args: object, **kwargs: object) -> Path:
+    from gaunet.training import train
+
+    return Path(train(*args, **kwargs))
+
+
+def _default_generate(*args: object, **kwargs: object) -> Path:
+    from gaunet.generate import generate_dataset
+
+    return Path(generate_dataset(*args, **kwargs))
+
+
+@dataclass
+class GeneratorArms:
+    """Trains, caches and samples the generator arms of one benchmark folder.
+
+    `train_fn` / `generate_fn` follow gaunet.training.train and gaunet.generate.generate_dataset
+    (tests pass small fakes). Each trained run is recorded in DIR/generators/<key>.json so a
+    rerun reuses it instead of training again.
+    """
+
+    out: Path
+    ratio: float = 1.0
+    subset_seed: int = 0
+    gen_config: str = "cpu-tiny"
+    gen_steps: int | None = None
+    gen_minutes: float | None = None
+    train_fn: Callable[..., Path] = _default_train
+    generate_fn: Callable[..., Path] = _default_generate
+    cache: dict = field(default_factory=dict)
+
+    def extra_images(
+        self, arm: Arm, fraction: float, subset: ImageSet
+    ) -> tuple[np.ndarray, np.ndarray, Path]:
+        """(images, labels, manifest) added to `subset` (all-train rows) by a generator arm."""
+        key = (arm.name, fraction)
+        if key not in self.cache:
+            self.cache[key] = self._make(arm, fraction, subset)
+        return self.cache[key]
+
+    def _make(self, arm: Arm, fraction: float, subset: ImageSet) -> tuple:
+        subset_ids = {str(i) for i in subset.ids}
+        tag = f"{arm.name.replace(':', '-')}-f{fraction:g}-s{self.subset_seed}"
+        record = self.out / "generators" / f"{tag}.json"
+        if arm.kind == "run":
+            check_run_matches(arm.run, subset_ids, fraction)
+            run = arm.run
+        elif record.is_file():
+            run = Path(json.loads(record.read_text())["run"])
+        else:
+            folder = self.out / "generators" / tag
+            started = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").iterdir())
+            run = self.train_fn(
+                None if started else subset,  # an interrupted training run is resumed
+                folder,
+                resume=started,
+                config=self.gen_config,
+                overrides={
+                    "model": arm.name,
+                    "channels": subset.channels,
+                    "num_threads": torch.get_num_threads(),  # what --threads asked for
+                },
+                steps=self.gen_steps,
+                minutes=self.gen_minutes,
+                seed=self.subset_seed,
+            )
+            record.write_text(json.dumps({"run": str(run), "arm": arm.name, "fraction": fraction}))
+        wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
+        folder = self.out / "synthetic" / f"{tag}-r{self.ratio:g}"
+        manifest = folder / "manifest.csv"
+        if not manifest.is_file():
+            manifest = self.generate_fn(run, folder, per_class=int(wanted.max()), seed=0)
+        check_provenance(manifest, run, subset_ids)
+        images, labels = load_synthetic(manifest, wanted, subset.size, subset.channels)
+        return images, labels, manifest

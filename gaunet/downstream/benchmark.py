@@ -1,0 +1,258 @@
+"""The grid: classifier x arm x fraction x seed, one cell at a time, resumable.
+
+Every arm uses the same split; the fraction subset comes from a subset seed independent of the
+classifier seed (see subsets.py), and a classifier seed fixes its initialisation and batch
+order, so W and W/O cells of one seed are paired. Each finished cell appends its metric rows to
+results.csv; a rerun reads them and skips those cells. benchmark.json pins the settings that
+change results, so a rerun with other settings is refused instead of mixing tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaunet.data import ImageSet, assign_split, load_source, write_split
+from gaunet.downstream.arms import Arm, GeneratorArms, parse_arms, per_class_targets
+from gaunet.downstream.augment import classic_augment
+from gaunet.downstream.classifiers import (
+    NETWORKS,
+    SvmClassifier,
+    build_network,
+    check_classifiers,
+    frozen_features,
+)
+from gaunet.downstream.fit import FitSettings, fit_network, predict_proba, to_tensor
+from gaunet.downstream.report import write_reports
+from gaunet.downstream.stats import METRICS, classification_metrics
+from gaunet.downstream.subsets import nested_subsets
+from gaunet.errors import GaunetError
+from gaunet.progress import progress
+
+COLUMNS = (
+    "classifier", "arm", "fraction", "seed", "metric", "value",
+    "n_real", "n_extra", "epochs_run", "best_epoch", "seconds",
+)  # fmt: skip
+PINNED = (
+    "data", "size", "channels", "split_seed", "subset_seed", "synthetic_ratio", "width", "fit",
+    "gen_config", "gen_steps", "gen_minutes",
+)  # fmt: skip
+
+
+@dataclass
+class BenchmarkSettings:
+    """Everything that defines a benchmark folder; PINNED fields must match on resume."""
+
+    data: str
+    classifiers: list[str] = field(default_factory=lambda: ["resnet18", "svm"])
+    arms: list[str] = field(default_factory=lambda: ["none", "classic"])
+    fractions: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0])
+    seeds: int = 5
+    size: int = 28
+    channels: int = 1
+    split_seed: int = 0
+    subset_seed: int = 0
+    synthetic_ratio: float = 1.0
+    width: float = 1.0
+    fit: FitSettings = field(default_factory=FitSettings)
+    gen_config: str = "cpu-tiny"
+    gen_steps: int | None = None
+    gen_minutes: float | None = None
+
+
+def _pin(out: Path, settings: BenchmarkSettings) -> dict:
+    record = asdict(settings)
+    path = out / "benchmark.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        changed = [k for k in PINNED if saved.get(k) != json.loads(json.dumps(record[k]))]
+        if changed:
+            raise GaunetError(
+                f"{path}: this folder was run with other {', '.join(changed)}; "
+                "use a new --out or the same settings"
+            )
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def read_results(path: Path) -> list[dict]:
+    """Rows of complete cells; a cell cut off mid-write is dropped so it is recomputed."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_cell: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_cell.setdefault(cell_key(row), []).append(row)
+    return [r for cell in by_cell.values() if len(cell) == len(METRICS) for r in cell]
+
+
+def cell_key(row: dict) -> tuple:
+    return (row["classifier"], row["arm"], float(row["fraction"]), int(row["seed"]))
+
+
+def _write_rows(path: Path, rows: list[dict], mode: str) -> None:
+    new = mode == "w" or not path.is_file()
+    with open(path, mode, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def _classic_copies(images: np.ndarray, labels: np.ndarray, ratio: float, seed: int) -> tuple:
+    """For the SVM (no epochs): ratio x n_c augmented copies per class, cycling the originals."""
+    generator = torch.Generator().manual_seed(seed)
+    wanted = per_class_targets(labels, int(labels.max()) + 1, ratio)
+    index = np.concatenate(
+        [np.resize(np.flatnonzero(labels == c), n) for c, n in enumerate(wanted) if n > 0]
+        or [np.zeros(0, np.int64)]
+    )
+    if not len(index):
+        return images[:0], labels[:0]
+    augmented = classic_augment(to_tensor(images[index]), generator)
+    uint8 = ((augmented + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    return uint8, labels[index]
+
+
+class Grid:
+    """Runs the cells of one benchmark folder; holds the data, subsets and generator arms."""
+
+    def __init__(self, data: ImageSet, settings: BenchmarkSettings, arms_helper: GeneratorArms):
+        self.settings = settings
+        self.train = data.where_split("train")
+        self.val = data.where_split("val")
+        self.test = data.where_split("test")
+        if len(self.val) == 0 or len(self.test) == 0:
+            raise GaunetError(f"{settings.data}: the split has no validation or no test images")
+        self.subsets = nested_subsets(
+            self.train.labels, settings.fractions, seed=settings.subset_seed
+        )
+        self.arms_helper = arms_helper
+        self.feature_cache: dict[str, np.ndarray] = {}
+
+    def subset(self, fraction: float) -> ImageSet:
+        subset = self.train.subset(self.subsets[fraction])
+        subset.split = np.full(len(subset), "train")
+        return subset
+
+    def _features(self, images: np.ndarray, classifier: str, cache_as: str = "") -> np.ndarray:
+        """SVM inputs: flattened pixels in [0, 1], or frozen EfficientNet-Lite0 features."""
+        if classifier == "svm":
+            return images.reshape(len(images), -1).astype(np.float32) / 255.0
+        if not cache_as:
+            return frozen_features(images)
+        if cache_as not in self.feature_cache:
+            self.feature_cache[cache_as] = frozen_features(images)
+        return self.feature_cache[cache_as]
+
+    def run_cell(self, classifier: str, arm: Arm, fraction: float, seed: int) -> list[dict]:
+        s = self.settings
+        subset = self.subset(fraction)
+        x, y = subset.images, subset.labels
+        extra_x, extra_y = x[:0], y[:0]
+        if arm.kind in ("generator", "run"):
+            extra_x, extra_y, _ = self.arms_helper.extra_images(arm, fraction, subset)
+        elif arm.kind == "classic" and classifier not in NETWORKS:
+            extra_x, extra_y = _classic_copies(x, y, s.synthetic_ratio, seed)
+        train_x, train_y = np.concatenate([x, extra_x]), np.concatenate([y, extra_y])
+        started = time.perf_counter()
+        torch.manual_seed(seed)
+        info: dict = {"epochs_run": "", "best_epoch": ""}
+        if classifier in NETWORKS:
+            model = build_network(
+                classifier, self.train.channels, self.train.num_classes, s.size, s.width
+            )
+            augment = arm.kind == "classic"
+            info = fit_network(
+                model, train_x, train_y, self.val.images, self.val.labels, s.fit, seed, augment
+            )
+            probabilities = predict_proba(model, self.test.images)
+        else:
+            svm = SvmClassifier(seed)
+            svm.fit(
+                self._features(train_x, classifier),
+                train_y,
+                self._features(self.val.images, classifier, "val"),
+                self.val.labels,
+                self.train.num_classes,
+            )
+            probabilities = svm.predict_proba(self._features(self.test.images, classifier, "test"))
+        metrics = classification_metrics(self.test.labels, probabilities)
+        seconds = time.perf_counter() - started
+        return [
+            {
+                "classifier": classifier, "arm": arm.name, "fraction": f"{fraction:g}",
+                "seed": seed, "metric": metric, "value": f"{metrics[metric]:.6f}",
+                "n_real": len(x), "n_extra": len(extra_x), "epochs_run": info["epochs_run"],
+                "best_epoch": info["best_epoch"], "seconds": f"{seconds:.1f}",
+            }
+            for metric in METRICS
+        ]  # fmt: skip
+
+
+def run_benchmark(
+    settings: BenchmarkSettings,
+    out: Path,
+    data: ImageSet | None = None,
+    arms_helper: GeneratorArms | None = None,
+) -> Path:
+    """Run (or resume) the grid in `out`; returns the results.csv path. Reports are rewritten."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    check_classifiers(settings.classifiers)
+    arms = parse_arms(settings.arms)
+    record = _pin(out, settings)
+    if data is None:
+        data = load_source(settings.data, size=settings.size, channels=settings.channels)
+    data = assign_split(data, seed=settings.split_seed)
+    write_split(out / "split.csv", data)
+    if arms_helper is None:
+        arms_helper = GeneratorArms(out)
+    arms_helper.out, arms_helper.ratio = out, settings.synthetic_ratio
+    arms_helper.subset_seed = settings.subset_seed
+    arms_helper.gen_config = settings.gen_config
+    arms_helper.gen_steps, arms_helper.gen_minutes = settings.gen_steps, settings.gen_minutes
+    grid = Grid(data, settings, arms_helper)
+    for arm in arms:  # a run folder that fits no fraction fails now, not hours in
+        if arm.kind == "run":
+            for fraction in settings.fractions:
+                arms_helper.extra_images(arm, fraction, grid.subset(fraction))
+    results = out / "results.csv"
+    rows = read_results(results)
+    _write_rows(results, rows, "w")
+    done = {cell_key(r) for r in rows}
+    cells = [
+        (classifier, arm, fraction, seed)
+        for fraction in settings.fractions
+        for arm in arms
+        for seed in range(settings.seeds)
+        for classifier in settings.classifiers
+    ]
+    todo = [c for c in cells if (c[0], c[1].name, c[2], c[3]) not in done]
+    bar = progress(total=len(cells), initial=len(cells) - len(todo), desc="benchmark", unit="cell")
+    with bar:
+        for classifier, arm, fraction, seed in todo:
+            bar.set_postfix_str(f"{classifier} {arm.name} f={fraction:g} seed={seed}")
+            new_rows = grid.run_cell(classifier, arm, fraction, seed)
+            _write_rows(results, new_rows, "a")
+            rows += new_rows
+            bar.update(1)
+    order = {
+        "classifiers": settings.classifiers,
+        "fractions": settings.fractions,
+        "arms": [a.name for a in arms],
+    }
+    chosen = [
+        r for r in rows
+        if r["classifier"] in order["classifiers"] and r["arm"] in order["arms"]
+        and float(r["fraction"]) in settings.fractions and int(r["seed"]) < settings.seeds
+    ]  # fmt: skip
+    write_reports(out, chosen, order, record)
+    return results

@@ -1,0 +1,115 @@
+"""Training one network classifier: Adam as in the paper, best-validation-loss selection.
+
+Model selection uses the real-only validation split: after each epoch the validation loss
+(or, with select="auc", the validation AUC) is measured, the best weights are kept in memory,
+and training stops after `patience` epochs without improvement. With very few images the
+validation loss is often lowest after one or two epochs, before the network has learned more
+than the class prior (see docs/downstream.md); select="auc" avoids that. The classic arm
+augments each training batch on the fly.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from gaunet.downstream.augment import classic_augment
+from gaunet.downstream.stats import auc_score
+from gaunet.errors import GaunetError
+
+
+@dataclass
+class FitSettings:
+    """Optimiser and schedule; defaults follow the paper (Adam, lr 1e-3, betas 0.9/0.99)."""
+
+    epochs: int = 30
+    patience: int = 8
+    batch_size: int = 32
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.99
+    select: str = "loss"
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float32 in [-1, 1]."""
+    return torch.from_numpy(images).float().div_(127.5).sub_(1.0)
+
+
+def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Softmax class probabilities (N, K) in eval mode."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            logits = model(to_tensor(images[start : start + batch_size]))
+            out.append(torch.softmax(logits.float(), 1).numpy())
+    return np.concatenate(out)
+
+
+def _val_score(model: nn.Module, images: np.ndarray, labels: np.ndarray, select: str) -> float:
+    """Lower is better: validation cross-entropy, or 1 - validation AUC."""
+    probabilities = predict_proba(model, images)
+    if select == "auc":
+        auc = auc_score(labels, probabilities)
+        return 1.0 - (0.5 if np.isnan(auc) else auc)
+    picked = probabilities[np.arange(len(labels)), labels]
+    return float(-np.log(np.clip(picked, 1e-12, None)).mean())
+
+
+def fit_network(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    val_images: np.ndarray,
+    val_labels: np.ndarray,
+    settings: FitSettings,
+    seed: int,
+    augment: bool = False,
+) -> dict:
+    """Train in place and load the best-validation-loss weights; returns what happened."""
+    if settings.select not in ("loss", "auc"):
+        raise GaunetError(f"model selection {settings.select!r}: use loss or auc")
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(
+        model.parameters(), lr=settings.lr, betas=(float(settings.beta1), float(settings.beta2))
+    )
+    loss_fn = nn.CrossEntropyLoss()
+    x_all = to_tensor(images)
+    y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
+    started = time.perf_counter()
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        order = torch.randperm(len(x_all), generator=generator)
+        for start in range(0, len(order), settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            if len(index) < 2 and len(order) > 1:
+                continue  # BatchNorm cannot train on a batch of one
+            x = x_all[index]
+            if augment:
+                x = classic_augment(x, generator)
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y_all[index])
+            loss.backward()
+            optimiser.step()
+        epochs_run = epoch
+        score = _val_score(model, val_images, val_labels, settings.select)
+        if score < best_score:
+            best_score, best_epoch = score, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= settings.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return {
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+        f"best_val_{settings.select}": best_score if settings.select == "loss" else 1 - best_score,
+        "train_seconds": time.perf_counter() - started,
+    }

@@ -1,0 +1,92 @@
+"""Numbers for the W vs W/O tables: classification metrics, t-intervals, paired differences.
+
+Seeds are the unit of replication: a metric is averaged over seeds with a Student-t interval,
+and a gain is the per-seed difference W - W/O (same seed: same subset, same initialisation),
+tested with a paired t-test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as scipy_stats
+from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
+
+METRICS = ("accuracy", "precision", "recall", "auc")
+
+
+def auc_score(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Binary: AUC of the positive class (column 1). Multi-class: macro one-vs-rest AUC.
+
+    NaN when a class is missing from `labels`, since the AUC is then undefined.
+    """
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    num_classes = probabilities.shape[1]
+    if len(np.unique(labels)) < num_classes:
+        return float("nan")
+    if num_classes == 2:
+        return float(roc_auc_score(labels, probabilities[:, 1]))
+    return float(
+        roc_auc_score(
+            labels, probabilities, multi_class="ovr", average="macro", labels=range(num_classes)
+        )
+    )
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro precision, macro recall and AUC from class probabilities (N, K)."""
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities)
+    predicted = probabilities.argmax(1)
+    classes = list(range(probabilities.shape[1]))
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "precision": float(
+            precision_score(labels, predicted, labels=classes, average="macro", zero_division=0)
+        ),
+        "recall": float(
+            recall_score(labels, predicted, labels=classes, average="macro", zero_division=0)
+        ),
+        "auc": auc_score(labels, probabilities),
+    }
+
+
+def t_interval(values: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
+    """Mean and two-sided Student-t interval over seeds; one value gives an infinite-free NaN CI."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    n = len(values)
+    mean = float(values.mean()) if n else float("nan")
+    if n < 2:
+        return {
+            "mean": mean,
+            "low": float("nan"),
+            "high": float("nan"),
+            "half": float("nan"),
+            "n": n,
+        }
+    sem = float(values.std(ddof=1)) / math.sqrt(n)
+    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, df=n - 1)) * sem
+    return {"mean": mean, "low": mean - half, "high": mean + half, "half": half, "n": n}
+
+
+def paired_difference(
+    with_values: np.ndarray, without_values: np.ndarray, confidence: float = 0.95
+) -> dict[str, float]:
+    """W - W/O per seed: mean, t-interval, paired t-test p-value and n (pairs with both values)."""
+    w = np.asarray(with_values, dtype=np.float64)
+    wo = np.asarray(without_values, dtype=np.float64)
+    if w.shape != wo.shape:
+        raise ValueError("paired values must have the same length (one per seed)")
+    keep = ~(np.isnan(w) | np.isnan(wo))
+    difference = w[keep] - wo[keep]
+    result = t_interval(difference, confidence)
+    if result["n"] < 2 or np.allclose(difference, difference[0]):
+        # no spread over seeds (n < 2, or a deterministic classifier such as the SVM on the
+        # same images): the seeds are not independent replicates, so no p-value is claimed
+        result["p"] = float("nan")
+    else:
+        result["p"] = float(scipy_stats.ttest_rel(w[keep], wo[keep]).pvalue)
+    return result

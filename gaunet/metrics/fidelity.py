@@ -1,0 +1,48 @@
+"""PA, class fidelity: how often the domain classifier assigns a synthetic image to the class
+it was generated for.
+
+Our reading of the paper's "PA": the paper cites pix2pix's FCN-score, which runs an
+off-the-shelf network trained on real data over generated images and reports its accuracy
+against the intended labels. Here that network is the domain classifier trained on the real
+training split only (gaunet.metrics.features.domain). The same classifier's accuracy on real
+held-out images is reported beside it, since PA means little without that ceiling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gaunet.metrics.bootstrap import bootstrap_mean_ci
+
+
+def class_fidelity(
+    probabilities: np.ndarray,
+    intended: np.ndarray,
+    class_names: list[str],
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Accuracy of argmax(probabilities) against the intended labels, overall and per class."""
+    predicted = np.asarray(probabilities).argmax(1)
+    intended = np.asarray(intended)
+    correct = (predicted == intended).astype(np.float64)
+    confusion = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
+    np.add.at(confusion, (intended, predicted), 1)
+    per_class = {}
+    for index, name in enumerate(class_names):
+        mask = intended == index
+        if mask.any():
+            per_class[name] = {
+                "value": float(correct[mask].mean()),
+                "ci95": bootstrap_mean_ci(correct[mask], resamples, seed),
+                "n": int(mask.sum()),
+            }
+    return {
+        "value": float(correct.mean()) if len(correct) else float("nan"),
+        "ci95": bootstrap_mean_ci(correct, resamples, seed),
+        "n": int(len(correct)),
+        "per_class": per_class,
+        "confusion": {"rows_intended_cols_predicted": confusion.tolist(), "classes": class_names},
+    }

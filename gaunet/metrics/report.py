@@ -1,0 +1,183 @@
+"""Self-contained HTML report of one `evaluate` result: tables, a per-class bar chart and the
+closest synthetic-train pairs, every figure inlined as base64 PNG so the file travels alone."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+    "th:first-child,td:first-child{text-align:left}.note{color:#666;font-size:90%}"
+)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, dict) and "value" in value:
+        text = _fmt(value["value"])
+        ci = value.get("ci95")
+        return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else text
+    if isinstance(value, dict) and "mean" in value:
+        return f"{value['mean']:.4f} &plusmn; {value['std']:.4f}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def _feature_section(name: str, entry: dict[str, Any]) -> str:
+    if not entry.get("available"):
+        return f"<h3>{html.escape(name)}</h3><p>unavailable: {html.escape(entry['reason'])}</p>"
+    metric = entry["metric_name"]
+    header = [
+        "set",
+        "n real",
+        "n synthetic",
+        metric,
+        "KID",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+    ]
+    rows = []
+    for label, part in [("all", entry["overall"]), *entry["per_class"].items()]:
+        prdc = part["PRDC"] or {}
+        rows.append(
+            [
+                label,
+                part["n_real"],
+                part["n_synthetic"],
+                part[metric],
+                part["KID"],
+                *(prdc.get(m) for m in ("precision", "recall", "density", "coverage")),
+            ]
+        )
+    described = html.escape(json.dumps(entry["extractor"]))
+    return (
+        f"<h3>{metric} ({html.escape(name)})</h3>{_table(header, rows)}"
+        f"<p class='note'>{described}</p>"
+    )
+
+
+def per_class_chart(result: dict[str, Any]) -> bytes | None:
+    """Bars per class: PA and, for the first available extractor, recall and coverage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = result["classes"]
+    series: dict[str, list[float]] = {}
+    if "PA" in result:
+        series["PA"] = [result["PA"]["per_class"].get(c, {}).get("value", np.nan) for c in classes]
+    for name, entry in result["features"].items():
+        if entry.get("available"):
+            for metric in ("precision", "recall", "coverage"):
+                series[f"{metric} ({name})"] = [
+                    (entry["per_class"][c]["PRDC"] or {}).get(metric, {}).get("value", np.nan)
+                    for c in classes
+                ]
+            break
+    if not series:
+        return None
+    figure, ax = plt.subplots(figsize=(max(5, 1.6 * len(classes) * len(series) / 2), 3.2))
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar(np.arange(len(classes)) + i * width, values, width, label=label)
+    ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, classes)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("per-class fidelity and coverage")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def render_html(result: dict[str, Any]) -> str:
+    """The whole report as one HTML string."""
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>gaunet evaluate</title>"
+        f"<style>{STYLE}</style><h1>Evaluation of synthetic images</h1>"
+    ]
+    sources = result["sources"]
+    parts.append(
+        f"<p>real: <code>{html.escape(sources['real'])}</code> (reference split "
+        f"<b>{html.escape(result['reference_split'])}</b>), synthetic: "
+        f"<code>{html.escape(sources['synthetic'])}</code></p>"
+    )
+    samples = {k: v for k, v in result["samples"].items() if not isinstance(v, dict)}
+    parts.append(_table(list(samples), [list(samples.values())]))
+    parts.append("<h2>Distribution metrics</h2>")
+    parts += [_feature_section(name, entry) for name, entry in result["features"].items()]
+    if "PA" in result:
+        pa = result["PA"]
+        rows = [["all", pa["n"], pa, pa["real_reference_accuracy"]]]
+        rows += [
+            [c, v["n"], v, pa["real_reference_accuracy"]["per_class"].get(c)]
+            for c, v in pa["per_class"].items()
+        ]
+        parts.append("<h2>PA (class fidelity)</h2>")
+        parts.append(_table(["class", "n synthetic", "PA [95% CI]", "real accuracy"], rows))
+    chart = per_class_chart(result)
+    if chart:
+        parts.append(_img(chart, "per-class bar chart"))
+    parts.append("<h2>Memorization audit</h2>")
+    rows = [
+        [
+            space,
+            a["n_synthetic"],
+            a["threshold"],
+            {"value": a["copy_rate"], "ci95": a["ci95"]},
+            a["synthetic_to_train"]["median"],
+            a["test_to_train"]["median"],
+        ]
+        for space, a in result["memorization"].items()
+    ]
+    parts.append(
+        _table(
+            [
+                "space",
+                "n synthetic",
+                "threshold",
+                "copy rate [95% CI]",
+                "median synth->train",
+                "median test->train",
+            ],
+            rows,
+        )
+    )
+    for space, audit in result["memorization"].items():
+        if audit.get("figure") and Path(audit["figure"]).is_file():
+            parts.append(f"<h3>closest pairs, {html.escape(space)} space</h3>")
+            parts.append(_img(Path(audit["figure"]).read_bytes(), f"closest pairs {space}"))
+    return "\n".join(parts)
+
+
+def write_report(result: dict[str, Any], path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(result), encoding="utf-8")
+    return path

@@ -1,0 +1,228 @@
+"""The paper's model: a U-Net generator conditioned on an image, noise and class, and a DenseNet
+critic that scores same-class image pairs (Chen et al. 2021, sections II-B, II-C).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from gaunet.models import Batch, ModelFamily
+from gaunet.models.layers import (
+    LEAK,
+    BatchRenorm2d,
+    DenseBlock,
+    Downscale,
+    ResidualBlock,
+    Transition,
+    Upscale,
+    layer_norm,
+)
+from gaunet.training.losses import gradient_penalty
+
+if TYPE_CHECKING:
+    from gaunet.config import TrainConfig
+
+
+def level_widths(width: int, depth: int, width_max: int) -> list[int]:
+    """U-Net schedule: the width doubles after each downsampling, capped at width_max."""
+    return [min(width * 2**level, width_max) for level in range(depth)]
+
+
+class NoiseMap(nn.Module):
+    """Linear projection of z to a (channels, side, side) map that is concatenated to features."""
+
+    def __init__(self, z_dim: int, channels: int, side: int) -> None:
+        super().__init__()
+        self.shape = (channels, side, side)
+        self.linear = nn.Linear(z_dim, channels * side * side)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.linear(z).view(len(z), *self.shape)
+
+
+class UNetGenerator(nn.Module):
+    """Encoder (`depth` residual blocks, each followed by a stride-2 convolution), a latent where
+    projected noise and a class embedding are concatenated, and a decoder (`depth` residual
+    blocks, each followed by a transposed convolution and the U-Net skip concatenation). Output:
+    3x3 convolution and tanh, same size and channels as the input.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        size: int,
+        num_classes: int,
+        widths: list[int],
+        convs: int,
+        z_dim: int,
+        noise_channels: int,
+        class_embed_dim: int,
+        decoder_noise_stages: int,
+        dropout: float,
+        norm: Callable[[int], nn.Module],
+    ) -> None:
+        super().__init__()
+        depth = len(widths)
+        self.stem = nn.Conv2d(channels, widths[0], 3, padding=1)
+        self.encoder = nn.ModuleList()
+        self.down = nn.ModuleList()
+        previous = widths[0]
+        for width in widths:
+            self.encoder.append(ResidualBlock(previous, width, convs, norm))
+            self.down.append(Downscale(width, width, dropout))
+            previous = width
+        latent_side = size // 2**depth
+        self.latent_noise = NoiseMap(z_dim, noise_channels, latent_side)
+        self.class_embed = nn.Embedding(num_classes, class_embed_dim)
+        self.decoder = nn.ModuleList()
+        self.up = nn.ModuleList()
+        self.decoder_noise = nn.ModuleList()
+        incoming = widths[-1] + noise_channels + class_embed_dim
+        for stage, level in enumerate(reversed(range(depth))):
+            if 0 < stage <= decoder_noise_stages:
+                side = size // 2 ** (level + 1)
+                self.decoder_noise.append(NoiseMap(z_dim, noise_channels, side))
+                incoming += noise_channels
+            self.decoder.append(ResidualBlock(incoming, widths[level], convs, norm))
+            self.up.append(Upscale(widths[level], widths[level], dropout, norm))
+            incoming = 2 * widths[level]  # upscaled features + skip
+        self.head = nn.Sequential(nn.Conv2d(incoming, channels, 3, padding=1), nn.Tanh())
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        skips = []
+        for block, down in zip(self.encoder, self.down):
+            h = block(h)
+            skips.append(h)
+            h = down(h)
+        side = h.shape[-1]
+        label_map = self.class_embed(labels)[:, :, None, None].expand(-1, -1, side, side)
+        h = torch.cat([h, self.latent_noise(z).to(h.dtype), label_map.to(h.dtype)], 1)
+        for stage, (block, up) in enumerate(zip(self.decoder, self.up)):
+            if 0 < stage <= len(self.decoder_noise):
+                h = torch.cat([h, self.decoder_noise[stage - 1](z).to(h.dtype)], 1)
+            h = up(block(h))
+            h = torch.cat([h, skips[-1 - stage]], 1)
+        return self.head(h)
+
+
+class DenseCritic(nn.Module):
+    """DenseNet on the channel-concatenated pair: stem (with `stem_down` stride-2 convolutions),
+    `blocks` x (dense block, transition),
+    layer norm throughout, a linear head to one score; with `projection`, plus the inner
+    product of a class embedding and the pooled features (projection discriminator)."""
+
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int,
+        growth: int,
+        blocks: int,
+        layers: int,
+        stem: int,
+        dropout: float,
+        projection: bool,
+        stem_down: int = 0,
+    ) -> None:
+        super().__init__()
+        modules: list[nn.Module] = [nn.Conv2d(2 * channels, stem, 3, padding=1)]
+        for _ in range(stem_down):  # DenseNet's stem downsamples before the first dense block
+            modules += [nn.LeakyReLU(LEAK), nn.Conv2d(stem, stem, 4, stride=2, padding=1)]
+        width = stem
+        for _ in range(blocks):
+            block = DenseBlock(width, growth, layers, dropout)
+            modules += [block, Transition(block.out_channels, block.out_channels // 2)]
+            width = block.out_channels // 2
+        modules += [layer_norm(width), nn.LeakyReLU(LEAK)]
+        self.features = nn.Sequential(*modules)
+        self.head = nn.Linear(width, 1)
+        self.embed = nn.Embedding(num_classes, width) if projection else None
+
+    def forward(self, first: torch.Tensor, second: torch.Tensor, labels: torch.Tensor):
+        pooled = self.features(torch.cat([first, second], 1)).mean((2, 3))
+        score = self.head(pooled).squeeze(1)
+        if self.embed is not None:
+            score = score + (self.embed(labels) * pooled).sum(1)
+        return score.to(torch.promote_types(score.dtype, torch.float32))
+
+
+def build_generator(config: TrainConfig, num_classes: int) -> UNetGenerator:
+    def norm(ch: int) -> BatchRenorm2d:
+        return BatchRenorm2d(
+            ch,
+            momentum=config.brn_momentum,
+            warmup=config.brn_warmup,
+            ramp=config.brn_ramp,
+            rmax=config.brn_rmax,
+            dmax=config.brn_dmax,
+        )
+
+    return UNetGenerator(
+        channels=config.channels,
+        size=config.size,
+        num_classes=num_classes,
+        widths=level_widths(config.g_width, config.g_depth, config.g_width_max),
+        convs=config.g_convs_per_block,
+        z_dim=config.z_dim,
+        noise_channels=config.noise_channels,
+        class_embed_dim=config.class_embed_dim,
+        decoder_noise_stages=config.decoder_noise_stages,
+        dropout=config.g_dropout,
+        norm=norm,
+    )
+
+
+def build_critic(config: TrainConfig, num_classes: int) -> DenseCritic:
+    return DenseCritic(
+        channels=config.channels,
+        num_classes=num_classes,
+        growth=config.d_growth,
+        blocks=config.d_blocks,
+        layers=config.d_layers_per_block,
+        stem=config.d_stem,
+        dropout=config.d_dropout,
+        projection=config.d_projection,
+        stem_down=config.d_stem_down,
+    )
+
+
+class GaunetFamily(ModelFamily):
+    """Algorithm 1: real pair (x_i, x_j), fake pair (x_i, G(x_i, z, c)), WGAN-GP with the
+    penalty on the second element interpolated between x_j and the generated image."""
+
+    name = "gaunet"
+
+    def build(self) -> tuple[nn.Module, nn.Module]:
+        return build_generator(self.config, self.num_classes), build_critic(
+            self.config, self.num_classes
+        )
+
+    def critic_loss(self, generator, critic, batch: Batch, with_penalty: bool):
+        with torch.no_grad():
+            z = self.noise(len(batch.x_i), batch.x_i.device)
+            fake = generator(batch.x_i, z, batch.labels)
+        real_score = critic(batch.x_i, batch.x_j, batch.labels)
+        fake_score = critic(batch.x_i, fake, batch.labels)
+        wasserstein = real_score.mean() - fake_score.mean()
+        loss = -wasserstein
+        stats = {"wasserstein": wasserstein.detach()}
+        if with_penalty:
+            cfg = self.config
+            keep = max(1, round(cfg.gp_fraction * len(fake)))
+            penalty = gradient_penalty(
+                critic, batch.x_i[:keep], batch.x_j[:keep], fake[:keep], batch.labels[:keep]
+            )
+            loss = loss + cfg.gp_lambda * cfg.gp_every * penalty
+            stats["gradient_penalty"] = penalty.detach()
+        stats["loss_d"] = loss.detach()
+        return loss, stats
+
+    def generator_loss(self, generator, critic, batch: Batch):
+        z = self.noise(len(batch.x_i), batch.x_i.device)
+        fake = generator(batch.x_i, z, batch.labels)
+        loss = -critic(batch.x_i, fake, batch.labels).mean()
+        return loss, {"loss_g": loss.detach()}

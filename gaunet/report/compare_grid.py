@@ -1,0 +1,127 @@
+"""The paper's Figure 2 for any set of runs: one row per conditioning image (K per class), the
+real image first, then one generated image per run, each column labelled with its model name.
+
+Every run is sampled for the same real image: GAU-Net is conditioned on it, so the row shows
+"related but different"; the baselines (`gan`, `cgan`) ignore it and draw a sample of the row's
+class. Rows and noise are chosen by `seed`, so the figure is reproducible.
+
+Pixel size (documented, and tested): with T = tile side, P = PAD, R = rows (K x classes present
+in the first run's training images), N = runs:
+width = LABEL_WIDTH + (N + 1) * (T + P) + P, height = HEADER_HEIGHT + R * (T + P) + P.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from gaunet.data.imageset import from_unit_range
+from gaunet.errors import GaunetError
+
+PAD = 2
+LABEL_WIDTH = 96  # class names, left of each row
+HEADER_HEIGHT = 20  # model names, above each column
+MIN_TILE = 64  # tiles are enlarged by an integer factor to at least this side
+
+
+def tile_side(size: int) -> int:
+    """Image side x the smallest integer factor that makes it at least MIN_TILE."""
+    return size * max(1, -(-MIN_TILE // size))
+
+
+def grid_pixels(runs: int, rows: int, tile: int) -> tuple[int, int]:
+    """(width, height) of the figure for `runs` runs, `rows` rows and `tile`-pixel tiles."""
+    return (
+        LABEL_WIDTH + (runs + 1) * (tile + PAD) + PAD,
+        HEADER_HEIGHT + rows * (tile + PAD) + PAD,
+    )
+
+
+def _column_labels(generators: list, runs: list[Path]) -> list[str]:
+    """Model names; a name used by several runs gets the run folder's name appended."""
+    names = [g.model_name for g in generators]
+    return [
+        f"{name} ({run.name})" if names.count(name) > 1 else name for name, run in zip(names, runs)
+    ]
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, width: int, font) -> str:
+    """`text`, shortened with '...' until it fits in `width` pixels."""
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-4] + "..." if len(text) > 4 else text[:-1]
+    return text
+
+
+def _to_rgb_tile(image: np.ndarray, tile: int) -> Image.Image:
+    """uint8 (C, H, W) -> RGB PIL image enlarged to tile x tile (nearest: no smoothing)."""
+    array = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+    return Image.fromarray(array).convert("RGB").resize((tile, tile), Image.NEAREST)
+
+
+def compare_grid(
+    runs: list[str | Path],
+    out: str | Path,
+    per_class: int = 2,
+    seed: int = 0,
+    device: str | None = "cpu",
+) -> Path:
+    """Write the comparison PNG to `out` and return its path.
+
+    Real images come from the first run's training images (the only images any run was
+    conditioned on); all runs must share its class names, image size and channels.
+    """
+    from gaunet.generate import load_generator
+
+    if not runs:
+        raise GaunetError("compare needs at least one run folder")
+    if per_class < 1:
+        raise GaunetError("--per-class must be at least 1")
+    run_paths = [Path(r) for r in runs]
+    generators = [load_generator(r, device=device) for r in run_paths]
+    first = generators[0]
+    for run, gen in zip(run_paths[1:], generators[1:]):
+        if gen.class_names != first.class_names:
+            raise GaunetError(
+                f"{run}: classes {gen.class_names} differ from {run_paths[0]}'s "
+                f"{first.class_names}; compare runs trained on the same data"
+            )
+        if (gen.size, gen.channels) != (first.size, first.channels):
+            raise GaunetError(
+                f"{run}: {gen.size} px x {gen.channels} channel(s) differs from "
+                f"{run_paths[0]}'s {first.size} px x {first.channels}; train with the same size"
+            )
+    train = first.train_images
+    classes = [c for c in range(len(first.class_names)) if (train.labels == c).any()]
+
+    rows: list[tuple[int, list[np.ndarray]]] = []  # (class, [real, run 1, run 2, ...])
+    for c in classes:
+        index = first.conditioning_rows(c, per_class, seed)
+        real = train.images[index]
+        conditioning = torch.from_numpy(real).float() / 127.5 - 1.0
+        samples = [
+            from_unit_range(gen.sample(c, per_class, seed, conditioning=conditioning).cpu().numpy())
+            for gen in generators
+        ]
+        for k in range(per_class):
+            rows.append((c, [real[k]] + [s[k] for s in samples]))
+
+    tile = tile_side(first.size)
+    canvas = Image.new("RGB", grid_pixels(len(runs), len(rows), tile), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    for col, label in enumerate(["real"] + _column_labels(generators, run_paths)):
+        left = LABEL_WIDTH + PAD + col * (tile + PAD)
+        draw.text((left, 4), _fit(draw, label, tile, font), fill="black", font=font)
+    for r, (c, images) in enumerate(rows):
+        top = HEADER_HEIGHT + PAD + r * (tile + PAD)
+        name = _fit(draw, first.class_names[c], LABEL_WIDTH - 2 * PAD, font)
+        draw.text((PAD, top + tile // 2 - 6), name, fill="black", font=font)
+        for col, image in enumerate(images):
+            canvas.paste(_to_rgb_tile(image, tile), (LABEL_WIDTH + PAD + col * (tile + PAD), top))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out)
+    return out

@@ -1,0 +1,66 @@
+"""Loss curves of training runs from their metrics.jsonl: one panel per loss, one line per run,
+against wall-clock minutes (the budget every model gets) so runs of different speeds line up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gaunet.errors import GaunetError
+
+
+def read_metrics(run: str | Path) -> list[dict]:
+    """The records of RUN/metrics.jsonl (one per log interval), in order."""
+    path = Path(run) / "metrics.jsonl"
+    if not path.exists():
+        raise GaunetError(f"{path}: missing; is {run} a run folder that has logged a step?")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run_label(run: str | Path) -> str:
+    """The run's model name (from run.json) and folder name."""
+    info = Path(run) / "run.json"
+    model = json.loads(info.read_text()).get("model", "?") if info.exists() else "?"
+    return f"{model} ({Path(run).name})" if model != Path(run).name else model
+
+
+def plot_losses(
+    runs: list[str | Path],
+    out: str | Path,
+    keys: tuple[str, ...] = ("loss_d", "loss_g"),
+    x: str = "elapsed_seconds",
+    title: str = "",
+) -> Path:
+    """PNG with one panel per key in `keys`; x is minutes (from `elapsed_seconds`) or, with
+    x="step" / "images_seen", that column. Runs lacking a key are left out of its panel. Losses
+    of different families are on different scales (WGAN critic vs BCE): compare their trends."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    for run in runs:
+        records = read_metrics(run)
+        label = run_label(run)
+        for ax, key in zip(axes[0], keys):
+            points = [(r[x], r[key]) for r in records if key in r and x in r]
+            if not points:
+                continue
+            xs, ys = zip(*points)
+            if x == "elapsed_seconds":
+                xs = [v / 60 for v in xs]
+            ax.plot(xs, ys, label=label, linewidth=1, marker="." if len(xs) < 30 else None)
+    for ax, key in zip(axes[0], keys):
+        ax.set_title(key)
+        ax.set_xlabel("minutes" if x == "elapsed_seconds" else x)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -1,0 +1,160 @@
+"""Checkpoints that survive crashes: atomic writes, a sha256 sidecar, and a safe load that falls
+back to the previous good file when the newest is corrupt or truncated.
+
+A checkpoint holds only state dicts, plain numbers, strings, lists, dicts and tensors (RNG
+states as uint8 tensors), so it always loads with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gaunet.errors import GaunetError
+
+LAST = "last.pt"
+PERIODIC = re.compile(r"step-(\d+)\.pt$")
+
+
+class CheckpointError(GaunetError):
+    """No usable checkpoint: the message names what was tried."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    try:
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
+
+
+def all_finite(state: Any) -> bool:
+    """True when every floating tensor inside a (nested) state is finite."""
+    if isinstance(state, torch.Tensor):
+        return not state.is_floating_point() or bool(torch.isfinite(state).all())
+    if isinstance(state, dict):
+        return all(all_finite(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return all(all_finite(v) for v in state)
+    return True
+
+
+def save_checkpoint(state: dict[str, Any], paths: list[Path]) -> str:
+    """Serialize once, write atomically to every path with a `.sha256` sidecar; returns the hash."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, data)
+        _atomic_write(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n".encode())
+    return digest
+
+
+def _load_verified(path: Path, map_location: str | torch.device) -> tuple[dict, str]:
+    sidecar = path.with_name(path.name + ".sha256")
+    digest = sha256_file(path)
+    if sidecar.exists():
+        expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
+        if expected != digest:
+            raise ValueError(f"sha256 mismatch (expected {expected[:12]}, file {digest[:12]})")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or "step" not in state:
+        raise ValueError("not a gaunet checkpoint")
+    return state, digest
+
+
+def candidates(folder: Path) -> list[Path]:
+    """last.pt first, then the periodic checkpoints newest first."""
+    periodic = sorted(
+        (p for p in folder.glob("step-*.pt") if PERIODIC.search(p.name)),
+        key=lambda p: int(PERIODIC.search(p.name).group(1)),
+        reverse=True,
+    )
+    last = folder / LAST
+    return ([last] if last.exists() else []) + periodic
+
+
+def load_checkpoint(
+    path: Path, map_location: str | torch.device = "cpu", fallback: bool = True
+) -> tuple[dict, Path, str]:
+    """(state, the file actually loaded, its sha256). `path` is a checkpoint file or a
+    checkpoints folder; with `fallback`, a corrupt file is skipped (with a warning) for the
+    next one in the same folder."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no checkpoint found")
+    if path.is_dir():
+        order = candidates(path)
+    else:
+        order = [path] + ([p for p in candidates(path.parent) if p != path] if fallback else [])
+    if not order:
+        raise CheckpointError(f"{path}: no checkpoint found")
+    failures = []
+    for candidate in order:
+        try:
+            state, digest = _load_verified(candidate, map_location)
+        except Exception as error:  # noqa: BLE001 - any unreadable file means "try the next"
+            reason = (
+                str(error).strip().splitlines()[0][:120] if str(error).strip() else "unreadable"
+            )
+            failures.append(f"{candidate.name}: {reason}")
+            continue
+        if failures:
+            warnings.warn(
+                f"skipped unusable checkpoint(s) ({'; '.join(failures)}); using {candidate}",
+                stacklevel=2,
+            )
+        return state, candidate, digest
+    raise CheckpointError(f"{path}: no usable checkpoint ({'; '.join(failures)})")
+
+
+def prune_periodic(folder: Path, keep: int) -> None:
+    """Keep the newest `keep` periodic checkpoints (0 keeps all)."""
+    if keep <= 0:
+        return
+    for old in [p for p in candidates(folder) if p.name != LAST][keep:]:
+        old.unlink(missing_ok=True)
+        old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+
+
+def rng_state() -> dict[str, Any]:
+    """The global torch RNG states (CPU and every CUDA device) as tensors."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = [s.cpu() for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

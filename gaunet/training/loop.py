@@ -1,0 +1,401 @@
+"""The one trainer: n_critic critic steps, then one generator step (Algorithm 1), for whichever
+model family `config.model` names. It owns the run folder, the budget, checkpoints, resume,
+the EMA generator, sample grids and metrics; the family owns the networks and the losses.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import gaunet
+from gaunet.config import TrainConfig, load_config, save_config
+from gaunet.data import ImageSet
+from gaunet.data.pairs import PairSampler
+from gaunet.errors import GaunetError
+from gaunet.models import Batch, build_family
+from gaunet.progress import progress as progress_bar
+from gaunet.training.checkpoint import (
+    LAST,
+    all_finite,
+    load_checkpoint,
+    prune_periodic,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from gaunet.training.ema import EMA
+from gaunet.training.run_folder import (
+    TRAIN_IMAGES,
+    MetricsLog,
+    grid_conditioning,
+    load_train_images,
+    save_grid,
+    save_train_images,
+    training_rows,
+    write_run_json,
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GaunetError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+class Trainer:
+    """State of one run; `run()` trains until the budget is spent or Ctrl-C."""
+
+    def __init__(self, out: Path, cfg: TrainConfig, data: ImageSet, show_progress: bool) -> None:
+        self.out, self.cfg, self.data = out, cfg, data
+        self.show_progress = show_progress
+        self.device = resolve_device(cfg.device)
+        if cfg.num_threads > 0:
+            torch.set_num_threads(cfg.num_threads)
+        torch.manual_seed(cfg.seed)
+        self.family = build_family(cfg, data.num_classes)
+        generator, critic = self.family.build()
+        fmt = torch.channels_last if cfg.channels_last else torch.preserve_format
+        self.generator = generator.to(self.device, memory_format=fmt).train()
+        self.critic = critic.to(self.device, memory_format=fmt).train()
+        self.ema = EMA(self.generator, cfg.ema_decay)
+        betas = (float(cfg.beta1), float(cfg.beta2))
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_d, betas=betas)
+        self.sampler = PairSampler(data.labels, seed=cfg.seed, balance=cfg.balance_classes)
+        self.images = torch.from_numpy(data.images).to(self.device)
+        self.labels = torch.from_numpy(data.labels).to(self.device)
+        rows, grid_labels = grid_conditioning(data, cfg.seed)
+        self.grid_x = self._to_unit(self.images[torch.from_numpy(rows).to(self.device)])
+        self.grid_labels = torch.from_numpy(grid_labels).to(self.device)
+        noise_rng = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
+        self.grid_z = self.family.noise(cfg.grid_samples, self.device, generator=noise_rng)
+        self.step = self.images_seen = self.rollbacks = 0
+        self.wall_before = 0.0
+        self.resumed_from: int | None = None
+        self.checkpoint_sha256 = ""
+        self.step_fn_g, self.step_fn_d = self._generator_step, self._critic_step
+        if cfg.compile:
+            self.step_fn_g = torch.compile(self._generator_step)
+            self.step_fn_d = torch.compile(self._critic_step)
+
+    # ----- state -----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "model": self.cfg.model,
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "rollbacks": self.rollbacks,
+            "wall_seconds": self.wall_before + self.elapsed(),
+            "generator": self.generator.state_dict(),
+            "critic": self.critic.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": rng_state(),
+            "sampler": self.sampler.state_dict(),
+            "config": self.cfg.to_dict(),
+            "class_names": list(self.data.class_names),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.critic.load_state_dict(state["critic"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        set_rng_state(state["rng"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
+        self.rollbacks = int(state["rollbacks"])
+        self.wall_before = float(state["wall_seconds"])
+
+    def save(self) -> bool:
+        """last.pt (+ step-XXXXXX.pt on the periodic cadence); refuses non-finite weights."""
+        state = self.state()
+        if not all_finite([state["generator"], state["critic"], state["ema"]]):
+            warnings.warn(
+                f"step {self.step}: non-finite weights, checkpoint not written", stacklevel=2
+            )
+            return False
+        folder = self.out / "checkpoints"
+        paths = [folder / LAST]
+        if self.cfg.periodic_every and self.step % self.cfg.periodic_every == 0:
+            paths.append(folder / f"step-{self.step:06d}.pt")
+        self.checkpoint_sha256 = save_checkpoint(state, paths)
+        prune_periodic(folder, self.cfg.keep_periodic)
+        return True
+
+    # ----- one step ----------------------------------------------------------------------------
+    @staticmethod
+    def _to_unit(images: torch.Tensor) -> torch.Tensor:
+        return images.float() / 127.5 - 1.0
+
+    def draw(self) -> Batch:
+        first, second, classes = self.sampler.sample(self.cfg.batch_size)
+        index = torch.from_numpy(np.stack([first, second])).to(self.device)
+        first, second = self._to_unit(self.images[index]).unbind(0)
+        if self.cfg.channels_last:
+            first = first.contiguous(memory_format=torch.channels_last)
+            second = second.contiguous(memory_format=torch.channels_last)
+        return Batch(first, second, self.labels[index[0]])
+
+    def autocast(self):
+        if self.cfg.precision != "bf16":
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _critic_step(self, batch: Batch, with_penalty: bool) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            loss, stats = self.family.critic_loss(self.generator, self.critic, batch, with_penalty)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return stats
+
+    def _generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self.critic.requires_grad_(False)
+        with self.autocast():
+            loss, stats = self.family.generator_loss(self.generator, self.critic, batch)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self.critic.requires_grad_(True)
+        return stats
+
+    def train_step(self, totals: dict[str, torch.Tensor]) -> None:
+        cfg = self.cfg
+        for t in range(cfg.n_critic):
+            critic_step = self.step * cfg.n_critic + t
+            stats = self.step_fn_d(self.draw(), critic_step % cfg.gp_every == 0)
+            _accumulate(totals, stats, 1.0 / cfg.n_critic)
+        _accumulate(totals, self.step_fn_g(self.draw()), 1.0)
+        self.ema.update(self.generator, self.step)
+        self.step += 1
+        self.images_seen += cfg.batch_size * (cfg.n_critic + 1)
+
+    # ----- outputs -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_grid(self) -> Path:
+        rows, cols = len(self.grid_x), len(self.grid_z)
+        cond = self.grid_x.repeat_interleave(cols, 0)
+        labels = self.grid_labels.repeat_interleave(cols, 0)
+        z = self.grid_z.repeat(rows, 1)
+        fake = self.family.sample(self.ema.model, cond, labels, z)
+        path = self.out / "samples" / f"step-{self.step:06d}.png"
+        save_grid(self.grid_x, fake.view(rows, cols, *fake.shape[1:]), path)
+        return path
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started if hasattr(self, "started") else 0.0
+
+    def write_run_json(self, finished: bool) -> None:
+        wall = self.wall_before + self.elapsed()
+        write_run_json(
+            self.out / "run.json",
+            {
+                "model": self.cfg.model,
+                "data": self.cfg.data,
+                "seed": self.cfg.seed,
+                "steps": self.step,
+                "images_seen": self.images_seen,
+                "wall_seconds": round(wall, 3),
+                "images_per_second": round(self.images_seen / wall, 3) if wall else None,
+                "finished": finished,
+                "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "resumed_from_step": self.resumed_from,
+                "rollbacks": self.rollbacks,
+                "train_images": len(self.data),
+                "class_names": list(self.data.class_names),
+                "device": str(self.device),
+                "device_name": (
+                    torch.cuda.get_device_name(self.device)
+                    if self.device.type == "cuda"
+                    else platform.processor() or platform.machine()
+                ),
+                "torch_threads": torch.get_num_threads(),
+                "versions": {
+                    "gaunet": gaunet.__version__,
+                    "torch": torch.__version__,
+                    "numpy": np.__version__,
+                    "python": sys.version.split()[0],
+                },
+                "checkpoint": f"checkpoints/{LAST}",
+                "checkpoint_sha256": self.checkpoint_sha256,
+            },
+        )
+
+    # ----- the loop ----------------------------------------------------------------------------
+    def rollback(self, initial: dict[str, Any]) -> None:
+        """Non-finite losses: restore the last good checkpoint (or the start) and reseed."""
+        self.rollbacks += 1
+        if self.rollbacks > self.cfg.max_rollbacks:
+            raise GaunetError(
+                f"{self.out}: losses became non-finite {self.rollbacks} times; lower the learning "
+                "rates (--set lr_g=... lr_d=...) or use precision fp32"
+            )
+        try:
+            state, _, _ = load_checkpoint(self.out / "checkpoints", map_location="cpu")
+        except GaunetError:
+            state = initial
+        rollbacks = self.rollbacks
+        self.load_state(state)
+        self.rollbacks = rollbacks
+        torch.manual_seed(self.cfg.seed + 7919 * rollbacks)
+        warnings.warn(
+            f"non-finite loss; rolled back to step {self.step} (rollback {rollbacks})",
+            stacklevel=2,
+        )
+
+    def run(self) -> None:
+        cfg = self.cfg
+        self.started = time.perf_counter()
+        deadline = self.started + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+        initial = _cpu_copy(self.state())  # state_dict() aliases live tensors: copy them
+        log = MetricsLog(self.out, cfg.tensorboard)
+        bar = progress_bar(total=cfg.steps or None, initial=self.step, desc="train", unit="step")
+        if not self.show_progress:
+            bar.disable = True
+        totals: dict[str, torch.Tensor] = {}
+        window_start, window_steps = time.perf_counter(), 0
+        try:
+            while (cfg.steps <= 0 or self.step < cfg.steps) and time.perf_counter() < deadline:
+                self.train_step(totals)
+                window_steps += 1
+                bar.update(1)
+                if self.step % cfg.log_every == 0:
+                    now = time.perf_counter()
+                    record = _summary(totals, window_steps)
+                    totals, rate_steps, window_steps = {}, window_steps, 0
+                    if not all(math.isfinite(v) for v in record.values()):
+                        self.rollback(initial)
+                        bar.n = self.step
+                        continue
+                    rate = rate_steps * cfg.batch_size * (cfg.n_critic + 1) / (now - window_start)
+                    window_start = now
+                    record.update(
+                        step=self.step,
+                        images_per_second=round(rate, 2),
+                        images_seen=self.images_seen,
+                        elapsed_seconds=round(self.wall_before + self.elapsed(), 2),
+                        rollbacks=self.rollbacks,
+                    )
+                    log.write(record)
+                    bar.set_postfix(
+                        d=f"{record['loss_d']:.3f}",
+                        g=f"{record['loss_g']:.3f}",
+                        img_s=f"{rate:.0f}",
+                    )
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.sample_grid()
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save()
+                    self.write_run_json(finished=False)
+        except KeyboardInterrupt:
+            bar.close()
+            saved = self.save()
+            self.write_run_json(finished=False)
+            log.close()
+            where = f"checkpoint saved at step {self.step}" if saved else "no checkpoint written"
+            print(
+                f"interrupted: {where}; continue with: gaunet train --out {self.out} --resume",
+                file=sys.stderr,
+            )
+            raise
+        bar.close()
+        self.sample_grid()
+        self.save()
+        self.write_run_json(finished=True)
+        log.close()
+
+
+def _cpu_copy(state: Any) -> Any:
+    """A deep copy of a (nested) state with every tensor cloned to the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: _cpu_copy(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu_copy(v) for v in state)
+    return state
+
+
+def _accumulate(totals: dict[str, torch.Tensor], stats: dict[str, torch.Tensor], w: float) -> None:
+    for key, value in stats.items():
+        totals[key] = totals[key] + value.float() * w if key in totals else value.float() * w
+
+
+def _summary(totals: dict[str, torch.Tensor], steps: int) -> dict[str, float]:
+    """Means over the log window; the only host sync of the loop."""
+    if not totals:
+        return {}
+    stacked = torch.stack(list(totals.values())).cpu().tolist()
+    return {k: v / max(steps, 1) for k, v in zip(totals, stacked)}
+
+
+def train(
+    data: ImageSet | str | Path | None,
+    out: str | Path,
+    config: str | Path | TrainConfig = "cpu-tiny",
+    overrides: dict[str, Any] | None = None,
+    steps: int | None = None,
+    minutes: float | None = None,
+    resume: bool = False,
+    seed: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train `config.model` on the train split of `data` (a SOURCE or an ImageSet) into the run
+    folder `out`, which is returned. `steps` is the run's total; `minutes` a wall-clock budget
+    for this call (steps then unlimited unless also given). `resume` continues the run in `out`
+    from its last good checkpoint with its saved config and training images (`data` may be
+    None). `seed` None keeps the config's seed."""
+    out = Path(out)
+    overrides = dict(overrides or {})
+    if seed is not None:
+        overrides["seed"] = seed
+    if steps is not None:
+        overrides["steps"] = steps
+    elif minutes is not None:
+        overrides["steps"] = 0
+    if minutes is not None:
+        overrides["minutes"] = minutes
+    checkpoints = out / "checkpoints"
+    if resume:
+        if not (out / "config.yaml").exists() or not (out / TRAIN_IMAGES).exists():
+            raise GaunetError(f"{out}: not a run folder to resume (no config.yaml/{TRAIN_IMAGES})")
+        if "minutes" not in overrides:
+            overrides["minutes"] = 0.0
+        cfg = load_config(out / "config.yaml", overrides)
+        rows = load_train_images(out / TRAIN_IMAGES)
+    else:
+        if checkpoints.exists() and any(checkpoints.iterdir()):
+            raise GaunetError(f"{out}: already holds a run; use --resume or another --out")
+        if data is None:
+            raise GaunetError("no data given (a SOURCE or an ImageSet)")
+        cfg = load_config(config, overrides)
+        out.mkdir(parents=True, exist_ok=True)
+        rows = training_rows(data, out, cfg)
+        save_train_images(out / TRAIN_IMAGES, rows)
+    if cfg.steps <= 0 and cfg.minutes <= 0:
+        raise GaunetError("no budget: give steps or minutes")
+    save_config(cfg, out / "config.yaml")
+    trainer = Trainer(out, cfg, rows, show_progress=progress)
+    if resume and checkpoints.exists() and any(checkpoints.glob("*.pt")):
+        state, _, trainer.checkpoint_sha256 = load_checkpoint(checkpoints, "cpu")
+        trainer.load_state(state)
+        trainer.resumed_from = trainer.step
+    trainer.run()
+    return out

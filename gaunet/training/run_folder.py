@@ -1,0 +1,130 @@
+"""What a run folder holds besides checkpoints: the training images, metrics, sample grids and
+run.json. Each is a plain file a user can open."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gaunet.config import TrainConfig
+from gaunet.data import ImageSet, assign_split, load_source, write_split
+from gaunet.data.imageset import from_unit_range
+from gaunet.data.prepare import resize_stack
+from gaunet.errors import GaunetError
+
+TRAIN_IMAGES = "train_images.npz"
+
+
+def save_train_images(path: Path, data: ImageSet) -> None:
+    """The exact rows trained on, so resume and generation never depend on the source again."""
+    np.savez_compressed(
+        path,
+        images=data.images,
+        labels=data.labels,
+        ids=data.ids.astype(str),
+        groups=data.groups.astype(str),
+        class_names=np.asarray(data.class_names, dtype=str),
+        source=np.asarray(data.source),
+    )
+
+
+def load_train_images(path: Path) -> ImageSet:
+    with np.load(path, allow_pickle=False) as archive:
+        return ImageSet(
+            images=archive["images"],
+            labels=archive["labels"].astype(np.int64),
+            class_names=[str(c) for c in archive["class_names"]],
+            groups=archive["groups"],
+            ids=archive["ids"],
+            split=np.full(len(archive["ids"]), "train"),
+            source=str(archive["source"]),
+        )
+
+
+def training_rows(data: ImageSet | str | Path, out: Path, cfg: TrainConfig) -> ImageSet:
+    """Load/resize the data, fix and save the split, and return the train rows."""
+    if isinstance(data, ImageSet):
+        if data.size != cfg.size or data.channels != cfg.channels:
+            images = resize_stack(data.images.transpose(0, 2, 3, 1), cfg.size, cfg.channels)
+            data = ImageSet(
+                images, data.labels, data.class_names, data.groups, data.ids, data.split,
+                source=data.source,
+            )  # fmt: skip
+        cfg.data = cfg.data or data.source
+    else:
+        cfg.data = str(data)
+        data = load_source(data, size=cfg.size, channels=cfg.channels)
+    data = assign_split(data, seed=cfg.seed)
+    write_split(out / "split.csv", data)
+    train_rows = data.where_split("train")
+    if len(train_rows) < 2:
+        raise GaunetError(f"{cfg.data}: the train split has {len(train_rows)} image(s); need 2+")
+    return train_rows
+
+
+class MetricsLog:
+    """metrics.jsonl (one JSON object per log interval) and, optionally, TensorBoard events."""
+
+    def __init__(self, folder: Path, tensorboard: bool) -> None:
+        self.path = folder / "metrics.jsonl"
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(folder / "tensorboard"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.writer.add_scalar(key, value, record["step"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def grid_conditioning(data: ImageSet, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One fixed training image per class that has any (indices, labels), chosen by seed."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        int(rng.choice(np.flatnonzero(data.labels == c)))
+        for c in range(data.num_classes)
+        if (data.labels == c).any()
+    ]
+    return np.asarray(rows), data.labels[rows]
+
+
+def save_grid(conditioning: torch.Tensor, samples: torch.Tensor, path: Path) -> None:
+    """PNG grid: one row per class, the conditioning image first, then its samples.
+
+    conditioning: (rows, C, H, W), samples: (rows, cols, C, H, W), both in [-1, 1].
+    """
+    rows, cols = samples.shape[:2]
+    tiles = torch.cat([conditioning[:, None], samples], 1).float().cpu().numpy()
+    tiles = from_unit_range(tiles)  # (rows, cols + 1, C, H, W)
+    _, _, c, h, w = tiles.shape
+    pad = 2
+    canvas = np.full((c, rows * (h + pad) + pad, (cols + 1) * (w + pad) + pad), 255, np.uint8)
+    for r in range(rows):
+        for k in range(cols + 1):
+            top, left = pad + r * (h + pad), pad + k * (w + pad)
+            canvas[:, top : top + h, left : left + w] = tiles[r, k]
+    image = canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def write_run_json(path: Path, info: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,51 @@
+"""The decoded-array cache: keyed by files, size and channels; atomic; corrupt entries rebuilt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from data_helpers import make_tree
+
+from gaunet.data import load_source
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAUNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
+
+
+def test_one_entry_per_size_and_channels(tmp_path):
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    for size, channels in ((16, 3), (16, 1), (24, 3), (16, 3)):
+        load_source(tmp_path / "src", size=size, channels=channels)
+    entries = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(entries) == 3
+    assert not any(name.startswith(".tmp") for name in entries)
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path):
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    first = load_source(tmp_path / "src", size=16)
+    Path(first.info["cache"]).write_bytes(b"not an npz at all")
+    again = load_source(tmp_path / "src", size=16)
+    assert np.array_equal(first.images, again.images)
+    assert np.load(again.info["cache"])["images"].shape == (4, 3, 16, 16)
+
+
+def test_cache_keeps_problems_and_split(tmp_path):
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    (tmp_path / "src" / "a" / "empty.png").write_bytes(b"")
+    first = load_source(tmp_path / "src", size=16)
+    again = load_source(tmp_path / "src", size=16)
+    assert again.problems == first.problems and len(first.problems) == 1
+    assert again.class_names == first.class_names and again.split is None
+
+
+def test_no_cache_when_disabled(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAUNET_NO_CACHE", "1")
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    data = load_source(tmp_path / "src", size=16)
+    assert "cache" not in data.info and not (tmp_path / "cache").exists()

@@ -1,0 +1,159 @@
+"""Arms: parsing, per-fraction generator training and caching, provenance of synthetic images.
+
+`FakeGenerators` stands in for gaunet.training.train / gaunet.generate.generate_dataset with
+the same signatures and files (split.csv, manifest.csv, PNGs), so these tests need no GAN.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gaunet.data import ImageSet, assign_split, load_source, read_split, write_split
+from gaunet.downstream.arms import (
+    GeneratorArms,
+    check_provenance,
+    parse_arms,
+    per_class_targets,
+)
+from gaunet.downstream.subsets import nested_subsets
+from gaunet.errors import GaunetError
+from gaunet.generate import opaque_id
+
+
+class FakeGenerators:
+    """Trains nothing: a 'run' is split.csv plus the images; 'samples' are inverted copies.
+
+    Like gaunet.generate, the manifest's source_id is the opaque hash of the training id.
+    """
+
+    def __init__(self) -> None:
+        self.trained: list[ImageSet] = []
+        self.runs: dict[str, ImageSet] = {}
+        self.calls: list[dict] = []
+        self.started: dict[str, ImageSet] = {}
+
+    def train(self, data: ImageSet | None, out: Path, **kwargs: object) -> Path:
+        self.calls.append(kwargs)
+        if kwargs.get("resume"):
+            data = self.started[str(out)]
+        out.mkdir(parents=True, exist_ok=True)
+        write_split(out / "split.csv", data)
+        self.trained.append(data)
+        self.runs[str(out)] = data.where_split("train")
+        return out
+
+    def generate(self, run: Path, out: Path, per_class: int, seed: int = 0) -> Path:
+        rows = self.runs[str(run)]
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "manifest.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "label", "class", "source_id", "seed", "checkpoint_sha256"])
+            for label, name in enumerate(rows.class_names):
+                members = np.flatnonzero(rows.labels == label)
+                for k in range(per_class):
+                    row = members[k % len(members)]
+                    path = f"{name}/{k:05d}.png"
+                    (out / name).mkdir(exist_ok=True)
+                    Image.fromarray(255 - rows.images[row, 0]).save(out / path)
+                    writer.writerow([path, label, name, opaque_id(rows.ids[row]), seed, "0" * 64])
+        return out / "manifest.csv"
+
+
+def phantom(size: int = 16) -> ImageSet:
+    return assign_split(load_source("phantom:n=20", size=size, channels=1), seed=0)
+
+
+def train_subset(data: ImageSet, fraction: float) -> ImageSet:
+    train = data.where_split("train")
+    subset = train.subset(nested_subsets(train.labels, [fraction])[fraction])
+    subset.split = np.full(len(subset), "train")
+    return subset
+
+
+def test_parse_arms(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "split.csv").write_text("id,group,label,class,split\n")
+    arms = parse_arms(["none", "classic", "gaunet", str(tmp_path / "run")])
+    assert [a.kind for a in arms] == ["none", "classic", "generator", "run"]
+    for bad in (["vae"], ["none", "none"], [str(tmp_path)]):
+        with pytest.raises(GaunetError):
+            parse_arms(bad)
+
+
+def test_per_class_targets_follow_the_ratio() -> None:
+    assert per_class_targets(np.array([0, 0, 0, 0, 1, 1]), 3, 1.5).tolist() == [6, 3, 0]
+
+
+def test_generator_is_trained_on_the_subset_once_and_cached(tmp_path: Path) -> None:
+    data = phantom()
+    subset = train_subset(data, 0.5)
+    fake = FakeGenerators()
+    arm = parse_arms(["gaunet"])[0]
+    arms = GeneratorArms(tmp_path, ratio=1.0, train_fn=fake.train, generate_fn=fake.generate)
+    images, labels, manifest = arms.extra_images(arm, 0.5, subset)
+    assert len(fake.trained) == 1
+    assert set(fake.trained[0].ids) == set(subset.ids)
+    assert set(fake.trained[0].split) == {"train"}
+    assert np.bincount(labels).tolist() == np.bincount(subset.labels).tolist()
+    assert images.shape[1:] == subset.images.shape[1:] and images.dtype == np.uint8
+    assert manifest.parent.parent == tmp_path / "synthetic"
+    # a fresh helper on the same folder reuses the recorded run and the written images
+    again = GeneratorArms(tmp_path, ratio=1.0, train_fn=fake.train, generate_fn=fake.generate)
+    again.extra_images(arm, 0.5, subset)
+    assert len(fake.trained) == 1
+
+
+def test_interrupted_generator_training_is_resumed(tmp_path: Path) -> None:
+    subset = train_subset(phantom(), 1.0)
+    fake = FakeGenerators()
+    folder = tmp_path / "generators" / "gan-f1-s0"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last.pt").write_bytes(b"")
+    fake.started[str(folder)] = subset
+    arms = GeneratorArms(tmp_path, train_fn=fake.train, generate_fn=fake.generate, gen_steps=5)
+    arms.extra_images(parse_arms(["gan"])[0], 1.0, subset)
+    assert fake.calls[0]["resume"] is True and fake.calls[0]["steps"] == 5
+    assert fake.calls[0]["overrides"]["model"] == "gan"
+
+
+def test_run_folder_arm_only_for_its_own_training_subset(tmp_path: Path) -> None:
+    data = phantom()
+    fake = FakeGenerators()
+    run = fake.train(data, tmp_path / "run")  # trained on the whole train split (fraction 1)
+    arm = parse_arms([str(run)])[0]
+    arms = GeneratorArms(tmp_path / "bench", train_fn=fake.train, generate_fn=fake.generate)
+    _, labels, _ = arms.extra_images(arm, 1.0, train_subset(data, 1.0))
+    assert len(labels) == len(data.where_split("train"))
+    with pytest.raises(GaunetError, match="not the fraction 0.5"):
+        arms.extra_images(arm, 0.5, train_subset(data, 0.5))
+
+
+def test_provenance_refuses_validation_or_test_images(tmp_path: Path) -> None:
+    data = phantom()
+    subset = train_subset(data, 1.0)
+    allowed = set(subset.ids)
+    fake = FakeGenerators()
+    run = fake.train(subset, tmp_path / "run")
+    manifest = fake.generate(run, tmp_path / "synthetic", per_class=3)
+    check_provenance(manifest, run, allowed)
+    # a generator whose training rows include validation images
+    leaky_rows = data.subset(data.split != "test")
+    leaky_rows.split = np.full(len(leaky_rows), "train")
+    leaky = fake.train(leaky_rows, tmp_path / "leaky")
+    assert set(read_split(leaky / "split.csv")) > allowed
+    with pytest.raises(GaunetError, match="outside the training subset"):
+        check_provenance(manifest, leaky, allowed)
+    # a manifest row conditioned on a test image
+    rows = list(csv.DictReader(open(manifest, newline="")))
+    rows[0]["source_id"] = opaque_id(data.where_split("test").ids[0])
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(GaunetError, match="not a training-subset image"):
+        check_provenance(manifest, run, allowed)

@@ -1,0 +1,42 @@
+import json
+
+import pytest
+import torch
+from train_helpers import tiny_train
+
+from gaunet.errors import GaunetError
+from gaunet.training import train
+from gaunet.training.checkpoint import load_checkpoint
+
+
+def _final(run):
+    state, _, _ = load_checkpoint(run / "checkpoints" / "last.pt")
+    return state
+
+
+def test_resume_continues_exactly(tmp_path):
+    """2N steps in one go == N steps, resume, N more steps (same seed, CPU)."""
+    whole = _final(tiny_train(tmp_path / "whole", steps=14, seed=3))
+    split_run = tiny_train(tmp_path / "split", steps=7, seed=3)
+    train(None, split_run, steps=14, resume=True, progress=False)
+    resumed = _final(split_run)
+    assert resumed["step"] == whole["step"] == 14
+    for part in ("generator", "critic", "ema"):
+        for key, value in whole[part].items():
+            torch.testing.assert_close(resumed[part][key], value, rtol=1e-5, atol=1e-6)
+    info = json.loads((split_run / "run.json").read_text())
+    assert info["resumed_from_step"] == 7 and info["steps"] == 14
+
+
+def test_resume_needs_a_run_folder(tmp_path):
+    with pytest.raises(GaunetError, match="not a run folder"):
+        train(None, tmp_path / "nothing", steps=2, resume=True)
+
+
+def test_resume_falls_back_when_last_checkpoint_is_truncated(tmp_path):
+    run = tiny_train(tmp_path / "run", steps=20, periodic_every=10, checkpoint_every=10)
+    last = run / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="last.pt"):
+        train(None, run, steps=21, resume=True, progress=False)
+    assert json.loads((run / "run.json").read_text())["resumed_from_step"] == 20

@@ -1,0 +1,96 @@
+"""Class-folder trees: nesting, formats, modes, odd names, class order, channels, cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from data_helpers import make_tree, pattern, write_image
+
+from gaunet.data import load_source, to_unit_range
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAUNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "mode"),
+    [
+        (".png", "L"),
+        (".png", "RGB"),
+        (".png", "RGBA"),
+        (".png", "P"),
+        (".png", "I;16"),
+        (".jpg", "L"),
+        (".jpeg", "RGB"),
+        (".tif", "L"),
+        (".tiff", "I;16"),
+        (".bmp", "RGB"),
+    ],
+)
+def test_every_format_and_mode_loads(tmp_path, suffix, mode):
+    make_tree(tmp_path / "src", {"b": 2, "a": 3}, suffix=suffix, mode=mode)
+    data = load_source(tmp_path / "src", size=16, channels=3)
+    assert data.class_names == ["a", "b"]
+    assert data.class_counts() == {"a": 3, "b": 2}
+    assert data.images.shape == (5, 3, 16, 16) and data.images.dtype == np.uint8
+    assert data.problems == []
+    # grey content: the replicated channels are equal and the image is not flat
+    assert np.array_equal(data.images[:, 0], data.images[:, 1])
+    assert data.images.std() > 5
+
+
+def test_nested_folders_spaces_and_parentheses(tmp_path):
+    root = tmp_path / "my data (v2)"
+    write_image(root / "benign" / "case 1" / "scan (1).png", seed=1)
+    write_image(root / "benign" / "case 1" / "deeper" / "scan (2).png", seed=2)
+    write_image(root / "malignant" / "x y.png", seed=3)
+    write_image(root / "malignant" / "z.png", seed=4)
+    data = load_source(root, size=16)
+    assert sorted(data.ids) == [
+        "benign/case 1/deeper/scan (2).png",
+        "benign/case 1/scan (1).png",
+        "malignant/x y.png",
+        "malignant/z.png",
+    ]
+    assert list(data.groups) == list(data.ids)  # no patient ids: each image is its own group
+    assert data.split is None
+
+
+def test_grey_to_one_channel_and_unit_range(tmp_path):
+    write_image(tmp_path / "s" / "a" / "0.png", seed=0, size=16)
+    write_image(tmp_path / "s" / "a" / "1.png", seed=1, size=16)
+    write_image(tmp_path / "s" / "b" / "0.png", seed=2, size=16)
+    write_image(tmp_path / "s" / "b" / "1.png", seed=3, size=16)
+    data = load_source(tmp_path / "s", size=16, channels=1)
+    assert data.images.shape == (4, 1, 16, 16)
+    assert np.array_equal(data.images[0, 0], pattern(0, 16))  # 16 px in, 16 px out: exact
+    unit = to_unit_range(data.images)
+    assert unit.min() >= -1.0 and unit.max() <= 1.0
+
+
+def test_colour_kept_with_three_channels(tmp_path):
+    from PIL import Image
+
+    for cls, colour in (("red", (200, 10, 10)), ("blue", (10, 10, 200))):
+        for i in range(2):
+            path = tmp_path / "c" / cls / f"{i}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (12, 12), colour).save(path)
+    data = load_source(tmp_path / "c", size=8)
+    red = data.images[data.labels == data.class_names.index("red")][0]
+    assert red[0].mean() > 150 and red[2].mean() < 50
+
+
+def test_second_load_uses_cache_and_change_invalidates(tmp_path):
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    first = load_source(tmp_path / "src", size=16)
+    cache_file = first.info["cache"]
+    second = load_source(tmp_path / "src", size=16)
+    assert second.info["cache"] == cache_file
+    assert np.array_equal(first.images, second.images)
+    write_image(tmp_path / "src" / "a" / "new.png", seed=99)
+    third = load_source(tmp_path / "src", size=16)
+    assert third.info["cache"] != cache_file and len(third) == 5

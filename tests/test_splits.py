@@ -1,0 +1,77 @@
+"""Grouped stratified 7:1:2 splits: no group crosses splits, reproducible, saved and reused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gaunet.data import ImageSet, apply_split, assign_split, make_split, read_split, write_split
+
+
+def _groups_and_labels(n_groups=120, seed=0):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 5, n_groups)
+    groups = np.repeat([f"patient-{g}" for g in range(n_groups)], sizes)
+    per_group_label = (rng.uniform(size=n_groups) < 0.3).astype(np.int64)
+    labels = np.repeat(per_group_label, sizes)
+    return labels, groups
+
+
+def _imageset(labels, groups):
+    n = len(labels)
+    return ImageSet(
+        images=np.zeros((n, 1, 8, 8), np.uint8),
+        labels=labels,
+        class_names=["a", "b"],
+        groups=groups,
+        ids=np.asarray([f"img-{i}" for i in range(n)]),
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_no_group_in_two_splits(seed):
+    labels, groups = _groups_and_labels(seed=seed)
+    split = make_split(labels, groups, seed=seed)
+    for group in np.unique(groups):
+        assert len(set(split[groups == group])) == 1
+
+
+def test_ratios_and_stratification():
+    labels, groups = _groups_and_labels(n_groups=400)
+    split = make_split(labels, groups, seed=0)
+    for cls in (0, 1):
+        members = split[labels == cls]
+        fractions = [np.mean(members == s) for s in ("train", "val", "test")]
+        assert fractions == pytest.approx([0.7, 0.1, 0.2], abs=0.03)
+
+
+def test_reproducible_by_seed_and_seed_matters():
+    labels, groups = _groups_and_labels()
+    assert np.array_equal(make_split(labels, groups, 3), make_split(labels, groups, 3))
+    assert not np.array_equal(make_split(labels, groups, 3), make_split(labels, groups, 4))
+
+
+def test_small_class_reaches_every_split():
+    labels = np.asarray([0] * 50 + [1] * 10)
+    groups = np.asarray([str(i) for i in range(60)])
+    split = make_split(labels, groups, seed=0)
+    assert set(split[labels == 1]) == {"train", "val", "test"}
+
+
+def test_official_split_wins():
+    labels, groups = _groups_and_labels(n_groups=10)
+    data = _imageset(labels, groups)
+    data.split = np.asarray(["test"] * len(labels))
+    assert set(assign_split(data, seed=0).split) == {"test"}
+
+
+def test_written_split_is_reused_and_changes_are_caught(tmp_path):
+    labels, groups = _groups_and_labels(n_groups=30)
+    data = assign_split(_imageset(labels, groups), seed=5)
+    write_split(tmp_path / "run" / "split.csv", data)
+    assert read_split(tmp_path / "run" / "split.csv") == dict(zip(data.ids, data.split))
+    fresh = _imageset(labels, groups)
+    assert np.array_equal(apply_split(fresh, tmp_path / "run" / "split.csv").split, data.split)
+    grown = _imageset(np.append(labels, 0), np.append(groups, "new"))
+    with pytest.raises(ValueError, match="not in the saved split"):
+        apply_split(grown, tmp_path / "run" / "split.csv")

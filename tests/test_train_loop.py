@@ -1,0 +1,115 @@
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from train_helpers import PHANTOM, TINY, tiny_train
+
+from gaunet.data import load_source
+from gaunet.errors import GaunetError
+from gaunet.training import train
+from gaunet.training.checkpoint import load_checkpoint
+from gaunet.training.loop import Trainer
+
+
+def test_thirty_steps_write_every_artefact(tmp_path):
+    run = tiny_train(tmp_path / "run", steps=30, tensorboard=True)
+    for name in ("config.yaml", "split.csv", "run.json", "metrics.jsonl", "train_images.npz"):
+        assert (run / name).is_file(), name
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == [
+        "step-000010.png", "step-000020.png", "step-000030.png"
+    ]  # fmt: skip
+    grid = np.asarray(Image.open(run / "samples" / "step-000030.png"))
+    assert grid.shape[0] > 2 * 16  # one row per class (2 classes)
+    ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert ckpts == ["last.pt", "last.pt.sha256", "step-000020.pt", "step-000020.pt.sha256"]
+    state, _, _ = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 30
+    assert {"generator", "critic", "ema", "opt_g", "opt_d", "rng", "sampler"} <= set(state)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10, 15, 20, 25, 30]
+    for key in ("loss_d", "loss_g", "gradient_penalty", "wasserstein", "images_per_second"):
+        assert all(np.isfinite(r[key]) for r in records), key
+    info = json.loads((run / "run.json").read_text())
+    assert info["steps"] == 30 and info["finished"] is True
+    assert info["images_seen"] == 30 * TINY["batch_size"] * (TINY["n_critic"] + 1)
+    assert {"torch", "gaunet"} <= set(info["versions"]) and info["device"] == (
+        "cuda" if torch.cuda.is_available() else "cpu"
+    )
+
+
+def test_imageset_with_only_train_rows_trains_on_exactly_those(tmp_path):
+    data = load_source(PHANTOM, size=16, channels=1)
+    chosen = data.subset(np.arange(0, len(data), 3))
+    chosen.split = np.full(len(chosen), "train")
+    run = tiny_train(tmp_path / "run", steps=2, data=chosen)
+    with np.load(run / "train_images.npz") as saved:
+        assert list(saved["ids"]) == list(chosen.ids)
+        assert np.array_equal(saved["images"], chosen.images)
+
+
+def test_split_keeps_val_and_test_out_of_training(tmp_path):
+    run = tiny_train(tmp_path / "run", steps=1)
+    rows = (run / "split.csv").read_text().splitlines()[1:]
+    train_ids = {r.split(",")[0] for r in rows if r.endswith(",train")}
+    with np.load(run / "train_images.npz") as saved:
+        assert set(saved["ids"]) == train_ids and len(train_ids) < len(rows)
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    run = tiny_train(tmp_path / "run", steps=1)
+    with pytest.raises(GaunetError, match="--resume"):
+        tiny_train(run, steps=1)
+
+
+def test_minutes_budget_stops_by_wall_clock(tmp_path):
+    run = train(PHANTOM, tmp_path / "run", overrides={**TINY, "sample_every": 0}, minutes=0.02)
+    info = json.loads((run / "run.json").read_text())
+    assert info["finished"] and info["steps"] >= 1 and info["wall_seconds"] < 30
+
+
+def test_ctrl_c_saves_a_checkpoint_and_reraises(tmp_path, monkeypatch):
+    original = Trainer.train_step
+
+    def interrupted(self, totals):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        original(self, totals)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_train(tmp_path / "run", steps=10)
+    state, _, _ = load_checkpoint(tmp_path / "run" / "checkpoints")
+    assert state["step"] == 3
+
+
+def test_non_finite_loss_rolls_back_and_is_counted(tmp_path, monkeypatch):
+    from gaunet.models.gaunet import GaunetFamily
+
+    original = GaunetFamily.generator_loss
+    calls = {"n": 0}
+
+    def poisoned(self, generator, critic, batch):
+        calls["n"] += 1
+        loss, stats = original(self, generator, critic, batch)
+        if calls["n"] == 7:  # inside the second log window: NaN gradients poison the weights
+            loss = loss * float("nan")
+            stats = {"loss_g": loss.detach()}
+        return loss, stats
+
+    monkeypatch.setattr(GaunetFamily, "generator_loss", poisoned)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = tiny_train(tmp_path / "run", steps=15)
+    assert any("non-finite" in str(w.message) for w in caught)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 15 and records[-1]["rollbacks"] == 1
+    assert json.loads((run / "run.json").read_text())["rollbacks"] == 1
+    state, _, _ = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 15
+    assert all(
+        torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point()
+    )

@@ -1,0 +1,36 @@
+"""Shared settings for the trainer's tests: a network small enough that a step takes a few ms."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("GAUNET_NO_PROGRESS", "1")
+
+TINY = {
+    "size": 16,
+    "batch_size": 4,
+    "n_critic": 2,
+    "g_width": 4,
+    "g_width_max": 8,
+    "g_convs_per_block": 1,
+    "d_growth": 4,
+    "d_stem": 4,
+    "d_layers_per_block": 2,
+    "z_dim": 8,
+    "noise_channels": 2,
+    "class_embed_dim": 2,
+    "log_every": 5,
+    "sample_every": 10,
+    "checkpoint_every": 10,
+    "periodic_every": 20,
+    "tensorboard": False,
+    "num_threads": 1,
+}
+PHANTOM = "phantom:n=12,classes=2"
+
+
+def tiny_train(out: Path, steps: int, data=PHANTOM, seed=None, **extra):
+    from gaunet.training import train
+
+    return train(data, out, config="cpu-tiny", overrides={**TINY, **extra}, steps=steps, seed=seed)
