@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_downstream_arms import FakeGenerators
+from downstream_helpers import FakeGenerators
 
 from gaunet.cli import main
 from gaunet.data import read_split

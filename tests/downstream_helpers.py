@@ -1,0 +1,52 @@
+"""A stand-in for gaunet.training.train / gaunet.generate.generate_dataset with the same
+signatures and files (split.csv, manifest.csv, PNGs), so downstream tests need no GAN."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gaunet.data import ImageSet, write_split
+from gaunet.generate import opaque_id
+
+
+class FakeGenerators:
+    """Trains nothing: a 'run' is split.csv plus the images; 'samples' are inverted copies.
+
+    Like gaunet.generate, the manifest's source_id is the opaque hash of the training id.
+    """
+
+    def __init__(self) -> None:
+        self.trained: list[ImageSet] = []
+        self.runs: dict[str, ImageSet] = {}
+        self.calls: list[dict] = []
+        self.started: dict[str, ImageSet] = {}
+
+    def train(self, data: ImageSet | None, out: Path, **kwargs: object) -> Path:
+        self.calls.append(kwargs)
+        if kwargs.get("resume"):
+            data = self.started[str(out)]
+        out.mkdir(parents=True, exist_ok=True)
+        write_split(out / "split.csv", data)
+        self.trained.append(data)
+        self.runs[str(out)] = data.where_split("train")
+        return out
+
+    def generate(self, run: Path, out: Path, per_class: int, seed: int = 0) -> Path:
+        rows = self.runs[str(run)]
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "manifest.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "label", "class", "source_id", "seed", "checkpoint_sha256"])
+            for label, name in enumerate(rows.class_names):
+                members = np.flatnonzero(rows.labels == label)
+                for k in range(per_class):
+                    row = members[k % len(members)]
+                    path = f"{name}/{k:05d}.png"
+                    (out / name).mkdir(exist_ok=True)
+                    Image.fromarray(255 - rows.images[row, 0]).save(out / path)
+                    writer.writerow([path, label, name, opaque_id(rows.ids[row]), seed, "0" * 64])
+        return out / "manifest.csv"
