@@ -1,49 +1,80 @@
 #!/usr/bin/env bash
-# GPU speed check (issue 8): the `paper` preset at 256 px and `cpu-small` at 64 px, each as a
-# plain fp32 reference and with the optimisation levers, in one command under 8 minutes.
+# GPU speed check (issue 8), one command under 8 minutes:
 #   bash benchmarks/gpu_check.sh [OUT_DIR]
-# Prints a table; writes one JSON line per measurement to OUT_DIR/gpu_check.jsonl.
+# Times the `paper` preset at 256 px (batch 32) and `cpu-small` at 64 px (batch 64) with
+# benchmarks/train_speed.py: the plain fp32 reference, each lever alone, the optimised path, and
+# (paper) the optimised path with torch.compile. Prints a table (images/s = batch / s per full
+# iteration, FLOP/s achieved and the share of the measured bf16 matmul ceiling) and writes one
+# JSON line per benchmark run to OUT_DIR/gpu_check.jsonl.
+# GPU_CHECK_TINY=1 runs the same script with tiny sizes and widths (a CPU smoke test).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 out=${1:-${OUT:-/tmp}}
 mkdir -p "$out"
 py=${PYTHON:-python3}
 log="$out/gpu_check.jsonl"
 : > "$log"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-"$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
+"$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")'
 
-run() {  # label config size channels batch steps [--set k=v ...]
-  local label=$1 config=$2 size=$3 channels=$4 batch=$5 steps=$6
-  shift 6
-  local line
-  line=$(timeout 150 "$py" benchmarks/train_speed.py --config "$config" --size "$size" \
-    --channels "$channels" --batch-size "$batch" --steps "$steps" --warmup 3 "$@" 2>"$out/err.txt" | tail -n 1)
-  if [ -z "$line" ]; then
-    line="{\"label\": \"$label\", \"error\": \"$(tail -n 1 "$out/err.txt" | tr -d '"\\')\"}"
+if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
+  paper=(--size 32 --channels 1 --batch 4 --set g_width=4 --set g_width_max=8 --set d_growth=4
+         --set d_stem=4 --set device=cpu)
+  small=(--size 16 --batch 4 --set device=cpu)
+  timing=(--steps 1 --repeats 1 --warmup 1)
+  limit=300
+  compile_run=0
+else
+  paper=(--size 256 --channels 3 --batch 32)
+  small=(--size 64 --channels 1 --batch 64)
+  timing=(--steps 2 --repeats 2 --warmup 2)
+  limit=200
+  compile_run=1
+fi
+
+bench() {  # label limit_seconds [train_speed.py arguments ...]
+  local label=$1 seconds=$2
+  shift 2
+  if ! timeout "$seconds" "$py" benchmarks/train_speed.py "$@" --json-out "$out/$label.json" \
+      > "$out/$label.log" 2>&1; then
+    echo "{\"label\": \"$label\", \"error\": \"$(tail -n 1 "$out/$label.log" | tr -d '"\\')\"}" >> "$log"
+  else
+    "$py" -c 'import json, sys; r = json.load(open(sys.argv[2])); r["label"] = sys.argv[1]
+print(json.dumps(r))' "$label" "$out/$label.json" >> "$log"
   fi
-  echo "{\"label\": \"$label\", \"result\": $line}" >> "$log"
-  echo "$label: $line"
+  tail -n 1 "$out/$label.log"
 }
 
-run paper256-fp32-ref        paper 256 3 32 6 --set precision=fp32
-run paper256-bf16            paper 256 3 32 6 --set precision=bf16
-run paper256-bf16-cl         paper 256 3 32 6 --set precision=bf16 --set channels_last=true
-run paper256-bf16-cl-gp4     paper 256 3 32 6 --set precision=bf16 --set channels_last=true --set gp_every=4
-run paper256-bf16-cl-compile paper 256 3 32 6 --set precision=bf16 --set channels_last=true --set compile=true
-run small64-fp32-ref         cpu-small 64 1 64 20 --set precision=fp32
-run small64-bf16-cl          cpu-small 64 1 64 20 --set precision=bf16 --set channels_last=true
+bench paper256-levers "$limit" --preset paper "${paper[@]}" "${timing[@]}" \
+  --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
+bench small64-levers "$limit" --preset cpu-small "${small[@]}" "${timing[@]}" \
+  --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
+if [ "$compile_run" = 1 ]; then
+  bench paper256-compile 150 --preset paper "${paper[@]}" "${timing[@]}" --no-flops \
+    --optimised compile=true
+fi
 
 "$py" - "$log" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print(f"{'measurement':28s} {'batch':>5s} {'s/iter':>8s} {'img/s':>8s} {'pairs/s':>8s} {'peak MB':>8s}")
+head = f"{'run':18s} {'path':16s} {'batch':>5s} {'s/iter':>7s} {'img/s':>7s} {'pairs/s':>8s} "
+print(head + f"{'GFLOP/it':>9s} {'TFLOP/s':>8s} {'%bf16':>6s} {'peak MB':>8s}")
 for row in rows:
-    r = row["result"]
-    if "error" in r or "error" in row:
-        print(f"{row['label']:28s} error: {r.get('error', row.get('error'))}")
+    if "error" in row:
+        print(f"{row['label']:18s} error: {row['error']}")
         continue
-    per_iter = r["seconds_per_step"]
-    print(f"{row['label']:28s} {r['batch_size']:5d} {per_iter:8.3f} {r['batch_size'] / per_iter:8.1f} "
-          f"{r['images_per_second']:8.1f} {r.get('peak_mem_mb', float('nan')):8.0f}")
+    ceiling = row["bf16_matmul_ceiling_tflops"]
+    for name, r in row["paths"].items():
+        if "error" in r:
+            print(f"{row['label']:18s} {name:16s} error: {r['error'][:80]}")
+            continue
+        flops = r.get("gflop_per_iteration")
+        extra = (f"{flops:9.1f} {r['achieved_tflops']:8.2f} {100 * r['share_of_bf16_ceiling']:5.1f}%"
+                 if flops else f"{'':9s} {'':8s} {'':6s}")
+        print(f"{row['label']:18s} {name:16s} {row['batch_size']:5d} {r['seconds_per_iteration']:7.3f} "
+              f"{r['images_per_second']:7.1f} {r['pairs_per_second']:8.1f} {extra} {r['peak_mem_mb']:8.0f}")
+    print(f"{row['label']:18s} bf16 matmul ceiling {ceiling:.1f} TFLOP/s on {row['device_name']}, "
+          f"torch {row['torch']}")
 PY

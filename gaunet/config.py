@@ -32,6 +32,7 @@ class TrainConfig:
     data: str = ""  # the SOURCE trained on, recorded for the run folder
     size: int = 32
     channels: int = 1
+    pad_input: bool = False  # allow a size that is not a multiple of 2**g_depth (padded in G)
     seed: int = 0
     # budget: `steps` generator steps (total, also across --resume); `minutes` wall clock (0 = off)
     steps: int = 1000
@@ -85,18 +86,19 @@ class TrainConfig:
     device: str = "auto"  # auto = cuda when available, else cpu
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     channels_last: bool = False
-    compile: bool = False
+    compile: bool = False  # torch.compile of the forward passes (the penalty stays eager)
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
 
     def validate(self) -> TrainConfig:
         """Catch settings that would fail deep inside training, with a message that says why."""
         problems = []
-        if self.size % (2**self.g_depth):
-            problems.append(f"size {self.size} is not divisible by 2**g_depth = {2**self.g_depth}")
-        if self.size % (2**self.d_blocks):
+        if self.size % (2**self.g_depth) and not self.pad_input:
             problems.append(
-                f"size {self.size} is not divisible by 2**d_blocks = {2**self.d_blocks}"
+                f"size {self.size} is not divisible by 2**g_depth = {2**self.g_depth} "
+                "(set pad_input=true to pad it inside the generator)"
             )
+        if self.size < 4:
+            problems.append(f"size must be at least 4, not {self.size}")
         if self.channels not in (1, 3):
             problems.append(f"channels must be 1 or 3, not {self.channels}")
         if self.precision not in ("fp32", "bf16"):
@@ -195,4 +197,8 @@ def load_config(
 
 
 def save_config(config: TrainConfig, path: Path) -> None:
-    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """Atomic (temporary file + rename): a run killed mid-write must not leave a half config
+    that --resume would silently complete with defaults."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    tmp.replace(path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range
 from gaunet.errors import GaunetError
 from gaunet.models import build_family
+from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
 from gaunet.progress import progress
 from gaunet.training.checkpoint import load_checkpoint
 from gaunet.training.loop import resolve_device
@@ -130,8 +131,22 @@ def load_generator(
     return TrainedGenerator(state, loaded, sha, device, use_ema)
 
 
-def _folder_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "class"
+def held_out_images(gen: TrainedGenerator) -> tuple[np.ndarray | None, str]:
+    """The run's real test-split images (for the copy threshold), read back from its source
+    and split.csv; (None, why) when the source is no longer readable."""
+    from gaunet.data import apply_split, load_source
+
+    run = gen.checkpoint.parent.parent
+    if not gen.config.data or not (run / "split.csv").exists():
+        return None, "the run records no readable source or split.csv"
+    try:
+        data = load_source(gen.config.data, size=gen.size, channels=gen.channels)
+        test = apply_split(data, run / "split.csv").where_split("test")
+    except (GaunetError, ValueError, OSError) as error:
+        return None, f"test split unavailable ({str(error).splitlines()[0][:160]})"
+    if len(test) < 2:
+        return None, f"test split has {len(test)} image(s)"
+    return test.images, ""
 
 
 def generate_dataset(
@@ -144,10 +159,17 @@ def generate_dataset(
     batch_size: int = 64,
     device: str | torch.device | None = None,
     keep_source_names: bool = False,
+    max_copy_rate: float | None = None,
 ) -> Path:
     """Write `per_class` images per class to out/<class>/<id>.png and out/manifest.csv (or, with
     fmt="npz", out/synthetic.npz in the MedMNIST layout with out/provenance.csv, whose `index`
-    column replaces `path`); returns the manifest (provenance) path."""
+    column replaces `path`); returns the manifest (provenance) path.
+
+    `max_copy_rate` R drops candidates that are near-copies of training images (see
+    gaunet.privacy) beyond R * per_class per class, draws replacements (up to
+    CANDIDATE_FACTOR * per_class candidates per class) and writes out/copy_filter.json with the
+    counts. File names keep the candidate number k, so image k still depends only on
+    (seed, class, k)."""
     if fmt not in ("png", "npz"):
         raise GaunetError(f"format must be png or npz, not {fmt!r}")
     gen = load_generator(checkpoint or run, device=device)
@@ -155,18 +177,25 @@ def generate_dataset(
     out.mkdir(parents=True, exist_ok=True)
     train = gen.train_images
     classes = [c for c in range(len(gen.class_names)) if (train.labels == c).any()]
-    rows_out, arrays, names = [], [], {}
+    folders = folder_names(gen.class_names)
+    copy_filter = None
+    if max_copy_rate is not None:
+        reference, note = held_out_images(gen)
+        copy_filter = CopyFilter(train.images, max_copy_rate, reference, note)
+    limit = per_class * (CANDIDATE_FACTOR if copy_filter else 1)
+    rows_out, arrays, names, written = [], [], {}, {}
     bar = progress(total=per_class * len(classes), desc="generate", unit="img")
     for c in classes:
-        folder = _folder_name(gen.class_names[c])
-        for start in range(0, per_class, batch_size):
-            n = min(batch_size, per_class - start)
+        name, start, accepted = gen.class_names[c], 0, 0
+        while accepted < per_class and start < limit:
+            n = min(batch_size, per_class - accepted, limit - start)
             images = from_unit_range(gen.sample(c, n, seed, start=start).cpu().numpy())
             sources = train.ids[gen.conditioning_rows(c, n, seed, start)]
-            for k in range(n):
-                item = f"{folder}/{start + k:06d}.png" if fmt == "png" else f"{len(arrays)}"
+            keep = copy_filter.keep(name, images, per_class) if copy_filter else [True] * n
+            for k in np.flatnonzero(keep):
+                item = f"{folders[c]}/{start + k:06d}.png" if fmt == "png" else f"{len(arrays)}"
                 if fmt == "png":
-                    _write_png(out / item, images[k])
+                    _write_png(inside(out, item), images[k])
                 source = str(sources[k])
                 names[opaque_id(source)] = source
                 rows_out.append(
@@ -174,8 +203,19 @@ def generate_dataset(
                 )
                 if fmt == "npz":
                     arrays.append(images[k])
-            bar.update(n)
+            accepted += int(np.count_nonzero(keep))
+            start += n
+            bar.update(int(np.count_nonzero(keep)))
+        written[name] = accepted
     bar.close()
+    if copy_filter:
+        report = copy_filter.report(written)
+        (out / "copy_filter.json").write_text(json.dumps(report, indent=2) + "\n")
+        if not rows_out:
+            raise GaunetError(
+                f"every candidate was a near-copy of a training image ({report['dropped']} "
+                f"dropped); nothing written. The generator memorises its training images."
+            )
     if fmt == "npz":
         stack = np.stack(arrays).transpose(0, 2, 3, 1)
         labels = np.asarray([r[1] for r in rows_out], dtype=np.int64)[:, None]

@@ -30,12 +30,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write source_ids.csv mapping each opaque source_id to the training image id",
     )
+    parser.add_argument(
+        "--max-copy-rate",
+        type=float,
+        metavar="R",
+        help=(
+            "drop synthetic images that are near-copies of training images (pixel nearest "
+            "neighbour closer than the memorization audit's threshold) beyond a share R of "
+            "--per-class, draw replacements, and write copy_filter.json with the counts; "
+            "0 drops every near-copy"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
     from gaunet.errors import GaunetError
     from gaunet.generate import generate_dataset
+    from gaunet.privacy import summary_line
 
     if args.per_class < 1:
         raise GaunetError("--per-class must be at least 1")
@@ -49,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         keep_source_names=args.keep_source_names,
+        max_copy_rate=args.max_copy_rate,
     )
+    if args.max_copy_rate is not None:
+        report = json.loads((manifest.parent / "copy_filter.json").read_text())
+        print(summary_line(report))
     print(f"wrote {manifest}")
     return 0

@@ -4,7 +4,9 @@ Model selection uses the real-only validation split: after each epoch the valida
 (or, with select="auc", the validation AUC) is measured, the best weights are kept in memory,
 and training stops after `patience` epochs without improvement. With very few images the
 validation loss is often lowest after one or two epochs, before the network has learned more
-than the class prior (see docs/downstream.md); select="auc" avoids that. The classic arm
+than the class prior (see docs/downstream.md); select="auc" avoids that. BatchNorm statistics
+are recomputed over the training images before each validation (models/calibration.py): with
+2-5 batches per epoch the running averages lag the weights and eval mode collapses to one class. The classic arm
 augments each training batch on the fly.
 """
 
@@ -21,6 +23,7 @@ from torch import nn
 from gaunet.downstream.augment import classic_augment
 from gaunet.downstream.stats import auc_score
 from gaunet.errors import GaunetError
+from gaunet.models.calibration import recalibrate_batchnorm
 
 
 @dataclass
@@ -99,6 +102,7 @@ def fit_network(
             loss.backward()
             optimiser.step()
         epochs_run = epoch
+        recalibrate_batchnorm(model, x_all, 256)
         score = _val_score(model, val_images, val_labels, settings.select)
         if score < best_score:
             best_score, best_epoch = score, epoch

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gaunet.models import Batch, ModelFamily
@@ -48,7 +49,9 @@ class UNetGenerator(nn.Module):
     """Encoder (`depth` residual blocks, each followed by a stride-2 convolution), a latent where
     projected noise and a class embedding are concatenated, and a decoder (`depth` residual
     blocks, each followed by a transposed convolution and the U-Net skip concatenation). Output:
-    3x3 convolution and tanh, same size and channels as the input.
+    3x3 convolution and tanh, same size and channels as the input. A side that is not a multiple
+    of 2**depth (28-px MedMNIST) is replicate-padded to the next multiple on the way in and
+    cropped back on the way out, so the U-Net's skips line up.
     """
 
     def __init__(
@@ -67,6 +70,9 @@ class UNetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         depth = len(widths)
+        self.size = size
+        multiple = 2**depth
+        self.padded = -(-size // multiple) * multiple
         self.stem = nn.Conv2d(channels, widths[0], 3, padding=1)
         self.encoder = nn.ModuleList()
         self.down = nn.ModuleList()
@@ -75,7 +81,7 @@ class UNetGenerator(nn.Module):
             self.encoder.append(ResidualBlock(previous, width, convs, norm))
             self.down.append(Downscale(width, width, dropout))
             previous = width
-        latent_side = size // 2**depth
+        latent_side = self.padded // multiple
         self.latent_noise = NoiseMap(z_dim, noise_channels, latent_side)
         self.class_embed = nn.Embedding(num_classes, class_embed_dim)
         self.decoder = nn.ModuleList()
@@ -84,7 +90,7 @@ class UNetGenerator(nn.Module):
         incoming = widths[-1] + noise_channels + class_embed_dim
         for stage, level in enumerate(reversed(range(depth))):
             if 0 < stage <= decoder_noise_stages:
-                side = size // 2 ** (level + 1)
+                side = self.padded // 2 ** (level + 1)
                 self.decoder_noise.append(NoiseMap(z_dim, noise_channels, side))
                 incoming += noise_channels
             self.decoder.append(ResidualBlock(incoming, widths[level], convs, norm))
@@ -93,6 +99,9 @@ class UNetGenerator(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(incoming, channels, 3, padding=1), nn.Tanh())
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        pad = self.padded - x.shape[-1]
+        if pad:
+            x = F.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2), mode="replicate")
         h = self.stem(x)
         skips = []
         for block, down in zip(self.encoder, self.down):
@@ -107,14 +116,19 @@ class UNetGenerator(nn.Module):
                 h = torch.cat([h, self.decoder_noise[stage - 1](z).to(h.dtype)], 1)
             h = up(block(h))
             h = torch.cat([h, skips[-1 - stage]], 1)
-        return self.head(h)
+        out = self.head(h)
+        if pad:
+            out = out[..., pad // 2 : pad // 2 + self.size, pad // 2 : pad // 2 + self.size]
+        return out
 
 
 class DenseCritic(nn.Module):
     """DenseNet on the channel-concatenated pair: stem (with `stem_down` stride-2 convolutions),
     `blocks` x (dense block, transition),
     layer norm throughout, a linear head to one score; with `projection`, plus the inner
-    product of a class embedding and the pooled features (projection discriminator)."""
+    product of a class embedding and the pooled features (projection discriminator).
+    Given the image `size`, transitions stop pooling once the side is 1 pixel, so small images
+    (the paper's /4 stem and four transitions at 28 px) still fit."""
 
     def __init__(
         self,
@@ -127,15 +141,20 @@ class DenseCritic(nn.Module):
         dropout: float,
         projection: bool,
         stem_down: int = 0,
+        size: int | None = None,
     ) -> None:
         super().__init__()
         modules: list[nn.Module] = [nn.Conv2d(2 * channels, stem, 3, padding=1)]
+        side = size or 2 ** (stem_down + blocks)
         for _ in range(stem_down):  # DenseNet's stem downsamples before the first dense block
             modules += [nn.LeakyReLU(LEAK), nn.Conv2d(stem, stem, 4, stride=2, padding=1)]
+            side //= 2
         width = stem
         for _ in range(blocks):
             block = DenseBlock(width, growth, layers, dropout)
-            modules += [block, Transition(block.out_channels, block.out_channels // 2)]
+            pool = side >= 2
+            modules += [block, Transition(block.out_channels, block.out_channels // 2, pool)]
+            side = -(-side // 2) if pool else side
             width = block.out_channels // 2
         modules += [layer_norm(width), nn.LeakyReLU(LEAK)]
         self.features = nn.Sequential(*modules)
@@ -187,6 +206,7 @@ def build_critic(config: TrainConfig, num_classes: int) -> DenseCritic:
         dropout=config.d_dropout,
         projection=config.d_projection,
         stem_down=config.d_stem_down,
+        size=config.size,
     )
 
 
@@ -205,8 +225,14 @@ class GaunetFamily(ModelFamily):
         with torch.no_grad():
             z = self.noise(len(batch.x_i), batch.x_i.device)
             fake = generator(batch.x_i, z, batch.labels)
-        real_score = critic(batch.x_i, batch.x_j, batch.labels)
-        fake_score = critic(batch.x_i, fake, batch.labels)
+        # real and fake pairs in one forward pass (twice the batch keeps a GPU busier); valid
+        # because the critic has no batch statistics
+        scores = critic(
+            torch.cat([batch.x_i, batch.x_i]),
+            torch.cat([batch.x_j, fake.to(batch.x_j.dtype)]),
+            torch.cat([batch.labels, batch.labels]),
+        )
+        real_score, fake_score = scores.chunk(2)
         wasserstein = real_score.mean() - fake_score.mean()
         loss = -wasserstein
         stats = {"wasserstein": wasserstein.detach()}

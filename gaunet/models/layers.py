@@ -45,10 +45,14 @@ class BatchRenorm2d(nn.Module):
 
     def limits(self) -> tuple[float, float]:
         """Current (r_max, d_max) of the warm-up schedule."""
-        done = int(self.num_batches_tracked) - self.warmup
-        if done <= 0:
-            return 1.0, 0.0
-        t = min(1.0, done / max(self.ramp, 1))
+        r_max, d_max = self._limit_tensors()
+        return float(r_max), float(d_max)
+
+    def _limit_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The schedule as tensors on the buffer's device: reading the pass counter on the host
+        would stall a GPU at every batch-renorm layer of every forward pass."""
+        done = (self.num_batches_tracked - self.warmup).clamp(min=0).float()
+        t = (done / max(self.ramp, 1)).clamp(max=1.0)
         return 1.0 + t * (self.rmax - 1.0), t * self.dmax
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,9 +66,11 @@ class BatchRenorm2d(nn.Module):
         var = x32.var(dims, unbiased=False)
         std = (var + self.eps).sqrt()
         running_std = (self.running_var + self.eps).sqrt()
-        r_max, d_max = self.limits()
-        r = (std.detach() / running_std).clamp(1.0 / r_max, r_max)
-        d = ((mean.detach() - self.running_mean) / running_std).clamp(-d_max, d_max)
+        r_max, d_max = self._limit_tensors()
+        r = torch.minimum(torch.maximum(std.detach() / running_std, 1.0 / r_max), r_max)
+        d = torch.minimum(
+            torch.maximum((mean.detach() - self.running_mean) / running_std, -d_max), d_max
+        )
         scale = self.weight * r / std
         shift = self.bias + self.weight * (d - mean * r / std)
         out = x32 * scale[None, :, None, None] + shift[None, :, None, None]
@@ -163,12 +169,19 @@ class DenseBlock(nn.Module):
 
 
 class Transition(nn.Module):
-    """Layer norm, leaky ReLU, 1x1 conv halving the channels, 2x2 average pooling (DenseNet)."""
+    """Layer norm, leaky ReLU, 1x1 conv halving the channels, 2x2 average pooling (DenseNet).
 
-    def __init__(self, in_ch: int, out_ch: int) -> None:
+    `pool=False` keeps the resolution: a critic on small images (the paper's /4 stem and four
+    transitions at 28 px) runs out of pixels before it runs out of transitions. Pooling rounds
+    odd sides up (ceil mode), so 7 px pool to 4, not 3."""
+
+    def __init__(self, in_ch: int, out_ch: int, pool: bool = True) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            layer_norm(in_ch), nn.LeakyReLU(LEAK), nn.Conv2d(in_ch, out_ch, 1), nn.AvgPool2d(2)
+            layer_norm(in_ch),
+            nn.LeakyReLU(LEAK),
+            nn.Conv2d(in_ch, out_ch, 1),
+            nn.AvgPool2d(2, ceil_mode=True) if pool else nn.Identity(),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,19 @@ def read_metrics(run: str | Path) -> list[dict]:
     path = Path(run) / "metrics.jsonl"
     if not path.exists():
         raise GaunetError(f"{path}: missing; is {run} a run folder that has logged a step?")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records: list[dict] = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill mid-append
+            continue
+        # After a resume the steps logged since the last checkpoint are logged again: the
+        # later record of a step wins, so each step appears once and in order.
+        step = record.get("step")
+        while records and step is not None and records[-1].get("step", -1) >= step:
+            records.pop()
+        records.append(record)
+    return records
 
 
 def run_label(run: str | Path) -> str:

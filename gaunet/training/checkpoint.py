@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
 import re
 import warnings
 from pathlib import Path
@@ -74,9 +75,22 @@ def save_checkpoint(state: dict[str, Any], paths: list[Path]) -> str:
     digest = hashlib.sha256(data).hexdigest()
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
+        sidecar = path.with_name(path.name + ".sha256")
+        # A kill between the two renames must not pair new data with the old digest (a valid
+        # file reported corrupt): drop the old sidecar first; the data file itself is atomic.
+        sidecar.unlink(missing_ok=True)
         _atomic_write(path, data)
-        _atomic_write(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n".encode())
+        _atomic_write(sidecar, f"{digest}  {path.name}\n".encode())
+    for folder in {path.parent for path in paths}:
+        _remove_stale_temporaries(folder)
     return digest
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Temporary files of writers killed mid-write (SIGKILL, power loss) would pile up; ours
+    are all renamed by now, and one run folder has one writer."""
+    for stale in folder.glob(".*.tmp*"):
+        stale.unlink(missing_ok=True)
 
 
 def _load_verified(path: Path, map_location: str | torch.device) -> tuple[dict, str]:
@@ -86,7 +100,13 @@ def _load_verified(path: Path, map_location: str | torch.device) -> tuple[dict, 
         expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
         if expected != digest:
             raise ValueError(f"sha256 mismatch (expected {expected[:12]}, file {digest[:12]})")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch's own text suggests weights_only=False, i.e. running the code: never say that.
+        found = re.search(r"GLOBAL (\S+)", str(error))
+        what = f"imports {found.group(1)}" if found else "holds non-tensor objects"
+        raise ValueError(f"refused, possibly malicious: {what}, which could run code") from None
     if not isinstance(state, dict) or "step" not in state:
         raise ValueError("not a gaunet checkpoint")
     return state, digest

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 import gaunet
 from gaunet.config import TrainConfig, load_config, save_config
@@ -25,6 +26,7 @@ from gaunet.data.pairs import PairSampler
 from gaunet.errors import GaunetError
 from gaunet.models import Batch, build_family
 from gaunet.progress import progress as progress_bar
+from gaunet.training import distributed
 from gaunet.training.checkpoint import (
     LAST,
     all_finite,
@@ -34,6 +36,8 @@ from gaunet.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from gaunet.training.distributed import Distributed
+from gaunet.training.divergence import backed_off_lr, set_lr, window_finite
 from gaunet.training.ema import EMA
 from gaunet.training.run_folder import (
     TRAIN_IMAGES,
@@ -58,23 +62,42 @@ def resolve_device(name: str) -> torch.device:
 class Trainer:
     """State of one run; `run()` trains until the budget is spent or Ctrl-C."""
 
-    def __init__(self, out: Path, cfg: TrainConfig, data: ImageSet, show_progress: bool) -> None:
+    def __init__(
+        self,
+        out: Path,
+        cfg: TrainConfig,
+        data: ImageSet,
+        show_progress: bool,
+        dist: Distributed | None = None,
+    ) -> None:
         self.out, self.cfg, self.data = out, cfg, data
-        self.show_progress = show_progress
-        self.device = resolve_device(cfg.device)
+        self.dist = dist or Distributed()
+        self.show_progress = show_progress and self.dist.is_main
+        self.device = self.dist.device(resolve_device(cfg.device))
         if cfg.num_threads > 0:
             torch.set_num_threads(cfg.num_threads)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
         torch.manual_seed(cfg.seed)
         self.family = build_family(cfg, data.num_classes)
         generator, critic = self.family.build()
         fmt = torch.channels_last if cfg.channels_last else torch.preserve_format
         self.generator = generator.to(self.device, memory_format=fmt).train()
         self.critic = critic.to(self.device, memory_format=fmt).train()
+        self.dist.broadcast_state(self.generator)
+        self.dist.broadcast_state(self.critic)
         self.ema = EMA(self.generator, cfg.ema_decay)
         betas = (float(cfg.beta1), float(cfg.beta2))
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr_d, betas=betas)
-        self.sampler = PairSampler(data.labels, seed=cfg.seed, balance=cfg.balance_classes)
+        self.sampler = PairSampler(
+            data.labels,
+            seed=cfg.seed,
+            balance=cfg.balance_classes,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
         self.images = torch.from_numpy(data.images).to(self.device)
         self.labels = torch.from_numpy(data.labels).to(self.device)
         rows, grid_labels = grid_conditioning(data, cfg.seed)
@@ -85,11 +108,22 @@ class Trainer:
         self.step = self.images_seen = self.rollbacks = 0
         self.wall_before = 0.0
         self.resumed_from: int | None = None
+        self._reseed_rank()
         self.checkpoint_sha256 = ""
-        self.step_fn_g, self.step_fn_d = self._generator_step, self._critic_step
+        # torch.compile covers the forward passes only: it cannot trace the penalty's double
+        # backward, so gradient_penalty() runs the critic's eager module (`_orig_mod`).
+        self.generator_fwd: nn.Module = self.generator
+        self.critic_fwd: nn.Module = self.critic
         if cfg.compile:
-            self.step_fn_g = torch.compile(self._generator_step)
-            self.step_fn_d = torch.compile(self._critic_step)
+            self.generator_fwd = torch.compile(self.generator)
+            self.critic_fwd = torch.compile(self.critic)
+
+    def _reseed_rank(self) -> None:
+        """Other ranks draw their own noise and dropout (rank 0 keeps the single-process stream,
+        so a one-process torchrun run equals a plain one)."""
+        if self.dist.rank:
+            torch.manual_seed(self.cfg.seed + 7919 * self.step + 104729 * self.dist.rank)
+            self.sampler.generator.manual_seed(self.cfg.seed * 1000003 + self.dist.rank + self.step)
 
     # ----- state -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -122,9 +156,19 @@ class Trainer:
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
         self.rollbacks = int(state["rollbacks"])
         self.wall_before = float(state["wall_seconds"])
+        self._reseed_rank()
 
     def save(self) -> bool:
-        """last.pt (+ step-XXXXXX.pt on the periodic cadence); refuses non-finite weights."""
+        """last.pt (+ step-XXXXXX.pt on the periodic cadence); refuses non-finite weights.
+        Only rank 0 writes; the others wait, so a rollback never reads a half-written file."""
+        if not self.dist.is_main:
+            self.dist.barrier()
+            return True
+        saved = self._write_checkpoint()
+        self.dist.barrier()
+        return saved
+
+    def _write_checkpoint(self) -> bool:
         state = self.state()
         if not all_finite([state["generator"], state["critic"], state["ema"]]):
             warnings.warn(
@@ -144,48 +188,73 @@ class Trainer:
     def _to_unit(images: torch.Tensor) -> torch.Tensor:
         return images.float() / 127.5 - 1.0
 
-    def draw(self) -> Batch:
-        first, second, classes = self.sampler.sample(self.cfg.batch_size)
-        index = torch.from_numpy(np.stack([first, second])).to(self.device)
-        first, second = self._to_unit(self.images[index]).unbind(0)
-        if self.cfg.channels_last:
-            first = first.contiguous(memory_format=torch.channels_last)
-            second = second.contiguous(memory_format=torch.channels_last)
-        return Batch(first, second, self.labels[index[0]])
+    def draw_iteration(self) -> list[Batch]:
+        """The n_critic + 1 batches of one iteration, drawn and sent to the device at once: the
+        pair sampler runs on the host, and a blocking copy per batch would stall a GPU."""
+        cfg = self.cfg
+        count, size = cfg.n_critic + 1, cfg.batch_size
+        first, second, _ = self.sampler.sample(size * count)
+        index = torch.from_numpy(np.stack([first, second]))
+        if self.device.type == "cuda":
+            index = index.pin_memory().to(self.device, non_blocking=True)
+        else:
+            index = index.to(self.device)
+        images = self._to_unit(self.images[index])
+        if cfg.channels_last:
+            images = images.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+            images = images.view(2, size * count, *images.shape[1:])
+        labels = self.labels[index[0]]
+        parts = [slice(k * size, (k + 1) * size) for k in range(count)]
+        return [Batch(images[0, s], images[1, s], labels[s]) for s in parts]
 
     def autocast(self):
         if self.cfg.precision != "bf16":
             return nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
-    def _critic_step(self, batch: Batch, with_penalty: bool) -> dict[str, torch.Tensor]:
+    def critic_step(self, batch: Batch, with_penalty: bool) -> dict[str, torch.Tensor]:
         with self.autocast():
-            loss, stats = self.family.critic_loss(self.generator, self.critic, batch, with_penalty)
+            loss, stats = self.family.critic_loss(
+                self.generator_fwd, self.critic_fwd, batch, with_penalty
+            )
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
+        self.dist.average_gradients(self.critic)
         self.opt_d.step()
         return stats
 
-    def _generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.critic.requires_grad_(False)
         with self.autocast():
-            loss, stats = self.family.generator_loss(self.generator, self.critic, batch)
+            loss, stats = self.family.generator_loss(self.generator_fwd, self.critic_fwd, batch)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
+        self.dist.average_gradients(self.generator)
         self.opt_g.step()
         self.critic.requires_grad_(True)
         return stats
 
     def train_step(self, totals: dict[str, torch.Tensor]) -> None:
+        """One iteration: n_critic critic steps, one generator step; no host sync."""
         cfg = self.cfg
-        for t in range(cfg.n_critic):
+        *critic_batches, generator_batch = self.draw_iteration()
+        for t, batch in enumerate(critic_batches):
             critic_step = self.step * cfg.n_critic + t
-            stats = self.step_fn_d(self.draw(), critic_step % cfg.gp_every == 0)
+            stats = self.critic_step(batch, critic_step % cfg.gp_every == 0)
+            penalty = stats.pop("gradient_penalty", None)
             _accumulate(totals, stats, 1.0 / cfg.n_critic)
-        _accumulate(totals, self.step_fn_g(self.draw()), 1.0)
+            if penalty is not None:  # a lazy penalty is logged as the mean of the steps it ran
+                _accumulate(totals, {"gradient_penalty": penalty}, cfg.gp_every / cfg.n_critic)
+        _accumulate(totals, self.generator_step(generator_batch), 1.0)
+        self.dist.average_buffers(self.generator)
         self.ema.update(self.generator, self.step)
         self.step += 1
-        self.images_seen += cfg.batch_size * (cfg.n_critic + 1)
+        self.images_seen += self.pairs_per_step
+
+    @property
+    def pairs_per_step(self) -> int:
+        """Real pairs drawn per iteration by all processes together."""
+        return self.cfg.batch_size * (self.cfg.n_critic + 1) * self.dist.world_size
 
     # ----- outputs -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -203,6 +272,8 @@ class Trainer:
         return time.perf_counter() - self.started if hasattr(self, "started") else 0.0
 
     def write_run_json(self, finished: bool) -> None:
+        if not self.dist.is_main:
+            return
         wall = self.wall_before + self.elapsed()
         write_run_json(
             self.out / "run.json",
@@ -227,6 +298,7 @@ class Trainer:
                     else platform.processor() or platform.machine()
                 ),
                 "torch_threads": torch.get_num_threads(),
+                "processes": self.dist.world_size,
                 "versions": {
                     "gaunet": gaunet.__version__,
                     "torch": torch.__version__,
@@ -254,9 +326,13 @@ class Trainer:
         rollbacks = self.rollbacks
         self.load_state(state)
         self.rollbacks = rollbacks
-        torch.manual_seed(self.cfg.seed + 7919 * rollbacks)
+        lr_g, lr_d = (backed_off_lr(lr, rollbacks) for lr in (self.cfg.lr_g, self.cfg.lr_d))
+        set_lr(self.opt_g, lr_g)
+        set_lr(self.opt_d, lr_d)
+        torch.manual_seed(self.cfg.seed + 7919 * rollbacks + 104729 * self.dist.rank)
         warnings.warn(
-            f"non-finite loss; rolled back to step {self.step} (rollback {rollbacks})",
+            f"non-finite loss; rolled back to step {self.step} (rollback {rollbacks}), "
+            f"learning rates lowered to lr_g={lr_g:.3g} lr_d={lr_d:.3g}",
             stacklevel=2,
         )
 
@@ -265,26 +341,33 @@ class Trainer:
         self.started = time.perf_counter()
         deadline = self.started + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
         initial = _cpu_copy(self.state())  # state_dict() aliases live tensors: copy them
-        log = MetricsLog(self.out, cfg.tensorboard)
+        log = MetricsLog(self.out, cfg.tensorboard) if self.dist.is_main else None
         bar = progress_bar(total=cfg.steps or None, initial=self.step, desc="train", unit="step")
         if not self.show_progress:
             bar.disable = True
         totals: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
         try:
-            while (cfg.steps <= 0 or self.step < cfg.steps) and time.perf_counter() < deadline:
+            while (cfg.steps <= 0 or self.step < cfg.steps) and not self._out_of_time(deadline):
                 self.train_step(totals)
                 window_steps += 1
                 bar.update(1)
+                saving = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+                ending = self.step >= cfg.steps > 0 or self._out_of_time(deadline)
+                if (saving or ending) and not window_finite(totals, self.dist.mean):
+                    self.rollback(initial)  # never checkpoint or finish on a diverged window
+                    totals, window_steps = {}, 0
+                    bar.n = self.step
+                    continue
                 if self.step % cfg.log_every == 0:
                     now = time.perf_counter()
-                    record = _summary(totals, window_steps)
+                    record = _summary(totals, window_steps, self.dist)
                     totals, rate_steps, window_steps = {}, window_steps, 0
                     if not all(math.isfinite(v) for v in record.values()):
                         self.rollback(initial)
                         bar.n = self.step
                         continue
-                    rate = rate_steps * cfg.batch_size * (cfg.n_critic + 1) / (now - window_start)
+                    rate = rate_steps * self.pairs_per_step / (now - window_start)
                     window_start = now
                     record.update(
                         step=self.step,
@@ -292,14 +375,17 @@ class Trainer:
                         images_seen=self.images_seen,
                         elapsed_seconds=round(self.wall_before + self.elapsed(), 2),
                         rollbacks=self.rollbacks,
+                        lr_g=self.opt_g.param_groups[0]["lr"],
+                        lr_d=self.opt_d.param_groups[0]["lr"],
                     )
-                    log.write(record)
+                    if log:
+                        log.write(record)
                     bar.set_postfix(
                         d=f"{record['loss_d']:.3f}",
                         g=f"{record['loss_g']:.3f}",
                         img_s=f"{rate:.0f}",
                     )
-                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                if cfg.sample_every and self.step % cfg.sample_every == 0 and self.dist.is_main:
                     self.sample_grid()
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save()
@@ -308,7 +394,8 @@ class Trainer:
             bar.close()
             saved = self.save()
             self.write_run_json(finished=False)
-            log.close()
+            if log:
+                log.close()
             where = f"checkpoint saved at step {self.step}" if saved else "no checkpoint written"
             print(
                 f"interrupted: {where}; continue with: gaunet train --out {self.out} --resume",
@@ -316,10 +403,17 @@ class Trainer:
             )
             raise
         bar.close()
-        self.sample_grid()
+        if self.dist.is_main:
+            self.sample_grid()
         self.save()
         self.write_run_json(finished=True)
-        log.close()
+        if log:
+            log.close()
+
+    def _out_of_time(self, deadline: float) -> bool:
+        if deadline == math.inf:
+            return False
+        return self.dist.main_says(time.perf_counter() >= deadline, self.device)
 
 
 def _cpu_copy(state: Any) -> Any:
@@ -338,11 +432,11 @@ def _accumulate(totals: dict[str, torch.Tensor], stats: dict[str, torch.Tensor],
         totals[key] = totals[key] + value.float() * w if key in totals else value.float() * w
 
 
-def _summary(totals: dict[str, torch.Tensor], steps: int) -> dict[str, float]:
-    """Means over the log window; the only host sync of the loop."""
+def _summary(totals: dict[str, torch.Tensor], steps: int, dist: Distributed) -> dict[str, float]:
+    """Means over the log window (and the processes); the only host sync of the loop."""
     if not totals:
         return {}
-    stacked = torch.stack(list(totals.values())).cpu().tolist()
+    stacked = dist.mean(torch.stack(list(totals.values()))).cpu().tolist()
     return {k: v / max(steps, 1) for k, v in zip(totals, stacked)}
 
 
@@ -372,6 +466,24 @@ def train(
         overrides["steps"] = 0
     if minutes is not None:
         overrides["minutes"] = minutes
+    dist = distributed.setup(str(overrides.get("device") or "auto"))
+    try:
+        _train(data, out, config, overrides, resume, progress, dist)
+    finally:
+        dist.teardown()
+    return out
+
+
+def _train(
+    data: ImageSet | str | Path | None,
+    out: Path,
+    config: str | Path | TrainConfig,
+    overrides: dict[str, Any],
+    resume: bool,
+    progress: bool,
+    dist: Distributed,
+) -> None:
+    """train() in one process of the job; rank 0 alone writes the run folder."""
     checkpoints = out / "checkpoints"
     if resume:
         if not (out / "config.yaml").exists() or not (out / TRAIN_IMAGES).exists():
@@ -386,16 +498,20 @@ def train(
         if data is None:
             raise GaunetError("no data given (a SOURCE or an ImageSet)")
         cfg = load_config(config, overrides)
-        out.mkdir(parents=True, exist_ok=True)
-        rows = training_rows(data, out, cfg)
-        save_train_images(out / TRAIN_IMAGES, rows)
+        if dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            rows = training_rows(data, out, cfg)
+            save_train_images(out / TRAIN_IMAGES, rows)
+        dist.barrier()
+        if not dist.is_main:
+            rows = load_train_images(out / TRAIN_IMAGES)
     if cfg.steps <= 0 and cfg.minutes <= 0:
         raise GaunetError("no budget: give steps or minutes")
-    save_config(cfg, out / "config.yaml")
-    trainer = Trainer(out, cfg, rows, show_progress=progress)
+    if dist.is_main:
+        save_config(cfg, out / "config.yaml")
+    trainer = Trainer(out, cfg, rows, show_progress=progress, dist=dist)
     if resume and checkpoints.exists() and any(checkpoints.glob("*.pt")):
         state, _, trainer.checkpoint_sha256 = load_checkpoint(checkpoints, "cpu")
         trainer.load_state(state)
         trainer.resumed_from = trainer.step
     trainer.run()
-    return out

@@ -19,7 +19,9 @@ def gradient_penalty(
     Only the second element is interpolated: the first (the conditioning image) is the same in
     the real and the fake pair, so the critic's Lipschitz constraint is needed along the second.
     The norm runs over all pixels and channels of one sample; eps ~ U(0, 1) per sample.
+    A torch.compile'd critic is unwrapped: compiled graphs do not support double backward.
     """
+    critic = getattr(critic, "_orig_mod", critic)
     eps = torch.rand(len(first), 1, 1, 1, device=first.device, dtype=real_second.dtype)
     mixed = (eps * real_second.detach() + (1 - eps) * fake_second.detach()).requires_grad_(True)
     score = critic(first.detach(), mixed, labels)

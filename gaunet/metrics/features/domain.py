@@ -89,23 +89,6 @@ def training_key(train: ImageSet, settings: DomainSettings) -> str:
     return digest.hexdigest()[:24]
 
 
-def recalibrate_batchnorm(net: Any, x: Any, batch_size: int) -> None:
-    """Exact BatchNorm statistics over the whole training set: with a few hundred steps the
-    running averages still lag the weights, and eval-mode predictions collapse to one class."""
-    import torch
-
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-    net.train()
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            net["body"](x[start : start + batch_size])
-    for norm in norms:
-        norm.momentum = 0.1
-
-
 def train_network(train: ImageSet, settings: DomainSettings) -> tuple[Any, dict[str, Any]]:
     """Seeded training with class-balanced loss and random flips; returns (network, log)."""
     import torch
@@ -142,7 +125,9 @@ def train_network(train: ImageSet, settings: DomainSettings) -> tuple[Any, dict[
                 bar.update(1)
                 if bar.n % 20 == 0:
                     bar.set_postfix(loss=f"{last_loss:.3f}")
-        recalibrate_batchnorm(net, x, settings.batch_size)
+        from gaunet.models.calibration import recalibrate_batchnorm
+
+        recalibrate_batchnorm(net, x, settings.batch_size, forward=net["body"])
     finally:
         torch.set_num_threads(threads)
     net.eval()

@@ -1,0 +1,44 @@
+"""report.curves.read_metrics: the loss records a resumed or killed run leaves behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gaunet.errors import GaunetError
+from gaunet.report.curves import read_metrics
+
+
+def write_lines(run: Path, lines: list[str]) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        ([25, 50, 75], [25, 50, 75]),  # a plain run
+        ([25, 50, 75, 50, 75, 100], [25, 50, 75, 100]),  # resumed from the step-25 checkpoint
+        ([25, 50, 25, 50], [25, 50]),  # resumed twice over the same stretch
+    ],
+)
+def test_each_step_once_and_in_order(tmp_path: Path, steps: list[int], expected: list[int]) -> None:
+    write_lines(
+        tmp_path, [json.dumps({"step": s, "loss_d": float(i)}) for i, s in enumerate(steps)]
+    )
+    records = read_metrics(tmp_path)
+    assert [r["step"] for r in records] == expected
+    # the later record of a repeated step wins (it is the one the resumed run produced)
+    assert records[-1]["loss_d"] == float(len(steps) - 1)
+
+
+def test_line_cut_short_by_a_kill_is_ignored(tmp_path: Path) -> None:
+    write_lines(tmp_path, [json.dumps({"step": 25}), '{"step": 50, "loss'])
+    assert [r["step"] for r in read_metrics(tmp_path)] == [25]
+
+
+def test_missing_metrics_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(GaunetError, match="metrics.jsonl"):
+        read_metrics(tmp_path)

@@ -1,0 +1,122 @@
+"""Divergence: a non-finite loss or weight is caught before the next checkpoint or the end of the
+run, the run rolls back with lower learning rates, and no non-finite checkpoint is ever written.
+(test_train_loop.py covers the rollback at a log interval.)"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+from train_helpers import tiny_train
+
+import gaunet.training.loop as loop
+from gaunet.errors import GaunetError
+from gaunet.models.gaunet import GaunetFamily
+from gaunet.training.checkpoint import all_finite, load_checkpoint
+from gaunet.training.divergence import backed_off_lr, window_finite
+
+LR = 1e-4
+
+
+def _poison(monkeypatch, calls: set[int], kind: str = "loss") -> None:
+    """Make the generator step of the given calls (1-based) non-finite: its loss, or one weight
+    set to inf before the forward pass (non-finite weights)."""
+    original = GaunetFamily.generator_loss
+    count = {"n": 0}
+
+    def poisoned(self, generator, critic, batch):
+        count["n"] += 1
+        hit = count["n"] in calls
+        if hit and kind == "weights":
+            with torch.no_grad():
+                next(generator.parameters()).fill_(float("inf"))
+        loss, stats = original(self, generator, critic, batch)
+        if hit and kind == "loss":
+            loss = loss * float("nan")
+            stats = {**stats, "loss_g": loss.detach()}
+        return loss, stats
+
+    monkeypatch.setattr(GaunetFamily, "generator_loss", poisoned)
+
+
+def _spy(monkeypatch) -> tuple[list[int], list[tuple[int, bool]]]:
+    """Steps at which rollbacks happen, and (step, finite) of every checkpoint written."""
+    rollbacks, saved = [], []
+    original_rollback, original_save = loop.Trainer.rollback, loop.save_checkpoint
+
+    def rollback(self, initial):
+        rollbacks.append(self.step)
+        original_rollback(self, initial)
+
+    def save(state, paths):
+        saved.append((state["step"], all_finite([state["generator"], state["critic"]])))
+        return original_save(state, paths)
+
+    monkeypatch.setattr(loop.Trainer, "rollback", rollback)
+    monkeypatch.setattr(loop, "save_checkpoint", save)
+    return rollbacks, saved
+
+
+def _records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("kind", ["loss", "weights"])
+def test_caught_before_the_next_checkpoint_with_lower_lr(tmp_path, monkeypatch, kind):
+    _poison(monkeypatch, {3}, kind)  # step 3; checkpoints every 2 steps, logs every 5
+    rollbacks, saved = _spy(monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = tiny_train(tmp_path / "run", steps=10, checkpoint_every=2, lr_g=LR, lr_d=LR)
+    messages = [str(w.message) for w in caught]
+    assert rollbacks == [4], "not rolled back at the first checkpoint after the bad step"
+    assert any("lowered to lr_g=5e-05 lr_d=5e-05" in m for m in messages)
+    assert not any("checkpoint not written" in m for m in messages)  # never even attempted
+    assert all(finite for _, finite in saved) and saved[0][0] == 2
+    state, _, _ = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 10 and state["rollbacks"] == 1
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(LR / 2)
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(LR / 2)
+    last = _records(run)[-1]
+    assert last["rollbacks"] == 1 and last["lr_g"] == pytest.approx(LR / 2)
+    assert json.loads((run / "run.json").read_text())["rollbacks"] == 1
+
+
+def test_bad_last_step_is_rolled_back_not_finished(tmp_path, monkeypatch):
+    _poison(monkeypatch, {7})  # the run's last step, between log intervals, no checkpoint due
+    rollbacks, saved = _spy(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = tiny_train(tmp_path / "run", steps=7, checkpoint_every=0)
+    assert rollbacks == [7]
+    assert saved and all(finite for _, finite in saved) and saved[-1][0] == 7
+    state, _, _ = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 7 and all_finite(state["generator"])
+
+
+def test_each_rollback_lowers_the_lr_again_then_gives_up(tmp_path, monkeypatch):
+    _poison(monkeypatch, {2, 4})  # no checkpoint yet: both roll back to the start
+    rollbacks, _ = _spy(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = tiny_train(tmp_path / "run", steps=4, log_every=2, lr_g=LR, lr_d=LR * 2)
+    assert rollbacks == [2, 2]
+    state, _, _ = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(LR / 4)
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(LR / 2)
+
+    _poison(monkeypatch, set(range(1, 100)))
+    with warnings.catch_warnings(), pytest.raises(GaunetError, match="non-finite 3 times"):
+        warnings.simplefilter("ignore")
+        tiny_train(tmp_path / "hopeless", steps=4, log_every=2, max_rollbacks=2)
+
+
+def test_window_check_sees_any_step():
+    finite = {"loss_d": torch.tensor(1.5), "loss_g": torch.tensor(-2.0)}
+    assert window_finite(finite) and window_finite({})
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        assert not window_finite({**finite, "loss_g": finite["loss_g"] + bad})
+    assert not window_finite(finite, reduce=lambda t: t * float("nan"))
+    assert backed_off_lr(1e-4, 0) == 1e-4 and backed_off_lr(1e-4, 3) == pytest.approx(1.25e-5)

@@ -1,0 +1,195 @@
+"""The demo report: verdict sentences follow the numbers; the HTML is self-contained."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gaunet.downstream.report import summarise
+from gaunet.downstream.stats import paired_difference
+from gaunet.report.html import chance_note, headline, render_report, verdict, write_report
+
+
+def _gain(with_values: list[float], without_values: list[float]) -> dict:
+    """A gain as summary.json stores it (NaN -> None)."""
+    stat = paired_difference(np.asarray(with_values), np.asarray(without_values))
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in stat.items()}
+
+
+@pytest.mark.parametrize(
+    ("with_values", "without_values", "kind", "phrase"),
+    [
+        ([0.80, 0.82, 0.81, 0.83], [0.70, 0.71, 0.72, 0.70], "better", "helped by"),
+        ([0.60, 0.63, 0.61, 0.59], [0.70, 0.71, 0.72, 0.70], "worse", "hurt, by"),
+        ([0.70, 0.75, 0.68], [0.72, 0.69, 0.71], "none", "no significant difference"),
+        ([0.75, 0.75, 0.75], [0.70, 0.70, 0.70], "none", "deterministic"),
+        ([0.75], [0.70], "none", "only one seed"),
+    ],
+)
+def test_verdict_follows_the_paired_difference(with_values, without_values, kind, phrase):
+    gain = _gain(with_values, without_values)
+    got_kind, sentence = verdict("resnet18", "run:gaunet", gain)
+    assert got_kind == kind
+    assert phrase in sentence
+    assert sentence.startswith("ResNet-18 with GAU-Net images")
+    mean = 100 * (np.mean(with_values) - np.mean(without_values))
+    shown = f"{abs(mean):.1f}" if kind != "none" else f"{mean:+.1f}"
+    assert shown in sentence
+    if gain["p"] is not None:
+        assert f"p = {gain['p']:.2g}" in sentence
+        assert f"± {gain['half'] * 100:.1f}" in sentence
+
+
+def _rows(arm: str, accuracies: list[float]) -> list[dict]:
+    """The SVM is deterministic (same value every seed); the ResNet varies."""
+    return [
+        {"classifier": c, "arm": arm, "fraction": "0.25", "seed": s, "metric": m, "value": v}
+        for c in ("svm", "resnet18")
+        for s, a in enumerate(accuracies)
+        for m, v in (("accuracy", a if c == "resnet18" else accuracies[0]), ("auc", a))
+    ]
+
+
+def _png(path: Path, size: tuple[int, int] = (40, 20)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (200, 30, 30)).save(path)
+
+
+@pytest.fixture()
+def demo_folder(tmp_path: Path) -> Path:
+    """A demo folder with every artefact the report reads, made by hand."""
+    settings = {
+        "data": "my data/set.npz", "minutes": 4.0, "train_steps": None, "fraction": 0.25,
+        "size": 32, "channels": 1, "seed": 0, "baselines": False, "eval_images": 100,
+        "features": ["inception", "domain"], "classifiers": ["svm", "resnet18"], "seeds": 3,
+        "epochs": 15, "patience": 5, "width": 0.5, "threads": 1,
+    }  # fmt: skip
+    steps = {"inspect": {"seconds": 1.0, "summary": "60 images"}}
+    (tmp_path / "demo.json").write_text(json.dumps({"settings": settings, "steps": steps}))
+    counts = {"a": 10, "b": 20}
+    summary = {
+        "source": "my data/set.npz", "kind": "npz", "images": 30, "classes": ["a", "b"],
+        "counts": {s: counts for s in ("train", "val", "test", "total")}, "split": "official",
+        "groups": 30, "size": 32, "channels": 1, "skipped": 0,
+    }  # fmt: skip
+    (tmp_path / "inspect").mkdir()
+    (tmp_path / "inspect" / "summary.json").write_text(json.dumps(summary))
+    _png(tmp_path / "inspect" / "contact-sheet.png")
+    (tmp_path / "subset.json").write_text(
+        json.dumps({"fraction": 0.25, "ids": ["x", "y"], "counts": {"a": 1, "b": 1}})
+    )
+    (tmp_path / "runs" / "gaunet").mkdir(parents=True)
+    (tmp_path / "runs" / "gaunet" / "run.json").write_text(
+        json.dumps({"steps": 90, "wall_seconds": 240, "images_per_second": 35, "train_images": 2})
+    )
+    _png(tmp_path / "figures" / "training-curves.png")
+    _png(tmp_path / "figures" / "figure2-grid.png")
+    ci = {"value": 0.5, "ci95": [0.4, 0.6]}
+    part = {
+        "n_real": 100,
+        "n_synthetic": 100,
+        "FD_domain": 3.2,
+        "KID": {"mean": 0.01, "std": 0.002},
+    }
+    part["PRDC"] = {m: ci for m in ("precision", "recall", "density", "coverage")}
+    audit = {"copy_rate": 0.05, "ci95": [0.01, 0.1], "n_synthetic": 100, "n_train": 500}
+    metrics = {
+        "features": {
+            "inception": {"available": False, "reason": "Inception weights not installed"},
+            "domain": {"available": True, "metric_name": "FD_domain", "overall": part},
+        },
+        "PA": {**ci, "n": 100, "real_reference_accuracy": {"value": 0.9}},
+        "memorization": {"pixel": audit},
+    }
+    (tmp_path / "evaluate" / "gaunet").mkdir(parents=True)
+    (tmp_path / "evaluate" / "gaunet" / "metrics.json").write_text(json.dumps(metrics))
+    _png(tmp_path / "evaluate" / "gaunet" / "closest-pairs-pixel.png")
+    rows = _rows("none", [0.70, 0.71, 0.72]) + _rows("run:gaunet", [0.80, 0.82, 0.81])
+    order = {
+        "classifiers": ["svm", "resnet18"],
+        "fractions": [0.25],
+        "arms": ["none", "run:gaunet"],
+    }
+    entries = summarise(rows, order)
+    clean = json.loads(json.dumps(entries).replace("NaN", "null"))
+    (tmp_path / "downstream").mkdir()
+    (tmp_path / "downstream" / "summary.json").write_text(
+        json.dumps({"settings": {"seeds": 3, "size": 32}, "baseline": "none", "entries": clean})
+    )
+    return tmp_path
+
+
+def test_report_has_every_section_and_is_self_contained(demo_folder: Path) -> None:
+    path = write_report(demo_folder)
+    text = path.read_text()
+    for heading in ("1. The data", "2. Training", "3. Generated images", "4. How good",
+                    "5. Do the synthetic images help", "6. Is the generator copying",
+                    "7. Run it on your own data"):  # fmt: skip
+        assert heading in text
+    sources = re.findall(r"""(?:src|href)=["']([^"']+)""", text)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert len(sources) == 4  # contact sheet, curves, grid, closest pairs
+    assert "not computed" in text and "Inception weights not installed" in text
+    assert "gaunet demo --data &#x27;my data/set.npz&#x27;" in text  # quoted for the shell
+    assert "--minutes 4" in text and "--gen-minutes 4" in text
+
+
+def test_headline_prefers_a_testable_classifier(demo_folder: Path) -> None:
+    summary = json.loads((demo_folder / "downstream" / "summary.json").read_text())
+    line = headline(summary)
+    assert line.startswith("ResNet-18 with GAU-Net images: augmentation helped by 10.0 ±")
+    assert line in render_report(demo_folder).replace("&#x27;", "'")
+
+
+def test_report_of_a_folder_with_only_the_first_steps(tmp_path: Path) -> None:
+    (tmp_path / "demo.json").write_text(json.dumps({"settings": {"data": "phantom"}, "steps": {}}))
+    text = render_report(tmp_path)
+    assert "not inspected yet" in text and "not run yet" in text
+
+
+@pytest.mark.parametrize(("accuracy", "warned"), [(0.67, True), (0.68, True), (0.75, False)])
+def test_chance_level_baseline_is_flagged(accuracy: float, warned: bool) -> None:
+    """Always answering the largest class (20 of 30) scores 0.667; within 0.02 of it is flagged."""
+    stat = {"mean": accuracy, "half": 0.01, "n": 3}
+    summary = {
+        "entries": [{"classifier": "resnet18", "arm": "none", "metrics": {"accuracy": stat}}]
+    }
+    note = chance_note(summary, {"a": 10, "b": 20})
+    assert bool(note) == warned
+    if warned:
+        assert "ResNet-18" in note and "0.667" in note
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"data": "phantom"},
+        {"data": "my data/x.npz", "train_steps": 5, "fraction": 0.5, "baselines": True,
+         "features": ["domain"], "classifiers": ["svm"], "seeds": 2, "width": 0.25},
+    ],
+)  # fmt: skip
+def test_reproduce_commands_parse_and_carry_the_options(settings: dict) -> None:
+    import shlex
+
+    from gaunet.cli import build_parser
+    from gaunet.demo import reproduce_commands
+
+    lines = [
+        line.split("  #")[0]
+        for line in reproduce_commands(settings, num_classes=2).splitlines()
+        if line.startswith("gaunet ")
+    ]
+    assert len(lines) == 7
+    parser = build_parser()
+    parsed = [parser.parse_args(shlex.split(line)[1:]) for line in lines]
+    demo = parsed[0]
+    assert demo.data == settings["data"]
+    assert demo.train_steps == settings.get("train_steps")
+    assert demo.baselines == settings.get("baselines", False)
+    assert demo.fraction == settings.get("fraction", 0.25)
+    assert demo.classifiers == ",".join(settings.get("classifiers", ["resnet18", "svm"]))
