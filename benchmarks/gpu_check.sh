@@ -21,17 +21,19 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 
 if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   paper=(--size 32 --channels 1 --batch 4 --set g_width=4 --set g_width_max=8 --set d_growth=4
-         --set d_stem=4 --set device=cpu)
+         --set d_stem=4 --set num_threads=1 --set device=cpu)
   small=(--size 16 --batch 4 --set device=cpu)
   timing=(--steps 1 --repeats 1 --warmup 1)
   limit=300
+  small_limit=300
   compile_run=0
 else
   paper=(--size 256 --channels 3 --batch 32)
   small=(--size 64 --channels 1 --batch 64)
   timing=(--steps 2 --repeats 2 --warmup 2)
-  limit=200
-  compile_run=1
+  limit=260
+  small_limit=120
+  compile_run=${GPU_CHECK_COMPILE:-1}  # GPU_CHECK_COMPILE=0 skips the compile run
 fi
 
 bench() {  # label limit_seconds [train_speed.py arguments ...]
@@ -49,10 +51,10 @@ print(json.dumps(r))' "$label" "$out/$label.json" >> "$log"
 
 bench paper256-levers "$limit" --preset paper "${paper[@]}" "${timing[@]}" \
   --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
-bench small64-levers "$limit" --preset cpu-small "${small[@]}" "${timing[@]}" \
+bench small64-levers "$small_limit" --preset cpu-small "${small[@]}" "${timing[@]}" \
   --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
 if [ "$compile_run" = 1 ]; then
-  bench paper256-compile 150 --preset paper "${paper[@]}" "${timing[@]}" --no-flops \
+  bench paper256-compile 120 --preset paper "${paper[@]}" "${timing[@]}" --no-flops \
     --optimised compile=true
 fi
 

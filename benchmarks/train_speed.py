@@ -35,7 +35,7 @@ REFERENCE = {"precision": "fp32", "channels_last": False, "gp_every": 1, "gp_fra
 REFERENCE |= {"compile": False}
 # The levers kept for the optimised path (see docs/performance.md for the measurements).
 OPTIMISED = {
-    "cpu": {"precision": "bf16", "channels_last": True, "gp_every": 4},
+    "cpu": {"precision": "bf16", "gp_every": 4},
     "cuda": {"precision": "bf16", "gp_every": 4},
 }
 LEVERS = {

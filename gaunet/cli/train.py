@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 ORDER = 20
 
@@ -72,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
     )
-    print(
-        f"run folder: {out}  (samples in {out / 'samples'}, generate with: "
-        f"gaunet generate --run {out} --out DIR --per-class N)"
-    )
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
+        print(
+            f"run folder: {out}  (samples in {out / 'samples'}, generate with: "
+            f"gaunet generate --run {out} --out DIR --per-class N)"
+        )
     return 0

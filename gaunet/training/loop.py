@@ -77,7 +77,8 @@ class Trainer:
         if cfg.num_threads > 0:
             torch.set_num_threads(cfg.num_threads)
         if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
+            if self.device.index is not None:
+                torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
         torch.manual_seed(cfg.seed)
         self.family = build_family(cfg, data.num_classes)
