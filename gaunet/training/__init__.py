@@ -7,8 +7,8 @@ from typing import Any
 
 
 def train(*args: Any, **kwargs: Any) -> Path:
-    """See gaunet.training.loop.train; imported lazily so `gaunet.training.losses` stays light."""
-    from gaunet.training.loop import train as _train
+    """See gaunet.training.api.train; imported lazily so `gaunet.training.losses` stays light."""
+    from gaunet.training.api import train as _train
 
     return _train(*args, **kwargs)
 

@@ -20,13 +20,12 @@ import torch
 from torch import nn
 
 import gaunet
-from gaunet.config import TrainConfig, load_config, save_config
+from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.pairs import PairSampler
 from gaunet.errors import GaunetError
 from gaunet.models import Batch, build_family
 from gaunet.progress import progress as progress_bar
-from gaunet.training import distributed
 from gaunet.training.checkpoint import (
     LAST,
     all_finite,
@@ -40,13 +39,9 @@ from gaunet.training.distributed import Distributed
 from gaunet.training.divergence import backed_off_lr, set_lr, window_finite
 from gaunet.training.ema import EMA
 from gaunet.training.run_folder import (
-    TRAIN_IMAGES,
     MetricsLog,
     grid_conditioning,
-    load_train_images,
     save_grid,
-    save_train_images,
-    training_rows,
     write_run_json,
 )
 
@@ -439,80 +434,3 @@ def _summary(totals: dict[str, torch.Tensor], steps: int, dist: Distributed) -> 
         return {}
     stacked = dist.mean(torch.stack(list(totals.values()))).cpu().tolist()
     return {k: v / max(steps, 1) for k, v in zip(totals, stacked)}
-
-
-def train(
-    data: ImageSet | str | Path | None,
-    out: str | Path,
-    config: str | Path | TrainConfig = "cpu-tiny",
-    overrides: dict[str, Any] | None = None,
-    steps: int | None = None,
-    minutes: float | None = None,
-    resume: bool = False,
-    seed: int | None = None,
-    progress: bool = True,
-) -> Path:
-    """Train `config.model` on the train split of `data` (a SOURCE or an ImageSet) into the run
-    folder `out`, which is returned. `steps` is the run's total; `minutes` a wall-clock budget
-    for this call (steps then unlimited unless also given). `resume` continues the run in `out`
-    from its last good checkpoint with its saved config and training images (`data` may be
-    None). `seed` None keeps the config's seed."""
-    out = Path(out)
-    overrides = dict(overrides or {})
-    if seed is not None:
-        overrides["seed"] = seed
-    if steps is not None:
-        overrides["steps"] = steps
-    elif minutes is not None:
-        overrides["steps"] = 0
-    if minutes is not None:
-        overrides["minutes"] = minutes
-    dist = distributed.setup(str(overrides.get("device") or "auto"))
-    try:
-        _train(data, out, config, overrides, resume, progress, dist)
-    finally:
-        dist.teardown()
-    return out
-
-
-def _train(
-    data: ImageSet | str | Path | None,
-    out: Path,
-    config: str | Path | TrainConfig,
-    overrides: dict[str, Any],
-    resume: bool,
-    progress: bool,
-    dist: Distributed,
-) -> None:
-    """train() in one process of the job; rank 0 alone writes the run folder."""
-    checkpoints = out / "checkpoints"
-    if resume:
-        if not (out / "config.yaml").exists() or not (out / TRAIN_IMAGES).exists():
-            raise GaunetError(f"{out}: not a run folder to resume (no config.yaml/{TRAIN_IMAGES})")
-        if "minutes" not in overrides:
-            overrides["minutes"] = 0.0
-        cfg = load_config(out / "config.yaml", overrides)
-        rows = load_train_images(out / TRAIN_IMAGES)
-    else:
-        if checkpoints.exists() and any(checkpoints.iterdir()):
-            raise GaunetError(f"{out}: already holds a run; use --resume or another --out")
-        if data is None:
-            raise GaunetError("no data given (a SOURCE or an ImageSet)")
-        cfg = load_config(config, overrides)
-        if dist.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            rows = training_rows(data, out, cfg)
-            save_train_images(out / TRAIN_IMAGES, rows)
-        dist.barrier()
-        if not dist.is_main:
-            rows = load_train_images(out / TRAIN_IMAGES)
-    if cfg.steps <= 0 and cfg.minutes <= 0:
-        raise GaunetError("no budget: give steps or minutes")
-    if dist.is_main:
-        save_config(cfg, out / "config.yaml")
-    trainer = Trainer(out, cfg, rows, show_progress=progress, dist=dist)
-    if resume and checkpoints.exists() and any(checkpoints.glob("*.pt")):
-        state, _, trainer.checkpoint_sha256 = load_checkpoint(checkpoints, "cpu")
-        trainer.load_state(state)
-        trainer.resumed_from = trainer.step
-    trainer.run()
