@@ -19,7 +19,7 @@ import torch
 
 from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
-from gaunet.data.imageset import from_unit_range
+from gaunet.data.imageset import from_unit_range, to_unit_tensor
 from gaunet.errors import GaunetError
 from gaunet.models import build_family
 from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
@@ -100,7 +100,7 @@ class TrainedGenerator:
             )
         if conditioning is None:
             rows = self.conditioning_rows(class_index, n, seed, start)
-            conditioning = torch.from_numpy(self.train_images.images[rows]).float() / 127.5 - 1.0
+            conditioning = to_unit_tensor(self.train_images.images[rows])
         z = torch.cat(
             [
                 self.family.noise(

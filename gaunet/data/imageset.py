@@ -8,6 +8,7 @@ the generators are trained on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -110,6 +111,18 @@ class ImageSet:
 def to_unit_range(images: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] -> float32 [-1, 1], the generators' range (tanh output)."""
     return images.astype(np.float32) / 127.5 - 1.0
+
+
+def to_unit_tensor(images: Any) -> Any:
+    """uint8 images (numpy array or torch tensor) -> float32 torch tensor in [-1, 1].
+
+    The torch twin of `to_unit_range`, used wherever images go into a network; the tensor
+    stays on the input's device. torch is imported here so the data layer stays torch-free.
+    """
+    import torch
+
+    tensor = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images))
+    return tensor.float() / 127.5 - 1.0
 
 
 def from_unit_range(images: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from gaunet.data import ImageSet, assign_split, load_source, write_split
+from gaunet.data.imageset import to_unit_tensor
 from gaunet.downstream.arms import Arm, GeneratorArms, parse_arms, per_class_targets
 from gaunet.downstream.augment import classic_augment
 from gaunet.downstream.classifiers import (
@@ -28,7 +29,7 @@ from gaunet.downstream.classifiers import (
     check_classifiers,
     frozen_features,
 )
-from gaunet.downstream.fit import FitSettings, fit_network, predict_proba, to_tensor
+from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
 from gaunet.downstream.report import write_reports
 from gaunet.downstream.stats import METRICS, classification_metrics
 from gaunet.downstream.subsets import nested_subsets
@@ -116,7 +117,7 @@ def _classic_copies(images: np.ndarray, labels: np.ndarray, ratio: float, seed: 
     )
     if not len(index):
         return images[:0], labels[:0]
-    augmented = classic_augment(to_tensor(images[index]), generator)
+    augmented = classic_augment(to_unit_tensor(images[index]), generator)
     uint8 = ((augmented + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
     return uint8, labels[index]
 

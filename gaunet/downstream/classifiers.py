@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gaunet.data.imageset import to_unit_tensor
 from gaunet.errors import GaunetError
 
 NETWORKS = ("resnet18", "resnet50", "densenet161", "efficientnet-lite0")
@@ -135,7 +136,7 @@ def frozen_features(images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(images[start : start + batch_size]).float() / 127.5 - 1.0
+            batch = to_unit_tensor(images[start : start + batch_size])
             out.append(backbone.features(batch).numpy())
     return np.concatenate(out)
 

