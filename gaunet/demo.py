@@ -299,6 +299,12 @@ class Demo:
             figures_dir=folder,
             settings=ExtractorSettings(seed=s.seed, domain={"steps": s.domain_steps}),
         )
+        from gaunet.generate import load_generator
+        from gaunet.metrics.diversity import noise_diversity
+
+        result["noise_diversity"] = noise_diversity(
+            load_generator(self.run_folder(model), device="cpu"), seed=s.seed
+        )
         write_json(path, result)
         return result
 
@@ -316,6 +322,8 @@ class Demo:
             pixel = result["memorization"].get("pixel")
             if pixel:
                 numbers.append(f"copy rate {pixel['copy_rate']:.2f}")
+            if "noise_diversity" in result:
+                numbers.append(f"noise diversity {result['noise_diversity']['ratio']:.3f}")
             parts.append(f"{model}: " + ", ".join(numbers))
         return "; ".join(parts)
 

@@ -75,6 +75,8 @@ def test_report_sections_and_verdict_match_the_numbers(demo_dir: Path) -> None:
                     "7. Run it on your own data", "In one sentence"):  # fmt: skip
         assert heading in text
     assert "src='http" not in text and 'src="http' not in text
+    metrics = json.loads((demo_dir / "evaluate" / "gaunet" / "metrics.json").read_text())
+    assert f"{metrics['noise_diversity']['ratio']:.3f} (" in text  # the report shows the number
     with open(demo_dir / "downstream" / "results.csv") as handle:
         rows = [r for r in csv.DictReader(handle) if r["metric"] == "accuracy"]
     for classifier in ("svm", "resnet18"):

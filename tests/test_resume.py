@@ -40,3 +40,31 @@ def test_resume_falls_back_when_last_checkpoint_is_truncated(tmp_path):
     with pytest.warns(UserWarning, match="last.pt"):
         train(None, run, steps=21, resume=True, progress=False)
     assert json.loads((run / "run.json").read_text())["resumed_from_step"] == 20
+
+
+def test_resume_logs_each_step_once(tmp_path):
+    """A run killed after logging past its last checkpoint re-runs those steps on resume: the
+    records it logged after the checkpoint (and a half-written line) are dropped, not doubled."""
+    run = tiny_train(tmp_path / "run", steps=10, log_every=5, checkpoint_every=10)
+    metrics = run / "metrics.jsonl"
+    with open(metrics, "a") as handle:  # what a kill at step 17 would have left behind
+        handle.write(json.dumps({"step": 15, "loss_d": 0.0}) + "\n" + '{"step": 1')
+    train(None, run, steps=20, resume=True, progress=False)
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10, 15, 20]
+    assert records[2]["loss_d"] != 0.0  # step 15 is the resumed run's record
+
+
+@pytest.mark.parametrize(
+    ("step", "kept"), [(0, []), (7, [5]), (10, [5, 10]), (99, [5, 10, 15, 20])]
+)
+def test_metrics_log_truncate_after(tmp_path, step, kept):
+    from gaunet.training.run_folder import MetricsLog
+
+    log = MetricsLog(tmp_path, tensorboard=False)
+    for s in (5, 10, 15, 20):
+        log.write({"step": s})
+    with open(log.path, "a") as handle:
+        handle.write('{"step": 2')  # cut short by a kill
+    log.truncate_after(step)
+    assert [json.loads(line)["step"] for line in log.path.read_text().splitlines()] == kept

@@ -17,6 +17,11 @@ import sys
 from gaunet.errors import GaunetError
 
 
+def comma_list(text: str) -> list[str]:
+    """Every list-valued option is read this way: "a, b,,c" gives ["a", "b", "c"]."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gaunet",

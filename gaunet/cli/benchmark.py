@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gaunet.cli import comma_list
+
 ORDER = 60
 
 
@@ -85,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError("--seeds and --epochs must be at least 1")
     settings = BenchmarkSettings(
         data=str(args.data),
-        classifiers=[c.strip() for c in args.classifiers.split(",") if c.strip()],
-        arms=[a.strip() for a in args.arms.split(",") if a.strip()],
+        classifiers=comma_list(args.classifiers),
+        arms=comma_list(args.arms),
         fractions=parse_fractions(args.fractions),
         seeds=args.seeds,
         size=args.size,

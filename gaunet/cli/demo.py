@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from gaunet.cli import comma_list
+
 ORDER = 5
-
-
-def _list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         baselines=args.baselines,
         eval_images=args.eval_images,
-        features=_list(args.features),
-        classifiers=_list(args.classifiers),
+        features=comma_list(args.features),
+        classifiers=comma_list(args.classifiers),
         seeds=args.seeds,
         epochs=args.epochs,
         width=args.width,

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from gaunet.cli import comma_list
+
 ORDER = 50
 
 
@@ -31,6 +33,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="test",
         choices=("train", "val", "test"),
         help="real split used as the reference (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--run",
+        type=Path,
+        help="the generator's run folder: also measure noise diversity (does the output "
+        "change with the noise?)",
+    )
+    parser.add_argument(
+        "--diversity-sources",
+        type=int,
+        default=16,
+        help="conditioning images per class for noise diversity (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--diversity-draws",
+        type=int,
+        default=8,
+        help="noise draws per conditioning image (default: %(default)s)",
     )
     parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--report", type=Path, help="write a self-contained HTML report here")
@@ -100,6 +120,12 @@ def summary_lines(result: dict) -> list[str]:
         lines.append(
             f"copy rate ({space}) = {audit['copy_rate']:.3f} (threshold {audit['threshold']:.4g})"
         )
+    if "noise_diversity" in result:
+        d = result["noise_diversity"]
+        lines.append(
+            f"noise diversity = {d['ratio']:.3f} (between draws {d['within_source']:.4f}, "
+            f"between real images {d['real_pairs']:.4f})"
+        )
     return lines
 
 
@@ -110,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.metrics.features import EXTRACTORS, ExtractorSettings
     from gaunet.metrics.report import write_report
 
-    features = [f.strip() for f in args.features.split(",") if f.strip()]
+    features = comma_list(args.features)
     unknown = [f for f in features if f not in EXTRACTORS]
     if unknown:
         raise GaunetError(f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})")
@@ -139,6 +165,16 @@ def run(args: argparse.Namespace) -> int:
         figures_dir=figures,
         settings=settings,
     )
+    if args.run is not None:
+        from gaunet.generate import load_generator
+        from gaunet.metrics.diversity import noise_diversity
+
+        result["noise_diversity"] = noise_diversity(
+            load_generator(args.run, device=args.device),
+            sources=args.diversity_sources,
+            draws=args.diversity_draws,
+            seed=args.seed,
+        )
     result["arguments"] = {
         k: v if isinstance(v, int | None) else str(v) for k, v in vars(args).items() if k != "func"
     }

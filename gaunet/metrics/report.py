@@ -173,7 +173,26 @@ def render_html(result: dict[str, Any]) -> str:
         if audit.get("figure") and Path(audit["figure"]).is_file():
             parts.append(f"<h3>closest pairs, {html.escape(space)} space</h3>")
             parts.append(_img(Path(audit["figure"]).read_bytes(), f"closest pairs {space}"))
+    if "noise_diversity" in result:
+        parts.append(_diversity_section(result["noise_diversity"]))
     return "\n".join(parts)
+
+
+def _diversity_section(d: dict[str, Any]) -> str:
+    """Does the generator's output change with its noise? (gaunet.metrics.diversity)"""
+    rows = [["all", d["within_source"], d["real_pairs"], d["ratio"], d["to_source"]]]
+    rows += [
+        [c, v["within_source"], v["real_pairs"], v["ratio"], v["to_source"]]
+        for c, v in d["per_class"].items()
+    ]
+    header = ["class", "between draws", "between real images", "ratio", "draw to its source"]
+    return (
+        "<h2>Noise diversity</h2>"
+        f"<p>{d['draws']} noise draws for each of {d['sources']} conditioning images per class, "
+        "mean absolute pixel difference in [0, 1] units. A ratio near 0 means the generator "
+        "ignores its noise and adds one near-duplicate per training image.</p>"
+        + _table(header, rows)
+    )
 
 
 def write_report(result: dict[str, Any], path: Path) -> Path:

@@ -212,6 +212,9 @@ MEANINGS = {
     "they were generated for. Compare with its accuracy on real test images (the ceiling).",
     "copy": "Share of synthetic images closer to a training image than 95 % of real test images "
     "are: about 0.05 for a generator that makes new images, near 1 if it copies.",
+    "diversity": "How much images drawn with different noise from the same conditioning image "
+    "differ, relative to how much different real images differ. Near 0: the generator ignores "
+    "its noise and adds one near-copy per training image; about 1: as varied as real images.",
 }
 
 
@@ -254,6 +257,14 @@ def _metric_rows(result: dict) -> list[tuple[str, str, str, str]]:
         value = _ci({"value": audit["copy_rate"], "ci95": audit.get("ci95")})
         sizes = f"{audit['n_synthetic']} synthetic vs {audit['n_train']} train"
         rows.append((f"copy rate ({space})", value, sizes, f"~{MEANINGS['copy']}"))
+    diversity = result.get("noise_diversity")
+    if diversity:
+        sizes = f"{diversity['draws']} draws x {diversity['sources']} images per class"
+        value = (
+            f"{diversity['ratio']:.3f} ({diversity['within_source']:.4f} between draws / "
+            f"{diversity['real_pairs']:.4f} between real images)"
+        )
+        rows.append(("noise diversity", value, sizes, f"~{MEANINGS['diversity']}"))
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,29 @@ class MetricsLog:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(folder / "tensorboard"))
+
+    def truncate_after(self, step: int) -> int:
+        """Drop the records logged after `step` (and a line cut short by a kill), so a resumed or
+        rolled-back run logs each step once. Rewritten atomically; returns how many were dropped.
+        """
+        if not self.path.exists():
+            return 0
+        kept, dropped = [], 0
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                dropped += 1
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(line)
+            else:
+                dropped += 1
+        if dropped:
+            partial = self.path.with_suffix(".jsonl.partial")
+            partial.write_text("".join(line + "\n" for line in kept))
+            os.replace(partial, self.path)
+        return dropped
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as handle:

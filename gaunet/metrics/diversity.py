@@ -1,0 +1,70 @@
+"""Noise diversity: how much a trained generator's output changes with its noise alone.
+
+An image-conditioned generator (DAGAN, GAU-Net) can learn to ignore z and return one image per
+conditioning image. FD/KID over many conditioning images can hide that, and the augmentation
+then adds one near-duplicate per training image, not new variation. For `sources` conditioning
+images per class, `draws` noise vectors each: the mean absolute pixel difference between
+draws of the same source (`within_source`), of a draw from its source (`to_source`), and
+between distinct real training images of the class (`real_pairs`), all in [0, 1] intensity
+units; `ratio` = within_source / real_pairs (0: the noise is ignored; about 1: the draws
+differ as much as different patients' images do).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from gaunet.data.imageset import to_unit_tensor
+
+if TYPE_CHECKING:
+    from gaunet.generate import TrainedGenerator
+
+
+def mean_pairwise_l1(images: torch.Tensor) -> float:
+    """Mean |a - b| over pixels and over all unordered pairs of distinct images (n >= 2)."""
+    flat = images.flatten(1).float()
+    n = len(flat)
+    if n < 2:
+        raise ValueError("mean_pairwise_l1 needs at least two images")
+    total = sum(float((flat[i + 1 :] - flat[i]).abs().mean(1).sum()) for i in range(n - 1))
+    return total / (n * (n - 1) / 2)
+
+
+def noise_diversity(
+    generator: TrainedGenerator, sources: int = 16, draws: int = 8, seed: int = 0
+) -> dict[str, Any]:
+    """Per class and overall (mean over classes): within_source, to_source, real_pairs, ratio."""
+    if draws < 2:
+        raise ValueError("noise diversity needs at least 2 draws per source")
+    train = generator.train_images
+    per_class: dict[str, dict[str, float]] = {}
+    for c, name in enumerate(generator.class_names):
+        rows = generator.conditioning_rows(c, min(sources, int((train.labels == c).sum())), seed)
+        real = to_unit_tensor(train.images[rows])
+        within, to_source = [], []
+        for k, source in enumerate(real):
+            batch = source.expand(draws, *source.shape).contiguous()
+            fake = generator.sample(c, draws, seed=seed, conditioning=batch, start=k * draws)
+            fake = fake.cpu()
+            within.append(mean_pairwise_l1((fake + 1) / 2))
+            to_source.append(float(((fake - source) / 2).abs().mean()))
+        members = np.flatnonzero(train.labels == c)
+        pool = np.random.default_rng([seed, c]).permutation(members)[:64]
+        real_pairs = (
+            mean_pairwise_l1(to_unit_tensor(train.images[pool]) / 2)
+            if len(pool) > 1
+            else float("nan")
+        )
+        spread = float(np.mean(within))
+        per_class[name] = {
+            "within_source": spread,
+            "to_source": float(np.mean(to_source)),
+            "real_pairs": real_pairs,
+            "ratio": spread / real_pairs if real_pairs > 0 else float("nan"),
+        }
+    keys = ("within_source", "to_source", "real_pairs", "ratio")
+    overall = {k: float(np.nanmean([v[k] for v in per_class.values()])) for k in keys}
+    return {**overall, "sources": sources, "draws": draws, "seed": seed, "per_class": per_class}
