@@ -3,6 +3,7 @@ optimised path and a plain reference path of the same model, in one run.
 
     .venv/bin/python benchmarks/train_speed.py --preset paper --size 28 --channels 1 --batch 32
     .venv/bin/python benchmarks/train_speed.py --preset cpu-tiny --levers      # every lever alone
+    .venv/bin/python benchmarks/train_speed.py --preset cpu-tiny --profile 4   # operator table
 
 images/s = batch / seconds per full iteration (the issue's definition: DAGAN's port does
 32 / 17 s = 1.87); pairs/s = batch * (n_critic + 1) / s is the secondary column. The reference
@@ -194,6 +195,33 @@ def measure(args: argparse.Namespace) -> dict:
     }
 
 
+def profile_table(args: argparse.Namespace) -> str:
+    """Where the optimised step's time goes, operator by operator (self CPU time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    base = parse_overrides(args.overrides)
+    for key, value in (
+        ("size", args.size),
+        ("channels", args.channels),
+        ("batch_size", args.batch),
+    ):
+        if value is not None:
+            base[key] = value
+    probe = load_config(args.preset, base)
+    device = resolve_device(str(base.get("device", probe.device)))
+    settings = {**REFERENCE, **OPTIMISED[device.type], **parse_overrides(args.optimised)}
+    trainer = build(args.preset, {**base, **settings}, random_data(probe.channels, probe.size))
+    for _ in range(args.warmup):
+        trainer.train_step({})
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(args.profile):
+            trainer.train_step({})
+        sync(device)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=sort, row_limit=25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", "--config", dest="preset", default="cpu-tiny")
@@ -216,7 +244,17 @@ def main() -> None:
         "--optimised", action="append", default=[], metavar="K=V", help="change the optimised path"
     )
     parser.add_argument("--json-out", type=Path, help="also write the JSON result here")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: print torch.profiler's operator table for N optimised iterations",
+    )
     args = parser.parse_args()
+    if args.profile:
+        print(profile_table(args))
+        return
     result = measure(args)
     line = json.dumps(result)
     print(line)

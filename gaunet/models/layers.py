@@ -62,8 +62,13 @@ class BatchRenorm2d(nn.Module):
             )
         with torch.no_grad():  # r and d carry no gradient, so their statistics need none
             stats_dtype = torch.promote_types(self.running_mean.dtype, torch.float32)
-            var, mean = torch.var_mean(x.to(stats_dtype), (0, 2, 3), unbiased=False)
-            std = (var + self.eps).sqrt()
+            # the batch-norm kernel's statistics pass: 3.4x faster than var_mean over (0, 2, 3)
+            # on CPU (docs/performance.md)
+            _, mean, inverse_std = torch.native_batch_norm(
+                x.to(stats_dtype), None, None, None, None, True, 0.0, self.eps
+            )
+            std = inverse_std.reciprocal()
+            var = std.square() - self.eps
             running_std = (self.running_var + self.eps).sqrt()
             r_max, d_max = self._limit_tensors()
             r = torch.minimum(torch.maximum(std / running_std, 1.0 / r_max), r_max)
