@@ -51,6 +51,10 @@ class TrainConfig:
     z_dim: int = 100  # paper: z ~ N(0, I); dimension not given, 100 is the GAN convention
     noise_channels: int = 8  # channels of the projected-noise map at the latent
     decoder_noise_stages: int = 0  # also inject projected noise into this many decoder stages
+    # mode-seeking term (Mao et al. 2019; Yang et al. 2019): the generator step also rewards
+    # |G(x, z1) - G(x, z2)| / |z1 - z2|, capped at diversity_cap; 0 = off (paper)
+    diversity_lambda: float = 0.0
+    diversity_cap: float = 1.0
     class_embed_dim: int = 16  # channels of the learned class map at the latent
     g_width: int = 64  # width of the first level; doubles after each downsampling (U-Net)
     g_width_max: int = 512
@@ -105,6 +109,8 @@ class TrainConfig:
             problems.append(f"precision must be fp32 or bf16, not {self.precision!r}")
         if not 0 < self.gp_fraction <= 1:
             problems.append(f"gp_fraction must be in (0, 1], not {self.gp_fraction}")
+        if self.diversity_lambda < 0 or self.diversity_cap <= 0:
+            problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
         for name in ("batch_size", "n_critic", "gp_every", "log_every", "g_depth", "d_blocks"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")

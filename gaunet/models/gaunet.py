@@ -210,6 +210,18 @@ def build_critic(config: TrainConfig, num_classes: int) -> DenseCritic:
     )
 
 
+def mode_seeking_ratio(fake: torch.Tensor, z: torch.Tensor, cap: float) -> torch.Tensor:
+    """Mean over pairs of min(mean|G(x, z1) - G(x, z2)| / mean|z1 - z2|, cap), where the batch
+    holds the two draws of each conditioning image as its first and second half. Rewarding it
+    keeps the generator from ignoring z (DSGAN's form, Yang et al. 2019: capped so it cannot
+    grow without bound)."""
+    first, second = fake.float().chunk(2)
+    z_first, z_second = z.float().chunk(2)
+    image_gap = (first - second).abs().flatten(1).mean(1)
+    noise_gap = (z_first - z_second).abs().mean(1)
+    return (image_gap / noise_gap.clamp_min(1e-8)).clamp(max=cap).mean()
+
+
 class GaunetFamily(ModelFamily):
     """Algorithm 1: real pair (x_i, x_j), fake pair (x_i, G(x_i, z, c)), WGAN-GP with the
     penalty on the second element interpolated between x_j and the generated image."""
@@ -248,7 +260,17 @@ class GaunetFamily(ModelFamily):
         return loss, stats
 
     def generator_loss(self, generator, critic, batch: Batch):
-        z = self.noise(len(batch.x_i), batch.x_i.device)
-        fake = generator(batch.x_i, z, batch.labels)
-        loss = -critic(batch.x_i, fake, batch.labels).mean()
-        return loss, {"loss_g": loss.detach()}
+        weight = self.config.diversity_lambda
+        if weight <= 0:
+            z = self.noise(len(batch.x_i), batch.x_i.device)
+            fake = generator(batch.x_i, z, batch.labels)
+            loss = -critic(batch.x_i, fake, batch.labels).mean()
+            return loss, {"loss_g": loss.detach()}
+        # mode seeking: two noise draws per conditioning image in one forward pass
+        x_i, labels = torch.cat([batch.x_i, batch.x_i]), torch.cat([batch.labels, batch.labels])
+        z = self.noise(len(x_i), x_i.device)
+        fake = generator(x_i, z, labels)
+        adversarial = -critic(x_i, fake, labels).mean()
+        diversity = mode_seeking_ratio(fake, z, self.config.diversity_cap)
+        loss = adversarial - weight * diversity
+        return loss, {"loss_g": loss.detach(), "diversity": diversity.detach()}
