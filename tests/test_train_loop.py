@@ -1,4 +1,5 @@
 import json
+import math
 import warnings
 
 import numpy as np
@@ -113,3 +114,15 @@ def test_non_finite_loss_rolls_back_and_is_counted(tmp_path, monkeypatch):
     assert all(
         torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point()
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "shown"), [(math.inf, None), (125.3, "2:05"), (59.9, "0:59"), (-3.0, "0:00")]
+)
+def test_progress_bar_counts_down_a_minutes_budget(seconds_left, shown):
+    from gaunet.training.loop import _postfix
+
+    record = {"loss_d": -1.25, "loss_g": 0.5, "images_per_second": 123.4}
+    fields = _postfix(record, seconds_left)
+    assert fields["d"] == "-1.250" and fields["img_s"] == "123"
+    assert fields.get("budget_left") == shown

@@ -6,7 +6,6 @@ the EMA generator, sample grids and metrics; the family owns the networks and th
 from __future__ import annotations
 
 import math
-import platform
 import sys
 import time
 import warnings
@@ -19,7 +18,6 @@ import numpy as np
 import torch
 from torch import nn
 
-import gaunet
 from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.imageset import to_unit_tensor
@@ -41,6 +39,7 @@ from gaunet.training.divergence import backed_off_lr, set_lr, window_finite
 from gaunet.training.ema import EMA
 from gaunet.training.run_folder import (
     MetricsLog,
+    environment,
     grid_conditioning,
     save_grid,
     write_run_json,
@@ -294,20 +293,7 @@ class Trainer:
                 "rollbacks": self.rollbacks,
                 "train_images": len(self.data),
                 "class_names": list(self.data.class_names),
-                "device": str(self.device),
-                "device_name": (
-                    torch.cuda.get_device_name(self.device)
-                    if self.device.type == "cuda"
-                    else platform.processor() or platform.machine()
-                ),
-                "torch_threads": torch.get_num_threads(),
-                "processes": self.dist.world_size,
-                "versions": {
-                    "gaunet": gaunet.__version__,
-                    "torch": torch.__version__,
-                    "numpy": np.__version__,
-                    "python": sys.version.split()[0],
-                },
+                **environment(self.device, self.dist.world_size),
                 "checkpoint": f"checkpoints/{LAST}",
                 "checkpoint_sha256": self.checkpoint_sha256,
             },
@@ -378,26 +364,10 @@ class Trainer:
                         continue
                     rate = rate_steps * self.pairs_per_step / (now - window_start)
                     window_start = now
-                    record.update(
-                        step=self.step,
-                        images_per_second=round(rate, 2),
-                        images_seen=self.images_seen,
-                        elapsed_seconds=round(self.wall_before + self.elapsed(), 2),
-                        rollbacks=self.rollbacks,
-                        lr_g=self.opt_g.param_groups[0]["lr"],
-                        lr_d=self.opt_d.param_groups[0]["lr"],
-                    )
+                    record.update(self._progress_fields(rate))
                     if log:
                         log.write(record)
-                    postfix = {
-                        "d": f"{record['loss_d']:.3f}",
-                        "g": f"{record['loss_g']:.3f}",
-                        "img_s": f"{rate:.0f}",
-                    }
-                    if deadline != math.inf:  # the bar's own ETA counts steps, not the budget
-                        left = max(deadline - now, 0.0)
-                        postfix["budget_left"] = f"{int(left // 60)}:{int(left % 60):02d}"
-                    bar.set_postfix(postfix)
+                    bar.set_postfix(_postfix(record, deadline - now))
                 if cfg.sample_every and self.step % cfg.sample_every == 0 and self.dist.is_main:
                     self.sample_grid()
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
@@ -423,10 +393,36 @@ class Trainer:
         if log:
             log.close()
 
+    def _progress_fields(self, rate: float) -> dict[str, float | int]:
+        """What a metrics.jsonl record holds besides the window's mean losses."""
+        return {
+            "step": self.step,
+            "images_per_second": round(rate, 2),
+            "images_seen": self.images_seen,
+            "elapsed_seconds": round(self.wall_before + self.elapsed(), 2),
+            "rollbacks": self.rollbacks,
+            "lr_g": self.opt_g.param_groups[0]["lr"],
+            "lr_d": self.opt_d.param_groups[0]["lr"],
+        }
+
     def _out_of_time(self, deadline: float) -> bool:
         if deadline == math.inf:
             return False
         return self.dist.main_says(time.perf_counter() >= deadline, self.device)
+
+
+def _postfix(record: dict[str, float], seconds_left: float) -> dict[str, str]:
+    """Progress-bar fields; a --minutes budget adds its countdown, since the bar's own ETA
+    counts steps, not the budget."""
+    fields = {
+        "d": f"{record['loss_d']:.3f}",
+        "g": f"{record['loss_g']:.3f}",
+        "img_s": f"{record['images_per_second']:.0f}",
+    }
+    if seconds_left != math.inf:
+        left = max(seconds_left, 0.0)
+        fields["budget_left"] = f"{int(left // 60)}:{int(left % 60):02d}"
+    return fields
 
 
 def _cpu_copy(state: Any) -> Any:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +148,28 @@ def save_grid(conditioning: torch.Tensor, samples: torch.Tensor, path: Path) -> 
     image = canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
+
+
+def environment(device: torch.device, processes: int) -> dict[str, Any]:
+    """Where a run ran (for run.json): device, threads, processes and library versions."""
+    import gaunet
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+    return {
+        "device": str(device),
+        "device_name": name,
+        "torch_threads": torch.get_num_threads(),
+        "processes": processes,
+        "versions": {
+            "gaunet": gaunet.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": sys.version.split()[0],
+        },
+    }
 
 
 def write_run_json(path: Path, info: dict[str, Any]) -> None:
