@@ -28,7 +28,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from gaunet.config import load_config, parse_overrides
+from gaunet.config import TrainConfig, load_config, parse_overrides
 from gaunet.data import ImageSet
 from gaunet.training.loop import Trainer, resolve_device
 
@@ -128,7 +128,8 @@ def peak_mem_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(args: argparse.Namespace) -> dict:
+def settings_from(args: argparse.Namespace) -> tuple[dict, TrainConfig, torch.device, dict]:
+    """The command line's overrides, the resolved config, its device and the optimised levers."""
     base = parse_overrides(args.overrides)
     for key, value in (
         ("size", args.size),
@@ -141,7 +142,11 @@ def measure(args: argparse.Namespace) -> dict:
     if probe.size % 2**probe.g_depth:
         base["pad_input"] = True  # 28-px MedMNIST: padded inside the generator, documented
     device = resolve_device(str(base.get("device", probe.device)))
-    optimised = {**OPTIMISED[device.type], **parse_overrides(args.optimised)}
+    return base, probe, device, {**OPTIMISED[device.type], **parse_overrides(args.optimised)}
+
+
+def measure(args: argparse.Namespace) -> dict:
+    base, probe, device, optimised = settings_from(args)
     paths = {"reference": REFERENCE, "optimised": {**REFERENCE, **optimised}}
     for name in filter(None, args.levers.split(",")):
         if name not in LEVERS:
@@ -199,17 +204,8 @@ def profile_table(args: argparse.Namespace) -> str:
     """Where the optimised step's time goes, operator by operator (self CPU time)."""
     from torch.profiler import ProfilerActivity, profile
 
-    base = parse_overrides(args.overrides)
-    for key, value in (
-        ("size", args.size),
-        ("channels", args.channels),
-        ("batch_size", args.batch),
-    ):
-        if value is not None:
-            base[key] = value
-    probe = load_config(args.preset, base)
-    device = resolve_device(str(base.get("device", probe.device)))
-    settings = {**REFERENCE, **OPTIMISED[device.type], **parse_overrides(args.optimised)}
+    base, probe, device, optimised = settings_from(args)
+    settings = {**REFERENCE, **optimised}
     trainer = build(args.preset, {**base, **settings}, random_data(probe.channels, probe.size))
     for _ in range(args.warmup):
         trainer.train_step({})
