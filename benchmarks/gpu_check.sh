@@ -5,7 +5,8 @@
 # benchmarks/train_speed.py: the plain fp32 reference, each lever alone, the optimised path, and
 # (paper) the optimised path with torch.compile. Prints a table (images/s = batch / s per full
 # iteration, FLOP/s achieved and the share of the measured bf16 matmul ceiling) and writes one
-# JSON line per benchmark run to OUT_DIR/gpu_check.jsonl.
+# JSON line per benchmark run to OUT_DIR/gpu_check.jsonl, and the operator table of the
+# optimised paper step (torch.profiler) to OUT_DIR/paper256-profile.txt.
 # GPU_CHECK_TINY=1 runs the same script with tiny sizes and widths (a CPU smoke test).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,11 +37,24 @@ else
   compile_run=${GPU_CHECK_COMPILE:-1}  # GPU_CHECK_COMPILE=0 skips the compile run
 fi
 
+total_limit=${GPU_CHECK_SECONDS:-470}  # the whole check stays under 8 minutes
+start=$SECONDS
+capped() {  # the smaller of $1 and the seconds left of the whole check (at least 1)
+  local left=$(( total_limit - (SECONDS - start) ))
+  (( left < 1 )) && left=1
+  echo $(( $1 < left ? $1 : left ))
+}
+
 bench() {  # label limit_seconds [train_speed.py arguments ...]
-  local label=$1 seconds=$2
+  local label=$1 seconds
+  seconds=$(capped "$2")
   shift 2
-  if ! timeout "$seconds" "$py" benchmarks/train_speed.py "$@" --json-out "$out/$label.json" \
-      > "$out/$label.log" 2>&1; then
+  timeout "$seconds" "$py" benchmarks/train_speed.py "$@" --json-out "$out/$label.json" \
+    > "$out/$label.log" 2>&1
+  local rc=$?
+  if [ "$rc" = 124 ]; then
+    echo "{\"label\": \"$label\", \"error\": \"timed out after $seconds s\"}" >> "$log"
+  elif [ "$rc" != 0 ]; then
     echo "{\"label\": \"$label\", \"error\": \"$(tail -n 1 "$out/$label.log" | tr -d '"\\')\"}" >> "$log"
   else
     "$py" -c 'import json, sys; r = json.load(open(sys.argv[2])); r["label"] = sys.argv[1]
@@ -53,6 +67,9 @@ bench paper256-levers "$limit" --preset paper "${paper[@]}" "${timing[@]}" \
   --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
 bench small64-levers "$small_limit" --preset cpu-small "${small[@]}" "${timing[@]}" \
   --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
+# where the optimised paper step spends its GPU time, operator by operator (the next levers)
+timeout "$(capped 60)" "$py" benchmarks/train_speed.py --preset paper "${paper[@]}" --warmup 2 --profile 2 \
+  > "$out/paper256-profile.txt" 2>&1 || echo "profile: see $out/paper256-profile.txt"
 if [ "$compile_run" = 1 ]; then
   bench paper256-compile 120 --preset paper "${paper[@]}" "${timing[@]}" --no-flops \
     --optimised compile=true

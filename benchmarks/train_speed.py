@@ -214,7 +214,7 @@ def profile_table(args: argparse.Namespace) -> str:
         for _ in range(args.profile):
             trainer.train_step({})
         sync(device)
-    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=sort, row_limit=25)
 
 
