@@ -8,8 +8,8 @@ FD/KID against the real test split, and noise diversity (does the output change 
 
 A variant is NAME=key=value,key=value (empty after NAME= for the preset as it is). Each trains
 with `gaunet train` in OUT/NAME (an interrupted run resumes), `--jobs` at a time, one torch
-thread each; then `gaunet generate` and `gaunet evaluate` per variant. Writes OUT/results.json
-and OUT/results.md.
+thread each; then `gaunet generate` and `gaunet evaluate --run` per variant (distribution
+metrics and noise diversity). Writes OUT/results.json and OUT/results.md.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-from gaunet import load_generator
-from gaunet.metrics.diversity import noise_diversity
 
 GAUNET = [sys.executable, "-m", "gaunet"]
 
@@ -81,18 +78,18 @@ def evaluate_variant(args: argparse.Namespace, name: str) -> dict:
     if not report.exists():
         subprocess.run(
             [*GAUNET, "evaluate", "--real", args.data, "--synthetic", str(synthetic)]
-            + ["--features", args.features, "--json", str(report), "--seed", str(args.seed)],
+            + ["--run", str(run), "--features", args.features, "--json", str(report)]
+            + ["--seed", str(args.seed)],
             check=True,
         )
     info = json.loads((run / "run.json").read_text())
     metrics = json.loads(report.read_text())
-    diversity = noise_diversity(load_generator(run, device="cpu"), seed=args.seed)
     return {
         "steps": info["steps"],
         "wall_seconds": info["wall_seconds"],
         "seconds_per_step": info["wall_seconds"] / max(info["steps"], 1),
         "evaluate": metrics,
-        "noise_diversity": diversity,
+        "noise_diversity": metrics["noise_diversity"],
     }
 
 

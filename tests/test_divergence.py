@@ -46,9 +46,9 @@ def _spy(monkeypatch) -> tuple[list[int], list[tuple[int, bool]]]:
     rollbacks, saved = [], []
     original_rollback, original_save = loop.Trainer.rollback, loop.save_checkpoint
 
-    def rollback(self, initial):
+    def rollback(self, initial, log=None):
         rollbacks.append(self.step)
-        original_rollback(self, initial)
+        original_rollback(self, initial, log)
 
     def save(state, paths):
         saved.append((state["step"], all_finite([state["generator"], state["critic"]])))

@@ -62,8 +62,8 @@ class BatchRenorm2d(nn.Module):
             )
         with torch.no_grad():  # r and d carry no gradient, so their statistics need none
             stats_dtype = torch.promote_types(self.running_mean.dtype, torch.float32)
-            # the batch-norm kernel's statistics pass: 3.4x faster than var_mean over (0, 2, 3)
-            # on CPU (docs/performance.md)
+            # the batch-norm kernel's statistics pass: 3.3x faster than var_mean over (0, 2, 3)
+            # on CPU (benchmarks/layer_speed.py)
             _, mean, inverse_std = torch.native_batch_norm(
                 x.to(stats_dtype), None, None, None, None, True, 0.0, self.eps
             )
@@ -145,8 +145,8 @@ class Upscale(nn.Module):
 class Dropout(nn.Module):
     """Element-wise dropout whose CPU mask comes from 16 random bits per element.
 
-    PyTorch's CPU dropout draws one Bernoulli sample per element, which cost 80x a leaky ReLU
-    on the same tensor and 14% of a cpu-tiny training step (docs/performance.md). Here the
+    PyTorch's CPU dropout draws one Bernoulli sample per element: 14% of a cpu-tiny training
+    step, 2-3x the time of this one (benchmarks/layer_speed.py, docs/performance.md). Here the
     mask is a comparison of random 16-bit integers (four per 64-bit draw) with a threshold, so
     the drop rate is p rounded to a multiple of 1/65536, and the kept values are scaled by the
     inverse of that exact keep rate, so the expectation is unchanged. Other devices use
@@ -214,7 +214,7 @@ class DenseBlock(nn.Module):
 class AvgPool2x2(nn.Module):
     """2x2 average pooling, odd sides rounded up (ceil mode). On CPU, even sides are the mean of
     the four strided sub-grids: forward and backward together took half the time of
-    avg_pool2d in bf16 (1.9 vs 3.5 ms at 32x24x32x32; docs/performance.md)."""
+    avg_pool2d in bf16 (benchmarks/layer_speed.py, docs/performance.md)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % 2 or x.shape[-2] % 2 or x.device.type != "cpu":

@@ -300,8 +300,9 @@ class Trainer:
         )
 
     # ----- the loop ----------------------------------------------------------------------------
-    def rollback(self, initial: dict[str, Any]) -> None:
-        """Non-finite losses: restore the last good checkpoint (or the start) and reseed."""
+    def rollback(self, initial: dict[str, Any], log: MetricsLog | None = None) -> None:
+        """Non-finite losses: restore the last good checkpoint (or the start) and reseed; the
+        metrics logged after the restored step are dropped, since those steps run again."""
         self.rollbacks += 1
         if self.rollbacks > self.cfg.max_rollbacks:
             raise GaunetError(
@@ -315,6 +316,8 @@ class Trainer:
         rollbacks = self.rollbacks
         self.load_state(state)
         self.rollbacks = rollbacks
+        if log:
+            log.truncate_after(self.step)
         lr_g, lr_d = (backed_off_lr(lr, rollbacks) for lr in (self.cfg.lr_g, self.cfg.lr_d))
         set_lr(self.opt_g, lr_g)
         set_lr(self.opt_d, lr_d)
@@ -346,21 +349,17 @@ class Trainer:
                 saving = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
                 ending = self.step >= cfg.steps > 0 or self._out_of_time(deadline)
                 if (saving or ending) and not window_finite(totals, self.dist.mean):
-                    self.rollback(initial)  # never checkpoint or finish on a diverged window
+                    self.rollback(initial, log)  # never checkpoint or finish on a diverged window
                     totals, window_steps = {}, 0
                     bar.n = self.step
-                    if log:
-                        log.truncate_after(self.step)
                     continue
                 if self.step % cfg.log_every == 0:
                     now = time.perf_counter()
                     record = _summary(totals, window_steps, self.dist)
                     totals, rate_steps, window_steps = {}, window_steps, 0
                     if not all(math.isfinite(v) for v in record.values()):
-                        self.rollback(initial)
+                        self.rollback(initial, log)
                         bar.n = self.step
-                        if log:
-                            log.truncate_after(self.step)
                         continue
                     rate = rate_steps * self.pairs_per_step / (now - window_start)
                     window_start = now
