@@ -1,17 +1,23 @@
 """Sampling from a trained run: `load_generator` for Python, `generate_dataset` for a synthetic
 image folder (+ manifest.csv) that `load_source` reads back like any other SOURCE.
 
-Reproducibility: image k of class c depends only on (seed, c, k) and the checkpoint: its noise
-comes from its own seeded generator and its conditioning image from a seeded permutation of the
-class's training images, so the batch size and the device's batching never change which image
-is written.
+Reproducibility, by construction: the network only ever sees batches of GENERATION_CHUNK
+images, and image k of class c is always row k % GENERATION_CHUNK of chunk k // GENERATION_CHUNK,
+whose inputs depend only on (seed, c, the chunk's item numbers) and the checkpoint: each item's
+noise comes from its own seeded generator and its conditioning image from a seeded permutation
+of the class's training images. So neither the batch size asked for nor where an image falls in
+a call changes which tensor the network is given, and CPU libraries that pick other kernels for
+other batch shapes (oneDNN with AMX) cannot change the files written.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +26,21 @@ import torch
 from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range, to_unit_tensor
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, GaunetWarning, os_error, shorten, writable_folder
 from gaunet.models import build_family
 from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
 from gaunet.progress import progress
+from gaunet.training.api import read_train_images
 from gaunet.training.checkpoint import load_checkpoint
 from gaunet.training.loop import resolve_device
-from gaunet.training.run_folder import TRAIN_IMAGES, load_train_images
+from gaunet.training.run_folder import TRAIN_IMAGES
 
-MANIFEST_COLUMNS = ["path", "label", "class", "source_id", "seed", "checkpoint_sha256"]
+# `folder` (last, so readers of the first six columns keep working): the class's folder under
+# the output, which may differ from its name (see gaunet.privacy.folder_names).
+MANIFEST_COLUMNS = ["path", "label", "class", "source_id", "seed", "checkpoint_sha256", "folder"]
+PROVENANCE_COLUMNS = ["index", "label", "class", "source_id", "seed", "checkpoint_sha256"]
+# Images per forward pass, always: a fixed shape keeps CPU kernels (and their rounding) fixed.
+GENERATION_CHUNK = 8
 
 
 def _item_seed(seed: int, class_index: int, k: int) -> int:
@@ -58,6 +70,7 @@ class TrainedGenerator:
         self.network.load_state_dict(state["ema" if use_ema else "generator"])
         self.network.to(device).eval().requires_grad_(False)
         self._train: ImageSet | None = None
+        self._last_chunk: tuple[tuple[int, int, int], torch.Tensor] | None = None
 
     @property
     def train_images(self) -> ImageSet:
@@ -69,7 +82,7 @@ class TrainedGenerator:
                     f"{path}: missing, so there are no conditioning images; keep the checkpoint "
                     "inside its run folder or pass conditioning= to sample()"
                 )
-            self._train = load_train_images(path)
+            self._train = read_train_images(path)
         return self._train
 
     def conditioning_rows(self, class_index: int, n: int, seed: int, start: int = 0):
@@ -79,6 +92,46 @@ class TrainedGenerator:
             raise GaunetError(f"class {self.class_names[class_index]!r} has no training images")
         order = np.random.default_rng([seed, class_index]).permutation(members)
         return order[np.arange(start, start + n) % len(order)]
+
+    def _noise(self, class_index: int, seed: int, items: range) -> torch.Tensor:
+        """Each item's noise from its own seeded generator: independent of the batching."""
+        cpu = torch.device("cpu")
+        return torch.cat(
+            [
+                self.family.noise(
+                    1, cpu, torch.Generator().manual_seed(_item_seed(seed, class_index, k))
+                )
+                for k in items
+            ]
+        )
+
+    def _forward(self, class_index: int, conditioning: torch.Tensor, z: torch.Tensor):
+        """One forward pass on exactly GENERATION_CHUNK rows; shorter inputs are padded by
+        repeating their last row, and the extra outputs dropped."""
+        n = len(conditioning)
+        if n < GENERATION_CHUNK:
+            pad = GENERATION_CHUNK - n
+            conditioning = torch.cat([conditioning, conditioning[-1:].expand(pad, -1, -1, -1)])
+            z = torch.cat([z, z[-1:].expand(pad, *z.shape[1:])])
+        labels = torch.full((GENERATION_CHUNK,), class_index, dtype=torch.long, device=self.device)
+        out = self.family.sample(
+            self.network, conditioning.to(self.device), labels, z.to(self.device)
+        )
+        return out[:n].float()
+
+    def _chunk(self, class_index: int, seed: int, index: int) -> torch.Tensor:
+        """Items index*CHUNK .. (index+1)*CHUNK-1 of a class, conditioned on its training
+        images; the last chunk is kept, so consecutive calls inside one chunk run it once."""
+        key = (class_index, seed, index)
+        if self._last_chunk is not None and self._last_chunk[0] == key:
+            return self._last_chunk[1]
+        first = index * GENERATION_CHUNK
+        rows = self.conditioning_rows(class_index, GENERATION_CHUNK, seed, first)
+        conditioning = to_unit_tensor(self.train_images.images[rows])
+        z = self._noise(class_index, seed, range(first, first + GENERATION_CHUNK))
+        images = self._forward(class_index, conditioning, z)
+        self._last_chunk = (key, images)
+        return images
 
     @torch.no_grad()
     def sample(
@@ -92,29 +145,30 @@ class TrainedGenerator:
         """n images of `class_index`, float in [-1, 1], (n, C, H, W) on the generator's device.
 
         `conditioning` ((n, C, H, W) in [-1, 1]) replaces the training images the U-Net is
-        conditioned on. `start` numbers the items, so consecutive calls continue a sequence.
+        conditioned on. `start` numbers the items, so consecutive calls continue a sequence:
+        sample(c, 5, s)[2:] equals sample(c, 3, s, start=2) bit for bit.
         """
         if not 0 <= class_index < len(self.class_names):
             raise GaunetError(
                 f"class index {class_index} out of range 0..{len(self.class_names) - 1}"
             )
-        if conditioning is None:
-            rows = self.conditioning_rows(class_index, n, seed, start)
-            conditioning = to_unit_tensor(self.train_images.images[rows])
-        z = torch.cat(
-            [
-                self.family.noise(
-                    1,
-                    torch.device("cpu"),
-                    torch.Generator().manual_seed(_item_seed(seed, class_index, start + k)),
-                )
-                for k in range(n)
-            ]
+        if n < 1:
+            return torch.empty(0, self.channels, self.size, self.size, device=self.device)
+        if conditioning is not None:
+            if len(conditioning) != n:
+                raise GaunetError(f"conditioning has {len(conditioning)} images for n={n}")
+            parts = []
+            for first in range(0, n, GENERATION_CHUNK):
+                last = min(first + GENERATION_CHUNK, n)
+                z = self._noise(class_index, seed, range(start + first, start + last))
+                parts.append(self._forward(class_index, conditioning[first:last], z))
+            return torch.cat(parts)
+        first_chunk, last_chunk = start // GENERATION_CHUNK, (start + n - 1) // GENERATION_CHUNK
+        images = torch.cat(
+            [self._chunk(class_index, seed, j) for j in range(first_chunk, last_chunk + 1)]
         )
-        labels = torch.full((n,), class_index, dtype=torch.long, device=self.device)
-        return self.family.sample(
-            self.network, conditioning.to(self.device), labels, z.to(self.device)
-        ).float()
+        offset = start - first_chunk * GENERATION_CHUNK
+        return images[offset : offset + n]
 
 
 def load_generator(
@@ -143,10 +197,29 @@ def held_out_images(gen: TrainedGenerator) -> tuple[np.ndarray | None, str]:
         data = load_source(gen.config.data, size=gen.size, channels=gen.channels)
         test = apply_split(data, run / "split.csv").where_split("test")
     except (GaunetError, ValueError, OSError) as error:
-        return None, f"test split unavailable ({str(error).splitlines()[0][:160]})"
+        return None, f"test split unavailable ({shorten(str(error), 160)})"
     if len(test) < 2:
         return None, f"test split has {len(test)} image(s)"
     return test.images, ""
+
+
+def undertrained_warning(gen: TrainedGenerator) -> str | None:
+    """A line when the run stopped on its time budget below half of its step target."""
+    info_path = gen.checkpoint.parent.parent / "run.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        return None
+    target = info.get("steps_target") if isinstance(info, dict) else None
+    if info.get("status") != "budget_exhausted" or not isinstance(target, int) or target <= 0:
+        return None
+    if gen.step * 2 >= target:
+        return None
+    run = gen.checkpoint.parent.parent
+    return (
+        f"the generator trained {gen.step} of {target} steps (its --minutes budget ran out); "
+        f"train longer with `gaunet train --out {run} --resume --steps {target}`"
+    )
 
 
 def generate_dataset(
@@ -161,20 +234,75 @@ def generate_dataset(
     keep_source_names: bool = False,
     max_copy_rate: float | None = None,
 ) -> Path:
-    """Write `per_class` images per class to out/<class>/<id>.png and out/manifest.csv (or, with
+    """Write `per_class` images per class to out/<folder>/<id>.png and out/manifest.csv (or, with
     fmt="npz", out/synthetic.npz in the MedMNIST layout with out/provenance.csv, whose `index`
     column replaces `path`); returns the manifest (provenance) path.
 
+    `batch_size` only groups whole GENERATION_CHUNK chunks per step; it never changes a file.
     `max_copy_rate` R drops candidates that are near-copies of training images (see
     gaunet.privacy) beyond R * per_class per class, draws replacements (up to
     CANDIDATE_FACTOR * per_class candidates per class) and writes out/copy_filter.json with the
     counts. File names keep the candidate number k, so image k still depends only on
-    (seed, class, k)."""
+    (seed, class, k).
+
+    A generation that fails (disk full, no permission) raises GaunetError naming the file, and
+    leaves no manifest and no partial file: the manifest is written last, atomically, and
+    only lists files that exist."""
     if fmt not in ("png", "npz"):
         raise GaunetError(f"format must be png or npz, not {fmt!r}")
+    if per_class < 1:
+        raise GaunetError(f"per_class must be at least 1, not {per_class}")
+    if batch_size < 1:
+        raise GaunetError(f"batch size must be at least 1, not {batch_size}")
     gen = load_generator(checkpoint or run, device=device)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(out)
+    warning = undertrained_warning(gen)
+    if warning:
+        warnings.warn(warning, GaunetWarning, stacklevel=2)
+    manifest = out / ("manifest.csv" if fmt == "png" else "provenance.csv")
+    try:
+        # a manifest left by an earlier generation would describe files this one replaces
+        manifest.unlink(missing_ok=True)
+    except OSError as error:
+        raise GaunetError(os_error(error, manifest, "cannot replace")) from None
+    written_files = 0
+    try:
+        rows_out, arrays, names = _generate(
+            gen, out, per_class, seed, fmt, batch_size, max_copy_rate
+        )
+        written_files = len(rows_out)
+        if fmt == "npz":
+            stack = np.stack(arrays).transpose(0, 2, 3, 1)
+            labels = np.asarray([r[1] for r in rows_out], dtype=np.int64)[:, None]
+            if gen.channels == 1:
+                stack = stack[..., 0]
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, train_images=stack, train_labels=labels)
+            _write_atomic(out / "synthetic.npz", buffer.getvalue())
+        if keep_source_names:
+            _write_csv(out / "source_ids.csv", ["source_id", "train_id"], sorted(names.items()))
+        header = MANIFEST_COLUMNS if fmt == "png" else PROVENANCE_COLUMNS
+        _write_csv(manifest, header, [r if fmt == "png" else r[:-1] for r in rows_out])
+    except _Stopped as stopped:
+        raise GaunetError(_stopped_message(stopped.error, stopped.written, fmt)) from None
+    except OSError as error:
+        raise GaunetError(_stopped_message(error, written_files, fmt)) from None
+    return manifest
+
+
+class _Stopped(Exception):
+    def __init__(self, error: OSError, written: int) -> None:
+        super().__init__(str(error))
+        self.error, self.written = error, written
+
+
+def _stopped_message(error: OSError, written: int, fmt: str) -> str:
+    done = f"{written} image file(s) written" if fmt == "png" else "nothing written"
+    return f"{os_error(error)}; generation stopped, {done}, no manifest"
+
+
+def _generate(gen, out, per_class, seed, fmt, batch_size, max_copy_rate):
+    """The images of every class: manifest rows, npz arrays, opaque id -> training id."""
     train = gen.train_images
     classes = [c for c in range(len(gen.class_names)) if (train.labels == c).any()]
     folders = folder_names(gen.class_names)
@@ -183,61 +311,85 @@ def generate_dataset(
         reference, note = held_out_images(gen)
         copy_filter = CopyFilter(train.images, max_copy_rate, reference, note)
     limit = per_class * (CANDIDATE_FACTOR if copy_filter else 1)
+    group = max(1, batch_size // GENERATION_CHUNK) * GENERATION_CHUNK
     rows_out, arrays, names, written = [], [], {}, {}
     bar = progress(total=per_class * len(classes), desc="generate", unit="img")
-    for c in classes:
-        name, start, accepted = gen.class_names[c], 0, 0
-        while accepted < per_class and start < limit:
-            n = min(batch_size, per_class - accepted, limit - start)
-            images = from_unit_range(gen.sample(c, n, seed, start=start).cpu().numpy())
-            sources = train.ids[gen.conditioning_rows(c, n, seed, start)]
-            keep = copy_filter.keep(name, images, per_class) if copy_filter else [True] * n
-            for k in np.flatnonzero(keep):
-                item = f"{folders[c]}/{start + k:06d}.png" if fmt == "png" else f"{len(arrays)}"
-                if fmt == "png":
-                    _write_png(inside(out, item), images[k])
-                source = str(sources[k])
-                names[opaque_id(source)] = source
-                rows_out.append(
-                    [item, c, gen.class_names[c], opaque_id(source), seed, gen.checkpoint_sha256]
-                )
-                if fmt == "npz":
-                    arrays.append(images[k])
-            accepted += int(np.count_nonzero(keep))
-            start += n
-            bar.update(int(np.count_nonzero(keep)))
-        written[name] = accepted
-    bar.close()
+    try:
+        for c in classes:
+            name, start, accepted = gen.class_names[c], 0, 0
+            while accepted < per_class and start < limit:
+                n = min(group, per_class - accepted, limit - start)
+                images = from_unit_range(gen.sample(c, n, seed, start=start).cpu().numpy())
+                sources = train.ids[gen.conditioning_rows(c, n, seed, start)]
+                keep = copy_filter.keep(name, images, per_class) if copy_filter else [True] * n
+                for k in np.flatnonzero(keep):
+                    item = f"{folders[c]}/{start + k:06d}.png" if fmt == "png" else f"{len(arrays)}"
+                    if fmt == "png":
+                        try:
+                            _write_png(inside(out, item), images[k])
+                        except OSError as error:
+                            raise _Stopped(error, len(rows_out)) from None
+                    source = str(sources[k])
+                    names[opaque_id(source)] = source
+                    rows_out.append(
+                        [item, c, name, opaque_id(source), seed, gen.checkpoint_sha256, folders[c]]
+                    )
+                    if fmt == "npz":
+                        arrays.append(images[k])
+                accepted += int(np.count_nonzero(keep))
+                start += n
+                bar.update(int(np.count_nonzero(keep)))
+            written[name] = accepted
+    finally:
+        bar.close()
     if copy_filter:
         report = copy_filter.report(written)
-        (out / "copy_filter.json").write_text(json.dumps(report, indent=2) + "\n")
+        try:
+            _write_atomic(out / "copy_filter.json", (json.dumps(report, indent=2) + "\n").encode())
+        except OSError as error:
+            raise _Stopped(error, len(rows_out)) from None
         if not rows_out:
             raise GaunetError(
                 f"every candidate was a near-copy of a training image ({report['dropped']} "
                 f"dropped); nothing written. The generator memorises its training images."
             )
-    if fmt == "npz":
-        stack = np.stack(arrays).transpose(0, 2, 3, 1)
-        labels = np.asarray([r[1] for r in rows_out], dtype=np.int64)[:, None]
-        if gen.channels == 1:
-            stack = stack[..., 0]
-        np.savez_compressed(out / "synthetic.npz", train_images=stack, train_labels=labels)
-    manifest = out / ("manifest.csv" if fmt == "png" else "provenance.csv")
-    with open(manifest, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(MANIFEST_COLUMNS if fmt == "png" else ["index", *MANIFEST_COLUMNS[1:]])
-        writer.writerows(rows_out)
-    if keep_source_names:
-        with open(out / "source_ids.csv", "w", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["source_id", "train_id"])
-            writer.writerows(sorted(names.items()))
-    return manifest
+    return rows_out, arrays, names
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file renamed into place: a failure (disk full) leaves no partial
+    or empty file, and the OSError names `path`."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException as error:  # a Ctrl-C mid-write must not leave the temporary either
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+        raise
+
+
+def _write_csv(path: Path, header: list[str], rows: list) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    _write_atomic(path, text.getvalue().encode())
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path.parent)) from None
     array = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
-    Image.fromarray(array).save(path)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    _write_atomic(path, buffer.getvalue())

@@ -9,7 +9,9 @@ the time by construction, so a copy rate near 0.05 is what an honest generator s
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,18 +25,33 @@ from gaunet.metrics.prdc import pairwise_distances
 CANDIDATE_FACTOR = 4  # at most 4x the requested images are drawn per class to replace drops
 
 
+MAX_FOLDER_NAME = 64  # characters (ASCII after sanitising); far below any file name limit
+
+
+def _name_hash(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
 def folder_names(class_names: list[str]) -> list[str]:
     """One safe, distinct folder name per class: letters, digits, `._-` only, never starting
-    with a dot (so never `..` or hidden), unique even on case-insensitive file systems. The
-    manifest's `class` column keeps the real name."""
+    with a dot (so never `..` or hidden), at most MAX_FOLDER_NAME characters, unique even on
+    case-insensitive file systems. A name that had to be cut, or that another class's name
+    also sanitises to (ignoring case), gets `-` and 8 hex digits of its name's sha256, so its
+    folder does not depend on the other classes' order. The manifest's `class` (and
+    `folder`) columns keep the real name and its folder."""
+    bases = [re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-") or "class" for name in class_names]
+    shared = Counter(base[:MAX_FOLDER_NAME].lower() for base in bases)
     names: list[str] = []
     taken: set[str] = set()
-    for name in class_names:
-        base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-") or "class"
-        candidate, n = base, 1
-        while candidate.lower() in taken:
+    for name, base in zip(class_names, bases):
+        candidate = base
+        if len(base) > MAX_FOLDER_NAME or shared[base[:MAX_FOLDER_NAME].lower()] > 1:
+            candidate = f"{base[: MAX_FOLDER_NAME - 9].rstrip('._-')}-{_name_hash(name)}"
+        stem, n = candidate, 1
+        while candidate.lower() in taken:  # a real class already named like a hashed folder
             n += 1
-            candidate = f"{base}-{n}"
+            suffix = f"-{n}"
+            candidate = stem[: MAX_FOLDER_NAME - len(suffix)] + suffix
         taken.add(candidate.lower())
         names.append(candidate)
     return names

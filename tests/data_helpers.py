@@ -93,3 +93,18 @@ def make_nifti(path: Path, volume: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(np.asarray(volume, dtype=np.float32), np.eye(4)), str(path))
     return path
+
+
+def clear_ids(source, data) -> list[str]:
+    """The readable ids (relative paths, `path#k`) behind an ImageSet's opaque ids."""
+    from gaunet.data.ids import lookup
+
+    found = lookup(source, data.ids)
+    return [found[i] for i in data.ids]
+
+
+def partition(values) -> list[int]:
+    """Each value's first index: equal for equal values, so opaque groups can be compared with
+    the clear ones they stand for."""
+    first: dict = {}
+    return [first.setdefault(v, i) for i, v in enumerate(values)]

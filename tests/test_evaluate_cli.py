@@ -4,6 +4,7 @@ every number and sample size, a self-contained HTML report, and honest unavailab
 import csv
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -65,11 +66,73 @@ def test_folder_against_real_writes_json_and_report(tmp_path, capsys):
     assert 0.0 <= result["PA"]["value"] <= 1.0
     assert "real_reference_accuracy" in result["PA"]
     assert set(result["memorization"]) == {"pixel", "domain"}
-    assert (out / "closest-pairs-pixel.png").is_file()
+    assert (out / "result-closest-pairs-pixel.png").is_file()  # named after the JSON
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3  # chart + two pair figures
     assert "FD_domain" in html and "copy rate" in html
-    assert "PA =" in capsys.readouterr().out
+    check = result["domain_classifier"]
+    assert check["n_test"] == result["samples"]["real_test"]
+    assert check["trusted"] == (check["real_test_accuracy"] >= check["trust_threshold"])
+    note = f"domain classifier: real test accuracy {check['real_test_accuracy']:.3f}"
+    assert "<h2>Verdict</h2>" in html and note in html
+    assert result["verdicts"][0]["topic"] == "overall"
+    printed = capsys.readouterr().out
+    for line in printed.splitlines():  # beside every domain-based number
+        if line.startswith(("FD_domain", "PA =", "copy rate (domain)")):
+            assert note in line
+    assert "verdict:" in printed and result["verdicts"][0]["message"] in printed
+
+
+def write_noise_folder(root, per_class=12, seed=0):
+    """Uniform noise labelled as the phantom classes: what an untrained generator writes."""
+    rng = np.random.default_rng(seed)
+    root.mkdir()
+    rows = ["path,label"]
+    for name in ("round-smooth", "spiculated-irregular"):
+        (root / name).mkdir()
+        for i in range(per_class):
+            image = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+            Image.fromarray(image).save(root / name / f"{i}.png")
+            rows.append(f"{name}/{i}.png,{name}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_noise_is_unusable_and_its_zero_copy_rate_is_no_pass(tmp_path, capsys):
+    noise = write_noise_folder(tmp_path / "noise")
+    out = tmp_path / "r.json"
+    real = "phantom:n=60,classes=2,seed=0"
+    args = ["evaluate", "--real", real, "--synthetic", str(noise), "--features", "domain"]
+    assert main([*args, "--json", str(out), *FAST[:2], "--domain-size", "16"]) == 0
+    result = json.loads(out.read_text())
+    assert result["domain_classifier"]["trusted"]  # the phantom classes are easy
+    verdicts = result["verdicts"]
+    assert verdicts[0]["level"] == "unusable"
+    assert "train longer" in verdicts[0]["next_step"] and "GPU" in verdicts[0]["next_step"]
+    assert "seeds" in verdicts[0]["next_step"]
+    copies = [v for v in verdicts if v["topic"] == "copies"]
+    assert result["memorization"]["domain"]["copy_rate"] == 0.0
+    assert copies[0]["level"] == "note" and "no credit" in copies[0]["message"]
+    assert "UNUSABLE (overall)" in capsys.readouterr().out
+
+
+def test_evaluations_in_one_folder_keep_their_own_figures(tmp_path):
+    synthetic = write_generated_folder(tmp_path / "synthetic", per_class=6)
+    folder = tmp_path / "eval"
+    for stem in ("first", "second"):
+        main(
+            ["evaluate", "--real", REAL, "--synthetic", str(synthetic), "--features",
+             "domain", "--json", str(folder / f"{stem}.json"), *FAST]
+        )  # fmt: skip
+    main(
+        ["evaluate", "--real", REAL, "--synthetic", str(synthetic), "--features", "domain",
+         "--report", str(folder / "third.html"), *FAST]
+    )  # fmt: skip
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert pngs == [f"{s}-closest-pairs-{space}.png" for s in ("first", "second", "third")
+                    for space in ("domain", "pixel")]  # fmt: skip
+    recorded = json.loads((folder / "second.json").read_text())["memorization"]["pixel"]["figure"]
+    assert recorded.endswith("second-closest-pairs-pixel.png")
 
 
 def test_missing_inception_is_reported_not_replaced(tmp_path, monkeypatch):
@@ -136,3 +199,22 @@ def test_mismatched_classes_are_a_clean_error(tmp_path, capsys):
     )
     assert code == 2
     assert "do not match the real classes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("parts", "empty"), [(("train", "test"), "real val (reference) 0"),
+                                              (("train", "val"), "real test (memorization audit) 0")])  # fmt: skip
+def test_empty_reference_or_test_split_is_one_line(tmp_path, capsys, parts, empty):
+    """An empty split used to fail deep in an extractor (cannot reshape / stack size 0)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for part in parts:
+        arrays[f"{part}_images"] = rng.integers(0, 256, (12, 16, 16), dtype=np.uint8)
+        arrays[f"{part}_labels"] = np.arange(12)[:, None] % 2
+    np.savez(tmp_path / "real.npz", **arrays)
+    synthetic = write_generated_folder(tmp_path / "synthetic", per_class=4)
+    args = ["evaluate", "--real", str(tmp_path / "real.npz"), "--synthetic", str(synthetic)]
+    assert main([*args, "--split", "val", "--features", "domain", *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and empty in err and "real.npz" in err

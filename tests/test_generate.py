@@ -98,3 +98,79 @@ def test_cli_generate_and_train(run, tmp_path):
         cli_main(["train", "--out", str(tmp_path / "r"), "--resume", "--steps", "2", "--quiet"])
         == 0
     )
+
+
+def _record_network_batches(monkeypatch):
+    """Every batch size the generator network is run on, by any generate_dataset call."""
+    import gaunet.generate as generate_module
+
+    sizes: list[int] = []
+    original = generate_module.load_generator
+
+    def load_and_hook(*args, **kwargs):
+        gen = original(*args, **kwargs)
+        gen.network.register_forward_hook(lambda module, inputs, output: sizes.append(len(output)))
+        return gen
+
+    monkeypatch.setattr(generate_module, "load_generator", load_and_hook)
+    return sizes
+
+
+def test_network_only_ever_sees_the_chunk_shape_so_batch_size_cannot_change_files(
+    run, tmp_path, monkeypatch
+):
+    """By construction, not by luck of the CPU's kernels: whatever the batch size, the network
+    is run on GENERATION_CHUNK rows only, so oneDNN (AMX) cannot pick other kernels."""
+    from gaunet.generate import GENERATION_CHUNK
+
+    sizes = _record_network_batches(monkeypatch)
+    digests = []
+    for k, batch in enumerate((1, 3, GENERATION_CHUNK + 1, 64)):
+        generate_dataset(run, tmp_path / f"b{k}", per_class=13, seed=2, batch_size=batch)
+        digests.append(_digests(tmp_path / f"b{k}"))
+    assert sizes and set(sizes) == {GENERATION_CHUNK}
+    assert len(digests[0]) == 26 and all(d == digests[0] for d in digests)
+    manifests = {(tmp_path / f"b{k}" / "manifest.csv").read_text() for k in range(4)}
+    assert len(manifests) == 1
+
+
+def test_sample_is_chunked_and_a_slice_of_the_same_sequence(run):
+    from gaunet.generate import GENERATION_CHUNK
+
+    gen = load_generator(run, device="cpu")
+    sizes: list[int] = []
+    gen.network.register_forward_hook(lambda module, inputs, output: sizes.append(len(output)))
+    whole = gen.sample(0, 11, seed=3)
+    assert torch.equal(gen.sample(0, 4, seed=3, start=7), whole[7:])
+    assert torch.equal(gen.sample(0, 1, seed=3, start=9), whole[9:10])
+    own = gen.sample(1, 3, seed=0, conditioning=torch.zeros(3, 1, 16, 16))
+    assert own.shape == (3, 1, 16, 16) and gen.sample(1, 0).shape == (0, 1, 16, 16)
+    assert set(sizes) == {GENERATION_CHUNK}
+
+
+def test_class_names_differing_in_case_or_too_long_get_distinct_short_folders(tmp_path):
+    """Two classes `Benign`/`benign` collided on a case-insensitive disk and a 300-character
+    name crashed with `File name too long`; the folders are now short, distinct, mapped in
+    the manifest, and the folder reads back with the real class names."""
+    from data_helpers import pattern
+
+    from gaunet.data import ImageSet
+
+    names = ["Benign", "benign", "x" * 300, "x" * 300 + "y"]
+    images = np.stack([pattern(i, 16)[None] for i in range(16)])
+    data = ImageSet(
+        images, np.arange(16) % 4, names, np.arange(16).astype(str), np.arange(16).astype(str),
+        np.full(16, "train"), source="hostile",
+    )  # fmt: skip
+    trained = tiny_train(tmp_path / "run", steps=1, data=data)
+    manifest = generate_dataset(trained, tmp_path / "out", per_class=2)
+    rows = list(csv.DictReader(manifest.open()))
+    assert list(rows[0])[:6] == ["path", "label", "class", "source_id", "seed", "checkpoint_sha256"]
+    folders = {r["class"]: r["folder"] for r in rows}
+    assert sorted(folders) == sorted(names)
+    assert len({f.lower() for f in folders.values()}) == 4
+    assert all(len(f) <= 64 for f in folders.values())
+    assert all(r["path"].split("/")[0] == r["folder"] for r in rows)
+    assert len(list((tmp_path / "out").rglob("*.png"))) == 8
+    back = load_source(tmp_path / "out", size=16, channels=1)
+    assert back.class_names == names and back.class_counts() == dict.fromkeys(names, 2)

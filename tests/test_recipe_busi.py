@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_helpers import clear_ids, partition
 from PIL import Image
 
 from gaunet.cli import main
@@ -103,7 +104,10 @@ def test_interrupted_run_resumes_and_loads_as_source(tmp_path):
     data = load_source(out, size=16, channels=3)
     assert sorted(data.class_names) == ["benign", "malignant", "normal"]
     assert Counter(data.split) == Counter(row["split"] for row in first)
-    assert sorted(data.groups) == sorted(row["patient_id"] for row in first)
+    by_id = dict(zip(clear_ids(out, data), data.groups))
+    assert partition([by_id[r["path"]] for r in first]) == partition(
+        [r["patient_id"] for r in first]
+    )
 
 
 def test_refuses_non_empty_foreign_out(tmp_path, capsys):

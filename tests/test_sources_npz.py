@@ -72,3 +72,46 @@ def test_bad_layouts_are_clear_errors(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(SourceError, match=message):
         load_source(tmp_path / "bad.npz", size=8)
+
+
+def _labelled(path, labels, images=None):
+    labels = np.asarray(labels, dtype=np.int64)
+    if images is None:
+        images = np.zeros((len(labels), 8, 8), np.uint8)
+    np.savez(path, train_images=images, train_labels=labels[:, None])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "labels", "message"),
+    [
+        ("mystery.npz", [0, 1, 7] + [0] * 9, r"classes 2, 3, 4, 5, 6 have no image"),
+        ("mystery.npz", [0, 1, 2**40, 0], r"label 1099511627776 found among 4 images"),
+        ("mystery.npz", [0, 1, 10**6, 0], r"label 1000000 found among 4 images"),
+        ("breastmnist.npz", [0, 1, 7, 0], r"label 7 found, but breastmnist has 2 classes"),
+    ],
+)
+def test_labels_are_checked_against_the_classes_first(tmp_path, name, labels, message):
+    """A huge label used to size a class list (MemoryError, or minutes for 10**6); a label 7 in
+    a 2-class set made 6 empty classes. Now one line naming the file, at once."""
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(SourceError, match=message) as caught:
+        load_source(_labelled(tmp_path / name, labels), size=8)
+    assert str(tmp_path / name) in str(caught.value) and "\n" not in str(caught.value)
+    assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize("channels", [2, 7])
+def test_unusual_channel_counts_are_a_clear_error(tmp_path, channels):
+    images = np.zeros((4, 8, 8, channels), np.uint8)
+    path = _labelled(tmp_path / "seven.npz", [0, 1, 0, 1], images)
+    with pytest.raises(SourceError, match=rf"{channels} channels per pixel .*1 \(grey\), 3"):
+        load_source(path, size=8)
+
+
+def test_single_channel_last_axis_is_grey(tmp_path):
+    images = np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8, 1)
+    data = load_source(_labelled(tmp_path / "grey.npz", [0, 1, 0, 1], images), 8, 1)
+    assert np.array_equal(data.images[:, 0], images[..., 0]) and data.info["modes"] == {"L": 4}

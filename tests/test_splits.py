@@ -75,3 +75,53 @@ def test_written_split_is_reused_and_changes_are_caught(tmp_path):
     grown = _imageset(np.append(labels, 0), np.append(groups, "new"))
     with pytest.raises(ValueError, match="not in the saved split"):
         apply_split(grown, tmp_path / "run" / "split.csv")
+
+
+def test_load_source_split_from_a_run_gives_the_generators_split(tmp_path):
+    """A classifier trained on load_source(..., split_from=RUN) sees the generator's training
+    rows; a source that is not the run's is refused with what differs."""
+    from train_helpers import PHANTOM, tiny_train
+
+    import gaunet
+    from gaunet.data import SourceError
+    from gaunet.training.run_folder import TRAIN_IMAGES, load_train_images
+
+    run = tiny_train(tmp_path / "run", steps=2, seed=3)
+    data = gaunet.load_source(PHANTOM, size=16, channels=1, split_from=run)
+    trained = load_train_images(run / TRAIN_IMAGES)
+    train = data.where_split("train")
+    assert list(train.ids) == list(trained.ids) and np.array_equal(train.labels, trained.labels)
+    assert np.array_equal(train.images, trained.images)
+    assert dict(zip(data.ids, data.split)) == read_split(run / "split.csv")
+    assert set(data.split) == {"train", "val", "test"}
+    # any size, and the split.csv itself, give the same rows
+    again = gaunet.load_source(PHANTOM, size=24, channels=3, split_from=run / "split.csv")
+    assert np.array_equal(again.split, data.split)
+    # seed 3's split is not the one load_source would make by itself
+    assert not np.array_equal(assign_split(gaunet.load_source(PHANTOM, 16, 1)).split, data.split)
+    with pytest.raises(SourceError, match="does not match the split of .*are not in the run"):
+        gaunet.load_source("phantom:n=16,classes=2", size=16, channels=1, split_from=run)
+    with pytest.raises(SourceError, match="no split.csv"):
+        gaunet.load_source(PHANTOM, size=16, channels=1, split_from=tmp_path)
+
+
+def test_split_from_refuses_a_source_with_other_classes(tmp_path):
+    from gaunet.data import SourceError
+    from gaunet.data.splits import apply_run_split
+
+    labels, groups = _groups_and_labels(n_groups=10)
+    data = assign_split(_imageset(labels, groups), seed=0)
+    write_split(tmp_path / "split.csv", data)
+    swapped = _imageset(1 - labels, groups)
+    with pytest.raises(SourceError, match="another class"):
+        apply_run_split(swapped, tmp_path)
+
+
+def test_grouping_note_does_not_promise_patients_without_patient_ids():
+    from gaunet.data.splits import grouping_note
+
+    labels, groups = _groups_and_labels(n_groups=20)
+    assert "No group" in grouping_note(_imageset(labels, groups))
+    alone = _imageset(labels, np.asarray([f"img-{i}" for i in range(len(labels))]))
+    note = grouping_note(alone)
+    assert "its own group" in note and "cannot be ruled out" in note and "No group" not in note

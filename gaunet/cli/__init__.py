@@ -9,12 +9,29 @@ returning an exit code. Heavy imports (torch, models) happen inside those functi
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, GaunetWarning, os_error
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../gaunet
+# Warnings of libraries that a user of the command cannot act on (message regex, category).
+QUIET_WARNINGS = (
+    # torch's weights_only loader on a checkpoint pickled with another protocol: it loads fine
+    (r"Detected pickle protocol", UserWarning),
+    # torch.from_numpy on a read-only (memory-mapped, np.load) array: we never write to it
+    (r"The given NumPy array is not writable", UserWarning),
+    (r"TypedStorage is deprecated", UserWarning),
+)
+# errno values that are the environment's, not a bug: printed as one line without traceback
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG,
+    errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.EIO,
+}  # fmt: skip
 
 
 def comma_list(text: str) -> list[str]:
@@ -30,7 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
             "generative adversarial U-Net, and measure whether they help."
         ),
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from gaunet import __version__
+
+    parser.add_argument("--version", action="version", version=f"gaunet {__version__}")
+    from gaunet.cli._help import GaunetParser  # every subcommand's --help shows its defaults
+
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=GaunetParser
+    )
     modules = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_"):
@@ -43,10 +67,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning for the command: gaunet's own warnings as one line
+    `warning: MESSAGE` (no category, file or source line); others in Python's format."""
+    stream = file if file is not None else sys.stderr
+    if stream is None:
+        return
+    ours = issubclass(category, GaunetWarning) or os.path.abspath(str(filename)).startswith(
+        _PACKAGE + os.sep
+    )
+    if ours:
+        text = " ".join(str(message).split())
+        stream.write(f"warning: {text}\n")
+    else:
+        stream.write(warnings.formatwarning(message, category, filename, lineno, line))
+    stream.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():  # restored on return: main() may be called in-process
+        warnings.showwarning = show_warning
+        for message, category in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except GaunetError as error:
@@ -58,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `gaunet ... | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:  # a file system problem we did not foresee: still one line
+        if error.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        print(f"gaunet {args.command}: error: {os_error(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from gaunet.cli import comma_list
 
 ORDER = 50
+SIZE, CHANNELS = 64, 3  # without --run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--run",
         type=Path,
         help="the generator's run folder: also measure noise diversity (does the output "
-        "change with the noise?)",
+        "change with the noise?); --size and --channels then default to the run's, and the "
+        "run's split.csv is used for --real when it covers that source",
     )
     parser.add_argument(
         "--diversity-sources",
@@ -57,18 +59,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--figures",
         type=Path,
-        help="folder for the closest-pairs PNGs (default: beside --json/--report)",
+        help="folder for the closest-pairs PNGs, named STEM-closest-pairs-SPACE.png after the "
+        "--json (else --report) file name (default folder: beside --json/--report)",
     )
     parser.add_argument(
         "--size",
         type=int,
-        default=64,
-        help="image size both sets are loaded at (default: %(default)s)",
+        help=f"image size both sets are loaded at (default: the --run's size, else {SIZE})",
+    )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="channels both sets are loaded at; grey is replicated to RGB for Inception either "
+        f"way (default: the --run's channels, else {CHANNELS})",
     )
     parser.add_argument(
         "--max-images", type=int, help="seeded random subset of at most N images per set (CPU time)"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of subsets, the assigned split and the metrics"
+    )
     parser.add_argument(
         "--inception-weights",
         type=Path,
@@ -88,15 +99,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="input size of the domain classifier (default: %(default)s)",
     )
     parser.add_argument("--k", type=int, default=5, help="PRDC neighbourhood size")
-    parser.add_argument("--kid-subsets", type=int, default=100)
-    parser.add_argument("--kid-subset-size", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--kid-subsets", type=int, default=100, help="KID random subsets (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--kid-subset-size",
+        type=int,
+        default=1000,
+        help="largest KID subset; the size used is min(this, half the smaller set) so that "
+        "subsets differ (default: %(default)s)",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="feature extraction batch")
+    parser.add_argument("--device", default="cpu", help="cpu, auto, cuda, ...")
     parser.set_defaults(func=run)
 
 
+def kid_text(kid: dict | None) -> str:
+    """KID as mean +- std over subsets, saying so when the sets are too small for a spread."""
+    if not kid:
+        return "KID = n/a"
+    if kid["std"] > 0:
+        spread = f" +- {kid['std']:.2g} (subsets of {kid['subset_size']})"
+    else:
+        spread = " (no spread: too few images for differing subsets)"
+    return f"KID = {kid['mean']:.4g}{spread}"
+
+
 def summary_lines(result: dict) -> list[str]:
-    """A few lines for the terminal; the JSON holds everything."""
+    """A few lines for the terminal, then the verdicts; the JSON holds everything."""
+    from gaunet.metrics.verdict import domain_note, image_verdicts, verdict_lines
+
+    note = domain_note(result)
+    beside = f" [{note}]" if note else ""
     lines = [
         f"samples: {json.dumps({k: v for k, v in result['samples'].items() if not isinstance(v, dict)})}"
     ]
@@ -106,19 +140,21 @@ def summary_lines(result: dict) -> list[str]:
             continue
         overall = entry["overall"]
         metric = entry["metric_name"]
-        text = f"{metric} = {overall[metric]:.4g}, KID = {overall['KID']['mean']:.4g} +- {overall['KID']['std']:.2g}"
+        value = "n/a" if overall[metric] is None else f"{overall[metric]:.4g}"
+        text = f"{metric} = {value}, {kid_text(overall['KID'])}"
         if overall["PRDC"]:
             text += ", " + ", ".join(f"{m} = {v['value']:.3f}" for m, v in overall["PRDC"].items())
-        lines.append(text)
+        lines.append(text + (beside if name == "domain" else ""))
     if "PA" in result:
         pa = result["PA"]
         lines.append(
             f"PA = {pa['value']:.3f} (real {result['reference_split']} accuracy "
-            f"{pa['real_reference_accuracy']['value']:.3f})"
+            f"{pa['real_reference_accuracy']['value']:.3f}){beside}"
         )
     for space, audit in result["memorization"].items():
         lines.append(
             f"copy rate ({space}) = {audit['copy_rate']:.3f} (threshold {audit['threshold']:.4g})"
+            + (beside if space == "domain" else "")
         )
     if "noise_diversity" in result:
         d = result["noise_diversity"]
@@ -126,11 +162,27 @@ def summary_lines(result: dict) -> list[str]:
             f"noise diversity = {d['ratio']:.3f} (between draws {d['within_source']:.4f}, "
             f"between real images {d['real_pairs']:.4f})"
         )
+    lines.append("verdict:")
+    lines += [f"  {line}" for line in verdict_lines(image_verdicts(result))]
     return lines
 
 
+def run_settings(run: Path) -> dict:
+    """size, channels and data of a run folder (or of the run holding a checkpoint file), from
+    its config.yaml; {} when there is none."""
+    import yaml
+
+    folders = [run] if run.is_dir() else [run.parent, run.parent.parent]
+    for folder in folders:
+        if (folder / "config.yaml").is_file():
+            config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+            return {k: config[k] for k in ("size", "channels", "data") if k in config}
+    return {}
+
+
 def run(args: argparse.Namespace) -> int:
-    from gaunet.data import load_source
+    from gaunet.data import load_source, print_skip_summary
+    from gaunet.data.splits import apply_run_split
     from gaunet.errors import GaunetError
     from gaunet.metrics.evaluate import evaluate
     from gaunet.metrics.features import EXTRACTORS, ExtractorSettings
@@ -140,11 +192,30 @@ def run(args: argparse.Namespace) -> int:
     unknown = [f for f in features if f not in EXTRACTORS]
     if unknown:
         raise GaunetError(f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})")
-    real = load_source(args.real, size=args.size, channels=3)
-    synthetic = load_source(args.synthetic, size=args.size, channels=3)
+    trained = run_settings(args.run) if args.run is not None else {}
+    if args.size is None:
+        args.size = int(trained.get("size", SIZE))
+    if args.channels is None:
+        args.channels = int(trained.get("channels", CHANNELS))
+    real = load_source(args.real, size=args.size, channels=args.channels)
+    if args.run is not None:  # the generator's split, so its training images stay out of test
+        try:
+            real = apply_run_split(real, args.run)
+            print(f"real split: the run's split.csv ({args.run})")
+        except GaunetError as error:
+            print(
+                f"real split: not the run's ({error}); assigned with --seed {args.seed}, so "
+                "images the generator trained on may be in the reference split"
+            )
+    synthetic = load_source(args.synthetic, size=args.size, channels=args.channels)
+    named_after = args.json or args.report
     figures = args.figures
-    if figures is None and (args.json or args.report):
-        figures = (args.json or args.report).parent
+    if figures is None and named_after:
+        figures = named_after.parent
+    # named after the JSON/report, so several evaluations in one folder keep their figures
+    prefix = f"{named_after.stem}-" if named_after else ""
+    for data, name in ((real, "real"), (synthetic, "synthetic")):  # skipped files, never silent
+        print_skip_summary(data, figures, f"{prefix}skipped-files-{name}.txt")
     settings = ExtractorSettings(
         inception_weights=args.inception_weights,
         batch_size=args.batch_size,
@@ -164,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         kid_subset_size=args.kid_subset_size,
         figures_dir=figures,
         settings=settings,
+        figures_prefix=prefix,
     )
     if args.run is not None:
         from gaunet.generate import load_generator
@@ -175,6 +247,9 @@ def run(args: argparse.Namespace) -> int:
             draws=args.diversity_draws,
             seed=args.seed,
         )
+    from gaunet.metrics.verdict import verdicts_json
+
+    result["verdicts"] = verdicts_json(result)
     result["arguments"] = {
         k: v if isinstance(v, int | None) else str(v) for k, v in vars(args).items() if k != "func"
     }

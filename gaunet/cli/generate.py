@@ -13,18 +13,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a synthetic labelled image folder from a trained run",
         description=(
             "Write DIR/<class>/<id>.png (8-bit, the run's size and channels) and DIR/manifest.csv "
-            "(path,label,class,source_id,seed,checkpoint_sha256), conditioned on training-split "
-            "images only. DIR is itself a SOURCE. The same seed gives identical files."
+            "(path,label,class,source_id,seed,checkpoint_sha256,folder), conditioned on "
+            "training-split images only. DIR is itself a SOURCE. The same seed gives identical "
+            "files, whatever --batch-size."
         ),
     )
     parser.add_argument("--run", required=True, help="run folder written by gaunet train")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--per-class", type=int, required=True, help="images per class")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the noise and of the conditioning images"
+    )
     parser.add_argument("--checkpoint", help="a checkpoint file (default: the run's newest good)")
-    parser.add_argument("--format", choices=("png", "npz"), default="png")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--format",
+        choices=("png", "npz"),
+        default="png",
+        help="PNG files per class, or one synthetic.npz (MedMNIST layout)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="images per step (speed only, never the files)"
+    )
     parser.add_argument("--device", help="auto (default), cpu, cuda, ...")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--keep-source-names",
         action="store_true",
@@ -46,25 +57,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    from contextlib import nullcontext
 
     from gaunet.errors import GaunetError
     from gaunet.generate import generate_dataset
     from gaunet.privacy import summary_line
+    from gaunet.progress import silenced
 
     if args.per_class < 1:
         raise GaunetError("--per-class must be at least 1")
-    manifest = generate_dataset(
-        args.run,
-        args.out,
-        args.per_class,
-        seed=args.seed,
-        checkpoint=args.checkpoint,
-        fmt=args.format,
-        batch_size=args.batch_size,
-        device=args.device,
-        keep_source_names=args.keep_source_names,
-        max_copy_rate=args.max_copy_rate,
-    )
+    if args.batch_size < 1:
+        raise GaunetError("--batch-size must be at least 1")
+    with silenced() if args.quiet else nullcontext():
+        manifest = generate_dataset(
+            args.run,
+            args.out,
+            args.per_class,
+            seed=args.seed,
+            checkpoint=args.checkpoint,
+            fmt=args.format,
+            batch_size=args.batch_size,
+            device=args.device,
+            keep_source_names=args.keep_source_names,
+            max_copy_rate=args.max_copy_rate,
+        )
     if args.max_copy_rate is not None:
         report = json.loads((manifest.parent / "copy_filter.json").read_text())
         print(summary_line(report))

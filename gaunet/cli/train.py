@@ -19,20 +19,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--resume continues it exactly."
         ),
     )
-    parser.add_argument("--data", help="SOURCE (phantom, .npz, class folders, manifest CSV, ...)")
+    parser.add_argument(
+        "--data",
+        help="SOURCE (phantom, .npz, class folders, manifest CSV, ...); not needed with --resume",
+    )
     parser.add_argument("--out", required=True, help="run folder")
     parser.add_argument(
         "--config", default="cpu-tiny", help="preset (paper, cpu-small, cpu-tiny) or YAML file"
     )
     budget = parser.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="total generator steps of the run")
-    budget.add_argument("--minutes", type=float, help="wall-clock budget for this invocation")
-    parser.add_argument("--size", type=int, help="image side in pixels")
-    parser.add_argument("--channels", type=int, choices=(1, 3), help="image channels")
-    parser.add_argument("--batch-size", type=int, help="pairs per step")
-    parser.add_argument("--model", help="model family: gaunet (default), gan, cgan")
-    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--seed", type=int, help="seed of split, weights and sampling")
+    budget.add_argument(
+        "--steps",
+        type=int,
+        help="total generator steps of the run (default: the preset's `steps`; the preset's "
+        "YAML says how long they take)",
+    )
+    budget.add_argument(
+        "--minutes",
+        type=float,
+        help="wall-clock budget for this invocation instead of --steps (default: none)",
+    )
+    parser.add_argument("--size", type=int, help="image side in pixels (default: the preset's)")
+    parser.add_argument(
+        "--channels", type=int, choices=(1, 3), help="image channels (default: the preset's)"
+    )
+    parser.add_argument("--batch-size", type=int, help="pairs per step (default: the preset's)")
+    parser.add_argument("--model", help="model family: gaunet, gan, cgan (default: gaunet)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads, the same as --set num_threads=N (default: the preset's "
+        "num_threads, 1 in the CPU presets: fastest on a busy machine; try 2 on an idle one)",
+    )
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1, ... (default: auto)")
+    parser.add_argument(
+        "--seed", type=int, help="seed of split, weights and sampling (default: the preset's, 0)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument(
         "--set",
@@ -42,13 +64,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override any config field (repeatable), e.g. --set n_critic=3",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from gaunet.config import parse_overrides
     from gaunet.errors import GaunetError
+    from gaunet.progress import silenced
     from gaunet.training import train
 
     overrides = parse_overrides(args.overrides)
@@ -58,21 +83,25 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "model": args.model,
         "device": args.device,
+        "num_threads": args.threads,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
+    if args.threads is not None and args.threads < 0:
+        raise GaunetError("--threads must be at least 0 (0: torch's default)")
     if not args.resume and not args.data:
         raise GaunetError("--data SOURCE is required (except with --resume)")
-    out = train(
-        args.data,
-        args.out,
-        config=args.config,
-        overrides=overrides,
-        steps=args.steps,
-        minutes=args.minutes,
-        resume=args.resume,
-        seed=args.seed,
-        progress=not args.quiet,
-    )
+    with silenced() if args.quiet else nullcontext():  # the data-loading bars too
+        out = train(
+            args.data,
+            args.out,
+            config=args.config,
+            overrides=overrides,
+            steps=args.steps,
+            minutes=args.minutes,
+            resume=args.resume,
+            seed=args.seed,
+            progress=not args.quiet,
+        )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone reports
         print(
             f"run folder: {out}  (samples in {out / 'samples'}, generate with: "

@@ -5,6 +5,10 @@ file's size and mtime, labels, size, channels, reader options), so an edited, ad
 file makes a new entry instead of a stale hit. Entries are uncompressed .npz written to a
 temporary name and renamed, so an interrupted write never leaves a half file under the real
 name; a file that does not load is ignored and rebuilt.
+
+Entries hold no file name or patient id in clear: ids and groups are already opaque
+(gaunet.data.ids), and a skipped file is stored as its index in the source's file list (its
+reason with the path masked), rebuilt into a path from the list on load.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 from gaunet.data.imageset import ImageSet, Problem
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: opaque ids and groups, no file names
 
 
 def cache_dir() -> Path | None:
@@ -44,14 +48,42 @@ def cache_path(kind: str, name: str, key: str, size: int, channels: int) -> Path
     return root / f"{kind}-{safe}-{size}px-{channels}ch-{key}.npz"
 
 
-def load_cached(path: Path | None) -> ImageSet | None:
-    """The cached ImageSet, or None when absent or unreadable (then it is rebuilt)."""
+def _mask(reason: str, path: str) -> str:
+    """The reason with the file's path and name replaced by markers (restored by _unmask)."""
+    from gaunet.data.readers.items import safe_text
+
+    shown = safe_text(path)
+    return reason.replace(shown, "\x00P").replace(safe_text(Path(path).name), "\x00N")
+
+
+def _unmask(reason: str, path: str) -> str:
+    from gaunet.data.readers.items import safe_text
+
+    return reason.replace("\x00P", safe_text(path)).replace("\x00N", safe_text(Path(path).name))
+
+
+def load_cached(
+    path: Path | None, file_paths: list[str], scan_problems: list[Problem]
+) -> ImageSet | None:
+    """The cached ImageSet, or None when absent or unreadable (then it is rebuilt).
+
+    file_paths: the source's files in item order; scan_problems: the problems found while
+    listing them (not stored: they are found again before the cache is looked up).
+    """
+    from gaunet.data.readers.items import safe_text
+
     if path is None or not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             split = archive["split"] if meta["has_split"] else None
+            problems = list(scan_problems)
+            problems += [
+                Problem(safe_text(file_paths[i]), _unmask(r, file_paths[i]))
+                for i, r in meta["skipped"]
+            ]
+            problems += [Problem(p, r) for p, r in meta["other_problems"]]
             return ImageSet(
                 images=archive["images"],
                 labels=archive["labels"].astype(np.int64),
@@ -59,7 +91,7 @@ def load_cached(path: Path | None) -> ImageSet | None:
                 groups=archive["groups"],
                 ids=archive["ids"],
                 split=split,
-                problems=[Problem(p, r) for p, r in meta["problems"]],
+                problems=problems,
                 source=meta["source"],
                 info=meta["info"],
             )
@@ -67,13 +99,26 @@ def load_cached(path: Path | None) -> ImageSet | None:
         return None
 
 
-def save_cached(path: Path | None, data: ImageSet) -> None:
-    """Write atomically; a cache that cannot be written only costs speed, so it is not fatal."""
+def save_cached(
+    path: Path | None,
+    data: ImageSet,
+    scan_problems: list[Problem],
+    skipped_items: list[int],
+    file_paths: list[str],
+) -> None:
+    """Write atomically; a cache that cannot be written only costs speed, so it is not fatal.
+
+    data.problems is scan_problems, then one problem per index of `skipped_items` (a file that
+    could not be decoded), then the rest (classes left out), in that order.
+    """
     if path is None:
         return
+    first, last = len(scan_problems), len(scan_problems) + len(skipped_items)
+    decoded = data.problems[first:last]
     meta = {
         "class_names": data.class_names,
-        "problems": [[p.path, p.reason] for p in data.problems],
+        "skipped": [[i, _mask(p.reason, file_paths[i])] for i, p in zip(skipped_items, decoded)],
+        "other_problems": [[p.path, p.reason] for p in data.problems[last:]],
         "source": data.source,
         "info": data.info,
         "has_split": data.split is not None,

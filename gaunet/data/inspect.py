@@ -42,7 +42,9 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the assigned split")
     parser.add_argument(
-        "--window", metavar="C,W", help="DICOM/NIfTI intensity window center,width (e.g. 40,400)"
+        "--window",
+        metavar="C,W",
+        help="DICOM/NIfTI/16-bit PNG+TIFF intensity window center,width (e.g. 40,400)",
     )
     parser.add_argument(
         "--skip-blank-slices", action="store_true", help="leave out near-empty NIfTI slices"
@@ -80,6 +82,7 @@ def summarize(data: ImageSet, seed: int = 0) -> dict:
         "modes": data.info.get("modes", {}),
         "skipped": len(data.problems),
         "problems": [{"path": p.path, "reason": p.reason} for p in data.problems],
+        "notes": data.info.get("notes", {}),
         "cache": data.info.get("cache"),
     }
 
@@ -116,6 +119,7 @@ def format_report(summary: dict) -> str:
     lines.append("modes    " + ", ".join(f"{k} ({v})" for k, v in summary["modes"].items()))
     lines.append(f"problems {summary['skipped']} file(s) skipped")
     lines += [f"  {p['path']}: {p['reason']}" for p in summary["problems"]]
+    lines += [f"note     {n} image(s): {note}" for note, n in summary.get("notes", {}).items()]
     return "\n".join(lines)
 
 

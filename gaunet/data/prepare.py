@@ -9,13 +9,49 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+DEPTHS = (8, 10, 12, 14, 16)  # bit depths a 16-bit container commonly holds
+
+
+def bit_depth(image: np.ndarray) -> int:
+    """The smallest of 8, 10, 12, 14, 16 bits that holds the image's largest value: 12-bit
+    detectors stored in 16-bit PNG/TIFF use 0..4095, not 0..65535."""
+    top = int(image.max()) if image.size else 0
+    return next((bits for bits in DEPTHS if top < 2**bits), 16)
+
+
+def window_to_uint8(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Linear map of [low, high] to [0, 255], clipped."""
+    span = max(high - low, 1e-12)
+    values = (image.astype(np.float32) - np.float32(low)) * np.float32(255.0 / span)
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def sixteen_bit_to_uint8(
+    image: np.ndarray, window: tuple[float, float] | None = None
+) -> tuple[np.ndarray, str]:
+    """16-bit values -> uint8 and a note for the user ("" when none).
+
+    With a window (center, width) that window is shown, as for DICOM. Otherwise values are
+    scaled by the depth they really use (`bit_depth`), the same for every image of that depth, so
+    relative brightness between images is kept and 12-bit data is not 16x too dark.
+    """
+    if window is not None:
+        center, width = window
+        return window_to_uint8(image, center - width / 2, center + width / 2), ""
+    bits = bit_depth(image)
+    note = ""
+    if bits <= 12:  # under 1/16 of the 0..65535 range
+        note = f"16-bit image uses only 0..{2**bits - 1} of 0..65535: scaled as {bits}-bit"
+    return window_to_uint8(image, 0, 2**bits - 1), note
+
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Any integer or float array -> uint8, scaling by its own type range (16-bit, float)."""
+    """Any integer or float array -> uint8: 16-bit by the depth its values use
+    (`sixteen_bit_to_uint8`), float in [0, 1] by 255, other ranges min..max."""
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        return (image.astype(np.float32) / 257.0).round().astype(np.uint8)
+        return sixteen_bit_to_uint8(image)[0]
     if image.dtype == bool:
         return image.astype(np.uint8) * 255
     values = image.astype(np.float64)

@@ -7,6 +7,7 @@
 - `folder/` holding `manifest.csv`: read through that manifest (prepared / generated sets)
 - `folder/`: a class-folder tree `folder/<class>/**/<image>`
 File sources are decoded once per (files, size, channels, options) and cached (see cache.py).
+`split_from=RUN` gives the loaded set the split a training run used (splits.apply_run_split).
 """
 
 from __future__ import annotations
@@ -65,12 +66,33 @@ def load_source(
     *,
     window: tuple[float, float] | None = None,
     skip_blank: bool = False,
+    split_from: str | Path | None = None,
 ) -> ImageSet:
     """Read any SOURCE into an ImageSet of uint8 (N, channels, size, size) images.
 
     window: (center, width) for DICOM/NIfTI intensities instead of the file's own window.
     skip_blank: leave out near-empty NIfTI slices (air, padding).
+    split_from: a run folder written by `gaunet train` (or its split.csv): the set gets the
+    split that run used, so a classifier trained on `where_split("train")` sees exactly the
+    generator's training rows and never its validation or test images. SourceError when the
+    run's split does not list exactly this source's images.
     """
+    data = _load(spec, size, channels, window=window, skip_blank=skip_blank)
+    if split_from is not None:
+        from gaunet.data.splits import apply_run_split
+
+        data = apply_run_split(data, split_from)
+    return data
+
+
+def _load(
+    spec: str | Path,
+    size: int,
+    channels: int,
+    *,
+    window: tuple[float, float] | None,
+    skip_blank: bool,
+) -> ImageSet:
     if channels not in (1, 3):
         raise SourceError(f"channels must be 1 or 3, not {channels}")
     if size < 8:
@@ -114,9 +136,12 @@ def load_source(
 
 
 def _from_manifest(csv_path: Path, options: ReadOptions, source: str | None = None) -> ImageSet:
-    from gaunet.data.readers.manifest import read_manifest
+    from gaunet.data.readers.manifest import is_generated, read_manifest
 
     items, names, problems = read_manifest(csv_path)
     kinds = {item.path.name.lower().rsplit(".", 2)[-1] for item in items}
     kind = "nifti" if kinds & {"nii", "gz"} else "dicom" if "dcm" in kinds else "manifest"
-    return build_imageset(items, names, options, source or str(csv_path), kind, problems)
+    return build_imageset(
+        items, names, options, source or str(csv_path), kind, problems,
+        clear_ids=is_generated(csv_path),
+    )  # fmt: skip

@@ -1,7 +1,15 @@
 """Grouped, stratified 7:1:2 splits, deterministic by seed, saved as CSV with every run.
 
-No group (patient) is in two splits. Groups are assigned greedily, largest first, to the split
-whose per-class counts are furthest below target, so small classes still reach val and test.
+No group is in two splits. A group is the unit the source names (a manifest's `patient_id` or
+`group`, a DICOM PatientID, a lesion or volume in the recipes). A source without such ids
+(class folders, most .npz files) makes each image its own group: then near-duplicate images of
+one patient (views, frames, crops) may land in different splits, and leakage between them
+cannot be ruled out; `grouping_note` says which case a set is in. Groups are assigned greedily,
+largest first, to the split whose per-class counts are furthest below target, so small classes
+still reach val and test.
+
+`apply_run_split` (also `load_source(..., split_from=RUN)`) gives a source the split a training
+run used, so that a classifier trained afterwards sees the same train/val/test rows.
 """
 
 from __future__ import annotations
@@ -82,3 +90,66 @@ def apply_split(data: ImageSet, path: Path) -> ImageSet:
         )
     data.split = np.asarray([saved[i] for i in data.ids])
     return data
+
+
+def split_file(run: str | Path) -> Path:
+    """The split.csv of a run folder (or of the run holding a checkpoint file), or the path
+    itself when it is a split.csv."""
+    path = Path(run).expanduser()
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return path
+    folders = [path] if path.is_dir() else [path.parent, path.parent.parent]  # a checkpoint
+    for folder in folders:
+        if (folder / "split.csv").is_file():
+            return folder / "split.csv"
+    from gaunet.data.readers.items import SourceError
+
+    raise SourceError(f"{path}: no split.csv (not a run folder written by `gaunet train`)")
+
+
+def apply_run_split(data: ImageSet, run: str | Path) -> ImageSet:
+    """`data` with the split of a training run: the same images, each in the split it had
+    there. An error, saying what differs, unless the run's split.csv lists exactly the images
+    of `data` with the same classes: a changed or different source is never matched by guess.
+    """
+    from gaunet.data.readers.items import SourceError
+
+    path = split_file(run)
+    with open(path, newline="") as handle:
+        rows = {row["id"]: row for row in csv.DictReader(handle)}
+    ids = [str(i) for i in data.ids]
+    missing = [i for i in ids if i not in rows]
+    extra = len(set(rows) - set(ids))
+    where = f"{data.source or 'this source'} does not match the split of {path.parent}"
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} of its {len(ids)} images are not in the run's split")
+        if extra:
+            parts.append(f"{extra} of the run's {len(rows)} images are not in it")
+        raise SourceError(
+            f"{where}: {' and '.join(parts)}. Load the source the run was trained on (its "
+            "config.yaml `data`), unchanged: adding or removing files changes every id"
+        )
+    wrong = [
+        i for i, label in zip(ids, data.labels)
+        if rows[i].get("class") not in (None, data.class_names[int(label)])
+    ]  # fmt: skip
+    if wrong:
+        raise SourceError(
+            f"{where}: {len(wrong)} images have another class there (e.g. {wrong[0]}: "
+            f"{rows[wrong[0]]['class']!r})"
+        )
+    data.split = np.asarray([rows[i]["split"] for i in ids])
+    return data
+
+
+def grouping_note(data: ImageSet) -> str:
+    """One sentence on what the split can promise about leakage for this set."""
+    if len(data) and len(np.unique(data.groups)) == len(data):
+        return (
+            "Each image is its own group (the source names no patient, lesion or volume), so "
+            "no image is in two splits, but near-duplicate images of one patient may be: "
+            "leakage between them cannot be ruled out."
+        )
+    return "No group (patient, lesion or volume named by the source) is in two splits."

@@ -23,6 +23,7 @@ from gaunet.metrics.frechet import frechet_distance
 from gaunet.metrics.kid import kernel_distance
 from gaunet.metrics.memorization import copy_audit, pairs_png, pixel_features
 from gaunet.metrics.prdc import prdc
+from gaunet.metrics.verdict import domain_classifier_check
 
 
 def align_classes(synthetic: ImageSet, class_names: list[str]) -> np.ndarray:
@@ -79,16 +80,27 @@ def evaluate(
     audit_features: str | None = None,
     figures_dir: Path | None = None,
     settings: ExtractorSettings | None = None,
+    figures_prefix: str = "",
 ) -> dict[str, Any]:
-    """Every number with its extractor and sample sizes (see docs/metrics.md)."""
+    """Every number with its extractor and sample sizes (see docs/metrics.md).
+
+    The closest-pairs PNGs are written to `figures_dir` as
+    `{figures_prefix}closest-pairs-{space}.png`."""
     real = assign_split(real, seed=seed)
     train = subsample(real.where_split("train"), max_images, seed)
     test = subsample(real.where_split("test"), max_images, seed + 1)
     reference = subsample(real.where_split(split), max_images, seed + 2)
     synthetic = subsample(synthetic, max_images, seed + 3)
+    sizes = {
+        "real train": len(train),
+        f"real {split} (reference)": len(reference),
+        "real test (memorization audit)": len(test),
+        "synthetic": len(synthetic),
+    }
+    if min(sizes.values()) < 2:  # before any extractor: an empty set fails deep inside one
+        counts = ", ".join(f"{name} {n}" for name, n in sizes.items())
+        raise GaunetError(f"{real.source}: need at least two images in each set ({counts})")
     fake_labels = align_classes(synthetic, real.class_names)
-    if len(train) < 2 or len(reference) < 2 or len(synthetic) < 2:
-        raise GaunetError("need at least two real train, real reference and synthetic images")
     settings = settings or ExtractorSettings(seed=seed)
     settings.train = real.where_split("train")
     names = real.class_names
@@ -147,6 +159,11 @@ def evaluate(
             out["PA"]["real_reference_accuracy"] = class_fidelity(
                 extractor.predict_proba(reference.images), reference.labels, names
             )
+            if len(test):  # how far FD_domain, PA and the domain audit can be trusted
+                correct = extractor.predict_proba(test.images).argmax(1) == test.labels
+                out["domain_classifier"] = domain_classifier_check(
+                    float(correct.mean()), test.class_counts(), len(names)
+                )
         if audit_name == name or (audit_name is None and audit_space is None):
             audit_space = (name, extractor(train.images), extractor(test.images), fake_features)
     out["memorization"] = {}
@@ -160,7 +177,7 @@ def evaluate(
             pair["train_id"] = str(train.ids[pair["train"]])
         if figures_dir is not None:
             figures_dir.mkdir(parents=True, exist_ok=True)
-            path = Path(figures_dir) / f"closest-pairs-{space}.png"
+            path = Path(figures_dir) / f"{figures_prefix}closest-pairs-{space}.png"
             title = f"closest synthetic-train pairs, {space} space"
             path.write_bytes(
                 pairs_png(synthetic.images, train.images, audit["closest_pairs"], title)

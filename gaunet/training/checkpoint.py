@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, GaunetWarning, shorten
 from gaunet.hashing import sha256_file
 
 LAST = "last.pt"
@@ -30,13 +30,24 @@ class CheckpointError(GaunetError):
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    """Write to a temporary file in the same folder, fsync, then rename over `path`. A failed
+    write (disk full) removes its temporary and raises an OSError naming `path`; the file
+    already at `path` is untouched."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as error:  # Ctrl-C mid-write must not leave the temporary either
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(error, OSError):
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+        raise
     try:
         folder = os.open(path.parent, os.O_RDONLY)
     except OSError:
@@ -136,14 +147,13 @@ def load_checkpoint(
         try:
             state, digest = _load_verified(candidate, map_location)
         except Exception as error:  # noqa: BLE001 - any unreadable file means "try the next"
-            reason = (
-                str(error).strip().splitlines()[0][:120] if str(error).strip() else "unreadable"
-            )
+            reason = shorten(str(error), 120) or "unreadable"
             failures.append(f"{candidate.name}: {reason}")
             continue
         if failures:
             warnings.warn(
                 f"skipped unusable checkpoint(s) ({'; '.join(failures)}); using {candidate}",
+                GaunetWarning,
                 stacklevel=2,
             )
         return state, candidate, digest

@@ -22,7 +22,7 @@ from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.imageset import to_unit_tensor
 from gaunet.data.pairs import PairSampler
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.models import Batch, build_family
 from gaunet.progress import progress as progress_bar
 from gaunet.training.checkpoint import (
@@ -112,6 +112,9 @@ class Trainer:
         self.resumed_from: int | None = None
         self._reseed_rank()
         self.checkpoint_sha256 = ""
+        self.steps_target: int | None = cfg.steps if cfg.steps > 0 else None  # set by train()
+        self.launched: float | None = None  # perf_counter() when train() was called
+        self.first_step_seconds: float | None = None
         # torch.compile covers the forward passes only: it cannot trace the penalty's double
         # backward, so gradient_penalty() runs the critic's eager module (`_orig_mod`).
         self.generator_fwd: nn.Module = self.generator
@@ -174,7 +177,9 @@ class Trainer:
         state = self.state()
         if not all_finite([state["generator"], state["critic"], state["ema"]]):
             warnings.warn(
-                f"step {self.step}: non-finite weights, checkpoint not written", stacklevel=2
+                f"step {self.step}: non-finite weights, checkpoint not written",
+                GaunetWarning,
+                stacklevel=2,
             )
             return False
         folder = self.out / "checkpoints"
@@ -267,27 +272,53 @@ class Trainer:
         z = self.grid_z.repeat(rows, 1)
         fake = self.family.sample(self.ema.model, cond, labels, z)
         path = self.out / "samples" / f"step-{self.step:06d}.png"
-        save_grid(self.grid_x, fake.view(rows, cols, *fake.shape[1:]), path)
+        try:
+            save_grid(self.grid_x, fake.view(rows, cols, *fake.shape[1:]), path)
+        except OSError as error:  # disk full: no truncated PNG left behind
+            if path.is_file():
+                path.unlink(missing_ok=True)
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
         return path
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started if hasattr(self, "started") else 0.0
 
-    def write_run_json(self, finished: bool) -> None:
+    def write_run_json(self, finished: bool, status: str | None = None) -> None:
+        """run.json. `status`: "running", "completed", "budget_exhausted" (a --minutes budget
+        ended the run below `steps_target`) or "interrupted"; `finished` (kept for older
+        readers) is true for both completed and budget_exhausted runs."""
         if not self.dist.is_main:
             return
         wall = self.wall_before + self.elapsed()
+        started = getattr(self, "started", None)
+        startup = started - self.launched if self.launched and started else None
+        path = self.out / "run.json"
+        try:
+            self._write_run_json(path, finished, status, wall, startup)
+        except OSError as error:  # disk full: no run.json.tmp left behind
+            path.with_suffix(".json.tmp").unlink(missing_ok=True)
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+
+    def _write_run_json(self, path, finished, status, wall, startup) -> None:
         write_run_json(
-            self.out / "run.json",
+            path,
             {
                 "model": self.cfg.model,
                 "data": self.cfg.data,
                 "seed": self.cfg.seed,
                 "steps": self.step,
+                "steps_target": self.steps_target,
+                "status": status or ("completed" if finished else "running"),
                 "images_seen": self.images_seen,
                 "wall_seconds": round(wall, 3),
                 "images_per_second": round(self.images_seen / wall, 3) if wall else None,
                 "finished": finished,
+                # this invocation: train() call -> loop start (import excluded; outside any
+                # --minutes budget), and loop start -> end of the first step (inside it)
+                "startup_seconds": round(startup, 3) if startup is not None else None,
+                "first_step_seconds": (
+                    round(self.first_step_seconds, 3) if self.first_step_seconds else None
+                ),
                 "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "resumed_from_step": self.resumed_from,
                 "rollbacks": self.rollbacks,
@@ -325,6 +356,7 @@ class Trainer:
         warnings.warn(
             f"non-finite loss; rolled back to step {self.step} (rollback {rollbacks}), "
             f"learning rates lowered to lr_g={lr_g:.3g} lr_d={lr_d:.3g}",
+            GaunetWarning,
             stacklevel=2,
         )
 
@@ -336,32 +368,42 @@ class Trainer:
         log = MetricsLog(self.out, cfg.tensorboard) if self.dist.is_main else None
         if log:
             log.truncate_after(self.step)  # a resume re-runs the steps after its checkpoint
-        bar = progress_bar(total=cfg.steps or None, initial=self.step, desc="train", unit="step")
-        if not self.show_progress:
-            bar.disable = True
+        bar = progress_bar(
+            total=cfg.steps or None,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not self.show_progress,
+        )
         totals: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
+        reason = self._stop_reason(deadline)
         try:
-            while (cfg.steps <= 0 or self.step < cfg.steps) and not self._out_of_time(deadline):
+            while reason is None:
                 self.train_step(totals)
                 window_steps += 1
                 bar.update(1)
+                if self.first_step_seconds is None:
+                    self.first_step_seconds = time.perf_counter() - self.started
+                reason = self._stop_reason(deadline)
                 saving = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
-                ending = self.step >= cfg.steps > 0 or self._out_of_time(deadline)
-                if (saving or ending) and not window_finite(totals, self.dist.mean):
+                if (saving or reason) and not window_finite(totals, self.dist.mean):
                     self.rollback(initial, log)  # never checkpoint or finish on a diverged window
                     totals, window_steps = {}, 0
                     bar.n = self.step
+                    reason = self._stop_reason(deadline)
                     continue
-                if self.step % cfg.log_every == 0:
+                # the last step is always logged: a run shorter than log_every still has metrics
+                if self.step % cfg.log_every == 0 or reason:
                     now = time.perf_counter()
                     record = _summary(totals, window_steps, self.dist)
                     totals, rate_steps, window_steps = {}, window_steps, 0
                     if not all(math.isfinite(v) for v in record.values()):
                         self.rollback(initial, log)
                         bar.n = self.step
+                        reason = self._stop_reason(deadline)
                         continue
-                    rate = rate_steps * self.pairs_per_step / (now - window_start)
+                    rate = rate_steps * self.pairs_per_step / max(now - window_start, 1e-9)
                     window_start = now
                     record.update(self._progress_fields(rate))
                     if log:
@@ -375,7 +417,7 @@ class Trainer:
         except KeyboardInterrupt:
             bar.close()
             saved = self.save()
-            self.write_run_json(finished=False)
+            self.write_run_json(finished=False, status="interrupted")
             if log:
                 log.close()
             where = f"checkpoint saved at step {self.step}" if saved else "no checkpoint written"
@@ -384,13 +426,28 @@ class Trainer:
                 file=sys.stderr,
             )
             raise
-        bar.close()
+        finally:
+            bar.close()
         if self.dist.is_main:
             self.sample_grid()
         self.save()
-        self.write_run_json(finished=True)
+        self.write_run_json(finished=True, status=self._status(reason))
         if log:
             log.close()
+
+    def _stop_reason(self, deadline: float) -> str | None:
+        """ "steps" when the step limit is reached, "time" when the budget is spent, else None.
+        Called once per step (a collective under torchrun)."""
+        if self.cfg.steps > 0 and self.step >= self.cfg.steps:
+            return "steps"
+        return "time" if self._out_of_time(deadline) else None
+
+    def _status(self, reason: str | None) -> str:
+        """run.json's status of a run that ended by itself: "completed" when it reached its
+        step target, "budget_exhausted" when the --minutes budget stopped it short of it."""
+        if self.steps_target and self.step >= self.steps_target:
+            return "completed"
+        return "budget_exhausted" if reason == "time" else "completed"
 
     def _progress_fields(self, rate: float) -> dict[str, float | int]:
         """What a metrics.jsonl record holds besides the window's mean losses."""

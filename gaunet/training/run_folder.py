@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from gaunet.config import TrainConfig
-from gaunet.data import ImageSet, assign_split, load_source, write_split
+from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.data.imageset import from_unit_range
 from gaunet.data.prepare import resize_stack
 from gaunet.errors import GaunetError
@@ -63,6 +63,7 @@ def training_rows(data: ImageSet | str | Path, out: Path, cfg: TrainConfig) -> I
     else:
         cfg.data = str(data)
         data = load_source(data, size=cfg.size, channels=cfg.channels)
+        print_skip_summary(data, out)  # skipped files are never silent
     data = assign_split(data, seed=cfg.seed)
     write_split(out / "split.csv", data)
     train_rows = data.where_split("train")

@@ -16,11 +16,35 @@ from gaunet.data.readers.decode import file_kind
 from gaunet.data.readers.items import Item, SourceError, safe_text
 
 
-def files_under(folder: Path) -> list[Path]:
-    """Every non-hidden file below `folder`, sorted, at any depth."""
+def files_under(
+    folder: Path, problems: list[Problem] | None = None, seen: set[str] | None = None
+) -> list[Path]:
+    """Every non-hidden file below `folder`, sorted, at any depth.
+
+    Symlinked sub-folders are followed; one that leads to a folder already read (a loop back up,
+    or a second link to the same folder, whose images would otherwise be read twice and could
+    land in two splits) is skipped and, when `problems` is given, reported there. `seen` (real
+    paths) is shared between calls so that a link into another class folder is caught too.
+    """
     found = []
-    for parent, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    seen = set() if seen is None else seen
+    seen.add(os.path.realpath(folder))
+    for parent, dirs, files in os.walk(folder, followlinks=True):
+        kept = []
+        for name in sorted(d for d in dirs if not d.startswith(".")):
+            real = os.path.realpath(os.path.join(parent, name))
+            if real in seen:
+                if problems is not None:
+                    shown = safe_text(os.path.join(parent, name))
+                    problems.append(
+                        Problem(
+                            shown, f"link to a folder already read ({safe_text(real)}); skipped"
+                        )
+                    )
+                continue
+            seen.add(real)
+            kept.append(name)
+        dirs[:] = kept
         found += [Path(parent) / f for f in sorted(files) if not f.startswith(".")]
     return found
 
@@ -42,8 +66,9 @@ def scan_class_folders(root: Path) -> tuple[list[Item], list[str], list[Problem]
             "a manifest.csv, or an .npz)"
         )
     items = []
+    seen = {os.path.realpath(root / name) for name in classes}
     for name in classes:
-        for path in files_under(root / name):
+        for path in files_under(root / name, problems, seen):
             if file_kind(path) is None:
                 shown = path.suffix or "(no extension)"
                 problems.append(Problem(safe_text(str(path)), f"unsupported format '{shown}'"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gaunet.data.cache import cache_key, cache_path, load_cached, save_cached
+from gaunet.data.ids import dataset_salt, opaque_array
 from gaunet.data.imageset import ImageSet, Problem
 from gaunet.errors import GaunetError
 
@@ -27,8 +28,9 @@ class SourceError(GaunetError, ValueError):
 class ReadOptions:
     """Reader settings that change pixels, hence part of the cache key.
 
-    window: (center, width) for DICOM/NIfTI intensities; None uses the file's own window
-    (DICOM) or the volume's 0.5-99.5 percentile range. skip_blank: drop near-empty slices.
+    window: (center, width) for DICOM, NIfTI and 16-bit PNG/TIFF intensities; None uses the
+    file's own window (DICOM), the volume's 0.5-99.5 percentile range (NIfTI) or the bit depth
+    the values use (16-bit images). skip_blank: drop near-empty slices.
     """
 
     size: int = 256
@@ -58,6 +60,7 @@ class Frame:
     group: str | None = None
     mode: str = ""
     shape: str = ""
+    note: str = ""  # something the user should know about this image (no file names)
 
 
 def safe_text(text: str) -> str:
@@ -118,17 +121,21 @@ def build_imageset(
     kind: str,
     problems: list[Problem] | None = None,
     min_per_class: int = 0,
+    clear_ids: bool = False,
 ) -> ImageSet:
     """Decode `items` (cached), skip bad files, and return the ImageSet.
 
     Classes with fewer than `min_per_class` usable images are dropped with a problem line
-    (a class-folder tree asks for 2: one image cannot form a same-class pair).
+    (a class-folder tree asks for 2: one image cannot form a same-class pair). Ids and groups
+    become salted hashes (gaunet.data.ids) unless `clear_ids` (gaunet's own generated folders,
+    whose paths are `class/000123.png`).
     """
     problems = list(problems or [])
-    identity = [kind, source, class_names, [str(p) for p in problems], min_per_class]
+    scan_problems = list(problems)
+    identity = [kind, source, class_names, [str(p) for p in problems], min_per_class, clear_ids]
     key = cache_key(identity + _identity(items, options))
     path = cache_path(kind, Path(source).name, key, options.size, options.channels)
-    cached = load_cached(path)
+    cached = load_cached(path, [str(item.path) for item in items], scan_problems)
     if cached is not None:
         cached.info["cache"] = str(path)
         return cached
@@ -136,10 +143,13 @@ def build_imageset(
     images, labels, groups, ids, splits = [], [], [], [], []
     modes: Counter = Counter()
     shapes: Counter = Counter()
+    notes: Counter = Counter()
+    skipped_items: list[int] = []  # item index of each decode problem, for the cache
     index = {name: i for i, name in enumerate(class_names)}
-    for item, result in zip(items, results):
+    for number, (item, result) in enumerate(zip(items, results)):
         if isinstance(result, Problem):
             problems.append(result)
+            skipped_items.append(number)
             continue
         for frame in result:
             images.append(frame.image)
@@ -149,6 +159,8 @@ def build_imageset(
             splits.append(item.split)
             modes[frame.mode] += 1
             shapes[frame.shape] += 1
+            if frame.note:
+                notes[frame.note] += 1
     labels_arr = np.asarray(labels, dtype=np.int64)
     keep_classes = list(range(len(class_names)))
     if min_per_class:
@@ -170,6 +182,12 @@ def build_imageset(
     remap[keep_classes] = np.arange(len(keep_classes))
     rows = remap[labels_arr] >= 0
     has_split = all(s is not None for s in splits)
+    if not clear_ids:  # file names and patient ids never leave this function in clear
+        salt = dataset_salt(item.item_id for item in items)
+        ids, groups = opaque_array(salt, ids), opaque_array(salt, groups, "group")
+    info = {"kind": kind, "sizes": dict(shapes), "modes": dict(modes)}
+    if notes:
+        info["notes"] = dict(notes)
     data = ImageSet(
         images=np.stack([image for image, keep in zip(images, rows) if keep]),
         labels=remap[labels_arr][rows],
@@ -179,9 +197,10 @@ def build_imageset(
         split=np.asarray(splits, dtype=str)[rows] if has_split else None,
         problems=problems,
         source=source,
-        info={"kind": kind, "sizes": dict(shapes), "modes": dict(modes)},
+        info=info,
     )
-    save_cached(path, data)
+    file_paths = [str(item.path) for item in items]
+    save_cached(path, data, scan_problems, skipped_items, file_paths)
     if path is not None:
         data.info["cache"] = str(path)
     return data

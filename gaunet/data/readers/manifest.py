@@ -68,6 +68,17 @@ def _class_names(rows: list[dict[str, str]], has_class: bool) -> tuple[list[str]
     return names, {label: label for label in names}
 
 
+def is_generated(path: Path) -> bool:
+    """A manifest `gaunet generate` wrote (its paths are `class/000123.png`, never a patient's
+    file name, so its ids stay readable)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header = {c.strip() for c in next(csv.reader(handle), [])}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return {"source_id", "checkpoint_sha256"} <= header
+
+
 def read_manifest(path: Path) -> tuple[list[Item], list[str], list[Problem]]:
     """Items from a manifest CSV; rows that cannot be used become problems."""
     columns, rows = _read_rows(path)

@@ -42,13 +42,38 @@ MEDMNIST_CLASSES: dict[str, list[str]] = {
 }  # fmt: skip
 
 
-def known_class_names(path: Path, num_classes: int) -> list[str]:
-    """MedMNIST names when the file name says which set it is, else "0", "1", ..."""
+def known_class_names(path: Path) -> list[str] | None:
+    """MedMNIST names when the file name says which set it is, else None."""
     stem = path.name.lower().split(".")[0].split("_")[0]
     names = MEDMNIST_CLASSES.get(stem)
-    if names is not None and num_classes <= len(names):
-        return list(names)
-    return [str(i) for i in range(num_classes)]
+    return None if names is None else list(names)
+
+
+def _check_labels(path: Path, labels: np.ndarray, names: list[str] | None) -> list[str]:
+    """Class names for these labels, or a one-line SourceError. O(n): the maximum is checked
+    against the image count (or the known class list) before anything is sized by it."""
+    top = int(labels.max())
+    if names is not None:
+        if top >= len(names):
+            raise SourceError(
+                f"{path}: label {top} found, but {path.name.split('.')[0]} has "
+                f"{len(names)} classes (0..{len(names) - 1}: {', '.join(names)})"
+            )
+        return names
+    if top >= len(labels):
+        raise SourceError(
+            f"{path}: label {top} found among {len(labels)} images; labels must be class "
+            f"indices 0..K-1 with every class present"
+        )
+    counts = np.bincount(labels, minlength=top + 1)
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        shown = ", ".join(str(int(c)) for c in empty[:5]) + (" ..." if len(empty) > 5 else "")
+        raise SourceError(
+            f"{path}: labels go up to {top} but classes {shown} have no image; labels must be "
+            f"class indices 0..K-1 with every class present"
+        )
+    return [str(i) for i in range(top + 1)]
 
 
 def load_npz(path: Path, size: int, channels: int) -> ImageSet:
@@ -72,6 +97,13 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
             raise SourceError(f"{path}: {part} arrays cannot be read ({error})") from error
         if x.ndim not in (3, 4) or len(x) == 0 or min(x.shape[1:3]) < 2:
             raise SourceError(f"{path}: {part}_images has shape {x.shape}, not (N, H, W[, C])")
+        if x.ndim == 4 and x.shape[3] not in (1, 3, 4):
+            raise SourceError(
+                f"{path}: {part}_images has {x.shape[3]} channels per pixel (shape {x.shape}); "
+                "1 (grey), 3 (RGB) or 4 (RGBA) are supported"
+            )
+        if x.dtype.kind not in "uifb":
+            raise SourceError(f"{path}: {part}_images has dtype {x.dtype}, not numbers")
         y = y.reshape(len(y), -1)
         if len(y) != len(x) or y.shape[1] != 1:
             raise SourceError(
@@ -86,6 +118,8 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
         ids += [f"{part}/{i:06d}" for i in range(len(x))]
         key = f"{x.shape[2]}x{x.shape[1]}"
         sizes[key] = sizes.get(key, 0) + len(x)
+    labels_all = np.concatenate(labels)
+    class_names = _check_labels(path, labels_all, known_class_names(path))
     # one allocation for all splits: PneumoniaMNIST at 256 px RGB is already 1.2 GB
     images = np.empty((len(ids), channels, size, size), dtype=np.uint8)
     start = 0
@@ -95,13 +129,12 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
         except ValueError as error:
             raise SourceError(f"{path}: {error}") from error
         start += len(x)
-    labels_all = np.concatenate(labels)
     ids_all = np.asarray(ids)
-    mode = "L" if arrays[0].ndim == 3 else "RGB"
+    mode = "L" if arrays[0].ndim == 3 or arrays[0].shape[3] == 1 else "RGB"
     return ImageSet(
         images=images,
         labels=labels_all,
-        class_names=known_class_names(path, int(labels_all.max()) + 1),
+        class_names=class_names,
         groups=ids_all.copy(),
         ids=ids_all,
         split=np.asarray(split),
