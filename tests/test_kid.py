@@ -4,7 +4,7 @@ distribution (where the biased estimator is not), and is clearly positive for a 
 import numpy as np
 import pytest
 
-from gaunet.metrics.kid import kernel_distance, mmd2_unbiased
+from gaunet.metrics.kid import kernel_distance, mmd2_unbiased, subset_rows
 
 
 def brute_force_mmd2(x, y):
@@ -47,7 +47,21 @@ def test_kid_mean_std_and_shift():
     assert shifted["mean"] > 10 * max(same["std"], abs(same["mean"]))
 
 
-def test_subset_size_is_capped_by_the_smaller_set():
+def test_subset_size_is_half_the_smaller_set():
     rng = np.random.default_rng(3)
     result = kernel_distance(rng.normal(size=(30, 4)), rng.normal(size=(12, 4)), subsets=5)
-    assert result["subset_size"] == 12
+    assert result["subset_size"] == 6
+    assert subset_rows(5000, 3000) == 1000 and subset_rows(1500, 1800) == 750
+    assert subset_rows(3, 3) == 2
+
+
+def test_equal_small_sets_still_have_a_spread():
+    """100 vs 100 images (the demo's evaluation): with subsets as large as both sets every
+    subset was the whole set, and KID printed '± 0.0000'."""
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(100, 16)), rng.normal(size=(100, 16)) + 0.3
+    result = kernel_distance(a, b, subsets=20)
+    assert result["subset_size"] == 50
+    assert result["std"] > 0.05 * abs(result["mean"])
+    whole = mmd2_unbiased(a, b)
+    assert abs(result["mean"] - whole) < 3 * result["std"]  # same quantity, unbiased

@@ -193,3 +193,39 @@ def test_reproduce_commands_parse_and_carry_the_options(settings: dict) -> None:
     assert demo.baselines == settings.get("baselines", False)
     assert demo.fraction == settings.get("fraction", 0.25)
     assert demo.classifiers == ",".join(settings.get("classifiers", ["resnet18", "svm"]))
+
+
+def test_report_states_the_image_verdicts_without_contradicting_itself(demo_folder: Path) -> None:
+    """The phantom demo's numbers: PA at chance, pixel copy rate 0.95 with domain 0.00 (blur),
+    noise ignored. The top box and section 4 give the verdicts of gaunet.metrics.verdict;
+    section 6 repeats its copy sentence; nothing calls the images near-copies."""
+    from gaunet.metrics.verdict import image_verdicts
+
+    path = demo_folder / "evaluate" / "gaunet" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["classes"] = ["a", "b"]
+    metrics["PA"]["per_class"] = {c: {"value": 0.5, "n": 50} for c in ("a", "b")}
+    metrics["samples"] = {"per_class_reference": {"a": 10, "b": 20}}
+    metrics["memorization"]["pixel"]["copy_rate"] = 0.95
+    metrics["memorization"]["domain"] = {**metrics["memorization"]["pixel"], "copy_rate": 0.0}
+    metrics["noise_diversity"] = {
+        "ratio": 0.05, "within_source": 0.01, "real_pairs": 0.2, "to_source": 0.05,
+        "draws": 8, "sources": 16, "per_class": {},
+    }  # fmt: skip
+    path.write_text(json.dumps(metrics))
+    text = render_report(demo_folder).replace("&#x27;", "'")
+    verdicts = image_verdicts(metrics)
+    assert verdicts[0].level == "unusable"
+    top = text.index("The GAU-Net images:")
+    assert top < text.index("1. The data")
+    assert verdicts[0].message in text[top:]
+    section4 = text[text.index("4. How good") : text.index("5. Do the synthetic")]
+    for item in verdicts:
+        assert item.message in section4
+    section6 = text[text.index("6. Is the generator copying") :]
+    copy = [x for x in verdicts if x.topic == "copies"]
+    assert copy[0].message in section6 and "over-smoothing, not copying" in section6
+    assert "near-cop" not in text
+    # the domain classifier's accuracy (0.9 >= 0.75 for 20 of 30 in the largest class) is
+    # printed beside the domain-based numbers
+    assert text.count("Domain classifier: real test accuracy 0.900") >= 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gaunet.cli import comma_list
 
@@ -16,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Grid of classifier x arm x fraction x seed on one SOURCE. Writes results.csv, "
             "summary.md (Table III layout), summary.json and gain_vs_fraction.png to --out. "
-            "Rerunning with the same --out skips finished cells."
+            "Rerunning with the same --out skips finished cells, so an interrupted benchmark "
+            "(Ctrl-C) continues where it stopped."
         ),
     )
     parser.add_argument("--data", required=True, help="SOURCE (phantom, .npz, folder, CSV, ...)")
@@ -24,30 +26,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--classifiers",
         default="resnet18,svm",
-        help="comma list of resnet18, resnet50, densenet161, efficientnet-lite0, svm, "
-        "svm-features (default: resnet18,svm)",
+        help="comma list of resnet18, resnet50, densenet161, efficientnet-lite0, svm, svm-features",
     )
     parser.add_argument(
         "--arms",
         default="none,classic",
-        help="comma list of none, classic, gaunet, gan, cgan or run folders (default: none,classic)",
+        help="comma list of none, classic, gaunet, gan, cgan, gaunet+classic (generator images "
+        "plus on-the-fly classic augmentation; also gan+classic, cgan+classic) or run folders",
     )
     parser.add_argument("--fractions", default="0.1,0.25,0.5,1.0", help="training-split fractions")
-    parser.add_argument("--seeds", type=int, default=5, help="classifier seeds 0..N-1 (default 5)")
-    parser.add_argument("--epochs", type=int, default=30, help="max epochs (default 30)")
+    parser.add_argument("--seeds", type=int, default=5, help="classifier seeds 0..N-1")
+    parser.add_argument("--epochs", type=int, default=30, help="max epochs")
     parser.add_argument(
         "--patience", type=int, default=8, help="early stop after N epochs without val-loss gain"
     )
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="classifier batch size")
     parser.add_argument(
         "--select",
         choices=("loss", "auc"),
         default="loss",
-        help="validation criterion for early stopping and the kept weights (default: loss)",
+        help="validation criterion for early stopping and the kept weights",
     )
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
-    parser.add_argument("--size", type=int, default=28, help="image side in pixels (default 28)")
-    parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
+    parser.add_argument("--size", type=int, default=28, help="image side in pixels")
+    parser.add_argument("--channels", type=int, default=1, choices=(1, 3), help="image channels")
     parser.add_argument(
         "--width", type=float, default=1.0, help="channel-width multiplier of the networks"
     )
@@ -58,16 +60,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="extra images per class, as a multiple of that class's real training count",
     )
     parser.add_argument(
+        "--synthetic-weight",
+        type=float,
+        default=1.0,
+        help="networks: loss weight of a synthetic image relative to a real one",
+    )
+    parser.add_argument(
+        "--filter-pool",
+        type=int,
+        default=1,
+        help="K > 1: generate K x the images needed and keep those a CNN trained on the "
+        "fraction's real training images assigns to their class most confidently (1: off)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
-        default=0,
-        help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)",
+        default=1,
+        help="torch CPU threads; 0: torch's choice. 1 because on a busy 2-core machine a "
+        "ResNet-18 step took 5-7 s with 1 thread and 13.5 s with 2 (docs/guide.md); try "
+        "more on an idle many-core machine",
     )
     parser.add_argument("--subset-seed", type=int, default=0, help="seed of the nested subsets")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of a made split")
-    parser.add_argument("--gen-config", default="cpu-tiny", help="generator config preset")
-    parser.add_argument("--gen-steps", type=int, default=None, help="generator training steps")
-    parser.add_argument("--gen-minutes", type=float, default=None, help="generator time budget")
+    parser.add_argument(
+        "--gen-config", default="cpu-tiny", help="generator preset of the gaunet/gan/cgan arms"
+    )
+    parser.add_argument(
+        "--gen-steps",
+        type=int,
+        default=None,
+        help="generator training steps (as `gaunet train --steps`; default: the preset's)",
+    )
+    parser.add_argument(
+        "--gen-minutes",
+        type=float,
+        default=None,
+        help="generator time budget in minutes (as `gaunet train --minutes`; default: none)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -79,12 +108,16 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.downstream.subsets import parse_fractions
     from gaunet.errors import GaunetError
 
+    if args.threads < 0:
+        raise GaunetError("--threads must be at least 0 (0: torch's choice)")
     if args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
     if args.seeds < 1 or args.epochs < 1:
         raise GaunetError("--seeds and --epochs must be at least 1")
+    if args.synthetic_weight < 0 or args.filter_pool < 1:
+        raise GaunetError("--synthetic-weight must be >= 0 and --filter-pool at least 1")
     settings = BenchmarkSettings(
         data=str(args.data),
         classifiers=comma_list(args.classifiers),
@@ -107,9 +140,19 @@ def run(args: argparse.Namespace) -> int:
         gen_config=args.gen_config,
         gen_steps=args.gen_steps,
         gen_minutes=args.gen_minutes,
+        synthetic_weight=args.synthetic_weight,
+        filter_pool=args.filter_pool,
     )
     out = Path(args.out)
-    results = run_benchmark(settings, out)
+    try:
+        results = run_benchmark(settings, out)
+    except KeyboardInterrupt:
+        # finished cells are in results.csv; a rerun skips them and redoes the cut one
+        print(
+            f"interrupted: rerun the same command to continue (finished cells are kept in {out})",
+            file=sys.stderr,
+        )
+        return 130
     print(f"results: {results}\nsummary: {out / 'summary.md'}")
     print((out / "summary.md").read_text())
     return 0

@@ -1,4 +1,4 @@
-"""`gaunet demo [--data SOURCE] [--out DIR] [--minutes M]`: the whole pipeline in one command."""
+"""`gaunet demo [--data SOURCE] [--out DIR] [--minutes M | --steps N]`: the whole pipeline in one command."""
 
 from __future__ import annotations
 
@@ -17,30 +17,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Runs the whole of gaunet on SOURCE (the built-in phantom set by default, no "
             "download): inspect the data, split it, train GAU-Net (cpu-tiny, time-boxed) on a "
             "low-data subset of the training split, generate images, evaluate them (FID when the "
-            "Inception weights are installed, FD_domain, KID, PRDC, PA, copy rate), train "
-            "classifiers with and without the extra images, and write DIR/report.html. About 12 "
-            "minutes on a 2-core CPU with the defaults. Rerunning the same command continues an "
-            "interrupted demo: finished steps are skipped."
+            "Inception weights are installed, FD_domain, KID, PRDC, PA, copy rate) and say "
+            "whether they are usable, train classifiers with and without the extra images, and "
+            "write DIR/report.html. 6-9 minutes on a shared 2-core CPU with the defaults "
+            "(docs/demo.md). Rerunning the same command continues an interrupted demo: "
+            "finished steps are skipped."
         ),
     )
+    parser.add_argument("--data", default="phantom", help="SOURCE: phantom, .npz, folder, CSV, ...")
+    parser.add_argument("--out", default="demo", help="output folder")
     parser.add_argument(
-        "--data", default="phantom", help="SOURCE: phantom (default), .npz, folder, CSV, ..."
+        "--minutes",
+        "--train-minutes",
+        type=float,
+        default=4.0,
+        help="GAU-Net training budget in minutes (as `gaunet train --minutes`)",
     )
-    parser.add_argument("--out", default="demo", help="output folder (default: ./demo)")
     parser.add_argument(
-        "--minutes", type=float, default=4.0, help="GAU-Net training budget (default 4)"
-    )
-    parser.add_argument(
-        "--train-steps", type=int, help="a generator step budget instead of --minutes"
+        "--steps",
+        "--train-steps",
+        dest="train_steps",
+        type=int,
+        help="a generator step budget instead of --minutes (as `gaunet train --steps`; "
+        "default: none, --minutes decides)",
     )
     parser.add_argument(
         "--fraction",
         type=float,
         default=0.25,
-        help="share of the training split kept as the low-data subset (default 0.25)",
+        help="share of the training split kept as the low-data subset",
     )
-    parser.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
-    parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
+    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
+    parser.add_argument("--channels", type=int, default=1, choices=(1, 3), help="image channels")
     parser.add_argument("--seed", type=int, default=0, help="seed of split, subset and training")
     parser.add_argument(
         "--baselines", action="store_true", help="also train GAN and cGAN with the same budget"
@@ -49,19 +57,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--eval-images",
         type=int,
         default=100,
-        help="real test and synthetic images compared by the metrics (default 100)",
+        help="real test and synthetic images compared by the metrics",
     )
     parser.add_argument("--features", default="inception,domain", help="metric feature extractors")
     parser.add_argument(
         "--classifiers",
         default="resnet18,svm",
-        help="downstream classifiers (default resnet18,svm)",
+        help="downstream classifiers",
     )
-    parser.add_argument("--seeds", type=int, default=3, help="classifier seeds (default 3)")
-    parser.add_argument("--epochs", type=int, default=15, help="max classifier epochs (15)")
+    parser.add_argument("--seeds", type=int, default=3, help="classifier seeds")
+    parser.add_argument("--epochs", type=int, default=15, help="max classifier epochs")
     parser.add_argument("--width", type=float, default=0.5, help="classifier width multiplier")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (default 1: best when busy)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: fastest on a busy machine; docs/performance.md)",
     )
     parser.set_defaults(func=run)
 

@@ -15,6 +15,8 @@ import numpy as np
 from gaunet.downstream.stats import METRICS, paired_difference, t_interval
 
 BASELINE = "none"
+CLASSIC = "classic"
+COMBINED = "+classic"  # arms such as gaunet+classic are also compared with classic alone
 LABELS = {"accuracy": "Acc", "precision": "Pre", "recall": "Rec", "auc": "AUC"}
 
 
@@ -42,52 +44,173 @@ def summarise(rows: list[dict], order: dict[str, list]) -> list[dict]:
                             np.asarray([mine[s] for s in seeds]),
                             np.asarray([base[s] for s in seeds]),
                         )
+                    classic = values.get((classifier, fraction, CLASSIC, metric), {})
+                    both = sorted(set(mine) & set(classic))
+                    if arm.endswith(COMBINED) and both:
+                        entry.setdefault("gain_vs_classic", {})[metric] = paired_difference(
+                            np.asarray([mine[s] for s in both]),
+                            np.asarray([classic[s] for s in both]),
+                        )
                 if entry["metrics"]:
                     entries.append(entry)
     return entries
 
 
-def _cell(stat: dict | None) -> str:
-    if not stat or np.isnan(stat["mean"]):
+RANGE = (0.0, 1.0)  # every metric here (accuracy, macro precision/recall, AUC)
+POINTS = 100.0  # gains are shown in percentage points
+CLIPPED = "†"
+
+
+def _nan(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _interval(
+    mean: float, half: float, low: float, high: float, scale: float, digits: int, sign: str = ""
+) -> tuple[str, bool]:
+    """`mean ± half`, or `mean [low, high]†` with the interval clipped to [low, high] when the
+    t-interval passes the metric's range (a symmetric interval over few seeds can)."""
+
+    def number(value: float) -> str:
+        return f"{value * scale:{sign}.{digits}f}"
+
+    if mean - half >= low - 1e-12 and mean + half <= high + 1e-12:
+        return f"{number(mean)} ± {half * scale:.{digits}f}", False
+    bounds = f"[{number(max(low, mean - half))}, {number(min(high, mean + half))}]"
+    return f"{number(mean)} {bounds}{CLIPPED}", True
+
+
+def _cell(stat: dict | None, flags: list[bool]) -> str:
+    """A metric's mean ± half-width of its 95 % t-interval, on the metric's scale."""
+    if not stat or _nan(stat["mean"]):
         return "-"
-    if np.isnan(stat["half"]):
+    if _nan(stat["half"]):
         return f"{stat['mean']:.3f}"
-    return f"{stat['mean']:.3f} ± {stat['half']:.3f}"
+    text, clipped = _interval(stat["mean"], stat["half"], *RANGE, scale=1.0, digits=3)
+    flags.append(clipped)
+    return text
 
 
-def _gain(stat: dict | None) -> str:
-    if not stat or np.isnan(stat["mean"]):
+def _gain(stat: dict | None, flags: list[bool]) -> str:
+    """A paired gain W - W/O in percentage points, ± its 95 % CI, with the paired t-test p."""
+    if not stat or _nan(stat["mean"]):
         return "-"
-    p = "" if np.isnan(stat["p"]) else f" (p={stat['p']:.3g})"
-    return (
-        f"{stat['mean']:+.3f} ± {stat['half']:.3f}{p}"
-        if not np.isnan(stat["half"])
-        else (f"{stat['mean']:+.3f}{p}")
-    )
+    p = "" if _nan(stat["p"]) else f" (p={stat['p']:.2g})"
+    if _nan(stat["half"]):
+        return f"{stat['mean'] * POINTS:+.1f} pp{p}"
+    width = RANGE[1] - RANGE[0]  # a difference of two metrics lies in [-width, width]
+    text, clipped = _interval(stat["mean"], stat["half"], -width, width, POINTS, 1, sign="+")
+    flags.append(clipped)
+    return f"{text} pp{p}"
+
+
+def _for_verdict(stat: dict | None) -> dict | None:
+    """A gain as the report's `verdict` reads it (summary.json's form: NaN as None)."""
+    if stat is None:
+        return None
+    return {k: None if _nan(v) else v for k, v in stat.items()}
+
+
+def verdict_lines(entries: list[dict]) -> list[str]:
+    """One sentence per W row (and per combined arm against classic alone), from the paired
+    accuracy gain: the same function and wording as the demo report's verdicts."""
+    from gaunet.report.html import verdict
+
+    lines = []
+    for entry in entries:
+        if entry["arm"] == BASELINE:
+            continue
+        gain = _for_verdict(entry["gain"].get("accuracy"))
+        _, text = verdict(entry["classifier"], entry["arm"], gain)
+        lines.append(f"- fraction {entry['fraction']:g}: {text}")
+        if entry.get("gain_vs_classic"):
+            _, text = verdict(
+                entry["classifier"], entry["arm"],
+                _for_verdict(entry["gain_vs_classic"].get("accuracy")),
+                against="classic augmentation alone",
+            )  # fmt: skip
+            lines.append(f"- fraction {entry['fraction']:g}: {text}")
+    return lines
 
 
 def summary_markdown(entries: list[dict], settings: dict) -> str:
     """Table III layout: per classifier and fraction, a W/O row (none) and a W row per arm."""
+    flags: list[bool] = []
     lines = [
         "# Downstream benchmark: with (W) and without (W/O) extra training images",
         "",
         f"Data: `{settings['data']}` at {settings['size']} px; seeds: {settings['seeds']}; "
-        "mean ± half-width of the 95 % t-interval over seeds. Gain: paired W - W/O per seed, "
-        "± 95 % CI, paired t-test p. Validation and test images are real only.",
+        "metrics (0-1): mean ± half-width of the 95 % t-interval over seeds. Gain: paired "
+        "W - W/O per seed in percentage points (pp), ± 95 % CI, paired t-test p. Validation "
+        "and test images are real only.",
         "",
-        "| Classifier | Fraction | Arm | | Acc | Pre | Rec | AUC | Gain Acc | Gain AUC | n |",
+        "| Classifier | Fraction | Arm | | Acc | Pre | Rec | AUC | Gain Acc (pp) | Gain AUC (pp) "
+        "| n |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in entries:
         tag = "W/O" if entry["arm"] == BASELINE else "W"
-        cells = [_cell(entry["metrics"].get(m)) for m in METRICS]
-        gains = [_gain(entry["gain"].get(m)) for m in ("accuracy", "auc")]
+        cells = [_cell(entry["metrics"].get(m), flags) for m in METRICS]
+        gains = [_gain(entry["gain"].get(m), flags) for m in ("accuracy", "auc")]
         n = max(s["n"] for s in entry["metrics"].values())
         lines.append(
             f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | {tag} | "
             + " | ".join(cells + gains)
             + f" | {n} |"
         )
+    combined = [e for e in entries if e.get("gain_vs_classic")]
+    if combined:
+        lines += [
+            "",
+            "Combined arms against `classic` alone (paired per seed, percentage points):",
+            "",
+            "| Classifier | Fraction | Arm | Gain Acc vs classic (pp) | Gain AUC vs classic (pp) "
+            "| n |",
+            "|---|---|---|---|---|---|",
+        ]
+        for entry in combined:
+            vs = entry["gain_vs_classic"]
+            lines.append(
+                f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
+                f"{_gain(vs.get('accuracy'), flags)} | {_gain(vs.get('auc'), flags)} | "
+                f"{max(v['n'] for v in vs.values())} |"
+            )
+    if any(flags):
+        lines += [
+            "",
+            f"{CLIPPED} The t-interval passed the metric's range (0-1, or ±100 pp for a gain) and "
+            "is shown as [low, high] clipped to it: with few seeds a symmetric interval is only "
+            "a rough guide.",
+        ]
+    verdicts = verdict_lines(entries)
+    if verdicts:
+        seeds = settings["seeds"]
+        lines += [
+            "",
+            f"Verdicts (accuracy, paired over {seeds} seed{'s' if seeds != 1 else ''}; p < 0.05 "
+            "is needed for better or worse):",
+            "",
+            *verdicts,
+        ]
+    detectable = [e for e in entries if e["gain"]]
+    if detectable:
+        lines += [
+            "",
+            "Smallest gain each row could detect, in percentage points (80 % power, 95 % "
+            "level, from its spread over seeds; a true gain below it is likely to come out not "
+            "significant):",
+            "",
+            "| Classifier | Fraction | Arm | Acc (pp) | AUC (pp) |",
+            "|---|---|---|---|---|",
+        ]
+        for entry in detectable:
+            mde = [entry["gain"].get(m, {}).get("mde", float("nan")) for m in ("accuracy", "auc")]
+            text = ["-" if _nan(v) else f"{v * POINTS:.1f}" for v in mde]
+            lines.append(
+                f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
+                + " | ".join(text)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,12 @@ kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets (mean +- std).
 
 Unbiased means the diagonal terms are left out, so two draws of one distribution give a mean
 near 0 (it can be slightly negative); unlike FD it has no bias that depends on the sample size.
+
+Subsets are sized from the data: min(subset_size, half the smaller set), at least 2. A subset as
+large as the smaller set would be that whole set every time, and the std over subsets would be
+0 (or reflect only the larger set), as if the number had no uncertainty. With half-size subsets
+the std is the spread of a KID computed from that many images: it somewhat overstates the
+uncertainty of the mean over subsets, never hides it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float(term_xx + term_yy - 2.0 * k_xy.mean())
 
 
+def subset_rows(n_a: int, n_b: int, subset_size: int = 1000) -> int:
+    """min(subset_size, half the smaller set), at least 2: subsets that actually differ."""
+    return max(2, min(subset_size, min(n_a, n_b) // 2))
+
+
 def kernel_distance(
     features_a: np.ndarray,
     features_b: np.ndarray,
@@ -32,12 +43,12 @@ def kernel_distance(
     subset_size: int = 1000,
     seed: int = 0,
 ) -> dict[str, float | int]:
-    """KID mean and std over `subsets` random subsets of min(subset_size, n_a, n_b) rows each."""
+    """KID mean and std over `subsets` random subsets of `subset_rows(...)` rows each."""
     a = np.asarray(features_a, dtype=np.float64)
     b = np.asarray(features_b, dtype=np.float64)
-    size = min(subset_size, len(a), len(b))
-    if size < 2:
+    if min(len(a), len(b)) < 2:
         raise ValueError("KID needs at least two feature vectors in each set")
+    size = subset_rows(len(a), len(b), subset_size)
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
     for i in range(subsets):

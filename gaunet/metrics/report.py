@@ -17,6 +17,10 @@ STYLE = (
     "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
     "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
     "th:first-child,td:first-child{text-align:left}.note{color:#666;font-size:90%}"
+    ".verdict{border-left:5px solid #8c959f;background:#f6f8fa;padding:0.4em 0.8em;margin:0.4em 0}"
+    ".verdict.unusable{border-color:#cf222e;background:#fff1f0}"
+    ".verdict.warning{border-color:#bf8700;background:#fff8c5}"
+    ".verdict.ok{border-color:#2da44e;background:#eef6ee}"
 )
 
 
@@ -28,6 +32,8 @@ def _fmt(value: Any) -> str:
         ci = value.get("ci95")
         return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else text
     if isinstance(value, dict) and "mean" in value:
+        if not value["std"] > 0:  # every subset was the whole (tiny) set
+            return f"{value['mean']:.4f} (no spread: too few images)"
         return f"{value['mean']:.4f} &plusmn; {value['std']:.4f}"
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -45,7 +51,23 @@ def _img(png: bytes, alt: str) -> str:
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></p>'
 
 
-def _feature_section(name: str, entry: dict[str, Any]) -> str:
+def verdicts_html(result: dict[str, Any]) -> str:
+    """The verdicts of gaunet.metrics.verdict as coloured boxes (shared with the demo report)."""
+    from gaunet.metrics.verdict import image_verdicts
+
+    boxes, given = [], []
+    for v in image_verdicts(result):
+        new = v.next_step and not any(v.next_step in g for g in given)
+        step = f"<br><i>Next:</i> {html.escape(v.next_step)}" if new else ""
+        given.append(v.next_step)
+        boxes.append(
+            f"<div class='verdict {v.level}'><b>{html.escape(v.level)}</b> "
+            f"({html.escape(v.topic)}): {html.escape(v.message)}{step}</div>"
+        )
+    return "".join(boxes)
+
+
+def _feature_section(name: str, entry: dict[str, Any], note: str = "") -> str:
     if not entry.get("available"):
         return f"<h3>{html.escape(name)}</h3><p>unavailable: {html.escape(entry['reason'])}</p>"
     metric = entry["metric_name"]
@@ -74,8 +96,9 @@ def _feature_section(name: str, entry: dict[str, Any]) -> str:
             ]
         )
     described = html.escape(json.dumps(entry["extractor"]))
+    beside = f"<p><b>{html.escape(note)}</b></p>" if note and name == "domain" else ""
     return (
-        f"<h3>{metric} ({html.escape(name)})</h3>{_table(header, rows)}"
+        f"<h3>{metric} ({html.escape(name)})</h3>{beside}{_table(header, rows)}"
         f"<p class='note'>{described}</p>"
     )
 
@@ -128,10 +151,14 @@ def render_html(result: dict[str, Any]) -> str:
         f"<b>{html.escape(result['reference_split'])}</b>), synthetic: "
         f"<code>{html.escape(sources['synthetic'])}</code></p>"
     )
+    from gaunet.metrics.verdict import domain_note
+
+    note = domain_note(result)
     samples = {k: v for k, v in result["samples"].items() if not isinstance(v, dict)}
     parts.append(_table(list(samples), [list(samples.values())]))
+    parts.append("<h2>Verdict</h2>" + verdicts_html(result))
     parts.append("<h2>Distribution metrics</h2>")
-    parts += [_feature_section(name, entry) for name, entry in result["features"].items()]
+    parts += [_feature_section(name, entry, note) for name, entry in result["features"].items()]
     if "PA" in result:
         pa = result["PA"]
         rows = [["all", pa["n"], pa, pa["real_reference_accuracy"]]]
@@ -140,11 +167,15 @@ def render_html(result: dict[str, Any]) -> str:
             for c, v in pa["per_class"].items()
         ]
         parts.append("<h2>PA (class fidelity)</h2>")
+        if note:
+            parts.append(f"<p><b>{html.escape(note)}</b></p>")
         parts.append(_table(["class", "n synthetic", "PA [95% CI]", "real accuracy"], rows))
     chart = per_class_chart(result)
     if chart:
         parts.append(_img(chart, "per-class bar chart"))
     parts.append("<h2>Memorization audit</h2>")
+    if note and "domain" in result["memorization"]:
+        parts.append(f"<p>domain space: <b>{html.escape(note)}</b></p>")
     rows = [
         [
             space,
@@ -190,8 +221,8 @@ def _diversity_section(d: dict[str, Any]) -> str:
         "<h2>Noise diversity</h2>"
         f"<p>{d['draws']} noise draws for each of {d['sources']} conditioning images per class, "
         "mean absolute pixel difference in [0, 1] units. A ratio near 0 means the generator "
-        "ignores its noise and adds one near-duplicate per training image.</p>"
-        + _table(header, rows)
+        "ignores its noise: each training image yields essentially one new image, however "
+        "many are drawn.</p>" + _table(header, rows)
     )
 
 

@@ -12,6 +12,9 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from gaunet.metrics.report import verdicts_html
+from gaunet.metrics.verdict import image_verdicts
+
 MODEL_NAMES = {"gaunet": "GAU-Net", "gan": "GAN", "cgan": "cGAN"}
 CLASSIFIER_NAMES = {"resnet18": "ResNet-18", "resnet50": "ResNet-50", "svm": "SVM"}
 ALPHA = 0.05
@@ -26,14 +29,17 @@ white-space:nowrap}th{background:#f6f8fa}td:first-child,th:first-child,td.name{t
 img.zoom{image-rendering:pixelated}
 td.text{text-align:left;color:#444;max-width:520px;white-space:normal}tr.wo td{background:#fafafa}
 .verdict{background:#eef6ee;border-left:5px solid #2da44e;padding:0.6em 1em;margin:0.8em 0}
-.verdict.none{background:#f6f8fa;border-color:#8c959f}.verdict.worse{background:#fff1f0;
-border-color:#cf222e}.note{color:#57606a;font-size:90%}img{max-width:100%;border:1px solid #eee}
+.verdict.none,.verdict.note{background:#f6f8fa;border-color:#8c959f}.verdict.worse,
+.verdict.unusable{background:#fff1f0;border-color:#cf222e}.verdict.warning{background:#fff8c5;
+border-color:#bf8700}.note{color:#57606a;font-size:90%}img{max-width:100%;border:1px solid #eee}
 pre{background:#f6f8fa;padding:0.8em;overflow-x:auto;font-size:13px}code{font-size:92%}
 """
 
 
 def _name(arm: str) -> str:
     """Display name of a benchmark arm (`run:gaunet` is the demo's GAU-Net run)."""
+    if arm.endswith("+classic"):
+        return f"{_name(arm.removesuffix('+classic'))} + classic augmentation"
     model = arm.removeprefix("run:")
     if arm == "none":
         return "none (real images only)"
@@ -46,9 +52,14 @@ def _num(value: Any, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def verdict(classifier: str, arm: str, gain: dict | None) -> tuple[str, str]:
-    """(kind, sentence) for the accuracy gain W - W/O: kind is better, worse or none."""
+def verdict(
+    classifier: str, arm: str, gain: dict | None, against: str = "real images only"
+) -> tuple[str, str]:
+    """(kind, sentence) for the accuracy gain W - W/O (or, with `against`, over another arm):
+    kind is better, worse or none."""
     who = f"{CLASSIFIER_NAMES.get(classifier, classifier)} with {_name(arm)}"
+    if against != "real images only":
+        who += f", against {against}"
     if not gain or gain.get("mean") is None:
         return "none", f"{who}: no paired results, so no verdict."
     mean, half, p, n = gain["mean"] * 100, gain.get("half"), gain.get("p"), gain.get("n", 0)
@@ -58,7 +69,7 @@ def verdict(classifier: str, arm: str, gain: dict | None) -> tuple[str, str]:
             "is deterministic on the same images, so the seeds are not independent repeats)"
         )  # fmt: skip
         return "none", (
-            f"{who}: {mean:+.1f} accuracy points against real images only, but {why}; "
+            f"{who}: {mean:+.1f} accuracy points against {against}, but {why}; "
             "no significant difference can be claimed."
         )
     spread = f"{mean:+.1f} ± {half * 100:.1f} points, 95 % CI; paired t-test p = {p:.2g}, {n} seeds"
@@ -124,6 +135,17 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _grouping(summary: dict) -> str:
+    """What the split promises about leakage: the same words as gaunet.data.splits."""
+    if summary["groups"] >= summary["images"]:
+        return (
+            "each image is its own group (the source names no patient), so no image is in two "
+            "splits, but near-duplicate images of one patient may be: leakage between them "
+            "cannot be ruled out."
+        )
+    return "no group (patient, lesion or volume named by the source) is in two splits."
+
+
 def _dataset_section(folder: Path, settings: dict) -> str:
     summary = _read(folder / "inspect" / "summary.json")
     subset = _read(folder / "subset.json")
@@ -140,7 +162,7 @@ def _dataset_section(folder: Path, settings: dict) -> str:
         f"({html.escape(summary['kind'])}): {summary['images']} images, "
         f"{len(summary['classes'])} classes, {summary['groups']} patients/groups, resized to "
         f"{summary['size']}×{summary['size']} px with {summary['channels']} channel(s). Split: "
-        f"{html.escape(summary['split'])}; no patient is in two splits. "
+        f"{html.escape(summary['split'])}; {_grouping(summary)} "
         f"{summary['skipped']} file(s) skipped.</p>"
         + _table(["class", "train", "validation", "test", "total"], rows)
     )
@@ -214,7 +236,8 @@ MEANINGS = {
     "are: about 0.05 for a generator that makes new images, near 1 if it copies.",
     "diversity": "How much images drawn with different noise from the same conditioning image "
     "differ, relative to how much different real images differ. Near 0: the generator ignores "
-    "its noise and adds one near-copy per training image; about 1: as varied as real images.",
+    "its noise, so each training image yields essentially one new image however many are "
+    "drawn; about 1: as varied as real images.",
 }
 
 
@@ -225,6 +248,10 @@ def _ci(stat: dict) -> str:
 
 def _metric_rows(result: dict) -> list[tuple[str, str, str, str]]:
     """(metric, value, sample sizes, meaning) rows of one evaluate result."""
+    from gaunet.metrics.verdict import domain_note
+
+    note = domain_note(result)
+    beside = f" <b>{html.escape(note.capitalize())}.</b>" if note else ""
     rows = []
     for key, entry in result["features"].items():
         if not entry.get("available"):
@@ -236,6 +263,7 @@ def _metric_rows(result: dict) -> list[tuple[str, str, str, str]]:
         sizes = f"{overall['n_real']} real / {overall['n_synthetic']} synthetic"
         space = "Inception" if key == "inception" else key
         meaning = MEANINGS["FID" if name == "FID" else "FD_domain"]
+        meaning += beside if key == "domain" else ""
         rows.append((name, _num(overall[name], 2), sizes, f"~{meaning}"))
         kid = overall.get("KID")
         if kid:
@@ -245,18 +273,20 @@ def _metric_rows(result: dict) -> list[tuple[str, str, str, str]]:
             rows.append((f"KID ({space})", value, sizes, f"~{MEANINGS['KID']}"))
         for metric, stat in (overall.get("PRDC") or {}).items():
             if metric in MEANINGS:
-                rows.append((f"{metric} ({space})", _ci(stat), sizes, f"~{MEANINGS[metric]}"))
+                meaning = MEANINGS[metric] + (beside if key == "domain" else "")
+                rows.append((f"{metric} ({space})", _ci(stat), sizes, f"~{meaning}"))
     if "PA" in result:
         pa = result["PA"]
         ceiling = pa["real_reference_accuracy"]["value"]
         rows.append(
             ("PA (class fidelity)", _ci(pa), f"{pa['n']} synthetic",
-             f"~{MEANINGS['PA']} Here the ceiling is {ceiling:.3f}."),
+             f"~{MEANINGS['PA']} Here the ceiling is {ceiling:.3f}.{beside}"),
         )  # fmt: skip
     for space, audit in result.get("memorization", {}).items():
         value = _ci({"value": audit["copy_rate"], "ci95": audit.get("ci95")})
         sizes = f"{audit['n_synthetic']} synthetic vs {audit['n_train']} train"
-        rows.append((f"copy rate ({space})", value, sizes, f"~{MEANINGS['copy']}"))
+        meaning = MEANINGS["copy"] + (beside if space == "domain" else "")
+        rows.append((f"copy rate ({space})", value, sizes, f"~{meaning}"))
     diversity = result.get("noise_diversity")
     if diversity:
         sizes = f"{diversity['draws']} draws x {diversity['sources']} images per class"
@@ -272,7 +302,8 @@ def _metrics_section(folder: Path, models: list[str]) -> str:
     parts = [
         "<h2>4. How good are the synthetic images?</h2><p>Each synthetic set is compared with "
         "real <b>test</b> images it never saw. Brackets are 95 % bootstrap intervals; ± after "
-        "KID is its spread over random subsets.</p>"
+        "KID is its spread over random subsets of half the images. The verdicts below each "
+        "table are computed from these numbers (thresholds: docs/metrics.md).</p>"
     ]
     for model in models:
         result = _read(folder / "evaluate" / model / "metrics.json")
@@ -282,6 +313,7 @@ def _metrics_section(folder: Path, models: list[str]) -> str:
         rows = [list(r) for r in _metric_rows(result)]
         parts.append(f"<h3>{MODEL_NAMES.get(model, model)}</h3>")
         parts.append(_table(["metric", "value", "sample sizes", "what it means"], rows))
+        parts.append(verdicts_html(result))
     return "".join(parts)
 
 
@@ -334,6 +366,11 @@ def _downstream_section(folder: Path) -> str:
         classes.append("wo" if e["arm"] == "none" else "")
     verdicts = [verdict(e["classifier"], e["arm"], e["gain"].get("accuracy")) for e in
                 _gain_entries(summary)]  # fmt: skip
+    verdicts += [
+        verdict(e["classifier"], e["arm"], e["gain_vs_classic"].get("accuracy"),
+                against="classic augmentation alone")
+        for e in summary["entries"] if e.get("gain_vs_classic")
+    ]  # fmt: skip
     boxes = "".join(f"<div class='verdict {k}'>{html.escape(t)}</div>" for k, t in verdicts)
     inspected = _read(folder / "inspect" / "summary.json")
     warning = chance_note(summary, inspected["counts"]["test"]) if inspected else ""
@@ -374,15 +411,12 @@ def _copies_section(folder: Path, models: list[str]) -> str:
         "(see the copy rate above).</p>"
     ]
     for model in models:
-        audit = (_read(folder / "evaluate" / model / "metrics.json") or {}).get("memorization", {})
-        pixel, domain = (audit.get(k, {}).get("copy_rate") for k in ("pixel", "domain"))
-        if pixel is not None and domain is not None and pixel >= 0.5 and domain < 0.2:
+        result = _read(folder / "evaluate" / model / "metrics.json")
+        copies = [v for v in image_verdicts(result) if v.topic == "copies"] if result else []
+        for v in copies:  # the same sentence as in section 4, from the same function
             parts.append(
-                f"<p class='note'><b>{MODEL_NAMES.get(model, model)}:</b> a high pixel copy "
-                f"rate ({pixel:.2f}) with a low one in domain features ({domain:.2f}) usually "
-                "means smooth, blurry images rather than copies: a smooth image is closer, "
-                "pixel by pixel, to a noisy training image than another noisy real image is. "
-                "Compare the pairs below.</p>"
+                f"<p class='note'><b>{MODEL_NAMES.get(model, model)}:</b> "
+                f"{html.escape(v.message)}</p>"
             )
         for space in ("pixel", "domain"):
             path = folder / "evaluate" / model / f"closest-pairs-{space}.png"
@@ -404,6 +438,15 @@ def render_report(folder: str | Path) -> str:
     num_classes = len((_read(folder / "inspect" / "summary.json") or {}).get("classes", [])) or 2
     summary = _read(folder / "downstream" / "summary.json")
     answer = headline(summary) if summary else "the downstream step has not run yet"
+    images = _read(folder / "evaluate" / "gaunet" / "metrics.json")
+    if images:
+        first = image_verdicts(images)[0]
+        image_box = (
+            f"<div class='verdict {first.level}'><b>The GAU-Net images:</b> "
+            f"{html.escape(first.message)} <i>Next:</i> {html.escape(first.next_step)}</div>"
+        )
+    else:
+        image_box = ""
     total = sum(step.get("seconds", 0) for step in steps.values())
     step_rows = [
         [html.escape(n), f"{v.get('seconds', 0):.0f}", f"~{html.escape(v.get('summary', ''))}"]
@@ -418,7 +461,8 @@ def render_report(folder: str | Path) -> str:
         f"<p class='note'>data <code>{html.escape(str(settings.get('data')))}</code>; "
         f"{total / 60:.1f} minutes on {html.escape(machine)}</p>"
         f"<div class='verdict none'><b>In one sentence:</b> {html.escape(answer)}</div>"
-        "<p>What the demo did, step by step:</p>"
+        + image_box
+        + "<p>What the demo did, step by step:</p>"
         + _table(["step", "seconds", "result"], step_rows)
         + _dataset_section(folder, settings)
         + _training_section(folder, models)

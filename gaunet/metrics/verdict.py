@@ -1,0 +1,397 @@
+"""Plain-language verdicts on a set of synthetic images, from one `evaluate` result.
+
+One function, `image_verdicts(result)`, used by `gaunet evaluate` (terminal, JSON, HTML) and by
+the demo report, so the two never disagree. The first verdict is the overall one; the others
+each cover one question (is the domain classifier good enough to judge? are the images
+recognisable as their class? do they look real? do they cover the real images? are they
+copies? does the generator use its noise?). Each has a level, a message with the numbers it
+rests on, and what to do next. Thresholds are the constants below (docs/metrics.md, "Verdicts").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+UNUSABLE, WARNING, OK, NOTE = "unusable", "warning", "ok", "note"
+
+# Domain classifier: trusted when its accuracy on real test images is at least
+# max(majority share + TRUST_MARGIN, halfway from chance 1/K to 1), capped at TRUST_CAP.
+TRUST_MARGIN = 0.05
+TRUST_CAP = 0.99
+# PA (class fidelity)
+PA_GAP = 0.15  # warning when PA is this far below the classifier's real test accuracy
+# precision / recall
+PRECISION_FLOOR = 0.05  # below: almost no synthetic image looks like any real image
+RECALL_FLOOR = 0.01  # below: the synthetic images resemble none of the real images
+PRECISION_DISAGREE = 0.30  # Inception vs domain precision differing by this much: explained
+# memorization audit
+COPY_HIGH = 0.20  # an independent real sample scores about 0.05
+PIXEL_BLUR = 0.50  # pixel copy rate this high with a low feature copy rate: blur, not copies
+# noise diversity
+DIVERSITY_LOW = 0.10  # draws differ by under a tenth of what distinct real images differ
+
+LONGER = (
+    "train longer (a larger --minutes or --steps: minutes of cpu-tiny training are far from "
+    "the paper's), ideally on a GPU with the paper preset (docs/guide.md), then evaluate again"
+)
+SEEDS = "judge any gain with `gaunet benchmark` over more seeds (--seeds 5 or more)"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    level: str  # unusable | warning | ok | note
+    topic: str
+    message: str
+    next_step: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def line(self, next_step: bool = True) -> str:
+        text = f"{self.level.upper()} ({self.topic}): {self.message}"
+        return f"{text} Next: {self.next_step}" if self.next_step and next_step else text
+
+
+def verdict_lines(verdicts: list[Verdict]) -> list[str]:
+    """One line per verdict; a next step already given on an earlier line is not repeated."""
+    given: set[str] = set()
+    lines = []
+    for v in verdicts:
+        lines.append(v.line(next_step=not any(v.next_step in g for g in given)))
+        given.add(v.next_step)
+    return lines
+
+
+def trust_threshold(majority_share: float, num_classes: int) -> float:
+    """Real test accuracy the domain classifier needs before its numbers are trusted."""
+    halfway = (1.0 + 1.0 / max(1, num_classes)) / 2.0
+    return min(TRUST_CAP, max(majority_share + TRUST_MARGIN, halfway))
+
+
+def domain_classifier_check(
+    accuracy: float, test_counts: dict[str, int], num_classes: int
+) -> dict[str, Any]:
+    """The `domain_classifier` entry of an evaluate result: accuracy, baseline, trusted."""
+    total = sum(test_counts.values())
+    majority = max(test_counts.values()) / total if total else 1.0
+    threshold = trust_threshold(majority, num_classes)
+    return {
+        "real_test_accuracy": float(accuracy),
+        "n_test": int(total),
+        "majority_share": float(majority),
+        "trust_threshold": float(threshold),
+        "trusted": bool(accuracy >= threshold),
+        "rule": "trusted when real test accuracy >= min(0.99, max(majority share + 0.05, "
+        "(1 + 1/classes) / 2))",
+    }
+
+
+def domain_trust(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The domain classifier's check; rebuilt from PA for results written before it existed."""
+    if "domain_classifier" in result:
+        return result["domain_classifier"]
+    pa = result.get("PA")
+    if not pa or result.get("reference_split", "test") != "test":
+        return None
+    counts = result.get("samples", {}).get("per_class_reference") or {}
+    if not counts:
+        return None
+    accuracy = pa["real_reference_accuracy"]["value"]
+    return domain_classifier_check(accuracy, counts, len(result.get("classes", counts)))
+
+
+def domain_note(result: dict[str, Any]) -> str:
+    """What to print beside every number that rests on the domain classifier."""
+    check = domain_trust(result)
+    if check is None:
+        return ""
+    text = (
+        f"domain classifier: real test accuracy {check['real_test_accuracy']:.3f}, "
+        f"trusted from {check['trust_threshold']:.3f}"
+    )
+    return text if check["trusted"] else f"{text}: NOT RELIABLE"
+
+
+def _prdc(result: dict[str, Any], name: str) -> dict[str, float] | None:
+    entry = result.get("features", {}).get(name) or {}
+    prdc = (entry.get("overall") or {}).get("PRDC") if entry.get("available") else None
+    return {k: v["value"] for k, v in prdc.items()} if prdc else None
+
+
+def _space(name: str) -> str:
+    return {"inception": "Inception", "efficientnet": "EfficientNet"}.get(name, name) + " features"
+
+
+def _trust_verdict(check: dict[str, Any] | None) -> Verdict | None:
+    if check is None or check["trusted"]:
+        return None
+    return Verdict(
+        WARNING,
+        "domain classifier",
+        f"The domain classifier is right on only {check['real_test_accuracy']:.3f} of the real "
+        f"test images (always answering the largest class gives {check['majority_share']:.3f}; "
+        f"trusted from {check['trust_threshold']:.3f}), so FD_domain, the domain precision, "
+        "recall, density and coverage, PA and the domain copy rate say little about the images.",
+        "give it more --domain-steps or more real training images; until then rely on the "
+        "Inception numbers and the pictures",
+    )
+
+
+def _fidelity_verdicts(result: dict[str, Any], trusted: bool) -> list[Verdict]:
+    pa = result.get("PA")
+    if not pa or not trusted:
+        return []
+    classes = result.get("classes") or list(pa.get("per_class", {}))
+    chance = 1.0 / max(1, len(classes))
+    check = domain_trust(result)
+    ceiling = check["real_test_accuracy"] if check else pa["real_reference_accuracy"]["value"]
+    out = []
+    if classes and pa["value"] <= chance + 1e-9:
+        out.append(
+            Verdict(
+                UNUSABLE,
+                "class fidelity",
+                f"PA {pa['value']:.3f} is at or below chance ({chance:.3f} for {len(classes)} "
+                f"classes): a classifier that recognises {ceiling:.3f} of real test images does "
+                "not recognise the class these images were generated for.",
+                LONGER,
+            )
+        )
+    never = [c for c, v in pa.get("per_class", {}).items() if v.get("n") and v["value"] == 0.0]
+    if never:
+        out.append(
+            Verdict(
+                UNUSABLE,
+                "class fidelity",
+                f"Class {', '.join(never)} is never recognised: none of its synthetic images is "
+                "classified as that class, so they would teach a classifier the wrong label.",
+                LONGER,
+            )
+        )
+    if not out and pa["value"] < ceiling - PA_GAP:
+        out.append(
+            Verdict(
+                WARNING,
+                "class fidelity",
+                f"PA {pa['value']:.3f} is well below the {ceiling:.3f} the same classifier "
+                f"reaches on real test images: {1 - pa['value']:.0%} of the images do not look "
+                "like their class.",
+                LONGER,
+            )
+        )
+    if not out:
+        out.append(
+            Verdict(
+                OK,
+                "class fidelity",
+                f"PA {pa['value']:.3f} against {ceiling:.3f} on real test images: the images "
+                "are recognised as the class they were generated for.",
+            )
+        )
+    return out
+
+
+def _realism_verdicts(result: dict[str, Any], trusted: bool) -> list[Verdict]:
+    out = []
+    spaces = [n for n in ("inception", "efficientnet") if _prdc(result, n)]
+    if trusted and _prdc(result, "domain"):
+        spaces.append("domain")
+    for name in spaces:
+        values = _prdc(result, name)
+        if values["precision"] < PRECISION_FLOOR:
+            out.append(
+                Verdict(
+                    UNUSABLE,
+                    "realism",
+                    f"Precision ({_space(name)}) {values['precision']:.2f}: almost no synthetic "
+                    "image lies among the real images.",
+                    LONGER,
+                )
+            )
+        if values["recall"] < RECALL_FLOOR:
+            out.append(
+                Verdict(
+                    UNUSABLE,
+                    "variety",
+                    f"Recall ({_space(name)}) {values['recall']:.2f}: the synthetic images "
+                    "resemble none of the real images, so they cover none of the real variety.",
+                    LONGER,
+                )
+            )
+    if spaces and not out:
+        shown = "; ".join(
+            f"{_space(n)}: precision {_prdc(result, n)['precision']:.2f}, "
+            f"recall {_prdc(result, n)['recall']:.2f}"
+            for n in spaces
+        )
+        out.append(
+            Verdict(
+                NOTE,
+                "realism",
+                f"{shown} (1 = as realistic / as varied as the real test images).",
+            )
+        )
+    inception, domain = _prdc(result, "inception"), _prdc(result, "domain")
+    if inception and domain and trusted:
+        p_inc, p_dom = inception["precision"], domain["precision"]
+        if abs(p_inc - p_dom) >= PRECISION_DISAGREE:
+            if p_inc < p_dom:
+                why = (
+                    f"Inception precision {p_inc:.2f} vs domain precision {p_dom:.2f}: the "
+                    "images keep what separates the classes here (shape, intensity), which is "
+                    "all the small domain classifier looks at, but their texture (blur, noise, "
+                    "artefacts) is unlike real images, which Inception's features notice. Trust "
+                    "the Inception number for realism (blurred, noised real images: 0.06 vs 0.98, "
+                    "docs/metrics.md)."
+                )
+            else:
+                why = (
+                    f"Domain precision {p_dom:.2f} vs Inception precision {p_inc:.2f}: the "
+                    "images pass as generic pictures of this kind to a network trained on "
+                    "photographs, but lack what separates the classes in this dataset. Trust "
+                    "the domain number: that is what a classifier trained on them would learn."
+                )
+            out.append(Verdict(NOTE, "which precision", why))
+    return out
+
+
+def _copy_verdicts(result: dict[str, Any], failed: bool, trusted: bool) -> list[Verdict]:
+    audits = result.get("memorization") or {}
+    features = [s for s in audits if s != "pixel" and (trusted or s != "domain")]
+    pixel = audits.get("pixel", {}).get("copy_rate")
+    feature = audits[features[0]]["copy_rate"] if features else None
+    space = features[0] if features else "pixel"
+    rate = feature if feature is not None else pixel
+    if rate is None:
+        return []
+    if pixel is not None and feature is not None and pixel >= PIXEL_BLUR and feature < COPY_HIGH:
+        return [
+            Verdict(
+                WARNING,
+                "copies",
+                f"Copy rate {pixel:.2f} in pixel space but {feature:.2f} in {space} features: "
+                "this is over-smoothing, not copying. Blurry images sit closer, pixel by pixel, "
+                "to a noisy training image than another noisy real image does; in features they "
+                "are not copies. Check the closest pairs.",
+                LONGER,
+            )
+        ]
+    if rate >= COPY_HIGH:
+        caveat = " (Pixel space only: over-smoothing raises it too.)" if space == "pixel" else ""
+        return [
+            Verdict(
+                WARNING,
+                "copies",
+                f"Copy rate ({space}) {rate:.2f}: that share of the images is closer to a "
+                "training image than 95 % of real test images are (an independent real sample "
+                "scores about 0.05). They are near-copies: they add little beyond the training "
+                f"images and could reveal them if shared.{caveat}",
+                "look at the closest pairs; `gaunet generate --max-copy-rate` drops near-copies; "
+                "more noise: --set decoder_noise_stages=2 (docs/model.md)",
+            )
+        ]
+    if failed:
+        return [
+            Verdict(
+                NOTE,
+                "copies",
+                f"Copy rate ({space}) {rate:.2f}: no near-copies, but that is no credit here. "
+                "Images that fail the checks above, or cannot be checked (noise, say), are far "
+                "from every training image too.",
+            )
+        ]
+    return [
+        Verdict(
+            OK,
+            "copies",
+            f"Copy rate ({space}) {rate:.2f}: no sign of copying (an independent real sample "
+            "scores about 0.05).",
+        )
+    ]
+
+
+def _diversity_verdicts(result: dict[str, Any]) -> list[Verdict]:
+    d = result.get("noise_diversity")
+    if not d or d.get("ratio") is None or d["ratio"] != d["ratio"]:  # absent or NaN
+        return []
+    if d["ratio"] < DIVERSITY_LOW:
+        return [
+            Verdict(
+                WARNING,
+                "noise",
+                f"Noise diversity {d['ratio']:.3f}: images drawn with different noise from one "
+                f"training image differ by {d['within_source']:.4f}, where distinct real images "
+                f"differ by {d['real_pairs']:.4f}. The generator ignores its noise, so each "
+                "training image yields essentially one new image, however many you generate.",
+                "train longer; --set decoder_noise_stages=2 and --set diversity_lambda=... "
+                "(docs/model.md)",
+            )
+        ]
+    return [
+        Verdict(
+            OK,
+            "noise",
+            f"Noise diversity {d['ratio']:.3f}: the output changes with the noise.",
+        )
+    ]
+
+
+def image_verdicts(result: dict[str, Any]) -> list[Verdict]:
+    """The overall verdict first, then one per question (see the module docstring)."""
+    check = domain_trust(result)
+    trusted = check is None or check["trusted"]
+    detail: list[Verdict] = []
+    trust = _trust_verdict(check)
+    if trust:
+        detail.append(trust)
+    detail += _fidelity_verdicts(result, trusted)
+    detail += _realism_verdicts(result, trusted)
+    judged = any(v.topic in ("class fidelity", "realism", "variety") for v in detail)
+    if not judged:
+        detail.append(
+            Verdict(
+                WARNING,
+                "class fidelity",
+                "Nothing here can tell whether the images look like their class: no trusted "
+                "domain classifier and no Inception or EfficientNet features.",
+                "evaluate with --features inception,domain",
+            )
+        )
+    failed = not judged or any(v.level == UNUSABLE for v in detail)
+    detail += _copy_verdicts(result, failed, trusted)
+    detail += _diversity_verdicts(result)
+    return [overall(detail), *detail]
+
+
+def overall(detail: list[Verdict]) -> Verdict:
+    """One sentence over the detailed verdicts: the worst level decides."""
+    bad = [v for v in detail if v.level == UNUSABLE]
+    warned = [v for v in detail if v.level == WARNING]
+    if bad:
+        topics = ", ".join(dict.fromkeys(v.topic for v in bad))
+        return Verdict(
+            UNUSABLE,
+            "overall",
+            f"These images are not usable as training images yet ({topics}).",
+            f"{LONGER}; once they pass, {SEEDS}.",
+        )
+    if warned:
+        topics = ", ".join(dict.fromkeys(v.topic for v in warned))
+        return Verdict(
+            WARNING,
+            "overall",
+            f"Usable only with caution ({topics}): see below.",
+            f"fix what is flagged below, then {SEEDS}.",
+        )
+    return Verdict(
+        OK,
+        "overall",
+        "No problem found in the images themselves. Whether they help a classifier is a "
+        "separate question.",
+        SEEDS + " (docs/downstream.md)",
+    )
+
+
+def verdicts_json(result: dict[str, Any]) -> list[dict[str, str]]:
+    return [v.as_dict() for v in image_verdicts(result)]

@@ -1,0 +1,125 @@
+"""One CLI: the same budget and thread flags across commands, every default in --help, evaluate
+following --run, and an interrupted benchmark that says how to continue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from train_helpers import PHANTOM, TINY, tiny_train
+
+from gaunet.cli import build_parser, main
+
+
+def _subparsers(parser: argparse.ArgumentParser):
+    """(name, parser) of every command and sub-command, depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                yield from ((f"{name} {n}", p) for n, p in _subparsers(sub))
+
+
+def test_every_default_is_in_help() -> None:
+    checked = 0
+    for name, parser in _subparsers(build_parser()):
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            default = action.default
+            off = default is None or default is False or default is argparse.SUPPRESS
+            if not action.option_strings or off or default == []:
+                continue
+            help_text = " ".join((action.help or "").split())
+            shown = f"(default: {default})" in text or "default" in help_text.lower()
+            assert shown, f"gaunet {name} {action.option_strings[0]}: default {default!r} not shown"
+            checked += 1
+    assert checked > 40
+
+
+def test_budget_and_thread_flags_match_across_commands() -> None:
+    parser = build_parser()
+    demo = parser.parse_args(["demo", "--steps", "7", "--train-minutes", "2"])
+    assert demo.train_steps == 7 and demo.minutes == 2.0
+    assert parser.parse_args(["demo", "--train-steps", "9"]).train_steps == 9  # the old flag
+    train = parser.parse_args(["train", "--out", "x", "--steps", "5", "--threads", "2"])
+    assert train.steps == 5 and train.threads == 2
+    bench = parser.parse_args(["benchmark", "--data", "phantom", "--out", "b"])
+    assert bench.threads == 1  # 1: measured faster than 2 on a busy 2-core machine
+    assert parser.parse_args(["demo"]).threads == 1
+    help_text = " ".join(_help(parser, "benchmark").split())
+    assert "5-7 s with 1 thread and 13.5 s with 2" in help_text
+
+
+def _help(parser: argparse.ArgumentParser, command: str) -> str:
+    return dict(_subparsers(parser))[command].format_help()
+
+
+def test_train_threads_sets_num_threads(tmp_path: Path) -> None:
+    sets = [f"--set={k}={v}" for k, v in TINY.items() if k != "num_threads"]
+    out = tmp_path / "run"
+    args = ["train", "--data", PHANTOM, "--out", str(out), "--steps", "2", "--quiet"]
+    assert main([*args, *sets, "--set", "num_threads=0", "--threads", "1"]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["num_threads"] == 1
+    assert main([*args[:4], str(tmp_path / "bad"), "--threads", "-1", "--steps", "2"]) == 2
+
+
+def test_evaluate_follows_the_runs_size_channels_and_split(tmp_path: Path, capsys) -> None:
+    run = tiny_train(tmp_path / "run", steps=2, seed=3)  # 16 px, 1 channel
+    synthetic = tmp_path / "synthetic"
+    assert main(["generate", "--run", str(run), "--out", str(synthetic), "--per-class", "6",
+                 "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    fast = ["--features", "domain", "--domain-steps", "20", "--domain-size", "16",
+            "--kid-subsets", "5", "--diversity-sources", "2", "--diversity-draws", "2"]  # fmt: skip
+    json_path = tmp_path / "eval.json"
+    code = main(["evaluate", "--real", PHANTOM, "--synthetic", str(synthetic), "--run", str(run),
+                 "--json", str(json_path), *fast])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "real split: the run's split.csv" in printed
+    result = json.loads(json_path.read_text())
+    assert result["arguments"]["size"] == 16 and result["arguments"]["channels"] == 1
+    # the reference is the run's test split: as many images as the run's split.csv lists there
+    split = yaml.safe_load((run / "config.yaml").read_text())
+    assert split["size"] == 16
+    tests = sum(
+        1 for line in (run / "split.csv").read_text().splitlines() if line.endswith(",test")
+    )
+    assert result["samples"]["real_test"] == tests
+    # without --run: the fixed defaults; explicit flags win over the run's
+    code = main(["evaluate", "--real", PHANTOM, "--synthetic", str(synthetic), "--run", str(run),
+                 "--size", "24", "--json", str(json_path), *fast])  # fmt: skip
+    assert code == 0
+    assert json.loads(json_path.read_text())["arguments"]["size"] == 24
+
+
+def test_a_source_that_is_not_the_runs_is_evaluated_with_a_note(tmp_path: Path, capsys) -> None:
+    run = tiny_train(tmp_path / "run", steps=2)
+    synthetic = tmp_path / "synthetic"
+    assert main(["generate", "--run", str(run), "--out", str(synthetic), "--per-class", "6",
+                 "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    code = main(["evaluate", "--real", "phantom:n=16,classes=2", "--synthetic", str(synthetic),
+                 "--run", str(run), "--features", "domain", "--domain-steps", "20",
+                 "--domain-size", "16", "--kid-subsets", "5", "--diversity-sources", "2",
+                 "--diversity-draws", "2"])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "real split: not the run's" in printed and "may be in the reference" in printed
+
+
+def test_interrupted_benchmark_says_how_to_continue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import gaunet.downstream.benchmark as benchmark
+
+    def interrupted(settings, out, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(benchmark, "run_benchmark", interrupted)
+    code = main(["benchmark", "--data", "phantom", "--out", str(tmp_path / "b")])
+    assert code == 130
+    assert "interrupted: rerun the same command to continue" in capsys.readouterr().err

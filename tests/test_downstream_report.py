@@ -1,0 +1,84 @@
+"""summary.md of `gaunet benchmark`: gains in percentage points, intervals kept inside the
+metric's range (or flagged), and one verdict per W row in the demo report's words."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaunet.downstream.report import CLIPPED, summarise, summary_markdown
+from gaunet.downstream.stats import METRICS
+from gaunet.report.html import verdict
+
+ORDER = {"classifiers": ["resnet18", "svm"], "fractions": [0.5], "arms": ["none", "gaunet"]}
+SETTINGS = {"data": "phantom", "size": 32, "seeds": 3}
+
+
+def _rows(values: dict[tuple[str, str], list[float]]) -> list[dict]:
+    rows = []
+    for (classifier, arm), seeds in values.items():
+        for seed, value in enumerate(seeds):
+            for metric in METRICS:
+                rows.append({"classifier": classifier, "fraction": 0.5, "arm": arm,
+                             "metric": metric, "seed": seed, "value": value})  # fmt: skip
+    return rows
+
+
+def _entries() -> list[dict]:
+    return summarise(
+        _rows(
+            {
+                ("resnet18", "none"): [0.60, 0.62, 0.61],
+                ("resnet18", "gaunet"): [0.70, 0.73, 0.71],  # a clear gain: ~ +10 points
+                ("svm", "none"): [0.90, 0.99, 0.97],  # interval passes 1.0
+                ("svm", "gaunet"): [0.90, 0.99, 0.97],  # same per seed: no p-value
+            }
+        ),
+        ORDER,
+    )
+
+
+def test_gains_are_in_percentage_points() -> None:
+    entries = _entries()
+    text = summary_markdown(entries, SETTINGS)
+    gain = next(e for e in entries if e["classifier"] == "resnet18" and e["arm"] == "gaunet")
+    acc = gain["gain"]["accuracy"]
+    assert 0.09 < acc["mean"] < 0.12  # summary.json keeps fractions
+    row = next(line for line in text.splitlines() if line.startswith("| resnet18 | 0.5 | gaunet"))
+    assert f"{acc['mean'] * 100:+.1f} ± {acc['half'] * 100:.1f} pp" in row
+    assert "| resnet18 | 0.5 | none | W/O |" in text and "| svm | 0.5 | gaunet | W |" in text
+    assert "Gain Acc (pp)" in text
+    mde = f"{acc['mde'] * 100:.1f}"
+    assert any(line.startswith("| resnet18 | 0.5 | gaunet |") and mde in line
+               for line in text.split("Smallest gain")[1].splitlines())  # fmt: skip
+
+
+def test_intervals_past_the_metric_range_are_clipped_and_flagged() -> None:
+    entries = _entries()
+    text = summary_markdown(entries, SETTINGS)
+    svm = next(e for e in entries if e["classifier"] == "svm" and e["arm"] == "none")
+    stat = svm["metrics"]["accuracy"]
+    assert stat["high"] > 1.0  # the raw t-interval passes 1
+    row = next(line for line in text.splitlines() if line.startswith("| svm | 0.5 | none | W/O"))
+    assert f"{stat['mean']:.3f} [{stat['low']:.3f}, 1.000]{CLIPPED}" in row
+    assert f"{CLIPPED} The t-interval passed the metric's range" in text
+    narrow = summary_markdown(
+        summarise(_rows({("resnet18", "none"): [0.60, 0.62, 0.61]}), ORDER), SETTINGS
+    )
+    assert CLIPPED not in narrow and "0.610 ± 0.025" in narrow
+
+
+def test_one_verdict_per_w_row_in_the_reports_words() -> None:
+    entries = _entries()
+    text = summary_markdown(entries, SETTINGS)
+    verdicts = text.split("Verdicts (accuracy, paired over 3 seeds")[1]
+    for entry in entries:
+        if entry["arm"] == "none":
+            continue
+        gain = {k: None if isinstance(v, float) and np.isnan(v) else v
+                for k, v in entry["gain"]["accuracy"].items()}  # fmt: skip
+        kind, sentence = verdict(entry["classifier"], entry["arm"], gain)
+        assert f"- fraction 0.5: {sentence}" in verdicts
+        assert kind == ("better" if entry["classifier"] == "resnet18" else "none")
+    assert "helped by" in verdicts and "3 seeds" in verdicts
+    assert "no significant difference can be claimed" in verdicts  # the deterministic SVM
+    assert verdicts.count("- fraction") == 2
