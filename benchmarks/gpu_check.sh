@@ -8,6 +8,20 @@
 # JSON line per benchmark run to OUT_DIR/gpu_check.jsonl, and the operator table of the
 # optimised paper step (torch.profiler) to OUT_DIR/paper256-profile.txt.
 # GPU_CHECK_TINY=1 runs the same script with tiny sizes and widths (a CPU smoke test).
+#
+# GPU_CHECK_MODE=levers (issue 17), also under 8 minutes: first the graph-safe step test on the
+# GPU (tests/test_graph_safe_step.py under torch.cuda.set_sync_debug_mode("error")), then each
+# new lever alone on `paper` at 256 px, batch 32, against the same process's reference:
+#   paper256-levers17  reference, bf16, bf16_norm (bf16 + bf16 layer norms), dense_buffer,
+#                      bf16_norm+dense_buffer, channels_last, gp_fraction=0.5, optimised
+#   paper256-graphs    reference, cuda_graphs, optimised (bf16 + gp_every=4) and
+#                      bf16+gp_every=4+cuda_graphs; FLOPs counted, so the share of the ceiling
+#   small64-graphs     cpu-small 64 px, batch 64, fp32: reference, optimised, gp_every=4,
+#                      cuda_graphs, gp_every=4+cuda_graphs (the 1000 images/s target)
+#   paper256-compile-ro  torch.compile(mode="reduce-overhead") of the forward modules (what is
+#                      left of the budget; GPU_CHECK_COMPILE=0 skips it)
+# A run cut by its cap still reports the blocks it timed (train_speed.py writes its JSON after
+# every round), marked "partial".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
@@ -49,10 +63,15 @@ bench() {  # label limit_seconds [train_speed.py arguments ...]
   local label=$1 seconds
   seconds=$(capped "$2")
   shift 2
+  rm -f "$out/$label.json"
   timeout "$seconds" "$py" benchmarks/train_speed.py "$@" --json-out "$out/$label.json" \
     > "$out/$label.log" 2>&1
   local rc=$?
-  if [ "$rc" = 124 ]; then
+  if [ "$rc" = 124 ] && [ -s "$out/$label.json" ]; then  # the rounds timed before the cap
+    "$py" -c 'import json, sys; r = json.load(open(sys.argv[2])); r["label"] = sys.argv[1]
+r["partial"] = "timed out after " + sys.argv[3] + " s"; print(json.dumps(r))' \
+      "$label" "$out/$label.json" "$seconds" >> "$log"
+  elif [ "$rc" = 124 ]; then
     echo "{\"label\": \"$label\", \"error\": \"timed out after $seconds s\"}" >> "$log"
   elif [ "$rc" != 0 ]; then
     echo "{\"label\": \"$label\", \"error\": \"$(tail -n 1 "$out/$label.log" | tr -d '"\\')\"}" >> "$log"
@@ -63,36 +82,59 @@ print(json.dumps(r))' "$label" "$out/$label.json" >> "$log"
   tail -n 1 "$out/$label.log"
 }
 
-bench paper256-levers "$limit" --preset paper "${paper[@]}" "${timing[@]}" \
-  --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
-bench small64-levers "$small_limit" --preset cpu-small "${small[@]}" "${timing[@]}" \
-  --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
-# where the optimised paper step spends its GPU time, operator by operator (the next levers)
-timeout "$(capped 60)" "$py" benchmarks/train_speed.py --preset paper "${paper[@]}" --warmup 2 --profile 2 \
-  > "$out/paper256-profile.txt" 2>&1 || echo "profile: see $out/paper256-profile.txt"
-if [ "$compile_run" = 1 ]; then
-  bench paper256-compile 120 --preset paper "${paper[@]}" "${timing[@]}" --no-flops \
-    --optimised compile=true
+if [ "${GPU_CHECK_MODE:-}" = levers ]; then  # issue 17: each new lever alone
+  quick=(--steps 2 --repeats 2 --warmup 1)
+  [ "${GPU_CHECK_TINY:-0}" = 1 ] && quick=(--steps 1 --repeats 1 --warmup 1)
+  # the step makes no host sync, on the GPU itself (set_sync_debug_mode("error"))
+  timeout "$(capped 60)" "$py" -m pytest -q -x -p no:cacheprovider tests/test_graph_safe_step.py \
+    > "$out/graph_safe_step.txt" 2>&1
+  echo "graph-safe step test: $(tail -n 1 "$out/graph_safe_step.txt")"
+  # no FLOP count here: none of these levers changes the arithmetic but gp_fraction, and
+  # paper256-graphs counts the reference's and the optimised path's
+  bench paper256-levers17 "$(( limit - 20 ))" --preset paper "${paper[@]}" "${quick[@]}" --no-flops \
+    --levers bf16,bf16_norm,dense_buffer,bf16_norm+dense_buffer,channels_last,gp_fraction=0.5
+  bench paper256-graphs 110 --preset paper "${paper[@]}" "${quick[@]}" \
+    --levers cuda_graphs,bf16+gp_every=4+cuda_graphs
+  bench small64-graphs 70 --preset cpu-small "${small[@]}" "${quick[@]}" \
+    --set precision=fp32 --levers gp_every=4,cuda_graphs,gp_every=4+cuda_graphs
+  if [ "$compile_run" = 1 ]; then
+    bench paper256-compile-ro 120 --preset paper "${paper[@]}" "${quick[@]}" --no-flops \
+      --levers compile_ro
+  fi
+else
+  bench paper256-levers "$limit" --preset paper "${paper[@]}" "${timing[@]}" \
+    --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
+  bench small64-levers "$small_limit" --preset cpu-small "${small[@]}" "${timing[@]}" \
+    --levers bf16,channels_last,gp_every=4,gp_fraction=0.5
+  # where the optimised paper step spends its GPU time, operator by operator (the next levers)
+  timeout "$(capped 60)" "$py" benchmarks/train_speed.py --preset paper "${paper[@]}" --warmup 2 --profile 2 \
+    > "$out/paper256-profile.txt" 2>&1 || echo "profile: see $out/paper256-profile.txt"
+  if [ "$compile_run" = 1 ]; then
+    bench paper256-compile 120 --preset paper "${paper[@]}" "${timing[@]}" --no-flops \
+      --optimised compile=true
+  fi
 fi
 
 "$py" - "$log" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-head = f"{'run':18s} {'path':16s} {'batch':>5s} {'s/iter':>7s} {'img/s':>7s} {'pairs/s':>8s} "
+head = f"{'run':18s} {'path':28s} {'batch':>5s} {'s/iter':>7s} {'img/s':>7s} {'pairs/s':>8s} "
 print(head + f"{'GFLOP/it':>9s} {'TFLOP/s':>8s} {'%bf16':>6s} {'peak MB':>8s}")
 for row in rows:
     if "error" in row:
         print(f"{row['label']:18s} error: {row['error']}")
         continue
+    if "partial" in row:
+        print(f"{row['label']:18s} partial: {row['partial']}; the blocks timed before it:")
     ceiling = row["bf16_matmul_ceiling_tflops"]
     for name, r in row["paths"].items():
-        if "error" in r:
-            print(f"{row['label']:18s} {name:16s} error: {r['error'][:80]}")
+        if "error" in r or "seconds_per_iteration" not in r:
+            print(f"{row['label']:18s} {name:28s} error: {r.get('error', 'not timed')[:80]}")
             continue
         flops = r.get("gflop_per_iteration")
         extra = (f"{flops:9.1f} {r['achieved_tflops']:8.2f} {100 * r['share_of_bf16_ceiling']:5.1f}%"
                  if flops else f"{'':9s} {'':8s} {'':6s}")
-        print(f"{row['label']:18s} {name:16s} {row['batch_size']:5d} {r['seconds_per_iteration']:7.3f} "
+        print(f"{row['label']:18s} {name:28s} {row['batch_size']:5d} {r['seconds_per_iteration']:7.3f} "
               f"{r['images_per_second']:7.1f} {r['pairs_per_second']:8.1f} {extra} {r['peak_mem_mb']:8.0f}")
     print(f"{row['label']:18s} bf16 matmul ceiling {ceiling:.1f} TFLOP/s on {row['device_name']}, "
           f"torch {row['torch']}")

@@ -1,5 +1,6 @@
 """Per-layer CPU timings behind the step optimisations of docs/performance.md: gaunet's dropout,
-2x2 pooling and batch-renorm statistics against the PyTorch operations they replace.
+2x2 pooling and batch-renorm statistics against the PyTorch operations they replace, and the
+issue-17 layer levers (bf16 layer norm, dense-block feature buffer) against today's layers.
 
     .venv/bin/python benchmarks/layer_speed.py [--threads 1] [--repeats 30]
 
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from gaunet.models.layers import AvgPool2x2, Dropout
+from gaunet.models.layers import AvgPool2x2, DenseBlock, Dropout, LayerNorm2d
 
 
 def milliseconds(call: Callable[[], object], repeats: int) -> float:
@@ -54,6 +55,39 @@ def comparisons() -> list[tuple[str, Callable[[], object], Callable[[], object]]
             "batch statistics (fp32), 32x64x28x28 bf16 input",
             lambda: torch.var_mean(act.float(), (0, 2, 3), unbiased=False),
             lambda: torch.native_batch_norm(act.float(), None, None, None, None, True, 0.0, 1e-5),
+        )
+    )
+    # issue 17 (on a GPU, benchmarks/gpu_check.sh with GPU_CHECK_MODE=levers times them in the
+    # training step): forward + backward under bf16 autocast
+    norm_in = torch.randn(16, 128, 32, 32, requires_grad=True)
+    norm_grad = torch.randn(16, 128, 32, 32, dtype=torch.bfloat16)
+    norms = torch.nn.GroupNorm(1, 128), LayerNorm2d(128)
+
+    def norm_step(norm):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = norm(norm_in.bfloat16())
+        out.backward(norm_grad.to(out.dtype))
+
+    rows.append(
+        (
+            "layer norm fwd+bwd, 16x128x32x32 bf16 autocast",
+            lambda: norm_step(norms[0]),
+            lambda: norm_step(norms[1]),
+        )
+    )
+    block_in = torch.randn(16, 64, 16, 16, requires_grad=True)
+    blocks = [DenseBlock(64, 32, 4, 0.0, feature_buffer=b) for b in (False, True)]
+
+    def block_step(block):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = block(block_in)
+        out.float().sum().backward()
+
+    rows.append(
+        (
+            "dense block fwd+bwd cat vs buffer, 16x64x16x16 k=32",
+            lambda: block_step(blocks[0]),
+            lambda: block_step(blocks[1]),
         )
     )
     return rows

@@ -12,12 +12,22 @@ compilation. Repeats of the paths are interleaved and the median taken, because 
 shared. Also measured: the device's bf16 matmul ceiling (FLOP/s), the FLOPs of one iteration
 (torch.utils.flop_counter, double backward included) and so the share of the ceiling reached.
 The last line is `images/s optimised=X reference=Y ratio=Z peak_mem_mb=M`.
+
+Levers combine with "+" (`--levers bf16+gp_every=4+cuda_graphs`). Besides config settings, the
+issue-17 levers are applied to the built trainer (keys starting with "_", also accepted by
+`--optimised`): `bf16_norm` (the critic's layer norms keep bf16 activations, fp32 statistics:
+gaunet.models.layers.LayerNorm2d), `dense_buffer` (dense blocks write into one preallocated
+buffer instead of concatenating), `compile_ro` (torch.compile mode="reduce-overhead" of the
+forward modules) and `cuda_graphs` (whole iterations captured in CUDA graphs and replayed; CUDA
+only). `--json-out` is rewritten after every round of timed blocks, so a run cut short by a
+timeout still leaves its numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import statistics
 import time
@@ -30,6 +40,8 @@ from torch.utils.flop_counter import flop_registry
 
 from gaunet.config import TrainConfig, load_config, parse_overrides
 from gaunet.data import ImageSet
+from gaunet.models import Batch
+from gaunet.models.layers import use_critic_levers
 from gaunet.training.loop import Trainer, resolve_device
 
 REFERENCE = {"precision": "fp32", "channels_last": False, "gp_every": 1, "gp_fraction": 1.0}
@@ -45,7 +57,108 @@ LEVERS = {
     "gp_every=4": {"gp_every": 4},
     "gp_fraction=0.5": {"gp_fraction": 0.5},
     "compile": {"compile": True},
+    # issue 17: applied to the built trainer (apply_levers), not config settings
+    "bf16_norm": {"precision": "bf16", "_bf16_norm": True},  # acts on bf16 activations only
+    "dense_buffer": {"_dense_buffer": True},
+    "compile_ro": {"_compile_mode": "reduce-overhead"},
+    "cuda_graphs": {"_cuda_graphs": True},
 }
+# `--levers` without a list: the cheap ones (compilation and CUDA graphs are asked for by name)
+DEFAULT_LEVERS = [name for name in LEVERS if name not in ("compile_ro", "cuda_graphs")]
+
+
+def lever_settings(name: str) -> dict:
+    """The settings of a lever name; "a+b" combines levers a and b."""
+    settings: dict = {}
+    for part in name.split("+"):
+        if part not in LEVERS:
+            raise SystemExit(f"unknown lever {part!r} (known: {', '.join(LEVERS)})")
+        settings |= LEVERS[part]
+    return settings
+
+
+def _on(value) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def apply_levers(trainer: Trainer, settings: dict) -> None:
+    """The "_" levers, on a built trainer."""
+    norm, buffer = _on(settings.get("_bf16_norm", False)), _on(settings.get("_dense_buffer", False))
+    if norm or buffer:
+        use_critic_levers(trainer.critic, keep_dtype_norm=norm, feature_buffer=buffer)
+    mode = settings.get("_compile_mode")
+    if mode:
+        trainer.generator_fwd = torch.compile(trainer.generator, mode=mode)
+        trainer.critic_fwd = torch.compile(trainer.critic, mode=mode)
+    if _on(settings.get("_cuda_graphs", False)):
+        capture_iterations(trainer)
+
+
+def capture_iterations(trainer: Trainer, warmup: int = 1) -> None:
+    """Replaces `trainer.train_step` by replays of CUDA graphs of whole iterations (n_critic
+    critic steps with their penalties, the generator step, the optimizer steps, the EMA).
+
+    The step makes no host sync (tests/test_graph_safe_step.py), so it can be captured as it
+    is. Only the pair sampler runs on the host: its indices are copied into a static device
+    tensor before each replay. The lazy penalty's pattern repeats every gp_every / gcd(gp_every,
+    n_critic) iterations: one graph per phase of that cycle, sharing one memory pool and
+    replayed in order. Benchmark-only simplifications: the EMA decay of the captured step is
+    baked in, and the loop's loss totals are not accumulated."""
+    if trainer.device.type != "cuda":
+        raise RuntimeError("cuda_graphs needs a CUDA device")
+    cfg, device = trainer.cfg, trainer.device
+    period = cfg.gp_every // math.gcd(cfg.gp_every, cfg.n_critic)
+    count, size = cfg.n_critic + 1, cfg.batch_size
+    for optimizer in (trainer.opt_g, trainer.opt_d):
+        for group in optimizer.param_groups:
+            group["capturable"] = True  # optimizer state already on the device (fused Adam)
+    static_index = torch.zeros((period, 2, size * count), dtype=torch.long, device=device)
+
+    def draw_static() -> list[Batch]:  # Trainer.draw_iteration without the host sampling
+        index = static_index[trainer.step % period]
+        images = trainer._to_unit(trainer.images[index])
+        if cfg.channels_last:
+            images = images.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+            images = images.view(2, size * count, *images.shape[1:])
+        labels = trainer.labels[index[0]]
+        parts = [slice(k * size, (k + 1) * size) for k in range(count)]
+        return [Batch(images[0, s], images[1, s], labels[s]) for s in parts]
+
+    def fill(phase: int) -> None:
+        first, second, _ = trainer.sampler.sample(size * count)
+        host = torch.from_numpy(np.stack([first, second])).pin_memory()
+        static_index[phase].copy_(host, non_blocking=True)
+
+    eager_step = trainer.train_step
+    trainer.draw_iteration = draw_static
+    for phase in range(period):
+        fill(phase)
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):  # warm-up: cuDNN autotuning, optimizer state, autograd
+        for _ in range(warmup):
+            for phase in range(period):
+                trainer.step = phase
+                eager_step({})
+    torch.cuda.current_stream(device).wait_stream(side)
+    graphs: list[torch.cuda.CUDAGraph] = []
+    for phase in range(period):
+        graph = torch.cuda.CUDAGraph()
+        trainer.step = phase
+        with torch.cuda.graph(graph, pool=graphs[0].pool() if graphs else None):
+            eager_step({})
+        graphs.append(graph)
+    trainer.step, trainer.images_seen = 0, 0
+
+    def replay(totals: dict) -> None:
+        phase = trainer.step % period
+        fill(phase)
+        graphs[phase].replay()
+        trainer.step += 1
+        trainer.images_seen += trainer.pairs_per_step
+
+    trainer.train_step = replay
+    trainer.graphs = graphs  # kept alive with the trainer
 
 
 def random_data(channels: int, size: int, n: int = 64, classes: int = 2) -> ImageSet:
@@ -108,8 +221,11 @@ def flops_per_iteration(trainer: Trainer) -> float:
 
 
 def build(preset: str, overrides: dict, data: ImageSet) -> Trainer:
-    cfg = load_config(preset, {**overrides, "tensorboard": False})
-    return Trainer(None, cfg, data, show_progress=False)
+    config = {k: v for k, v in overrides.items() if not k.startswith("_")}
+    cfg = load_config(preset, {**config, "tensorboard": False})
+    trainer = Trainer(None, cfg, data, show_progress=False)
+    apply_levers(trainer, overrides)
+    return trainer
 
 
 def time_block(trainer: Trainer, steps: int) -> float:
@@ -149,9 +265,7 @@ def measure(args: argparse.Namespace) -> dict:
     base, probe, device, optimised = settings_from(args)
     paths = {"reference": REFERENCE, "optimised": {**REFERENCE, **optimised}}
     for name in filter(None, args.levers.split(",")):
-        if name not in LEVERS:
-            raise SystemExit(f"unknown lever {name!r} (known: {', '.join(LEVERS)})")
-        paths[name] = {**REFERENCE, **LEVERS[name]}
+        paths[name] = {**REFERENCE, **lever_settings(name)}
     data = random_data(probe.channels, probe.size)
     trainers, results = {}, {}
     for name, settings in paths.items():
@@ -163,41 +277,73 @@ def measure(args: argparse.Namespace) -> dict:
             results[name] = {"settings": settings, "seconds": []}
         except Exception as error:  # noqa: BLE001 - a failing lever (compile) is a result
             results[name] = {"settings": settings, "error": f"{type(error).__name__}: {error}"}
-    for _ in range(args.repeats):
-        for name, trainer in trainers.items():
-            results[name]["seconds"].append(time_block(trainer, args.steps))
-            results[name]["peak_mem_mb"] = round(peak_mem_mb(device), 1)
     cfg = next(iter(trainers.values())).cfg if trainers else probe
     ceiling = bf16_matmul_ceiling(device)
-    for name in trainers:
-        r = results[name]
-        seconds = statistics.median(r["seconds"])
-        r["seconds_per_iteration"] = round(seconds, 4)
-        r["images_per_second"] = round(cfg.batch_size / seconds, 2)
-        r["pairs_per_second"] = round(cfg.batch_size * (cfg.n_critic + 1) / seconds, 2)
-        if not args.no_flops and name in ("reference", "optimised"):
-            eager = build(args.preset, {**base, **paths[name], "compile": False}, data)
-            flops = flops_per_iteration(eager)
-            r["gflop_per_iteration"] = round(flops / 1e9, 2)
-            r["achieved_tflops"] = round(flops / seconds / 1e12, 4)
-            r["share_of_bf16_ceiling"] = round(flops / seconds / ceiling, 4)
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
-    return {
-        "preset": args.preset,
-        "size": cfg.size,
-        "channels": cfg.channels,
-        "batch_size": cfg.batch_size,
-        "n_critic": cfg.n_critic,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "steps": args.steps,
-        "repeats": args.repeats,
-        "loadavg": " ".join(load),
-        "bf16_matmul_ceiling_tflops": round(ceiling / 1e12, 4),
-        "paths": results,
-    }
+    flops: dict = {}  # by the settings that change the arithmetic (the penalty's schedule)
+
+    def summary() -> dict:
+        for name in trainers:
+            r = results[name]
+            if not r["seconds"]:
+                continue
+            seconds = statistics.median(r["seconds"])
+            r["seconds_per_iteration"] = round(seconds, 4)
+            r["images_per_second"] = round(cfg.batch_size / seconds, 2)
+            r["pairs_per_second"] = round(cfg.batch_size * (cfg.n_critic + 1) / seconds, 2)
+            key = (trainers[name].cfg.gp_every, trainers[name].cfg.gp_fraction)
+            if key in flops:
+                r["gflop_per_iteration"] = round(flops[key] / 1e9, 2)
+                r["achieved_tflops"] = round(flops[key] / seconds / 1e12, 4)
+                r["share_of_bf16_ceiling"] = round(flops[key] / seconds / ceiling, 4)
+        load = (
+            Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+        )
+        return {
+            "preset": args.preset,
+            "size": cfg.size,
+            "channels": cfg.channels,
+            "batch_size": cfg.batch_size,
+            "n_critic": cfg.n_critic,
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "loadavg": " ".join(load),
+            "bf16_matmul_ceiling_tflops": round(ceiling / 1e12, 4),
+            "paths": results,
+        }
+
+    for _ in range(args.repeats):
+        for name, trainer in list(trainers.items()):
+            try:
+                results[name]["seconds"].append(time_block(trainer, args.steps))
+            except Exception as error:  # noqa: BLE001 - e.g. a graph replay that fails
+                results[name]["error"] = f"{type(error).__name__}: {error}"
+                del trainers[name]
+                continue
+            results[name]["peak_mem_mb"] = round(peak_mem_mb(device), 1)
+        write_json(args.json_out, summary())  # partial results survive a timeout
+    if not args.no_flops:
+        # FLOPs depend on the penalty's schedule only (precision, layout, buffers, graphs and
+        # compilation change no arithmetic): one eager count per schedule, shared by the paths
+        for name in ("reference", "optimised", *trainers):
+            if name not in trainers:
+                continue
+            key = (trainers[name].cfg.gp_every, trainers[name].cfg.gp_fraction)
+            if key not in flops:
+                plain = {k: v for k, v in paths[name].items() if not k.startswith("_")}
+                flops[key] = flops_per_iteration(
+                    build(args.preset, {**base, **plain, "compile": False}, data)
+                )
+    return summary()
+
+
+def write_json(path: Path | None, result: dict) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result) + "\n")
 
 
 def profile_table(args: argparse.Namespace) -> str:
@@ -230,9 +376,10 @@ def main() -> None:
     parser.add_argument(
         "--levers",
         nargs="?",
-        const=",".join(LEVERS),
+        const=",".join(DEFAULT_LEVERS),
         default="",
-        help=f"also time each lever alone (comma list; default all: {','.join(LEVERS)})",
+        help=f"also time each lever alone (comma list, a+b combines; without a list: "
+        f"{','.join(DEFAULT_LEVERS)}; known: {','.join(LEVERS)})",
     )
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
@@ -252,11 +399,8 @@ def main() -> None:
         print(profile_table(args))
         return
     result = measure(args)
-    line = json.dumps(result)
-    print(line)
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(line + "\n")
+    print(json.dumps(result))
+    write_json(args.json_out, result)
     paths = result["paths"]
     opt = paths["optimised"].get("images_per_second", float("nan"))
     ref = paths["reference"].get("images_per_second", float("nan"))

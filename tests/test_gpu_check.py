@@ -38,3 +38,20 @@ def test_smoke_run_prints_every_path_and_writes_results(tmp_path):
 def test_total_time_cap_reports_timeouts(tmp_path):
     stdout = run_check(tmp_path, GPU_CHECK_SECONDS="2")
     assert "paper256-levers    error: timed out after 2 s" in stdout
+
+
+def test_levers_mode_times_each_issue_17_lever(tmp_path):
+    """GPU_CHECK_MODE=levers on the CPU: the graph-safe step test, every new lever alone in the
+    table and the JSON lines; CUDA graphs report that they need CUDA instead of failing the run."""
+    stdout = run_check(tmp_path, GPU_CHECK_MODE="levers")
+    assert "graph-safe step test:" in stdout and "passed" in stdout
+    rows = {r["label"]: r for r in map(json.loads, (tmp_path / "gpu_check.jsonl").open())}
+    assert list(rows) == ["paper256-levers17", "paper256-graphs", "small64-graphs"]
+    timed = rows["paper256-levers17"]["paths"]
+    for name in ("reference", "bf16", "bf16_norm", "dense_buffer", "bf16_norm+dense_buffer"):
+        assert timed[name]["images_per_second"] > 0, name
+    assert set(timed) >= {"channels_last", "gp_fraction=0.5", "optimised"}
+    graphs = rows["paper256-graphs"]["paths"]
+    assert "needs a CUDA device" in graphs["cuda_graphs"]["error"]
+    assert graphs["reference"]["gflop_per_iteration"] > 0
+    assert f"{'paper256-levers17':18s} {'bf16_norm':28s}" in stdout
