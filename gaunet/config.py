@@ -75,6 +75,14 @@ class TrainConfig:
     d_stem_down: int = 0  # stride-2 convolutions in the stem (DenseNet downsamples by 4 there)
     d_dropout: float = 0.2
     d_projection: bool = True  # class embedding in the critic (projection discriminator)
+    # DiffAugment (Zhao et al. 2020) on every pair the critic sees, real and fake alike, one draw
+    # per pair: comma list of translation, cutout, color; "" = off (paper). diffaugment_p: share
+    # of pairs augmented (ADA-style strength)
+    diffaugment: str = ""
+    diffaugment_p: float = 1.0
+    # channel dropout on the U-Net skip connections in training, so the generator cannot copy
+    # its input through them (0 = off, paper)
+    skip_dropout: float = 0.0
     # generator weights averaged for sampling
     ema_decay: float = 0.999
     # run folder cadence (generator steps)
@@ -109,6 +117,14 @@ class TrainConfig:
             problems.append(f"precision must be fp32 or bf16, not {self.precision!r}")
         if not 0 < self.gp_fraction <= 1:
             problems.append(f"gp_fraction must be in (0, 1], not {self.gp_fraction}")
+        try:
+            from gaunet.training.diffaugment import parse_policy
+
+            parse_policy(self.diffaugment)
+        except ValueError as error:
+            problems.append(str(error))
+        if not 0 <= self.diffaugment_p <= 1 or not 0 <= self.skip_dropout < 1:
+            problems.append("diffaugment_p must be in [0, 1] and skip_dropout in [0, 1)")
         if self.diversity_lambda < 0 or self.diversity_cap <= 0:
             problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
         for name in ("batch_size", "n_critic", "gp_every", "log_every", "g_depth", "d_blocks"):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gaunet.data import ImageSet, assign_split, load_source, write_split
+from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.errors import GaunetError
 from gaunet.progress import progress
 
@@ -122,8 +122,8 @@ def reproduce_commands(settings: dict, num_classes: int) -> str:
         f"{','.join(s['features'])} --size {s['size']} --max-images {s['eval_images']} "
         "--json metrics.json --report metrics.html   # caps the train split too",
         f"gaunet benchmark --data {source} --out bench --classifiers {','.join(s['classifiers'])} "
-        f"--arms none,classic,gaunet --fractions {s['fraction']:g} --seeds {s['seeds']} "
-        f"--size {s['size']} --width {s['width']:g} --epochs {s['epochs']} "
+        f"--arms none,classic,gaunet,gaunet+classic --fractions {s['fraction']:g} "
+        f"--seeds {s['seeds']} --size {s['size']} --width {s['width']:g} --epochs {s['epochs']} "
         f"--patience {s['patience']} {gen_budget}",
         "# (the benchmark's gaunet arm trains its own generator on exactly each fraction's images)",
     ]
@@ -143,7 +143,10 @@ class Demo:
     def source(self) -> ImageSet:
         """The source as read, at the demo's size (split only if the source has one)."""
         s = self.settings
-        return load_source(s.data, size=s.size, channels=s.channels)
+        source = load_source(s.data, size=s.size, channels=s.channels)
+        self.out.mkdir(parents=True, exist_ok=True)
+        print_skip_summary(source, self.out)
+        return source
 
     @cached_property
     def data(self) -> ImageSet:
@@ -309,6 +312,8 @@ class Demo:
         return result
 
     def step_evaluate(self) -> str:
+        from gaunet.metrics.verdict import domain_note, image_verdicts
+
         parts = []
         for model in self.settings.models:
             result = self._evaluate_one(model)
@@ -317,13 +322,16 @@ class Demo:
                 if entry.get("available"):
                     name = entry["metric_name"]
                     numbers.append(f"{name} {entry['overall'][name]:.2f}")
-            if "PA" in result:
-                numbers.append(f"PA {result['PA']['value']:.2f}")
+            if "PA" in result:  # FD_domain and PA are only as good as the domain classifier
+                note = domain_note(result)
+                numbers.append(f"PA {result['PA']['value']:.2f}" + (f" ({note})" if note else ""))
             pixel = result["memorization"].get("pixel")
             if pixel:
                 numbers.append(f"copy rate {pixel['copy_rate']:.2f}")
             if "noise_diversity" in result:
                 numbers.append(f"noise diversity {result['noise_diversity']['ratio']:.3f}")
+            verdict = image_verdicts(result)[0]  # the same verdict the report shows
+            numbers.append(f"verdict: {verdict.message}")
             parts.append(f"{model}: " + ", ".join(numbers))
         return "; ".join(parts)
 
@@ -337,7 +345,14 @@ class Demo:
             settings = BenchmarkSettings(
                 data=s.data,
                 classifiers=list(s.classifiers),
-                arms=["none", "classic", *(str(self.run_folder(m)) for m in s.models)],
+                # each generator's images alone, and with classic augmentation (compared with
+                # classic alone too): how users would use them
+                arms=[
+                    "none",
+                    "classic",
+                    *(str(self.run_folder(m)) for m in s.models),
+                    f"{self.run_folder('gaunet')}+classic",
+                ],
                 fractions=[s.fraction],
                 seeds=s.seeds,
                 size=s.size,

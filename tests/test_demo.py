@@ -77,6 +77,14 @@ def test_report_sections_and_verdict_match_the_numbers(demo_dir: Path) -> None:
     assert "src='http" not in text and 'src="http' not in text
     metrics = json.loads((demo_dir / "evaluate" / "gaunet" / "metrics.json").read_text())
     assert f"{metrics['noise_diversity']['ratio']:.3f} (" in text  # the report shows the number
+    from gaunet.metrics.verdict import image_verdicts
+
+    overall = image_verdicts(metrics)[0]  # one verdict, in the report and the step summary
+    assert f"The GAU-Net images:</b> {overall.message}" in text
+    state = json.loads((demo_dir / "demo.json").read_text())
+    assert f"verdict: {overall.message}" in state["steps"]["evaluate"]["summary"]
+    accuracy = metrics["domain_classifier"]["real_test_accuracy"]
+    assert f"real test accuracy {accuracy:.3f}" in state["steps"]["evaluate"]["summary"]
     with open(demo_dir / "downstream" / "results.csv") as handle:
         rows = [r for r in csv.DictReader(handle) if r["metric"] == "accuracy"]
     for classifier in ("svm", "resnet18"):
@@ -148,6 +156,8 @@ def test_baselines_join_the_grid_the_metrics_and_the_benchmark(tmp_path: Path) -
         assert (out / "evaluate" / model / "metrics.json").is_file()
     with open(out / "downstream" / "results.csv") as handle:
         arms = {row["arm"] for row in csv.DictReader(handle)}
-    assert arms == {"none", "classic", "run:gaunet", "run:gan", "run:cgan"}
+    assert arms == {"none", "classic", "run:gaunet", "run:gan", "run:cgan", "run:gaunet+classic"}
     text = (out / "report.html").read_text()
     assert "GAN images" in text and "cGAN images" in text
+    # the combined arm is judged against classic augmentation alone as well
+    assert "GAU-Net images + classic augmentation, against classic augmentation alone" in text

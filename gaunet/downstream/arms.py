@@ -5,6 +5,13 @@
 validation or test images), cache it under DIR/generators/<arm>-f<fraction>-s<subset seed>/,
 and add `ratio x n_c` synthetic images per class. An arm given as an existing run folder is
 used as-is, but only where its split.csv train rows equal the fraction subset.
+`gaunet+classic` (any generator name + `+classic`) adds the same generator's images AND
+augments every batch on the fly, as users would combine them; it reuses the generator arm's
+run and images.
+
+With `filter_pool` K > 1, K x the wanted number of images per class are generated, a small
+CNN trained on the fraction subset alone (never validation or test images) scores them, and
+the ones it assigns to their own class with the highest probability are kept.
 """
 
 from __future__ import annotations
@@ -28,11 +35,21 @@ GENERATOR_MODELS = ("gaunet", "gan", "cgan")
 
 @dataclass(frozen=True)
 class Arm:
-    """name: column value in results.csv; kind: none | classic | generator | run."""
+    """name: column value in results.csv; kind: none | classic | generator | run;
+    classic: the batches are also augmented on the fly (`classic` and `<generator>+classic`)."""
 
     name: str
     kind: str
     run: Path | None = None
+    classic: bool = False
+
+    @property
+    def model(self) -> str:
+        """The generator this arm's images come from (`gaunet` for `gaunet+classic`)."""
+        return self.name.removesuffix(COMBINED)
+
+
+COMBINED = "+classic"
 
 
 def parse_arms(specs: list[str]) -> list[Arm]:
@@ -40,17 +57,25 @@ def parse_arms(specs: list[str]) -> list[Arm]:
     arms = []
     for spec in specs:
         if spec in ("none", "classic"):
-            arms.append(Arm(spec, spec))
+            arms.append(Arm(spec, spec, classic=spec == "classic"))
         elif spec in GENERATOR_MODELS:
             arms.append(Arm(spec, "generator"))
-        elif Path(spec).is_dir():
-            run = Path(spec)
+        elif spec.endswith(COMBINED) and spec.removesuffix(COMBINED) in GENERATOR_MODELS:
+            arms.append(Arm(spec, "generator", classic=True))
+        elif Path(spec).is_dir() or (
+            spec.endswith(COMBINED) and Path(spec.removesuffix(COMBINED)).is_dir()
+        ):
+            combined = not Path(spec).is_dir()
+            run = Path(spec.removesuffix(COMBINED) if combined else spec)
             if not (run / "split.csv").is_file():
                 raise GaunetError(f"{run}: arm folder has no split.csv, so it is not a run folder")
-            arms.append(Arm(f"run:{run.name}", "run", run))
+            name = f"run:{run.name}{COMBINED if combined else ''}"
+            arms.append(Arm(name, "run", run, classic=combined))
         else:
+            models = ", ".join(GENERATOR_MODELS)
             raise GaunetError(
-                f"arm {spec!r}: not none, classic, {', '.join(GENERATOR_MODELS)} or a run folder"
+                f"arm {spec!r}: not none, classic, {models}, one of those + '{COMBINED}' "
+                "or a run folder"
             )
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
@@ -149,6 +174,27 @@ def _default_generate(*args: object, **kwargs: object) -> Path:
     return Path(generate_dataset(*args, **kwargs))
 
 
+def _default_scorer(subset: ImageSet) -> Callable[[np.ndarray], np.ndarray]:
+    """Class probabilities from the domain CNN trained on `subset` (the fraction's real
+    training images) and nothing else."""
+    from gaunet.metrics.features.domain import DomainExtractor
+
+    return DomainExtractor.for_training_set(subset).predict_proba
+
+
+def keep_most_confident(
+    probabilities: np.ndarray, labels: np.ndarray, wanted: np.ndarray
+) -> np.ndarray:
+    """Indices of the `wanted[c]` candidates of each class c with the highest p(c), in order."""
+    confidence = probabilities[np.arange(len(labels)), labels]
+    kept = []
+    for c, n in enumerate(wanted):
+        rows = np.flatnonzero(labels == c)
+        best = rows[np.argsort(-confidence[rows], kind="stable")[:n]]
+        kept.append(np.sort(best))
+    return np.concatenate(kept) if kept else np.zeros(0, np.int64)
+
+
 @dataclass
 class GeneratorArms:
     """Trains, caches and samples the generator arms of one benchmark folder.
@@ -164,22 +210,24 @@ class GeneratorArms:
     gen_config: str = "cpu-tiny"
     gen_steps: int | None = None
     gen_minutes: float | None = None
+    filter_pool: int = 1
     train_fn: Callable[..., Path] = _default_train
     generate_fn: Callable[..., Path] = _default_generate
+    scorer_fn: Callable[[ImageSet], Callable[[np.ndarray], np.ndarray]] = _default_scorer
     cache: dict = field(default_factory=dict)
 
     def extra_images(
         self, arm: Arm, fraction: float, subset: ImageSet
     ) -> tuple[np.ndarray, np.ndarray, Path]:
         """(images, labels, manifest) added to `subset` (all-train rows) by a generator arm."""
-        key = (arm.name, fraction)
+        key = (arm.model, fraction)
         if key not in self.cache:
             self.cache[key] = self._make(arm, fraction, subset)
         return self.cache[key]
 
     def _make(self, arm: Arm, fraction: float, subset: ImageSet) -> tuple:
         subset_ids = {str(i) for i in subset.ids}
-        tag = f"{arm.name.replace(':', '-')}-f{fraction:g}-s{self.subset_seed}"
+        tag = f"{arm.model.replace(':', '-')}-f{fraction:g}-s{self.subset_seed}"
         record = self.out / "generators" / f"{tag}.json"
         if arm.kind == "run":
             check_run_matches(arm.run, subset_ids, fraction)
@@ -195,20 +243,37 @@ class GeneratorArms:
                 resume=started,
                 config=self.gen_config,
                 overrides={
-                    "model": arm.name,
+                    "model": arm.model,
                     "channels": subset.channels,
+                    # the benchmark's --size: the generator learns the images it will add
+                    "size": subset.size,
+                    "pad_input": True,
                     "num_threads": torch.get_num_threads(),  # what --threads asked for
                 },
                 steps=self.gen_steps,
                 minutes=self.gen_minutes,
                 seed=self.subset_seed,
             )
-            record.write_text(json.dumps({"run": str(run), "arm": arm.name, "fraction": fraction}))
+            record.write_text(json.dumps({"run": str(run), "arm": arm.model, "fraction": fraction}))
         wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
-        folder = self.out / "synthetic" / f"{tag}-r{self.ratio:g}"
+        pool = max(1, int(self.filter_pool))
+        folder = self.out / "synthetic" / f"{tag}-r{self.ratio:g}{f'-p{pool}' if pool > 1 else ''}"
         manifest = folder / "manifest.csv"
         if not manifest.is_file():
-            manifest = self.generate_fn(run, folder, per_class=int(wanted.max()), seed=0)
+            manifest = self.generate_fn(run, folder, per_class=int(wanted.max()) * pool, seed=0)
         check_provenance(manifest, run, subset_ids)
-        images, labels = load_synthetic(manifest, wanted, subset.size, subset.channels)
+        images, labels = load_synthetic(manifest, wanted * pool, subset.size, subset.channels)
+        if pool > 1:
+            probabilities = self.scorer_fn(subset)(images)
+            kept = keep_most_confident(probabilities, labels, wanted)
+            confidence = probabilities[np.arange(len(labels)), labels]
+            report = {
+                "pool": pool,
+                "candidates": len(labels),
+                "kept": len(kept),
+                "mean_confidence_all": float(confidence.mean()),
+                "mean_confidence_kept": float(confidence[kept].mean()) if len(kept) else None,
+            }
+            (folder / "filter.json").write_text(json.dumps(report, indent=2) + "\n")
+            images, labels = images[kept], labels[kept]
         return images, labels, manifest

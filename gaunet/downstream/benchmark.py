@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaunet.data import ImageSet, assign_split, load_source, write_split
+from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.data.imageset import to_unit_tensor
 from gaunet.downstream.arms import Arm, GeneratorArms, parse_arms, per_class_targets
 from gaunet.downstream.augment import classic_augment
@@ -42,8 +42,10 @@ COLUMNS = (
 )  # fmt: skip
 PINNED = (
     "data", "size", "channels", "split_seed", "subset_seed", "synthetic_ratio", "width", "fit",
-    "gen_config", "gen_steps", "gen_minutes",
+    "gen_config", "gen_steps", "gen_minutes", "synthetic_weight", "filter_pool",
 )  # fmt: skip
+# pinned settings added after folders were first written: a folder without them used these
+PIN_DEFAULTS = {"synthetic_weight": 1.0, "filter_pool": 1}
 
 
 @dataclass
@@ -65,6 +67,10 @@ class BenchmarkSettings:
     gen_config: str = "cpu-tiny"
     gen_steps: int | None = None
     gen_minutes: float | None = None
+    # networks: loss weight of each synthetic image relative to a real one (1 = equal)
+    synthetic_weight: float = 1.0
+    # K > 1: generate K x the wanted images, keep those the subset-trained CNN is surest of
+    filter_pool: int = 1
 
 
 def _pin(out: Path, settings: BenchmarkSettings) -> dict:
@@ -72,7 +78,11 @@ def _pin(out: Path, settings: BenchmarkSettings) -> dict:
     path = out / "benchmark.json"
     if path.is_file():
         saved = json.loads(path.read_text())
-        changed = [k for k in PINNED if saved.get(k) != json.loads(json.dumps(record[k]))]
+        changed = [
+            k
+            for k in PINNED
+            if saved.get(k, PIN_DEFAULTS.get(k)) != json.loads(json.dumps(record[k]))
+        ]
         if changed:
             raise GaunetError(
                 f"{path}: this folder was run with other {', '.join(changed)}; "
@@ -160,9 +170,16 @@ class Grid:
         extra_x, extra_y = x[:0], y[:0]
         if arm.kind in ("generator", "run"):
             extra_x, extra_y, _ = self.arms_helper.extra_images(arm, fraction, subset)
-        elif arm.kind == "classic" and classifier not in NETWORKS:
-            extra_x, extra_y = _classic_copies(x, y, s.synthetic_ratio, seed)
+        if arm.classic and classifier not in NETWORKS:  # the SVM has no epochs: add copies
+            copies_x, copies_y = _classic_copies(x, y, s.synthetic_ratio, seed)
+            extra_x, extra_y = (
+                np.concatenate([extra_x, copies_x]),
+                np.concatenate([extra_y, copies_y]),
+            )
         train_x, train_y = np.concatenate([x, extra_x]), np.concatenate([y, extra_y])
+        weights = None
+        if arm.kind in ("generator", "run") and s.synthetic_weight != 1.0:
+            weights = np.concatenate([np.ones(len(x)), np.full(len(extra_x), s.synthetic_weight)])
         started = time.perf_counter()
         torch.manual_seed(seed)
         info: dict = {"epochs_run": "", "best_epoch": ""}
@@ -170,9 +187,16 @@ class Grid:
             model = build_network(
                 classifier, self.train.channels, self.train.num_classes, s.size, s.width
             )
-            augment = arm.kind == "classic"
             info = fit_network(
-                model, train_x, train_y, self.val.images, self.val.labels, s.fit, seed, augment
+                model,
+                train_x,
+                train_y,
+                self.val.images,
+                self.val.labels,
+                s.fit,
+                seed,
+                augment=arm.classic,
+                sample_weight=weights,
             )
             probabilities = predict_proba(model, self.test.images)
         else:
@@ -212,6 +236,7 @@ def run_benchmark(
     record = _pin(out, settings)
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)
+        print_skip_summary(data, out)
     data = assign_split(data, seed=settings.split_seed)
     write_split(out / "split.csv", data)
     if arms_helper is None:
@@ -220,6 +245,7 @@ def run_benchmark(
     arms_helper.subset_seed = settings.subset_seed
     arms_helper.gen_config = settings.gen_config
     arms_helper.gen_steps, arms_helper.gen_minutes = settings.gen_steps, settings.gen_minutes
+    arms_helper.filter_pool = settings.filter_pool
     grid = Grid(data, settings, arms_helper)
     for arm in arms:  # a run folder that fits no fraction fails now, not hours in
         if arm.kind == "run":

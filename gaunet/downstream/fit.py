@@ -70,17 +70,28 @@ def fit_network(
     settings: FitSettings,
     seed: int,
     augment: bool = False,
+    sample_weight: np.ndarray | None = None,
 ) -> dict:
-    """Train in place and load the best-validation-loss weights; returns what happened."""
+    """Train in place and load the best-validation-loss weights; returns what happened.
+
+    `sample_weight` (one per training image) scales each image's loss, e.g. below 1 for
+    synthetic images; a batch's loss is the weighted mean."""
     if settings.select not in ("loss", "auc"):
         raise GaunetError(f"model selection {settings.select!r}: use loss or auc")
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(
         model.parameters(), lr=settings.lr, betas=(float(settings.beta1), float(settings.beta2))
     )
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
     x_all = to_unit_tensor(images)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    w_all = (
+        torch.ones(len(y_all))
+        if sample_weight is None
+        else torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
+    )
+    if len(w_all) != len(y_all) or not bool((w_all >= 0).all()):
+        raise GaunetError("sample_weight needs one non-negative weight per training image")
     best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
     started = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
@@ -94,7 +105,9 @@ def fit_network(
             if augment:
                 x = classic_augment(x, generator)
             optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y_all[index])
+            per_image = loss_fn(model(x), y_all[index])
+            w = w_all[index]
+            loss = (per_image * w).sum() / w.sum().clamp_min(1e-12)
             loss.backward()
             optimiser.step()
         epochs_run = epoch

@@ -89,4 +89,18 @@ def paired_difference(
         result["p"] = float("nan")
     else:
         result["p"] = float(scipy_stats.ttest_rel(w[keep], wo[keep]).pvalue)
+    result["mde"] = detectable_gain(difference, confidence)
     return result
+
+
+def detectable_gain(differences: np.ndarray, confidence: float = 0.95, power: float = 0.8) -> float:
+    """Smallest true mean gain this many paired seeds detect with `power` at the two-sided
+    `confidence` level, given the observed spread: (t_{1-a/2} + t_{power}) * sd / sqrt(n).
+    Gains below it can be real and still come out "not significant"."""
+    differences = np.asarray(differences, dtype=np.float64)
+    n = len(differences)
+    if n < 2:
+        return float("nan")
+    df = n - 1
+    critical = scipy_stats.t.ppf(0.5 + confidence / 2, df) + scipy_stats.t.ppf(power, df)
+    return float(critical * differences.std(ddof=1) / math.sqrt(n))

@@ -22,6 +22,7 @@ from gaunet.models.layers import (
     Upscale,
     layer_norm,
 )
+from gaunet.training.diffaugment import augment_pair, parse_policy
 from gaunet.training.losses import gradient_penalty
 
 if TYPE_CHECKING:
@@ -67,9 +68,13 @@ class UNetGenerator(nn.Module):
         decoder_noise_stages: int,
         dropout: float,
         norm: Callable[[int], nn.Module],
+        skip_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         depth = len(widths)
+        # whole skip feature maps dropped in training: the decoder must rebuild detail from the
+        # latent (where the noise enters) instead of copying the input through the skips
+        self.skip_dropout = nn.Dropout2d(skip_dropout) if skip_dropout > 0 else nn.Identity()
         self.size = size
         multiple = 2**depth
         self.padded = -(-size // multiple) * multiple
@@ -115,7 +120,7 @@ class UNetGenerator(nn.Module):
             if 0 < stage <= len(self.decoder_noise):
                 h = torch.cat([h, self.decoder_noise[stage - 1](z).to(h.dtype)], 1)
             h = up(block(h))
-            h = torch.cat([h, skips[-1 - stage]], 1)
+            h = torch.cat([h, self.skip_dropout(skips[-1 - stage])], 1)
         out = self.head(h)
         if pad:
             out = out[..., pad // 2 : pad // 2 + self.size, pad // 2 : pad // 2 + self.size]
@@ -192,6 +197,7 @@ def build_generator(config: TrainConfig, num_classes: int) -> UNetGenerator:
         decoder_noise_stages=config.decoder_noise_stages,
         dropout=config.g_dropout,
         norm=norm,
+        skip_dropout=config.skip_dropout,
     )
 
 
@@ -228,6 +234,14 @@ class GaunetFamily(ModelFamily):
 
     name = "gaunet"
 
+    def score(self, critic, first: torch.Tensor, second: torch.Tensor, labels: torch.Tensor):
+        """The critic's score of pairs, through DiffAugment when the config asks for it (real
+        and fake pairs, the generator step and the penalty all go through here)."""
+        policy = parse_policy(self.config.diffaugment)
+        if policy:
+            first, second = augment_pair(first, second, policy, self.config.diffaugment_p)
+        return critic(first, second, labels)
+
     def build(self) -> tuple[nn.Module, nn.Module]:
         return build_generator(self.config, self.num_classes), build_critic(
             self.config, self.num_classes
@@ -239,7 +253,8 @@ class GaunetFamily(ModelFamily):
             fake = generator(batch.x_i, z, batch.labels)
         # real and fake pairs in one forward pass (twice the batch keeps a GPU busier); valid
         # because the critic has no batch statistics
-        scores = critic(
+        scores = self.score(
+            critic,
             torch.cat([batch.x_i, batch.x_i]),
             torch.cat([batch.x_j, fake.to(batch.x_j.dtype)]),
             torch.cat([batch.labels, batch.labels]),
@@ -251,8 +266,13 @@ class GaunetFamily(ModelFamily):
         if with_penalty:
             cfg = self.config
             keep = max(1, round(cfg.gp_fraction * len(fake)))
+            eager = getattr(critic, "_orig_mod", critic)  # the penalty needs double backward
+
+            def augmented(first, second, labels):
+                return self.score(eager, first, second, labels)
+
             penalty = gradient_penalty(
-                critic, batch.x_i[:keep], batch.x_j[:keep], fake[:keep], batch.labels[:keep]
+                augmented, batch.x_i[:keep], batch.x_j[:keep], fake[:keep], batch.labels[:keep]
             )
             loss = loss + cfg.gp_lambda * cfg.gp_every * penalty
             stats["gradient_penalty"] = penalty.detach()
@@ -264,13 +284,13 @@ class GaunetFamily(ModelFamily):
         if weight <= 0:
             z = self.noise(len(batch.x_i), batch.x_i.device)
             fake = generator(batch.x_i, z, batch.labels)
-            loss = -critic(batch.x_i, fake, batch.labels).mean()
+            loss = -self.score(critic, batch.x_i, fake, batch.labels).mean()
             return loss, {"loss_g": loss.detach()}
         # mode seeking: two noise draws per conditioning image in one forward pass
         x_i, labels = torch.cat([batch.x_i, batch.x_i]), torch.cat([batch.labels, batch.labels])
         z = self.noise(len(x_i), x_i.device)
         fake = generator(x_i, z, labels)
-        adversarial = -critic(x_i, fake, labels).mean()
+        adversarial = -self.score(critic, x_i, fake, labels).mean()
         diversity = mode_seeking_ratio(fake, z, self.config.diversity_cap)
         loss = adversarial - weight * diversity
         return loss, {"loss_g": loss.detach(), "diversity": diversity.detach()}

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-from torch import nn
 
 
 def gradient_penalty(
-    critic: nn.Module,
+    critic: Callable[..., torch.Tensor],
     first: torch.Tensor,
     real_second: torch.Tensor,
     fake_second: torch.Tensor,

@@ -1,0 +1,194 @@
+"""Levers for using synthetic images: the combined arm, confidence filtering, loss weights,
+the detectable gain and the SVM's selection criterion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from downstream_helpers import FakeGenerators
+
+from gaunet.data import ImageSet, assign_split, load_source
+from gaunet.downstream import benchmark as benchmark_module
+from gaunet.downstream.arms import GeneratorArms, keep_most_confident, parse_arms
+from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
+from gaunet.downstream.classifiers import SvmClassifier, balanced_accuracy
+from gaunet.downstream.fit import FitSettings, fit_network
+from gaunet.downstream.stats import detectable_gain, paired_difference
+from gaunet.downstream.subsets import nested_subsets
+from gaunet.errors import GaunetError
+
+
+@pytest.fixture(autouse=True)
+def _quiet_single_thread(monkeypatch: pytest.MonkeyPatch) -> object:
+    monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _subset(fraction: float = 0.5) -> ImageSet:
+    data = assign_split(load_source("phantom:n=24", size=16, channels=1), seed=0)
+    train = data.where_split("train")
+    subset = train.subset(nested_subsets(train.labels, [fraction])[fraction])
+    subset.split = np.full(len(subset), "train")
+    return subset
+
+
+@pytest.mark.parametrize(
+    "spec, model, classic",
+    [("gaunet+classic", "gaunet", True), ("cgan+classic", "cgan", True), ("gan", "gan", False)],
+)
+def test_combined_arm_names(spec: str, model: str, classic: bool) -> None:
+    (arm,) = parse_arms([spec])
+    assert (arm.kind, arm.model, arm.classic) == ("generator", model, classic)
+
+
+@pytest.mark.parametrize("bad", ["vae+classic", "classic+classic", "none+classic"])
+def test_combined_arm_needs_a_generator(bad: str) -> None:
+    with pytest.raises(GaunetError, match="classic"):
+        parse_arms([bad])
+
+
+def test_combined_arm_reuses_the_generator_and_augments_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeGenerators()
+    helper = GeneratorArms(tmp_path, train_fn=fake.train, generate_fn=fake.generate)
+    augmented = []
+    real_fit = benchmark_module.fit_network
+
+    def spy(*args: object, **kwargs: object) -> dict:
+        augmented.append((len(args[1]), kwargs["augment"]))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    settings = BenchmarkSettings(
+        data="phantom:n=24",
+        classifiers=["resnet18"],
+        arms=["none", "classic", "gaunet", "gaunet+classic"],
+        fractions=[0.5],
+        seeds=2,
+        size=16,
+        width=0.125,
+        fit=FitSettings(epochs=1),
+    )
+    run_benchmark(settings, tmp_path, arms_helper=helper)
+    assert len(fake.trained) == 1  # one generator for gaunet and gaunet+classic
+    n_real = augmented[0][0]
+    # per arm (2 seeds each): none, classic (on the fly), gaunet (+images), gaunet+classic
+    assert (
+        augmented
+        == [(n_real, False)] * 2
+        + [(n_real, True)] * 2
+        + [(2 * n_real, False)] * 2
+        + [(2 * n_real, True)] * 2
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    combined = next(e for e in summary["entries"] if e["arm"] == "gaunet+classic")
+    assert combined["gain_vs_classic"]["accuracy"]["n"] == 2
+    table = (tmp_path / "summary.md").read_text()
+    assert "Combined arms against `classic` alone" in table
+    assert "| resnet18 | 0.5 | gaunet+classic |" in table
+
+
+def test_filter_keeps_the_most_confident_per_class() -> None:
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.95, 0.05]])
+    labels = np.array([0, 0, 0, 1, 1])
+    kept = keep_most_confident(probabilities, labels, np.array([2, 1]))
+    assert kept.tolist() == [0, 2, 3]
+
+
+def test_filter_scorer_sees_only_the_fraction_subset(tmp_path: Path) -> None:
+    subset = _subset()
+    fake = FakeGenerators()
+    trained_on: list[ImageSet] = []
+
+    def scorer(train: ImageSet):
+        trained_on.append(train)
+        # a "classifier" that is surest of the darkest images of each class
+        return lambda images: np.stack(
+            [1 - images.mean((1, 2, 3)) / 255, images.mean((1, 2, 3)) / 255], 1
+        )
+
+    helper = GeneratorArms(
+        tmp_path, filter_pool=3, train_fn=fake.train, generate_fn=fake.generate, scorer_fn=scorer
+    )
+    images, labels, manifest = helper.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    assert len(trained_on) == 1 and set(trained_on[0].ids) == set(subset.ids)
+    assert set(trained_on[0].split) == {"train"}
+    counts = np.bincount(subset.labels, minlength=2)
+    assert np.bincount(labels, minlength=2).tolist() == counts.tolist()  # ratio 1 after filtering
+    report = json.loads((manifest.parent / "filter.json").read_text())
+    assert report["candidates"] == 3 * int(counts.max()) * 2 and report["kept"] == len(labels)
+    assert report["mean_confidence_kept"] >= report["mean_confidence_all"]
+
+
+def test_synthetic_weight_zero_equals_training_without_the_extra_images() -> None:
+    subset = _subset(1.0)
+    x, y = subset.images, subset.labels
+    extra = 255 - x
+
+    def train(images: np.ndarray, labels: np.ndarray, weight: np.ndarray | None) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 2))
+        settings = FitSettings(epochs=2, batch_size=len(images))
+        fit_network(model, images, labels, x, y, settings, seed=0, sample_weight=weight)
+        return model[1].weight.detach().clone()
+
+    weight = np.concatenate([np.ones(len(x)), np.zeros(len(x))])
+    with_zero = train(np.concatenate([x, extra]), np.concatenate([y, y]), weight)
+    without = train(x, y, None)
+    with_one = train(np.concatenate([x, extra]), np.concatenate([y, y]), None)
+    assert torch.allclose(with_zero, without, atol=1e-5)
+    assert not torch.allclose(with_one, without, atol=1e-3)
+    with pytest.raises(GaunetError, match="one non-negative weight"):
+        train(x, y, np.ones(3))
+
+
+def test_detectable_gain_shrinks_with_seeds_and_is_reported() -> None:
+    rng = np.random.default_rng(0)
+    spread = rng.normal(0, 0.05, 40)
+    assert detectable_gain(spread[:10]) > detectable_gain(spread) > 0
+    assert np.isnan(detectable_gain(spread[:1]))
+    # 10 seeds, sd 0.05: (t_.975 + t_.8) * sd / sqrt(10) = (2.262 + 0.883) * 0.05 / 3.162
+    fixed = np.array([0.05, -0.05] * 5) * np.sqrt(9 / 10)
+    assert detectable_gain(fixed) == pytest.approx(3.145 * 0.05 / np.sqrt(10), rel=1e-3)
+    result = paired_difference(np.array([0.8, 0.7, 0.9]), np.array([0.7, 0.7, 0.8]))
+    assert result["mde"] > 0
+
+
+def test_svm_selection_cannot_be_won_by_the_majority_class() -> None:
+    assert balanced_accuracy(np.array([0, 0, 0, 1]), np.array([0, 0, 0, 0])) == 0.5
+    rng = np.random.default_rng(0)
+    # 90 % majority; the minority is separable in one feature
+    y = np.array([0] * 45 + [1] * 5)
+    x = rng.normal(0, 1, (50, 4)) + y[:, None] * np.array([4.0, 0, 0, 0])
+    val_y = np.array([0] * 18 + [1] * 2)
+    val_x = rng.normal(0, 1, (20, 4)) + val_y[:, None] * np.array([4.0, 0, 0, 0])
+    svm = SvmClassifier(0)
+    info = svm.fit(x, y, val_x, val_y, 2)
+    predicted = svm.predict_proba(val_x).argmax(1)
+    assert info["best_val_balanced_accuracy"] > 0.5
+    assert (predicted == 1).any()  # not the majority-class model
+
+
+def test_a_run_folder_can_be_combined_with_classic(tmp_path: Path) -> None:
+    run = tmp_path / "my run"
+    run.mkdir()
+    (run / "split.csv").write_text("id,group,label,class,split\n")
+    plain, combined = parse_arms([str(run), f"{run}+classic"])
+    assert (plain.name, plain.classic) == ("run:my run", False)
+    assert (combined.name, combined.kind, combined.run, combined.classic) == (
+        "run:my run+classic",
+        "run",
+        run,
+        True,
+    )
+    assert combined.model == plain.model  # one cache entry for both
+    with pytest.raises(GaunetError, match="split.csv"):
+        parse_arms([f"{tmp_path}+classic"])
