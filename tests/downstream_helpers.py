@@ -4,9 +4,13 @@ signatures and files (split.csv, manifest.csv, PNGs), so downstream tests need n
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
 from gaunet.data import ImageSet, write_split
@@ -50,3 +54,15 @@ class FakeGenerators:
                     Image.fromarray(255 - rows.images[row, 0]).save(out / path)
                     writer.writerow([path, label, name, opaque_id(rows.ids[row]), seed, "0" * 64])
         return out / "manifest.csv"
+
+
+@contextmanager
+def one_quiet_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No progress bars and one torch thread (restored after): the grid tests' setting."""
+    monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

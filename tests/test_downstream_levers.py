@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from downstream_helpers import FakeGenerators
+from downstream_helpers import FakeGenerators, one_quiet_thread
 
 from gaunet.data import ImageSet, assign_split, load_source
 from gaunet.downstream import benchmark as benchmark_module
@@ -24,11 +24,8 @@ from gaunet.errors import GaunetError
 
 @pytest.fixture(autouse=True)
 def _quiet_single_thread(monkeypatch: pytest.MonkeyPatch) -> object:
-    monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_quiet_thread(monkeypatch):
+        yield
 
 
 def _subset(fraction: float = 0.5) -> ImageSet:
