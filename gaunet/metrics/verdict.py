@@ -35,7 +35,10 @@ LONGER = (
     "train longer (a larger --minutes or --steps: minutes of cpu-tiny training are far from "
     "the paper's), ideally on a GPU with the paper preset (docs/guide.md), then evaluate again"
 )
-SEEDS = "judge any gain with `gaunet benchmark` over more seeds (--seeds 5 or more)"
+SEEDS = (
+    "judge any gain with `gaunet benchmark --arms none,classic,gaunet,gaunet+classic "
+    "--seeds 10` (with 3 seeds only gains of 10+ points show)"
+)
 
 
 @dataclass(frozen=True)
