@@ -98,6 +98,11 @@ class TrainConfig:
     device: str = "auto"  # auto = cuda when available, else cpu
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     channels_last: bool = False
+    # critic levers for GPUs (docs/performance.md, issue 17): layer norms that keep bf16
+    # activations (fp32 statistics) and dense blocks that write into one preallocated buffer
+    # instead of torch.cat; both give the same values (tests/test_layers.py); off = today's path
+    d_norm_keep_dtype: bool = False
+    d_feature_buffer: bool = False
     compile: bool = False  # torch.compile of the forward passes (the penalty stays eager)
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
 

@@ -81,3 +81,27 @@ def test_losses_backpropagate_to_the_right_network():
 def test_unknown_model_is_a_user_error():
     with pytest.raises(GaunetError, match="unknown model"):
         get_family("vae")
+
+
+def test_gpu_levers_from_the_config_keep_the_critic_scores():
+    """d_norm_keep_dtype / d_feature_buffer (issue 17) reach the critic and change nothing in
+    fp32: same parameters, same scores."""
+    from gaunet.config import load_config
+    from gaunet.models.gaunet import build_critic
+    from gaunet.models.layers import DenseBlock, LayerNorm2d
+
+    base = {"size": 16, "d_blocks": 2, "precision": "fp32"}
+    torch.manual_seed(0)
+    plain = build_critic(load_config("cpu-tiny", base), 2)
+    torch.manual_seed(0)
+    levers = build_critic(
+        load_config("cpu-tiny", {**base, "d_norm_keep_dtype": True, "d_feature_buffer": True}), 2
+    )
+    assert all(m.feature_buffer for m in levers.modules() if isinstance(m, DenseBlock))
+    assert any(isinstance(m, LayerNorm2d) for m in levers.modules())
+    assert not any(isinstance(m, LayerNorm2d) for m in plain.modules())
+    levers.load_state_dict(plain.state_dict())  # the same parameter names
+    plain.eval(), levers.eval()
+    x = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    labels = torch.tensor([0, 1, 0])
+    assert torch.allclose(plain(x, x.flip(3), labels), levers(x, x.flip(3), labels), atol=1e-5)

@@ -147,6 +147,8 @@ class DenseCritic(nn.Module):
         projection: bool,
         stem_down: int = 0,
         size: int | None = None,
+        keep_dtype_norm: bool = False,
+        feature_buffer: bool = False,
     ) -> None:
         super().__init__()
         modules: list[nn.Module] = [nn.Conv2d(2 * channels, stem, 3, padding=1)]
@@ -156,12 +158,22 @@ class DenseCritic(nn.Module):
             side //= 2
         width = stem
         for _ in range(blocks):
-            block = DenseBlock(width, growth, layers, dropout)
+            block = DenseBlock(
+                width,
+                growth,
+                layers,
+                dropout,
+                feature_buffer=feature_buffer,
+                keep_dtype_norm=keep_dtype_norm,
+            )
             pool = side >= 2
-            modules += [block, Transition(block.out_channels, block.out_channels // 2, pool)]
+            transition = Transition(
+                block.out_channels, block.out_channels // 2, pool, keep_dtype_norm=keep_dtype_norm
+            )
+            modules += [block, transition]
             side = -(-side // 2) if pool else side
             width = block.out_channels // 2
-        modules += [layer_norm(width), nn.LeakyReLU(LEAK)]
+        modules += [layer_norm(width, keep_dtype_norm), nn.LeakyReLU(LEAK)]
         self.features = nn.Sequential(*modules)
         self.head = nn.Linear(width, 1)
         self.embed = nn.Embedding(num_classes, width) if projection else None
@@ -213,6 +225,8 @@ def build_critic(config: TrainConfig, num_classes: int) -> DenseCritic:
         projection=config.d_projection,
         stem_down=config.d_stem_down,
         size=config.size,
+        keep_dtype_norm=config.d_norm_keep_dtype,
+        feature_buffer=config.d_feature_buffer,
     )
 
 
