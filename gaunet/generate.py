@@ -16,7 +16,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range, to_unit_tensor
 from gaunet.errors import GaunetError, GaunetWarning, os_error, shorten, writable_folder
+from gaunet.io import write_atomic
 from gaunet.models import build_family
 from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
 from gaunet.progress import progress
@@ -357,21 +357,8 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, max_copy_rate):
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file renamed into place: a failure (disk full) leaves no partial
-    or empty file, and the OSError names `path`."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException as error:  # a Ctrl-C mid-write must not leave the temporary either
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if isinstance(error, OSError):
-            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
-        raise
+    """Outputs a rerun rewrites anyway: atomic, without fsync."""
+    write_atomic(path, data, durable=False)
 
 
 def _write_csv(path: Path, header: list[str], rows: list) -> None:

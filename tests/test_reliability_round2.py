@@ -15,11 +15,10 @@ import pytest
 import torch
 from train_helpers import PHANTOM, TINY, tiny_train
 
-import gaunet.generate as generate_module
+import gaunet.io as io_module
 from gaunet.cli import main
 from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.generate import generate_dataset
-from gaunet.training import checkpoint as checkpoint_module
 from gaunet.training import train
 from gaunet.training.checkpoint import load_checkpoint
 
@@ -68,7 +67,7 @@ class _FullDisk:
 
 
 def _disk_full_after(module, monkeypatch, good_writes: int) -> None:
-    """Writes by `module` (its `open` in binary write mode) fail with ENOSPC after some."""
+    """Writes through `module` (gaunet.io: every atomic write) fail with ENOSPC after some."""
     count = {"n": 0}
 
     def fake_open(file, mode="r", *args, **kwargs):
@@ -114,7 +113,7 @@ def test_generate_disk_full_leaves_no_partial_file_and_no_manifest(
 ):
     out = tmp_path / "syn"
     generate_dataset(run, out, per_class=3)  # an earlier, complete generation in the same place
-    _disk_full_after(generate_module, monkeypatch, good_writes=2)
+    _disk_full_after(io_module, monkeypatch, good_writes=2)
     code = main(
         ["generate", "--run", str(run), "--out", str(out), "--per-class", "3", "--seed", "1"]
     )
@@ -128,7 +127,7 @@ def test_generate_disk_full_leaves_no_partial_file_and_no_manifest(
 
 
 def test_generate_disk_full_on_the_manifest_leaves_none(run, tmp_path, monkeypatch):
-    _disk_full_after(generate_module, monkeypatch, good_writes=4)  # 4 PNGs fit, not the CSV
+    _disk_full_after(io_module, monkeypatch, good_writes=4)  # 4 PNGs fit, not the CSV
     with pytest.raises(GaunetError, match=r"manifest\.csv: No space left on device"):
         generate_dataset(run, tmp_path / "syn", per_class=2)
     assert not (tmp_path / "syn" / "manifest.csv").exists()
@@ -180,7 +179,7 @@ def test_train_disk_full_keeps_the_last_good_checkpoint_and_no_temporaries(
 ):
     out = tmp_path / "run"
     # first checkpoint (step 2): data + sidecar written; the next one (step 4) hits a full disk
-    _disk_full_after(checkpoint_module, monkeypatch, good_writes=2)
+    _disk_full_after(io_module, monkeypatch, good_writes=2)
     args = ["train", "--data", PHANTOM, "--out", str(out), "--steps", "6", "--quiet", *TINY_ARGS]
     code = main([*args, "--set=checkpoint_every=2", "--set=sample_every=0"])
     assert code == 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import re
 import warnings
@@ -20,6 +19,7 @@ import torch
 
 from gaunet.errors import GaunetError, GaunetWarning, shorten
 from gaunet.hashing import sha256_file
+from gaunet.io import write_atomic
 
 LAST = "last.pt"
 PERIODIC = re.compile(r"step-(\d+)\.pt$")
@@ -29,35 +29,8 @@ class CheckpointError(GaunetError):
     """No usable checkpoint: the message names what was tried."""
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`. A failed
-    write (disk full) removes its temporary and raises an OSError naming `path`; the file
-    already at `path` is untouched."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as error:  # Ctrl-C mid-write must not leave the temporary either
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if isinstance(error, OSError):
-            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
-        raise
-    try:
-        folder = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(folder)
-    except OSError:
-        pass
-    finally:
-        os.close(folder)
+# module-level name: tests replace it to simulate a crash between the two writes
+_atomic_write = write_atomic
 
 
 def all_finite(state: Any) -> bool:
