@@ -5,6 +5,7 @@ critic that scores same-class image pairs (Chen et al. 2021, sections II-B, II-C
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import torch
@@ -251,10 +252,16 @@ class GaunetFamily(ModelFamily):
     def score(self, critic, first: torch.Tensor, second: torch.Tensor, labels: torch.Tensor):
         """The critic's score of pairs, through DiffAugment when the config asks for it (real
         and fake pairs, the generator step and the penalty all go through here)."""
-        policy = parse_policy(self.config.diffaugment)
-        if policy:
-            first, second = augment_pair(first, second, policy, self.config.diffaugment_p)
+        if self.augment_policy:
+            first, second = augment_pair(
+                first, second, self.augment_policy, self.config.diffaugment_p
+            )
         return critic(first, second, labels)
+
+    @cached_property
+    def augment_policy(self) -> tuple[str, ...]:
+        """The DiffAugment policy, parsed once (score runs several times per step)."""
+        return parse_policy(self.config.diffaugment)
 
     def build(self) -> tuple[nn.Module, nn.Module]:
         return build_generator(self.config, self.num_classes), build_critic(
