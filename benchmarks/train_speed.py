@@ -115,14 +115,7 @@ def capture_iterations(trainer: Trainer, warmup: int = 1) -> None:
     static_index = torch.zeros((period, 2, size * count), dtype=torch.long, device=device)
 
     def draw_static() -> list[Batch]:  # Trainer.draw_iteration without the host sampling
-        index = static_index[trainer.step % period]
-        images = trainer._to_unit(trainer.images[index])
-        if cfg.channels_last:
-            images = images.flatten(0, 1).contiguous(memory_format=torch.channels_last)
-            images = images.view(2, size * count, *images.shape[1:])
-        labels = trainer.labels[index[0]]
-        parts = [slice(k * size, (k + 1) * size) for k in range(count)]
-        return [Batch(images[0, s], images[1, s], labels[s]) for s in parts]
+        return trainer.batches_from_index(static_index[trainer.step % period])
 
     def fill(phase: int) -> None:
         first, second, _ = trainer.sampler.sample(size * count)

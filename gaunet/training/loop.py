@@ -206,6 +206,13 @@ class Trainer:
             index = index.pin_memory().to(self.device, non_blocking=True)
         else:
             index = index.to(self.device)
+        return self.batches_from_index(index)
+
+    def batches_from_index(self, index: torch.Tensor) -> list[Batch]:
+        """The iteration's batches from (2, pairs) device indices: gathered and converted on the
+        device with no host work (a CUDA-graph capture replays exactly this)."""
+        cfg = self.cfg
+        count, size = cfg.n_critic + 1, cfg.batch_size
         images = self._to_unit(self.images[index])
         if cfg.channels_last:
             images = images.flatten(0, 1).contiguous(memory_format=torch.channels_last)
