@@ -83,6 +83,11 @@ class TrainConfig:
     # channel dropout on the U-Net skip connections in training, so the generator cannot copy
     # its input through them (0 = off, paper)
     skip_dropout: float = 0.0
+    # packed critic (PacGAN, Lin et al. 2018, made conditional): the critic sees the conditioning
+    # image with `critic_pack` same-class images at once: that many real partners, or that many
+    # noise draws of the generator for it, so draws that ignore their noise look unlike real
+    # partners; 1 = the paper's pairs
+    critic_pack: int = 1
     # generator weights averaged for sampling
     ema_decay: float = 0.999
     # run folder cadence (generator steps)
@@ -132,7 +137,15 @@ class TrainConfig:
             problems.append("diffaugment_p must be in [0, 1] and skip_dropout in [0, 1)")
         if self.diversity_lambda < 0 or self.diversity_cap <= 0:
             problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
-        for name in ("batch_size", "n_critic", "gp_every", "log_every", "g_depth", "d_blocks"):
+        for name in (
+            "batch_size",
+            "n_critic",
+            "gp_every",
+            "log_every",
+            "g_depth",
+            "d_blocks",
+            "critic_pack",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
         if self.batch_size < 2:

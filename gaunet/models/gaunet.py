@@ -134,7 +134,8 @@ class DenseCritic(nn.Module):
     layer norm throughout, a linear head to one score; with `projection`, plus the inner
     product of a class embedding and the pooled features (projection discriminator).
     Given the image `size`, transitions stop pooling once the side is 1 pixel, so small images
-    (the paper's /4 stem and four transitions at 28 px) still fit."""
+    (the paper's /4 stem and four transitions at 28 px) still fit. With `pack` > 1 the second
+    element holds `pack` images stacked on the channels (the packed critic, config critic_pack)."""
 
     def __init__(
         self,
@@ -150,9 +151,10 @@ class DenseCritic(nn.Module):
         size: int | None = None,
         keep_dtype_norm: bool = False,
         feature_buffer: bool = False,
+        pack: int = 1,
     ) -> None:
         super().__init__()
-        modules: list[nn.Module] = [nn.Conv2d(2 * channels, stem, 3, padding=1)]
+        modules: list[nn.Module] = [nn.Conv2d((1 + pack) * channels, stem, 3, padding=1)]
         side = size or 2 ** (stem_down + blocks)
         for _ in range(stem_down):  # DenseNet's stem downsamples before the first dense block
             modules += [nn.LeakyReLU(LEAK), nn.Conv2d(stem, stem, 4, stride=2, padding=1)]
@@ -228,6 +230,7 @@ def build_critic(config: TrainConfig, num_classes: int) -> DenseCritic:
         size=config.size,
         keep_dtype_norm=config.d_norm_keep_dtype,
         feature_buffer=config.d_feature_buffer,
+        pack=config.critic_pack,
     )
 
 
@@ -241,6 +244,28 @@ def mode_seeking_ratio(fake: torch.Tensor, z: torch.Tensor, cap: float) -> torch
     image_gap = (first - second).abs().flatten(1).mean(1)
     noise_gap = (z_first - z_second).abs().mean(1)
     return (image_gap / noise_gap.clamp_min(1e-8)).clamp(max=cap).mean()
+
+
+def within_class_shift(labels: torch.Tensor, shift: int) -> torch.Tensor:
+    """Row permutation that sends each row to the row `shift` places further among the rows of
+    its own class (cyclically): partners drawn this way never cross classes. A class with one
+    row in the batch maps to itself."""
+    order = torch.argsort(labels, stable=True)
+    sorted_labels = labels[order]
+    counts = torch.bincount(sorted_labels)
+    starts = torch.cumsum(counts, 0) - counts
+    start, size = starts[sorted_labels], counts[sorted_labels]
+    moved = (torch.arange(len(labels), device=labels.device) - start + shift) % size + start
+    permutation = torch.empty_like(order)
+    permutation[order] = order[moved]
+    return permutation
+
+
+def pack_draws(images: torch.Tensor, pack: int) -> torch.Tensor:
+    """(pack * N, C, H, W) in draw-major order -> (N, pack * C, H, W): draw k of row n on
+    channels k*C:(k+1)*C."""
+    _, c, h, w = images.shape
+    return images.view(pack, -1, c, h, w).transpose(0, 1).reshape(-1, pack * c, h, w)
 
 
 class GaunetFamily(ModelFamily):
@@ -268,16 +293,34 @@ class GaunetFamily(ModelFamily):
             self.config, self.num_classes
         )
 
+    def real_partners(self, batch: Batch) -> torch.Tensor:
+        """x_j, and with critic_pack > 1 further same-class partners from the batch's other
+        rows, stacked on the channels."""
+        pack = self.config.critic_pack
+        if pack == 1:
+            return batch.x_j
+        shifted = [batch.x_j[within_class_shift(batch.labels, k)] for k in range(1, pack)]
+        return torch.cat([batch.x_j, *shifted], 1)
+
+    def draws(self, generator, x_i: torch.Tensor, labels: torch.Tensor, count: int):
+        """`count` noise draws per conditioning image in one forward pass, draw-major:
+        (images (count * N, C, H, W), their noise)."""
+        x, y = x_i.repeat(count, 1, 1, 1), labels.repeat(count)
+        z = self.noise(len(x), x.device)
+        return generator(x, z, y), z
+
     def critic_loss(self, generator, critic, batch: Batch, with_penalty: bool):
+        pack = self.config.critic_pack
         with torch.no_grad():
-            z = self.noise(len(batch.x_i), batch.x_i.device)
-            fake = generator(batch.x_i, z, batch.labels)
+            fake, _ = self.draws(generator, batch.x_i, batch.labels, pack)
+            fake = pack_draws(fake, pack)
+        partners = self.real_partners(batch)
         # real and fake pairs in one forward pass (twice the batch keeps a GPU busier); valid
         # because the critic has no batch statistics
         scores = self.score(
             critic,
             torch.cat([batch.x_i, batch.x_i]),
-            torch.cat([batch.x_j, fake.to(batch.x_j.dtype)]),
+            torch.cat([partners, fake.to(partners.dtype)]),
             torch.cat([batch.labels, batch.labels]),
         )
         real_score, fake_score = scores.chunk(2)
@@ -293,7 +336,7 @@ class GaunetFamily(ModelFamily):
                 return self.score(eager, first, second, labels)
 
             penalty = gradient_penalty(
-                augmented, batch.x_i[:keep], batch.x_j[:keep], fake[:keep], batch.labels[:keep]
+                augmented, batch.x_i[:keep], partners[:keep], fake[:keep], batch.labels[:keep]
             )
             loss = loss + cfg.gp_lambda * cfg.gp_every * penalty
             stats["gradient_penalty"] = penalty.detach()
@@ -301,17 +344,21 @@ class GaunetFamily(ModelFamily):
         return loss, stats
 
     def generator_loss(self, generator, critic, batch: Batch):
-        weight = self.config.diversity_lambda
+        """The critic's verdict on generated images (packed draws with critic_pack > 1), minus
+        the mode-seeking reward on the first two draws when diversity_lambda > 0."""
+        pack, weight = self.config.critic_pack, self.config.diversity_lambda
+        count = max(pack, 2 if weight > 0 else 1)
+        fake, z = self.draws(generator, batch.x_i, batch.labels, count)
+        if pack > 1:
+            scored = self.score(critic, batch.x_i, pack_draws(fake, pack), batch.labels)
+        else:
+            repeat = (count, 1, 1, 1)
+            scored = self.score(critic, batch.x_i.repeat(repeat), fake, batch.labels.repeat(count))
+        loss = -scored.mean()
         if weight <= 0:
-            z = self.noise(len(batch.x_i), batch.x_i.device)
-            fake = generator(batch.x_i, z, batch.labels)
-            loss = -self.score(critic, batch.x_i, fake, batch.labels).mean()
             return loss, {"loss_g": loss.detach()}
-        # mode seeking: two noise draws per conditioning image in one forward pass
-        x_i, labels = torch.cat([batch.x_i, batch.x_i]), torch.cat([batch.labels, batch.labels])
-        z = self.noise(len(x_i), x_i.device)
-        fake = generator(x_i, z, labels)
-        adversarial = -self.score(critic, x_i, fake, labels).mean()
-        diversity = mode_seeking_ratio(fake, z, self.config.diversity_cap)
-        loss = adversarial - weight * diversity
+        diversity = mode_seeking_ratio(
+            fake[: 2 * len(batch.x_i)], z[: 2 * len(batch.x_i)], self.config.diversity_cap
+        )
+        loss = loss - weight * diversity
         return loss, {"loss_g": loss.detach(), "diversity": diversity.detach()}

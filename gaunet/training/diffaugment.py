@@ -84,11 +84,13 @@ def augment_pair(
     rng: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply `policy` to each pair (first[k], second[k]) with one draw per pair; a pair is left
-    unchanged with probability 1 - `probability` (ADA-style strength)."""
+    unchanged with probability 1 - `probability` (ADA-style strength). A packed `second` (several
+    images stacked on the channels, config critic_pack) gets the same draw for all its images."""
     if not policy or probability <= 0:
         return first, second
+    channels = first.shape[1]
     second = second.to(first.dtype)
-    pair = torch.stack([first, second])
+    pair = torch.stack([first, *second.split(channels, 1)])
     augmented = pair
     for name in policy:
         if name == "translation":
@@ -101,4 +103,4 @@ def augment_pair(
         n = pair.shape[1]
         chosen = torch.rand(n, device=pair.device, generator=rng) < probability
         augmented = torch.where(chosen.view(1, n, 1, 1, 1), augmented, pair)
-    return augmented[0], augmented[1]
+    return augmented[0], torch.cat(list(augmented[1:]), 1)
