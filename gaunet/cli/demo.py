@@ -14,8 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="inspect, train, generate, evaluate, benchmark and report, in one command",
         description=(
-            "Runs the whole of gaunet on SOURCE (the built-in phantom set by default, no "
-            "download): inspect the data, split it, train GAU-Net (cpu-tiny, time-boxed) on a "
+            "Runs the whole of gaunet on SOURCE (default `auto`: BreastMNIST, 780 breast "
+            "ultrasound images, when breastmnist.npz is found in $GAUNET_DEMO_DATA, "
+            "~/.medmnist/ or shared/data/ beside the working folder; else the built-in phantom; "
+            "no download): inspect the data, split it, train GAU-Net (cpu-tiny, time-boxed) on a "
             "low-data subset of the training split, generate images, evaluate them (FID when the "
             "Inception weights are installed, FD_domain, KID, PRDC, PA, copy rate) and say "
             "whether they are usable, train classifiers with and without the extra images, and "
@@ -24,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "finished steps are skipped."
         ),
     )
-    parser.add_argument("--data", default="phantom", help="SOURCE: phantom, .npz, folder, CSV, ...")
+    parser.add_argument(
+        "--data",
+        default="auto",
+        help="SOURCE: auto, phantom, .npz, folder, CSV, ... (default: auto)",
+    )
     parser.add_argument("--out", default="demo", help="output folder")
     parser.add_argument(
         "--minutes",
