@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gaunet.errors import GaunetError
 
 
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
@@ -44,3 +51,53 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(handle)
+
+
+def jsonable(value: Any) -> Any:
+    """`json.dumps(default=...)` for the values gaunet records: numpy scalars and arrays, paths."""
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def write_json(path: Path, value: Any, durable: bool = False) -> None:
+    """Indented JSON, written atomically (an interrupted write never looks finished)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(value, indent=2, default=jsonable) + "\n"
+    write_atomic(path, text.encode(), durable=durable)
+
+
+def pin_settings(
+    path: Path,
+    record: dict[str, Any],
+    pinned: Iterable[str],
+    defaults: dict[str, Any] | None = None,
+    what: str = "folder",
+) -> dict[str, Any]:
+    """Refuse to continue a folder whose results-changing settings differ from `record`, then
+    write `record` merged over what `path` already holds. A setting missing from an older file
+    reads as its value in `defaults`. Returns the merged record."""
+    path = Path(path)
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    defaults = defaults or {}
+    plain = json.loads(json.dumps(record, default=jsonable))
+    changed = [
+        key
+        for key in pinned
+        if path.is_file()
+        and (key in saved or key in defaults)
+        and saved.get(key, defaults.get(key)) != plain[key]
+    ]
+    if changed:
+        raise GaunetError(
+            f"{path.parent}: this {what} was run with other {', '.join(changed)}; "
+            "use another --out, or the same options to continue it"
+        )
+    merged = {**saved, **plain}
+    write_json(path, merged)
+    return merged

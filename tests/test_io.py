@@ -1,0 +1,59 @@
+"""gaunet/io.py: the one atomic write, JSON writing and settings pinning every command uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gaunet.errors import GaunetError
+from gaunet.io import pin_settings, write_atomic, write_json
+
+
+def test_write_atomic_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "a.bin"
+    write_atomic(path, b"one")
+    write_atomic(path, b"two", durable=False)
+    assert path.read_bytes() == b"two"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_write_json_takes_numpy_and_paths(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "x.json"
+    write_json(path, {"n": np.int64(3), "f": np.float32(0.5), "a": np.arange(2), "p": Path("q")})
+    assert json.loads(path.read_text()) == {"n": 3, "f": 0.5, "a": [0, 1], "p": "q"}
+
+
+def test_write_json_refuses_unknown_objects_and_keeps_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    write_json(path, {"ok": 1})
+    with pytest.raises(TypeError):
+        write_json(path, {"bad": object()})
+    assert json.loads(path.read_text()) == {"ok": 1}
+
+
+@pytest.mark.parametrize(
+    ("saved", "record", "refused"),
+    [
+        (None, {"seed": 1, "size": 28}, False),  # a new folder
+        ({"seed": 1, "size": 28}, {"seed": 1, "size": 28}, False),  # the same settings
+        ({"seed": 1, "size": 28}, {"seed": 2, "size": 28}, True),  # a pinned one changed
+        ({"seed": 1, "size": 28, "threads": 2}, {"seed": 1, "size": 28, "threads": 1}, False),
+        ({"seed": 1}, {"seed": 1, "size": 64}, True),  # missing = its default (32), now 64
+        ({"seed": 1}, {"seed": 1, "size": 32}, False),
+    ],
+)
+def test_pin_settings(tmp_path: Path, saved, record, refused: bool) -> None:
+    path = tmp_path / "run" / "settings.json"
+    if saved is not None:
+        write_json(path, saved)
+    pinned, defaults = ("seed", "size"), {"size": 32}
+    if refused:
+        with pytest.raises(GaunetError, match="was run with other"):
+            pin_settings(path, record, pinned, defaults)
+        assert json.loads(path.read_text()) == saved  # nothing already there is lost
+    else:
+        assert pin_settings(path, record, pinned, defaults) == {**(saved or {}), **record}
+        assert json.loads(path.read_text()) == {**(saved or {}), **record}
