@@ -101,3 +101,12 @@ def pin_settings(
     merged = {**saved, **plain}
     write_json(path, merged)
     return merged
+
+
+def write_npz(path: Path, compress: bool = False, **arrays: np.ndarray) -> None:
+    """A NumPy archive written atomically (numpy adds no `.npz` suffix to an open handle)."""
+    import io
+
+    buffer = io.BytesIO()
+    (np.savez_compressed if compress else np.savez)(buffer, **arrays)
+    write_atomic(Path(path), buffer.getvalue(), durable=False)

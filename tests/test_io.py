@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gaunet.errors import GaunetError
-from gaunet.io import pin_settings, write_atomic, write_json
+from gaunet.io import pin_settings, write_atomic, write_json, write_npz
 
 
 def test_write_atomic_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -57,3 +57,13 @@ def test_pin_settings(tmp_path: Path, saved, record, refused: bool) -> None:
     else:
         assert pin_settings(path, record, pinned, defaults) == {**(saved or {}), **record}
         assert json.loads(path.read_text()) == {**(saved or {}), **record}
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_write_npz_round_trips_under_the_exact_name(tmp_path: Path, compress: bool) -> None:
+    path = tmp_path / "rows.npz"
+    write_npz(path, compress=compress, images=np.arange(6).reshape(2, 3), names=np.asarray(["a"]))
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive["images"].tolist() == [[0, 1, 2], [3, 4, 5]]
+        assert archive["names"].tolist() == ["a"]
+    assert [p.name for p in tmp_path.iterdir()] == ["rows.npz"]
