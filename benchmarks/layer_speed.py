@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from gaunet.models.layers import AvgPool2x2, DenseBlock, Dropout, LayerNorm2d
+from gaunet.models.dense import AvgPool2x2, DenseBlock, Dropout, LayerNorm2d
 
 
 def milliseconds(call: Callable[[], object], repeats: int) -> float:

@@ -40,9 +40,10 @@ from torch.utils.flop_counter import flop_registry
 
 from gaunet.config import TrainConfig, load_config, parse_overrides
 from gaunet.data import ImageSet
-from gaunet.models import Batch
-from gaunet.models.layers import use_critic_levers
-from gaunet.training.loop import Trainer, resolve_device
+from gaunet.device import resolve_device
+from gaunet.models.dense import use_critic_levers
+from gaunet.training.loop import Trainer
+from gaunet.training.loss import Batch
 
 REFERENCE = {"precision": "fp32", "channels_last": False, "gp_every": 1, "gp_fraction": 1.0}
 REFERENCE |= {"compile": False}

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from gaunet.errors import GaunetError
+from gaunet.io import write_atomic
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -26,17 +27,60 @@ class ConfigError(GaunetError, ValueError):
 
 @dataclass
 class TrainConfig:
-    """Every knob of a training run. Comments give the paper's value where it has one."""
+    """Every knob of a training run, flat (`--set key=value`), declared by section (SECTIONS).
+    Comments give the paper's value where it has one."""
 
-    model: str = "gaunet"  # model family: gaunet (now); gan, cgan (baselines)
-    data: str = ""  # the SOURCE trained on, recorded for the run folder
-    size: int = 32
-    channels: int = 1
-    pad_input: bool = False  # allow a size that is not a multiple of 2**g_depth (padded in G)
+    # ----- run: what is trained, from which seed, for how long
+    model: str = "gaunet"  # model family: gaunet (the paper's); gan, cgan (baselines)
     seed: int = 0
     # budget: `steps` generator steps (total, also across --resume); `minutes` wall clock (0 = off)
     steps: int = 1000
     minutes: float = 0.0
+    # ----- data: the images trained on and how pairs are drawn from them
+    data: str = ""  # the SOURCE trained on, recorded for the run folder
+    size: int = 32
+    channels: int = 1
+    pad_input: bool = False  # allow a size that is not a multiple of 2**g_depth (padded in G)
+    balance_classes: bool = True  # pairs drawn with classes uniform (small classes seen as often)
+    # ----- generator (U-Net)
+    z_dim: int = 100  # paper: z ~ N(0, I); dimension not given, 100 is the GAN convention
+    noise_channels: int = 8  # channels of the projected-noise map at the latent
+    decoder_noise_stages: int = 0  # also inject projected noise into this many decoder stages
+    class_embed_dim: int = 16  # channels of the learned class map at the latent
+    g_width: int = 64  # width of the first level; doubles after each downsampling (U-Net)
+    g_width_max: int = 512
+    g_depth: int = 4  # down blocks (= up blocks); paper: eight blocks in all
+    g_convs_per_block: int = 4  # paper: four 3x3 convolutions per block
+    g_dropout: float = 0.2
+    # channel dropout on the U-Net skip connections in training, so the generator cannot copy
+    # its input through them (0 = off, paper)
+    skip_dropout: float = 0.0
+    # batch renormalization (Ioffe 2017): plain BN for warmup, then r_max -> rmax, d_max -> dmax
+    brn_momentum: float = 0.01
+    brn_warmup: int = 5000  # training forward passes (Ioffe: 5k of 160k)
+    brn_ramp: int = 20000  # forward passes over which r_max and d_max reach their final value
+    brn_rmax: float = 3.0
+    brn_dmax: float = 5.0
+    # ----- critic (DenseNet on the channel-concatenated pair); the DCGAN baselines' discriminator
+    # reuses d_stem as its width
+    d_growth: int = 64  # paper: growth rate k = 64
+    d_blocks: int = 4  # paper: four dense blocks and four transition layers
+    d_layers_per_block: int = 4  # paper: four convolutions per dense block
+    d_stem: int = 128
+    d_stem_down: int = 0  # stride-2 convolutions in the stem (DenseNet downsamples by 4 there)
+    d_dropout: float = 0.2
+    d_projection: bool = True  # class embedding in the critic (projection discriminator)
+    # packed critic (PacGAN, Lin et al. 2018, made conditional): the critic sees the conditioning
+    # image with `critic_pack` same-class images at once: that many real partners, or that many
+    # noise draws of the generator for it, so draws that ignore their noise look unlike real
+    # partners; 1 = the paper's pairs
+    critic_pack: int = 1
+    # DiffAugment (Zhao et al. 2020) on every pair the critic sees, real and fake alike, one draw
+    # per pair: comma list of translation, cutout, color; "" = off (paper). diffaugment_p: share
+    # of pairs augmented (ADA-style strength)
+    diffaugment: str = ""
+    diffaugment_p: float = 1.0
+    # ----- optimisation: steps, learning rates and the loss terms
     batch_size: int = 16
     n_critic: int = 5  # critic steps per generator step (Algorithm 1, WGAN-GP default)
     lr_g: float = 1e-4  # paper: alpha = 0.0001
@@ -46,51 +90,12 @@ class TrainConfig:
     gp_lambda: float = 10.0  # paper: lambda = 10
     gp_every: int = 1  # lazy penalty: every k critic steps, scaled by k (1 = paper)
     gp_fraction: float = 1.0  # share of the batch the penalty is computed on (1 = paper)
-    balance_classes: bool = True  # pairs drawn with classes uniform (small classes seen as often)
-    # generator (U-Net)
-    z_dim: int = 100  # paper: z ~ N(0, I); dimension not given, 100 is the GAN convention
-    noise_channels: int = 8  # channels of the projected-noise map at the latent
-    decoder_noise_stages: int = 0  # also inject projected noise into this many decoder stages
     # mode-seeking term (Mao et al. 2019; Yang et al. 2019): the generator step also rewards
     # |G(x, z1) - G(x, z2)| / |z1 - z2|, capped at diversity_cap; 0 = off (paper)
     diversity_lambda: float = 0.0
     diversity_cap: float = 1.0
-    class_embed_dim: int = 16  # channels of the learned class map at the latent
-    g_width: int = 64  # width of the first level; doubles after each downsampling (U-Net)
-    g_width_max: int = 512
-    g_depth: int = 4  # down blocks (= up blocks); paper: eight blocks in all
-    g_convs_per_block: int = 4  # paper: four 3x3 convolutions per block
-    g_dropout: float = 0.2
-    # batch renormalization (Ioffe 2017): plain BN for warmup, then r_max -> rmax, d_max -> dmax
-    brn_momentum: float = 0.01
-    brn_warmup: int = 5000  # training forward passes (Ioffe: 5k of 160k)
-    brn_ramp: int = 20000  # forward passes over which r_max and d_max reach their final value
-    brn_rmax: float = 3.0
-    brn_dmax: float = 5.0
-    # critic (DenseNet on the channel-concatenated pair)
-    d_growth: int = 64  # paper: growth rate k = 64
-    d_blocks: int = 4  # paper: four dense blocks and four transition layers
-    d_layers_per_block: int = 4  # paper: four convolutions per dense block
-    d_stem: int = 128
-    d_stem_down: int = 0  # stride-2 convolutions in the stem (DenseNet downsamples by 4 there)
-    d_dropout: float = 0.2
-    d_projection: bool = True  # class embedding in the critic (projection discriminator)
-    # DiffAugment (Zhao et al. 2020) on every pair the critic sees, real and fake alike, one draw
-    # per pair: comma list of translation, cutout, color; "" = off (paper). diffaugment_p: share
-    # of pairs augmented (ADA-style strength)
-    diffaugment: str = ""
-    diffaugment_p: float = 1.0
-    # channel dropout on the U-Net skip connections in training, so the generator cannot copy
-    # its input through them (0 = off, paper)
-    skip_dropout: float = 0.0
-    # packed critic (PacGAN, Lin et al. 2018, made conditional): the critic sees the conditioning
-    # image with `critic_pack` same-class images at once: that many real partners, or that many
-    # noise draws of the generator for it, so draws that ignore their noise look unlike real
-    # partners; 1 = the paper's pairs
-    critic_pack: int = 1
-    # generator weights averaged for sampling
-    ema_decay: float = 0.999
-    # run folder cadence (generator steps)
+    ema_decay: float = 0.999  # generator weights averaged for sampling
+    # ----- run folder: cadence (generator steps) and what it keeps
     log_every: int = 25
     sample_every: int = 500
     checkpoint_every: int = 500  # checkpoints/last.pt
@@ -99,7 +104,7 @@ class TrainConfig:
     grid_samples: int = 6  # generated columns per class row in samples/*.png
     tensorboard: bool = True
     max_rollbacks: int = 5  # non-finite losses: roll back this often, then stop
-    # performance
+    # ----- performance: where and how fast, never what is learned (beyond rounding)
     device: str = "auto"  # auto = cuda when available, else cpu
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     channels_last: bool = False
@@ -156,6 +161,76 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# Which section of a config each field belongs to (TrainConfig declares them in this order);
+# config.yaml in a run folder is written grouped by them, the keys themselves stay flat.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "run": ("model", "seed", "steps", "minutes"),
+    "data": ("data", "size", "channels", "pad_input", "balance_classes"),
+    "generator": (
+        "z_dim",
+        "noise_channels",
+        "decoder_noise_stages",
+        "class_embed_dim",
+        "g_width",
+        "g_width_max",
+        "g_depth",
+        "g_convs_per_block",
+        "g_dropout",
+        "skip_dropout",
+        "brn_momentum",
+        "brn_warmup",
+        "brn_ramp",
+        "brn_rmax",
+        "brn_dmax",
+    ),
+    "critic": (
+        "d_growth",
+        "d_blocks",
+        "d_layers_per_block",
+        "d_stem",
+        "d_stem_down",
+        "d_dropout",
+        "d_projection",
+        "critic_pack",
+        "diffaugment",
+        "diffaugment_p",
+    ),
+    "optimisation": (
+        "batch_size",
+        "n_critic",
+        "lr_g",
+        "lr_d",
+        "beta1",
+        "beta2",
+        "gp_lambda",
+        "gp_every",
+        "gp_fraction",
+        "diversity_lambda",
+        "diversity_cap",
+        "ema_decay",
+    ),
+    "run_folder": (
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "periodic_every",
+        "keep_periodic",
+        "grid_samples",
+        "tensorboard",
+        "max_rollbacks",
+    ),
+    "performance": (
+        "device",
+        "precision",
+        "channels_last",
+        "d_norm_keep_dtype",
+        "d_feature_buffer",
+        "compile",
+        "num_threads",
+    ),
+}
 
 
 def preset_names() -> list[str]:
@@ -237,8 +312,12 @@ def load_config(
 
 
 def save_config(config: TrainConfig, path: Path) -> None:
-    """Atomic (temporary file + rename): a run killed mid-write must not leave a half config
-    that --resume would silently complete with defaults."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    tmp.replace(path)
+    """The resolved config as flat `field: value` lines, grouped by SECTIONS under a comment
+    line each. Atomic: a run killed mid-write must not leave a half config that --resume would
+    silently complete with defaults."""
+    values = config.to_dict()
+    parts = [
+        f"# {section}\n" + yaml.safe_dump({k: values[k] for k in names}, sort_keys=False)
+        for section, names in SECTIONS.items()
+    ]
+    write_atomic(path, "".join(parts).encode())

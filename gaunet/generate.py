@@ -25,14 +25,14 @@ import torch
 from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range, to_unit_tensor
+from gaunet.device import resolve_device
 from gaunet.errors import GaunetError, GaunetWarning, os_error, shorten, writable_folder
-from gaunet.io import write_atomic
-from gaunet.models import build_family
+from gaunet.io import write_atomic, write_json, write_npz
 from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
 from gaunet.progress import progress
 from gaunet.training.api import read_train_images
 from gaunet.training.checkpoint import load_checkpoint
-from gaunet.training.loop import resolve_device
+from gaunet.training.loss import build_family
 from gaunet.training.run_folder import TRAIN_IMAGES
 
 # `folder` (last, so readers of the first six columns keep working): the class's folder under
@@ -248,12 +248,7 @@ def generate_dataset(
     A generation that fails (disk full, no permission) raises GaunetError naming the file, and
     leaves no manifest and no partial file: the manifest is written last, atomically, and
     only lists files that exist."""
-    if fmt not in ("png", "npz"):
-        raise GaunetError(f"format must be png or npz, not {fmt!r}")
-    if per_class < 1:
-        raise GaunetError(f"per_class must be at least 1, not {per_class}")
-    if batch_size < 1:
-        raise GaunetError(f"batch size must be at least 1, not {batch_size}")
+    _check_request(fmt, per_class, batch_size)
     gen = load_generator(checkpoint or run, device=device)
     out = writable_folder(out)
     warning = undertrained_warning(gen)
@@ -271,23 +266,36 @@ def generate_dataset(
             gen, out, per_class, seed, fmt, batch_size, max_copy_rate
         )
         written_files = len(rows_out)
-        if fmt == "npz":
-            stack = np.stack(arrays).transpose(0, 2, 3, 1)
-            labels = np.asarray([r[1] for r in rows_out], dtype=np.int64)[:, None]
-            if gen.channels == 1:
-                stack = stack[..., 0]
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, train_images=stack, train_labels=labels)
-            _write_atomic(out / "synthetic.npz", buffer.getvalue())
-        if keep_source_names:
-            _write_csv(out / "source_ids.csv", ["source_id", "train_id"], sorted(names.items()))
-        header = MANIFEST_COLUMNS if fmt == "png" else PROVENANCE_COLUMNS
-        _write_csv(manifest, header, [r if fmt == "png" else r[:-1] for r in rows_out])
+        _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source_names)
     except _Stopped as stopped:
         raise GaunetError(_stopped_message(stopped.error, stopped.written, fmt)) from None
     except OSError as error:
         raise GaunetError(_stopped_message(error, written_files, fmt)) from None
     return manifest
+
+
+def _check_request(fmt: str, per_class: int, batch_size: int) -> None:
+    if fmt not in ("png", "npz"):
+        raise GaunetError(f"format must be png or npz, not {fmt!r}")
+    if per_class < 1:
+        raise GaunetError(f"per_class must be at least 1, not {per_class}")
+    if batch_size < 1:
+        raise GaunetError(f"batch size must be at least 1, not {batch_size}")
+
+
+def _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source_names) -> None:
+    """synthetic.npz (npz format), source_ids.csv when asked, and the manifest last, so that
+    a manifest only ever lists files that exist."""
+    if fmt == "npz":
+        stack = np.stack(arrays).transpose(0, 2, 3, 1)
+        labels = np.asarray([r[1] for r in rows_out], dtype=np.int64)[:, None]
+        if gen.channels == 1:
+            stack = stack[..., 0]
+        write_npz(out / "synthetic.npz", compress=True, train_images=stack, train_labels=labels)
+    if keep_source_names:
+        _write_csv(out / "source_ids.csv", ["source_id", "train_id"], sorted(names.items()))
+    header = MANIFEST_COLUMNS if fmt == "png" else PROVENANCE_COLUMNS
+    _write_csv(manifest, header, [r if fmt == "png" else r[:-1] for r in rows_out])
 
 
 class _Stopped(Exception):
@@ -345,7 +353,7 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, max_copy_rate):
     if copy_filter:
         report = copy_filter.report(written)
         try:
-            _write_atomic(out / "copy_filter.json", (json.dumps(report, indent=2) + "\n").encode())
+            write_json(out / "copy_filter.json", report)
         except OSError as error:
             raise _Stopped(error, len(rows_out)) from None
         if not rows_out:
@@ -356,17 +364,12 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, max_copy_rate):
     return rows_out, arrays, names
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Outputs a rerun rewrites anyway: atomic, without fsync."""
-    write_atomic(path, data, durable=False)
-
-
 def _write_csv(path: Path, header: list[str], rows: list) -> None:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    _write_atomic(path, text.getvalue().encode())
+    write_atomic(path, text.getvalue().encode(), durable=False)  # a rerun rewrites it
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -379,4 +382,4 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     array = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
-    _write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue(), durable=False)

@@ -1,8 +1,17 @@
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import yaml
 
-from gaunet.config import ConfigError, TrainConfig, load_config, parse_overrides, save_config
+from gaunet.config import (
+    SECTIONS,
+    ConfigError,
+    TrainConfig,
+    load_config,
+    parse_overrides,
+    save_config,
+)
 
 
 @pytest.mark.parametrize("preset", ["paper", "cpu-small", "cpu-tiny"])
@@ -56,3 +65,20 @@ def test_saved_config_round_trips(tmp_path: Path):
 def test_set_requires_key_value():
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["n_critic"])
+
+
+def test_every_field_is_in_exactly_one_section_in_declaration_order():
+    named = [name for names in SECTIONS.values() for name in names]
+    assert sorted(named) == sorted(f.name for f in fields(TrainConfig))
+    assert len(named) == len(set(named))
+    assert named == [f.name for f in fields(TrainConfig)]  # the dataclass reads section by section
+
+
+def test_saved_config_is_grouped_by_section_and_stays_flat(tmp_path: Path):
+    path = tmp_path / "config.yaml"
+    save_config(load_config("cpu-tiny", {"data": "a: b # c"}), path)
+    lines = path.read_text().splitlines()
+    assert [line[2:] for line in lines if line.startswith("# ")] == list(SECTIONS)
+    assert list(yaml.safe_load(path.read_text())) == [f.name for f in fields(TrainConfig)]
+    assert load_config(path).data == "a: b # c"
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically, no temporary left

@@ -8,9 +8,9 @@ import torch
 from train_helpers import tiny_train
 
 from gaunet.config import ConfigError, load_config
-from gaunet.models import Batch
-from gaunet.models.gaunet import GaunetFamily, pack_draws, within_class_shift
 from gaunet.training.diffaugment import augment_pair
+from gaunet.training.loss import Batch
+from gaunet.training.loss_gaunet import GaunetFamily, pack_draws, within_class_shift
 
 SMALL = {"size": 16, "g_width": 4, "g_width_max": 8, "z_dim": 8, "d_growth": 4, "d_stem": 8}
 

@@ -2,9 +2,8 @@ import pytest
 import torch
 
 from gaunet.config import ConfigError, load_config
-from gaunet.models import Batch, build_family
 from gaunet.training.diffaugment import augment_pair, color, cutout, parse_policy, translate
-from gaunet.training.losses import gradient_penalty
+from gaunet.training.loss import Batch, build_family, gradient_penalty
 
 
 def _images(n=4, c=1, side=16, seed=0):

@@ -13,9 +13,9 @@ from train_helpers import tiny_train
 
 import gaunet.training.loop as loop
 from gaunet.errors import GaunetError
-from gaunet.models.gaunet import GaunetFamily
 from gaunet.training.checkpoint import all_finite, load_checkpoint
 from gaunet.training.divergence import backed_off_lr, window_finite
+from gaunet.training.loss_gaunet import GaunetFamily
 
 LR = 1e-4
 

@@ -18,7 +18,7 @@ from train_helpers import PHANTOM, TINY
 from gaunet.config import load_config
 from gaunet.data import load_source
 from gaunet.data.pairs import PairSampler
-from gaunet.models.layers import LayerNorm2d, use_critic_levers
+from gaunet.models.dense import LayerNorm2d, use_critic_levers
 from gaunet.training.loop import Trainer
 
 
@@ -183,7 +183,7 @@ def test_training_iteration_makes_no_host_sync(monkeypatch, name):
 
 def test_a_sync_inside_the_step_is_caught(monkeypatch):
     """The guard reaches into the step: a penalty that reads its value on the host fails."""
-    import gaunet.models.gaunet as model
+    import gaunet.training.loss_gaunet as model
 
     penalty = model.gradient_penalty
 

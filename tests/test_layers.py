@@ -3,16 +3,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gaunet.models.layers import (
+from gaunet.models.dense import (
     AvgPool2x2,
-    BatchRenorm2d,
     DenseBlock,
     Dropout,
     LayerNorm2d,
-    ResidualBlock,
     layer_norm,
     use_critic_levers,
 )
+from gaunet.models.layers import BatchRenorm2d, ResidualBlock
 
 
 def _pair(channels=3, **kwargs):
@@ -337,7 +336,7 @@ def test_critic_levers_switch_in_place_and_keep_the_critic():
     """use_critic_levers on a built critic: same Parameter objects (the optimizer keeps them),
     the same scores (bit for bit with the buffer; within fp32 rounding with the new norm)."""
     from gaunet.config import load_config
-    from gaunet.models.gaunet import build_critic
+    from gaunet.training.loss_gaunet import build_critic
 
     cfg = load_config("cpu-tiny", {"size": 16, "d_growth": 4, "d_stem": 4})
     torch.manual_seed(0)

@@ -1,8 +1,8 @@
 import torch
 
 from gaunet.config import load_config
-from gaunet.models.gaunet import build_critic
-from gaunet.training.losses import gradient_penalty
+from gaunet.training.loss import LazyPenalty, gradient_penalty
+from gaunet.training.loss_gaunet import build_critic
 
 
 def test_gradient_penalty_matches_finite_differences():
@@ -42,3 +42,10 @@ def test_gradient_penalty_is_differentiable_for_the_critic():
     penalty = gradient_penalty(critic, x, x.flip(0), torch.rand_like(x), torch.tensor([0, 1, 0]))
     penalty.backward()
     assert critic.head.weight.grad is not None and critic.features[0].weight.grad is not None
+
+
+def test_lazy_penalty_runs_every_kth_critic_step_weighted_k_times():
+    lazy = LazyPenalty(weight=10.0, every=4)
+    assert [lazy.due(step) for step in range(9)] == [True, False, False, False] * 2 + [True]
+    assert lazy.scale == 40.0  # mean weight per critic step stays 10
+    assert LazyPenalty(10.0).scale == 10.0 and all(LazyPenalty(10.0).due(s) for s in range(3))

@@ -8,7 +8,7 @@ from train_helpers import tiny_train
 
 from gaunet import load_generator
 from gaunet.config import ConfigError, load_config
-from gaunet.models.gaunet import mode_seeking_ratio
+from gaunet.training.loss_gaunet import mode_seeking_ratio
 
 
 @pytest.mark.parametrize("cap", [10.0, 0.3])
@@ -50,7 +50,7 @@ def test_training_with_the_term_logs_it(tmp_path):
 
 def test_generator_steps_on_the_term_alone_raise_the_ratio():
     """Gradient ascent through the whole generator: the term is wired to the right weights."""
-    from gaunet.models.gaunet import GaunetFamily
+    from gaunet.training.loss_gaunet import GaunetFamily
 
     torch.manual_seed(0)
     cfg = load_config("cpu-tiny", {"size": 16, "g_width": 4, "g_width_max": 8, "z_dim": 8})

@@ -9,14 +9,9 @@ from train_helpers import PHANTOM, TINY, tiny_train
 
 from gaunet.config import ConfigError, load_config, save_config
 from gaunet.generate import generate_dataset, load_generator
-from gaunet.models import Batch, build_family
-from gaunet.models.baselines import (
-    PerClass,
-    base_side,
-    discriminator_bce,
-    generator_bce,
-    side_widths,
-)
+from gaunet.models.baselines import PerClass, base_side, side_widths
+from gaunet.training.loss import Batch, build_family
+from gaunet.training.loss_baselines import discriminator_bce, generator_bce
 
 BASELINE = {k: v for k, v in TINY.items() if k != "n_critic"}  # keep the preset's gan section
 

@@ -4,8 +4,8 @@ from train_helpers import TINY
 
 from gaunet.config import load_config
 from gaunet.errors import GaunetError
-from gaunet.models import Batch, build_family, get_family
 from gaunet.models.gaunet import level_widths
+from gaunet.training.loss import Batch, build_family, get_family
 
 
 @pytest.mark.parametrize(
@@ -87,8 +87,8 @@ def test_gpu_levers_from_the_config_keep_the_critic_scores():
     """d_norm_keep_dtype / d_feature_buffer (issue 17) reach the critic and change nothing in
     fp32: same parameters, same scores."""
     from gaunet.config import load_config
-    from gaunet.models.gaunet import build_critic
-    from gaunet.models.layers import DenseBlock, LayerNorm2d
+    from gaunet.models.dense import DenseBlock, LayerNorm2d
+    from gaunet.training.loss_gaunet import build_critic
 
     base = {"size": 16, "d_blocks": 2, "precision": "fp32"}
     torch.manual_seed(0)

@@ -88,7 +88,7 @@ def test_ctrl_c_saves_a_checkpoint_and_reraises(tmp_path, monkeypatch):
 
 
 def test_non_finite_loss_rolls_back_and_is_counted(tmp_path, monkeypatch):
-    from gaunet.models.gaunet import GaunetFamily
+    from gaunet.training.loss_gaunet import GaunetFamily
 
     original = GaunetFamily.generator_loss
     calls = {"n": 0}
@@ -120,7 +120,7 @@ def test_non_finite_loss_rolls_back_and_is_counted(tmp_path, monkeypatch):
     ("seconds_left", "shown"), [(math.inf, None), (125.3, "2:05"), (59.9, "0:59"), (-3.0, "0:00")]
 )
 def test_progress_bar_counts_down_a_minutes_budget(seconds_left, shown):
-    from gaunet.training.loop import _postfix
+    from gaunet.training.window import postfix as _postfix
 
     record = {"loss_d": -1.25, "loss_g": 0.5, "images_per_second": 123.4}
     fields = _postfix(record, seconds_left)

@@ -12,7 +12,7 @@ import torch
 from train_helpers import PHANTOM, TINY, tiny_train
 
 from gaunet.config import ConfigError, load_config
-from gaunet.models.gaunet import build_critic, build_generator
+from gaunet.training.loss_gaunet import build_critic, build_generator
 
 # The paper's settings, which the CPU presets change (bf16, gp_every 4): each lever starts here.
 PAPER = {"precision": "fp32", "gp_every": 1, "gp_fraction": 1.0, "channels_last": False}
@@ -91,7 +91,7 @@ def _trainer(**settings):
 
 
 def _train(steps: int, levers: dict, **settings):
-    from gaunet.models.layers import use_critic_levers
+    from gaunet.models.dense import use_critic_levers
 
     trainer = _trainer(**settings)  # seeds torch's RNG, so each run starts from the same state
     use_critic_levers(trainer.critic, **levers)
@@ -122,7 +122,7 @@ def test_bf16_norm_gives_the_critic_step_of_the_fp32_norm_within_bf16_rounding(m
     from torch import nn
     from torch.nn import functional as F
 
-    from gaunet.models.layers import LayerNorm2d, use_critic_levers
+    from gaunet.models.dense import LayerNorm2d, use_critic_levers
 
     trainer = _trainer(precision="bf16")
     batch = trainer.draw_iteration()[0]

@@ -1,6 +1,7 @@
 """The paper's baselines (Figure 2): a vanilla GAN (Goodfellow et al. 2014) and a conditional GAN
 (Mirza & Osindero 2014), both with DCGAN networks (Radford et al. 2016) and the non-saturating
-binary cross-entropy loss, trained by the same loop as GAU-Net.
+binary cross-entropy loss, trained by the same loop as GAU-Net (their losses and the config's
+translation into these networks' arguments: gaunet.training.loss_baselines).
 
 - `gan`: one unconditional generator + discriminator *per class*, so that every sample carries
   the label of the model that drew it. Both live in one module (`PerClass`) that dispatches each
@@ -14,17 +15,11 @@ Neither baseline looks at the conditioning image: `sample` accepts it and ignore
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gaunet.config import ConfigError
-from gaunet.models import Batch, ModelFamily
-
-if TYPE_CHECKING:
-    from gaunet.config import TrainConfig
 
 LEAK = 0.2  # DCGAN's leaky ReLU slope in the discriminator
 SMALLEST_SIDE = 8  # the networks start (G) / end (D) at a side of at most this many pixels
@@ -145,12 +140,19 @@ class PerClass(nn.Module):
 class ConditionalGenerator(nn.Module):
     """cGAN generator: the DCGAN generator fed [z, embedding(class)]."""
 
-    def __init__(self, cfg: TrainConfig, num_classes: int) -> None:
+    def __init__(
+        self,
+        channels: int,
+        size: int,
+        num_classes: int,
+        z_dim: int,
+        width: int,
+        width_max: int,
+        class_embed_dim: int,
+    ) -> None:
         super().__init__()
-        self.embed = nn.Embedding(num_classes, cfg.class_embed_dim)
-        self.net = DCGANGenerator(
-            cfg.channels, cfg.size, cfg.z_dim, cfg.g_width, cfg.g_width_max, cfg.class_embed_dim
-        )
+        self.embed = nn.Embedding(num_classes, class_embed_dim)
+        self.net = DCGANGenerator(channels, size, z_dim, width, width_max, class_embed_dim)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([z, self.embed(labels).to(z.dtype)], 1))
@@ -160,92 +162,20 @@ class ConditionalDiscriminator(nn.Module):
     """cGAN discriminator: the DCGAN discriminator on the image with an embedding(class) map
     concatenated as extra input channels."""
 
-    def __init__(self, cfg: TrainConfig, num_classes: int) -> None:
+    def __init__(
+        self,
+        channels: int,
+        size: int,
+        num_classes: int,
+        width: int,
+        width_max: int,
+        class_embed_dim: int,
+    ) -> None:
         super().__init__()
-        self.embed = nn.Embedding(num_classes, cfg.class_embed_dim)
-        self.net = DCGANDiscriminator(
-            cfg.channels + cfg.class_embed_dim, cfg.size, cfg.d_stem, cfg.g_width_max
-        )
+        self.embed = nn.Embedding(num_classes, class_embed_dim)
+        self.net = DCGANDiscriminator(channels + class_embed_dim, size, width, width_max)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         side = images.shape[-1]
         label_map = self.embed(labels)[:, :, None, None].expand(-1, -1, side, side)
         return self.net(torch.cat([images, label_map.to(images.dtype)], 1))
-
-
-def discriminator_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """-log D(x) - log(1 - D(G(z))), averaged: BCE with targets 1 (real) and 0 (fake)."""
-    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return real + fake
-
-
-def generator_bce(fake_logits: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss -log D(G(z)) (Goodfellow et al. 2014, section 3): strong
-    gradients early, when the discriminator easily rejects the samples."""
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-
-
-class _BCEFamily(ModelFamily):
-    """Shared losses: the real image of a pair is x_j; x_i (GAU-Net's conditioning) is unused.
-    There is no gradient penalty, so the trainer's `with_penalty` is ignored."""
-
-    def generate(self, generator: nn.Module, n: int, labels: torch.Tensor) -> torch.Tensor:
-        return generator(self.noise(n, labels.device), labels)
-
-    def critic_loss(self, generator, critic, batch: Batch, with_penalty: bool):
-        with torch.no_grad():
-            fake = self.generate(generator, len(batch.labels), batch.labels)
-        real_logits = critic(batch.x_j, batch.labels)
-        fake_logits = critic(fake, batch.labels)
-        loss = discriminator_bce(real_logits, fake_logits)
-        stats = {
-            "loss_d": loss.detach(),
-            "d_real": torch.sigmoid(real_logits.detach()).mean(),
-            "d_fake": torch.sigmoid(fake_logits.detach()).mean(),
-        }
-        return loss, stats
-
-    def generator_loss(self, generator, critic, batch: Batch):
-        fake = self.generate(generator, len(batch.labels), batch.labels)
-        loss = generator_bce(critic(fake, batch.labels))
-        return loss, {"loss_g": loss.detach()}
-
-    def sample(self, generator, conditioning, labels, z):
-        """Images of class `labels` from noise `z`; `conditioning` is ignored."""
-        return generator(z, labels)
-
-
-class GanFamily(_BCEFamily):
-    """Vanilla GAN: an unconditional DCGAN per class, selected by the label."""
-
-    name = "gan"
-
-    def build(self) -> tuple[nn.Module, nn.Module]:
-        cfg = self.config
-        return (
-            PerClass(
-                [
-                    DCGANGenerator(cfg.channels, cfg.size, cfg.z_dim, cfg.g_width, cfg.g_width_max)
-                    for _ in range(self.num_classes)
-                ]
-            ),
-            PerClass(
-                [
-                    DCGANDiscriminator(cfg.channels, cfg.size, cfg.d_stem, cfg.g_width_max)
-                    for _ in range(self.num_classes)
-                ]
-            ),
-        )
-
-
-class CganFamily(_BCEFamily):
-    """Conditional GAN: one DCGAN whose generator and discriminator both see the class."""
-
-    name = "cgan"
-
-    def build(self) -> tuple[nn.Module, nn.Module]:
-        return (
-            ConditionalGenerator(self.config, self.num_classes),
-            ConditionalDiscriminator(self.config, self.num_classes),
-        )

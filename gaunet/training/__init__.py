@@ -1,16 +1,6 @@
-"""Training: one loop for every model family (`train`), losses, checkpoints, the run folder."""
+"""Training: one loop for every model family (`train`), the losses beside it (`loss*.py`),
+checkpoints and the run folder."""
 
-from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
-
-
-def train(*args: Any, **kwargs: Any) -> Path:
-    """See gaunet.training.api.train; imported lazily so `gaunet.training.losses` stays light."""
-    from gaunet.training.api import train as _train
-
-    return _train(*args, **kwargs)
-
+from gaunet.training.api import train
 
 __all__ = ["train"]

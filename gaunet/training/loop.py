@@ -1,6 +1,7 @@
-"""The one trainer: n_critic critic steps, then one generator step (Algorithm 1), for whichever
-model family `config.model` names. It owns the run folder, the budget, checkpoints, resume,
-the EMA generator, sample grids and metrics; the family owns the networks and the losses.
+"""The one trainer, for whichever model family `config.model` names: it runs the iterations of
+step.py (n_critic critic steps, then one generator step: Algorithm 1) and owns the run folder,
+the budget, checkpoints, resume, rollbacks, sample grids and metrics; the family (loss*.py)
+owns the networks and the losses.
 """
 
 from __future__ import annotations
@@ -9,21 +10,17 @@ import math
 import sys
 import time
 import warnings
-from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
 from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.imageset import to_unit_tensor
-from gaunet.data.pairs import PairSampler
 from gaunet.errors import GaunetError, GaunetWarning
-from gaunet.models import Batch, build_family
+from gaunet.io import write_json
 from gaunet.progress import progress as progress_bar
 from gaunet.training.checkpoint import (
     LAST,
@@ -36,26 +33,14 @@ from gaunet.training.checkpoint import (
 )
 from gaunet.training.distributed import Distributed
 from gaunet.training.divergence import backed_off_lr, set_lr, window_finite
-from gaunet.training.ema import EMA
-from gaunet.training.run_folder import (
-    MetricsLog,
-    environment,
-    grid_conditioning,
-    save_grid,
-    write_run_json,
-)
+from gaunet.training.run_folder import MetricsLog, environment, grid_conditioning, save_grid
+from gaunet.training.step import Stepper
+from gaunet.training.window import LogWindow, cpu_copy, postfix
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GaunetError(f"device {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
-class Trainer:
-    """State of one run; `run()` trains until the budget is spent or Ctrl-C."""
+class Trainer(Stepper):
+    """One run around the steps (see Stepper): `run()` trains until the budget is spent or
+    Ctrl-C, with the run folder, checkpoints, rollbacks, metrics and sample grids."""
 
     def __init__(
         self,
@@ -65,70 +50,21 @@ class Trainer:
         show_progress: bool,
         dist: Distributed | None = None,
     ) -> None:
-        self.out, self.cfg, self.data = out, cfg, data
-        self.dist = dist or Distributed()
+        super().__init__(cfg, data, dist or Distributed())
+        self.out = out
         self.show_progress = show_progress and self.dist.is_main
-        self.device = self.dist.device(resolve_device(cfg.device))
-        if cfg.num_threads > 0:
-            torch.set_num_threads(cfg.num_threads)
-        if self.device.type == "cuda":
-            if self.device.index is not None:
-                torch.cuda.set_device(self.device)
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
-        torch.manual_seed(cfg.seed)
-        self.family = build_family(cfg, data.num_classes)
-        generator, critic = self.family.build()
-        fmt = torch.channels_last if cfg.channels_last else torch.preserve_format
-        self.generator = generator.to(self.device, memory_format=fmt).train()
-        self.critic = critic.to(self.device, memory_format=fmt).train()
-        self.dist.broadcast_state(self.generator)
-        self.dist.broadcast_state(self.critic)
-        self.ema = EMA(self.generator, cfg.ema_decay)
-        betas = (float(cfg.beta1), float(cfg.beta2))
-        # one fused kernel per optimizer step instead of ~10 small ops per parameter tensor
-        fused = self.device.type in ("cpu", "cuda")
-        self.opt_g = torch.optim.Adam(
-            self.generator.parameters(), lr=cfg.lr_g, betas=betas, fused=fused
-        )
-        self.opt_d = torch.optim.Adam(
-            self.critic.parameters(), lr=cfg.lr_d, betas=betas, fused=fused
-        )
-        self.sampler = PairSampler(
-            data.labels,
-            seed=cfg.seed,
-            balance=cfg.balance_classes,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-        )
-        self.images = torch.from_numpy(data.images).to(self.device)
-        self.labels = torch.from_numpy(data.labels).to(self.device)
         rows, grid_labels = grid_conditioning(data, cfg.seed)
-        self.grid_x = self._to_unit(self.images[torch.from_numpy(rows).to(self.device)])
+        self.grid_x = to_unit_tensor(self.batches.images[torch.from_numpy(rows).to(self.device)])
         self.grid_labels = torch.from_numpy(grid_labels).to(self.device)
         noise_rng = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
         self.grid_z = self.family.noise(cfg.grid_samples, self.device, generator=noise_rng)
-        self.step = self.images_seen = self.rollbacks = 0
+        self.rollbacks = 0
         self.wall_before = 0.0
         self.resumed_from: int | None = None
-        self._reseed_rank()
         self.checkpoint_sha256 = ""
         self.steps_target: int | None = cfg.steps if cfg.steps > 0 else None  # set by train()
         self.launched: float | None = None  # perf_counter() when train() was called
         self.first_step_seconds: float | None = None
-        # torch.compile covers the forward passes only: it cannot trace the penalty's double
-        # backward, so gradient_penalty() runs the critic's eager module (`_orig_mod`).
-        self.generator_fwd: nn.Module = self.generator
-        self.critic_fwd: nn.Module = self.critic
-        if cfg.compile:
-            self.generator_fwd = torch.compile(self.generator)
-            self.critic_fwd = torch.compile(self.critic)
-
-    def _reseed_rank(self) -> None:
-        """Other ranks draw their own noise and dropout (rank 0 keeps the single-process stream,
-        so a one-process torchrun run equals a plain one)."""
-        if self.dist.rank:
-            torch.manual_seed(self.cfg.seed + 7919 * self.step + 104729 * self.dist.rank)
-            self.sampler.generator.manual_seed(self.cfg.seed * 1000003 + self.dist.rank + self.step)
 
     # ----- state -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -190,86 +126,6 @@ class Trainer:
         prune_periodic(folder, self.cfg.keep_periodic)
         return True
 
-    # ----- one step ----------------------------------------------------------------------------
-    @staticmethod
-    def _to_unit(images: torch.Tensor) -> torch.Tensor:
-        return to_unit_tensor(images)
-
-    def draw_iteration(self) -> list[Batch]:
-        """The n_critic + 1 batches of one iteration, drawn and sent to the device at once: the
-        pair sampler runs on the host, and a blocking copy per batch would stall a GPU."""
-        cfg = self.cfg
-        count, size = cfg.n_critic + 1, cfg.batch_size
-        first, second, _ = self.sampler.sample(size * count)
-        index = torch.from_numpy(np.stack([first, second]))
-        if self.device.type == "cuda":
-            index = index.pin_memory().to(self.device, non_blocking=True)
-        else:
-            index = index.to(self.device)
-        return self.batches_from_index(index)
-
-    def batches_from_index(self, index: torch.Tensor) -> list[Batch]:
-        """The iteration's batches from (2, pairs) device indices: gathered and converted on the
-        device with no host work (a CUDA-graph capture replays exactly this)."""
-        cfg = self.cfg
-        count, size = cfg.n_critic + 1, cfg.batch_size
-        images = self._to_unit(self.images[index])
-        if cfg.channels_last:
-            images = images.flatten(0, 1).contiguous(memory_format=torch.channels_last)
-            images = images.view(2, size * count, *images.shape[1:])
-        labels = self.labels[index[0]]
-        parts = [slice(k * size, (k + 1) * size) for k in range(count)]
-        return [Batch(images[0, s], images[1, s], labels[s]) for s in parts]
-
-    def autocast(self):
-        if self.cfg.precision != "bf16":
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
-
-    def critic_step(self, batch: Batch, with_penalty: bool) -> dict[str, torch.Tensor]:
-        with self.autocast():
-            loss, stats = self.family.critic_loss(
-                self.generator_fwd, self.critic_fwd, batch, with_penalty
-            )
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.dist.average_gradients(self.critic)
-        self.opt_d.step()
-        return stats
-
-    def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        self.critic.requires_grad_(False)
-        with self.autocast():
-            loss, stats = self.family.generator_loss(self.generator_fwd, self.critic_fwd, batch)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.dist.average_gradients(self.generator)
-        self.opt_g.step()
-        self.critic.requires_grad_(True)
-        return stats
-
-    def train_step(self, totals: dict[str, torch.Tensor]) -> None:
-        """One iteration: n_critic critic steps, one generator step; no host sync."""
-        cfg = self.cfg
-        *critic_batches, generator_batch = self.draw_iteration()
-        for t, batch in enumerate(critic_batches):
-            critic_step = self.step * cfg.n_critic + t
-            stats = self.critic_step(batch, critic_step % cfg.gp_every == 0)
-            penalty = stats.pop("gradient_penalty", None)
-            _accumulate(totals, stats, 1.0 / cfg.n_critic)
-            if penalty is not None:  # a lazy penalty is logged as the mean of the steps it ran
-                _accumulate(totals, {"gradient_penalty": penalty}, cfg.gp_every / cfg.n_critic)
-        _accumulate(totals, self.generator_step(generator_batch), 1.0)
-        self.dist.average_buffers(self.generator)
-        self.ema.update(self.generator, self.step)
-        self.step += 1
-        self.images_seen += self.pairs_per_step
-
-    @property
-    def pairs_per_step(self) -> int:
-        """Real pairs drawn per iteration by all processes together."""
-        return self.cfg.batch_size * (self.cfg.n_critic + 1) * self.dist.world_size
-
     # ----- outputs -----------------------------------------------------------------------------
     @torch.no_grad()
     def sample_grid(self) -> Path:
@@ -279,12 +135,7 @@ class Trainer:
         z = self.grid_z.repeat(rows, 1)
         fake = self.family.sample(self.ema.model, cond, labels, z)
         path = self.out / "samples" / f"step-{self.step:06d}.png"
-        try:
-            save_grid(self.grid_x, fake.view(rows, cols, *fake.shape[1:]), path)
-        except OSError as error:  # disk full: no truncated PNG left behind
-            if path.is_file():
-                path.unlink(missing_ok=True)
-            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+        save_grid(self.grid_x, fake.view(rows, cols, *fake.shape[1:]), path)  # atomic
         return path
 
     def elapsed(self) -> float:
@@ -299,16 +150,9 @@ class Trainer:
         wall = self.wall_before + self.elapsed()
         started = getattr(self, "started", None)
         startup = started - self.launched if self.launched and started else None
-        path = self.out / "run.json"
-        try:
-            self._write_run_json(path, finished, status, wall, startup)
-        except OSError as error:  # disk full: no run.json.tmp left behind
-            path.with_suffix(".json.tmp").unlink(missing_ok=True)
-            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
-
-    def _write_run_json(self, path, finished, status, wall, startup) -> None:
-        write_run_json(
-            path,
+        # atomic: a full disk leaves the previous run.json and no temporary
+        write_json(
+            self.out / "run.json",
             {
                 "model": self.cfg.model,
                 "data": self.cfg.data,
@@ -368,10 +212,11 @@ class Trainer:
         )
 
     def run(self) -> None:
+        """Train until the step target or the --minutes budget; Ctrl-C saves and re-raises."""
         cfg = self.cfg
         self.started = time.perf_counter()
         deadline = self.started + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
-        initial = _cpu_copy(self.state())  # state_dict() aliases live tensors: copy them
+        initial = cpu_copy(self.state())  # state_dict() aliases live tensors: copy them
         log = MetricsLog(self.out, cfg.tensorboard) if self.dist.is_main else None
         if log:
             log.truncate_after(self.step)  # a resume re-runs the steps after its checkpoint
@@ -382,40 +227,22 @@ class Trainer:
             unit="step",
             disable=not self.show_progress,
         )
-        totals: dict[str, torch.Tensor] = {}
-        window_start, window_steps = time.perf_counter(), 0
+        window = LogWindow()
         reason = self._stop_reason(deadline)
         try:
             while reason is None:
-                self.train_step(totals)
-                window_steps += 1
+                self.train_step(window.totals)
+                window.steps += 1
                 bar.update(1)
                 if self.first_step_seconds is None:
                     self.first_step_seconds = time.perf_counter() - self.started
                 reason = self._stop_reason(deadline)
-                saving = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
-                if (saving or reason) and not window_finite(totals, self.dist.mean):
+                if not self._check_and_log(window, reason, log, bar, deadline):
                     self.rollback(initial, log)  # never checkpoint or finish on a diverged window
-                    totals, window_steps = {}, 0
+                    window.clear()
                     bar.n = self.step
                     reason = self._stop_reason(deadline)
                     continue
-                # the last step is always logged: a run shorter than log_every still has metrics
-                if self.step % cfg.log_every == 0 or reason:
-                    now = time.perf_counter()
-                    record = _summary(totals, window_steps, self.dist)
-                    totals, rate_steps, window_steps = {}, window_steps, 0
-                    if not all(math.isfinite(v) for v in record.values()):
-                        self.rollback(initial, log)
-                        bar.n = self.step
-                        reason = self._stop_reason(deadline)
-                        continue
-                    rate = rate_steps * self.pairs_per_step / max(now - window_start, 1e-9)
-                    window_start = now
-                    record.update(self._progress_fields(rate))
-                    if log:
-                        log.write(record)
-                    bar.set_postfix(_postfix(record, deadline - now))
                 if cfg.sample_every and self.step % cfg.sample_every == 0 and self.dist.is_main:
                     self.sample_grid()
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
@@ -423,15 +250,7 @@ class Trainer:
                     self.write_run_json(finished=False)
         except KeyboardInterrupt:
             bar.close()
-            saved = self.save()
-            self.write_run_json(finished=False, status="interrupted")
-            if log:
-                log.close()
-            where = f"checkpoint saved at step {self.step}" if saved else "no checkpoint written"
-            print(
-                f"interrupted: {where}; continue with: gaunet train --out {self.out} --resume",
-                file=sys.stderr,
-            )
+            self._interrupted(log)
             raise
         finally:
             bar.close()
@@ -441,6 +260,41 @@ class Trainer:
         self.write_run_json(finished=True, status=self._status(reason))
         if log:
             log.close()
+
+    def _check_and_log(
+        self, window: LogWindow, reason: str | None, log: MetricsLog | None, bar, deadline: float
+    ) -> bool:
+        """False when the window's losses went non-finite: checked (a collective) before a
+        checkpoint or the end, and at each log line. The last step is always logged: a run
+        shorter than log_every still has metrics."""
+        cfg = self.cfg
+        saving = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+        if (saving or reason) and not window_finite(window.totals, self.dist.mean):
+            return False
+        if self.step % cfg.log_every and not reason:
+            return True
+        record, steps, now = window.close(self.dist)
+        if not all(math.isfinite(v) for v in record.values()):
+            return False
+        rate = steps * self.pairs_per_step / max(now - window.start, 1e-9)
+        window.start = now
+        record.update(self._progress_fields(rate))
+        if log:
+            log.write(record)
+        bar.set_postfix(postfix(record, deadline - now))
+        return True
+
+    def _interrupted(self, log: MetricsLog | None) -> None:
+        """Ctrl-C: save what there is and say how to continue."""
+        saved = self.save()
+        self.write_run_json(finished=False, status="interrupted")
+        if log:
+            log.close()
+        where = f"checkpoint saved at step {self.step}" if saved else "no checkpoint written"
+        print(
+            f"interrupted: {where}; continue with: gaunet train --out {self.out} --resume",
+            file=sys.stderr,
+        )
 
     def _stop_reason(self, deadline: float) -> str | None:
         """ "steps" when the step limit is reached, "time" when the budget is spent, else None.
@@ -472,41 +326,3 @@ class Trainer:
         if deadline == math.inf:
             return False
         return self.dist.main_says(time.perf_counter() >= deadline, self.device)
-
-
-def _postfix(record: dict[str, float], seconds_left: float) -> dict[str, str]:
-    """Progress-bar fields; a --minutes budget adds its countdown, since the bar's own ETA
-    counts steps, not the budget."""
-    fields = {
-        "d": f"{record['loss_d']:.3f}",
-        "g": f"{record['loss_g']:.3f}",
-        "img_s": f"{record['images_per_second']:.0f}",
-    }
-    if seconds_left != math.inf:
-        left = max(seconds_left, 0.0)
-        fields["budget_left"] = f"{int(left // 60)}:{int(left % 60):02d}"
-    return fields
-
-
-def _cpu_copy(state: Any) -> Any:
-    """A deep copy of a (nested) state with every tensor cloned to the CPU."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().to("cpu", copy=True)
-    if isinstance(state, dict):
-        return {k: _cpu_copy(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_cpu_copy(v) for v in state)
-    return state
-
-
-def _accumulate(totals: dict[str, torch.Tensor], stats: dict[str, torch.Tensor], w: float) -> None:
-    for key, value in stats.items():
-        totals[key] = totals[key] + value.float() * w if key in totals else value.float() * w
-
-
-def _summary(totals: dict[str, torch.Tensor], steps: int, dist: Distributed) -> dict[str, float]:
-    """Means over the log window (and the processes); the only host sync of the loop."""
-    if not totals:
-        return {}
-    stacked = dist.mean(torch.stack(list(totals.values()))).cpu().tolist()
-    return {k: v / max(steps, 1) for k, v in zip(totals, stacked)}

@@ -3,9 +3,9 @@ run.json. Each is a plain file a user can open."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 import platform
 import sys
 from pathlib import Path
@@ -20,14 +20,16 @@ from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary,
 from gaunet.data.imageset import from_unit_range
 from gaunet.data.prepare import resize_stack
 from gaunet.errors import GaunetError
+from gaunet.io import write_atomic, write_npz
 
 TRAIN_IMAGES = "train_images.npz"
 
 
 def save_train_images(path: Path, data: ImageSet) -> None:
     """The exact rows trained on, so resume and generation never depend on the source again."""
-    np.savez_compressed(
+    write_npz(
         path,
+        compress=True,
         images=data.images,
         labels=data.labels,
         ids=data.ids.astype(str),
@@ -101,9 +103,7 @@ class MetricsLog:
             else:
                 dropped += 1
         if dropped:
-            partial = self.path.with_suffix(".jsonl.partial")
-            partial.write_text("".join(line + "\n" for line in kept))
-            os.replace(partial, self.path)
+            write_atomic(self.path, "".join(line + "\n" for line in kept).encode(), durable=False)
         return dropped
 
     def write(self, record: dict[str, Any]) -> None:
@@ -148,7 +148,9 @@ def save_grid(conditioning: torch.Tensor, samples: torch.Tensor, path: Path) -> 
             canvas[:, top : top + h, left : left + w] = tiles[r, k]
     image = canvas[0] if c == 1 else canvas.transpose(1, 2, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
+    png = io.BytesIO()
+    Image.fromarray(image).save(png, format="PNG")
+    write_atomic(path, png.getvalue(), durable=False)  # a full disk leaves no truncated PNG
 
 
 def environment(device: torch.device, processes: int) -> dict[str, Any]:
@@ -171,9 +173,3 @@ def environment(device: torch.device, processes: int) -> dict[str, Any]:
             "python": sys.version.split()[0],
         },
     }
-
-
-def write_run_json(path: Path, info: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    tmp.replace(path)

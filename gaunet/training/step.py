@@ -1,0 +1,147 @@
+"""One training iteration: n_critic critic steps, then one generator step (Algorithm 1), with
+the networks, optimizers and pair batches of one process. The loop around it (budget, run
+folder, checkpoints, rollbacks) is loop.py; what each step computes is the family's (loss*.py).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+from gaunet.config import TrainConfig
+from gaunet.data import ImageSet
+from gaunet.data.pairs import PairSampler
+from gaunet.device import resolve_device
+from gaunet.training.batches import DeviceBatches
+from gaunet.training.distributed import Distributed
+from gaunet.training.ema import EMA
+from gaunet.training.loss import Batch, build_family
+from gaunet.training.window import accumulate
+
+
+class Stepper:
+    """The networks, optimizers and batches of one process, and the iteration that trains
+    them; `train_step` makes no host sync (a CUDA graph can capture it)."""
+
+    def __init__(self, cfg: TrainConfig, data: ImageSet, dist: Distributed) -> None:
+        self.cfg, self.data, self.dist = cfg, data, dist
+        self.device = self._set_up_device()
+        torch.manual_seed(cfg.seed)
+        self.family = build_family(cfg, data.num_classes)
+        self._build_networks()
+        self.sampler = PairSampler(
+            data.labels,
+            seed=cfg.seed,
+            balance=cfg.balance_classes,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        self.batches = DeviceBatches(
+            data, self.sampler, self.device, cfg.batch_size, cfg.n_critic + 1, cfg.channels_last
+        )
+        self.step = self.images_seen = 0
+        self._reseed_rank()
+
+    def _set_up_device(self) -> torch.device:
+        """This process's device, with the thread count and cuDNN set for it."""
+        device = self.dist.device(resolve_device(self.cfg.device))
+        if self.cfg.num_threads > 0:
+            torch.set_num_threads(self.cfg.num_threads)
+        if device.type == "cuda":
+            if device.index is not None:
+                torch.cuda.set_device(device)
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
+        return device
+
+    def _build_networks(self) -> None:
+        """The family's generator and critic on the device (the same on every process), the EMA
+        generator, both optimizers, and the forward passes the steps run."""
+        cfg = self.cfg
+        generator, critic = self.family.build()
+        fmt = torch.channels_last if cfg.channels_last else torch.preserve_format
+        self.generator = generator.to(self.device, memory_format=fmt).train()
+        self.critic = critic.to(self.device, memory_format=fmt).train()
+        self.dist.broadcast_state(self.generator)
+        self.dist.broadcast_state(self.critic)
+        self.ema = EMA(self.generator, cfg.ema_decay)
+        betas = (float(cfg.beta1), float(cfg.beta2))
+        # one fused kernel per optimizer step instead of ~10 small ops per parameter tensor
+        fused = self.device.type in ("cpu", "cuda")
+        self.opt_g = torch.optim.Adam(
+            self.generator.parameters(), lr=cfg.lr_g, betas=betas, fused=fused
+        )
+        self.opt_d = torch.optim.Adam(
+            self.critic.parameters(), lr=cfg.lr_d, betas=betas, fused=fused
+        )
+        # torch.compile covers the forward passes only: it cannot trace the penalty's double
+        # backward, so gradient_penalty() runs the critic's eager module (`_orig_mod`).
+        self.generator_fwd: nn.Module = self.generator
+        self.critic_fwd: nn.Module = self.critic
+        if cfg.compile:
+            self.generator_fwd = torch.compile(self.generator)
+            self.critic_fwd = torch.compile(self.critic)
+
+    def _reseed_rank(self) -> None:
+        """Other ranks draw their own noise and dropout (rank 0 keeps the single-process stream,
+        so a one-process torchrun run equals a plain one)."""
+        if self.dist.rank:
+            torch.manual_seed(self.cfg.seed + 7919 * self.step + 104729 * self.dist.rank)
+            self.sampler.generator.manual_seed(self.cfg.seed * 1000003 + self.dist.rank + self.step)
+
+    def draw_iteration(self) -> list[Batch]:
+        """The n_critic + 1 batches of one iteration (see DeviceBatches.draw)."""
+        return self.batches.draw()
+
+    def batches_from_index(self, index: torch.Tensor) -> list[Batch]:
+        """The iteration's batches from (2, pairs) device indices (a CUDA graph replays this)."""
+        return self.batches.from_index(index)
+
+    def autocast(self):
+        if self.cfg.precision != "bf16":
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def critic_step(self, batch: Batch, with_penalty: bool) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            loss, stats = self.family.critic_loss(
+                self.generator_fwd, self.critic_fwd, batch, with_penalty
+            )
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.dist.average_gradients(self.critic)
+        self.opt_d.step()
+        return stats
+
+    def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self.critic.requires_grad_(False)
+        with self.autocast():
+            loss, stats = self.family.generator_loss(self.generator_fwd, self.critic_fwd, batch)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.dist.average_gradients(self.generator)
+        self.opt_g.step()
+        self.critic.requires_grad_(True)
+        return stats
+
+    def train_step(self, totals: dict[str, torch.Tensor]) -> None:
+        """One iteration: n_critic critic steps, one generator step; no host sync."""
+        n_critic, lazy = self.cfg.n_critic, self.family.penalty
+        *critic_batches, generator_batch = self.draw_iteration()
+        for t, batch in enumerate(critic_batches):
+            stats = self.critic_step(batch, lazy.due(self.step * n_critic + t))
+            penalty = stats.pop("gradient_penalty", None)
+            accumulate(totals, stats, 1.0 / n_critic)
+            if penalty is not None:  # a lazy penalty is logged as the mean of the steps it ran
+                accumulate(totals, {"gradient_penalty": penalty}, lazy.every / n_critic)
+        accumulate(totals, self.generator_step(generator_batch), 1.0)
+        self.dist.average_buffers(self.generator)
+        self.ema.update(self.generator, self.step)
+        self.step += 1
+        self.images_seen += self.pairs_per_step
+
+    @property
+    def pairs_per_step(self) -> int:
+        """Real pairs drawn per iteration by all processes together."""
+        return self.cfg.batch_size * (self.cfg.n_critic + 1) * self.dist.world_size
