@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gaunet.cli import comma_list
+
+if TYPE_CHECKING:
+    from gaunet.data.imageset import ImageSet
 
 ORDER = 50
 SIZE, CHANNELS = 64, 3  # without --run
@@ -181,41 +185,14 @@ def run_settings(run: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gaunet.data import load_source, print_skip_summary
-    from gaunet.data.splits import apply_run_split
-    from gaunet.errors import GaunetError
     from gaunet.metrics.evaluate import evaluate
-    from gaunet.metrics.features import EXTRACTORS, ExtractorSettings
+    from gaunet.metrics.features import ExtractorSettings
     from gaunet.metrics.report import write_report
+    from gaunet.metrics.verdict import verdicts_json
 
-    features = comma_list(args.features)
-    unknown = [f for f in features if f not in EXTRACTORS]
-    if unknown:
-        raise GaunetError(f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})")
-    trained = run_settings(args.run) if args.run is not None else {}
-    if args.size is None:
-        args.size = int(trained.get("size", SIZE))
-    if args.channels is None:
-        args.channels = int(trained.get("channels", CHANNELS))
-    real = load_source(args.real, size=args.size, channels=args.channels)
-    if args.run is not None:  # the generator's split, so its training images stay out of test
-        try:
-            real = apply_run_split(real, args.run)
-            print(f"real split: the run's split.csv ({args.run})")
-        except GaunetError as error:
-            print(
-                f"real split: not the run's ({error}); assigned with --seed {args.seed}, so "
-                "images the generator trained on may be in the reference split"
-            )
-    synthetic = load_source(args.synthetic, size=args.size, channels=args.channels)
-    named_after = args.json or args.report
-    figures = args.figures
-    if figures is None and named_after:
-        figures = named_after.parent
-    # named after the JSON/report, so several evaluations in one folder keep their figures
-    prefix = f"{named_after.stem}-" if named_after else ""
-    for data, name in ((real, "real"), (synthetic, "synthetic")):  # skipped files, never silent
-        print_skip_summary(data, figures, f"{prefix}skipped-files-{name}.txt")
+    features = checked_features(args.features)
+    real, synthetic = load_sets(args)
+    figures, prefix = figures_place(args)
     settings = ExtractorSettings(
         inception_weights=args.inception_weights,
         batch_size=args.batch_size,
@@ -237,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         settings=settings,
         figures_prefix=prefix,
     )
-    if args.run is not None:
+    if args.run is not None:  # needs the generator, which the metrics never load themselves
         from gaunet.generate import load_generator
         from gaunet.metrics.diversity import noise_diversity
 
@@ -247,16 +224,67 @@ def run(args: argparse.Namespace) -> int:
             draws=args.diversity_draws,
             seed=args.seed,
         )
-    from gaunet.metrics.verdict import verdicts_json
-
     result["verdicts"] = verdicts_json(result)
     result["arguments"] = {
         k: v if isinstance(v, int | None) else str(v) for k, v in vars(args).items() if k != "func"
     }
     if args.json:
+        from gaunet.io import write_atomic
+
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        write_atomic(args.json, json.dumps(result, indent=2).encode(), durable=False)
     if args.report:
         write_report(result, args.report)
     print("\n".join(summary_lines(result)))
     return 0
+
+
+def checked_features(text: str) -> list[str]:
+    """The --features list; an unknown name is an error before any image is loaded."""
+    from gaunet.errors import GaunetError
+    from gaunet.metrics.features import EXTRACTORS
+
+    features = comma_list(text)
+    unknown = [f for f in features if f not in EXTRACTORS]
+    if unknown:
+        raise GaunetError(f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})")
+    return features
+
+
+def load_sets(args: argparse.Namespace) -> tuple[ImageSet, ImageSet]:
+    """Real and synthetic sets at the --run's size and channels unless given; the real one split
+    as the --run's split.csv says when it covers that source. Fills args.size, args.channels."""
+    from gaunet.data import load_source, print_skip_summary
+    from gaunet.data.splits import apply_run_split
+    from gaunet.errors import GaunetError
+
+    trained = run_settings(args.run) if args.run is not None else {}
+    if args.size is None:
+        args.size = int(trained.get("size", SIZE))
+    if args.channels is None:
+        args.channels = int(trained.get("channels", CHANNELS))
+    real = load_source(args.real, size=args.size, channels=args.channels)
+    if args.run is not None:  # the generator's split, so its training images stay out of test
+        try:
+            real = apply_run_split(real, args.run)
+            print(f"real split: the run's split.csv ({args.run})")
+        except GaunetError as error:
+            print(
+                f"real split: not the run's ({error}); assigned with --seed {args.seed}, so "
+                "images the generator trained on may be in the reference split"
+            )
+    synthetic = load_source(args.synthetic, size=args.size, channels=args.channels)
+    figures, prefix = figures_place(args)
+    for data, name in ((real, "real"), (synthetic, "synthetic")):  # skipped files, never silent
+        print_skip_summary(data, figures, f"{prefix}skipped-files-{name}.txt")
+    return real, synthetic
+
+
+def figures_place(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """Folder and file-name prefix of the figures: --figures, else beside --json/--report; the
+    prefix is that file's stem, so several evaluations in one folder keep their own figures."""
+    named_after = args.json or args.report
+    figures = args.figures
+    if figures is None and named_after:
+        figures = named_after.parent
+    return figures, f"{named_after.stem}-" if named_after else ""

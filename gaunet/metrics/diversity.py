@@ -12,17 +12,35 @@ differ as much as different patients' images do).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from gaunet.data.imageset import to_unit_tensor
-
-if TYPE_CHECKING:
-    from gaunet.generate import TrainedGenerator
+from gaunet.data.imageset import ImageSet, to_unit_tensor
 
 REAL_PAIR_IMAGES = 64  # real images per class whose pairwise distances set the scale
+
+
+class ConditionalGenerator(Protocol):
+    """What noise_diversity reads of a trained generator (gaunet.generate.TrainedGenerator);
+    the caller loads it, so metrics never import the generation code."""
+
+    class_names: list[str]
+
+    @property
+    def train_images(self) -> ImageSet: ...
+
+    def conditioning_rows(self, class_index: int, n: int, seed: int, start: int = 0) -> Any: ...
+
+    def sample(
+        self,
+        class_index: int,
+        n: int,
+        seed: int = 0,
+        conditioning: torch.Tensor | None = None,
+        start: int = 0,
+    ) -> torch.Tensor: ...
 
 
 def mean_pairwise_l1(images: torch.Tensor) -> float:
@@ -36,7 +54,7 @@ def mean_pairwise_l1(images: torch.Tensor) -> float:
 
 
 def noise_diversity(
-    generator: TrainedGenerator, sources: int = 16, draws: int = 8, seed: int = 0
+    generator: ConditionalGenerator, sources: int = 16, draws: int = 8, seed: int = 0
 ) -> dict[str, Any]:
     """Per class and overall (mean over classes): within_source, to_source, real_pairs, ratio."""
     if draws < 2:

@@ -10,11 +10,14 @@ held-out images is reported beside it, since PA means little without that ceilin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gaunet.metrics.bootstrap import bootstrap_mean_ci
+
+if TYPE_CHECKING:
+    from gaunet.metrics.inputs import MetricInputs
 
 
 def class_fidelity(
@@ -46,3 +49,27 @@ def class_fidelity(
         "per_class": per_class,
         "confusion": {"rows_intended_cols_predicted": confusion.tolist(), "classes": class_names},
     }
+
+
+def pa_entry(inputs: MetricInputs) -> dict[str, Any]:
+    """The `PA` entry: class fidelity of the synthetic set, and beside it the same classifier's
+    accuracy on the real reference split (the ceiling PA is read against)."""
+    classifier = inputs.extractor("domain")
+    names = inputs.class_names
+    synthetic = classifier.predict_proba(inputs.synthetic.images)
+    entry = class_fidelity(synthetic, inputs.synthetic_labels, names)
+    reference = classifier.predict_proba(inputs.reference.images)
+    entry["real_reference_accuracy"] = class_fidelity(reference, inputs.reference.labels, names)
+    return entry
+
+
+def domain_classifier_entry(inputs: MetricInputs) -> dict[str, Any]:
+    """The `domain_classifier` entry: its real test accuracy against a trivial baseline, i.e. how
+    far FD_domain, PA and the domain copy audit can be trusted."""
+    from gaunet.metrics.verdict import domain_classifier_check
+
+    test = inputs.test
+    correct = inputs.extractor("domain").predict_proba(test.images).argmax(1) == test.labels
+    return domain_classifier_check(
+        float(correct.mean()), test.class_counts(), len(inputs.class_names)
+    )

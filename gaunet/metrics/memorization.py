@@ -11,12 +11,17 @@ for a human to look at.
 from __future__ import annotations
 
 import io
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gaunet.io import write_atomic
 from gaunet.metrics.bootstrap import bootstrap_mean_ci
 from gaunet.metrics.prdc import pairwise_distances
+
+if TYPE_CHECKING:
+    from gaunet.metrics.inputs import MetricInputs
 
 PIXEL_SIZE = 32
 THRESHOLD_PERCENTILE = 5.0
@@ -81,6 +86,39 @@ def copy_audit(
         {"synthetic": int(i), "train": int(index[i]), "distance": float(distance[i])} for i in order
     ]
     return result
+
+
+def memorization_entry(inputs: MetricInputs) -> dict[str, Any]:
+    """The `memorization` entry: the copy audit in pixel space and in one feature space
+    (MetricInputs.audit_space), each pair named by image id, each figure written when asked."""
+    sets = (inputs.train, inputs.test, inputs.synthetic)
+    spaces = {"pixel": [pixel_features(s.images) for s in sets]}
+    feature_space = inputs.audit_space()
+    if feature_space is not None:
+        parts = ("train", "test", "synthetic")
+        spaces[feature_space] = [inputs.features_of(feature_space, p) for p in parts]
+    return {space: _named_audit(inputs, space, *arrays) for space, arrays in spaces.items()}
+
+
+def _named_audit(
+    inputs: MetricInputs, space: str, train: np.ndarray, test: np.ndarray, fake: np.ndarray
+) -> dict[str, Any]:
+    """copy_audit with ids beside the row numbers, and its closest-pairs PNG under
+    `{figures_prefix}closest-pairs-{space}.png` when figures_dir is set."""
+    labels, names = inputs.synthetic_labels, inputs.class_names
+    audit = copy_audit(train, test, fake, labels, names, seed=inputs.seed)
+    for pair in audit["closest_pairs"]:
+        pair["synthetic_id"] = str(inputs.synthetic.ids[pair["synthetic"]])
+        pair["train_id"] = str(inputs.train.ids[pair["train"]])
+    if inputs.figures_dir is not None:
+        inputs.figures_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(inputs.figures_dir) / f"{inputs.figures_prefix}closest-pairs-{space}.png"
+        title = f"closest synthetic-train pairs, {space} space"
+        pairs = audit["closest_pairs"]
+        png = pairs_png(inputs.synthetic.images, inputs.train.images, pairs, title)
+        write_atomic(path, png, durable=False)
+        audit["figure"] = str(path)
+    return audit
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from gaunet.io import write_atomic
+
 STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
@@ -160,21 +162,32 @@ def render_html(result: dict[str, Any]) -> str:
     parts.append("<h2>Distribution metrics</h2>")
     parts += [_feature_section(name, entry, note) for name, entry in result["features"].items()]
     if "PA" in result:
-        pa = result["PA"]
-        rows = [["all", pa["n"], pa, pa["real_reference_accuracy"]]]
-        rows += [
-            [c, v["n"], v, pa["real_reference_accuracy"]["per_class"].get(c)]
-            for c, v in pa["per_class"].items()
-        ]
-        parts.append("<h2>PA (class fidelity)</h2>")
-        if note:
-            parts.append(f"<p><b>{html.escape(note)}</b></p>")
-        parts.append(_table(["class", "n synthetic", "PA [95% CI]", "real accuracy"], rows))
+        parts += _pa_section(result["PA"], note)
     chart = per_class_chart(result)
     if chart:
         parts.append(_img(chart, "per-class bar chart"))
-    parts.append("<h2>Memorization audit</h2>")
-    if note and "domain" in result["memorization"]:
+    parts += _memorization_section(result["memorization"], note)
+    if "noise_diversity" in result:
+        parts.append(_diversity_section(result["noise_diversity"]))
+    return "\n".join(parts)
+
+
+def _pa_section(pa: dict[str, Any], note: str) -> list[str]:
+    rows = [["all", pa["n"], pa, pa["real_reference_accuracy"]]]
+    rows += [
+        [c, v["n"], v, pa["real_reference_accuracy"]["per_class"].get(c)]
+        for c, v in pa["per_class"].items()
+    ]
+    parts = ["<h2>PA (class fidelity)</h2>"]
+    if note:
+        parts.append(f"<p><b>{html.escape(note)}</b></p>")
+    parts.append(_table(["class", "n synthetic", "PA [95% CI]", "real accuracy"], rows))
+    return parts
+
+
+def _memorization_section(audits: dict[str, Any], note: str) -> list[str]:
+    parts = ["<h2>Memorization audit</h2>"]
+    if note and "domain" in audits:
         parts.append(f"<p>domain space: <b>{html.escape(note)}</b></p>")
     rows = [
         [
@@ -185,7 +198,7 @@ def render_html(result: dict[str, Any]) -> str:
             a["synthetic_to_train"]["median"],
             a["test_to_train"]["median"],
         ]
-        for space, a in result["memorization"].items()
+        for space, a in audits.items()
     ]
     parts.append(
         _table(
@@ -200,13 +213,11 @@ def render_html(result: dict[str, Any]) -> str:
             rows,
         )
     )
-    for space, audit in result["memorization"].items():
+    for space, audit in audits.items():
         if audit.get("figure") and Path(audit["figure"]).is_file():
             parts.append(f"<h3>closest pairs, {html.escape(space)} space</h3>")
             parts.append(_img(Path(audit["figure"]).read_bytes(), f"closest pairs {space}"))
-    if "noise_diversity" in result:
-        parts.append(_diversity_section(result["noise_diversity"]))
-    return "\n".join(parts)
+    return parts
 
 
 def _diversity_section(d: dict[str, Any]) -> str:
@@ -229,5 +240,5 @@ def _diversity_section(d: dict[str, Any]) -> str:
 def write_report(result: dict[str, Any], path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(result), encoding="utf-8")
+    write_atomic(path, render_html(result).encode("utf-8"), durable=False)
     return path

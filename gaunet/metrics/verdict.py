@@ -196,67 +196,64 @@ def _fidelity_verdicts(result: dict[str, Any], trusted: bool) -> list[Verdict]:
 
 
 def _realism_verdicts(result: dict[str, Any], trusted: bool) -> list[Verdict]:
-    out = []
     spaces = [n for n in ("inception", "efficientnet") if _prdc(result, n)]
     if trusted and _prdc(result, "domain"):
         spaces.append("domain")
-    for name in spaces:
-        values = _prdc(result, name)
-        if values["precision"] < PRECISION_FLOOR:
-            out.append(
-                Verdict(
-                    UNUSABLE,
-                    "realism",
-                    f"Precision ({_space(name)}) {values['precision']:.2f}: almost no synthetic "
-                    "image lies among the real images.",
-                    LONGER,
-                )
-            )
-        if values["recall"] < RECALL_FLOOR:
-            out.append(
-                Verdict(
-                    UNUSABLE,
-                    "variety",
-                    f"Recall ({_space(name)}) {values['recall']:.2f}: the synthetic images "
-                    "resemble none of the real images, so they cover none of the real variety.",
-                    LONGER,
-                )
-            )
+    out = [v for name in spaces for v in _floor_verdicts(name, _prdc(result, name))]
     if spaces and not out:
         shown = "; ".join(
             f"{_space(n)}: precision {_prdc(result, n)['precision']:.2f}, "
             f"recall {_prdc(result, n)['recall']:.2f}"
             for n in spaces
         )
-        out.append(
-            Verdict(
-                NOTE,
-                "realism",
-                f"{shown} (1 = as realistic / as varied as the real test images).",
-            )
-        )
+        text = f"{shown} (1 = as realistic / as varied as the real test images)."
+        out.append(Verdict(NOTE, "realism", text))
+    return out + _precision_disagreement(result, trusted)
+
+
+def _floor_verdicts(name: str, values: dict[str, float]) -> list[Verdict]:
+    space = _space(name)
+    floors = [
+        (
+            values["precision"] < PRECISION_FLOOR,
+            "realism",
+            f"Precision ({space}) {values['precision']:.2f}: almost no synthetic image lies "
+            "among the real images.",
+        ),
+        (
+            values["recall"] < RECALL_FLOOR,
+            "variety",
+            f"Recall ({space}) {values['recall']:.2f}: the synthetic images resemble none of "
+            "the real images, so they cover none of the real variety.",
+        ),
+    ]
+    return [Verdict(UNUSABLE, topic, text, LONGER) for below, topic, text in floors if below]
+
+
+def _precision_disagreement(result: dict[str, Any], trusted: bool) -> list[Verdict]:
     inception, domain = _prdc(result, "inception"), _prdc(result, "domain")
-    if inception and domain and trusted:
-        p_inc, p_dom = inception["precision"], domain["precision"]
-        if abs(p_inc - p_dom) >= PRECISION_DISAGREE:
-            if p_inc < p_dom:
-                why = (
-                    f"Inception precision {p_inc:.2f} vs domain precision {p_dom:.2f}: the "
-                    "images keep what separates the classes here (shape, intensity), which is "
-                    "all the small domain classifier looks at, but their texture (blur, noise, "
-                    "artefacts) is unlike real images, which Inception's features notice. Trust "
-                    "the Inception number for realism (blurred, noised real images: 0.06 vs 0.98, "
-                    "docs/metrics.md)."
-                )
-            else:
-                why = (
-                    f"Domain precision {p_dom:.2f} vs Inception precision {p_inc:.2f}: the "
-                    "images pass as generic pictures of this kind to a network trained on "
-                    "photographs, but lack what separates the classes in this dataset. Trust "
-                    "the domain number: that is what a classifier trained on them would learn."
-                )
-            out.append(Verdict(NOTE, "which precision", why))
-    return out
+    if not (inception and domain and trusted):
+        return []
+    p_inc, p_dom = inception["precision"], domain["precision"]
+    if abs(p_inc - p_dom) < PRECISION_DISAGREE:
+        return []
+    if p_inc < p_dom:
+        why = (
+            f"Inception precision {p_inc:.2f} vs domain precision {p_dom:.2f}: the "
+            "images keep what separates the classes here (shape, intensity), which is "
+            "all the small domain classifier looks at, but their texture (blur, noise, "
+            "artefacts) is unlike real images, which Inception's features notice. Trust "
+            "the Inception number for realism (blurred, noised real images: 0.06 vs 0.98, "
+            "docs/metrics.md)."
+        )
+    else:
+        why = (
+            f"Domain precision {p_dom:.2f} vs Inception precision {p_inc:.2f}: the "
+            "images pass as generic pictures of this kind to a network trained on "
+            "photographs, but lack what separates the classes in this dataset. Trust "
+            "the domain number: that is what a classifier trained on them would learn."
+        )
+    return [Verdict(NOTE, "which precision", why)]
 
 
 def _copy_verdicts(result: dict[str, Any], failed: bool, trusted: bool) -> list[Verdict]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gaunet.data.imageset import ImageSet
+from gaunet.io import write_atomic
 from gaunet.metrics.features import batched
 from gaunet.progress import progress
 
@@ -152,7 +153,7 @@ class DomainExtractor:
         cls, train: ImageSet, settings: DomainSettings | None = None, device: str = "cpu"
     ) -> DomainExtractor:
         """Load the cached classifier for this training set and settings, or train and cache it."""
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import load_file, save
 
         settings = settings or DomainSettings()
         key = training_key(train, settings)
@@ -165,9 +166,7 @@ class DomainExtractor:
         else:
             net, log = train_network(train, settings)
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".tmp")
-            save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(partial))
-            os.replace(partial, path)
+            write_atomic(path, save({k: v.contiguous() for k, v in net.state_dict().items()}))
             info = {"cache": str(path), "cached": False, **log}
         return cls(net.to(device), settings, train.class_names, {"key": key, **info})
 
