@@ -31,6 +31,8 @@ from pathlib import Path
 
 import yaml
 
+from gaunet.io import write_json
+
 GAUNET = [sys.executable, "-m", "gaunet"]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # the low-data settings of issue 14: source, training fraction, image size, channels
@@ -222,7 +224,7 @@ def main() -> None:
         if table.exists():
             rows = {r["variant"]: r for r in json.loads(table.read_text())} | rows
         rows[name] = result
-        table.write_text(json.dumps(list(rows.values()), indent=2) + "\n")
+        write_json(table, list(rows.values()))  # atomic: other variants may read it
         (args.out / f"{args.dataset}.md").write_text(markdown(args, list(rows.values())))
     print((args.out / f"{args.dataset}.md").read_text())
 

@@ -23,7 +23,7 @@ def test_one_entry_per_size_and_channels(tmp_path):
         load_source(tmp_path / "src", size=size, channels=channels)
     entries = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert len(entries) == 3
-    assert not any(name.startswith(".tmp") for name in entries)
+    assert not any(name.startswith(".") for name in entries)  # no temporary left
 
 
 def test_corrupt_cache_is_rebuilt(tmp_path):

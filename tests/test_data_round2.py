@@ -142,5 +142,5 @@ def test_large_png_is_reduced_before_any_full_size_copy(tmp_path, monkeypatch):
         40, 90, 160,
     ]  # fmt: skip
     assert peak < 20e6, f"{peak / 1e6:.0f} MB traced"
-    monkeypatch.setattr("gaunet.data.readers.decode.REDUCE_ABOVE", 10**9)
+    monkeypatch.setattr("gaunet.data.readers.image.REDUCE_ABOVE", 10**9)
     assert _peak_bytes(root)[0] > 100e6  # what it was without the reduction

@@ -12,7 +12,7 @@ from downstream_helpers import FakeGenerators, one_quiet_thread
 
 from gaunet.cli import main
 from gaunet.data import read_split
-from gaunet.downstream.arms import GeneratorArms, read_manifest, train_ids
+from gaunet.downstream.arms import GeneratorArms, read_synthetic_manifest, train_ids
 from gaunet.downstream.benchmark import BenchmarkSettings, Grid, run_benchmark
 from gaunet.downstream.fit import FitSettings
 from gaunet.downstream.stats import METRICS
@@ -105,7 +105,7 @@ def test_generator_arm_uses_only_training_subset_images(tmp_path: Path) -> None:
     manifests = list((tmp_path / "synthetic").glob("*/manifest.csv"))
     assert len(manifests) == 1
     by_hash = {opaque_id(i): i for i in split}
-    sources = {by_hash[row["source_id"]] for row in read_manifest(manifests[0])}
+    sources = {by_hash[row["source_id"]] for row in read_synthetic_manifest(manifests[0])}
     assert sources and all(split[s] == "train" for s in sources)
     runs = [
         Path(json.loads(p.read_text())["run"]) for p in (tmp_path / "generators").glob("*.json")

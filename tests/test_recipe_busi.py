@@ -12,7 +12,7 @@ from data_helpers import clear_ids, partition
 from PIL import Image
 
 from gaunet.cli import main
-from gaunet.data.recipes.common import groups_in_two_splits, read_manifest
+from gaunet.data.recipes.common import groups_in_two_splits, read_prepared_manifest
 
 REAL_BUSI = Path(__file__).parents[1].parent / "shared" / "data" / "busi"
 
@@ -35,7 +35,7 @@ def test_fixture_labels_groups_split(tmp_path, capsys):
     code = main(["data", "prepare", "busi", "--root", str(tmp_path), "--out", str(out),
                  "--size", "16", "--channels", "1"])  # fmt: skip
     assert code == 0
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert Counter(row["label"] for row in rows) == counts  # masks were skipped
     assert len({row["patient_id"] for row in rows}) == len(rows)
     assert {row["split"] for row in rows} == {"train", "val", "test"}
@@ -62,7 +62,7 @@ def test_unreadable_file_is_skipped_and_named(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["data", "prepare", "busi", "--root", str(tmp_path), "--out", str(out),
                  "--size", "8"]) == 0  # fmt: skip
-    assert len(read_manifest(out)) == 9
+    assert len(read_prepared_manifest(out)) == 9
     assert "benign (99).png" in capsys.readouterr().out
     # a finished folder is not silently redone
     assert main(["data", "prepare", "busi", "--root", str(tmp_path), "--out", str(out)]) == 2
@@ -73,7 +73,7 @@ def test_real_busi(tmp_path):
     out = tmp_path / "busi"
     assert main(["data", "prepare", "busi", "--root", str(REAL_BUSI), "--out", str(out),
                  "--size", "32"]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert Counter(row["label"] for row in rows) == {"benign": 437, "malignant": 210, "normal": 133}
     split = Counter(row["split"] for row in rows)
     assert split["train"] / len(rows) == pytest.approx(0.7, abs=0.02)
@@ -89,7 +89,7 @@ def test_interrupted_run_resumes_and_loads_as_source(tmp_path):
     args = ["data", "prepare", "busi", "--root", str(tmp_path / "busi"), "--out", str(out),
             "--size", "16"]  # fmt: skip
     assert main(args) == 0
-    first = read_manifest(out)
+    first = read_prepared_manifest(out)
     meta = json.loads((out / "prepare.json").read_text())
     (out / "prepare.json").write_text(json.dumps({**meta, "status": "incomplete"}))
     (out / "manifest.csv").unlink()
@@ -98,7 +98,7 @@ def test_interrupted_run_resumes_and_loads_as_source(tmp_path):
     kept.write_bytes(kept.read_bytes())  # fresh mtime, later compared
     mtime = kept.stat().st_mtime_ns
     assert main([*args, "--size", "16"]) == 0
-    assert read_manifest(out) == first
+    assert read_prepared_manifest(out) == first
     assert (out / first[0]["path"]).exists() and kept.stat().st_mtime_ns == mtime
     assert main([*args[:-1], "24"]) == 2  # a finished folder is not redone without --overwrite
     data = load_source(out, size=16, channels=3)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from gaunet.cli import main
 from gaunet.data.recipes.chest_xray_pediatric import patient_of
-from gaunet.data.recipes.common import groups_in_two_splits, read_manifest
+from gaunet.data.recipes.common import groups_in_two_splits, read_prepared_manifest
 
 NAMES = {
     "train": {
@@ -62,7 +62,7 @@ def test_labels_groups_split(tmp_path, capsys, subtypes):
     args = ["data", "prepare", "chest-xray-pediatric", "--root", str(tmp_path), "--out", str(out),
             "--size", "8"] + (["--subtypes"] if subtypes else [])  # fmt: skip
     assert main(args) == 0
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     expected = {"NORMAL": 16, "BACTERIA": 14, "VIRUS": 11} if subtypes else {
         "NORMAL": 16, "PNEUMONIA": 25}  # fmt: skip
     assert Counter(row["label"] for row in rows) == expected

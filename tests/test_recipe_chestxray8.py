@@ -12,7 +12,7 @@ from PIL import Image
 
 from gaunet.cli import main
 from gaunet.data.recipes.chestxray8 import FINDINGS
-from gaunet.data.recipes.common import groups_in_two_splits, read_manifest
+from gaunet.data.recipes.common import groups_in_two_splits, read_prepared_manifest
 
 HEADER = ["Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age",
           "Patient Gender", "View Position", "OriginalImage[Width", "Height]",
@@ -56,7 +56,7 @@ def test_labelling_modes(tmp_path, flags, expected):
     out = tmp_path / "out"
     assert main(["data", "prepare", "chestxray8", "--root", str(tmp_path), "--out", str(out),
                  "--size", "8", *flags]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert Counter(row["label"] for row in rows) == expected
     assert all(row["patient_id"] == str(int(row["path"].split("/")[-1][:8])) for row in rows)
     assert not groups_in_two_splits([r["patient_id"] for r in rows], [r["split"] for r in rows])
@@ -69,7 +69,7 @@ def test_official_split_and_default_class_list(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["data", "prepare", "chestxray8", "--root", str(tmp_path), "--out", str(out),
                  "--size", "8"]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     for row in rows:
         assert (row["split"] == "test") == (int(row["patient_id"]) > 10)
     assert {row["split"] for row in rows} == {"train", "val", "test"}

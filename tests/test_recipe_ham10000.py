@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from gaunet.cli import main
-from gaunet.data.recipes.common import groups_in_two_splits, read_manifest
+from gaunet.data.recipes.common import groups_in_two_splits, read_prepared_manifest
 from gaunet.data.recipes.ham10000 import CLASSES
 
 
@@ -44,7 +44,7 @@ def test_labels_lesion_groups_split(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["data", "prepare", "ham10000", "--root", str(tmp_path), "--out", str(out),
                  "--size", "8"]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert Counter(row["label"] for row in rows) == {dx: 20 for dx in CLASSES}
     for row in rows:
         assert row["patient_id"] == lesion_of[Path(row["path"]).stem]

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from gaunet.cli import main
-from gaunet.data.recipes.common import groups_in_two_splits, read_manifest
+from gaunet.data.recipes.common import groups_in_two_splits, read_prepared_manifest
 
 AFFINES = [np.diag([-0.8, -0.8, 2.0, 1.0]), np.diag([0.8, 0.8, -2.0, 1.0])]  # LiTS has both
 
@@ -36,7 +36,7 @@ def test_slice_labels_groups_split(tmp_path, capsys, suffix):
     out = tmp_path / "out"
     assert main(["data", "prepare", "lits", "--root", str(tmp_path), "--out", str(out),
                  "--size", "12", "--channels", "1"]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert Counter(row["label"] for row in rows) == {
         "no_liver": 40,
         "liver": 20,
@@ -55,7 +55,7 @@ def test_slice_step_and_missing_segmentation(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["data", "prepare", "lits", "--root", str(tmp_path), "--out", str(out),
                  "--size", "8", "--slice-step", "3"]) == 0  # fmt: skip
-    assert len(read_manifest(out)) == 2 * 3
+    assert len(read_prepared_manifest(out)) == 2 * 3
     next(tmp_path.rglob("segmentation-1.nii")).unlink()
     assert main(["data", "prepare", "lits", "--root", str(tmp_path), "--out",
                  str(tmp_path / "o")]) == 2  # fmt: skip
@@ -76,7 +76,7 @@ def test_organ_boxes_give_organ_classes_cropped_in_the_same_orientation(tmp_path
     out = tmp_path / "out"
     assert main(["data", "prepare", "lits", "--root", str(tmp_path), "--out", str(out),
                  "--size", "6", "--channels", "1", "--organ-boxes", str(boxes)]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert Counter(row["label"] for row in rows) == {"liver": 27, "left_lung": 18}
     for row in rows:  # each crop is a window of the full radiological slice, either affine
         n, z = int(row["patient_id"].split("-")[1]), int(row["path"][-8:-4])

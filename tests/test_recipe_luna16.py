@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from gaunet.cli import main
-from gaunet.data.recipes.common import groups_in_two_splits, read_manifest
+from gaunet.data.recipes.common import groups_in_two_splits, read_prepared_manifest
 from gaunet.data.recipes.luna16 import LARGE, NON_NODULE, SMALL
 from gaunet.data.recipes.metaimage import read_metaimage
 
@@ -102,7 +102,7 @@ def test_patches_labels_groups(tmp_path, capsys, with_small):
     assert (
         main(args + (["--small-nodules", str(tmp_path / "small.csv")] if with_small else [])) == 0
     )
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     expected = {NON_NODULE: 20, LARGE: 10} | ({SMALL: 10} if with_small else {})
     assert Counter(row["label"] for row in rows) == expected
     assert len({row["patient_id"] for row in rows}) == 10
@@ -131,5 +131,5 @@ def test_point_outside_the_volume_is_skipped_and_named(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["data", "prepare", "luna16", "--root", str(tmp_path), "--out", str(out),
                  "--size", "8", "--negatives-per-series", "0"]) == 0  # fmt: skip
-    assert Counter(row["label"] for row in read_manifest(out)) == {NON_NODULE: 6, LARGE: 2}
+    assert Counter(row["label"] for row in read_prepared_manifest(out)) == {NON_NODULE: 6, LARGE: 2}
     assert "outside the volume" in capsys.readouterr().out

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from gaunet.cli import main
-from gaunet.data.recipes.common import read_manifest
+from gaunet.data.recipes.common import read_prepared_manifest
 
 
 def test_without_package_says_to_pass_the_npz(tmp_path, monkeypatch, capsys):
@@ -57,7 +57,7 @@ def test_with_package_writes_prepared_dataset_with_official_split(tmp_path, monk
     out = tmp_path / "out"
     assert main(["data", "prepare", "medmnist:breastmnist", "--out", str(out),
                  "--size", "8"]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert Counter(row["split"] for row in rows) == {"train": 14, "val": 4, "test": 6}
     assert Counter(row["label"] for row in rows) == {"malignant": 12, "benign": 12}
 

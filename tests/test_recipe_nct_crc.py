@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from gaunet.cli import main
-from gaunet.data.recipes.common import groups_in_two_splits, read_manifest
+from gaunet.data.recipes.common import groups_in_two_splits, read_prepared_manifest
 from gaunet.data.recipes.nct_crc import CLASSES
 
 
@@ -31,7 +31,7 @@ def test_labels_and_split(tmp_path, capsys, external):
     args = ["data", "prepare", "nct-crc-he-100k", "--root", str(tmp_path), "--out", str(out),
             "--size", "16"]  # fmt: skip
     assert main(args + ([] if external else ["--ignore-external-test"])) == 0
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     labels = Counter(row["label"] for row in rows)
     assert labels == {name: 13 if external else 10 for name in CLASSES}
     tests = [row for row in rows if row["split"] == "test"]

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from gaunet.cli import main
-from gaunet.data.recipes.common import groups_in_two_splits, read_manifest
+from gaunet.data.recipes.common import groups_in_two_splits, read_prepared_manifest
 from gaunet.data.recipes.oct2017 import CLASSES, patient_of
 
 
@@ -37,7 +37,7 @@ def test_official_split_with_val_carved(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["data", "prepare", "oct2017", "--root", str(tmp_path), "--out", str(out),
                  "--size", "8"]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert Counter(row["label"] for row in rows) == {name: 30 for name in CLASSES}
     split_of = {row["patient_id"]: row["split"] for row in rows}
     assert {split_of[str(p)] for p in range(200, 203)} == {"test"}
@@ -54,5 +54,5 @@ def test_leaking_official_split_is_reported_and_resplit_fixes_it(tmp_path, capsy
     assert "1 groups are in more than one split (e.g. 100)" in capsys.readouterr().out
     assert main(["data", "prepare", "oct2017", "--root", str(tmp_path), "--out", str(out),
                  "--size", "8", "--resplit", "--overwrite"]) == 0  # fmt: skip
-    rows = read_manifest(out)
+    rows = read_prepared_manifest(out)
     assert not groups_in_two_splits([r["patient_id"] for r in rows], [r["split"] for r in rows])

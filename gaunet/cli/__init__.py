@@ -39,6 +39,14 @@ def comma_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def size_help(default: str = "%(default)s", run: str = "") -> str:
+    """The --help of every --size option, so that one rule reads the same in every command: S is
+    the side every image is resized to; a command given a run (its option named by `run`)
+    follows that run's size; otherwise the command's own default (argparse's, unless named)."""
+    follows = f"the run's size with {run}, else {default}" if run else default
+    return f"image side S in pixels; every image is resized to S x S (default: {follows})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gaunet",

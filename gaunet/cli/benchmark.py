@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gaunet.cli import comma_list
+from gaunet.cli import comma_list, size_help
 
 ORDER = 60
 
@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="validation criterion for early stopping and the kept weights",
     )
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
-    parser.add_argument("--size", type=int, default=28, help="image side in pixels")
+    parser.add_argument("--size", type=int, default=28, help=size_help())
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3), help="image channels")
     parser.add_argument(
         "--width", type=float, default=1.0, help="channel-width multiplier of the networks"

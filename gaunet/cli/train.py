@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from gaunet.cli import size_help
+
 ORDER = 20
 
 
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="wall-clock budget for this invocation instead of --steps (default: none)",
     )
-    parser.add_argument("--size", type=int, help="image side in pixels (default: the preset's)")
+    parser.add_argument("--size", type=int, help=size_help("the preset's", run="--resume"))
     parser.add_argument(
         "--channels", type=int, choices=(1, 3), help="image channels (default: the preset's)"
     )

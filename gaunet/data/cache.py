@@ -2,9 +2,9 @@
 
 Key: a hash of everything that changes the result (reader version, the file list with each
 file's size and mtime, labels, size, channels, reader options), so an edited, added or removed
-file makes a new entry instead of a stale hit. Entries are uncompressed .npz written to a
-temporary name and renamed, so an interrupted write never leaves a half file under the real
-name; a file that does not load is ignored and rebuilt.
+file makes a new entry instead of a stale hit. Entries are uncompressed .npz written atomically
+(gaunet.io.write_npz), so an interrupted write never leaves a half file under the real name; a
+file that does not load is ignored and rebuilt.
 
 Entries hold no file name or patient id in clear: ids and groups are already opaque
 (gaunet.data.ids), and a skipped file is stored as its index in the source's file list (its
@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from gaunet.data.imageset import ImageSet, Problem
+from gaunet.data.readers.items import safe_text
+from gaunet.io import write_npz
 
 CACHE_VERSION = 2  # 2: opaque ids and groups, no file names
 
@@ -50,15 +51,11 @@ def cache_path(kind: str, name: str, key: str, size: int, channels: int) -> Path
 
 def _mask(reason: str, path: str) -> str:
     """The reason with the file's path and name replaced by markers (restored by _unmask)."""
-    from gaunet.data.readers.items import safe_text
-
     shown = safe_text(path)
     return reason.replace(shown, "\x00P").replace(safe_text(Path(path).name), "\x00N")
 
 
 def _unmask(reason: str, path: str) -> str:
-    from gaunet.data.readers.items import safe_text
-
     return reason.replace("\x00P", safe_text(path)).replace("\x00N", safe_text(Path(path).name))
 
 
@@ -70,8 +67,6 @@ def load_cached(
     file_paths: the source's files in item order; scan_problems: the problems found while
     listing them (not stored: they are found again before the cache is looked up).
     """
-    from gaunet.data.readers.items import safe_text
-
     if path is None or not path.is_file():
         return None
     try:
@@ -125,20 +120,14 @@ def save_cached(
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(
-                stream,
-                images=data.images,
-                labels=data.labels,
-                groups=data.groups.astype(str),
-                ids=data.ids.astype(str),
-                split=np.asarray([] if data.split is None else data.split, dtype=str),
-                meta=np.asarray(json.dumps(meta)),
-            )
-        os.replace(temporary, path)
-    except OSError:
-        try:
-            os.unlink(temporary)
-        except (OSError, UnboundLocalError):
-            pass
+        write_npz(
+            path,
+            images=data.images,
+            labels=data.labels,
+            groups=data.groups.astype(str),
+            ids=data.ids.astype(str),
+            split=np.asarray([] if data.split is None else data.split, dtype=str),
+            meta=np.asarray(json.dumps(meta)),
+        )
+    except OSError:  # write_npz leaves no temporary behind
+        pass

@@ -56,12 +56,12 @@ def lookup(spec: str | Path, wanted: Iterable[str], max_frames: int = 4096) -> d
     the file source `spec`. Lists the files without decoding them, so frame numbers are tried
     up to `max_frames`."""
     from gaunet.data.readers.folder import scan_class_folders
-    from gaunet.data.readers.manifest import read_manifest
+    from gaunet.data.readers.manifest import scan_manifest
 
     path = Path(spec).expanduser()
     if path.is_dir() and (path / "manifest.csv").is_file():
         path = path / "manifest.csv"
-    items = read_manifest(path)[0] if path.is_file() else scan_class_folders(path)[0]
+    items = scan_manifest(path)[0] if path.is_file() else scan_class_folders(path)[0]
     salt = dataset_salt(item.item_id for item in items)
     wanted = set(wanted)
     found: dict[str, str] = {}

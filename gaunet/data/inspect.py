@@ -23,6 +23,8 @@ SHEET_TILE = 96
 
 def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `gaunet data inspect` under the `gaunet data` parser."""
+    from gaunet.cli import size_help  # the CLI's one --size rule
+
     parser = subparsers.add_parser(
         "inspect",
         help="class counts per split, image sizes/modes, groups and problems of a SOURCE",
@@ -36,10 +38,8 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("source", metavar="SOURCE", help="what to read (see above)")
-    parser.add_argument("--size", type=int, default=256, help="resize to SxS (default 256)")
-    parser.add_argument(
-        "--channels", type=int, default=3, choices=(1, 3), help="1 keeps grey (default 3)"
-    )
+    parser.add_argument("--size", type=int, default=256, help=size_help())
+    parser.add_argument("--channels", type=int, default=3, choices=(1, 3), help="1 keeps grey")
     parser.add_argument("--seed", type=int, default=0, help="seed of the assigned split")
     parser.add_argument(
         "--window",

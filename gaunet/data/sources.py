@@ -19,7 +19,8 @@ import numpy as np
 from gaunet.data.imageset import ImageSet
 from gaunet.data.phantom import make_phantom, parse_phantom_spec
 from gaunet.data.prepare import resize_stack
-from gaunet.data.readers.items import ReadOptions, SourceError, build_imageset
+from gaunet.data.readers.build import build_imageset
+from gaunet.data.readers.items import ReadOptions, SourceError
 
 __all__ = ["SourceError", "load_source", "parse_window"]
 
@@ -136,9 +137,9 @@ def _load(
 
 
 def _from_manifest(csv_path: Path, options: ReadOptions, source: str | None = None) -> ImageSet:
-    from gaunet.data.readers.manifest import is_generated, read_manifest
+    from gaunet.data.readers.manifest import is_generated, scan_manifest
 
-    items, names, problems = read_manifest(csv_path)
+    items, names, problems = scan_manifest(csv_path)
     kinds = {item.path.name.lower().rsplit(".", 2)[-1] for item in items}
     kind = "nifti" if kinds & {"nii", "gz"} else "dicom" if "dcm" in kinds else "manifest"
     return build_imageset(

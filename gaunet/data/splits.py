@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gaunet.data.imageset import SPLITS, ImageSet
+from gaunet.data.readers.items import SourceError
 
 DEFAULT_RATIOS = (0.7, 0.1, 0.2)
 
@@ -102,8 +103,6 @@ def split_file(run: str | Path) -> Path:
     for folder in folders:
         if (folder / "split.csv").is_file():
             return folder / "split.csv"
-    from gaunet.data.readers.items import SourceError
-
     raise SourceError(f"{path}: no split.csv (not a run folder written by `gaunet train`)")
 
 
@@ -112,8 +111,6 @@ def apply_run_split(data: ImageSet, run: str | Path) -> ImageSet:
     there. An error, saying what differs, unless the run's split.csv lists exactly the images
     of `data` with the same classes: a changed or different source is never matched by guess.
     """
-    from gaunet.data.readers.items import SourceError
-
     path = split_file(run)
     with open(path, newline="") as handle:
         rows = {row["id"]: row for row in csv.DictReader(handle)}

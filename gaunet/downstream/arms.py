@@ -106,7 +106,8 @@ def check_run_matches(run: Path, subset_ids: set[str], fraction: float) -> None:
         )
 
 
-def read_manifest(path: Path) -> list[dict[str, str]]:
+def read_synthetic_manifest(path: Path) -> list[dict[str, str]]:
+    """The rows of the manifest.csv `gaunet generate` wrote (path, label, source_id, ...)."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if rows and not {"path", "label"} <= set(rows[0]):
@@ -129,7 +130,7 @@ def check_provenance(manifest: Path, run: Path, subset_ids: set[str]) -> None:
             "(validation or test images would leak into the classifier's extra data)"
         )
     allowed = subset_ids | {opaque_id(i) for i in subset_ids}
-    for row in read_manifest(manifest):
+    for row in read_synthetic_manifest(manifest):
         source = row.get("source_id", "")
         if source and source not in allowed:
             raise GaunetError(
@@ -142,7 +143,7 @@ def load_synthetic(
     manifest: Path, wanted: np.ndarray, size: int, channels: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first `wanted[c]` images of each class c listed in the manifest, as uint8 arrays."""
-    rows = read_manifest(manifest)
+    rows = read_synthetic_manifest(manifest)
     taken = np.zeros_like(wanted)
     images, labels = [], []
     for row in rows:

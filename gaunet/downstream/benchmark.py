@@ -10,7 +10,6 @@ change results, so a rerun with other settings is refused instead of mixing tabl
 from __future__ import annotations
 
 import csv
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from gaunet.downstream.report import write_reports
 from gaunet.downstream.stats import METRICS, classification_metrics
 from gaunet.downstream.subsets import nested_subsets
 from gaunet.errors import GaunetError
+from gaunet.io import pin_settings
 from gaunet.progress import progress
 
 COLUMNS = (
@@ -71,25 +71,6 @@ class BenchmarkSettings:
     synthetic_weight: float = 1.0
     # K > 1: generate K x the wanted images, keep those the subset-trained CNN is surest of
     filter_pool: int = 1
-
-
-def _pin(out: Path, settings: BenchmarkSettings) -> dict:
-    record = asdict(settings)
-    path = out / "benchmark.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        changed = [
-            k
-            for k in PINNED
-            if saved.get(k, PIN_DEFAULTS.get(k)) != json.loads(json.dumps(record[k]))
-        ]
-        if changed:
-            raise GaunetError(
-                f"{path}: this folder was run with other {', '.join(changed)}; "
-                "use a new --out or the same settings"
-            )
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return record
 
 
 def read_results(path: Path) -> list[dict]:
@@ -233,19 +214,15 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
-    record = _pin(out, settings)
+    record = pin_settings(out / "benchmark.json", asdict(settings), PINNED, PIN_DEFAULTS)
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)
         print_skip_summary(data, out)
     data = assign_split(data, seed=settings.split_seed)
     write_split(out / "split.csv", data)
-    if arms_helper is None:
-        arms_helper = GeneratorArms(out)
-    arms_helper.out, arms_helper.ratio = out, settings.synthetic_ratio
-    arms_helper.subset_seed = settings.subset_seed
-    arms_helper.gen_config = settings.gen_config
-    arms_helper.gen_steps, arms_helper.gen_minutes = settings.gen_steps, settings.gen_minutes
-    arms_helper.filter_pool = settings.filter_pool
+    arms_helper = _configured(
+        GeneratorArms(out) if arms_helper is None else arms_helper, out, settings
+    )
     grid = Grid(data, settings, arms_helper)
     for arm in arms:  # a run folder that fits no fraction fails now, not hours in
         if arm.kind == "run":
@@ -271,6 +248,26 @@ def run_benchmark(
             _write_rows(results, new_rows, "a")
             rows += new_rows
             bar.update(1)
+    _report(out, rows, settings, arms, record)
+    return results
+
+
+def _configured(
+    arms_helper: GeneratorArms, out: Path, settings: BenchmarkSettings
+) -> GeneratorArms:
+    """The generator arms writing into `out` with this folder's generator settings."""
+    arms_helper.out, arms_helper.ratio = out, settings.synthetic_ratio
+    arms_helper.subset_seed = settings.subset_seed
+    arms_helper.gen_config = settings.gen_config
+    arms_helper.gen_steps, arms_helper.gen_minutes = settings.gen_steps, settings.gen_minutes
+    arms_helper.filter_pool = settings.filter_pool
+    return arms_helper
+
+
+def _report(
+    out: Path, rows: list[dict], settings: BenchmarkSettings, arms: list[Arm], record: dict
+) -> None:
+    """The reports of the cells these settings ask for (results.csv may hold more)."""
     order = {
         "classifiers": settings.classifiers,
         "fractions": settings.fractions,
@@ -282,4 +279,3 @@ def run_benchmark(
         and float(r["fraction"]) in settings.fractions and int(r["seed"]) < settings.seeds
     ]  # fmt: skip
     write_reports(out, chosen, order, record)
-    return results

@@ -61,6 +61,46 @@ def _val_score(model: nn.Module, images: np.ndarray, labels: np.ndarray, select:
     return float(-np.log(np.clip(picked, 1e-12, None)).mean())
 
 
+def _weights(sample_weight: np.ndarray | None, n: int) -> torch.Tensor:
+    """One non-negative loss weight per training image (all 1 without `sample_weight`)."""
+    weights = (
+        torch.ones(n)
+        if sample_weight is None
+        else torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
+    )
+    if len(weights) != n or not bool((weights >= 0).all()):
+        raise GaunetError("sample_weight needs one non-negative weight per training image")
+    return weights
+
+
+def _train_epoch(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    optimiser: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    augment: bool,
+) -> None:
+    """One pass over the shuffled training images; a batch's loss is the weighted mean."""
+    x_all, y_all, w_all = data
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    model.train()
+    order = torch.randperm(len(x_all), generator=generator)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        if len(index) < 2 and len(order) > 1:
+            continue  # BatchNorm cannot train on a batch of one
+        x = x_all[index]
+        if augment:
+            x = classic_augment(x, generator)
+        optimiser.zero_grad(set_to_none=True)
+        per_image = loss_fn(model(x), y_all[index])
+        w = w_all[index]
+        loss = (per_image * w).sum() / w.sum().clamp_min(1e-12)
+        loss.backward()
+        optimiser.step()
+
+
 def fit_network(
     model: nn.Module,
     images: np.ndarray,
@@ -82,34 +122,13 @@ def fit_network(
     optimiser = torch.optim.Adam(
         model.parameters(), lr=settings.lr, betas=(float(settings.beta1), float(settings.beta2))
     )
-    loss_fn = nn.CrossEntropyLoss(reduction="none")
     x_all = to_unit_tensor(images)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    w_all = (
-        torch.ones(len(y_all))
-        if sample_weight is None
-        else torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
-    )
-    if len(w_all) != len(y_all) or not bool((w_all >= 0).all()):
-        raise GaunetError("sample_weight needs one non-negative weight per training image")
+    data = (x_all, y_all, _weights(sample_weight, len(y_all)))
     best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
     started = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
-        model.train()
-        order = torch.randperm(len(x_all), generator=generator)
-        for start in range(0, len(order), settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            if len(index) < 2 and len(order) > 1:
-                continue  # BatchNorm cannot train on a batch of one
-            x = x_all[index]
-            if augment:
-                x = classic_augment(x, generator)
-            optimiser.zero_grad(set_to_none=True)
-            per_image = loss_fn(model(x), y_all[index])
-            w = w_all[index]
-            loss = (per_image * w).sum() / w.sum().clamp_min(1e-12)
-            loss.backward()
-            optimiser.step()
+        _train_epoch(model, data, optimiser, settings.batch_size, generator, augment)
         epochs_run = epoch
         recalibrate_batchnorm(model, x_all, 256)
         score = _val_score(model, val_images, val_labels, settings.select)

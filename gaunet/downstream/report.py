@@ -6,13 +6,13 @@ W - W/O of the same classifier and fraction, with its t-interval and paired t-te
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from gaunet.downstream.stats import METRICS, paired_difference, t_interval
+from gaunet.io import write_json
 
 BASELINE = "none"
 CLASSIC = "classic"
@@ -133,17 +133,9 @@ def verdict_lines(entries: list[dict]) -> list[str]:
     return lines
 
 
-def summary_markdown(entries: list[dict], settings: dict) -> str:
-    """Table III layout: per classifier and fraction, a W/O row (none) and a W row per arm."""
-    flags: list[bool] = []
+def _main_table(entries: list[dict], flags: list[bool]) -> list[str]:
+    """Table III: per classifier and fraction, the W/O row and a W row per arm."""
     lines = [
-        "# Downstream benchmark: with (W) and without (W/O) extra training images",
-        "",
-        f"Data: `{settings['data']}` at {settings['size']} px; seeds: {settings['seeds']}; "
-        "metrics (0-1): mean ± half-width of the 95 % t-interval over seeds. Gain: paired "
-        "W - W/O per seed in percentage points (pp), ± 95 % CI, paired t-test p. Validation "
-        "and test images are real only.",
-        "",
         "| Classifier | Fraction | Arm | | Acc | Pre | Rec | AUC | Gain Acc (pp) | Gain AUC (pp) "
         "| n |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -158,23 +150,70 @@ def summary_markdown(entries: list[dict], settings: dict) -> str:
             + " | ".join(cells + gains)
             + f" | {n} |"
         )
+    return lines
+
+
+def _combined_table(entries: list[dict], flags: list[bool]) -> list[str]:
+    """Combined arms (generator + classic) against classic alone; empty without them."""
     combined = [e for e in entries if e.get("gain_vs_classic")]
-    if combined:
-        lines += [
-            "",
-            "Combined arms against `classic` alone (paired per seed, percentage points):",
-            "",
-            "| Classifier | Fraction | Arm | Gain Acc vs classic (pp) | Gain AUC vs classic (pp) "
-            "| n |",
-            "|---|---|---|---|---|---|",
-        ]
-        for entry in combined:
-            vs = entry["gain_vs_classic"]
-            lines.append(
-                f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
-                f"{_gain(vs.get('accuracy'), flags)} | {_gain(vs.get('auc'), flags)} | "
-                f"{max(v['n'] for v in vs.values())} |"
-            )
+    if not combined:
+        return []
+    lines = [
+        "",
+        "Combined arms against `classic` alone (paired per seed, percentage points):",
+        "",
+        "| Classifier | Fraction | Arm | Gain Acc vs classic (pp) | Gain AUC vs classic (pp) | n |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in combined:
+        vs = entry["gain_vs_classic"]
+        lines.append(
+            f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
+            f"{_gain(vs.get('accuracy'), flags)} | {_gain(vs.get('auc'), flags)} | "
+            f"{max(v['n'] for v in vs.values())} |"
+        )
+    return lines
+
+
+def _detectable_table(entries: list[dict]) -> list[str]:
+    """The smallest gain each W row could detect; empty when no row has a gain."""
+    detectable = [e for e in entries if e["gain"]]
+    if not detectable:
+        return []
+    lines = [
+        "",
+        "Smallest gain each row could detect, in percentage points (80 % power, 95 % "
+        "level, from its spread over seeds; a true gain below it is likely to come out not "
+        "significant):",
+        "",
+        "| Classifier | Fraction | Arm | Acc (pp) | AUC (pp) |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in detectable:
+        mde = [entry["gain"].get(m, {}).get("mde", float("nan")) for m in ("accuracy", "auc")]
+        text = ["-" if _nan(v) else f"{v * POINTS:.1f}" for v in mde]
+        lines.append(
+            f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
+            + " | ".join(text)
+            + " |"
+        )
+    return lines
+
+
+def summary_markdown(entries: list[dict], settings: dict) -> str:
+    """Table III layout: per classifier and fraction, a W/O row (none) and a W row per arm."""
+    flags: list[bool] = []  # set by every interval clipped to its range, for the note below
+    lines = [
+        "# Downstream benchmark: with (W) and without (W/O) extra training images",
+        "",
+        f"Data: `{settings['data']}` at {settings['size']} px; seeds: {settings['seeds']}; "
+        "metrics (0-1): mean ± half-width of the 95 % t-interval over seeds. Gain: paired "
+        "W - W/O per seed in percentage points (pp), ± 95 % CI, paired t-test p. Validation "
+        "and test images are real only.",
+        "",
+        *_main_table(entries, flags),
+        *_combined_table(entries, flags),
+    ]
     if any(flags):
         lines += [
             "",
@@ -192,25 +231,7 @@ def summary_markdown(entries: list[dict], settings: dict) -> str:
             "",
             *verdicts,
         ]
-    detectable = [e for e in entries if e["gain"]]
-    if detectable:
-        lines += [
-            "",
-            "Smallest gain each row could detect, in percentage points (80 % power, 95 % "
-            "level, from its spread over seeds; a true gain below it is likely to come out not "
-            "significant):",
-            "",
-            "| Classifier | Fraction | Arm | Acc (pp) | AUC (pp) |",
-            "|---|---|---|---|---|",
-        ]
-        for entry in detectable:
-            mde = [entry["gain"].get(m, {}).get("mde", float("nan")) for m in ("accuracy", "auc")]
-            text = ["-" if _nan(v) else f"{v * POINTS:.1f}" for v in mde]
-            lines.append(
-                f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
-                + " | ".join(text)
-                + " |"
-            )
+    lines += _detectable_table(entries)
     return "\n".join(lines) + "\n"
 
 
@@ -270,6 +291,6 @@ def write_reports(out: Path, rows: list[dict], order: dict[str, list], settings:
         return value
 
     summary = {"settings": settings, "baseline": BASELINE, "entries": entries}
-    (out / "summary.json").write_text(json.dumps(clean(summary), indent=2) + "\n")
+    write_json(out / "summary.json", clean(summary))
     (out / "summary.md").write_text(summary_markdown(entries, settings))
     plot_gain(entries, out / "gain_vs_fraction.png")

@@ -1,31 +1,22 @@
-"""One file -> decoded 2D frames. Dispatch by extension (DICOM also by its 'DICM' marker).
+"""One file -> decoded 2D frames: the dispatcher above the readers of each file kind.
 
-Ordinary images go through Pillow (every mode: 1, L, LA, P, RGB, RGBA, CMYK, I;16, I, F) with
-OpenCV as a fallback for the TIFF flavours Pillow cannot open (float64, float RGB). Large JPEGs are
-decoded at a reduced DCT scale (`draft`) since they are shrunk to S x S anyway.
+The kind comes from the extension (DICOM also from its 'DICM' marker); `image` reads ordinary
+images, `medical` DICOM files and NIfTI volumes. Whatever a decoder raises on hostile bytes
+becomes a SkipFile with a one-line reason.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, UnidentifiedImageError
-
-from gaunet.data.prepare import resize_to, sixteen_bit_to_uint8
+from gaunet.data.readers.image import read_image
 from gaunet.data.readers.items import Frame, ReadOptions, SkipFile
+from gaunet.data.readers.medical import read_dicom, read_nifti
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SUPPORTED = IMAGE_SUFFIXES + DICOM_SUFFIXES + NIFTI_SUFFIXES
-
-# Pillow's bomb warning is replaced by the check in read_image, which skips and reports; its TIFF
-# metadata warnings on damaged files are noise next to the problem line (decoding runs in
-# threads, so a scoped catch_warnings would not be safe).
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
 
 
 def file_kind(path: Path) -> str | None:
@@ -61,12 +52,8 @@ def decode_file(path: Path, options: ReadOptions, slice_index: int | None = None
         raise SkipFile(f"unsupported format '{path.suffix or path.name}' (use {_supported()})")
     try:
         if kind == "dicom":
-            from gaunet.data.readers.medical import read_dicom
-
             return read_dicom(path, options)
         if kind == "nifti":
-            from gaunet.data.readers.medical import read_nifti
-
             return read_nifti(path, options, slice_index)
         return [read_image(path, options)]
     except (SkipFile, MemoryError):
@@ -78,91 +65,3 @@ def decode_file(path: Path, options: ReadOptions, slice_index: int | None = None
 
 def _supported() -> str:
     return ", ".join(s.lstrip(".") for s in ("png", "jpg", "tif", "bmp", "dcm", "nii", "nii.gz"))
-
-
-def read_image(path: Path, options: ReadOptions) -> Frame:
-    """PNG/JPEG/TIFF/BMP, 8- or 16-bit, any mode -> one Frame."""
-    try:
-        with Image.open(path) as image:
-            mode, shape = image.mode, f"{image.width}x{image.height}"
-            limit = Image.MAX_IMAGE_PIXELS
-            if limit and image.width * image.height > limit:
-                raise Image.DecompressionBombError(f"{shape} pixels exceeds {limit}")
-            array = _pil_array(image, options.size)
-    except Image.DecompressionBombError as error:
-        raise SkipFile(
-            f"image too large ({error}; decoding it would need about 4 bytes per pixel of "
-            "memory, as PNG/TIFF/BMP cannot be decoded at a reduced size); raise "
-            "PIL.Image.MAX_IMAGE_PIXELS if it is trusted and memory allows"
-        ) from error
-    except UnidentifiedImageError as error:
-        array, mode, shape = _opencv_fallback(path, "not a readable image (unknown or damaged)")
-        if array is None:
-            raise SkipFile(mode) from error
-    except OSError as error:
-        if "truncated" in str(error).lower():
-            raise SkipFile(f"truncated image ({error})") from error
-        array, mode, shape = _opencv_fallback(path, f"cannot be decoded ({error})")
-        if array is None:
-            raise SkipFile(mode) from error
-    if min(array.shape[:2]) < 2:
-        raise SkipFile(f"image is {shape} pixels, too small to use")
-    note = ""
-    if array.dtype == np.uint16 or (mode == "I" and path.suffix.lower() == ".png"):
-        # 16-bit PNG/TIFF (Pillow mode I;16; older Pillow reads 16-bit PNG as mode I)
-        array, note = sixteen_bit_to_uint8(array, options.window)
-    try:
-        image = resize_to(array, options.size, options.channels)
-        return Frame(image, mode=mode, shape=shape, note=note)
-    except ValueError as error:
-        raise SkipFile(str(error)) from error
-
-
-def _pil_array(image: Image.Image, size: int) -> np.ndarray:
-    """Pillow image -> array keeping 16-bit and float depth; palette and CMYK become RGB."""
-    if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
-        image.draft(image.mode, (size, size))  # decode at >= S x S, not at full size
-    image.load()
-    image = _reduced(image, size)
-    mode = image.mode
-    if mode in ("1", "LA"):
-        return np.asarray(image.convert("L"))
-    if mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
-        return np.asarray(image.convert("RGBA" if mode.startswith("P") else "RGB"))[..., :3]
-    if mode.startswith("I;16"):
-        return np.asarray(image).astype(np.uint16)
-    return np.asarray(image)
-
-
-REDUCE_ABOVE = 1 << 24  # pixels (16.7 MP): larger decoded images are box-reduced at once
-REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F", "CMYK")  # modes Image.reduce accepts
-
-
-def _reduced(image: Image.Image, size: int) -> Image.Image:
-    """A large decoded image box-reduced by an integer factor, keeping both sides >= S.
-
-    PNG, TIFF and BMP cannot be decoded at a reduced size, but shrinking right after decoding
-    means no full-size numpy copy (nor Pillow's intermediate bytes) is ever made: a 9400 x 9400
-    RGB PNG peaks at about 0.45 GB instead of 0.95 GB. The result is shrunk to S x S anyway."""
-    factor = min(image.width, image.height) // size
-    if image.width * image.height <= REDUCE_ABOVE or factor < 2 or image.mode not in REDUCIBLE:
-        return image
-    return image.reduce(factor)
-
-
-def _opencv_fallback(path: Path, reason: str) -> tuple[np.ndarray | None, str, str]:
-    """OpenCV reads some TIFF variants Pillow cannot (float64, float RGB), quietly."""
-    with open(path, "rb") as handle:
-        if handle.read(4) not in (b"II*\0", b"MM\0*"):  # only real TIFF content
-            return None, reason, ""
-    import cv2
-
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # the problem line says it
-    data = np.fromfile(path, dtype=np.uint8)
-    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
-    if array is None or array.size == 0:
-        return None, reason, ""
-    if array.ndim == 3 and array.shape[2] >= 3:
-        array = array[..., 2::-1] if array.shape[2] == 3 else array[..., [2, 1, 0]]
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    return array, f"TIFF {array.dtype} x{channels}", f"{array.shape[1]}x{array.shape[0]}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gaunet.data.imageset import SPLITS, Problem
@@ -79,67 +80,84 @@ def is_generated(path: Path) -> bool:
     return {"source_id", "checkpoint_sha256"} <= header
 
 
-def read_manifest(path: Path) -> tuple[list[Item], list[str], list[Problem]]:
+def scan_manifest(path: Path) -> tuple[list[Item], list[str], list[Problem]]:
     """Items from a manifest CSV; rows that cannot be used become problems."""
     columns, rows = _read_rows(path)
-    root = path.parent
-    root_text = os.path.normpath(os.path.abspath(root))
-    group_column = next((c for c in GROUP_COLUMNS if c in columns), None)
     try:
         names, label_to_class = _class_names(rows, "class" in columns)
     except SourceError as error:
         raise SourceError(f"{path}: {error}") from error
-    has_split = any(row.get("split") for row in rows)  # an all-empty column means no split
+    reader = _RowReader(
+        path=path,
+        root_text=os.path.normpath(os.path.abspath(path.parent)),
+        group_column=next((c for c in GROUP_COLUMNS if c in columns), None),
+        label_to_class=label_to_class,
+        has_split=any(row.get("split") for row in rows),  # an all-empty column means no split
+    )
     problems: list[Problem] = []
     items: list[Item] = []
-    seen: set[tuple[str, str]] = set()
     for number, row in enumerate(rows, start=2):  # line 1 is the header
-        where = f"{path}:{number}"
+        result = reader.item(row, f"{path}:{number}")
+        (problems if isinstance(result, Problem) else items).append(result)
+    if path.name == "manifest.csv":
+        problems += _unlisted_files(path, items, problems)
+    return items, names, problems
+
+
+@dataclass
+class _RowReader:
+    """Turns one manifest row into an Item, or a Problem saying why the row is not used."""
+
+    path: Path
+    root_text: str
+    group_column: str | None
+    label_to_class: dict[str, str]
+    has_split: bool
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+    def item(self, row: dict[str, str], where: str) -> Item | Problem:
         relative = row["path"]
         if not relative:
-            problems.append(Problem(where, "row has no path"))
-            continue
-        full = os.path.normpath(os.path.join(root_text, relative))
+            return Problem(where, "row has no path")
+        full = os.path.normpath(os.path.join(self.root_text, relative))
         shown = safe_text(full)
-        if os.path.commonpath([root_text, full]) != root_text:
-            problems.append(Problem(shown, f"path outside the manifest's folder {root} ({where})"))
-            continue
+        if os.path.commonpath([self.root_text, full]) != self.root_text:
+            return Problem(
+                shown, f"path outside the manifest's folder {self.path.parent} ({where})"
+            )
         if not row["label"]:
-            problems.append(Problem(shown, f"label missing from the manifest ({where})"))
-            continue
+            return Problem(shown, f"label missing from the manifest ({where})")
         if not os.path.isfile(full):
-            problems.append(Problem(shown, f"file not found ({where})"))
-            continue
+            return Problem(shown, f"file not found ({where})")
         split = row.get("split") or None
-        if has_split and split not in SPLITS:
+        if self.has_split and split not in SPLITS:
             reason = f"split {split!r} is not one of train/val/test ({where})"
-            problems.append(Problem(shown, reason if split else f"split missing ({where})"))
-            continue
+            return Problem(shown, reason if split else f"split missing ({where})")
         slice_text = row.get("slice", "")
         if slice_text and not slice_text.isdigit():
-            problems.append(Problem(shown, f"slice {slice_text!r} is not an integer ({where})"))
-            continue
+            return Problem(shown, f"slice {slice_text!r} is not an integer ({where})")
         key = (full, slice_text)
-        if key in seen:
-            problems.append(Problem(shown, f"listed twice; the first row is used ({where})"))
-            continue
-        seen.add(key)
-        item_id = safe_text(Path(os.path.relpath(full, root_text)).as_posix())
-        items.append(
-            Item(
-                path=Path(full),
-                item_id=item_id,
-                class_name=label_to_class[row["label"]],
-                group=(row.get(group_column) or None) if group_column else None,
-                split=split,
-                slice_index=int(slice_text) if slice_text else None,
-            )
+        if key in self.seen:
+            return Problem(shown, f"listed twice; the first row is used ({where})")
+        self.seen.add(key)
+        group = self.group_column
+        return Item(
+            path=Path(full),
+            item_id=safe_text(Path(os.path.relpath(full, self.root_text)).as_posix()),
+            class_name=self.label_to_class[row["label"]],
+            group=(row.get(group) or None) if group else None,
+            split=split,
+            slice_index=int(slice_text) if slice_text else None,
         )
-    if path.name == "manifest.csv":
-        listed = {os.path.normpath(str(item.path)) for item in items}
-        listed |= {os.path.normpath(p.path) for p in problems}
-        for candidate in files_under(root):
-            text = os.path.normpath(str(candidate))
-            if text not in listed and file_kind(candidate) is not None:
-                problems.append(Problem(safe_text(text), f"not in {path.name}: no label"))
-    return items, names, problems
+
+
+def _unlisted_files(path: Path, items: list[Item], problems: list[Problem]) -> list[Problem]:
+    """A problem per readable file under the manifest's folder that no row lists."""
+    listed = {os.path.normpath(str(item.path)) for item in items}
+    listed |= {os.path.normpath(p.path) for p in problems}
+    unlisted = []
+    for candidate in files_under(path.parent):
+        text = os.path.normpath(str(candidate))
+        if text not in listed and file_kind(candidate) is not None:
+            unlisted.append(Problem(safe_text(text), f"not in {path.name}: no label"))
+    return unlisted

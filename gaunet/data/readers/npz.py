@@ -76,6 +76,49 @@ def _check_labels(path: Path, labels: np.ndarray, names: list[str] | None) -> li
     return [str(i) for i in range(top + 1)]
 
 
+def _read_part(archive, path: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split's images and labels, checked: (N, H, W[, C]) numbers and one class each."""
+    if f"{part}_labels" not in archive.files:
+        raise SourceError(f"{path}: {part}_images has no {part}_labels")
+    try:
+        x = archive[f"{part}_images"]
+        y = np.asarray(archive[f"{part}_labels"])
+    except Exception as error:  # noqa: BLE001 - truncated member, bad dtype
+        raise SourceError(f"{path}: {part} arrays cannot be read ({error})") from error
+    if x.ndim not in (3, 4) or len(x) == 0 or min(x.shape[1:3]) < 2:
+        raise SourceError(f"{path}: {part}_images has shape {x.shape}, not (N, H, W[, C])")
+    if x.ndim == 4 and x.shape[3] not in (1, 3, 4):
+        raise SourceError(
+            f"{path}: {part}_images has {x.shape[3]} channels per pixel (shape {x.shape}); "
+            "1 (grey), 3 (RGB) or 4 (RGBA) are supported"
+        )
+    if x.dtype.kind not in "uifb":
+        raise SourceError(f"{path}: {part}_images has dtype {x.dtype}, not numbers")
+    y = y.reshape(len(y), -1)
+    if len(y) != len(x) or y.shape[1] != 1:
+        raise SourceError(
+            f"{path}: {part}_labels has shape {y.shape} for {len(x)} images "
+            "(one integer class per image needed; multi-label sets are not supported)"
+        )
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise SourceError(f"{path}: {part}_labels must be non-negative integers")
+    return x, y[:, 0].astype(np.int64)
+
+
+def _resized(path: Path, arrays: list[np.ndarray], size: int, channels: int) -> np.ndarray:
+    """Every split's images in one uint8 (N, C, S, S) allocation: PneumoniaMNIST at 256 px RGB
+    is already 1.2 GB."""
+    images = np.empty((sum(len(x) for x in arrays), channels, size, size), dtype=np.uint8)
+    start = 0
+    for x in arrays:
+        try:
+            resize_stack(x, size, channels, out=images[start : start + len(x)])
+        except ValueError as error:
+            raise SourceError(f"{path}: {error}") from error
+        start += len(x)
+    return images
+
+
 def load_npz(path: Path, size: int, channels: int) -> ImageSet:
     """Every split present in the archive, resized, with `split` set from the array names."""
     try:
@@ -88,47 +131,16 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
         raise SourceError(f"{path}: no train_images/val_images/test_images arrays inside")
     arrays, labels, split, ids, sizes = [], [], [], [], {}
     for part in parts:
-        if f"{part}_labels" not in files:
-            raise SourceError(f"{path}: {part}_images has no {part}_labels")
-        try:
-            x = archive[f"{part}_images"]
-            y = np.asarray(archive[f"{part}_labels"])
-        except Exception as error:  # noqa: BLE001 - truncated member, bad dtype
-            raise SourceError(f"{path}: {part} arrays cannot be read ({error})") from error
-        if x.ndim not in (3, 4) or len(x) == 0 or min(x.shape[1:3]) < 2:
-            raise SourceError(f"{path}: {part}_images has shape {x.shape}, not (N, H, W[, C])")
-        if x.ndim == 4 and x.shape[3] not in (1, 3, 4):
-            raise SourceError(
-                f"{path}: {part}_images has {x.shape[3]} channels per pixel (shape {x.shape}); "
-                "1 (grey), 3 (RGB) or 4 (RGBA) are supported"
-            )
-        if x.dtype.kind not in "uifb":
-            raise SourceError(f"{path}: {part}_images has dtype {x.dtype}, not numbers")
-        y = y.reshape(len(y), -1)
-        if len(y) != len(x) or y.shape[1] != 1:
-            raise SourceError(
-                f"{path}: {part}_labels has shape {y.shape} for {len(x)} images "
-                "(one integer class per image needed; multi-label sets are not supported)"
-            )
-        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-            raise SourceError(f"{path}: {part}_labels must be non-negative integers")
+        x, y = _read_part(archive, path, part)
         arrays.append(x)
-        labels.append(y[:, 0].astype(np.int64))
+        labels.append(y)
         split += [part] * len(x)
         ids += [f"{part}/{i:06d}" for i in range(len(x))]
         key = f"{x.shape[2]}x{x.shape[1]}"
         sizes[key] = sizes.get(key, 0) + len(x)
     labels_all = np.concatenate(labels)
     class_names = _check_labels(path, labels_all, known_class_names(path))
-    # one allocation for all splits: PneumoniaMNIST at 256 px RGB is already 1.2 GB
-    images = np.empty((len(ids), channels, size, size), dtype=np.uint8)
-    start = 0
-    for x in arrays:
-        try:
-            resize_stack(x, size, channels, out=images[start : start + len(x)])
-        except ValueError as error:
-            raise SourceError(f"{path}: {error}") from error
-        start += len(x)
+    images = _resized(path, arrays, size, channels)
     ids_all = np.asarray(ids)
     mode = "L" if arrays[0].ndim == 3 or arrays[0].shape[3] == 1 else "RGB"
     return ImageSet(

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from gaunet.errors import GaunetError
+from gaunet.io import jsonable
 
 RECIPES: dict[str, tuple[str, str]] = {
     "nct-crc-he-100k": ("nct_crc", "Kather 2019 colorectal histology, 9 tissue classes"),
@@ -75,7 +77,7 @@ def prepare_dataset(
             channels=channels,
             seed=seed,
             resplit=resplit,
-            recipe={key: _jsonable(value) for key, value in recipe_options.items()},
+            recipe=json.loads(json.dumps(recipe_options, default=jsonable)),
         ),
         overwrite=overwrite,
         notes=collected.notes,
@@ -85,6 +87,8 @@ def prepare_dataset(
 
 def add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add `prepare` to the `gaunet data` sub-parsers."""
+    from gaunet.cli import size_help  # the CLI's one --size rule
+
     names = ", ".join(RECIPES)
     parser = subparsers.add_parser(
         "prepare",
@@ -98,9 +102,9 @@ def add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("name", metavar="NAME", help=f"one of: {names}, medmnist:NAME")
     parser.add_argument("--root", type=Path, help="the downloaded (unpacked) dataset folder")
     parser.add_argument("--out", type=Path, required=True, help="prepared dataset folder")
-    parser.add_argument("--size", type=int, default=256, help="image side in pixels (256)")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 or 3 (3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the grouped split (0)")
+    parser.add_argument("--size", type=int, default=256, help=size_help())
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 or 3")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the grouped split")
     parser.add_argument(
         "--resplit",
         action="store_true",
@@ -131,7 +135,7 @@ def add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         type=int,
         default=RECIPE_DEFAULTS["negatives_per_series"],
-        help="luna16: non-nodule candidates sampled per CT (2; 0 = all)",
+        help="luna16: non-nodule candidates sampled per CT (0 = all)",
     )
     group.add_argument(
         "--small-nodules",
@@ -144,7 +148,7 @@ def add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="VOXELS",
         type=int,
         default=RECIPE_DEFAULTS["patch"],
-        help="luna16: axial patch side in voxels around each candidate (64)",
+        help="luna16: axial patch side in voxels around each candidate",
     )
     group.add_argument(
         "--slice-step",
@@ -183,10 +187,6 @@ def _run_prepare(args: argparse.Namespace) -> int:
         **recipe_options,
     )
     return 0
-
-
-def _jsonable(value: Any) -> Any:
-    return str(value) if isinstance(value, Path) else value
 
 
 def _module_for(name: str) -> str:

@@ -171,31 +171,13 @@ def _start(out: Path, meta: dict, overwrite: bool) -> None:
     status_file.write_text(json.dumps({**meta, "status": "incomplete"}, indent=2))
 
 
-def write_prepared(
-    items: Sequence[Item],
-    out: Path,
-    recipe: str,
-    root: Path,
-    class_names: list[str],
-    options: PrepareOptions,
-    overwrite: bool = False,
-    notes: Sequence[str] = (),
-    extra_column: str = "",
-) -> Path:
-    """Convert every item, write manifest.csv and prepare.json, print the class-count table."""
+def _write_images(
+    items: Sequence[Item], out: Path, recipe: str, options: PrepareOptions
+) -> tuple[list[tuple[Item, str]], list[str]]:
+    """Each item as an 8-bit PNG under out/images/<class>/: (item, relative path) per image
+    written or already there, and one line per input that could not be read."""
     from PIL import Image
 
-    import gaunet
-
-    if not items:
-        raise GaunetError(f"{root}: no images found for {recipe}; see docs/datasets.md")
-    meta = {
-        "recipe": recipe,
-        "root": str(root),
-        "options": asdict(options),
-        "gaunet_version": gaunet.__version__,
-    }
-    _start(out, meta, overwrite)
     written: list[tuple[Item, str]] = []
     problems: list[str] = []
     used: set[str] = set()
@@ -214,6 +196,33 @@ def write_prepared(
             Image.fromarray(pixels).save(partial, compress_level=PNG_COMPRESS_LEVEL)
             partial.replace(target)
         written.append((item, relative))
+    return written, problems
+
+
+def write_prepared(
+    items: Sequence[Item],
+    out: Path,
+    recipe: str,
+    root: Path,
+    class_names: list[str],
+    options: PrepareOptions,
+    overwrite: bool = False,
+    notes: Sequence[str] = (),
+    extra_column: str = "",
+) -> Path:
+    """Convert every item, write manifest.csv and prepare.json, print the class-count table."""
+    import gaunet
+
+    if not items:
+        raise GaunetError(f"{root}: no images found for {recipe}; see docs/datasets.md")
+    meta = {
+        "recipe": recipe,
+        "root": str(root),
+        "options": asdict(options),
+        "gaunet_version": gaunet.__version__,
+    }
+    _start(out, meta, overwrite)
+    written, problems = _write_images(items, out, recipe, options)
     if not written:
         raise GaunetError(f"{root}: none of the {len(items)} images could be read: {problems[0]}")
     kept = [item for item, _ in written]
@@ -318,7 +327,7 @@ def class_folder_items(
     return items
 
 
-def read_manifest(folder: Path) -> list[dict[str, str]]:
+def read_prepared_manifest(folder: Path) -> list[dict[str, str]]:
     """The rows of a prepared dataset's manifest.csv (path, label, patient_id, split, ...)."""
     with open(Path(folder) / "manifest.csv", newline="") as handle:
         return list(csv.DictReader(handle))

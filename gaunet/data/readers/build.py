@@ -1,0 +1,180 @@
+"""From a list of labelled files to an ImageSet: decode, resize, skip-and-count, cache.
+
+Folder trees and manifests only decide *which* files carry *which* label; this module does the
+rest the same way for both, so every source gets the same bad-input handling and cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gaunet.data.cache import cache_key, cache_path, load_cached, save_cached
+from gaunet.data.ids import dataset_salt, opaque_array
+from gaunet.data.imageset import ImageSet, Problem
+from gaunet.data.readers.decode import decode_file
+from gaunet.data.readers.items import Frame, Item, ReadOptions, SkipFile, SourceError, safe_text
+
+
+def _identity(items: list[Item], options: ReadOptions) -> list:
+    rows = []
+    for item in items:
+        try:
+            stat = item.path.stat()
+            stamp = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            stamp = None
+        rows.append(
+            (str(item.path), item.item_id, item.class_name, item.group, item.split,
+             item.slice_index, stamp)
+        )  # fmt: skip
+    return [rows, options.window, options.skip_blank]
+
+
+def _decode_one(item: Item, options: ReadOptions) -> list[Frame] | Problem:
+    try:
+        return decode_file(item.path, options, item.slice_index)
+    except SkipFile as error:
+        return Problem(safe_text(str(item.path)), safe_text(str(error)))
+    except MemoryError:
+        return Problem(safe_text(str(item.path)), "too large to decode in memory")
+
+
+def _decode_all(items: list[Item], options: ReadOptions, desc: str) -> list:
+    from gaunet.progress import progress
+
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool, progress(total=len(items), desc=desc) as bar:
+        results = []
+        for result in pool.map(lambda item: _decode_one(item, options), items):
+            results.append(result)
+            bar.update(1)
+    return results
+
+
+@dataclass
+class _Frames:
+    """Every decoded frame's columns, in item order, and what the files looked like."""
+
+    images: list[np.ndarray] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    splits: list[str | None] = field(default_factory=list)
+    modes: Counter = field(default_factory=Counter)
+    shapes: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+    skipped_items: list[int] = field(default_factory=list)  # item index of each decode problem
+
+
+def _collect(items: list[Item], results: list, class_names: list[str], problems: list) -> _Frames:
+    """One row per frame; a file that could not be decoded adds its problem to `problems`."""
+    frames = _Frames()
+    index = {name: i for i, name in enumerate(class_names)}
+    for number, (item, result) in enumerate(zip(items, results)):
+        if isinstance(result, Problem):
+            problems.append(result)
+            frames.skipped_items.append(number)
+            continue
+        for frame in result:
+            frames.images.append(frame.image)
+            frames.labels.append(index[item.class_name])
+            frames.groups.append(item.group or frame.group or item.item_id)
+            frames.ids.append(item.item_id + frame.suffix)
+            frames.splits.append(item.split)
+            frames.modes[frame.mode] += 1
+            frames.shapes[frame.shape] += 1
+            if frame.note:
+                frames.notes[frame.note] += 1
+    return frames
+
+
+def _kept_classes(
+    labels: np.ndarray, class_names: list[str], min_per_class: int, source: str, problems: list
+) -> list[int]:
+    """The classes with at least `min_per_class` images; each one left out is a problem."""
+    keep = list(range(len(class_names)))
+    if not min_per_class:
+        return keep
+    counts = np.bincount(labels, minlength=len(class_names))
+    for c in np.flatnonzero(counts < min_per_class):
+        problems.append(
+            Problem(
+                f"{source}/{class_names[c]}",
+                f"class folder has {counts[c]} usable image(s); at least {min_per_class} "
+                "are needed to form a same-class pair, so the class is left out",
+            )
+        )
+    return [c for c in keep if counts[c] >= min_per_class]
+
+
+def _nothing_usable(source: str, problems: list[Problem]) -> SourceError:
+    shown = "; ".join(str(p) for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return SourceError(f"{source}: nothing usable found" + (f": {shown}{more}" if shown else ""))
+
+
+def build_imageset(
+    items: list[Item],
+    class_names: list[str],
+    options: ReadOptions,
+    source: str,
+    kind: str,
+    problems: list[Problem] | None = None,
+    min_per_class: int = 0,
+    clear_ids: bool = False,
+) -> ImageSet:
+    """Decode `items` (cached), skip bad files, and return the ImageSet.
+
+    Classes with fewer than `min_per_class` usable images are dropped with a problem line
+    (a class-folder tree asks for 2: one image cannot form a same-class pair). Ids and groups
+    become salted hashes (gaunet.data.ids) unless `clear_ids` (gaunet's own generated folders,
+    whose paths are `class/000123.png`).
+    """
+    problems = list(problems or [])
+    scan_problems = list(problems)
+    identity = [kind, source, class_names, [str(p) for p in problems], min_per_class, clear_ids]
+    key = cache_key(identity + _identity(items, options))
+    path = cache_path(kind, Path(source).name, key, options.size, options.channels)
+    file_paths = [str(item.path) for item in items]
+    cached = load_cached(path, file_paths, scan_problems)
+    if cached is not None:
+        cached.info["cache"] = str(path)
+        return cached
+    results = _decode_all(items, options, desc=f"decoding {Path(source).name}")
+    frames = _collect(items, results, class_names, problems)
+    labels = np.asarray(frames.labels, dtype=np.int64)
+    keep_classes = _kept_classes(labels, class_names, min_per_class, source, problems)
+    if not frames.labels or not keep_classes:
+        raise _nothing_usable(source, problems)
+    ids, groups = frames.ids, frames.groups
+    if not clear_ids:  # file names and patient ids never leave this function in clear
+        salt = dataset_salt(item.item_id for item in items)
+        ids, groups = opaque_array(salt, ids), opaque_array(salt, groups, "group")
+    remap = np.full(len(class_names), -1, dtype=np.int64)
+    remap[keep_classes] = np.arange(len(keep_classes))
+    rows = remap[labels] >= 0
+    has_split = all(s is not None for s in frames.splits)
+    info = {"kind": kind, "sizes": dict(frames.shapes), "modes": dict(frames.modes)}
+    if frames.notes:
+        info["notes"] = dict(frames.notes)
+    data = ImageSet(
+        images=np.stack([image for image, keep in zip(frames.images, rows) if keep]),
+        labels=remap[labels][rows],
+        class_names=[class_names[c] for c in keep_classes],
+        groups=np.asarray(groups, dtype=str)[rows],
+        ids=np.asarray(ids, dtype=str)[rows],
+        split=np.asarray(frames.splits, dtype=str)[rows] if has_split else None,
+        problems=problems,
+        source=source,
+        info=info,
+    )
+    save_cached(path, data, scan_problems, frames.skipped_items, file_paths)
+    if path is not None:
+        data.info["cache"] = str(path)
+    return data
