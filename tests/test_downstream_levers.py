@@ -189,3 +189,57 @@ def test_a_run_folder_can_be_combined_with_classic(tmp_path: Path) -> None:
     assert combined.model == plain.model  # one cache entry for both
     with pytest.raises(GaunetError, match="split.csv"):
         parse_arms([f"{tmp_path}+classic"])
+
+
+def test_smoothing_softens_only_the_images_given_a_value() -> None:
+    from gaunet.downstream.fit import _per_image_loss
+
+    logits = torch.tensor([[4.0, -4.0], [4.0, -4.0]])
+    labels = torch.tensor([0, 0])
+    hard = _per_image_loss(logits, labels, None)
+    soft = _per_image_loss(logits, labels, torch.tensor([0.0, 0.2]))
+    assert torch.allclose(soft[0], hard[0])  # a real image (s = 0) keeps its hard target
+    # the confident, correct prediction costs more once 10 % of the target sits on class 1
+    expected = 0.8 * hard[1] + 0.2 * -torch.log_softmax(logits[1], 0).mean()
+    assert torch.allclose(soft[1], expected) and soft[1] > hard[1]
+
+
+def test_fit_refuses_smoothing_of_one_or_a_wrong_length() -> None:
+    subset = _subset(1.0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 2))
+    x, y = subset.images, subset.labels
+    for bad in (np.full(len(y), 1.0), np.full(3, 0.1)):
+        with pytest.raises(GaunetError, match="smoothing"):
+            fit_network(model, x, y, x, y, FitSettings(epochs=1), seed=0, smoothing=bad)
+
+
+@pytest.mark.parametrize("schedule", ["mix", "pretrain"])
+def test_schedule_decides_what_each_fit_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schedule: str
+) -> None:
+    fake = FakeGenerators()
+    helper = GeneratorArms(tmp_path, train_fn=fake.train, generate_fn=fake.generate)
+    fits: list[tuple[int, object, object]] = []
+    real_fit = benchmark_module.fit_network
+
+    def spy(*args: object, **kwargs: object) -> dict:
+        fits.append((len(args[1]), kwargs.get("smoothing"), args[1]))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    settings = BenchmarkSettings(
+        data="phantom:n=24", classifiers=["resnet18"], arms=["none", "gaunet"], fractions=[0.5],
+        seeds=1, size=16, width=0.125, fit=FitSettings(epochs=1),
+        synthetic_smoothing=0.1, synthetic_schedule=schedule,
+    )  # fmt: skip
+    run_benchmark(settings, tmp_path, arms_helper=helper)
+    n_real = fits[0][0]
+    assert fits[0][1] is None  # `none` has no synthetic image to smooth
+    if schedule == "mix":
+        assert [f[0] for f in fits] == [n_real, 2 * n_real]
+        assert fits[1][1].tolist() == [0.0] * n_real + [0.1] * n_real
+    else:  # synthetic images alone, then the real ones alone
+        assert [f[0] for f in fits] == [n_real, n_real, n_real]
+        assert np.array_equal(fits[2][2], fits[0][2])  # the fine-tuning set is the real subset
+        assert not np.array_equal(fits[1][2], fits[0][2])
+    assert json.loads((tmp_path / "benchmark.json").read_text())["synthetic_schedule"] == schedule

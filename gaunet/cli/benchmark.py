@@ -66,6 +66,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="networks: loss weight of a synthetic image relative to a real one",
     )
     parser.add_argument(
+        "--synthetic-smoothing",
+        type=float,
+        default=0.0,
+        help="networks: label smoothing of the synthetic images' targets, in [0, 1) (0: off)",
+    )
+    parser.add_argument(
+        "--synthetic-schedule",
+        choices=("mix", "pretrain"),
+        default="mix",
+        help="networks: mix = real and synthetic images together; pretrain = on the synthetic "
+        "images first, then fine-tuned on the real ones",
+    )
+    parser.add_argument(
         "--filter-pool",
         type=int,
         default=1,
@@ -118,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError("--seeds and --epochs must be at least 1")
     if args.synthetic_weight < 0 or args.filter_pool < 1:
         raise GaunetError("--synthetic-weight must be >= 0 and --filter-pool at least 1")
+    if not 0 <= args.synthetic_smoothing < 1:
+        raise GaunetError("--synthetic-smoothing must be in [0, 1)")
     settings = BenchmarkSettings(
         data=str(args.data),
         classifiers=comma_list(args.classifiers),
@@ -142,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
         gen_minutes=args.gen_minutes,
         synthetic_weight=args.synthetic_weight,
         filter_pool=args.filter_pool,
+        synthetic_smoothing=args.synthetic_smoothing,
+        synthetic_schedule=args.synthetic_schedule,
     )
     out = Path(args.out)
     try:

@@ -43,9 +43,14 @@ COLUMNS = (
 PINNED = (
     "data", "size", "channels", "split_seed", "subset_seed", "synthetic_ratio", "width", "fit",
     "gen_config", "gen_steps", "gen_minutes", "synthetic_weight", "filter_pool",
+    "synthetic_smoothing", "synthetic_schedule",
 )  # fmt: skip
 # pinned settings added after folders were first written: a folder without them used these
-PIN_DEFAULTS = {"synthetic_weight": 1.0, "filter_pool": 1}
+PIN_DEFAULTS = {
+    "synthetic_weight": 1.0, "filter_pool": 1, "synthetic_smoothing": 0.0,
+    "synthetic_schedule": "mix",
+}  # fmt: skip
+SCHEDULES = ("mix", "pretrain")
 
 
 @dataclass
@@ -71,6 +76,11 @@ class BenchmarkSettings:
     synthetic_weight: float = 1.0
     # K > 1: generate K x the wanted images, keep those the subset-trained CNN is surest of
     filter_pool: int = 1
+    # networks: label smoothing of synthetic images' targets (0 = hard labels, as real ones)
+    synthetic_smoothing: float = 0.0
+    # networks: "mix" trains on real + synthetic together; "pretrain" trains on the synthetic
+    # images alone first, then fine-tunes on the real ones (each stage with early stopping)
+    synthetic_schedule: str = "mix"
 
 
 def read_results(path: Path) -> list[dict]:
@@ -144,6 +154,33 @@ class Grid:
             self.feature_cache[cache_as] = frozen_features(images)
         return self.feature_cache[cache_as]
 
+    def _fit_network(self, classifier: str, arm: Arm, real: tuple, extra: tuple, seed: int):
+        """A network trained on the real images and the arm's extra ones, as the synthetic
+        weight, smoothing and schedule say; returns (model, fit info)."""
+        s = self.settings
+        model = build_network(
+            classifier, self.train.channels, self.train.num_classes, s.size, s.width
+        )
+        synthetic = arm.kind in ("generator", "run") and len(extra[0]) > 0
+        val = (self.val.images, self.val.labels)
+        if synthetic and s.synthetic_schedule == "pretrain":
+            first = fit_network(model, *extra, *val, s.fit, seed, augment=arm.classic)
+            info = fit_network(model, *real, *val, s.fit, seed, augment=arm.classic)
+            info["epochs_run"] += first["epochs_run"]
+            return model, info
+        n_real, n_extra = len(real[1]), len(extra[1])
+        weights = smoothing = None
+        if synthetic and s.synthetic_weight != 1.0:
+            weights = np.concatenate([np.ones(n_real), np.full(n_extra, s.synthetic_weight)])
+        if synthetic and s.synthetic_smoothing > 0:
+            smoothing = np.concatenate([np.zeros(n_real), np.full(n_extra, s.synthetic_smoothing)])
+        images, labels = np.concatenate([real[0], extra[0]]), np.concatenate([real[1], extra[1]])
+        info = fit_network(
+            model, images, labels, *val, s.fit, seed, augment=arm.classic,
+            sample_weight=weights, smoothing=smoothing,
+        )  # fmt: skip
+        return model, info
+
     def run_cell(self, classifier: str, arm: Arm, fraction: float, seed: int) -> list[dict]:
         s = self.settings
         subset = self.subset(fraction)
@@ -158,27 +195,11 @@ class Grid:
                 np.concatenate([extra_y, copies_y]),
             )
         train_x, train_y = np.concatenate([x, extra_x]), np.concatenate([y, extra_y])
-        weights = None
-        if arm.kind in ("generator", "run") and s.synthetic_weight != 1.0:
-            weights = np.concatenate([np.ones(len(x)), np.full(len(extra_x), s.synthetic_weight)])
         started = time.perf_counter()
         torch.manual_seed(seed)
         info: dict = {"epochs_run": "", "best_epoch": ""}
         if classifier in NETWORKS:
-            model = build_network(
-                classifier, self.train.channels, self.train.num_classes, s.size, s.width
-            )
-            info = fit_network(
-                model,
-                train_x,
-                train_y,
-                self.val.images,
-                self.val.labels,
-                s.fit,
-                seed,
-                augment=arm.classic,
-                sample_weight=weights,
-            )
+            model, info = self._fit_network(classifier, arm, (x, y), (extra_x, extra_y), seed)
             probabilities = predict_proba(model, self.test.images)
         else:
             svm = SvmClassifier(seed)

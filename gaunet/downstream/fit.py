@@ -73,17 +73,28 @@ def _weights(sample_weight: np.ndarray | None, n: int) -> torch.Tensor:
     return weights
 
 
+def _per_image_loss(
+    logits: torch.Tensor, labels: torch.Tensor, smoothing: torch.Tensor | None
+) -> torch.Tensor:
+    """Cross-entropy per image; with `smoothing` (one value per image), the target puts
+    1 - s on the label and s spread over all classes (label smoothing, Szegedy et al. 2016)."""
+    nll = nn.functional.cross_entropy(logits, labels, reduction="none")
+    if smoothing is None:
+        return nll
+    uniform = -torch.log_softmax(logits, 1).mean(1)
+    return (1 - smoothing) * nll + smoothing * uniform
+
+
 def _train_epoch(
     model: nn.Module,
-    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    data: tuple[torch.Tensor, ...],
     optimiser: torch.optim.Optimizer,
     batch_size: int,
     generator: torch.Generator,
     augment: bool,
 ) -> None:
     """One pass over the shuffled training images; a batch's loss is the weighted mean."""
-    x_all, y_all, w_all = data
-    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    x_all, y_all, w_all, s_all = data
     model.train()
     order = torch.randperm(len(x_all), generator=generator)
     for start in range(0, len(order), batch_size):
@@ -94,7 +105,7 @@ def _train_epoch(
         if augment:
             x = classic_augment(x, generator)
         optimiser.zero_grad(set_to_none=True)
-        per_image = loss_fn(model(x), y_all[index])
+        per_image = _per_image_loss(model(x), y_all[index], None if s_all is None else s_all[index])
         w = w_all[index]
         loss = (per_image * w).sum() / w.sum().clamp_min(1e-12)
         loss.backward()
@@ -111,11 +122,13 @@ def fit_network(
     seed: int,
     augment: bool = False,
     sample_weight: np.ndarray | None = None,
+    smoothing: np.ndarray | None = None,
 ) -> dict:
     """Train in place and load the best-validation-loss weights; returns what happened.
 
     `sample_weight` (one per training image) scales each image's loss, e.g. below 1 for
-    synthetic images; a batch's loss is the weighted mean."""
+    synthetic images; a batch's loss is the weighted mean. `smoothing` (one value in [0, 1)
+    per training image) softens that image's target, e.g. only for synthetic images."""
     if settings.select not in ("loss", "auc"):
         raise GaunetError(f"model selection {settings.select!r}: use loss or auc")
     generator = torch.Generator().manual_seed(seed)
@@ -124,7 +137,12 @@ def fit_network(
     )
     x_all = to_unit_tensor(images)
     y_all = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    data = (x_all, y_all, _weights(sample_weight, len(y_all)))
+    smooth = None
+    if smoothing is not None and np.any(smoothing):
+        smooth = torch.as_tensor(np.asarray(smoothing, dtype=np.float32))
+        if len(smooth) != len(y_all) or not bool(((smooth >= 0) & (smooth < 1)).all()):
+            raise GaunetError("smoothing needs one value in [0, 1) per training image")
+    data = (x_all, y_all, _weights(sample_weight, len(y_all)), smooth)
     best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
     started = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
