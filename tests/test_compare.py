@@ -6,8 +6,15 @@ from train_helpers import tiny_train
 
 from gaunet.cli import main
 from gaunet.errors import GaunetError
+from gaunet.generate import load_generator
 from gaunet.report.compare_grid import HEADER_HEIGHT, LABEL_WIDTH, compare_grid, tile_side
 from gaunet.report.curves import plot_losses, read_metrics
+
+
+def grid_of_runs(runs, out, per_class=2, seed=0):
+    """compare_grid of the generators of these run folders, loaded as `gaunet compare` does."""
+    generators = [load_generator(run, device="cpu") for run in runs]
+    return compare_grid(generators, out, per_class=per_class, seed=seed)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,7 +44,7 @@ def test_tile_side_is_an_integer_enlargement_to_at_least_64():
 
 @pytest.mark.parametrize("per_class", [1, 3])
 def test_grid_has_the_documented_pixel_size(runs, tmp_path, per_class):
-    out = compare_grid([runs["gaunet"], runs["gan"], runs["cgan"]], tmp_path / "c.png", per_class)
+    out = grid_of_runs([runs["gaunet"], runs["gan"], runs["cgan"]], tmp_path / "c.png", per_class)
     width, height = Image.open(out).size
     tile = 64  # 16 px images enlarged 4x; 2 px padding between and around tiles
     assert width == LABEL_WIDTH + 4 * (tile + 2) + 2  # real + 3 runs
@@ -45,15 +52,13 @@ def test_grid_has_the_documented_pixel_size(runs, tmp_path, per_class):
 
 
 def test_real_column_shows_training_images_and_gaunet_is_conditioned_on_them(runs, tmp_path):
-    out = compare_grid([runs["gaunet"], runs["gan"]], tmp_path / "c.png", per_class=1, seed=5)
+    out = grid_of_runs([runs["gaunet"], runs["gan"]], tmp_path / "c.png", per_class=1, seed=5)
     canvas = np.asarray(Image.open(out).convert("L"))
     tile, top, left = 64, HEADER_HEIGHT + 2, LABEL_WIDTH + 2
     real_tile = canvas[top : top + tile, left : left + tile][::4, ::4]
     with np.load(runs["gaunet"] / "train_images.npz") as saved:
         train = saved["images"][:, 0]
     assert any(np.array_equal(real_tile, image) for image in train)
-    from gaunet.generate import load_generator
-
     gen = load_generator(runs["gaunet"], device="cpu")
     real = gen.train_images.images[gen.conditioning_rows(0, 1, 5)]
     expected = gen.sample(0, 1, 5, conditioning=torch.from_numpy(real).float() / 127.5 - 1)
@@ -64,9 +69,9 @@ def test_real_column_shows_training_images_and_gaunet_is_conditioned_on_them(run
 
 def test_same_seed_same_figure_other_seed_other_figure(runs, tmp_path):
     paths = [runs["gaunet"], runs["cgan"]]
-    a = compare_grid(paths, tmp_path / "a.png", per_class=2, seed=1)
-    b = compare_grid(paths, tmp_path / "b.png", per_class=2, seed=1)
-    c = compare_grid(paths, tmp_path / "c.png", per_class=2, seed=2)
+    a = grid_of_runs(paths, tmp_path / "a.png", per_class=2, seed=1)
+    b = grid_of_runs(paths, tmp_path / "b.png", per_class=2, seed=1)
+    c = grid_of_runs(paths, tmp_path / "c.png", per_class=2, seed=2)
     assert a.read_bytes() == b.read_bytes()
     assert not np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(c)))
 
@@ -74,7 +79,7 @@ def test_same_seed_same_figure_other_seed_other_figure(runs, tmp_path):
 def test_runs_on_different_data_are_refused(runs, tmp_path):
     other = tiny_train(tmp_path / "other", steps=1, data="phantom:n=12,classes=3")
     with pytest.raises(GaunetError, match="classes"):
-        compare_grid([runs["gaunet"], other], tmp_path / "c.png")
+        grid_of_runs([runs["gaunet"], other], tmp_path / "c.png")
 
 
 def test_loss_curves_read_each_runs_metrics(runs, tmp_path):

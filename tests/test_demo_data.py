@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gaunet import demo
 from gaunet.demo import resolve_demo_data
+from gaunet.demo import settings as demo
 
 
 def test_explicit_data_is_kept() -> None:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gaunet.demo.report import chance_note, headline, render_report, write_report
 from gaunet.downstream.report import summarise
 from gaunet.downstream.stats import paired_difference
-from gaunet.report.html import chance_note, headline, render_report, verdict, write_report
+from gaunet.report.html import verdict
 
 
 def _gain(with_values: list[float], without_values: list[float]) -> dict:

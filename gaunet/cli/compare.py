@@ -30,10 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gaunet.generate import load_generator
     from gaunet.report.compare_grid import compare_grid
 
-    out = compare_grid(args.runs, args.out, per_class=args.per_class, seed=args.seed,
-                       device=args.device)  # fmt: skip
+    generators = [load_generator(run, device=args.device) for run in args.runs]
+    out = compare_grid(generators, args.out, per_class=args.per_class, seed=args.seed)
     print(f"wrote {out}")
     if args.losses:
         from gaunet.report.curves import plot_losses

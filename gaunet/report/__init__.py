@@ -1,1 +1,2 @@
-"""Figures and reports built from run folders and results (comparison grid, loss curves)."""
+"""Figures and HTML pieces any command can draw: the comparison grid (Figure 2), loss curves,
+and the report building blocks (style, inlined images, tables, verdict sentences)."""

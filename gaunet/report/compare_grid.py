@@ -13,12 +13,16 @@ width = LABEL_WIDTH + (N + 1) * (T + P) + P, height = HEADER_HEIGHT + R * (T + P
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gaunet.data.imageset import from_unit_range, to_unit_tensor
 from gaunet.errors import GaunetError
+
+if TYPE_CHECKING:  # (importing gaunet.generate loads torch and the networks)
+    from gaunet.generate import TrainedGenerator
 
 PAD = 2
 LABEL_WIDTH = 96  # class names, left of each row
@@ -39,11 +43,17 @@ def grid_pixels(runs: int, rows: int, tile: int) -> tuple[int, int]:
     )
 
 
-def _column_labels(generators: list, runs: list[Path]) -> list[str]:
+def _run_folder(gen: TrainedGenerator) -> Path:
+    """The run folder a generator was loaded from (its checkpoint sits in RUN/checkpoints/)."""
+    return Path(gen.checkpoint).parent.parent
+
+
+def _column_labels(generators: list[TrainedGenerator]) -> list[str]:
     """Model names; a name used by several runs gets the run folder's name appended."""
     names = [g.model_name for g in generators]
     return [
-        f"{name} ({run.name})" if names.count(name) > 1 else name for name, run in zip(names, runs)
+        f"{name} ({_run_folder(gen).name})" if names.count(name) > 1 else name
+        for name, gen in zip(names, generators)
     ]
 
 
@@ -60,42 +70,32 @@ def _to_rgb_tile(image: np.ndarray, tile: int) -> Image.Image:
     return Image.fromarray(array).convert("RGB").resize((tile, tile), Image.NEAREST)
 
 
-def compare_grid(
-    runs: list[str | Path],
-    out: str | Path,
-    per_class: int = 2,
-    seed: int = 0,
-    device: str | None = "cpu",
-) -> Path:
-    """Write the comparison PNG to `out` and return its path.
-
-    Real images come from the first run's training images (the only images any run was
-    conditioned on); all runs must share its class names, image size and channels.
-    """
-    from gaunet.generate import load_generator
-
-    if not runs:
-        raise GaunetError("compare needs at least one run folder")
-    if per_class < 1:
-        raise GaunetError("--per-class must be at least 1")
-    run_paths = [Path(r) for r in runs]
-    generators = [load_generator(r, device=device) for r in run_paths]
+def _check_same_data(generators: list[TrainedGenerator]) -> None:
+    """Every run must share the first run's class names, image size and channels."""
     first = generators[0]
-    for run, gen in zip(run_paths[1:], generators[1:]):
+    for gen in generators[1:]:
+        run, first_run = _run_folder(gen), _run_folder(first)
         if gen.class_names != first.class_names:
             raise GaunetError(
-                f"{run}: classes {gen.class_names} differ from {run_paths[0]}'s "
+                f"{run}: classes {gen.class_names} differ from {first_run}'s "
                 f"{first.class_names}; compare runs trained on the same data"
             )
         if (gen.size, gen.channels) != (first.size, first.channels):
             raise GaunetError(
                 f"{run}: {gen.size} px x {gen.channels} channel(s) differs from "
-                f"{run_paths[0]}'s {first.size} px x {first.channels}; train with the same size"
+                f"{first_run}'s {first.size} px x {first.channels}; train with the same size"
             )
+
+
+def _grid_rows(
+    generators: list[TrainedGenerator], per_class: int, seed: int
+) -> list[tuple[int, list[np.ndarray]]]:
+    """(class, [real, run 1, run 2, ...]) per row: K rows per class present in the first run's
+    training images, every run sampled for the row's real image."""
+    first = generators[0]
     train = first.train_images
     classes = [c for c in range(len(first.class_names)) if (train.labels == c).any()]
-
-    rows: list[tuple[int, list[np.ndarray]]] = []  # (class, [real, run 1, run 2, ...])
+    rows = []
     for c in classes:
         index = first.conditioning_rows(c, per_class, seed)
         real = train.images[index]
@@ -106,12 +106,30 @@ def compare_grid(
         ]
         for k in range(per_class):
             rows.append((c, [real[k]] + [s[k] for s in samples]))
+    return rows
 
+
+def compare_grid(
+    generators: list[TrainedGenerator], out: str | Path, per_class: int = 2, seed: int = 0
+) -> Path:
+    """Write the comparison PNG of `generators` (as `gaunet.generate.load_generator` returns
+    them, one per run) to `out` and return its path.
+
+    Real images come from the first run's training images (the only images any run was
+    conditioned on); all runs must share its class names, image size and channels.
+    """
+    if not generators:
+        raise GaunetError("compare needs at least one run folder")
+    if per_class < 1:
+        raise GaunetError("--per-class must be at least 1")
+    _check_same_data(generators)
+    rows = _grid_rows(generators, per_class, seed)
+    first = generators[0]
     tile = tile_side(first.size)
-    canvas = Image.new("RGB", grid_pixels(len(runs), len(rows), tile), "white")
+    canvas = Image.new("RGB", grid_pixels(len(generators), len(rows), tile), "white")
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
-    for col, label in enumerate(["real"] + _column_labels(generators, run_paths)):
+    for col, label in enumerate(["real"] + _column_labels(generators)):
         left = LABEL_WIDTH + PAD + col * (tile + PAD)
         draw.text((left, 4), _fit(draw, label, tile, font), fill="black", font=font)
     for r, (c, images) in enumerate(rows):

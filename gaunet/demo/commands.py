@@ -1,0 +1,58 @@
+"""The commands that reproduce a demo, part by part, with its settings (the report's last
+section): what a user types next, on their own data."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import asdict
+
+from gaunet.demo.settings import CLI_OPTIONS, DemoSettings
+
+
+def _changed_options(settings: dict) -> list[str]:
+    """This demo's options that differ from the defaults, as `gaunet demo` flags."""
+    defaults = asdict(DemoSettings())
+    options = []
+    for key in CLI_OPTIONS:
+        value = settings[key]
+        if value == defaults[key] or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            options.append(flag)
+        else:
+            text = ",".join(value) if isinstance(value, list) else f"{value:g}"
+            options.append(f"{flag} {text}")
+    return options
+
+
+def reproduce_commands(settings: dict, num_classes: int) -> str:
+    """The exact commands that reproduce each part, with this demo's settings."""
+    s = {**asdict(DemoSettings()), **settings}
+    source = shlex.quote(s["data"])
+    per_class = max(2, -(-s["eval_images"] // max(1, num_classes)))
+    budget = (
+        f"--steps {s['train_steps']}" if s.get("train_steps") else f"--minutes {s['minutes']:g}"
+    )
+    gen_budget = budget.replace("--", "--gen-")
+    lines = [
+        "# this demo again, or on your own data (class folders, CSV, .npz, DICOM, NIfTI):",
+        " ".join(["gaunet demo --data", source, "--out my-demo", *_changed_options(s)]),
+        "",
+        "# or each part on its own:",
+        f"gaunet data inspect {source} --size {s['size']} --channels {s['channels']} "
+        "--sheet sheet.png",
+        f"gaunet train --data {source} --out runs/gaunet --config cpu-tiny {budget} "
+        f"--size {s['size']} --channels {s['channels']}   # trains on the whole training split",
+        "gaunet generate --run runs/gaunet --out synthetic/gaunet --per-class " + str(per_class),
+        "gaunet compare --runs runs/gaunet --out grid.png --per-class 3",
+        f"gaunet evaluate --real {source} --synthetic synthetic/gaunet --features "
+        f"{','.join(s['features'])} --size {s['size']} --max-images {s['eval_images']} "
+        "--json metrics.json --report metrics.html   # caps the train split too",
+        f"gaunet benchmark --data {source} --out bench --classifiers {','.join(s['classifiers'])} "
+        f"--arms none,classic,gaunet,gaunet+classic --fractions {s['fraction']:g} "
+        f"--seeds {s['seeds']} --size {s['size']} --width {s['width']:g} --epochs {s['epochs']} "
+        f"--patience {s['patience']} {gen_budget}",
+        "# (the benchmark's gaunet arm trains its own generator on exactly each fraction's images)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,259 @@
+"""The demo's report: one self-contained HTML file (PNGs inlined as base64) built from the demo
+folder alone, so it can be mailed or opened offline. Every number comes with what it means in
+plain words, and the downstream verdict is computed from the paired difference's interval and
+p-value, never written by hand."""
+
+from __future__ import annotations
+
+import html
+import platform
+from pathlib import Path
+
+from gaunet.demo.commands import reproduce_commands
+from gaunet.demo.layout import DemoFolder, read_if_done
+from gaunet.demo.report_images import copies_section, metrics_section
+from gaunet.demo.settings import demo_models
+from gaunet.io import write_atomic
+from gaunet.metrics.verdict import image_verdicts
+from gaunet.report.html import CLASSIFIER_NAMES, MODEL_NAMES, STYLE, arm_name, img, table, verdict
+
+
+def _gain_entries(summary: dict) -> list[dict]:
+    return [e for e in summary["entries"] if e["arm"] != summary.get("baseline", "none")]
+
+
+def headline(summary: dict) -> str:
+    """The verdict for the generator arm of the first classifier: the demo's one-line answer."""
+    entries = _gain_entries(summary)
+    chosen = [e for e in entries if e["arm"].startswith("run:")] or entries
+    if not chosen:
+        return "no augmented arm was run"
+    # a classifier whose seeds vary (a network) gives a testable answer; the SVM may not
+    testable = [e for e in chosen if (e["gain"].get("accuracy") or {}).get("p") is not None]
+    entry = (testable or chosen)[0]
+    return verdict(entry["classifier"], entry["arm"], entry["gain"].get("accuracy"))[1]
+
+
+def _grouping(summary: dict) -> str:
+    """What the split promises about leakage: the same words as gaunet.data.splits."""
+    if summary["groups"] >= summary["images"]:
+        return (
+            "each image is its own group (the source names no patient), so no image is in two "
+            "splits, but near-duplicate images of one patient may be: leakage between them "
+            "cannot be ruled out."
+        )
+    return "no group (patient, lesion or volume named by the source) is in two splits."
+
+
+def _dataset_section(folder: DemoFolder, settings: dict) -> str:
+    summary = read_if_done(folder.summary)
+    subset = read_if_done(folder.subset)
+    if summary is None:
+        return "<h2>1. The data</h2><p>not inspected yet</p>"
+    splits = ("train", "val", "test", "total")
+    rows = [
+        [html.escape(c)] + [str(summary["counts"][s][c]) for s in splits]
+        for c in summary["classes"]
+    ]
+    rows.append(["<b>all</b>"] + [f"<b>{sum(summary['counts'][s].values())}</b>" for s in splits])
+    text = (
+        f"<h2>1. The data</h2><p><code>{html.escape(summary['source'])}</code> "
+        f"({html.escape(summary['kind'])}): {summary['images']} images, "
+        f"{len(summary['classes'])} classes, {summary['groups']} patients/groups, resized to "
+        f"{summary['size']}×{summary['size']} px with {summary['channels']} channel(s). Split: "
+        f"{html.escape(summary['split'])}; {_grouping(summary)} "
+        f"{summary['skipped']} file(s) skipped.</p>"
+        + table(["class", "train", "validation", "test", "total"], rows)
+    )
+    if subset:
+        counts = ", ".join(f"{html.escape(c)} {n}" for c, n in subset["counts"].items())
+        text += (
+            f"<p><b>Low-data setting.</b> The demo keeps {subset['fraction']:g} of the training "
+            f"split: <b>{len(subset['ids'])} images</b> ({counts}). The generator is trained on "
+            "these images only, and the classifiers below get these same images, with or "
+            "without extra ones. Validation and test images are never used for training.</p>"
+        )
+    return (
+        text + "<p>Random examples of each class:</p>" + img(folder.contact_sheet, "contact sheet")
+    )
+
+
+def _training_section(folder: DemoFolder, models: list[str]) -> str:
+    rows = []
+    for model in models:
+        info = read_if_done(folder.run(model) / "run.json") or {}
+        rows.append(
+            [
+                MODEL_NAMES.get(model, model), str(info.get("train_images", "?")),
+                str(info.get("steps", "?")), f"{info.get('wall_seconds', 0) / 60:.1f}",
+                f"{info.get('images_per_second') or 0:.0f}", str(info.get("rollbacks", 0)),
+            ]
+        )  # fmt: skip
+    return (
+        "<h2>2. Training the generator</h2><p>GAU-Net is a U-Net generator that turns a real "
+        "image of a class into a new image of the same class, trained against a critic that "
+        "judges pairs of same-class images (Chen et al., arXiv 2101.04793). Here it is the "
+        "<code>cpu-tiny</code> preset (32 px, narrow), time-boxed for a laptop; the paper trains "
+        "256 px models on a GPU for much longer, so expect blurry images here.</p>"
+        + table(["model", "training images", "steps", "minutes", "images/s", "rollbacks"], rows)
+        + "<p>Adversarial losses do not fall steadily like a classifier's: the critic's loss "
+        "(a Wasserstein estimate plus gradient penalty) and the generator's loss trade off. "
+        "Look for curves that stay finite and bounded; judge quality by the images and metrics "
+        "below, not by the loss.</p>" + img(folder.curves, "training curves")
+    )
+
+
+def _images_section(folder: DemoFolder, models: list[str]) -> str:
+    columns = " | ".join(MODEL_NAMES.get(m, m) for m in models)
+    return (
+        f"<h2>3. Generated images</h2><p>Like the paper's Figure 2: each row starts with a real "
+        f"training image, followed by what each model generated for that row (real | {columns}). "
+        "GAU-Net is conditioned on the real image, so its output should be related to it but "
+        "not a copy; GAN and cGAN (when trained) ignore it and draw any image of the class.</p>"
+        + img(folder.grid, "figure 2 grid", zoom=2)
+    )
+
+
+def _cell(stat: dict | None, scale: float = 1.0, sign: bool = False) -> str:
+    if not stat or stat.get("mean") is None:
+        return "-"
+    mean = f"{stat['mean'] * scale:+.1f}" if sign else f"{stat['mean'] * scale:.3f}"
+    if stat.get("half") is None:
+        return mean
+    return f"{mean} ± {stat['half'] * scale:.{1 if sign else 3}f}"
+
+
+def chance_note(summary: dict, test_counts: dict[str, int]) -> str:
+    """A warning when a W/O classifier is no better than always answering the largest class:
+    then the subset was too small for it to learn within the budget, and no gain can show."""
+    chance = max(test_counts.values()) / max(1, sum(test_counts.values()))
+    stuck = [
+        CLASSIFIER_NAMES.get(e["classifier"], e["classifier"])
+        for e in summary["entries"]
+        if e["arm"] == "none" and e["metrics"]["accuracy"]["mean"] <= chance + 0.02
+    ]
+    if not stuck:
+        return ""
+    return (
+        f"{' and '.join(stuck)} trained on real images alone scored at chance level (always "
+        f"answering the largest class gives accuracy {chance:.3f} on this test split): with so "
+        "few images and epochs it did not learn, so this comparison cannot show a gain either "
+        "way. Try a larger --fraction, more --epochs, or more --seeds."
+    )
+
+
+def _downstream_section(folder: DemoFolder) -> str:
+    summary = read_if_done(folder.downstream_summary)
+    head = "<h2>5. Do the synthetic images help a classifier?</h2>"
+    if summary is None:
+        return head + "<p>not run yet</p>"
+    settings = summary["settings"]
+    fit = settings.get("fit", {})
+    rows, classes = [], []
+    for e in summary["entries"]:
+        m, g = e["metrics"], e["gain"].get("accuracy")
+        p = "-" if not g or g.get("p") is None else f"{g['p']:.2g}"
+        n = max((s["n"] for s in m.values()), default=0)
+        rows.append(
+            [CLASSIFIER_NAMES.get(e["classifier"], e["classifier"]),
+             "^" + html.escape(arm_name(e["arm"])), "^W/O" if e["arm"] == "none" else "^W",
+             *(_cell(m.get(k)) for k in ("accuracy", "precision", "recall", "auc")),
+             _cell(g, 100, sign=True), p, str(n)]
+        )  # fmt: skip
+        classes.append("wo" if e["arm"] == "none" else "")
+    verdicts = [verdict(e["classifier"], e["arm"], e["gain"].get("accuracy")) for e in
+                _gain_entries(summary)]  # fmt: skip
+    verdicts += [
+        verdict(e["classifier"], e["arm"], e["gain_vs_classic"].get("accuracy"),
+                against="classic augmentation alone")
+        for e in summary["entries"] if e.get("gain_vs_classic")
+    ]  # fmt: skip
+    boxes = "".join(f"<div class='verdict {k}'>{html.escape(t)}</div>" for k, t in verdicts)
+    inspected = read_if_done(folder.summary)
+    warning = chance_note(summary, inspected["counts"]["test"]) if inspected else ""
+    return (
+        head + f"<p>Like the paper's Table III: each classifier is trained {settings['seeds']} "
+        f"times (seeds) on the low-data subset <b>without</b> (W/O) and <b>with</b> (W) extra "
+        f"images, at {settings['size']} px, up to {fit.get('epochs', '?')} epochs with early "
+        "stopping on the real validation split, and tested on the real test split. Values are "
+        "mean ± half-width of the 95 % interval over seeds. The gain is the paired per-seed "
+        "difference in accuracy, in percentage points (W − W/O), tested with a paired t-test. "
+        "With a handful of seeds only large effects can be detected.</p>"
+        + table(
+            [
+                "classifier",
+                "extra training images",
+                "",
+                "accuracy",
+                "precision",
+                "recall",
+                "AUC",
+                "accuracy gain (points)",
+                "p",
+                "seeds",
+            ],
+            rows,
+            classes,
+        )  # fmt: skip
+        + f"<h3>Verdict</h3>{boxes}"
+        + (f"<p class='note'><b>Caution:</b> {html.escape(warning)}</p>" if warning else "")
+    )
+
+
+def _image_box(folder: DemoFolder) -> str:
+    """The GAU-Net images' overall verdict, at the top (empty until they are evaluated)."""
+    images = read_if_done(folder.metrics("gaunet"))
+    if not images:
+        return ""
+    first = image_verdicts(images)[0]
+    return (
+        f"<div class='verdict {first.level}'><b>The GAU-Net images:</b> "
+        f"{html.escape(first.message)} <i>Next:</i> {html.escape(first.next_step)}</div>"
+    )
+
+
+def render_report(folder: str | Path) -> str:
+    """The whole report of one demo folder as an HTML string."""
+    folder = DemoFolder(Path(folder))
+    state = read_if_done(folder.state) or {"settings": {}, "steps": {}}
+    settings = state["settings"]
+    models = demo_models(bool(settings.get("baselines")))
+    steps = state.get("steps", {})
+    num_classes = len((read_if_done(folder.summary) or {}).get("classes", [])) or 2
+    summary = read_if_done(folder.downstream_summary)
+    answer = headline(summary) if summary else "the downstream step has not run yet"
+    total = sum(step.get("seconds", 0) for step in steps.values())
+    step_rows = [
+        [html.escape(n), f"{v.get('seconds', 0):.0f}", f"~{html.escape(v.get('summary', ''))}"]
+        for n, v in steps.items()
+    ]
+    machine = (
+        f"{platform.machine()} CPU, {platform.system()}; torch threads {settings.get('threads')}"
+    )
+    return (
+        "<!doctype html><html lang='en'><meta charset='utf-8'><title>gaunet demo report</title>"
+        f"<style>{STYLE}</style><h1>gaunet demo report</h1>"
+        f"<p class='note'>data <code>{html.escape(str(settings.get('data')))}</code>; "
+        f"{total / 60:.1f} minutes on {html.escape(machine)}</p>"
+        f"<div class='verdict none'><b>In one sentence:</b> {html.escape(answer)}</div>"
+        + _image_box(folder)
+        + "<p>What the demo did, step by step:</p>"
+        + table(["step", "seconds", "result"], step_rows)
+        + _dataset_section(folder, settings)
+        + _training_section(folder, models)
+        + _images_section(folder, models)
+        + metrics_section(folder, models)
+        + _downstream_section(folder)
+        + copies_section(folder, models)
+        + "<h2>7. Run it on your own data</h2><p>Every file the demo used is in "
+        f"<code>{html.escape(str(folder.root))}</code>. These commands reproduce each part:</p>"
+        f"<pre>{html.escape(reproduce_commands(settings, num_classes))}</pre></html>"
+    )
+
+
+def write_report(folder: str | Path) -> Path:
+    """Write FOLDER/report.html (atomically: an interrupted write never looks finished) and
+    return its path."""
+    path = DemoFolder(Path(folder)).report
+    write_atomic(path, render_report(folder).encode("utf-8"))
+    return path

@@ -1,0 +1,86 @@
+"""What a demo is asked to do: its settings, its steps, and where `--data auto` finds data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLI_OPTIONS = (
+    "minutes", "train_steps", "fraction", "size", "channels", "seed", "baselines", "eval_images",
+    "features", "classifiers", "seeds", "epochs", "width", "threads",
+)  # fmt: skip
+STEPS = ("inspect", "split", "train", "generate", "evaluate", "downstream", "report")
+BASELINE_MODELS = ("gan", "cgan")
+# Settings that change results: a rerun into the same DIR with other values is refused.
+PINNED = (
+    "data", "size", "channels", "fraction", "seed", "minutes", "train_steps", "baselines",
+    "eval_images", "features", "domain_steps", "classifiers", "seeds", "epochs", "patience",
+    "width",
+)  # fmt: skip
+
+
+# `--data auto`: the first BreastMNIST file found (MedMNIST v2, Yang et al. 2023, CC BY 4.0:
+# 780 breast-ultrasound images, 0.5 MB). The file is not shipped inside gaunet (its keepers ask
+# that it is not copied into the repository); without it the demo falls back to the phantom.
+BREASTMNIST = "breastmnist.npz"
+
+
+def demo_data_candidates() -> list[Path]:
+    """Where `--data auto` looks for BreastMNIST, in order: $GAUNET_DEMO_DATA, the medmnist
+    package's download folder, and `shared/data/` beside the working folder and beside a
+    source checkout of gaunet."""
+    candidates = [Path(p) for p in [os.environ.get("GAUNET_DEMO_DATA", "")] if p]
+    candidates.append(Path.home() / ".medmnist" / BREASTMNIST)
+    candidates.append(Path.cwd().parent / "shared" / "data" / BREASTMNIST)
+    checkout = Path(__file__).resolve().parents[2]  # gaunet/demo/settings.py -> the checkout
+    candidates.append(checkout.parent / "shared" / "data" / BREASTMNIST)
+    return candidates
+
+
+def resolve_demo_data(data: str) -> tuple[str, str]:
+    """(SOURCE the demo reads, a line saying what it is). Anything but `auto` is kept."""
+    if data != "auto":
+        return data, f"data: {data}"
+    for path in demo_data_candidates():
+        if path.is_file():
+            return str(path), f"data: BreastMNIST (MedMNIST v2, CC BY 4.0) from {path}"
+    looked = ", ".join(str(p) for p in demo_data_candidates())
+    return "phantom", (
+        "data: the built-in phantom (synthetic blobs: it shows the pipeline, not what gaunet does "
+        f"on medical images). BreastMNIST was not found ({looked}); put breastmnist.npz "
+        "(https://medmnist.com) at one of them or give --data"
+    )
+
+
+def demo_models(baselines: bool) -> list[str]:
+    """The generators a demo trains: GAU-Net, and the baselines when asked for."""
+    return ["gaunet", *(BASELINE_MODELS if baselines else ())]
+
+
+@dataclass
+class DemoSettings:
+    """Budgets sized so the whole demo takes about 12 minutes on a 2-core CPU (docs/demo.md)."""
+
+    data: str = "auto"  # resolve_demo_data: BreastMNIST when found, else the phantom
+    out: str = "demo"
+    minutes: float = 4.0  # GAU-Net training budget (wall clock), per generator
+    train_steps: int | None = None  # a step budget instead of minutes (tests)
+    fraction: float = 0.25  # the low-data training subset the generator and classifiers get
+    size: int = 32
+    channels: int = 1
+    seed: int = 0
+    baselines: bool = False  # also train GAN and cGAN (same subset, same budget)
+    eval_images: int = 100  # real test and synthetic images compared (Inception is slow on CPU)
+    features: list[str] = field(default_factory=lambda: ["inception", "domain"])
+    domain_steps: int = 300
+    classifiers: list[str] = field(default_factory=lambda: ["resnet18", "svm"])
+    seeds: int = 3
+    epochs: int = 15
+    patience: int = 5
+    width: float = 0.5  # channel-width multiplier of the downstream networks (CPU budget)
+    threads: int = 1
+
+    @property
+    def models(self) -> list[str]:
+        return demo_models(self.baselines)
