@@ -16,7 +16,7 @@ The last line is `images/s optimised=X reference=Y ratio=Z peak_mem_mb=M`.
 Levers combine with "+" (`--levers bf16+gp_every=4+cuda_graphs`). Besides config settings, the
 issue-17 levers are applied to the built trainer (keys starting with "_", also accepted by
 `--optimised`): `bf16_norm` (the critic's layer norms keep bf16 activations, fp32 statistics:
-gaunet.models.layers.LayerNorm2d), `dense_buffer` (dense blocks write into one preallocated
+gaunet.models.dense.LayerNorm2d), `dense_buffer` (dense blocks write into one preallocated
 buffer instead of concatenating), `compile_ro` (torch.compile mode="reduce-overhead" of the
 forward modules) and `cuda_graphs` (whole iterations captured in CUDA graphs and replayed; CUDA
 only). `--json-out` is rewritten after every round of timed blocks, so a run cut short by a

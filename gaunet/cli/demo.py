@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gaunet.cli import comma_list
+from gaunet.cli import comma_list, size_help
 
 ORDER = 5
 
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.25,
         help="share of the training split kept as the low-data subset",
     )
-    parser.add_argument("--size", type=int, default=32, help="image side in pixels")
+    parser.add_argument("--size", type=int, default=32, help=size_help())
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3), help="image channels")
     parser.add_argument("--seed", type=int, default=0, help="seed of split, subset and training")
     parser.add_argument(

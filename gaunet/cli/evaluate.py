@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gaunet.cli import comma_list
+from gaunet.cli import comma_list, size_help
 
 if TYPE_CHECKING:
     from gaunet.data.imageset import ImageSet
@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--size",
         type=int,
-        help=f"image size both sets are loaded at (default: the --run's size, else {SIZE})",
+        help=size_help(str(SIZE), run="--run"),
     )
     parser.add_argument(
         "--channels",
