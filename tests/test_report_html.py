@@ -111,11 +111,8 @@ def demo_folder(tmp_path: Path) -> Path:
     (tmp_path / "evaluate" / "gaunet" / "metrics.json").write_text(json.dumps(metrics))
     _png(tmp_path / "evaluate" / "gaunet" / "closest-pairs-pixel.png")
     rows = _rows("none", [0.70, 0.71, 0.72]) + _rows("run:gaunet", [0.80, 0.82, 0.81])
-    order = {
-        "classifiers": ["svm", "resnet18"],
-        "fractions": [0.25],
-        "arms": ["none", "run:gaunet"],
-    }
+    arms = ["none", "run:gaunet"]
+    order = {"classifiers": ["svm", "resnet18"], "fractions": [0.25], "arms": arms}
     entries = summarise(rows, order)
     clean = json.loads(json.dumps(entries).replace("NaN", "null"))
     (tmp_path / "downstream").mkdir()
