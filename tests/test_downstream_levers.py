@@ -243,3 +243,38 @@ def test_schedule_decides_what_each_fit_sees(
         assert np.array_equal(fits[2][2], fits[0][2])  # the fine-tuning set is the real subset
         assert not np.array_equal(fits[1][2], fits[0][2])
     assert json.loads((tmp_path / "benchmark.json").read_text())["synthetic_schedule"] == schedule
+
+
+@pytest.mark.parametrize("spec, classic", [("copies", False), ("copies+classic", True)])
+def test_copies_control_arm_adds_real_copies_treated_like_synthetic_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str, classic: bool
+) -> None:
+    from gaunet.downstream.benchmark import real_copies
+
+    (arm,) = parse_arms([spec])
+    assert (arm.kind, arm.classic) == ("copies", classic)
+    subset = _subset()
+    copies_x, copies_y = real_copies(subset.images, subset.labels, 2.0)
+    assert np.bincount(copies_y).tolist() == (2 * np.bincount(subset.labels)).tolist()
+    for image, label in zip(copies_x, copies_y):  # each one an unchanged real image of its class
+        same = (subset.images == image).all((1, 2, 3))
+        assert same.any() and set(subset.labels[same]) == {label}
+    fits = []
+    real_fit = benchmark_module.fit_network
+
+    def spy(*args: object, **kwargs: object) -> dict:
+        fits.append((len(args[1]), kwargs.get("smoothing"), kwargs["augment"]))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    settings = BenchmarkSettings(
+        data="phantom:n=24", classifiers=["resnet18"], arms=["classic", spec], fractions=[0.5],
+        seeds=1, size=16, width=0.125, fit=FitSettings(epochs=1), synthetic_smoothing=0.4,
+    )  # fmt: skip
+    run_benchmark(settings, tmp_path, arms_helper=GeneratorArms(tmp_path))
+    n_real = fits[0][0]
+    assert fits[1][0] == 2 * n_real and fits[1][2] == classic
+    assert fits[1][1].tolist() == [0.0] * n_real + [0.4] * n_real
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    entry = next(e for e in summary["entries"] if e["arm"] == spec)
+    assert ("gain_vs_classic" in entry) == classic

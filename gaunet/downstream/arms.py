@@ -31,11 +31,14 @@ from gaunet.data.prepare import resize_to
 from gaunet.errors import GaunetError
 
 GENERATOR_MODELS = ("gaunet", "gan", "cgan")
+# control arm: the extra images are plain copies of the real ones (same count, weight, smoothing
+# and schedule as a generator's), so a gain of `gaunet` over `copies` is the images' own
+COPIES = "copies"
 
 
 @dataclass(frozen=True)
 class Arm:
-    """name: column value in results.csv; kind: none | classic | generator | run;
+    """name: column value in results.csv; kind: none | classic | copies | generator | run;
     classic: the batches are also augmented on the fly (`classic` and `<generator>+classic`)."""
 
     name: str
@@ -58,6 +61,8 @@ def parse_arms(specs: list[str]) -> list[Arm]:
     for spec in specs:
         if spec in ("none", "classic"):
             arms.append(Arm(spec, spec, classic=spec == "classic"))
+        elif spec in (COPIES, COPIES + COMBINED):
+            arms.append(Arm(spec, "copies", classic=spec != COPIES))
         elif spec in GENERATOR_MODELS:
             arms.append(Arm(spec, "generator"))
         elif spec.endswith(COMBINED) and spec.removesuffix(COMBINED) in GENERATOR_MODELS:
@@ -74,8 +79,8 @@ def parse_arms(specs: list[str]) -> list[Arm]:
         else:
             models = ", ".join(GENERATOR_MODELS)
             raise GaunetError(
-                f"arm {spec!r}: not none, classic, {models}, one of those + '{COMBINED}' "
-                "or a run folder"
+                f"arm {spec!r}: not none, classic, {COPIES}, {models}, one of those + "
+                f"'{COMBINED}' or a run folder"
             )
     names = [a.name for a in arms]
     if len(set(names)) != len(names):

@@ -108,14 +108,26 @@ def _write_rows(path: Path, rows: list[dict], mode: str) -> None:
         writer.writerows(rows)
 
 
-def _classic_copies(images: np.ndarray, labels: np.ndarray, ratio: float, seed: int) -> tuple:
-    """For the SVM (no epochs): ratio x n_c augmented copies per class, cycling the originals."""
-    generator = torch.Generator().manual_seed(seed)
+def _copy_index(labels: np.ndarray, ratio: float) -> np.ndarray:
+    """ratio x n_c rows per class, cycling the class's images in order."""
     wanted = per_class_targets(labels, int(labels.max()) + 1, ratio)
-    index = np.concatenate(
+    return np.concatenate(
         [np.resize(np.flatnonzero(labels == c), n) for c, n in enumerate(wanted) if n > 0]
         or [np.zeros(0, np.int64)]
     )
+
+
+def real_copies(images: np.ndarray, labels: np.ndarray, ratio: float) -> tuple:
+    """The `copies` control arm: as many extra images per class as a generator would give,
+    each an unchanged copy of a real training image."""
+    index = _copy_index(labels, ratio)
+    return images[index], labels[index]
+
+
+def _classic_copies(images: np.ndarray, labels: np.ndarray, ratio: float, seed: int) -> tuple:
+    """For the SVM (no epochs): ratio x n_c augmented copies per class, cycling the originals."""
+    generator = torch.Generator().manual_seed(seed)
+    index = _copy_index(labels, ratio)
     if not len(index):
         return images[:0], labels[:0]
     augmented = classic_augment(to_unit_tensor(images[index]), generator)
@@ -161,7 +173,7 @@ class Grid:
         model = build_network(
             classifier, self.train.channels, self.train.num_classes, s.size, s.width
         )
-        synthetic = arm.kind in ("generator", "run") and len(extra[0]) > 0
+        synthetic = arm.kind in ("generator", "run", "copies") and len(extra[0]) > 0
         val = (self.val.images, self.val.labels)
         if synthetic and s.synthetic_schedule == "pretrain":
             first = fit_network(model, *extra, *val, s.fit, seed, augment=arm.classic)
@@ -188,6 +200,8 @@ class Grid:
         extra_x, extra_y = x[:0], y[:0]
         if arm.kind in ("generator", "run"):
             extra_x, extra_y, _ = self.arms_helper.extra_images(arm, fraction, subset)
+        elif arm.kind == "copies":
+            extra_x, extra_y = real_copies(x, y, s.synthetic_ratio)
         if arm.classic and classifier not in NETWORKS:  # the SVM has no epochs: add copies
             copies_x, copies_y = _classic_copies(x, y, s.synthetic_ratio, seed)
             extra_x, extra_y = (
