@@ -3,6 +3,7 @@ the detectable gain and the SVM's selection criterion."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -278,3 +279,23 @@ def test_copies_control_arm_adds_real_copies_treated_like_synthetic_images(
     summary = json.loads((tmp_path / "summary.json").read_text())
     entry = next(e for e in summary["entries"] if e["arm"] == spec)
     assert ("gain_vs_classic" in entry) == classic
+
+
+def test_generator_arms_are_compared_with_the_copies_control_of_their_kind(tmp_path: Path) -> None:
+    fake = FakeGenerators()
+    helper = GeneratorArms(tmp_path, train_fn=fake.train, generate_fn=fake.generate)
+    arms = ["none", "classic", "copies", "copies+classic", "gaunet", "gaunet+classic"]
+    settings = BenchmarkSettings(
+        data="phantom:n=24", classifiers=["resnet18"], arms=arms, fractions=[0.5], seeds=2,
+        size=16, width=0.125, fit=FitSettings(epochs=1), synthetic_smoothing=0.2,
+    )  # fmt: skip
+    run_benchmark(settings, tmp_path, arms_helper=helper)
+    entries = {e["arm"]: e for e in json.loads((tmp_path / "summary.json").read_text())["entries"]}
+    assert {a for a, e in entries.items() if "gain_vs_copies" in e} == {"gaunet", "gaunet+classic"}
+    rows = {}
+    for row in csv.DictReader(open(tmp_path / "results.csv")):
+        rows[(row["arm"], row["metric"], row["seed"])] = float(row["value"])
+    for arm, control in (("gaunet", "copies"), ("gaunet+classic", "copies+classic")):
+        difference = [rows[(arm, "auc", s)] - rows[(control, "auc", s)] for s in ("0", "1")]
+        assert entries[arm]["gain_vs_copies"]["auc"]["mean"] == pytest.approx(np.mean(difference))
+    assert "against the `copies` control" in (tmp_path / "summary.md").read_text()

@@ -20,8 +20,30 @@ COMBINED = "+classic"  # arms such as gaunet+classic are also compared with clas
 LABELS = {"accuracy": "Acc", "precision": "Pre", "recall": "Rec", "auc": "AUC"}
 
 
+COPIES = "copies"  # the control arm: plain copies of the real images as the extra images
+
+
+def _references(arm: str) -> dict[str, str]:
+    """The arms a W row is also compared with: `classic` for combined arms, and the `copies`
+    control of the same kind (with or without classic) for generator and run arms."""
+    references = {"gain_vs_classic": CLASSIC} if arm.endswith(COMBINED) else {}
+    if arm not in (BASELINE, CLASSIC) and not arm.startswith(COPIES):
+        references["gain_vs_copies"] = COPIES + COMBINED if arm.endswith(COMBINED) else COPIES
+    return references
+
+
+def _paired(mine: dict[int, float], other: dict[int, float]) -> dict | None:
+    seeds = sorted(set(mine) & set(other))
+    if not seeds:
+        return None
+    return paired_difference(
+        np.asarray([mine[s] for s in seeds]), np.asarray([other[s] for s in seeds])
+    )
+
+
 def summarise(rows: list[dict], order: dict[str, list]) -> list[dict]:
-    """One entry per classifier x fraction x arm: metric t-intervals and gains over `none`."""
+    """One entry per classifier x fraction x arm: metric t-intervals and gains over `none`
+    (and over `classic` / the `copies` control where those arms ran)."""
     values: dict[tuple, dict[int, float]] = defaultdict(dict)
     for row in rows:
         key = (row["classifier"], float(row["fraction"]), row["arm"], row["metric"])
@@ -38,19 +60,14 @@ def summarise(rows: list[dict], order: dict[str, list]) -> list[dict]:
                         continue
                     entry["metrics"][metric] = t_interval(np.asarray(list(mine.values())))
                     base = values.get((classifier, fraction, BASELINE, metric), {})
-                    seeds = sorted(set(mine) & set(base))
-                    if arm != BASELINE and seeds:
-                        entry["gain"][metric] = paired_difference(
-                            np.asarray([mine[s] for s in seeds]),
-                            np.asarray([base[s] for s in seeds]),
-                        )
-                    classic = values.get((classifier, fraction, CLASSIC, metric), {})
-                    both = sorted(set(mine) & set(classic))
-                    if arm.endswith(COMBINED) and both:
-                        entry.setdefault("gain_vs_classic", {})[metric] = paired_difference(
-                            np.asarray([mine[s] for s in both]),
-                            np.asarray([classic[s] for s in both]),
-                        )
+                    gain = _paired(mine, base) if arm != BASELINE else None
+                    if gain:
+                        entry["gain"][metric] = gain
+                    for name, reference in _references(arm).items():
+                        other = values.get((classifier, fraction, reference, metric), {})
+                        gain = _paired(mine, other)
+                        if gain:
+                            entry.setdefault(name, {})[metric] = gain
                 if entry["metrics"]:
                     entries.append(entry)
     return entries
@@ -153,20 +170,20 @@ def _main_table(entries: list[dict], flags: list[bool]) -> list[str]:
     return lines
 
 
-def _combined_table(entries: list[dict], flags: list[bool]) -> list[str]:
-    """Combined arms (generator + classic) against classic alone; empty without them."""
-    combined = [e for e in entries if e.get("gain_vs_classic")]
-    if not combined:
+def _reference_table(entries: list[dict], flags: list[bool], key: str, against: str) -> list[str]:
+    """W rows against another arm (`classic`, or the `copies` control); empty without them."""
+    compared = [e for e in entries if e.get(key)]
+    if not compared:
         return []
     lines = [
         "",
-        "Combined arms against `classic` alone (paired per seed, percentage points):",
+        f"{against} (paired per seed, percentage points):",
         "",
-        "| Classifier | Fraction | Arm | Gain Acc vs classic (pp) | Gain AUC vs classic (pp) | n |",
+        "| Classifier | Fraction | Arm | Gain Acc (pp) | Gain AUC (pp) | n |",
         "|---|---|---|---|---|---|",
     ]
-    for entry in combined:
-        vs = entry["gain_vs_classic"]
+    for entry in compared:
+        vs = entry[key]
         lines.append(
             f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
             f"{_gain(vs.get('accuracy'), flags)} | {_gain(vs.get('auc'), flags)} | "
@@ -212,7 +229,16 @@ def summary_markdown(entries: list[dict], settings: dict) -> str:
         "and test images are real only.",
         "",
         *_main_table(entries, flags),
-        *_combined_table(entries, flags),
+        *_reference_table(
+            entries, flags, "gain_vs_classic", "Combined arms against `classic` alone"
+        ),
+        *_reference_table(
+            entries,
+            flags,
+            "gain_vs_copies",
+            "Generator arms against the `copies` control (the same count of plain copies of "
+            "the real images, same weight and smoothing): what the generated images add",
+        ),
     ]
     if any(flags):
         lines += [
