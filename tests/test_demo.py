@@ -138,7 +138,7 @@ def test_cli_rejects_bad_budgets(args: list[str], tmp_path: Path, capsys) -> Non
 
 def test_cli_defaults_are_the_documented_budget() -> None:
     args = build_parser().parse_args(["demo"])
-    assert (args.data, args.out, args.minutes, args.seeds) == ("auto", "demo", 4.0, 3)
+    assert (args.data, args.out, args.minutes, args.seeds) == ("auto", "demo", 3.0, 3)
     assert args.classifiers == "resnet18,svm"
 
 

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--minutes",
         "--train-minutes",
         type=float,
-        default=4.0,
+        default=3.0,
         help="GAU-Net training budget in minutes (as `gaunet train --minutes`)",
     )
     parser.add_argument(
@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="downstream classifiers",
     )
     parser.add_argument("--seeds", type=int, default=3, help="classifier seeds")
-    parser.add_argument("--epochs", type=int, default=15, help="max classifier epochs")
+    parser.add_argument("--epochs", type=int, default=10, help="max classifier epochs")
     parser.add_argument("--width", type=float, default=0.5, help="classifier width multiplier")
     parser.add_argument(
         "--threads",

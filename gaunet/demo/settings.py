@@ -64,7 +64,7 @@ class DemoSettings:
 
     data: str = "auto"  # resolve_demo_data: BreastMNIST when found, else the phantom
     out: str = "demo"
-    minutes: float = 4.0  # GAU-Net training budget (wall clock), per generator
+    minutes: float = 3.0  # GAU-Net training budget (wall clock), per generator
     train_steps: int | None = None  # a step budget instead of minutes (tests)
     fraction: float = 0.25  # the low-data training subset the generator and classifiers get
     size: int = 32
@@ -76,7 +76,7 @@ class DemoSettings:
     domain_steps: int = 300
     classifiers: list[str] = field(default_factory=lambda: ["resnet18", "svm"])
     seeds: int = 3
-    epochs: int = 15
+    epochs: int = 10
     patience: int = 5
     width: float = 0.5  # channel-width multiplier of the downstream networks (CPU budget)
     threads: int = 1
