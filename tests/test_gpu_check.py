@@ -3,6 +3,7 @@ the cap that keeps the whole check inside its time budget."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,8 @@ def test_smoke_run_prints_every_path_and_writes_results(tmp_path):
 
 def test_total_time_cap_reports_timeouts(tmp_path):
     stdout = run_check(tmp_path, GPU_CHECK_SECONDS="2")
-    assert "paper256-levers    error: timed out after 2 s" in stdout
+    # 2 s, or 1 s when the header's torch import took over a second (a loaded machine)
+    assert re.search(r"paper256-levers    error: timed out after [12] s", stdout), stdout
 
 
 def test_levers_mode_times_each_issue_17_lever(tmp_path):
