@@ -60,7 +60,8 @@ def demo_models(baselines: bool) -> list[str]:
 
 @dataclass
 class DemoSettings:
-    """Budgets sized so the whole demo takes about 12 minutes on a 2-core CPU (docs/demo.md)."""
+    """Budgets sized so `make demo` on BreastMNIST takes under 10 minutes on a 2-core CPU
+    (8 min 43 s measured with the install; docs/demo.md)."""
 
     data: str = "auto"  # resolve_demo_data: BreastMNIST when found, else the phantom
     out: str = "demo"
