@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
-from gaunet.demo.layout import DemoFolder
+from gaunet.demo.layout import DemoFolder, read_if_done
 from gaunet.demo.settings import PINNED, STEPS, DemoSettings, resolve_demo_data
 from gaunet.errors import GaunetError
 from gaunet.io import write_json
@@ -104,7 +104,7 @@ class Demo:
         s = self.settings
         run = self.folder.run(model)
         info_path = run / "run.json"
-        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        info = read_if_done(info_path) or {}
         if info.get("finished"):
             return info
         started = (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir())
@@ -274,7 +274,7 @@ class Demo:
         gaunet.io.pin_settings: the settings sit under "settings", beside the steps record.)"""
         mine = asdict(self.settings)
         path = self.folder.state
-        state = json.loads(path.read_text()) if path.is_file() else {}
+        state = read_if_done(path) or {}
         saved = state.get("settings", {})
         changed = [k for k in PINNED if k in saved and saved[k] != mine[k]]
         if changed:
