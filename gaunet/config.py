@@ -55,6 +55,9 @@ class TrainConfig:
     # channel dropout on the U-Net skip connections in training, so the generator cannot copy
     # its input through them (0 = off, paper)
     skip_dropout: float = 0.0
+    # per-pixel noise (StyleGAN) added after every decoder upscaling with a learned strength per
+    # channel, starting at this value; 0 = off (paper)
+    pixel_noise: float = 0.0
     # batch renormalization (Ioffe 2017): plain BN for warmup, then r_max -> rmax, d_max -> dmax
     brn_momentum: float = 0.01
     brn_warmup: int = 5000  # training forward passes (Ioffe: 5k of 160k)
@@ -140,6 +143,8 @@ class TrainConfig:
             problems.append(str(error))
         if not 0 <= self.diffaugment_p <= 1 or not 0 <= self.skip_dropout < 1:
             problems.append("diffaugment_p must be in [0, 1] and skip_dropout in [0, 1)")
+        if self.pixel_noise < 0:
+            problems.append(f"pixel_noise must be >= 0 (0 = off), not {self.pixel_noise}")
         if self.diversity_lambda < 0 or self.diversity_cap <= 0:
             problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
         for name in (
@@ -179,6 +184,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "g_convs_per_block",
         "g_dropout",
         "skip_dropout",
+        "pixel_noise",
         "brn_momentum",
         "brn_warmup",
         "brn_ramp",

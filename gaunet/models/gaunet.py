@@ -32,6 +32,29 @@ class NoiseMap(nn.Module):
         return self.linear(z).view(len(z), *self.shape)
 
 
+class PixelNoise(nn.Module):
+    """Per-pixel noise added to every channel of a feature map, each channel with its own learned
+    strength (StyleGAN's noise inputs, Karras et al. 2019): a source of fine stochastic detail
+    that projected noise channels, which the U-Net learns to ignore, do not give. The noise image
+    is a fixed random projection of z (a buffer, never trained), so an output stays a function of
+    (x, z, class) and seeded generation still reproduces it; its draws span z_dim directions."""
+
+    def __init__(self, z_dim: int, channels: int, side: int, strength: float) -> None:
+        super().__init__()
+        self.side = side
+        # own generator: the other layers' initialisation is the same with or without this
+        seeded = torch.Generator().manual_seed(side)
+        projection = torch.randn(z_dim, side * side, generator=seeded) / z_dim**0.5
+        self.register_buffer("projection", projection)
+        self.strength = nn.Parameter(torch.full((channels,), float(strength)))
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        noise = (z.to(self.projection.dtype) @ self.projection).view(
+            len(z), 1, self.side, self.side
+        )
+        return h + self.strength.view(1, -1, 1, 1).to(h.dtype) * noise.to(h.dtype)
+
+
 class UNetGenerator(nn.Module):
     """Encoder (`depth` residual blocks, each followed by a stride-2 convolution), a latent where
     projected noise and a class embedding are concatenated, and a decoder (`depth` residual
@@ -55,6 +78,7 @@ class UNetGenerator(nn.Module):
         dropout: float,
         norm: Callable[[int], nn.Module],
         skip_dropout: float = 0.0,
+        pixel_noise: float = 0.0,
     ) -> None:
         super().__init__()
         depth = len(widths)
@@ -78,6 +102,8 @@ class UNetGenerator(nn.Module):
         self.decoder = nn.ModuleList()
         self.up = nn.ModuleList()
         self.decoder_noise = nn.ModuleList()
+        # pixel_noise > 0: per-pixel noise after every upscaling, starting at that strength
+        self.pixel_noise = nn.ModuleList()
         incoming = widths[-1] + noise_channels + class_embed_dim
         for stage, level in enumerate(reversed(range(depth))):
             if 0 < stage <= decoder_noise_stages:
@@ -86,6 +112,9 @@ class UNetGenerator(nn.Module):
                 incoming += noise_channels
             self.decoder.append(ResidualBlock(incoming, widths[level], convs, norm))
             self.up.append(Upscale(widths[level], widths[level], dropout, norm))
+            if pixel_noise > 0:
+                side = self.padded // 2**level
+                self.pixel_noise.append(PixelNoise(z_dim, widths[level], side, pixel_noise))
             incoming = 2 * widths[level]  # upscaled features + skip
         self.head = nn.Sequential(nn.Conv2d(incoming, channels, 3, padding=1), nn.Tanh())
 
@@ -106,6 +135,8 @@ class UNetGenerator(nn.Module):
             if 0 < stage <= len(self.decoder_noise):
                 h = torch.cat([h, self.decoder_noise[stage - 1](z).to(h.dtype)], 1)
             h = up(block(h))
+            if self.pixel_noise:
+                h = self.pixel_noise[stage](h, z)
             h = torch.cat([h, self.skip_dropout(skips[-1 - stage])], 1)
         out = self.head(h)
         if pad:

@@ -46,6 +46,7 @@ def build_generator(config: TrainConfig, num_classes: int) -> UNetGenerator:
         dropout=config.g_dropout,
         norm=norm,
         skip_dropout=config.skip_dropout,
+        pixel_noise=config.pixel_noise,
     )
 
 
