@@ -78,20 +78,24 @@ def pin_settings(
     pinned: Iterable[str],
     defaults: dict[str, Any] | None = None,
     what: str = "folder",
+    key: str | None = None,
 ) -> dict[str, Any]:
     """Refuse to continue a folder whose results-changing settings differ from `record`, then
     write `record` merged over what `path` already holds. A setting missing from an older file
-    reads as its value in `defaults`. Returns the merged record."""
+    reads as its value in `defaults`. With `key`, the settings live under that key of the file
+    and its other keys are kept as they are (a state file that records progress beside them).
+    Returns the merged file content."""
     path = Path(path)
-    saved = json.loads(path.read_text()) if path.is_file() else {}
+    content = json.loads(path.read_text()) if path.is_file() else {}
+    saved = content.get(key, {}) if key else content
     defaults = defaults or {}
     plain = json.loads(json.dumps(record, default=jsonable))
     changed = [
-        key
-        for key in pinned
+        name
+        for name in pinned
         if path.is_file()
-        and (key in saved or key in defaults)
-        and saved.get(key, defaults.get(key)) != plain[key]
+        and (name in saved or name in defaults)
+        and saved.get(name, defaults.get(name)) != plain[name]
     ]
     if changed:
         raise GaunetError(
@@ -99,6 +103,8 @@ def pin_settings(
             "use another --out, or the same options to continue it"
         )
     merged = {**saved, **plain}
+    if key:
+        merged = {**content, key: merged}
     write_json(path, merged)
     return merged
 

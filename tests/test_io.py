@@ -59,6 +59,21 @@ def test_pin_settings(tmp_path: Path, saved, record, refused: bool) -> None:
         assert json.loads(path.read_text()) == {**(saved or {}), **record}
 
 
+def test_pin_settings_under_a_key_keeps_the_rest_of_the_file(tmp_path: Path) -> None:
+    """A state file records progress beside its settings (demo.json: "steps")."""
+    path = tmp_path / "demo" / "demo.json"
+    write_json(path, {"settings": {"seed": 1, "threads": 2}, "steps": {"train": {"seconds": 3}}})
+    merged = pin_settings(path, {"seed": 1, "threads": 1}, ("seed",), key="settings")
+    expected = {"settings": {"seed": 1, "threads": 1}, "steps": {"train": {"seconds": 3}}}
+    assert merged == expected
+    assert json.loads(path.read_text()) == expected
+    with pytest.raises(GaunetError, match=r"demo: this folder was run with other seed"):
+        pin_settings(path, {"seed": 2, "threads": 1}, ("seed",), key="settings")
+    assert json.loads(path.read_text()) == expected  # nothing already there is lost
+    fresh = tmp_path / "new" / "demo.json"
+    assert pin_settings(fresh, {"seed": 5}, ("seed",), key="settings") == {"settings": {"seed": 5}}
+
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_write_npz_round_trips_under_the_exact_name(tmp_path: Path, compress: bool) -> None:
     path = tmp_path / "rows.npz"

@@ -16,8 +16,7 @@ import numpy as np
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.demo.layout import DemoFolder, read_if_done
 from gaunet.demo.settings import PINNED, STEPS, DemoSettings, resolve_demo_data
-from gaunet.errors import GaunetError
-from gaunet.io import write_json
+from gaunet.io import pin_settings, write_json
 from gaunet.progress import progress
 
 
@@ -270,19 +269,13 @@ class Demo:
 
     # ----- driver ----------------------------------------------------------------------------
     def _check_settings(self) -> dict:
-        """demo.json with this run's settings, refused when a PINNED one changed. (Not
-        gaunet.io.pin_settings: the settings sit under "settings", beside the steps record.)"""
-        mine = asdict(self.settings)
-        path = self.folder.state
-        state = read_if_done(path) or {}
-        saved = state.get("settings", {})
-        changed = [k for k in PINNED if k in saved and saved[k] != mine[k]]
-        if changed:
-            raise GaunetError(
-                f"{self.out}: this demo folder was run with other {', '.join(changed)}; "
-                "use another --out, or the same options to continue it"
-            )
-        return {**state, "settings": mine, "steps": state.get("steps", {})}
+        """demo.json with this run's settings (under "settings", beside the steps record),
+        refused when a PINNED one changed."""
+        state = pin_settings(
+            self.folder.state, asdict(self.settings), PINNED, what="demo folder", key="settings"
+        )
+        state.setdefault("steps", {})
+        return state
 
     def run(self) -> Path:
         """Run every step not done yet; returns the report path."""
