@@ -299,3 +299,64 @@ def test_generator_arms_are_compared_with_the_copies_control_of_their_kind(tmp_p
         difference = [rows[(arm, "auc", s)] - rows[(control, "auc", s)] for s in ("0", "1")]
         assert entries[arm]["gain_vs_copies"]["auc"]["mean"] == pytest.approx(np.mean(difference))
     assert "against the `copies` control" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("spec, classic", [("more-real", False), ("more-real+classic", True)])
+def test_more_real_ceiling_arm_adds_unseen_training_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str, classic: bool
+) -> None:
+    (arm,) = parse_arms([spec])
+    assert (arm.kind, arm.classic) == ("more-real", classic)
+    fits = []
+    real_fit = benchmark_module.fit_network
+
+    def spy(*args: object, **kwargs: object) -> dict:
+        fits.append((args[1].copy(), args[2].copy(), kwargs.get("smoothing"), kwargs["augment"]))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    settings = BenchmarkSettings(
+        data="phantom:n=40", classifiers=["resnet18"], arms=["none", spec], fractions=[0.25],
+        seeds=1, size=16, width=0.125, fit=FitSettings(epochs=1), synthetic_smoothing=0.3,
+    )  # fmt: skip
+    run_benchmark(settings, tmp_path, arms_helper=GeneratorArms(tmp_path))
+    (real_x, real_y, _, _), (x, y, smoothing, augment) = fits
+    n = len(real_y)
+    assert augment == classic and np.array_equal(x[:n], real_x)
+    assert np.bincount(y[n:]).tolist() == np.bincount(real_y).tolist()  # ratio 1, per class
+    assert smoothing.tolist() == [0.0] * n + [0.3] * n  # treated like synthetic images
+    data = assign_split(load_source("phantom:n=40", size=16, channels=1), seed=0)
+    train = data.where_split("train")
+    held = np.concatenate([data.where_split(s).images for s in ("val", "test")])
+    for image, label in zip(x[n:], y[n:]):
+        in_train = (train.images == image).all((1, 2, 3))
+        assert in_train.any() and set(train.labels[in_train]) == {label}  # a real train image
+        assert not (real_x == image).all((1, 2, 3)).any()  # not one of the subset's
+        assert not (held == image).all((1, 2, 3)).any()  # never validation or test
+
+
+def test_more_real_rows_are_what_the_next_subset_adds() -> None:
+    from gaunet.downstream.subsets import rows_after_subset
+
+    labels = np.repeat([0, 1, 2], [20, 12, 8])
+    subsets = nested_subsets(labels, [0.25, 0.5], seed=3)
+    wanted = np.bincount(labels[subsets[0.5]]) - np.bincount(labels[subsets[0.25]])
+    rows = rows_after_subset(labels, 0.25, wanted, seed=3)
+    assert rows.tolist() == sorted(set(subsets[0.5]) - set(subsets[0.25]))
+    with pytest.raises(GaunetError, match="class 0 has 15 training images outside the subset"):
+        rows_after_subset(labels, 0.25, np.array([16, 0, 0]), seed=3)
+
+
+def test_more_real_at_the_full_split_fails_before_any_cell(tmp_path: Path) -> None:
+    settings = BenchmarkSettings(
+        data="phantom:n=24", classifiers=["resnet18"], arms=["none", "more-real"],
+        fractions=[1.0], seeds=1, size=16, width=0.125, fit=FitSettings(epochs=1),
+    )  # fmt: skip
+    with pytest.raises(GaunetError, match="more-real at fraction 1"):
+        run_benchmark(settings, tmp_path, arms_helper=GeneratorArms(tmp_path))
+    assert not (tmp_path / "results.csv").exists() or len(read_rows(tmp_path)) == 0
+
+
+def read_rows(folder: Path) -> list[dict]:
+    with open(folder / "results.csv") as handle:
+        return list(csv.DictReader(handle))

@@ -33,8 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="none,classic",
         help="comma list of none, classic, gaunet, gan, cgan, gaunet+classic (generator images "
         "plus on-the-fly classic augmentation; also gan+classic, cgan+classic), run folders, "
-        "and the control copies / copies+classic (plain copies of the real images in place "
-        "of generated ones)",
+        "the control copies / copies+classic (plain copies of the real images in place "
+        "of generated ones), and the ceiling more-real / more-real+classic (real training "
+        "images from outside the fraction subset: the most new images could give; fractions "
+        "below 1 only)",
     )
     parser.add_argument("--fractions", default="0.1,0.25,0.5,1.0", help="training-split fractions")
     parser.add_argument("--seeds", type=int, default=5, help="classifier seeds 0..N-1")

@@ -34,11 +34,15 @@ GENERATOR_MODELS = ("gaunet", "gan", "cgan")
 # control arm: the extra images are plain copies of the real ones (same count, weight, smoothing
 # and schedule as a generator's), so a gain of `gaunet` over `copies` is the images' own
 COPIES = "copies"
+# ceiling arm: the extra images are real training images from outside the fraction subset (the
+# ones a larger subset would add next), so its gain is the most new images of the class could give
+MORE_REAL = "more-real"
 
 
 @dataclass(frozen=True)
 class Arm:
-    """name: column value in results.csv; kind: none | classic | copies | generator | run;
+    """name: column value in results.csv; kind: none | classic | copies | more-real | generator |
+    run;
     classic: the batches are also augmented on the fly (`classic` and `<generator>+classic`)."""
 
     name: str
@@ -63,6 +67,8 @@ def parse_arms(specs: list[str]) -> list[Arm]:
             arms.append(Arm(spec, spec, classic=spec == "classic"))
         elif spec in (COPIES, COPIES + COMBINED):
             arms.append(Arm(spec, "copies", classic=spec != COPIES))
+        elif spec in (MORE_REAL, MORE_REAL + COMBINED):
+            arms.append(Arm(spec, MORE_REAL, classic=spec != MORE_REAL))
         elif spec in GENERATOR_MODELS:
             arms.append(Arm(spec, "generator"))
         elif spec.endswith(COMBINED) and spec.removesuffix(COMBINED) in GENERATOR_MODELS:
@@ -79,7 +85,7 @@ def parse_arms(specs: list[str]) -> list[Arm]:
         else:
             models = ", ".join(GENERATOR_MODELS)
             raise GaunetError(
-                f"arm {spec!r}: not none, classic, {COPIES}, {models}, one of those + "
+                f"arm {spec!r}: not none, classic, {COPIES}, {MORE_REAL}, {models}, one of those + "
                 f"'{COMBINED}' or a run folder"
             )
     names = [a.name for a in arms]

@@ -19,7 +19,7 @@ import torch
 
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.data.imageset import to_unit_tensor
-from gaunet.downstream.arms import Arm, GeneratorArms, parse_arms, per_class_targets
+from gaunet.downstream.arms import MORE_REAL, Arm, GeneratorArms, parse_arms, per_class_targets
 from gaunet.downstream.augment import classic_augment
 from gaunet.downstream.classifiers import (
     NETWORKS,
@@ -31,7 +31,7 @@ from gaunet.downstream.classifiers import (
 from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
 from gaunet.downstream.report import write_reports
 from gaunet.downstream.stats import METRICS, classification_metrics
-from gaunet.downstream.subsets import nested_subsets
+from gaunet.downstream.subsets import nested_subsets, rows_after_subset
 from gaunet.errors import GaunetError
 from gaunet.io import pin_settings
 from gaunet.progress import progress
@@ -156,6 +156,15 @@ class Grid:
         subset.split = np.full(len(subset), "train")
         return subset
 
+    def more_real_rows(self, fraction: float) -> np.ndarray:
+        """Training-split rows outside the fraction subset, as many per class as a generator
+        arm adds (never validation or test rows)."""
+        labels = self.train.labels[self.subsets[fraction]]
+        wanted = per_class_targets(labels, self.train.num_classes, self.settings.synthetic_ratio)
+        return rows_after_subset(
+            self.train.labels, fraction, wanted, seed=self.settings.subset_seed
+        )
+
     def _features(self, images: np.ndarray, classifier: str, cache_as: str = "") -> np.ndarray:
         """SVM inputs: flattened pixels in [0, 1], or frozen EfficientNet-Lite0 features."""
         if classifier == "svm":
@@ -173,7 +182,7 @@ class Grid:
         model = build_network(
             classifier, self.train.channels, self.train.num_classes, s.size, s.width
         )
-        synthetic = arm.kind in ("generator", "run", "copies") and len(extra[0]) > 0
+        synthetic = arm.kind in ("generator", "run", "copies", MORE_REAL) and len(extra[0]) > 0
         val = (self.val.images, self.val.labels)
         if synthetic and s.synthetic_schedule == "pretrain":
             first = fit_network(model, *extra, *val, s.fit, seed, augment=arm.classic)
@@ -202,6 +211,9 @@ class Grid:
             extra_x, extra_y, _ = self.arms_helper.extra_images(arm, fraction, subset)
         elif arm.kind == "copies":
             extra_x, extra_y = real_copies(x, y, s.synthetic_ratio)
+        elif arm.kind == MORE_REAL:
+            extra = self.train.subset(self.more_real_rows(fraction))
+            extra_x, extra_y = extra.images, extra.labels
         if arm.classic and classifier not in NETWORKS:  # the SVM has no epochs: add copies
             copies_x, copies_y = _classic_copies(x, y, s.synthetic_ratio, seed)
             extra_x, extra_y = (
@@ -260,9 +272,11 @@ def run_benchmark(
     )
     grid = Grid(data, settings, arms_helper)
     for arm in arms:  # a run folder that fits no fraction fails now, not hours in
-        if arm.kind == "run":
-            for fraction in settings.fractions:
+        for fraction in settings.fractions:
+            if arm.kind == "run":
                 arms_helper.extra_images(arm, fraction, grid.subset(fraction))
+            elif arm.kind == MORE_REAL:  # too few images outside the subset: fail now too
+                grid.more_real_rows(fraction)
     results = out / "results.csv"
     rows = read_results(results)
     _write_rows(results, rows, "w")

@@ -30,13 +30,17 @@ def class_count_at(n: int, fraction: float, min_per_class: int) -> int:
     return min(n, max(min_per_class, int(round(fraction * n))))
 
 
+def _class_orders(labels: np.ndarray, seed: int) -> dict[int, np.ndarray]:
+    """One seeded permutation of each class's rows; subsets are prefixes of them."""
+    rng = np.random.default_rng(seed)
+    return {int(c): rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)}
+
+
 def nested_subsets(
     labels: np.ndarray, fractions: list[float], seed: int = 0, min_per_class: int = 2
 ) -> dict[float, np.ndarray]:
     """fraction -> sorted row indices into `labels`, stratified per class and nested."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    orders = {c: rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)}
+    orders = _class_orders(np.asarray(labels), seed)
     subsets = {}
     for fraction in fractions:
         parts = [
@@ -45,3 +49,28 @@ def nested_subsets(
         ]
         subsets[fraction] = np.sort(np.concatenate(parts))
     return subsets
+
+
+def rows_after_subset(
+    labels: np.ndarray,
+    fraction: float,
+    wanted: np.ndarray,
+    seed: int = 0,
+    min_per_class: int = 2,
+) -> np.ndarray:
+    """The `wanted[c]` rows of each class c that follow the fraction's subset in its class order:
+    the real images a larger subset would add next (the `more-real` arm, a ceiling for what any
+    generator's images could give). Sorted; never rows of the subset itself."""
+    orders = _class_orders(np.asarray(labels), seed)
+    parts = []
+    for c, order in orders.items():
+        start = class_count_at(len(order), fraction, min_per_class)
+        need = int(wanted[c]) if c < len(wanted) else 0
+        if start + need > len(order):
+            raise GaunetError(
+                f"arm more-real at fraction {fraction:g}: class {c} has {len(order) - start} "
+                f"training images outside the subset, {need} needed; use a smaller fraction "
+                "or --synthetic-ratio"
+            )
+        parts.append(order[start : start + need])
+    return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
