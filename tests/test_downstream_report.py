@@ -82,3 +82,28 @@ def test_one_verdict_per_w_row_in_the_reports_words() -> None:
     assert "helped by" in verdicts and "3 seeds" in verdicts
     assert "no significant difference can be claimed" in verdicts  # the deterministic SVM
     assert verdicts.count("- fraction") == 2
+
+
+def test_ceiling_line_says_whether_even_new_real_images_help() -> None:
+    arms = ["none", "classic", "more-real", "more-real+classic", "gaunet"]
+    order = {"classifiers": ["resnet18"], "fractions": [0.5], "arms": arms}
+    entries = summarise(
+        _rows(
+            {
+                ("resnet18", "none"): [0.60, 0.62, 0.61, 0.63],
+                ("resnet18", "classic"): [0.70, 0.66, 0.72, 0.69],
+                ("resnet18", "more-real"): [0.70, 0.73, 0.71, 0.72],  # clear: ~ +10 points
+                ("resnet18", "more-real+classic"): [0.69, 0.70, 0.70, 0.68],  # ~0 vs classic
+                ("resnet18", "gaunet"): [0.61, 0.62, 0.60, 0.64],
+            }
+        ),
+        order,
+    )
+    text = summary_markdown(entries, {**SETTINGS, "seeds": 4})
+    ceiling = text.split("Ceiling (`more-real`")[1].split("Smallest gain")[0]
+    alone, combined = [line for line in ceiling.splitlines() if line.startswith("- ")]
+    assert "`more-real` against none" in alone and "a significant gain in Acc and AUC" in alone
+    assert "`more-real+classic` against classic alone" in combined
+    assert "not significant even for new real images" in combined
+    without = summary_markdown(_entries(), SETTINGS)
+    assert "Ceiling" not in without  # only when the arm ran

@@ -21,6 +21,7 @@ LABELS = {"accuracy": "Acc", "precision": "Pre", "recall": "Rec", "auc": "AUC"}
 
 
 COPIES = "copies"  # the control arm: plain copies of the real images as the extra images
+MORE_REAL = "more-real"  # the ceiling arm: new real training images as the extra images
 
 
 def _references(arm: str) -> dict[str, str]:
@@ -192,6 +193,53 @@ def _reference_table(entries: list[dict], flags: list[bool], key: str, against: 
     return lines
 
 
+def _ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
+    """What new real images (`more-real`) gave: the most a generator's images could give. When
+    even they are not a significant gain, no generator comparison can show one either."""
+    lines = []
+    for entry in entries:
+        if not entry["arm"].startswith(MORE_REAL):
+            continue
+        combined = entry["arm"].endswith(COMBINED)
+        gains = entry.get("gain_vs_classic" if combined else "gain", {})
+        if not gains:
+            continue
+        against = "classic alone" if combined else "none"
+        shown = ", ".join(f"{LABELS[m]} {_gain(gains.get(m), flags)}" for m in ("accuracy", "auc"))
+        above = [m for m in ("accuracy", "auc") if _low(gains.get(m)) > 0]
+        if above:
+            judged = (
+                f"a significant gain in {' and '.join(LABELS[m] for m in above)}: a generator's "
+                "images can at best approach it"
+            )
+        else:
+            judged = (
+                "**not significant even for new real images**, so with these seeds and this "
+                "test split no generator's images could be shown to help here: add seeds or "
+                "test images before reading the generator rows"
+            )
+        lines.append(
+            f"- {entry['classifier']}, fraction {entry['fraction']:g}: `{entry['arm']}` against "
+            f"{against}: {shown}; {judged}."
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "Ceiling (`more-real`: as many extra images as a generator arm adds, but new real "
+        "training images left out of the subset):",
+        "",
+        *lines,
+    ]
+
+
+def _low(stat: dict | None) -> float:
+    """Lower end of a gain's 95 % interval (-inf when unknown)."""
+    if not stat or _nan(stat["mean"]) or _nan(stat["half"]):
+        return float("-inf")
+    return stat["mean"] - stat["half"]
+
+
 def _detectable_table(entries: list[dict]) -> list[str]:
     """The smallest gain each W row could detect; empty when no row has a gain."""
     detectable = [e for e in entries if e["gain"]]
@@ -236,10 +284,12 @@ def summary_markdown(entries: list[dict], settings: dict) -> str:
             entries,
             flags,
             "gain_vs_copies",
-            "Generator arms against the `copies` control (the same count of plain copies of "
+            "Generator (and `more-real`) arms against the `copies` control (the same count of "
+            "plain copies of "
             "the real images, same weight and smoothing): what the generated images add",
         ),
     ]
+    ceiling = _ceiling_lines(entries, flags)  # before the note, which its intervals may need
     if any(flags):
         lines += [
             "",
@@ -257,6 +307,7 @@ def summary_markdown(entries: list[dict], settings: dict) -> str:
             "",
             *verdicts,
         ]
+    lines += ceiling
     lines += _detectable_table(entries)
     return "\n".join(lines) + "\n"
 
