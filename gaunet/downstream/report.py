@@ -284,9 +284,9 @@ def summary_markdown(entries: list[dict], settings: dict) -> str:
             entries,
             flags,
             "gain_vs_copies",
-            "Generator (and `more-real`) arms against the `copies` control (the same count of "
-            "plain copies of "
-            "the real images, same weight and smoothing): what the generated images add",
+            "Generator (and `more-real`) arms against the `copies` control (the same count "
+            "of plain copies of the real images, same weight and smoothing): what the "
+            "generated images add",
         ),
     ]
     ceiling = _ceiling_lines(entries, flags)  # before the note, which its intervals may need
