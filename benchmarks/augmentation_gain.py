@@ -14,7 +14,7 @@ settings; for levers that only change how the images are used). The `none` and `
 computed once in OUT/DATASET-reference and copied into each variant's folder (same split,
 subset, seeds and classifier settings, so the copies are the cells the variant would compute).
 Then `gaunet evaluate --run` measures the generator's images against the real test split
-(FD_domain, KID, recall, copy rate, noise diversity; one domain classifier per dataset, trained
+(FD_domain, KID, recall, PA, copy rate, noise diversity; one domain classifier per dataset, trained
 on the real training split). Writes OUT/DATASET.md and OUT/DATASET.json; reruns skip finished
 work.
 """
@@ -63,7 +63,7 @@ def benchmark_command(args: argparse.Namespace, out: Path, arms: list[str], extr
     command += ["--classifiers", "resnet18", "--width", str(args.width), "--arms", ",".join(arms)]
     command += ["--fractions", f"{fraction:g}", "--seeds", str(args.seeds), "--epochs"]
     command += [str(args.epochs), "--size", str(size), "--channels", str(channels)]
-    return command + ["--threads", "1", *extra]
+    return command + ["--threads", "1", "--subset-seed", str(args.subset_seed), *extra]
 
 
 def run(command: list[str], log: Path) -> None:
@@ -136,6 +136,8 @@ def row(name: str, folder: Path, metrics: dict) -> dict:
         "kid": _find(metrics, "KID"),
         "recall": _find(metrics, "recall"),
         "copy_rate": _find(metrics, "copy_rate"),
+        # class fidelity: share of images the domain classifier assigns to their intended class
+        "pa": (metrics.get("PA") or {}).get("value"),
         "noise_diversity": _find(metrics, "ratio"),
         "gain": by_arm["gaunet"]["gain"],
         "combined_gain": by_arm["gaunet+classic"]["gain"],
@@ -165,15 +167,15 @@ def markdown(args: argparse.Namespace, rows: list[dict]) -> str:
         f"# {args.dataset}: fraction {fraction:g}, {size} px, ResNet-18 width {args.width}, "
         f"{args.seeds} seeds, gains in accuracy/AUC points [95 % CI] vs none",
         "",
-        "| variant | G steps | FD_domain | KID | recall | copy rate | noise div. | gaunet Acc "
+        "| variant | G steps | FD_domain | KID | recall | PA | copy rate | noise div. | gaunet Acc "
         "| gaunet AUC | +classic vs classic Acc | +classic vs classic AUC |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         vs = r["combined_vs_classic"]
         lines.append(
             f"| {r['variant']} | {r['steps']} | {_number(r['fd_domain'])} | {_number(r['kid'])} "
-            f"| {_number(r['recall'])} | {_number(r['copy_rate'])} "
+            f"| {_number(r['recall'])} | {_number(r.get('pa'))} | {_number(r['copy_rate'])} "
             f"| {_number(r['noise_diversity'])} | {_gain(r['gain'].get('accuracy'))} "
             f"| {_gain(r['gain'].get('auc'))} | {_gain(vs.get('accuracy'))} "
             f"| {_gain(vs.get('auc'))} |"
@@ -198,10 +200,20 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--width", type=float, default=0.5)
+    parser.add_argument(
+        "--subset-seed",
+        type=int,
+        default=0,
+        help="seed of the low-data subset and of the generator's training (a replication: use "
+        "another --out)",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     reference = args.out / f"{args.dataset}-reference"
-    run(benchmark_command(args, reference, ["none", "classic"], []), args.out / "reference.log")
+    run(
+        benchmark_command(args, reference, ["none", "classic"], []),
+        args.out / f"{args.dataset}-reference.log",
+    )
     table = args.out / f"{args.dataset}.json"
     # rows of earlier invocations stay (another process may be running other variants)
     rows = {r["variant"]: r for r in json.loads(table.read_text())} if table.exists() else {}
@@ -219,7 +231,10 @@ def main() -> None:
         (args.out / "configs" / f"{name}.json").write_text(json.dumps(settings))
         config = gen_config(args, name, settings)
         extra = ["--gen-config", str(config), "--gen-steps", str(args.gen_steps), *flags]
-        run(benchmark_command(args, folder, list(ARMS), extra), args.out / f"{name}.log")
+        run(
+            benchmark_command(args, folder, list(ARMS), extra),
+            args.out / f"{args.dataset}-{name}.log",
+        )
         result = row(name, folder, evaluate(args, folder))
         if table.exists():
             rows = {r["variant"]: r for r in json.loads(table.read_text())} | rows
