@@ -233,6 +233,23 @@ def _ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
     ]
 
 
+def _one_generator_note(entries: list[dict], settings: dict) -> list[str]:
+    """Intervals over classifier seeds hide the generator's own randomness: say so wherever a
+    generator's images are judged."""
+    controls = (BASELINE, CLASSIC, COPIES, MORE_REAL)
+    if not any(not e["arm"].removesuffix(COMBINED).startswith(controls) for e in entries):
+        return []
+    seed = settings.get("subset_seed", 0)
+    return [
+        "",
+        f"Each generator arm is one trained generator on one subset (subset seed {seed}); the "
+        "intervals cover classifier seeds only. Retraining the same recipe on another subset of "
+        "the same size moved a gain by 2-5 points on BreastMNIST (docs/augmentation.md), so "
+        "before relying on a gain near p = 0.05, rerun with another `--subset-seed` (and "
+        "another `--out`).",
+    ]
+
+
 def _low(stat: dict | None) -> float:
     """Lower end of a gain's 95 % interval (-inf when unknown)."""
     if not stat or _nan(stat["mean"]) or _nan(stat["half"]):
@@ -308,6 +325,7 @@ def summary_markdown(entries: list[dict], settings: dict) -> str:
             *verdicts,
         ]
     lines += ceiling
+    lines += _one_generator_note(entries, settings)
     lines += _detectable_table(entries)
     return "\n".join(lines) + "\n"
 
