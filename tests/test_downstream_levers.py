@@ -246,6 +246,19 @@ def test_schedule_decides_what_each_fit_sees(
     assert json.loads((tmp_path / "benchmark.json").read_text())["synthetic_schedule"] == schedule
 
 
+def _spy_fit_network(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Record (images, labels, kwargs) of every fit_network call the benchmark makes."""
+    fits = []
+    real_fit = benchmark_module.fit_network
+
+    def spy(*args: object, **kwargs: object) -> dict:
+        fits.append((args[1].copy(), args[2].copy(), kwargs))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    return fits
+
+
 @pytest.mark.parametrize("spec, classic", [("copies", False), ("copies+classic", True)])
 def test_copies_control_arm_adds_real_copies_treated_like_synthetic_images(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str, classic: bool
@@ -260,19 +273,13 @@ def test_copies_control_arm_adds_real_copies_treated_like_synthetic_images(
     for image, label in zip(copies_x, copies_y):  # each one an unchanged real image of its class
         same = (subset.images == image).all((1, 2, 3))
         assert same.any() and set(subset.labels[same]) == {label}
-    fits = []
-    real_fit = benchmark_module.fit_network
-
-    def spy(*args: object, **kwargs: object) -> dict:
-        fits.append((len(args[1]), kwargs.get("smoothing"), kwargs["augment"]))
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    recorded = _spy_fit_network(monkeypatch)
     settings = BenchmarkSettings(
         data="phantom:n=24", classifiers=["resnet18"], arms=["classic", spec], fractions=[0.5],
         seeds=1, size=16, width=0.125, fit=FitSettings(epochs=1), synthetic_smoothing=0.4,
     )  # fmt: skip
     run_benchmark(settings, tmp_path, arms_helper=GeneratorArms(tmp_path))
+    fits = [(len(y), kwargs.get("smoothing"), kwargs["augment"]) for _, y, kwargs in recorded]
     n_real = fits[0][0]
     assert fits[1][0] == 2 * n_real and fits[1][2] == classic
     assert fits[1][1].tolist() == [0.0] * n_real + [0.4] * n_real
@@ -307,20 +314,14 @@ def test_more_real_ceiling_arm_adds_unseen_training_images(
 ) -> None:
     (arm,) = parse_arms([spec])
     assert (arm.kind, arm.classic) == ("more-real", classic)
-    fits = []
-    real_fit = benchmark_module.fit_network
-
-    def spy(*args: object, **kwargs: object) -> dict:
-        fits.append((args[1].copy(), args[2].copy(), kwargs.get("smoothing"), kwargs["augment"]))
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    recorded = _spy_fit_network(monkeypatch)
     settings = BenchmarkSettings(
         data="phantom:n=40", classifiers=["resnet18"], arms=["none", spec], fractions=[0.25],
         seeds=1, size=16, width=0.125, fit=FitSettings(epochs=1), synthetic_smoothing=0.3,
     )  # fmt: skip
     run_benchmark(settings, tmp_path, arms_helper=GeneratorArms(tmp_path))
-    (real_x, real_y, _, _), (x, y, smoothing, augment) = fits
+    (real_x, real_y, _), (x, y, kwargs) = recorded
+    smoothing, augment = kwargs.get("smoothing"), kwargs["augment"]
     n = len(real_y)
     assert augment == classic and np.array_equal(x[:n], real_x)
     assert np.bincount(y[n:]).tolist() == np.bincount(real_y).tolist()  # ratio 1, per class
