@@ -101,14 +101,30 @@ def evaluate(args: argparse.Namespace, folder: Path) -> dict:
     data, _, size, channels = DATASETS[args.dataset]
     target = folder / "evaluate.json"
     if not target.exists():
-        runs = sorted((folder / "generators").glob("gaunet-*.json"))
-        run_folder = json.loads(runs[0].read_text())["run"]
+        run_folder = str(generator_record(folder)["run"])
+        selection = selection_record(folder)
+        if selection:  # --select-snapshot: the checkpoint the arm's images came from
+            run_folder = selection["chosen"]["checkpoint"]
         synthetic = sorted((folder / "synthetic").glob("gaunet-*/manifest.csv"))[0].parent
         command = [*GAUNET, "evaluate", "--real", str(data), "--synthetic", str(synthetic)]
         command += ["--features", "domain", "--run", run_folder, "--size", str(size)]
         command += ["--json", str(target)]
         run(command, folder / "evaluate.log")
     return json.loads(target.read_text())
+
+
+def generator_record(folder: Path) -> dict:
+    """The variant's GAU-Net run record (generators/gaunet-*.json, not a selection record)."""
+    records = sorted(
+        p for p in (folder / "generators").glob("gaunet-*.json") if "-selection" not in p.name
+    )
+    return json.loads(records[0].read_text())
+
+
+def selection_record(folder: Path) -> dict | None:
+    """The --select-snapshot scores of the variant's generator, if it chose a snapshot."""
+    found = sorted((folder / "generators").glob("gaunet-*-selection.json"))
+    return json.loads(found[0].read_text()) if found else None
 
 
 def _find(tree: object, key: str) -> object:
@@ -126,11 +142,12 @@ def _find(tree: object, key: str) -> object:
 def row(name: str, folder: Path, metrics: dict) -> dict:
     summary = json.loads((folder / "summary.json").read_text())
     by_arm = {e["arm"]: e for e in summary["entries"]}
-    record = next((folder / "generators").glob("gaunet-*.json"))
-    steps = json.loads((Path(json.loads(record.read_text())["run"]) / "run.json").read_text())
+    steps = json.loads((Path(generator_record(folder)["run"]) / "run.json").read_text())
+    selection = selection_record(folder)
     return {
         "variant": name,
-        "steps": steps["steps"],
+        # the sampled snapshot's step (the chosen one with --select-snapshot)
+        "steps": selection["chosen"]["step"] if selection else steps["steps"],
         "generator_seconds": steps["wall_seconds"],
         "fd_domain": _find(metrics, "FD_domain"),
         "kid": _find(metrics, "KID"),

@@ -18,7 +18,8 @@ from gaunet.generate import opaque_id
 
 
 class FakeGenerators:
-    """Trains nothing: a 'run' is split.csv plus the images; 'samples' are inverted copies.
+    """Trains nothing: a 'run' is split.csv plus the images; 'samples' are inverted copies, or,
+    from a given checkpoint file, copies brightened by `offset(checkpoint)`.
 
     Like gaunet.generate, the manifest's source_id is the opaque hash of the training id.
     """
@@ -28,6 +29,8 @@ class FakeGenerators:
         self.runs: dict[str, ImageSet] = {}
         self.calls: list[dict] = []
         self.started: dict[str, ImageSet] = {}
+        self.generated_from: list[Path | None] = []
+        self.offset = lambda checkpoint: 0
 
     def train(self, data: ImageSet | None, out: Path, **kwargs: object) -> Path:
         self.calls.append(kwargs)
@@ -39,8 +42,11 @@ class FakeGenerators:
         self.runs[str(out)] = data.where_split("train")
         return out
 
-    def generate(self, run: Path, out: Path, per_class: int, seed: int = 0) -> Path:
+    def generate(
+        self, run: Path, out: Path, per_class: int, seed: int = 0, checkpoint: Path | None = None
+    ) -> Path:
         rows = self.runs[str(run)]
+        self.generated_from.append(checkpoint)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "manifest.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
@@ -51,7 +57,13 @@ class FakeGenerators:
                     row = members[k % len(members)]
                     path = f"{name}/{k:05d}.png"
                     (out / name).mkdir(exist_ok=True)
-                    Image.fromarray(255 - rows.images[row, 0]).save(out / path)
+                    image = rows.images[row, 0]
+                    if checkpoint is None:
+                        image = 255 - image
+                    else:
+                        shifted = image.astype(np.int64) + self.offset(checkpoint)
+                        image = np.clip(shifted, 0, 255).astype(np.uint8)
+                    Image.fromarray(image).save(out / path)
                     writer.writerow([path, label, name, opaque_id(rows.ids[row]), seed, "0" * 64])
         return out / "manifest.csv"
 

@@ -68,3 +68,24 @@ def test_metrics_log_truncate_after(tmp_path, step, kept):
         handle.write('{"step": 2')  # cut short by a kill
     log.truncate_after(step)
     assert [json.loads(line)["step"] for line in log.path.read_text().splitlines()] == kept
+
+
+@pytest.mark.parametrize(
+    ("checkpoint_every", "periodic_every", "expected"),
+    [(4, 3, [3, 6, 9]), (5, 10, [10]), (0, 4, [4, 8])],
+)
+def test_every_periodic_snapshot_is_written(tmp_path, checkpoint_every, periodic_every, expected):
+    """Periodic snapshots (what --select-snapshot compares) land on every periodic_every step,
+    also when checkpoint_every does not divide it."""
+    run = tiny_train(
+        tmp_path / "run",
+        steps=10,
+        checkpoint_every=checkpoint_every,
+        periodic_every=periodic_every,
+        keep_periodic=0,
+    )
+    steps = sorted(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("step-*.pt"))
+    assert steps == expected
+    for step in steps:
+        state, _, _ = load_checkpoint(run / "checkpoints" / f"step-{step:06d}.pt")
+        assert state["step"] == step

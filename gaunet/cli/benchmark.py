@@ -90,6 +90,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fraction's real training images assigns to their class most confidently (1: off)",
     )
     parser.add_argument(
+        "--select-snapshot",
+        choices=("last", "fd-val"),
+        default="last",
+        help="generator arms: sample the run's last checkpoint, or (fd-val) the periodic "
+        "checkpoint whose images are closest (Frechet distance in the features of a CNN trained "
+        "on the fraction's images) to the real validation images; needs the generator config's "
+        "periodic_every below its steps. Scores go to OUT/generators/*-selection.json",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -163,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         filter_pool=args.filter_pool,
         synthetic_smoothing=args.synthetic_smoothing,
         synthetic_schedule=args.synthetic_schedule,
+        select_snapshot=args.select_snapshot,
     )
     out = Path(args.out)
     try:

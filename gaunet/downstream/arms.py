@@ -12,6 +12,10 @@ run and images.
 With `filter_pool` K > 1, K x the wanted number of images per class are generated, a small
 CNN trained on the fraction subset alone (never validation or test images) scores them, and
 the ones it assigns to their own class with the highest probability are kept.
+
+With `select_snapshot` "fd-val", the images come from the run's periodic checkpoint closest to
+the validation images (snapshots.py) instead of its last one; DIR/generators/<key>-selection.json
+records every snapshot's score.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +33,9 @@ from PIL import Image
 
 from gaunet.data import ImageSet, read_split
 from gaunet.data.prepare import resize_to
+from gaunet.downstream import snapshots
 from gaunet.errors import GaunetError
+from gaunet.progress import progress
 
 GENERATOR_MODELS = ("gaunet", "gan", "cgan")
 # control arm: the extra images are plain copies of the real ones (same count, weight, smoothing
@@ -186,12 +193,17 @@ def _default_generate(*args: object, **kwargs: object) -> Path:
     return Path(generate_dataset(*args, **kwargs))
 
 
-def _default_scorer(subset: ImageSet) -> Callable[[np.ndarray], np.ndarray]:
-    """Class probabilities from the domain CNN trained on `subset` (the fraction's real
-    training images) and nothing else."""
+def _default_extractor(subset: ImageSet) -> Any:
+    """The domain CNN trained on `subset` (the fraction's real training images) and nothing
+    else: called on images it gives features, `predict_proba` class probabilities."""
     from gaunet.metrics.features.domain import DomainExtractor
 
-    return DomainExtractor.for_training_set(subset).predict_proba
+    return DomainExtractor.for_training_set(subset)
+
+
+def _default_scorer(subset: ImageSet) -> Callable[[np.ndarray], np.ndarray]:
+    """Class probabilities from the domain CNN trained on `subset` alone."""
+    return _default_extractor(subset).predict_proba
 
 
 def keep_most_confident(
@@ -223,9 +235,13 @@ class GeneratorArms:
     gen_steps: int | None = None
     gen_minutes: float | None = None
     filter_pool: int = 1
+    # "last" or "fd-val" (snapshots.py); fd-val needs `validation`, the real validation split
+    select_snapshot: str = "last"
+    validation: ImageSet | None = None
     train_fn: Callable[..., Path] = _default_train
     generate_fn: Callable[..., Path] = _default_generate
     scorer_fn: Callable[[ImageSet], Callable[[np.ndarray], np.ndarray]] = _default_scorer
+    extractor_fn: Callable[[ImageSet], Any] = _default_extractor
     cache: dict = field(default_factory=dict)
 
     def extra_images(
@@ -269,10 +285,13 @@ class GeneratorArms:
             record.write_text(json.dumps({"run": str(run), "arm": arm.model, "fraction": fraction}))
         wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
         pool = max(1, int(self.filter_pool))
-        folder = self.out / "synthetic" / f"{tag}-r{self.ratio:g}{f'-p{pool}' if pool > 1 else ''}"
-        manifest = folder / "manifest.csv"
-        if not manifest.is_file():
-            manifest = self.generate_fn(run, folder, per_class=int(wanted.max()) * pool, seed=0)
+        name = f"{tag}-r{self.ratio:g}{f'-p{pool}' if pool > 1 else ''}"
+        checkpoint = None
+        if self.select_snapshot != "last":
+            checkpoint = self._selected_checkpoint(run, tag, name, subset, wanted * pool)
+            name += f"-{self.select_snapshot}"
+        folder = self.out / "synthetic" / name
+        manifest = self._generated(run, folder, int(wanted.max()) * pool, checkpoint)
         check_provenance(manifest, run, subset_ids)
         images, labels = load_synthetic(manifest, wanted * pool, subset.size, subset.channels)
         if pool > 1:
@@ -289,3 +308,49 @@ class GeneratorArms:
             (folder / "filter.json").write_text(json.dumps(report, indent=2) + "\n")
             images, labels = images[kept], labels[kept]
         return images, labels, manifest
+
+    def _generated(self, run: Path, folder: Path, per_class: int, checkpoint: Path | None):
+        """The manifest of `per_class` images per class from `run` (its `checkpoint` if given),
+        generated unless the folder already holds them."""
+        manifest = folder / "manifest.csv"
+        if manifest.is_file():
+            return manifest
+        chosen = {} if checkpoint is None else {"checkpoint": checkpoint}
+        return self.generate_fn(run, folder, per_class=per_class, seed=0, **chosen)
+
+    def _selected_checkpoint(
+        self, run: Path, tag: str, name: str, subset: ImageSet, wanted: np.ndarray
+    ) -> Path:
+        """The checkpoint `select_snapshot` picks; scored once, then read from the record."""
+        if self.select_snapshot not in snapshots.CRITERIA:
+            raise GaunetError(
+                f"--select-snapshot {self.select_snapshot!r}: choose one of {', '.join(snapshots.CRITERIA)}"
+            )
+        record = self.out / "generators" / f"{tag}-selection.json"
+        if record.is_file():
+            saved = json.loads(record.read_text())
+            if saved.get("run") == str(run) and saved.get("criterion") == self.select_snapshot:
+                return Path(saved["chosen"]["checkpoint"])
+        if self.validation is None or len(self.validation) < 2:
+            raise GaunetError("--select-snapshot fd-val needs a validation split of 2+ images")
+        extractor = self.extractor_fn(subset)
+        candidates = self.out / "synthetic" / f"{name}-snapshots"
+
+        def images_of(checkpoint: Path) -> tuple[np.ndarray, np.ndarray]:
+            folder = candidates / checkpoint.stem
+            manifest = self._generated(run, folder, int(wanted.max()), checkpoint)
+            return load_synthetic(manifest, wanted, subset.size, subset.channels)
+
+        total = len(snapshots.periodic_checkpoints(run))
+        bar = progress(total=total, desc=f"snapshots of {tag}", unit="snapshot")
+        with bar:
+
+            def scored(entry: dict) -> None:
+                bar.set_postfix_str(f"step {entry['step']} FD_val {entry['fd_val']:.1f}")
+                bar.update(1)
+
+            result = snapshots.select_snapshot(run, self.validation, extractor, images_of, scored)
+        result = {"run": str(run), **result}
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(result, indent=2) + "\n")
+        return Path(result["chosen"]["checkpoint"])

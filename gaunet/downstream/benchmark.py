@@ -43,12 +43,12 @@ COLUMNS = (
 PINNED = (
     "data", "size", "channels", "split_seed", "subset_seed", "synthetic_ratio", "width", "fit",
     "gen_config", "gen_steps", "gen_minutes", "synthetic_weight", "filter_pool",
-    "synthetic_smoothing", "synthetic_schedule",
+    "synthetic_smoothing", "synthetic_schedule", "select_snapshot",
 )  # fmt: skip
 # pinned settings added after folders were first written: a folder without them used these
 PIN_DEFAULTS = {
     "synthetic_weight": 1.0, "filter_pool": 1, "synthetic_smoothing": 0.0,
-    "synthetic_schedule": "mix",
+    "synthetic_schedule": "mix", "select_snapshot": "last",
 }  # fmt: skip
 SCHEDULES = ("mix", "pretrain")
 
@@ -81,6 +81,9 @@ class BenchmarkSettings:
     # networks: "mix" trains on real + synthetic together; "pretrain" trains on the synthetic
     # images alone first, then fine-tunes on the real ones (each stage with early stopping)
     synthetic_schedule: str = "mix"
+    # generator arms: "last" checkpoint, or "fd-val": the periodic checkpoint whose images are
+    # closest to the validation images (snapshots.py)
+    select_snapshot: str = "last"
 
 
 def read_results(path: Path) -> list[dict]:
@@ -271,6 +274,8 @@ def run_benchmark(
         GeneratorArms(out) if arms_helper is None else arms_helper, out, settings
     )
     grid = Grid(data, settings, arms_helper)
+    arms_helper.validation = grid.val  # the reference of --select-snapshot fd-val; never test
+    arms_helper.validation = grid.val  # the reference of --select-snapshot fd-val; never test
     for arm in arms:  # a run folder that fits no fraction fails now, not hours in
         for fraction in settings.fractions:
             if arm.kind == "run":
@@ -310,6 +315,7 @@ def _configured(
     arms_helper.gen_config = settings.gen_config
     arms_helper.gen_steps, arms_helper.gen_minutes = settings.gen_steps, settings.gen_minutes
     arms_helper.filter_pool = settings.filter_pool
+    arms_helper.select_snapshot = settings.select_snapshot
     return arms_helper
 
 

@@ -109,6 +109,12 @@ class Trainer(Stepper):
         self.dist.barrier()
         return saved
 
+    def _checkpoint_due(self) -> bool:
+        """At every checkpoint_every step, and at every periodic_every step too, so a periodic
+        snapshot is never skipped when the two intervals do not divide each other."""
+        intervals = (self.cfg.checkpoint_every, self.cfg.periodic_every)
+        return any(every and self.step % every == 0 for every in intervals)
+
     def _write_checkpoint(self) -> bool:
         state = self.state()
         if not all_finite([state["generator"], state["critic"], state["ema"]]):
@@ -245,7 +251,7 @@ class Trainer(Stepper):
                     continue
                 if cfg.sample_every and self.step % cfg.sample_every == 0 and self.dist.is_main:
                     self.sample_grid()
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                if self._checkpoint_due():
                     self.save()
                     self.write_run_json(finished=False)
         except KeyboardInterrupt:
@@ -268,7 +274,7 @@ class Trainer(Stepper):
         checkpoint or the end, and at each log line. The last step is always logged: a run
         shorter than log_every still has metrics."""
         cfg = self.cfg
-        saving = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+        saving = self._checkpoint_due()
         if (saving or reason) and not window_finite(window.totals, self.dist.mean):
             return False
         if self.step % cfg.log_every and not reason:

@@ -1,0 +1,201 @@
+"""--select-snapshot fd-val: the generator arm's images come from the periodic checkpoint whose
+images are closest to the validation images, scored with features of the fraction's images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from downstream_helpers import FakeGenerators, one_quiet_thread
+
+from gaunet.data import ImageSet, assign_split, load_source, read_split
+from gaunet.downstream.arms import GeneratorArms, parse_arms
+from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
+from gaunet.downstream.fit import FitSettings
+from gaunet.downstream.snapshots import choose_snapshot, periodic_checkpoints, score_snapshot
+from gaunet.downstream.subsets import nested_subsets
+from gaunet.errors import GaunetError
+
+STEPS = (100, 200, 300)
+# the fake generator brightens its copies of the training images by this much per snapshot;
+# step 200's images are the training images themselves, so the closest to validation
+OFFSETS = {100: 60, 200: 0, 300: 120}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_single_thread(monkeypatch: pytest.MonkeyPatch) -> object:
+    with one_quiet_thread(monkeypatch):
+        yield
+
+
+def _data() -> ImageSet:
+    return assign_split(load_source("phantom:n=60", size=16, channels=1), seed=0)
+
+
+def _subset(data: ImageSet, fraction: float = 0.5) -> ImageSet:
+    train = data.where_split("train")
+    subset = train.subset(nested_subsets(train.labels, [fraction])[fraction])
+    subset.split = np.full(len(subset), "train")
+    return subset
+
+
+class MomentFeatures:
+    """A stand-in for the domain CNN: brightness moments as features; records what it sees."""
+
+    def __init__(self, train: ImageSet) -> None:
+        self.train_ids = set(train.ids)
+        self.seen: list[np.ndarray] = []
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        self.seen.append(images)
+        x = images.reshape(len(images), -1).astype(np.float64) / 255
+        half = x.shape[1] // 2
+        return np.stack([x.mean(1), x.std(1), x[:, :half].mean(1), x[:, half:].mean(1)], 1)
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        bright = images.reshape(len(images), -1).mean(1) / 255
+        return np.stack([1 - bright, bright], 1)
+
+
+def _fake_with_snapshots() -> FakeGenerators:
+    fake = FakeGenerators()
+    fake.offset = lambda checkpoint: OFFSETS[int(Path(checkpoint).stem.split("-")[1])]
+    train = fake.train
+
+    def train_with_snapshots(data: ImageSet | None, out: Path, **kwargs: object) -> Path:
+        run = train(data, out, **kwargs)
+        (run / "checkpoints").mkdir(exist_ok=True)
+        (run / "checkpoints" / "last.pt").write_bytes(b"")
+        for step in STEPS:
+            (run / "checkpoints" / f"step-{step:06d}.pt").write_bytes(b"")
+        return run
+
+    fake.train = train_with_snapshots
+    return fake
+
+
+def _helper(out: Path, fake: FakeGenerators, validation: ImageSet, extractors: list) -> object:
+    def extractor_fn(train: ImageSet) -> MomentFeatures:
+        extractors.append(MomentFeatures(train))
+        return extractors[-1]
+
+    return GeneratorArms(
+        out,
+        select_snapshot="fd-val",
+        validation=validation,
+        train_fn=fake.train,
+        generate_fn=fake.generate,
+        extractor_fn=extractor_fn,
+    )
+
+
+@pytest.mark.parametrize(
+    "scores, step",
+    [
+        ([(100, 5.0), (200, 1.0), (300, 3.0)], 200),
+        ([(100, 1.0), (200, 2.0)], 100),
+        ([(100, 2.0), (200, 2.0), (300, 4.0)], 200),  # a tie goes to the later snapshot
+    ],
+)
+def test_choose_snapshot_takes_the_lowest_fd(scores: list, step: int) -> None:
+    entries = [{"step": s, "fd_val": fd} for s, fd in scores]
+    assert choose_snapshot(entries)["step"] == step
+
+
+def test_periodic_checkpoints_oldest_first_without_last(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in ("last.pt", "step-000300.pt", "step-000100.pt", "step-000200.pt.sha256"):
+        (folder / name).write_bytes(b"")
+    assert [p.name for p in periodic_checkpoints(tmp_path)] == ["step-000100.pt", "step-000300.pt"]
+
+
+def test_score_snapshot_is_zero_for_the_validation_images_themselves() -> None:
+    data = _data()
+    validation = data.where_split("val")
+    features = MomentFeatures(validation)
+    same = score_snapshot(validation.images, validation.labels, validation, features)
+    brighter = np.clip(validation.images.astype(int) + 80, 0, 255).astype(np.uint8)
+    moved = score_snapshot(brighter, validation.labels, validation, features)
+    assert same["fd_val"] == pytest.approx(0.0, abs=1e-6)
+    assert moved["fd_val"] > 0.01
+    assert 0.0 <= moved["pa"] <= 1.0
+
+
+def test_fd_val_samples_the_snapshot_closest_to_validation(tmp_path: Path) -> None:
+    data = _data()
+    subset, validation = _subset(data), data.where_split("val")
+    fake, extractors = _fake_with_snapshots(), []
+    helper = _helper(tmp_path, fake, validation, extractors)
+    images, labels, manifest = helper.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+
+    record = json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
+    assert [s["step"] for s in record["snapshots"]] == list(STEPS)
+    assert record["chosen"]["step"] == 200
+    assert all(np.isfinite(s["fd_val"]) and 0 <= s["pa"] <= 1 for s in record["snapshots"])
+    # the arm's images are the chosen snapshot's: unshifted copies of subset images
+    assert Path(fake.generated_from[-1]).name == "step-000200.pt"
+    assert manifest.parent.name.endswith("-fd-val")
+    assert set(map(bytes, images.reshape(len(images), -1))) <= set(
+        map(bytes, subset.images.reshape(len(subset), -1))
+    )
+    assert np.bincount(labels).tolist() == np.bincount(subset.labels).tolist()
+    # features from the fraction's images only; the reference is the validation split
+    (extractor,) = extractors
+    assert extractor.train_ids == set(subset.ids)
+    assert any(np.array_equal(seen, validation.images) for seen in extractor.seen)
+
+
+def test_the_selection_is_scored_once_then_read_back(tmp_path: Path) -> None:
+    data = _data()
+    subset, validation = _subset(data), data.where_split("val")
+    fake, extractors = _fake_with_snapshots(), []
+    first = _helper(tmp_path, fake, validation, extractors)
+    images, _, _ = first.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    again = _helper(tmp_path, fake, validation, extractors)
+    repeat, _, _ = again.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    assert len(extractors) == 1  # no second scoring
+    assert np.array_equal(images, repeat)
+
+
+def test_a_run_without_periodic_checkpoints_is_a_clear_error(tmp_path: Path) -> None:
+    data = _data()
+    fake, extractors = FakeGenerators(), []
+    helper = _helper(tmp_path, fake, data.where_split("val"), extractors)
+    with pytest.raises(GaunetError, match="periodic_every"):
+        helper.extra_images(parse_arms(["gaunet"])[0], 0.5, _subset(data))
+
+
+def test_an_unknown_criterion_is_refused(tmp_path: Path) -> None:
+    data = _data()
+    fake, extractors = _fake_with_snapshots(), []
+    helper = _helper(tmp_path, fake, data.where_split("val"), extractors)
+    helper.select_snapshot = "fd-test"
+    with pytest.raises(GaunetError, match="fd-val"):
+        helper.extra_images(parse_arms(["gaunet"])[0], 0.5, _subset(data))
+
+
+def test_the_benchmark_hands_its_validation_split_to_the_selection(tmp_path: Path) -> None:
+    fake, extractors = _fake_with_snapshots(), []
+    helper = _helper(tmp_path, fake, None, extractors)
+    settings = BenchmarkSettings(
+        data="phantom:n=60",
+        classifiers=["resnet18"],
+        arms=["none", "gaunet"],
+        fractions=[0.5],
+        seeds=1,
+        size=16,
+        width=0.125,
+        fit=FitSettings(epochs=1, batch_size=32),
+        select_snapshot="fd-val",
+    )
+    run_benchmark(settings, tmp_path, arms_helper=helper)
+    split = read_split(tmp_path / "split.csv")
+    assert set(helper.validation.ids) == {i for i, s in split.items() if s == "val"}
+    assert json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
+    with pytest.raises(GaunetError, match="select_snapshot"):
+        run_benchmark(
+            BenchmarkSettings(**{**settings.__dict__, "select_snapshot": "last"}), tmp_path
+        )
