@@ -112,6 +112,7 @@ def test_ceiling_line_says_whether_even_new_real_images_help() -> None:
 def test_generator_arms_get_the_one_generator_note_and_controls_do_not() -> None:
     with_generator = summary_markdown(_entries(), {**SETTINGS, "subset_seed": 3})
     assert "one trained generator on one subset (subset seed 3)" in with_generator
+    assert "--subset-seeds" in with_generator
     order = {"classifiers": ["resnet18"], "fractions": [0.5], "arms": ["none", "more-real"]}
     values = {("resnet18", "none"): [0.6, 0.62, 0.61], ("resnet18", "more-real"): [0.7, 0.7, 0.72]}
     controls_only = summary_markdown(summarise(_rows(values), order), SETTINGS)

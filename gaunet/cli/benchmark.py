@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gaunet.cli import comma_list, size_help
+
+if TYPE_CHECKING:
+    from gaunet.downstream.benchmark import BenchmarkSettings
 
 ORDER = 60
 
@@ -107,6 +112,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "more on an idle many-core machine",
     )
     parser.add_argument("--subset-seed", type=int, default=0, help="seed of the nested subsets")
+    parser.add_argument(
+        "--subset-seeds",
+        default=None,
+        metavar="S1,S2,...",
+        help="run the grid once per subset seed (another subset, and another generator trained "
+        "on it) into OUT/subset-S, then write OUT/pooled.md: gains pooled over the subsets, "
+        "with an interval that includes the generator's own randomness (gaunet pool). 3 or "
+        "more seeds; replaces --subset-seed",
+    )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of a made split")
     parser.add_argument(
         "--gen-config", default="cpu-tiny", help="generator preset of the gaunet/gan/cgan arms"
@@ -127,8 +141,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
     from gaunet.downstream.fit import FitSettings
     from gaunet.downstream.subsets import parse_fractions
@@ -175,8 +187,12 @@ def run(args: argparse.Namespace) -> int:
         select_snapshot=args.select_snapshot,
     )
     out = Path(args.out)
+    subset_seeds = _subset_seeds(args)
     try:
-        results = run_benchmark(settings, out)
+        if subset_seeds is None:
+            results = run_benchmark(settings, out)
+        else:
+            return _run_subsets(settings, out, subset_seeds)
     except KeyboardInterrupt:
         # finished cells are in results.csv; a rerun skips them and redoes the cut one
         print(
@@ -186,4 +202,37 @@ def run(args: argparse.Namespace) -> int:
         return 130
     print(f"results: {results}\nsummary: {out / 'summary.md'}")
     print((out / "summary.md").read_text())
+    return 0
+
+
+def _subset_seeds(args: argparse.Namespace) -> list[int] | None:
+    from gaunet.errors import GaunetError
+
+    if args.subset_seeds is None:
+        return None
+    try:
+        seeds = [int(s) for s in comma_list(args.subset_seeds)]
+    except ValueError:
+        raise GaunetError(f"--subset-seeds {args.subset_seeds!r}: integers, e.g. 0,1,2") from None
+    if len(set(seeds)) < 2 or len(set(seeds)) != len(seeds):
+        raise GaunetError("--subset-seeds needs at least 2 different seeds (3 or more advised)")
+    if args.subset_seed != 0:
+        raise GaunetError("give --subset-seed or --subset-seeds, not both")
+    return seeds
+
+
+def _run_subsets(settings: BenchmarkSettings, out: Path, seeds: list[int]) -> int:
+    """One benchmark folder per subset seed, then the pooled report over them."""
+    from dataclasses import replace
+
+    from gaunet.downstream.benchmark import run_benchmark
+    from gaunet.downstream.pooled import write_pooled
+
+    folders = [out / f"subset-{seed}" for seed in seeds]
+    for seed, folder in zip(seeds, folders):
+        print(f"subset seed {seed}: {folder}", flush=True)
+        run_benchmark(replace(settings, subset_seed=seed), folder)
+    pooled = write_pooled(out, folders)
+    print(f"pooled over subset seeds {', '.join(map(str, seeds))}: {pooled}")
+    print(pooled.read_text())
     return 0

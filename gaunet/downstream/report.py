@@ -245,8 +245,9 @@ def _one_generator_note(entries: list[dict], settings: dict) -> list[str]:
         f"Each generator arm is one trained generator on one subset (subset seed {seed}); the "
         "intervals cover classifier seeds only. Retraining the same recipe on another subset of "
         "the same size moved a gain by 2-5 points on BreastMNIST (docs/augmentation.md), so "
-        "before relying on a gain near p = 0.05, rerun with another `--subset-seed` (and "
-        "another `--out`).",
+        "before relying on a gain, measure it over several subsets: `gaunet benchmark "
+        "--subset-seeds 0,1,2` (or `gaunet pool` over folders run with different "
+        "`--subset-seed`) gives an interval that includes the generator's own randomness.",
     ]
 
 
@@ -372,20 +373,21 @@ def plot_gain(entries: list[dict], path: Path, metric: str = "accuracy") -> None
     plt.close(figure)
 
 
+def without_nan(value: object) -> object:
+    """The same nested JSON value with NaN as None (JSON has no NaN)."""
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: without_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nan(v) for v in value]
+    return value
+
+
 def write_reports(out: Path, rows: list[dict], order: dict[str, list], settings: dict) -> None:
     """summary.json, summary.md and gain_vs_fraction.png from the rows of results.csv."""
     entries = summarise(rows, order)
-
-    def clean(value: object) -> object:  # JSON has no NaN
-        if isinstance(value, float) and np.isnan(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
-
     summary = {"settings": settings, "baseline": BASELINE, "entries": entries}
-    write_json(out / "summary.json", clean(summary))
+    write_json(out / "summary.json", without_nan(summary))
     (out / "summary.md").write_text(summary_markdown(entries, settings))
     plot_gain(entries, out / "gain_vs_fraction.png")

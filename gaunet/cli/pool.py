@@ -1,0 +1,37 @@
+"""`gaunet pool --benchmarks DIR DIR ... --out DIR`: gains pooled over subset seeds."""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 65
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pool",
+        help="pool the gains of benchmark folders that differ only in --subset-seed",
+        description=(
+            "One benchmark folder is one subset and one trained generator, so its intervals "
+            "cover classifier seeds only. Given folders of the same benchmark run with "
+            "different --subset-seed, write OUT/pooled.md and OUT/pooled.json: per comparison, "
+            "each subset's mean gain and the t-interval over subsets, which includes the "
+            "generator's own randomness. `gaunet benchmark --subset-seeds` does this itself."
+        ),
+    )
+    parser.add_argument(
+        "--benchmarks", nargs="+", required=True, help="finished benchmark folders (2 or more)"
+    )
+    parser.add_argument("--out", required=True, help="folder for pooled.md and pooled.json")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gaunet.downstream.pooled import write_pooled
+
+    pooled = write_pooled(Path(args.out), [Path(f) for f in args.benchmarks])
+    print(f"wrote {pooled}")
+    print(pooled.read_text())
+    return 0

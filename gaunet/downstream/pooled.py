@@ -1,0 +1,191 @@
+"""Gains pooled over subset seeds: is a generator's gain a property of the recipe, or of one draw?
+
+A benchmark folder holds one subset and one trained generator, so its intervals cover classifier
+seeds only. On BreastMNIST, retraining the same recipe on another subset of the same size moved
+a gain by 2-5 points (docs/augmentation.md), and two gains at p < 0.05 failed to replicate. Here
+each folder (one per subset seed) gives one number per comparison, d_s = its mean paired gain
+over classifier seeds. The pooled gain is the mean of the d_s, its interval the Student-t
+interval over them (k - 1 degrees of freedom for k subsets) and p the one-sample t-test of the
+d_s against 0. With the same classifier seeds in every folder, the spread of the d_s holds both
+the generator's and the classifier seeds' randomness, so this interval is honest about both;
+with 2 subsets it is wide (t = 12.7), as the evidence is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+from gaunet.config import SECTIONS, ConfigError, load_config
+from gaunet.downstream.report import without_nan
+from gaunet.downstream.stats import METRICS, t_interval
+from gaunet.errors import GaunetError
+from gaunet.io import write_json
+
+GAIN_KEYS = {
+    "gain": "vs none",
+    "gain_vs_classic": "vs classic",
+    "gain_vs_copies": "vs copies",
+}
+# settings that may differ between the pooled folders (everything else must match)
+VARYING = ("subset_seed",)
+# generator settings that change only the run folder (logging, snapshots), not the generator
+RUN_FOLDER_KEYS = set(SECTIONS["run_folder"])
+POINTS = 100.0
+
+
+def _generator_settings(value: Any) -> Any:
+    """A --gen-config as the settings it resolves to (two files with the same settings match),
+    without run-folder keys such as periodic_every; the text itself when it cannot be read."""
+    try:
+        resolved = load_config(value).to_dict()
+    except (ConfigError, OSError, TypeError, ValueError):
+        return value
+    return {k: v for k, v in resolved.items() if k not in RUN_FOLDER_KEYS}
+
+
+def check_poolable(folders: list[Path], settings: list[dict]) -> None:
+    """Folders pool only if they differ in the subset seed alone."""
+    if len(folders) < 2:
+        raise GaunetError("pooling needs at least 2 benchmark folders (one per subset seed)")
+    seeds = [s.get("subset_seed", 0) for s in settings]
+    if len(set(seeds)) != len(seeds):
+        raise GaunetError(
+            "pooled folders must have different subset seeds, got "
+            + ", ".join(f"{f}: {s}" for f, s in zip(folders, seeds))
+        )
+    first = settings[0]
+    for folder, other in zip(folders[1:], settings[1:]):
+        for key in sorted(set(first) | set(other)):
+            if key in VARYING:
+                continue
+            a, b = first.get(key), other.get(key)
+            if key == "gen_config" and a != b:
+                a, b = _generator_settings(a), _generator_settings(b)
+            if a != b:
+                raise GaunetError(
+                    f"{folder}: setting {key!r} is {other.get(key)!r}, but {first.get(key)!r} "
+                    f"in {folders[0]}; only the subset seed may differ between pooled folders"
+                )
+
+
+def _pooled_stat(per_subset: list[float]) -> dict:
+    values = np.asarray(per_subset, dtype=np.float64)
+    result = t_interval(values)
+    spread = len(values) > 1 and not np.allclose(values, values[0])
+    result["p"] = float(scipy_stats.ttest_1samp(values, 0.0).pvalue) if spread else float("nan")
+    result["per_subset"] = [float(v) for v in values]
+    return result
+
+
+def pool_entries(summaries: list[dict]) -> list[dict]:
+    """One entry per classifier x fraction x arm present in every summary, with each gain key's
+    per-metric pooled statistics (see the module docstring)."""
+    keyed = [
+        {(e["classifier"], float(e["fraction"]), e["arm"]): e for e in s["entries"]}
+        for s in summaries
+    ]
+    pooled = []
+    for key in keyed[0]:
+        if not all(key in k for k in keyed[1:]):
+            continue
+        entries = [k[key] for k in keyed]
+        out: dict[str, Any] = {"classifier": key[0], "fraction": key[1], "arm": key[2]}
+        for gain_key in GAIN_KEYS:
+            for metric in METRICS:
+                means = [(e.get(gain_key) or {}).get(metric, {}).get("mean") for e in entries]
+                if any(m is None for m in means):
+                    continue
+                out.setdefault(gain_key, {})[metric] = _pooled_stat(means)
+        if any(k in out for k in GAIN_KEYS):
+            pooled.append(out)
+    return pooled
+
+
+def _points(stat: dict) -> str:
+    mean, half = POINTS * stat["mean"], POINTS * stat["half"]
+    if not np.isfinite(half):
+        return f"{mean:+.1f}"
+    p = "" if not np.isfinite(stat["p"]) else f" p={stat['p']:.2g}"
+    return f"{mean:+.1f} [{mean - half:+.1f}, {mean + half:+.1f}]{p}"
+
+
+def verdict(stat: dict, what: str) -> str:
+    """A sentence on one pooled gain that says what the subsets support."""
+    low, high = stat["mean"] - stat["half"], stat["mean"] + stat["half"]
+    k = stat["n"]
+    if not np.isfinite(stat["half"]):
+        return f"{what}: one subset only; nothing about the recipe can be said."
+    if low > 0:
+        return f"{what}: a gain that holds across the {k} subsets (interval above 0)."
+    if high < 0:
+        return f"{what}: a loss that holds across the {k} subsets (interval below 0)."
+    signs = {np.sign(v) for v in stat["per_subset"] if v != 0}
+    mixed = "; the subsets disagree in sign" if len(signs) > 1 else ""
+    return f"{what}: not shown across the {k} subsets (interval includes 0{mixed})."
+
+
+def pooled_markdown(entries: list[dict], folders: list[Path], seeds: list[int]) -> str:
+    lines = [
+        "# Gains pooled over subset seeds",
+        "",
+        f"{len(folders)} benchmark folders, subset seeds {', '.join(map(str, seeds))}: "
+        + ", ".join(f"`{f}`" for f in folders)
+        + ". Each subset gives its mean paired gain over classifier seeds; the pooled gain is "
+        "their mean, in percentage points, with the 95 % Student-t interval over subsets "
+        f"(df = {len(folders) - 1}) and the one-sample t-test p. This interval includes the "
+        "generator's own randomness, which one folder's interval does not.",
+        "",
+        "| Classifier | Fraction | Arm | Compared | Metric | per subset (pp) | pooled (pp) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    verdicts = []
+    for e in entries:
+        for gain_key, label in GAIN_KEYS.items():
+            for metric in ("accuracy", "auc"):
+                stat = e.get(gain_key, {}).get(metric)
+                if not stat:
+                    continue
+                per = ", ".join(f"{POINTS * v:+.1f}" for v in stat["per_subset"])
+                lines.append(
+                    f"| {e['classifier']} | {e['fraction']:g} | {e['arm']} | {label} | {metric} "
+                    f"| {per} | {_points(stat)} |"
+                )
+                what = f"{e['classifier']} f={e['fraction']:g} {e['arm']} {label} ({metric})"
+                verdicts.append("- " + verdict(stat, what))
+    k = len(folders)
+    advice = (
+        f"With {k} subsets the interval uses t = {scipy_stats.t.ppf(0.975, k - 1):.1f}; with 5 "
+        f"it would use {scipy_stats.t.ppf(0.975, 4):.1f}. A gain seen on one subset alone is "
+        "not evidence for the recipe: add subset seeds (`gaunet benchmark --subset-seeds`) "
+        "before relying on it."
+    )
+    return "\n".join(lines + ["", "Verdicts:", "", *verdicts, "", advice]) + "\n"
+
+
+def write_pooled(out: Path, folders: list[Path]) -> Path:
+    """OUT/pooled.json and OUT/pooled.md from finished benchmark folders; returns pooled.md."""
+    folders = [Path(f) for f in folders]
+    summaries = []
+    for folder in folders:
+        path = folder / "summary.json"
+        if not path.is_file():
+            raise GaunetError(f"{path}: missing; run `gaunet benchmark --out {folder}` first")
+        try:
+            summaries.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as error:
+            raise GaunetError(f"{path}: unreadable ({error})") from None
+    settings = [s.get("settings", {}) for s in summaries]
+    check_poolable(folders, settings)
+    entries = pool_entries(summaries)
+    seeds = [s.get("subset_seed", 0) for s in settings]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"folders": [str(f) for f in folders], "subset_seeds": seeds, "entries": entries}
+    write_json(out / "pooled.json", without_nan(record))
+    (out / "pooled.md").write_text(pooled_markdown(entries, folders, seeds))
+    return out / "pooled.md"

@@ -1,0 +1,160 @@
+"""Gains pooled over subset seeds: the statistics, the folder checks and the commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from downstream_helpers import one_quiet_thread
+from scipy import stats as scipy_stats
+
+from gaunet.cli import main
+from gaunet.config import PRESET_DIR
+from gaunet.downstream.pooled import check_poolable, pool_entries, verdict, write_pooled
+from gaunet.errors import GaunetError
+
+
+@pytest.fixture(autouse=True)
+def _quiet_single_thread(monkeypatch: pytest.MonkeyPatch) -> object:
+    with one_quiet_thread(monkeypatch):
+        yield
+
+
+def _summary(seed: int, gains: dict[str, float], **settings: object) -> dict:
+    """A summary.json with one gaunet+classic entry whose mean gains are `gains`."""
+    stat = {metric: {"mean": value} for metric, value in gains.items()}
+    entry = {
+        "classifier": "resnet18",
+        "fraction": 0.25,
+        "arm": "gaunet+classic",
+        "gain": stat,
+        "gain_vs_classic": {m: {"mean": v - 0.04} for m, v in gains.items()},
+    }
+    return {"settings": {"data": "x.npz", "subset_seed": seed, **settings}, "entries": [entry]}
+
+
+@pytest.mark.parametrize(
+    "per_subset", [[0.01, 0.03, 0.02], [0.05, -0.02], [0.02, 0.04, 0.01, 0.03, 0.0]]
+)
+def test_pooled_gain_is_the_t_interval_over_subset_means(per_subset: list[float]) -> None:
+    summaries = [_summary(s, {"accuracy": g, "auc": 2 * g}) for s, g in enumerate(per_subset)]
+    (entry,) = pool_entries(summaries)
+    stat = entry["gain"]["accuracy"]
+    k = len(per_subset)
+    half = scipy_stats.t.ppf(0.975, k - 1) * np.std(per_subset, ddof=1) / np.sqrt(k)
+    assert stat["per_subset"] == pytest.approx(per_subset)
+    assert stat["mean"] == pytest.approx(np.mean(per_subset))
+    assert stat["half"] == pytest.approx(half)
+    assert stat["p"] == pytest.approx(scipy_stats.ttest_1samp(per_subset, 0).pvalue)
+    assert entry["gain_vs_classic"]["auc"]["mean"] == pytest.approx(2 * np.mean(per_subset) - 0.04)
+
+
+def test_only_entries_present_in_every_folder_are_pooled() -> None:
+    first = _summary(0, {"accuracy": 0.01})
+    second = _summary(1, {"accuracy": 0.02})
+    second["entries"][0]["arm"] = "gan+classic"
+    assert pool_entries([first, second]) == []
+
+
+@pytest.mark.parametrize(
+    "per_subset, words",
+    [
+        ([0.03, 0.04, 0.035], "holds across the 3 subsets"),
+        ([-0.03, -0.04, -0.035], "loss that holds"),
+        ([0.05, -0.02, 0.01], "disagree in sign"),
+        ([0.05, 0.01], "not shown"),
+    ],
+)
+def test_verdict_says_what_the_subsets_support(per_subset: list[float], words: str) -> None:
+    summaries = [_summary(s, {"accuracy": g}) for s, g in enumerate(per_subset)]
+    stat = pool_entries(summaries)[0]["gain"]["accuracy"]
+    assert words in verdict(stat, "gaunet")
+
+
+def test_folders_must_differ_in_the_subset_seed_alone(tmp_path: Path) -> None:
+    folders = [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(GaunetError, match="different subset seeds"):
+        check_poolable(folders, [{"subset_seed": 1}, {"subset_seed": 1}])
+    with pytest.raises(GaunetError, match="synthetic_weight"):
+        check_poolable(
+            folders,
+            [
+                {"subset_seed": 0, "synthetic_weight": 1.0},
+                {"subset_seed": 1, "synthetic_weight": 0.5},
+            ],
+        )
+    with pytest.raises(GaunetError, match="at least 2"):
+        check_poolable(folders[:1], [{"subset_seed": 0}])
+
+
+def test_generator_configs_match_by_their_settings_not_their_path(tmp_path: Path) -> None:
+    preset = (PRESET_DIR / "cpu-tiny.yaml").read_text()
+    same = tmp_path / "same.yaml"
+    same.write_text(preset + "\nperiodic_every: 200\nkeep_periodic: 0\n")  # run folder only
+    other = tmp_path / "other.yaml"
+    other.write_text(preset + "\npixel_noise: 0.1\n")
+    folders = [tmp_path / "a", tmp_path / "b"]
+    check_poolable(
+        folders,
+        [{"subset_seed": 0, "gen_config": "cpu-tiny"}, {"subset_seed": 1, "gen_config": str(same)}],
+    )
+    with pytest.raises(GaunetError, match="gen_config"):
+        check_poolable(
+            folders,
+            [
+                {"subset_seed": 0, "gen_config": "cpu-tiny"},
+                {"subset_seed": 1, "gen_config": str(other)},
+            ],
+        )
+
+
+def test_a_folder_without_a_summary_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    with pytest.raises(GaunetError, match="summary.json"):
+        write_pooled(tmp_path / "out", [tmp_path / "a", tmp_path / "b"])
+
+
+def test_benchmark_subset_seeds_runs_each_subset_then_pools(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    command = [
+        "benchmark", "--data", "phantom:n=40", "--out", str(out), "--classifiers", "svm",
+        "--arms", "none,classic", "--fractions", "0.5", "--seeds", "2", "--size", "16",
+        "--subset-seeds", "0,1,2",
+    ]  # fmt: skip
+    assert main(command) == 0
+    settings = [json.loads((out / f"subset-{s}" / "benchmark.json").read_text()) for s in range(3)]
+    assert [s["subset_seed"] for s in settings] == [0, 1, 2]
+    pooled = json.loads((out / "pooled.json").read_text())
+    assert pooled["subset_seeds"] == [0, 1, 2]
+    (classic,) = [e for e in pooled["entries"] if e["arm"] == "classic"]
+    per_subset = [
+        next(e for e in json.loads((out / f"subset-{s}" / "summary.json").read_text())["entries"]
+             if e["arm"] == "classic")["gain"]["accuracy"]["mean"]
+        for s in range(3)
+    ]  # fmt: skip
+    assert classic["gain"]["accuracy"]["per_subset"] == pytest.approx(per_subset)
+    assert "Verdicts" in (out / "pooled.md").read_text()
+    # `gaunet pool` on the same folders writes the same numbers
+    assert main(["pool", "--benchmarks", *(str(out / f"subset-{s}") for s in range(3)),
+                 "--out", str(tmp_path / "again")]) == 0  # fmt: skip
+    again = json.loads((tmp_path / "again" / "pooled.json").read_text())
+    assert again["entries"] == pooled["entries"]
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--subset-seeds", "0,0"], "2 different"),
+        (["--subset-seeds", "0,x"], "integers"),
+        (["--subset-seeds", "0,1", "--subset-seed", "3"], "not both"),
+    ],
+)
+def test_bad_subset_seeds_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str], words: str
+) -> None:
+    command = ["benchmark", "--data", "phantom:n=24", "--out", str(tmp_path / "b"), *extra]
+    assert main(command) != 0
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
