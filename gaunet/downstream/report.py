@@ -11,17 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+# the control arm (copies), the ceiling arm (more-real) and the combined suffix, whose rows
+# are also compared with classic alone
+from gaunet.downstream.arms import COMBINED, COPIES, MORE_REAL
 from gaunet.downstream.stats import METRICS, paired_difference, t_interval
 from gaunet.io import write_json
 
 BASELINE = "none"
 CLASSIC = "classic"
-COMBINED = "+classic"  # arms such as gaunet+classic are also compared with classic alone
 LABELS = {"accuracy": "Acc", "precision": "Pre", "recall": "Rec", "auc": "AUC"}
-
-
-COPIES = "copies"  # the control arm: plain copies of the real images as the extra images
-MORE_REAL = "more-real"  # the ceiling arm: new real training images as the extra images
 
 
 def _references(arm: str) -> dict[str, str]:
