@@ -37,6 +37,19 @@ def _subset(fraction: float = 0.5) -> ImageSet:
     return subset
 
 
+def _spy_fit_network(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Record (images, labels, kwargs) of every fit_network call the benchmark makes."""
+    fits = []
+    real_fit = benchmark_module.fit_network
+
+    def spy(*args: object, **kwargs: object) -> dict:
+        fits.append((args[1].copy(), args[2].copy(), kwargs))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    return fits
+
+
 @pytest.mark.parametrize(
     "spec, model, classic",
     [("gaunet+classic", "gaunet", True), ("cgan+classic", "cgan", True), ("gan", "gan", False)],
@@ -57,14 +70,7 @@ def test_combined_arm_reuses_the_generator_and_augments_batches(
 ) -> None:
     fake = FakeGenerators()
     helper = GeneratorArms(tmp_path, train_fn=fake.train, generate_fn=fake.generate)
-    augmented = []
-    real_fit = benchmark_module.fit_network
-
-    def spy(*args: object, **kwargs: object) -> dict:
-        augmented.append((len(args[1]), kwargs["augment"]))
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    fits = _spy_fit_network(monkeypatch)
     settings = BenchmarkSettings(
         data="phantom:n=24",
         classifiers=["resnet18"],
@@ -76,6 +82,7 @@ def test_combined_arm_reuses_the_generator_and_augments_batches(
         fit=FitSettings(epochs=1),
     )
     run_benchmark(settings, tmp_path, arms_helper=helper)
+    augmented = [(len(images), kwargs["augment"]) for images, _, kwargs in fits]
     assert len(fake.trained) == 1  # one generator for gaunet and gaunet+classic
     n_real = augmented[0][0]
     # per arm (2 seeds each): none, classic (on the fly), gaunet (+images), gaunet+classic
@@ -220,20 +227,14 @@ def test_schedule_decides_what_each_fit_sees(
 ) -> None:
     fake = FakeGenerators()
     helper = GeneratorArms(tmp_path, train_fn=fake.train, generate_fn=fake.generate)
-    fits: list[tuple[int, object, object]] = []
-    real_fit = benchmark_module.fit_network
-
-    def spy(*args: object, **kwargs: object) -> dict:
-        fits.append((len(args[1]), kwargs.get("smoothing"), args[1]))
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    recorded = _spy_fit_network(monkeypatch)
     settings = BenchmarkSettings(
         data="phantom:n=24", classifiers=["resnet18"], arms=["none", "gaunet"], fractions=[0.5],
         seeds=1, size=16, width=0.125, fit=FitSettings(epochs=1),
         synthetic_smoothing=0.1, synthetic_schedule=schedule,
     )  # fmt: skip
     run_benchmark(settings, tmp_path, arms_helper=helper)
+    fits = [(len(images), kwargs.get("smoothing"), images) for images, _, kwargs in recorded]
     n_real = fits[0][0]
     assert fits[0][1] is None  # `none` has no synthetic image to smooth
     if schedule == "mix":
@@ -244,19 +245,6 @@ def test_schedule_decides_what_each_fit_sees(
         assert np.array_equal(fits[2][2], fits[0][2])  # the fine-tuning set is the real subset
         assert not np.array_equal(fits[1][2], fits[0][2])
     assert json.loads((tmp_path / "benchmark.json").read_text())["synthetic_schedule"] == schedule
-
-
-def _spy_fit_network(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Record (images, labels, kwargs) of every fit_network call the benchmark makes."""
-    fits = []
-    real_fit = benchmark_module.fit_network
-
-    def spy(*args: object, **kwargs: object) -> dict:
-        fits.append((args[1].copy(), args[2].copy(), kwargs))
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(benchmark_module, "fit_network", spy)
-    return fits
 
 
 @pytest.mark.parametrize("spec, classic", [("copies", False), ("copies+classic", True)])
