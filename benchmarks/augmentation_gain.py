@@ -101,11 +101,13 @@ def evaluate(args: argparse.Namespace, folder: Path) -> dict:
     data, _, size, channels = DATASETS[args.dataset]
     target = folder / "evaluate.json"
     if not target.exists():
-        run_folder = str(generator_record(folder)["run"])
         selection = selection_record(folder)
-        if selection:  # --select-snapshot: the checkpoint the arm's images came from
+        if selection:  # --select-snapshot: the checkpoint and images the arm used
             run_folder = selection["chosen"]["checkpoint"]
-        synthetic = sorted((folder / "synthetic").glob("gaunet-*/manifest.csv"))[0].parent
+            synthetic = Path(selection["chosen"]["images"])
+        else:
+            run_folder = str(generator_record(folder)["run"])
+            synthetic = sorted((folder / "synthetic").glob("gaunet-*/manifest.csv"))[0].parent
         command = [*GAUNET, "evaluate", "--real", str(data), "--synthetic", str(synthetic)]
         command += ["--features", "domain", "--run", run_folder, "--size", str(size)]
         command += ["--json", str(target)]
@@ -146,8 +148,9 @@ def row(name: str, folder: Path, metrics: dict) -> dict:
     selection = selection_record(folder)
     return {
         "variant": name,
-        # the sampled snapshot's step (the chosen one with --select-snapshot)
-        "steps": selection["chosen"]["step"] if selection else steps["steps"],
+        "steps": steps["steps"],
+        # --select-snapshot: the step of the snapshot the images came from
+        "chosen_step": selection["chosen"]["step"] if selection else None,
         "generator_seconds": steps["wall_seconds"],
         "fd_domain": _find(metrics, "FD_domain"),
         "kid": _find(metrics, "KID"),
@@ -161,6 +164,11 @@ def row(name: str, folder: Path, metrics: dict) -> dict:
         "combined_vs_classic": by_arm["gaunet+classic"].get("gain_vs_classic", {}),
         "classic_gain": by_arm["classic"]["gain"],
     }
+
+
+def _chosen(row: dict) -> str:
+    step = row.get("chosen_step")
+    return "" if step is None else f" (sampled {step})"
 
 
 def _number(value: object) -> str:
@@ -191,7 +199,8 @@ def markdown(args: argparse.Namespace, rows: list[dict]) -> str:
     for r in rows:
         vs = r["combined_vs_classic"]
         lines.append(
-            f"| {r['variant']} | {r['steps']} | {_number(r['fd_domain'])} | {_number(r['kid'])} "
+            f"| {r['variant']} | {r['steps']}{_chosen(r)} | {_number(r['fd_domain'])} "
+            f"| {_number(r['kid'])} "
             f"| {_number(r['recall'])} | {_number(r.get('pa'))} | {_number(r['copy_rate'])} "
             f"| {_number(r['noise_diversity'])} | {_gain(r['gain'].get('accuracy'))} "
             f"| {_gain(r['gain'].get('auc'))} | {_gain(vs.get('accuracy'))} "

@@ -61,10 +61,11 @@ def test_only_entries_present_in_every_folder_are_pooled() -> None:
 @pytest.mark.parametrize(
     "per_subset, words",
     [
-        ([0.03, 0.04, 0.035], "holds across the 3 subsets"),
-        ([-0.03, -0.04, -0.035], "loss that holds"),
-        ([0.05, -0.02, 0.01], "disagree in sign"),
-        ([0.05, 0.01], "not shown"),
+        ([0.03, 0.04, 0.035], "a gain over the 3 subsets (interval over subsets above 0)."),
+        ([-0.03, -0.04, -0.035], "a loss over the 3 subsets"),
+        ([0.05, -0.02, 0.01], "includes 0; the subsets disagree in sign"),
+        ([0.05, 0.01], "not shown over the 2 subsets"),
+        ([0.05, 0.06, 0.055, 0.05, -0.001], "above 0; the subsets disagree in sign"),
     ],
 )
 def test_verdict_says_what_the_subsets_support(per_subset: list[float], words: str) -> None:
@@ -110,6 +111,41 @@ def test_generator_configs_match_by_their_settings_not_their_path(tmp_path: Path
         )
 
 
+def test_a_folder_older_than_a_setting_pools_with_its_default(tmp_path: Path) -> None:
+    folders = [tmp_path / "a", tmp_path / "b"]
+    check_poolable(folders, [{"subset_seed": 0}, {"subset_seed": 1, "select_snapshot": "last"}])
+    with pytest.raises(GaunetError, match="select_snapshot"):
+        check_poolable(
+            folders, [{"subset_seed": 0}, {"subset_seed": 1, "select_snapshot": "fd-val"}]
+        )
+
+
+def test_snapshot_settings_matter_when_snapshots_are_chosen(tmp_path: Path) -> None:
+    preset = (PRESET_DIR / "cpu-tiny.yaml").read_text()
+    every = []
+    for value in (200, 400):
+        path = tmp_path / f"every{value}.yaml"
+        path.write_text(preset + f"\nperiodic_every: {value}\n")
+        every.append({"gen_config": str(path), "select_snapshot": "fd-val"})
+    folders = [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(GaunetError, match="gen_config"):
+        check_poolable(folders, [{"subset_seed": 0, **every[0]}, {"subset_seed": 1, **every[1]}])
+
+
+def test_rows_missing_from_a_folder_are_named(tmp_path: Path) -> None:
+    folders = []
+    for seed, arms in ((0, ["gaunet+classic", "gan"]), (1, ["gaunet+classic"])):
+        summary = _summary(seed, {"accuracy": 0.01 * (seed + 1)})
+        for arm in arms[1:]:
+            summary["entries"].append({**summary["entries"][0], "arm": arm})
+        folder = tmp_path / f"s{seed}"
+        folder.mkdir()
+        (folder / "summary.json").write_text(json.dumps(summary))
+        folders.append(folder)
+    text = write_pooled(tmp_path / "out", folders).read_text()
+    assert "Not pooled (absent from some folders): resnet18 f=0.25 gan." in text
+
+
 def test_a_folder_without_a_summary_is_named(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     with pytest.raises(GaunetError, match="summary.json"):
@@ -149,6 +185,7 @@ def test_benchmark_subset_seeds_runs_each_subset_then_pools(tmp_path: Path) -> N
         (["--subset-seeds", "0,0"], "2 different"),
         (["--subset-seeds", "0,x"], "integers"),
         (["--subset-seeds", "0,1", "--subset-seed", "3"], "not both"),
+        (["--subset-seeds", "0,-1"], "0 or more"),
     ],
 )
 def test_bad_subset_seeds_are_refused(
@@ -158,3 +195,14 @@ def test_bad_subset_seeds_are_refused(
     assert main(command) != 0
     assert words in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_subset_seeds_refuse_a_run_folder_arm(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "split.csv").write_text("id,split\n")
+    command = ["benchmark", "--data", "phantom:n=24", "--out", str(tmp_path / "b")]
+    assert main([*command, "--arms", f"none,{run}", "--subset-seeds", "0,1"]) != 0
+    assert "trained on one subset" in capsys.readouterr().err

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from downstream_helpers import FakeGenerators, one_quiet_thread
 
+from gaunet.config import PRESET_DIR
 from gaunet.data import ImageSet, assign_split, load_source, read_split
 from gaunet.downstream.arms import GeneratorArms, parse_arms
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
 from gaunet.downstream.fit import FitSettings
-from gaunet.downstream.snapshots import choose_snapshot, periodic_checkpoints, score_snapshot
+from gaunet.downstream.snapshots import choose_snapshot, score_snapshot, snapshot_candidates
 from gaunet.downstream.subsets import nested_subsets
 from gaunet.errors import GaunetError
 
@@ -67,9 +68,10 @@ def _fake_with_snapshots() -> FakeGenerators:
     def train_with_snapshots(data: ImageSet | None, out: Path, **kwargs: object) -> Path:
         run = train(data, out, **kwargs)
         (run / "checkpoints").mkdir(exist_ok=True)
-        (run / "checkpoints" / "last.pt").write_bytes(b"")
         for step in STEPS:
-            (run / "checkpoints" / f"step-{step:06d}.pt").write_bytes(b"")
+            (run / "checkpoints" / f"step-{step:06d}.pt").write_bytes(f"step {step}".encode())
+        # the final state, saved with the last periodic snapshot: the same file, one candidate
+        (run / "checkpoints" / "last.pt").write_bytes(f"step {STEPS[-1]}".encode())
         return run
 
     fake.train = train_with_snapshots
@@ -104,12 +106,16 @@ def test_choose_snapshot_takes_the_lowest_fd(scores: list, step: int) -> None:
     assert choose_snapshot(entries)["step"] == step
 
 
-def test_periodic_checkpoints_oldest_first_without_last(tmp_path: Path) -> None:
+def test_candidates_are_the_periodic_files_oldest_first(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    for name in ("last.pt", "step-000300.pt", "step-000100.pt", "step-000200.pt.sha256"):
-        (folder / name).write_bytes(b"")
-    assert [p.name for p in periodic_checkpoints(tmp_path)] == ["step-000100.pt", "step-000300.pt"]
+    for name in ("step-000300.pt", "step-000100.pt"):
+        (folder / name).write_bytes(name.encode())
+    (folder / "last.pt").write_bytes(b"step-000300.pt")  # the final state = the last periodic
+    (folder / "step-000200.pt.sha256").write_text("f" * 64)  # a sidecar alone is no snapshot
+    candidates = snapshot_candidates(tmp_path)
+    assert [Path(c["checkpoint"]).name for c in candidates] == ["step-000100.pt", "step-000300.pt"]
+    assert candidates[0]["sha256"] != candidates[1]["sha256"]
 
 
 def test_score_snapshot_is_zero_for_the_validation_images_themselves() -> None:
@@ -135,9 +141,9 @@ def test_fd_val_samples_the_snapshot_closest_to_validation(tmp_path: Path) -> No
     assert [s["step"] for s in record["snapshots"]] == list(STEPS)
     assert record["chosen"]["step"] == 200
     assert all(np.isfinite(s["fd_val"]) and 0 <= s["pa"] <= 1 for s in record["snapshots"])
-    # the arm's images are the chosen snapshot's: unshifted copies of subset images
-    assert Path(fake.generated_from[-1]).name == "step-000200.pt"
-    assert manifest.parent.name.endswith("-fd-val")
+    # the arm's images are the chosen snapshot's, as scored: unshifted copies of subset images
+    assert manifest.parent == Path(record["chosen"]["images"])
+    assert len(fake.generated_from) == len(STEPS)  # each snapshot generated once, none again
     assert set(map(bytes, images.reshape(len(images), -1))) <= set(
         map(bytes, subset.images.reshape(len(subset), -1))
     )
@@ -160,6 +166,77 @@ def test_the_selection_is_scored_once_then_read_back(tmp_path: Path) -> None:
     assert np.array_equal(images, repeat)
 
 
+def test_a_retrained_run_is_scored_again(tmp_path: Path) -> None:
+    data = _data()
+    subset, validation = _subset(data), data.where_split("val")
+    fake, extractors = _fake_with_snapshots(), []
+    first = _helper(tmp_path, fake, validation, extractors)
+    first.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    (run,) = [Path(r) for r in fake.runs]
+    # the same run folder, trained again: other weights, and now step 100 is the closest
+    for step in STEPS:
+        (run / "checkpoints" / f"step-{step:06d}.pt").write_bytes(f"again {step}".encode())
+    (run / "checkpoints" / "last.pt").write_bytes(f"again {STEPS[-1]}".encode())
+    fake.offset = lambda checkpoint: {100: 0, 200: 90, 300: 120}[
+        int(Path(checkpoint).stem.split("-")[1])
+    ]
+    again = _helper(tmp_path, fake, validation, extractors)
+    _, _, manifest = again.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    record = json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
+    assert len(extractors) == 2 and record["chosen"]["step"] == 100
+    assert manifest.parent == Path(record["chosen"]["images"])
+    assert len(fake.generated_from) == 2 * len(STEPS)  # no image of the first training reused
+
+
+def test_the_final_state_is_a_candidate_when_no_periodic_file_has_it(tmp_path: Path) -> None:
+    from train_helpers import tiny_train
+
+    run = tiny_train(tmp_path / "run", steps=10, periodic_every=4, keep_periodic=0)
+    assert [c["step"] for c in snapshot_candidates(run)] == [4, 8, 10]
+    again = tiny_train(tmp_path / "even", steps=8, periodic_every=4, keep_periodic=0)
+    candidates = snapshot_candidates(again)
+    assert [c["step"] for c in candidates] == [4, 8]  # last.pt is step-000008.pt's twin
+    assert all(Path(c["checkpoint"]).name.startswith("step-") for c in candidates)
+
+
+@pytest.mark.parametrize(
+    "config, steps, words",
+    [
+        ({"periodic_every": 0}, 100, "periodic_every is 0"),
+        ({"periodic_every": 100}, 100, "not below"),
+        ({"periodic_every": 10, "keep_periodic": 1}, 100, "keep_periodic"),
+    ],
+)
+def test_a_config_with_one_snapshot_is_refused_before_training(
+    tmp_path: Path, config: dict, steps: int, words: str
+) -> None:
+    preset = tmp_path / "gen.yaml"
+    preset.write_text(
+        (PRESET_DIR / "cpu-tiny.yaml").read_text()
+        + "".join(f"\n{k}: {v}" for k, v in config.items())
+        + "\n"
+    )
+    fake, extractors = _fake_with_snapshots(), []
+    helper = _helper(tmp_path, fake, None, extractors)
+    settings = _benchmark_settings(gen_config=str(preset), gen_steps=steps)
+    with pytest.raises(GaunetError, match=words):
+        run_benchmark(settings, tmp_path / "bench", arms_helper=helper)
+    assert fake.trained == [] and not (tmp_path / "bench" / "benchmark.json").exists()
+
+
+@pytest.mark.parametrize(
+    "change, words", [({"filter_pool": 3}, "filter-pool"), ({"select_snapshot": "fd"}, "fd-val")]
+)
+def test_settings_that_cannot_select_are_refused_first(
+    tmp_path: Path, change: dict, words: str
+) -> None:
+    fake, extractors = _fake_with_snapshots(), []
+    helper = _helper(tmp_path, fake, None, extractors)
+    with pytest.raises(GaunetError, match=words):
+        run_benchmark(_benchmark_settings(**change), tmp_path / "bench", arms_helper=helper)
+    assert fake.trained == []
+
+
 def test_a_run_without_periodic_checkpoints_is_a_clear_error(tmp_path: Path) -> None:
     data = _data()
     fake, extractors = FakeGenerators(), []
@@ -177,10 +254,8 @@ def test_an_unknown_criterion_is_refused(tmp_path: Path) -> None:
         helper.extra_images(parse_arms(["gaunet"])[0], 0.5, _subset(data))
 
 
-def test_the_benchmark_hands_its_validation_split_to_the_selection(tmp_path: Path) -> None:
-    fake, extractors = _fake_with_snapshots(), []
-    helper = _helper(tmp_path, fake, None, extractors)
-    settings = BenchmarkSettings(
+def _benchmark_settings(**changes: object) -> BenchmarkSettings:
+    settings = dict(
         data="phantom:n=60",
         classifiers=["resnet18"],
         arms=["none", "gaunet"],
@@ -190,11 +265,24 @@ def test_the_benchmark_hands_its_validation_split_to_the_selection(tmp_path: Pat
         width=0.125,
         fit=FitSettings(epochs=1, batch_size=32),
         select_snapshot="fd-val",
+        gen_config=str(PRESET_DIR / "cpu-tiny.yaml"),
+        gen_steps=2000,  # above the preset's periodic_every (1000): two snapshots at least
     )
+    return BenchmarkSettings(**{**settings, **changes})
+
+
+def test_the_benchmark_hands_its_validation_split_to_the_selection(tmp_path: Path) -> None:
+    fake, extractors = _fake_with_snapshots(), []
+    helper = _helper(tmp_path, fake, None, extractors)
+    settings = _benchmark_settings()
     run_benchmark(settings, tmp_path, arms_helper=helper)
     split = read_split(tmp_path / "split.csv")
     assert set(helper.validation.ids) == {i for i, s in split.items() if s == "val"}
     assert json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
+    test = _data().where_split("test")  # the same phantom and split seed as the benchmark
+    (extractor,) = extractors
+    assert not any(np.array_equal(seen, test.images) for seen in extractor.seen)
+    assert any(np.array_equal(seen, helper.validation.images) for seen in extractor.seen)
     with pytest.raises(GaunetError, match="select_snapshot"):
         run_benchmark(
             BenchmarkSettings(**{**settings.__dict__, "select_snapshot": "last"}), tmp_path

@@ -118,8 +118,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S1,S2,...",
         help="run the grid once per subset seed (another subset, and another generator trained "
         "on it) into OUT/subset-S, then write OUT/pooled.md: gains pooled over the subsets, "
-        "with an interval that includes the generator's own randomness (gaunet pool). 3 or "
-        "more seeds; replaces --subset-seed",
+        "with an interval that includes the generator's own randomness (gaunet pool). 2 or "
+        "more seeds (3 or more advised); replaces --subset-seed",
     )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of a made split")
     parser.add_argument(
@@ -216,8 +216,18 @@ def _subset_seeds(args: argparse.Namespace) -> list[int] | None:
         raise GaunetError(f"--subset-seeds {args.subset_seeds!r}: integers, e.g. 0,1,2") from None
     if len(set(seeds)) < 2 or len(set(seeds)) != len(seeds):
         raise GaunetError("--subset-seeds needs at least 2 different seeds (3 or more advised)")
+    if min(seeds) < 0:
+        raise GaunetError(f"--subset-seeds {args.subset_seeds!r}: seeds must be 0 or more")
     if args.subset_seed != 0:
         raise GaunetError("give --subset-seed or --subset-seeds, not both")
+    from gaunet.downstream.arms import parse_arms
+
+    runs = [arm.name for arm in parse_arms(comma_list(args.arms)) if arm.kind == "run"]
+    if runs:
+        raise GaunetError(
+            f"--subset-seeds trains a generator per subset; a run folder ({runs[0]}) was trained "
+            "on one subset only: give generator names (gaunet, gan, cgan) instead"
+        )
     return seeds
 
 

@@ -286,12 +286,11 @@ class GeneratorArms:
         wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
         pool = max(1, int(self.filter_pool))
         name = f"{tag}-r{self.ratio:g}{f'-p{pool}' if pool > 1 else ''}"
-        checkpoint = None
-        if self.select_snapshot != "last":
-            checkpoint = self._selected_checkpoint(run, tag, name, subset, wanted * pool)
-            name += f"-{self.select_snapshot}"
-        folder = self.out / "synthetic" / name
-        manifest = self._generated(run, folder, int(wanted.max()) * pool, checkpoint)
+        if self.select_snapshot == "last":
+            folder = self.out / "synthetic" / name
+            manifest = self._generated(run, folder, int(wanted.max()) * pool, None)
+        else:  # the chosen snapshot's images, as scored (filter_pool is 1: benchmark checks)
+            folder, manifest = self._selected_images(run, name, subset, wanted)
         check_provenance(manifest, run, subset_ids)
         images, labels = load_synthetic(manifest, wanted * pool, subset.size, subset.channels)
         if pool > 1:
@@ -309,7 +308,7 @@ class GeneratorArms:
             images, labels = images[kept], labels[kept]
         return images, labels, manifest
 
-    def _generated(self, run: Path, folder: Path, per_class: int, checkpoint: Path | None):
+    def _generated(self, run: Path, folder: Path, per_class: int, checkpoint: Path | None) -> Path:
         """The manifest of `per_class` images per class from `run` (its `checkpoint` if given),
         generated unless the folder already holds them."""
         manifest = folder / "manifest.csv"
@@ -318,39 +317,56 @@ class GeneratorArms:
         chosen = {} if checkpoint is None else {"checkpoint": checkpoint}
         return self.generate_fn(run, folder, per_class=per_class, seed=0, **chosen)
 
-    def _selected_checkpoint(
-        self, run: Path, tag: str, name: str, subset: ImageSet, wanted: np.ndarray
-    ) -> Path:
-        """The checkpoint `select_snapshot` picks; scored once, then read from the record."""
+    def _selected_images(
+        self, run: Path, name: str, subset: ImageSet, wanted: np.ndarray
+    ) -> tuple[Path, Path]:
+        """(folder, manifest) of the snapshot `select_snapshot` picks. Each snapshot's images go
+        to synthetic/<name>-snapshots/step-N-<sha>/, so a retrained run never reuses another
+        checkpoint's images; the scores are kept in generators/<name>-selection.json and reused
+        while the run's snapshots (steps and digests) are the same."""
         if self.select_snapshot not in snapshots.CRITERIA:
             raise GaunetError(
-                f"--select-snapshot {self.select_snapshot!r}: choose one of {', '.join(snapshots.CRITERIA)}"
+                f"--select-snapshot {self.select_snapshot!r}: choose one of "
+                + ", ".join(snapshots.CRITERIA)
             )
-        record = self.out / "generators" / f"{tag}-selection.json"
-        if record.is_file():
-            saved = json.loads(record.read_text())
-            if saved.get("run") == str(run) and saved.get("criterion") == self.select_snapshot:
-                return Path(saved["chosen"]["checkpoint"])
+        candidates = snapshots.snapshot_candidates(run)
+        fingerprint = [(c["step"], c["sha256"]) for c in candidates]
+        root = self.out / "synthetic" / f"{name}-snapshots"
+
+        def folder_of(candidate: dict) -> Path:
+            return root / f"step-{candidate['step']:06d}-{candidate['sha256'][:12]}"
+
+        record = self.out / "generators" / f"{name}-selection.json"
+        saved = json.loads(record.read_text()) if record.is_file() else {}
+        same = saved.get("run") == str(run) and saved.get("criterion") == self.select_snapshot
+        if same and [(c["step"], c["sha256"]) for c in saved["snapshots"]] == fingerprint:
+            folder = folder_of(saved["chosen"])
+            chosen = Path(saved["chosen"]["checkpoint"])
+            return folder, self._generated(run, folder, int(wanted.max()), chosen)
         if self.validation is None or len(self.validation) < 2:
             raise GaunetError("--select-snapshot fd-val needs a validation split of 2+ images")
         extractor = self.extractor_fn(subset)
-        candidates = self.out / "synthetic" / f"{name}-snapshots"
 
-        def images_of(checkpoint: Path) -> tuple[np.ndarray, np.ndarray]:
-            folder = candidates / checkpoint.stem
-            manifest = self._generated(run, folder, int(wanted.max()), checkpoint)
+        def images_of(candidate: dict) -> tuple[np.ndarray, np.ndarray]:
+            checkpoint = Path(candidate["checkpoint"])
+            manifest = self._generated(run, folder_of(candidate), int(wanted.max()), checkpoint)
             return load_synthetic(manifest, wanted, subset.size, subset.channels)
 
-        total = len(snapshots.periodic_checkpoints(run))
-        bar = progress(total=total, desc=f"snapshots of {tag}", unit="snapshot")
+        bar = progress(total=len(candidates), desc=f"snapshots of {name}", unit="snapshot")
         with bar:
 
             def scored(entry: dict) -> None:
                 bar.set_postfix_str(f"step {entry['step']} FD_val {entry['fd_val']:.1f}")
                 bar.update(1)
 
-            result = snapshots.select_snapshot(run, self.validation, extractor, images_of, scored)
-        result = {"run": str(run), **result}
+            result = snapshots.select_snapshot(
+                run, self.validation, extractor, images_of, scored, candidates
+            )
+        for entry in result["snapshots"]:
+            entry["images"] = str(folder_of(entry))
+        result = {"run": str(run), **result, "chosen": {**result["chosen"]}}
+        result["chosen"]["images"] = str(folder_of(result["chosen"]))
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(result, indent=2) + "\n")
-        return Path(result["chosen"]["checkpoint"])
+        folder = folder_of(result["chosen"])
+        return folder, folder / "manifest.csv"

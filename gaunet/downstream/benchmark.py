@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gaunet.config import load_config
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.data.imageset import to_unit_tensor
 from gaunet.downstream.arms import MORE_REAL, Arm, GeneratorArms, parse_arms, per_class_targets
@@ -30,6 +31,7 @@ from gaunet.downstream.classifiers import (
 )
 from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
 from gaunet.downstream.report import write_reports
+from gaunet.downstream.snapshots import CRITERIA, check_generator_config
 from gaunet.downstream.stats import METRICS, classification_metrics
 from gaunet.downstream.subsets import nested_subsets, rows_after_subset
 from gaunet.errors import GaunetError
@@ -264,6 +266,7 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
+    _check_snapshot_selection(settings, arms)
     record = pin_settings(out / "benchmark.json", asdict(settings), PINNED, PIN_DEFAULTS)
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)
@@ -274,7 +277,6 @@ def run_benchmark(
         GeneratorArms(out) if arms_helper is None else arms_helper, out, settings
     )
     grid = Grid(data, settings, arms_helper)
-    arms_helper.validation = grid.val  # the reference of --select-snapshot fd-val; never test
     arms_helper.validation = grid.val  # the reference of --select-snapshot fd-val; never test
     for arm in arms:  # a run folder that fits no fraction fails now, not hours in
         for fraction in settings.fractions:
@@ -304,6 +306,26 @@ def run_benchmark(
             bar.update(1)
     _report(out, rows, settings, arms, record)
     return results
+
+
+def _check_snapshot_selection(settings: BenchmarkSettings, arms: list[Arm]) -> None:
+    """--select-snapshot problems that would otherwise surface after a generator has trained."""
+    if settings.select_snapshot not in CRITERIA:
+        raise GaunetError(
+            f"select_snapshot {settings.select_snapshot!r}: choose one of {', '.join(CRITERIA)}"
+        )
+    if settings.select_snapshot == "last":
+        return
+    if settings.filter_pool > 1:
+        raise GaunetError(
+            "--select-snapshot fd-val and --filter-pool > 1 do not combine: the snapshot is "
+            "chosen on the images the arm adds, which the filter would change"
+        )
+    for arm in arms:
+        if arm.kind == "generator":
+            config = load_config(settings.gen_config, overrides={"model": arm.model})
+            steps = settings.gen_steps or (None if settings.gen_minutes else config.steps)
+            check_generator_config(config.periodic_every, config.keep_periodic, steps)
 
 
 def _configured(

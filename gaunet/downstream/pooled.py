@@ -7,8 +7,9 @@ each folder (one per subset seed) gives one number per comparison, d_s = its mea
 over classifier seeds. The pooled gain is the mean of the d_s, its interval the Student-t
 interval over them (k - 1 degrees of freedom for k subsets) and p the one-sample t-test of the
 d_s against 0. With the same classifier seeds in every folder, the spread of the d_s holds both
-the generator's and the classifier seeds' randomness, so this interval is honest about both;
-with 2 subsets it is wide (t = 12.7), as the evidence is.
+the generator's and the classifier seeds' randomness; with 2 subsets the interval is wide
+(t = 12.7), as the evidence is. The validation and test images are the same in every folder
+(one split), so the interval does not cover the sampling of the test set.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from gaunet.config import SECTIONS, ConfigError, load_config
+from gaunet.downstream.benchmark import PIN_DEFAULTS
 from gaunet.downstream.report import without_nan
 from gaunet.downstream.stats import METRICS, t_interval
 from gaunet.errors import GaunetError
@@ -38,13 +40,16 @@ RUN_FOLDER_KEYS = set(SECTIONS["run_folder"])
 POINTS = 100.0
 
 
-def _generator_settings(value: Any) -> Any:
+def _generator_settings(value: Any, snapshots_matter: bool) -> Any:
     """A --gen-config as the settings it resolves to (two files with the same settings match),
-    without run-folder keys such as periodic_every; the text itself when it cannot be read."""
+    without run-folder keys such as periodic_every unless the snapshots are compared
+    (--select-snapshot fd-val); the text itself when it cannot be read."""
     try:
         resolved = load_config(value).to_dict()
     except (ConfigError, OSError, TypeError, ValueError):
         return value
+    if snapshots_matter:
+        return resolved
     return {k: v for k, v in resolved.items() if k not in RUN_FOLDER_KEYS}
 
 
@@ -58,14 +63,17 @@ def check_poolable(folders: list[Path], settings: list[dict]) -> None:
             "pooled folders must have different subset seeds, got "
             + ", ".join(f"{f}: {s}" for f, s in zip(folders, seeds))
         )
+    settings = [{**PIN_DEFAULTS, **s} for s in settings]  # folders older than a setting
     first = settings[0]
+    snapshots_matter = first.get("select_snapshot", "last") != "last"
     for folder, other in zip(folders[1:], settings[1:]):
         for key in sorted(set(first) | set(other)):
             if key in VARYING:
                 continue
             a, b = first.get(key), other.get(key)
             if key == "gen_config" and a != b:
-                a, b = _generator_settings(a), _generator_settings(b)
+                a = _generator_settings(a, snapshots_matter)
+                b = _generator_settings(b, snapshots_matter)
             if a != b:
                 raise GaunetError(
                     f"{folder}: setting {key!r} is {other.get(key)!r}, but {first.get(key)!r} "
@@ -82,13 +90,24 @@ def _pooled_stat(per_subset: list[float]) -> dict:
     return result
 
 
-def pool_entries(summaries: list[dict]) -> list[dict]:
-    """One entry per classifier x fraction x arm present in every summary, with each gain key's
-    per-metric pooled statistics (see the module docstring)."""
-    keyed = [
+def _keyed(summaries: list[dict]) -> list[dict]:
+    return [
         {(e["classifier"], float(e["fraction"]), e["arm"]): e for e in s["entries"]}
         for s in summaries
     ]
+
+
+def unpooled(summaries: list[dict]) -> list[tuple]:
+    """(classifier, fraction, arm) rows some folders have and others lack: not pooled."""
+    keyed = _keyed(summaries)
+    every = set.intersection(*(set(k) for k in keyed))
+    return sorted(set().union(*(set(k) for k in keyed)) - every)
+
+
+def pool_entries(summaries: list[dict]) -> list[dict]:
+    """One entry per classifier x fraction x arm present in every summary, with each gain key's
+    per-metric pooled statistics (see the module docstring)."""
+    keyed = _keyed(summaries)
     pooled = []
     for key in keyed[0]:
         if not all(key in k for k in keyed[1:]):
@@ -120,16 +139,18 @@ def verdict(stat: dict, what: str) -> str:
     k = stat["n"]
     if not np.isfinite(stat["half"]):
         return f"{what}: one subset only; nothing about the recipe can be said."
-    if low > 0:
-        return f"{what}: a gain that holds across the {k} subsets (interval above 0)."
-    if high < 0:
-        return f"{what}: a loss that holds across the {k} subsets (interval below 0)."
     signs = {np.sign(v) for v in stat["per_subset"] if v != 0}
     mixed = "; the subsets disagree in sign" if len(signs) > 1 else ""
-    return f"{what}: not shown across the {k} subsets (interval includes 0{mixed})."
+    if low > 0:
+        return f"{what}: a gain over the {k} subsets (interval over subsets above 0{mixed})."
+    if high < 0:
+        return f"{what}: a loss over the {k} subsets (interval over subsets below 0{mixed})."
+    return f"{what}: not shown over the {k} subsets (interval includes 0{mixed})."
 
 
-def pooled_markdown(entries: list[dict], folders: list[Path], seeds: list[int]) -> str:
+def pooled_markdown(
+    entries: list[dict], folders: list[Path], seeds: list[int], missing: list[tuple] = ()
+) -> str:
     lines = [
         "# Gains pooled over subset seeds",
         "",
@@ -164,6 +185,9 @@ def pooled_markdown(entries: list[dict], folders: list[Path], seeds: list[int]) 
         "not evidence for the recipe: add subset seeds (`gaunet benchmark --subset-seeds`) "
         "before relying on it."
     )
+    if missing:
+        rows = "; ".join(f"{c} f={f:g} {a}" for c, f, a in missing)
+        advice += f" Not pooled (absent from some folders): {rows}."
     return "\n".join(lines + ["", "Verdicts:", "", *verdicts, "", advice]) + "\n"
 
 
@@ -187,5 +211,5 @@ def write_pooled(out: Path, folders: list[Path]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     record = {"folders": [str(f) for f in folders], "subset_seeds": seeds, "entries": entries}
     write_json(out / "pooled.json", without_nan(record))
-    (out / "pooled.md").write_text(pooled_markdown(entries, folders, seeds))
+    (out / "pooled.md").write_text(pooled_markdown(entries, folders, seeds, unpooled(summaries)))
     return out / "pooled.md"

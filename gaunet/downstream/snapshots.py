@@ -3,10 +3,11 @@ validation images (`--select-snapshot fd-val`).
 
 At a few hundred images and a CPU budget, the images of one run's snapshots differ by as much as
 a lever does (docs/augmentation.md), and the last step is not necessarily the best. `fd-val`
-generates the arm's images from each periodic checkpoint (step-XXXXXX.pt) of the run, and keeps
-the checkpoint whose images have the lowest Frechet distance to the real **validation** images
-in the feature space of a small CNN trained on the fraction's training images alone. Test images
-are never seen; the validation split is what the classifiers already use for early stopping.
+generates the arm's images from each snapshot of the run (the periodic step-XXXXXX.pt files and
+the final last.pt), and keeps the one whose images have the lowest Frechet distance to the real
+**validation** images in the feature space of a small CNN trained on the fraction's training
+images alone. Test images are never seen; the validation split is what the classifiers already
+use for early stopping.
 """
 
 from __future__ import annotations
@@ -19,21 +20,69 @@ import numpy as np
 
 from gaunet.data import ImageSet
 from gaunet.errors import GaunetError
-from gaunet.metrics.frechet import frechet_distance
-from gaunet.training.checkpoint import PERIODIC
+from gaunet.hashing import sha256_file
+from gaunet.training.checkpoint import LAST, PERIODIC
 
 CRITERIA = ("last", "fd-val")
 
 
-def periodic_checkpoints(run: Path) -> list[Path]:
-    """The run's periodic checkpoints, oldest first."""
+def checkpoint_sha256(path: Path) -> str:
+    """The digest in the checkpoint's .sha256 sidecar (written with it), else of the file."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file():
+        text = sidecar.read_text().split()
+        if text:
+            return text[0]
+    return sha256_file(path)
+
+
+def _last_step(path: Path) -> int:
+    from gaunet.training.checkpoint import load_checkpoint
+
+    state, _, _ = load_checkpoint(path, fallback=False)
+    return int(state["step"])
+
+
+def snapshot_candidates(run: Path) -> list[dict]:
+    """The run's snapshots, oldest first: each periodic checkpoint, and last.pt when its step
+    has no periodic file. Each entry: step, checkpoint path, sha256 (the cache fingerprint)."""
     folder = Path(run) / "checkpoints"
-    found = [p for p in folder.glob("step-*.pt") if PERIODIC.search(p.name)]
-    return sorted(found, key=lambda p: int(PERIODIC.search(p.name).group(1)))
+    found = {
+        int(PERIODIC.search(p.name).group(1)): p
+        for p in folder.glob("step-*.pt")
+        if PERIODIC.search(p.name)
+    }
+    last = folder / LAST
+    if last.is_file():
+        sha = checkpoint_sha256(last)
+        periodic_shas = {checkpoint_sha256(p) for p in found.values()}
+        if sha not in periodic_shas:
+            step = _last_step(last)
+            found.setdefault(step, last)
+    return [
+        {"step": step, "checkpoint": str(path), "sha256": checkpoint_sha256(path)}
+        for step, path in sorted(found.items())
+    ]
 
 
-def checkpoint_step(path: Path) -> int:
-    return int(PERIODIC.search(Path(path).name).group(1))
+def check_generator_config(periodic_every: int, keep_periodic: int, steps: int | None) -> None:
+    """Refuse, before any training, a generator config that leaves fewer than 2 snapshots."""
+    if periodic_every <= 0:
+        raise GaunetError(
+            "--select-snapshot fd-val compares periodic snapshots, but the generator config's "
+            "periodic_every is 0: set it (e.g. --gen-config a YAML with periodic_every: 200 and "
+            "keep_periodic: 0)"
+        )
+    if steps is not None and periodic_every >= steps:
+        raise GaunetError(
+            f"--select-snapshot fd-val: periodic_every {periodic_every} is not below the "
+            f"generator's {steps} steps, so there is one snapshot to choose from; set "
+            "periodic_every to a fraction of the steps (e.g. steps / 10) in the generator config"
+        )
+    if keep_periodic == 1:
+        raise GaunetError(
+            "--select-snapshot fd-val: keep_periodic 1 keeps one snapshot; set 0 (keep all)"
+        )
 
 
 def score_snapshot(
@@ -41,6 +90,8 @@ def score_snapshot(
 ) -> dict[str, float]:
     """FD to the validation images in the extractor's features (`fd_val`, lower is closer) and
     the share of images the extractor assigns to their intended class (`pa`, recorded only)."""
+    from gaunet.metrics.frechet import frechet_distance
+
     if len(images) < 2 or len(validation) < 2:
         raise GaunetError(
             f"snapshot selection needs at least 2 synthetic and 2 validation images, got "
@@ -62,24 +113,25 @@ def select_snapshot(
     run: Path,
     validation: ImageSet,
     extractor: Any,
-    images_of: Callable[[Path], tuple[np.ndarray, np.ndarray]],
+    images_of: Callable[[dict], tuple[np.ndarray, np.ndarray]],
     on_scored: Callable[[dict], None] | None = None,
+    candidates: list[dict] | None = None,
 ) -> dict:
-    """Score every periodic checkpoint of `run` (`images_of(checkpoint)` gives the arm's images
-    from it) and return {"criterion", "chosen", "snapshots"}; `chosen` is one snapshot entry
-    (step, checkpoint, fd_val, pa)."""
-    files = periodic_checkpoints(run)
-    if not files:
+    """Score every snapshot of `run` (`candidates`, default snapshot_candidates(run);
+    `images_of(candidate)` gives the arm's images from that snapshot) and return
+    {"criterion", "chosen", "snapshots"}; `chosen` is one snapshot entry (step, checkpoint,
+    sha256, fd_val, pa)."""
+    candidates = snapshot_candidates(run) if candidates is None else candidates
+    if len(candidates) < 2:
         raise GaunetError(
-            f"{run}: no periodic checkpoints (checkpoints/step-XXXXXX.pt) to choose from; set "
-            "the generator config's periodic_every below its step count (and keep_periodic to "
-            "0 or the number to compare), or use --select-snapshot last"
+            f"{run}: {len(candidates)} snapshot(s) to choose from; --select-snapshot fd-val needs "
+            "the generator config's periodic_every below its steps (and keep_periodic 0), or "
+            "use --select-snapshot last"
         )
     scores = []
-    for path in files:
-        images, labels = images_of(path)
-        entry = {"step": checkpoint_step(path), "checkpoint": str(path)}
-        entry.update(score_snapshot(images, labels, validation, extractor))
+    for candidate in candidates:
+        images, labels = images_of(candidate)
+        entry = {**candidate, **score_snapshot(images, labels, validation, extractor)}
         scores.append(entry)
         if on_scored is not None:
             on_scored(entry)
