@@ -251,6 +251,8 @@ def main() -> None:
         if source:  # the same generator: its run record, so the benchmark does not retrain
             settings = json.loads((args.out / "configs" / f"{source}.json").read_text())
             for record in (args.out / f"{args.dataset}-{source}" / "generators").glob("*.json"):
+                if record.name.endswith("-selection.json"):
+                    continue  # that variant's snapshot choice, not the generator
                 (folder / "generators").mkdir(exist_ok=True)
                 shutil.copy(record, folder / "generators" / record.name)
         (args.out / "configs").mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ class FakeGenerators:
         self.started: dict[str, ImageSet] = {}
         self.generated_from: list[Path | None] = []
         self.offset = lambda checkpoint: 0
+        self.swap = lambda checkpoint: False  # True: images of the next class, mislabelled
 
     def train(self, data: ImageSet | None, out: Path, **kwargs: object) -> Path:
         self.calls.append(kwargs)
@@ -52,7 +53,10 @@ class FakeGenerators:
             writer = csv.writer(handle)
             writer.writerow(["path", "label", "class", "source_id", "seed", "checkpoint_sha256"])
             for label, name in enumerate(rows.class_names):
-                members = np.flatnonzero(rows.labels == label)
+                drawn = label
+                if checkpoint is not None and self.swap(checkpoint):
+                    drawn = (label + 1) % len(rows.class_names)
+                members = np.flatnonzero(rows.labels == drawn)
                 for k in range(per_class):
                     row = members[k % len(members)]
                     path = f"{name}/{k:05d}.png"

@@ -106,6 +106,19 @@ def test_choose_snapshot_takes_the_lowest_fd(scores: list, step: int) -> None:
     assert choose_snapshot(entries)["step"] == step
 
 
+@pytest.mark.parametrize(
+    "scores, step",
+    [
+        ([(100, 0.6), (200, 0.8), (300, 0.7)], 200),
+        ([(100, 0.7), (200, float("nan"))], 100),  # an undefined AUC never wins
+        ([(100, 0.7), (200, 0.7)], 200),
+    ],
+)
+def test_choose_snapshot_takes_the_highest_cas_auc(scores: list, step: int) -> None:
+    entries = [{"step": s, "cas_val_auc": auc} for s, auc in scores]
+    assert choose_snapshot(entries, "cas-val")["step"] == step
+
+
 def test_candidates_are_the_periodic_files_oldest_first(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     folder.mkdir()
@@ -287,3 +300,66 @@ def test_the_benchmark_hands_its_validation_split_to_the_selection(tmp_path: Pat
         run_benchmark(
             BenchmarkSettings(**{**settings.__dict__, "select_snapshot": "last"}), tmp_path
         )
+
+
+def _dark_and_bright(n: int, seed: int, split: str) -> ImageSet:
+    """Two classes told apart by brightness alone, so a linear model learns them from few."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], n)
+    base = np.where(labels == 1, 180, 70)[:, None, None, None]
+    images = np.clip(base + rng.integers(-30, 31, (2 * n, 1, 16, 16)), 0, 255).astype(np.uint8)
+    ids = np.asarray([f"{split}/{i}" for i in range(2 * n)])
+    return ImageSet(images, labels, ["dark", "bright"], ids, ids, split=np.full(2 * n, split))
+
+
+class BrightnessClassifier(MomentFeatures):
+    """Logistic regression on mean brightness, fitted to the images it is given."""
+
+    def __init__(self, train: ImageSet) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        super().__init__(train)
+        self.model = LogisticRegression().fit(self._brightness(train.images), train.labels)
+
+    @staticmethod
+    def _brightness(images: np.ndarray) -> np.ndarray:
+        return images.reshape(len(images), -1).mean(1, keepdims=True) / 255
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(self._brightness(images))
+
+
+def test_cas_val_prefers_images_whose_classes_carry_over_to_real_ones(tmp_path: Path) -> None:
+    """Steps 100 and 300 draw the other class's images under each label: the same images as
+    step 200, so the same FD (fd-val cannot tell them apart), but a classifier trained on them
+    gets the validation classes backwards, and cas-val sees it."""
+    criterion = "cas-val"
+    subset, validation = _dark_and_bright(12, 0, "train"), _dark_and_bright(6, 1, "val")
+    fake = _fake_with_snapshots()
+    fake.offset = lambda checkpoint: 0
+    fake.swap = lambda checkpoint: Path(checkpoint).name != "step-000200.pt"
+    trained_on: list[ImageSet] = []
+
+    def classifier_fn(train: ImageSet) -> BrightnessClassifier:
+        trained_on.append(train)
+        return BrightnessClassifier(train)
+
+    helper = GeneratorArms(
+        tmp_path,
+        select_snapshot=criterion,
+        validation=validation,
+        train_fn=fake.train,
+        generate_fn=fake.generate,
+        extractor_fn=classifier_fn,
+    )
+    helper.extra_images(parse_arms(["gaunet"])[0], 1.0, subset)
+    record = json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
+    assert record["criterion"] == criterion and record["chosen"]["step"] == 200
+    fd = [s["fd_val"] for s in record["snapshots"]]
+    assert fd == pytest.approx([fd[0]] * len(STEPS), abs=1e-3)  # the same images
+    auc = {s["step"]: s["cas_val_auc"] for s in record["snapshots"]}
+    assert auc[200] > 0.9 and auc[100] < 0.1 and auc[300] < 0.1
+    # one classifier on the subset (FD features), then one per snapshot on its images only
+    assert set(trained_on[0].ids) == set(subset.ids)
+    assert all(set(t.ids).isdisjoint(validation.ids) for t in trained_on)
+    assert len(trained_on) == 1 + len(STEPS)

@@ -96,12 +96,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--select-snapshot",
-        choices=("last", "fd-val"),
+        choices=("last", "fd-val", "cas-val"),
         default="last",
-        help="generator arms: sample the run's last checkpoint, or (fd-val) the periodic "
-        "checkpoint whose images are closest (Frechet distance in the features of a CNN trained "
-        "on the fraction's images) to the real validation images; needs the generator config's "
-        "periodic_every below its steps. Scores go to OUT/generators/*-selection.json",
+        help="generator arms: sample the run's last checkpoint, or the snapshot whose images "
+        "are closest to the real validation images (fd-val: Frechet distance in the features "
+        "of a CNN trained on the fraction's images) or teach most about them (cas-val: "
+        "validation AUC of a small CNN trained on that snapshot's images alone); needs the "
+        "generator config's periodic_every below its steps. Scores go to "
+        "OUT/generators/*-selection.json",
     )
     parser.add_argument(
         "--threads",

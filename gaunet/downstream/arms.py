@@ -235,7 +235,8 @@ class GeneratorArms:
     gen_steps: int | None = None
     gen_minutes: float | None = None
     filter_pool: int = 1
-    # "last" or "fd-val" (snapshots.py); fd-val needs `validation`, the real validation split
+    # "last", "fd-val" or "cas-val" (snapshots.py); the last two need `validation`, the real
+    # validation split
     select_snapshot: str = "last"
     validation: ImageSet | None = None
     train_fn: Callable[..., Path] = _default_train
@@ -344,7 +345,9 @@ class GeneratorArms:
             chosen = Path(saved["chosen"]["checkpoint"])
             return folder, self._generated(run, folder, int(wanted.max()), chosen)
         if self.validation is None or len(self.validation) < 2:
-            raise GaunetError("--select-snapshot fd-val needs a validation split of 2+ images")
+            raise GaunetError(
+                f"--select-snapshot {self.select_snapshot} needs a validation split of 2+ images"
+            )
         extractor = self.extractor_fn(subset)
 
         def images_of(candidate: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -354,13 +357,21 @@ class GeneratorArms:
 
         bar = progress(total=len(candidates), desc=f"snapshots of {name}", unit="snapshot")
         with bar:
+            key = snapshots.RANKED_BY[self.select_snapshot][0]
 
             def scored(entry: dict) -> None:
-                bar.set_postfix_str(f"step {entry['step']} FD_val {entry['fd_val']:.1f}")
+                bar.set_postfix_str(f"step {entry['step']} {key} {entry[key]:.3g}")
                 bar.update(1)
 
             result = snapshots.select_snapshot(
-                run, self.validation, extractor, images_of, scored, candidates
+                run,
+                self.validation,
+                extractor,
+                images_of,
+                scored,
+                candidates,
+                criterion=self.select_snapshot,
+                train_classifier=self.extractor_fn,
             )
         for entry in result["snapshots"]:
             entry["images"] = str(folder_of(entry))

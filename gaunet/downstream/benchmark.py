@@ -83,8 +83,8 @@ class BenchmarkSettings:
     # networks: "mix" trains on real + synthetic together; "pretrain" trains on the synthetic
     # images alone first, then fine-tunes on the real ones (each stage with early stopping)
     synthetic_schedule: str = "mix"
-    # generator arms: "last" checkpoint, or "fd-val": the periodic checkpoint whose images are
-    # closest to the validation images (snapshots.py)
+    # generator arms: "last" checkpoint, or the snapshot whose images score best against the
+    # validation images: "fd-val" (closest) or "cas-val" (most class evidence); snapshots.py
     select_snapshot: str = "last"
 
 
@@ -318,7 +318,8 @@ def _check_snapshot_selection(settings: BenchmarkSettings, arms: list[Arm]) -> N
         return
     if settings.filter_pool > 1:
         raise GaunetError(
-            "--select-snapshot fd-val and --filter-pool > 1 do not combine: the snapshot is "
+            f"--select-snapshot {settings.select_snapshot} and --filter-pool > 1 do not "
+            "combine: the snapshot is "
             "chosen on the images the arm adds, which the filter would change"
         )
     for arm in arms:

@@ -1,13 +1,19 @@
-"""Which snapshot of a generator run a generator arm samples: the last, or the closest to the
-validation images (`--select-snapshot fd-val`).
+"""Which snapshot of a generator run a generator arm samples: the last, or the one whose images
+score best against the validation images (`--select-snapshot fd-val | cas-val`).
 
 At a few hundred images and a CPU budget, the images of one run's snapshots differ by as much as
-a lever does (docs/augmentation.md), and the last step is not necessarily the best. `fd-val`
-generates the arm's images from each snapshot of the run (the periodic step-XXXXXX.pt files and
-the final last.pt), and keeps the one whose images have the lowest Frechet distance to the real
-**validation** images in the feature space of a small CNN trained on the fraction's training
-images alone. Test images are never seen; the validation split is what the classifiers already
-use for early stopping.
+a lever does (docs/augmentation.md), and the last step is not necessarily the best. Both
+criteria generate the arm's images from each snapshot of the run (the periodic step-XXXXXX.pt
+files and the final last.pt) and keep one:
+
+- `fd-val`: the lowest Frechet distance to the real **validation** images, in the feature space
+  of a small CNN trained on the fraction's training images alone (the issue's criterion);
+- `cas-val`: the highest validation AUC of a small CNN trained on that snapshot's images alone
+  (a Classification Accuracy Score, Ravuri and Vinyals 2019): how much class evidence that
+  carries over to real images the synthetic images hold, which is what augmentation needs.
+
+Test images are never seen; the validation split is what the classifiers already use for early
+stopping.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from gaunet.errors import GaunetError
 from gaunet.hashing import sha256_file
 from gaunet.training.checkpoint import LAST, PERIODIC
 
-CRITERIA = ("last", "fd-val")
+CRITERIA = ("last", "fd-val", "cas-val")
+# the score each criterion ranks by, and whether higher is better
+RANKED_BY = {"fd-val": ("fd_val", False), "cas-val": ("cas_val_auc", True)}
 
 
 def checkpoint_sha256(path: Path) -> str:
@@ -69,20 +77,18 @@ def check_generator_config(periodic_every: int, keep_periodic: int, steps: int |
     """Refuse, before any training, a generator config that leaves fewer than 2 snapshots."""
     if periodic_every <= 0:
         raise GaunetError(
-            "--select-snapshot fd-val compares periodic snapshots, but the generator config's "
+            "--select-snapshot compares periodic snapshots, but the generator config's "
             "periodic_every is 0: set it (e.g. --gen-config a YAML with periodic_every: 200 and "
             "keep_periodic: 0)"
         )
     if steps is not None and periodic_every >= steps:
         raise GaunetError(
-            f"--select-snapshot fd-val: periodic_every {periodic_every} is not below the "
+            f"--select-snapshot: periodic_every {periodic_every} is not below the "
             f"generator's {steps} steps, so there is one snapshot to choose from; set "
             "periodic_every to a fraction of the steps (e.g. steps / 10) in the generator config"
         )
     if keep_periodic == 1:
-        raise GaunetError(
-            "--select-snapshot fd-val: keep_periodic 1 keeps one snapshot; set 0 (keep all)"
-        )
+        raise GaunetError("--select-snapshot: keep_periodic 1 keeps one snapshot; set 0 (keep all)")
 
 
 def score_snapshot(
@@ -102,11 +108,39 @@ def score_snapshot(
     return {"fd_val": float(fd), "pa": float(np.mean(predicted == labels))}
 
 
-def choose_snapshot(scores: list[dict]) -> dict:
-    """The entry with the lowest `fd_val`; on a tie, the later step (more training)."""
+def cas_score(
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    validation: ImageSet,
+    train_classifier: Callable[[ImageSet], Any],
+) -> dict[str, float]:
+    """Validation AUC and balanced accuracy of a classifier trained on these images alone."""
+    from gaunet.downstream.classifiers import balanced_accuracy
+    from gaunet.downstream.stats import auc_score
+
+    ids = np.asarray([f"synthetic/{i}" for i in range(len(images))])
+    synthetic = ImageSet(images, np.asarray(labels, np.int64), list(class_names), ids, ids)
+    probabilities = np.asarray(train_classifier(synthetic).predict_proba(validation.images))
+    return {
+        "cas_val_auc": auc_score(validation.labels, probabilities),
+        "cas_val_balanced_accuracy": balanced_accuracy(validation.labels, probabilities.argmax(1)),
+    }
+
+
+def choose_snapshot(scores: list[dict], criterion: str = "fd-val") -> dict:
+    """The best entry by the criterion's score (NaN ranks last); on a tie, the later step."""
     if not scores:
         raise GaunetError("no snapshots were scored")
-    return min(scores, key=lambda s: (s["fd_val"], -s["step"]))
+    key, higher = RANKED_BY[criterion]
+
+    def rank(entry: dict) -> tuple[float, int]:
+        value = float(entry[key])
+        if np.isnan(value):
+            return (float("inf"), -entry["step"])
+        return (-value if higher else value, -entry["step"])
+
+    return min(scores, key=rank)
 
 
 def select_snapshot(
@@ -116,15 +150,22 @@ def select_snapshot(
     images_of: Callable[[dict], tuple[np.ndarray, np.ndarray]],
     on_scored: Callable[[dict], None] | None = None,
     candidates: list[dict] | None = None,
+    criterion: str = "fd-val",
+    train_classifier: Callable[[ImageSet], Any] | None = None,
 ) -> dict:
     """Score every snapshot of `run` (`candidates`, default snapshot_candidates(run);
     `images_of(candidate)` gives the arm's images from that snapshot) and return
     {"criterion", "chosen", "snapshots"}; `chosen` is one snapshot entry (step, checkpoint,
-    sha256, fd_val, pa)."""
+    sha256, fd_val, pa, and for cas-val cas_val_auc and cas_val_balanced_accuracy).
+    `train_classifier(ImageSet)` gives an object with predict_proba (cas-val only)."""
+    if criterion not in RANKED_BY:
+        raise GaunetError(f"criterion {criterion!r}: choose one of {', '.join(RANKED_BY)}")
+    if criterion == "cas-val" and train_classifier is None:
+        raise GaunetError("cas-val needs a classifier to train on each snapshot's images")
     candidates = snapshot_candidates(run) if candidates is None else candidates
     if len(candidates) < 2:
         raise GaunetError(
-            f"{run}: {len(candidates)} snapshot(s) to choose from; --select-snapshot fd-val needs "
+            f"{run}: {len(candidates)} snapshot(s) to choose from; --select-snapshot needs "
             "the generator config's periodic_every below its steps (and keep_periodic 0), or "
             "use --select-snapshot last"
         )
@@ -132,7 +173,11 @@ def select_snapshot(
     for candidate in candidates:
         images, labels = images_of(candidate)
         entry = {**candidate, **score_snapshot(images, labels, validation, extractor)}
+        if criterion == "cas-val":
+            names = validation.class_names
+            entry.update(cas_score(images, labels, names, validation, train_classifier))
         scores.append(entry)
         if on_scored is not None:
             on_scored(entry)
-    return {"criterion": "fd-val", "chosen": choose_snapshot(scores), "snapshots": scores}
+    chosen = choose_snapshot(scores, criterion)
+    return {"criterion": criterion, "chosen": chosen, "snapshots": scores}
