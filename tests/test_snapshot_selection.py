@@ -19,10 +19,10 @@ from gaunet.downstream.snapshots import choose_snapshot, score_snapshot, snapsho
 from gaunet.downstream.subsets import nested_subsets
 from gaunet.errors import GaunetError
 
-STEPS = (100, 200, 300)
+STEPS = (200, 300, 400)
 # the fake generator brightens its copies of the training images by this much per snapshot;
-# step 200's images are the training images themselves, so the closest to validation
-OFFSETS = {100: 60, 200: 0, 300: 120}
+# step 300's images are the training images themselves, so the closest to validation
+OFFSETS = {200: 60, 300: 0, 400: 120}
 
 
 @pytest.fixture(autouse=True)
@@ -122,13 +122,16 @@ def test_choose_snapshot_takes_the_highest_cas_auc(scores: list, step: int) -> N
 def test_candidates_are_the_periodic_files_oldest_first(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     folder.mkdir()
-    for name in ("step-000300.pt", "step-000100.pt"):
+    for name in ("step-000400.pt", "step-000100.pt", "step-000200.pt", "step-000300.pt"):
         (folder / name).write_bytes(name.encode())
-    (folder / "last.pt").write_bytes(b"step-000300.pt")  # the final state = the last periodic
-    (folder / "step-000200.pt.sha256").write_text("f" * 64)  # a sidecar alone is no snapshot
+    (folder / "last.pt").write_bytes(b"step-000400.pt")  # the final state = the last periodic
+    (folder / "step-000250.pt.sha256").write_text("f" * 64)  # a sidecar alone is no snapshot
     candidates = snapshot_candidates(tmp_path)
-    assert [Path(c["checkpoint"]).name for c in candidates] == ["step-000100.pt", "step-000300.pt"]
-    assert candidates[0]["sha256"] != candidates[1]["sha256"]
+    # the first half of training (step 100 of 400) is no candidate: near-copies of the inputs
+    names = [Path(c["checkpoint"]).name for c in candidates]
+    assert names == ["step-000200.pt", "step-000300.pt", "step-000400.pt"]
+    assert len({c["sha256"] for c in candidates}) == 3
+    assert [c["step"] for c in snapshot_candidates(tmp_path, earliest=0.0)] == [100, 200, 300, 400]
 
 
 def test_score_snapshot_is_zero_for_the_validation_images_themselves() -> None:
@@ -152,7 +155,7 @@ def test_fd_val_samples_the_snapshot_closest_to_validation(tmp_path: Path) -> No
 
     record = json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
     assert [s["step"] for s in record["snapshots"]] == list(STEPS)
-    assert record["chosen"]["step"] == 200
+    assert record["chosen"]["step"] == 300
     assert all(np.isfinite(s["fd_val"]) and 0 <= s["pa"] <= 1 for s in record["snapshots"])
     # the arm's images are the chosen snapshot's, as scored: unshifted copies of subset images
     assert manifest.parent == Path(record["chosen"]["images"])
@@ -186,17 +189,17 @@ def test_a_retrained_run_is_scored_again(tmp_path: Path) -> None:
     first = _helper(tmp_path, fake, validation, extractors)
     first.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
     (run,) = [Path(r) for r in fake.runs]
-    # the same run folder, trained again: other weights, and now step 100 is the closest
+    # the same run folder, trained again: other weights, and now step 200 is the closest
     for step in STEPS:
         (run / "checkpoints" / f"step-{step:06d}.pt").write_bytes(f"again {step}".encode())
     (run / "checkpoints" / "last.pt").write_bytes(f"again {STEPS[-1]}".encode())
-    fake.offset = lambda checkpoint: {100: 0, 200: 90, 300: 120}[
+    fake.offset = lambda checkpoint: {200: 0, 300: 90, 400: 120}[
         int(Path(checkpoint).stem.split("-")[1])
     ]
     again = _helper(tmp_path, fake, validation, extractors)
     _, _, manifest = again.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
     record = json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
-    assert len(extractors) == 2 and record["chosen"]["step"] == 100
+    assert len(extractors) == 2 and record["chosen"]["step"] == 200
     assert manifest.parent == Path(record["chosen"]["images"])
     assert len(fake.generated_from) == 2 * len(STEPS)  # no image of the first training reused
 
@@ -204,8 +207,8 @@ def test_a_retrained_run_is_scored_again(tmp_path: Path) -> None:
 def test_the_final_state_is_a_candidate_when_no_periodic_file_has_it(tmp_path: Path) -> None:
     from train_helpers import tiny_train
 
-    run = tiny_train(tmp_path / "run", steps=10, periodic_every=4, keep_periodic=0)
-    assert [c["step"] for c in snapshot_candidates(run)] == [4, 8, 10]
+    run = tiny_train(tmp_path / "run", steps=10, periodic_every=3, keep_periodic=0)
+    assert [c["step"] for c in snapshot_candidates(run)] == [6, 9, 10]  # from step 5 on
     again = tiny_train(tmp_path / "even", steps=8, periodic_every=4, keep_periodic=0)
     candidates = snapshot_candidates(again)
     assert [c["step"] for c in candidates] == [4, 8]  # last.pt is step-000008.pt's twin
@@ -330,14 +333,14 @@ class BrightnessClassifier(MomentFeatures):
 
 
 def test_cas_val_prefers_images_whose_classes_carry_over_to_real_ones(tmp_path: Path) -> None:
-    """Steps 100 and 300 draw the other class's images under each label: the same images as
-    step 200, so the same FD (fd-val cannot tell them apart), but a classifier trained on them
+    """Steps 200 and 400 draw the other class's images under each label: the same images as
+    step 300, so the same FD (fd-val cannot tell them apart), but a classifier trained on them
     gets the validation classes backwards, and cas-val sees it."""
     criterion = "cas-val"
     subset, validation = _dark_and_bright(12, 0, "train"), _dark_and_bright(6, 1, "val")
     fake = _fake_with_snapshots()
     fake.offset = lambda checkpoint: 0
-    fake.swap = lambda checkpoint: Path(checkpoint).name != "step-000200.pt"
+    fake.swap = lambda checkpoint: Path(checkpoint).name != "step-000300.pt"
     trained_on: list[ImageSet] = []
 
     def classifier_fn(train: ImageSet) -> BrightnessClassifier:
@@ -354,11 +357,11 @@ def test_cas_val_prefers_images_whose_classes_carry_over_to_real_ones(tmp_path: 
     )
     helper.extra_images(parse_arms(["gaunet"])[0], 1.0, subset)
     record = json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
-    assert record["criterion"] == criterion and record["chosen"]["step"] == 200
+    assert record["criterion"] == criterion and record["chosen"]["step"] == 300
     fd = [s["fd_val"] for s in record["snapshots"]]
     assert fd == pytest.approx([fd[0]] * len(STEPS), abs=1e-3)  # the same images
     auc = {s["step"]: s["cas_val_auc"] for s in record["snapshots"]}
-    assert auc[200] > 0.9 and auc[100] < 0.1 and auc[300] < 0.1
+    assert auc[300] > 0.9 and auc[200] < 0.1 and auc[400] < 0.1
     # one classifier on the subset (FD features), then one per snapshot on its images only
     assert set(trained_on[0].ids) == set(subset.ids)
     assert all(set(t.ids).isdisjoint(validation.ids) for t in trained_on)
