@@ -127,7 +127,7 @@ def test_candidates_are_the_periodic_files_oldest_first(tmp_path: Path) -> None:
     (folder / "last.pt").write_bytes(b"step-000400.pt")  # the final state = the last periodic
     (folder / "step-000250.pt.sha256").write_text("f" * 64)  # a sidecar alone is no snapshot
     candidates = snapshot_candidates(tmp_path)
-    # the first half of training (step 100 of 400) is no candidate: near-copies of the inputs
+    # the first half of training (step 100 of 400) is no candidate
     names = [Path(c["checkpoint"]).name for c in candidates]
     assert names == ["step-000200.pt", "step-000300.pt", "step-000400.pt"]
     assert len({c["sha256"] for c in candidates}) == 3
