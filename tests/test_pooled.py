@@ -88,6 +88,12 @@ def test_folders_must_differ_in_the_subset_seed_alone(tmp_path: Path) -> None:
         )
     with pytest.raises(GaunetError, match="at least 2"):
         check_poolable(folders[:1], [{"subset_seed": 0}])
+    # arms, classifiers and seeds do not change a row's result: folders may differ in them
+    check_poolable(
+        folders,
+        [{"subset_seed": 0, "arms": ["none", "classic"], "seeds": 10},
+         {"subset_seed": 1, "arms": ["none", "classic", "copies"], "seeds": 5}],
+    )  # fmt: skip
 
 
 def test_generator_configs_match_by_their_settings_not_their_path(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from gaunet.config import SECTIONS, ConfigError, load_config
-from gaunet.downstream.benchmark import PIN_DEFAULTS
+from gaunet.downstream.benchmark import PIN_DEFAULTS, PINNED
 from gaunet.downstream.report import without_nan
 from gaunet.downstream.stats import METRICS, t_interval
 from gaunet.errors import GaunetError
@@ -33,7 +33,8 @@ GAIN_KEYS = {
     "gain_vs_classic": "vs classic",
     "gain_vs_copies": "vs copies",
 }
-# settings that may differ between the pooled folders (everything else must match)
+# the settings that change results (benchmark.json's pinned ones) must match, except this one;
+# arms, classifiers, fractions and seeds may differ (the rows every folder has are pooled)
 VARYING = ("subset_seed",)
 # generator settings that change only the run folder (logging, snapshots), not the generator
 RUN_FOLDER_KEYS = set(SECTIONS["run_folder"])
@@ -67,7 +68,7 @@ def check_poolable(folders: list[Path], settings: list[dict]) -> None:
     first = settings[0]
     snapshots_matter = first.get("select_snapshot", "last") != "last"
     for folder, other in zip(folders[1:], settings[1:]):
-        for key in sorted(set(first) | set(other)):
+        for key in sorted((set(first) | set(other)) & set(PINNED)):
             if key in VARYING:
                 continue
             a, b = first.get(key), other.get(key)
