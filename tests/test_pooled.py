@@ -177,7 +177,8 @@ def test_benchmark_subset_seeds_runs_each_subset_then_pools(tmp_path: Path) -> N
         for s in range(3)
     ]  # fmt: skip
     assert classic["gain"]["accuracy"]["per_subset"] == pytest.approx(per_subset)
-    assert "Verdicts" in (out / "pooled.md").read_text()
+    text = (out / "pooled.md").read_text()
+    assert "Verdicts" in text and "With 3 subsets the interval uses t = 4.3; with 6" in text
     # `gaunet pool` on the same folders writes the same numbers
     assert main(["pool", "--benchmarks", *(str(out / f"subset-{s}") for s in range(3)),
                  "--out", str(tmp_path / "again")]) == 0  # fmt: skip

@@ -181,10 +181,10 @@ def pooled_markdown(
                 verdicts.append("- " + verdict(stat, what))
     k = len(folders)
     advice = (
-        f"With {k} subsets the interval uses t = {scipy_stats.t.ppf(0.975, k - 1):.1f}; with 5 "
-        f"it would use {scipy_stats.t.ppf(0.975, 4):.1f}. A gain seen on one subset alone is "
-        "not evidence for the recipe: add subset seeds (`gaunet benchmark --subset-seeds`) "
-        "before relying on it."
+        f"With {k} subsets the interval uses t = {scipy_stats.t.ppf(0.975, k - 1):.1f}; with "
+        f"{2 * k} it would use {scipy_stats.t.ppf(0.975, 2 * k - 1):.1f}. A gain seen on one "
+        "subset alone is not evidence for the recipe: add subset seeds (`gaunet benchmark "
+        "--subset-seeds`) before relying on it."
     )
     if missing:
         rows = "; ".join(f"{c} f={f:g} {a}" for c, f, a in missing)
