@@ -295,6 +295,9 @@ def test_the_benchmark_hands_its_validation_split_to_the_selection(tmp_path: Pat
     split = read_split(tmp_path / "split.csv")
     assert set(helper.validation.ids) == {i for i, s in split.items() if s == "val"}
     assert json.loads(next((tmp_path / "generators").glob("*-selection.json")).read_text())
+    summary = (tmp_path / "summary.md").read_text()
+    assert "`--select-snapshot fd-val` chose" in summary
+    assert "- `gaunet-f0.5-s0-r1`: step 300 of 400 (fd_val " in summary
     test = _data().where_split("test")  # the same phantom and split seed as the benchmark
     (extractor,) = extractors
     assert not any(np.array_equal(seen, test.images) for seen in extractor.seen)

@@ -10,6 +10,7 @@ change results, so a rerun with other settings is refused instead of mixing tabl
 from __future__ import annotations
 
 import csv
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -356,4 +357,10 @@ def _report(
         if r["classifier"] in order["classifiers"] and r["arm"] in order["arms"]
         and float(r["fraction"]) in settings.fractions and int(r["seed"]) < settings.seeds
     ]  # fmt: skip
-    write_reports(out, chosen, order, record)
+    selections = []
+    if settings.select_snapshot != "last":
+        for path in sorted((out / "generators").glob("*-selection.json")):
+            saved = json.loads(path.read_text())
+            if saved.get("criterion") == settings.select_snapshot and "snapshots" in saved:
+                selections.append({"name": path.name.removesuffix("-selection.json"), **saved})
+    write_reports(out, chosen, order, record, selections)

@@ -281,7 +281,33 @@ def _detectable_table(entries: list[dict]) -> list[str]:
     return lines
 
 
-def summary_markdown(entries: list[dict], settings: dict) -> str:
+def snapshot_lines(selections: list[dict]) -> list[str]:
+    """Which snapshot each generator arm sampled (--select-snapshot), against its last one."""
+    lines = []
+    for record in selections:
+        chosen, snapshots = record["chosen"], record["snapshots"]
+        key = "cas_val_auc" if record["criterion"] == "cas-val" else "fd_val"
+        last = max(snapshots, key=lambda s: s["step"])
+        lines.append(
+            f"- `{record['name']}`: step {chosen['step']} of {last['step']} "
+            f"({key} {chosen[key]:.3g}; the last snapshot {last[key]:.3g}; "
+            f"{len(snapshots)} compared)"
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "Generator images come from the snapshot `--select-snapshot "
+        f"{selections[0]['criterion']}` chose among those of the second half of training "
+        "(scores in generators/*-selection.json):",
+        "",
+        *lines,
+    ]
+
+
+def summary_markdown(
+    entries: list[dict], settings: dict, selections: list[dict] | None = None
+) -> str:
     """Table III layout: per classifier and fraction, a W/O row (none) and a W row per arm."""
     flags: list[bool] = []  # set by every interval clipped to its range, for the note below
     lines = [
@@ -324,6 +350,7 @@ def summary_markdown(entries: list[dict], settings: dict) -> str:
             *verdicts,
         ]
     lines += ceiling
+    lines += snapshot_lines(selections or [])
     lines += _one_generator_note(entries, settings)
     lines += _detectable_table(entries)
     return "\n".join(lines) + "\n"
@@ -382,10 +409,17 @@ def without_nan(value: object) -> object:
     return value
 
 
-def write_reports(out: Path, rows: list[dict], order: dict[str, list], settings: dict) -> None:
-    """summary.json, summary.md and gain_vs_fraction.png from the rows of results.csv."""
+def write_reports(
+    out: Path,
+    rows: list[dict],
+    order: dict[str, list],
+    settings: dict,
+    selections: list[dict] | None = None,
+) -> None:
+    """summary.json, summary.md and gain_vs_fraction.png from the rows of results.csv;
+    `selections`: the snapshot records of the generator arms (each with its `name`)."""
     entries = summarise(rows, order)
     summary = {"settings": settings, "baseline": BASELINE, "entries": entries}
     write_json(out / "summary.json", without_nan(summary))
-    (out / "summary.md").write_text(summary_markdown(entries, settings))
+    (out / "summary.md").write_text(summary_markdown(entries, settings, selections))
     plot_gain(entries, out / "gain_vs_fraction.png")
