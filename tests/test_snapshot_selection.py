@@ -146,10 +146,14 @@ def test_score_snapshot_is_zero_for_the_validation_images_themselves() -> None:
     assert 0.0 <= moved["pa"] <= 1.0
 
 
-def test_fd_val_samples_the_snapshot_closest_to_validation(tmp_path: Path) -> None:
+def _selection_setup() -> tuple[ImageSet, ImageSet, FakeGenerators, list]:
+    """The fraction subset, the validation split, a fake with snapshots, extractors made."""
     data = _data()
-    subset, validation = _subset(data), data.where_split("val")
-    fake, extractors = _fake_with_snapshots(), []
+    return _subset(data), data.where_split("val"), _fake_with_snapshots(), []
+
+
+def test_fd_val_samples_the_snapshot_closest_to_validation(tmp_path: Path) -> None:
+    subset, validation, fake, extractors = _selection_setup()
     helper = _helper(tmp_path, fake, validation, extractors)
     images, labels, manifest = helper.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
 
@@ -171,9 +175,7 @@ def test_fd_val_samples_the_snapshot_closest_to_validation(tmp_path: Path) -> No
 
 
 def test_the_selection_is_scored_once_then_read_back(tmp_path: Path) -> None:
-    data = _data()
-    subset, validation = _subset(data), data.where_split("val")
-    fake, extractors = _fake_with_snapshots(), []
+    subset, validation, fake, extractors = _selection_setup()
     first = _helper(tmp_path, fake, validation, extractors)
     images, _, _ = first.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
     again = _helper(tmp_path, fake, validation, extractors)
@@ -183,9 +185,7 @@ def test_the_selection_is_scored_once_then_read_back(tmp_path: Path) -> None:
 
 
 def test_a_retrained_run_is_scored_again(tmp_path: Path) -> None:
-    data = _data()
-    subset, validation = _subset(data), data.where_split("val")
-    fake, extractors = _fake_with_snapshots(), []
+    subset, validation, fake, extractors = _selection_setup()
     first = _helper(tmp_path, fake, validation, extractors)
     first.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
     (run,) = [Path(r) for r in fake.runs]

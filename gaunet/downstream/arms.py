@@ -325,11 +325,7 @@ class GeneratorArms:
         to synthetic/<name>-snapshots/step-N-<sha>/, so a retrained run never reuses another
         checkpoint's images; the scores are kept in generators/<name>-selection.json and reused
         while the run's snapshots (steps and digests) are the same."""
-        if self.select_snapshot not in snapshots.CRITERIA:
-            raise GaunetError(
-                f"--select-snapshot {self.select_snapshot!r}: choose one of "
-                + ", ".join(snapshots.CRITERIA)
-            )
+        snapshots.check_criterion(self.select_snapshot, tuple(snapshots.RANKED_BY))
         candidates = snapshots.snapshot_candidates(run)
         fingerprint = [(c["step"], c["sha256"]) for c in candidates]
         root = self.out / "synthetic" / f"{name}-snapshots"

@@ -32,7 +32,7 @@ from gaunet.downstream.classifiers import (
 )
 from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
 from gaunet.downstream.report import write_reports
-from gaunet.downstream.snapshots import CRITERIA, check_generator_config
+from gaunet.downstream.snapshots import check_criterion, check_generator_config
 from gaunet.downstream.stats import METRICS, classification_metrics
 from gaunet.downstream.subsets import nested_subsets, rows_after_subset
 from gaunet.errors import GaunetError
@@ -311,10 +311,7 @@ def run_benchmark(
 
 def _check_snapshot_selection(settings: BenchmarkSettings, arms: list[Arm]) -> None:
     """--select-snapshot problems that would otherwise surface after a generator has trained."""
-    if settings.select_snapshot not in CRITERIA:
-        raise GaunetError(
-            f"select_snapshot {settings.select_snapshot!r}: choose one of {', '.join(CRITERIA)}"
-        )
+    check_criterion(settings.select_snapshot)
     if settings.select_snapshot == "last":
         return
     if settings.filter_pool > 1:

@@ -24,7 +24,7 @@ from scipy import stats as scipy_stats
 from gaunet.config import SECTIONS, ConfigError, load_config
 from gaunet.downstream.benchmark import PIN_DEFAULTS, PINNED
 from gaunet.downstream.report import without_nan
-from gaunet.downstream.stats import METRICS, t_interval
+from gaunet.downstream.stats import METRICS, paired_difference
 from gaunet.errors import GaunetError
 from gaunet.io import write_json
 
@@ -83,10 +83,10 @@ def check_poolable(folders: list[Path], settings: list[dict]) -> None:
 
 
 def _pooled_stat(per_subset: list[float]) -> dict:
+    """The per-subset mean gains against 0: the same t-interval, p and detectable gain as a
+    paired difference over seeds, with subsets as the unit."""
     values = np.asarray(per_subset, dtype=np.float64)
-    result = t_interval(values)
-    spread = len(values) > 1 and not np.allclose(values, values[0])
-    result["p"] = float(scipy_stats.ttest_1samp(values, 0.0).pvalue) if spread else float("nan")
+    result = paired_difference(values, np.zeros_like(values))
     result["per_subset"] = [float(v) for v in values]
     return result
 

@@ -69,19 +69,26 @@ def snapshot_candidates(run: Path, earliest: float = EARLIEST) -> list[dict]:
         for p in folder.glob("step-*.pt")
         if PERIODIC.search(p.name)
     }
+    digests = {step: checkpoint_sha256(path) for step, path in found.items()}
     last = folder / LAST
     if last.is_file():
         sha = checkpoint_sha256(last)
-        periodic_shas = {checkpoint_sha256(p) for p in found.values()}
-        if sha not in periodic_shas:
+        if sha not in digests.values():
             step = _last_step(last)
-            found.setdefault(step, last)
+            if step not in found:
+                found[step], digests[step] = last, sha
     first = earliest * max(found, default=0)
     return [
-        {"step": step, "checkpoint": str(path), "sha256": checkpoint_sha256(path)}
+        {"step": step, "checkpoint": str(path), "sha256": digests[step]}
         for step, path in sorted(found.items())
         if step >= first
     ]
+
+
+def check_criterion(criterion: str, allowed: tuple[str, ...] = CRITERIA) -> None:
+    """Refuse a --select-snapshot value that is not one of `allowed`."""
+    if criterion not in allowed:
+        raise GaunetError(f"--select-snapshot {criterion!r}: choose one of {', '.join(allowed)}")
 
 
 def check_generator_config(periodic_every: int, keep_periodic: int, steps: int | None) -> None:
@@ -170,8 +177,7 @@ def select_snapshot(
     {"criterion", "chosen", "snapshots"}; `chosen` is one snapshot entry (step, checkpoint,
     sha256, fd_val, pa, and for cas-val cas_val_auc and cas_val_balanced_accuracy).
     `train_classifier(ImageSet)` gives an object with predict_proba (cas-val only)."""
-    if criterion not in RANKED_BY:
-        raise GaunetError(f"criterion {criterion!r}: choose one of {', '.join(RANKED_BY)}")
+    check_criterion(criterion, tuple(RANKED_BY))
     if criterion == "cas-val" and train_classifier is None:
         raise GaunetError("cas-val needs a classifier to train on each snapshot's images")
     candidates = snapshot_candidates(run) if candidates is None else candidates
