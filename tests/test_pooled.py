@@ -213,3 +213,19 @@ def test_subset_seeds_refuse_a_run_folder_arm(
     command = ["benchmark", "--data", "phantom:n=24", "--out", str(tmp_path / "b")]
     assert main([*command, "--arms", f"none,{run}", "--subset-seeds", "0,1"]) != 0
     assert "trained on one subset" in capsys.readouterr().err
+
+
+def test_against_pools_the_per_subset_differences(tmp_path: Path) -> None:
+    folders, others = [], []
+    for seed, (mine, theirs) in enumerate([(0.03, 0.01), (0.02, 0.01), (0.05, 0.02)]):
+        for name, gain, group in (("a", mine, folders), ("b", theirs, others)):
+            folder = tmp_path / f"{name}{seed}"
+            folder.mkdir()
+            (folder / "summary.json").write_text(json.dumps(_summary(seed, {"accuracy": gain})))
+            group.append(folder)
+    write_pooled(tmp_path / "out", folders, others)
+    (entry,) = json.loads((tmp_path / "out" / "pooled.json").read_text())["entries"]
+    assert entry["gain"]["accuracy"]["per_subset"] == pytest.approx([0.02, 0.01, 0.03])
+    assert "minus the gain in" in (tmp_path / "out" / "pooled.md").read_text()
+    with pytest.raises(GaunetError, match="same order"):
+        write_pooled(tmp_path / "bad", folders, others[::-1])

@@ -22,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--benchmarks", nargs="+", required=True, help="finished benchmark folders (2 or more)"
     )
+    parser.add_argument(
+        "--against",
+        nargs="+",
+        default=None,
+        help="one folder per --benchmarks folder, same subset seeds in the same order: pool the "
+        "per-subset differences of the gains (e.g. a lever against the same generators without it)",
+    )
     parser.add_argument("--out", required=True, help="folder for pooled.md and pooled.json")
     parser.set_defaults(func=run)
 
@@ -31,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gaunet.downstream.pooled import write_pooled
 
-    pooled = write_pooled(Path(args.out), [Path(f) for f in args.benchmarks])
+    pooled = write_pooled(Path(args.out), [Path(f) for f in args.benchmarks], args.against)
     print(f"wrote {pooled}")
     print(pooled.read_text())
     return 0

@@ -126,6 +126,29 @@ def pool_entries(summaries: list[dict]) -> list[dict]:
     return pooled
 
 
+def difference_summaries(summaries: list[dict], others: list[dict]) -> list[dict]:
+    """Per subset, the mean gains of `summaries` minus those of `others` (the same subset, e.g.
+    the same generators' last snapshot): pooled, the effect of what differs between them."""
+    differences = []
+    for mine, theirs in zip(summaries, others):
+        keyed = _keyed([theirs])[0]
+        entries = []
+        for entry in mine["entries"]:
+            other = keyed.get((entry["classifier"], float(entry["fraction"]), entry["arm"]))
+            if other is None:
+                continue
+            difference = {k: entry[k] for k in ("classifier", "fraction", "arm")}
+            for gain_key in GAIN_KEYS:
+                for metric, stat in (entry.get(gain_key) or {}).items():
+                    base = ((other.get(gain_key) or {}).get(metric) or {}).get("mean")
+                    if stat.get("mean") is not None and base is not None:
+                        change = {"mean": stat["mean"] - base}
+                        difference.setdefault(gain_key, {})[metric] = change
+            entries.append(difference)
+        differences.append({"settings": mine.get("settings", {}), "entries": entries})
+    return differences
+
+
 def _points(stat: dict) -> str:
     mean, half = POINTS * stat["mean"], POINTS * stat["half"]
     if not np.isfinite(half):
@@ -150,11 +173,26 @@ def verdict(stat: dict, what: str) -> str:
 
 
 def pooled_markdown(
-    entries: list[dict], folders: list[Path], seeds: list[int], missing: list[tuple] = ()
+    entries: list[dict],
+    folders: list[Path],
+    seeds: list[int],
+    missing: list[tuple] = (),
+    against: list[Path] = (),
 ) -> str:
+    difference = (
+        [
+            "Each number is a difference: the gain in these folders minus the gain in "
+            + ", ".join(f"`{f}`" for f in against)
+            + ", subset by subset.",
+            "",
+        ]
+        if against
+        else []
+    )
     lines = [
-        "# Gains pooled over subset seeds",
+        "# Gains pooled over subset seeds" + (" (differences)" if against else ""),
         "",
+        *difference,
         f"{len(folders)} benchmark folders, subset seeds {', '.join(map(str, seeds))}: "
         + ", ".join(f"`{f}`" for f in folders)
         + ". Each subset gives its mean paired gain over classifier seeds; the pooled gain is "
@@ -192,9 +230,7 @@ def pooled_markdown(
     return "\n".join(lines + ["", "Verdicts:", "", *verdicts, "", advice]) + "\n"
 
 
-def write_pooled(out: Path, folders: list[Path]) -> Path:
-    """OUT/pooled.json and OUT/pooled.md from finished benchmark folders; returns pooled.md."""
-    folders = [Path(f) for f in folders]
+def _read_summaries(folders: list[Path]) -> list[dict]:
     summaries = []
     for folder in folders:
         path = folder / "summary.json"
@@ -204,13 +240,37 @@ def write_pooled(out: Path, folders: list[Path]) -> Path:
             summaries.append(json.loads(path.read_text()))
         except (OSError, ValueError) as error:
             raise GaunetError(f"{path}: unreadable ({error})") from None
-    settings = [s.get("settings", {}) for s in summaries]
-    check_poolable(folders, settings)
+    check_poolable(folders, [s.get("settings", {}) for s in summaries])
+    return summaries
+
+
+def write_pooled(out: Path, folders: list[Path], against: list[Path] | None = None) -> Path:
+    """OUT/pooled.json and OUT/pooled.md from finished benchmark folders; returns pooled.md.
+    With `against` (one folder per subset, in the same subset-seed order), the pooled numbers
+    are the per-subset differences folders minus against."""
+    folders = [Path(f) for f in folders]
+    against = [Path(f) for f in against or []]
+    summaries = _read_summaries(folders)
+    seeds = [s.get("settings", {}).get("subset_seed", 0) for s in summaries]
+    if against:
+        others = _read_summaries(against)
+        their_seeds = [s.get("settings", {}).get("subset_seed", 0) for s in others]
+        if their_seeds != seeds:
+            raise GaunetError(
+                f"--against folders have subset seeds {their_seeds}, but {seeds} are pooled: "
+                "give one per pooled folder, in the same order"
+            )
+        summaries = difference_summaries(summaries, others)
     entries = pool_entries(summaries)
-    seeds = [s.get("subset_seed", 0) for s in settings]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    record = {"folders": [str(f) for f in folders], "subset_seeds": seeds, "entries": entries}
+    record = {
+        "folders": [str(f) for f in folders],
+        "against": [str(f) for f in against],
+        "subset_seeds": seeds,
+        "entries": entries,
+    }
     write_json(out / "pooled.json", without_nan(record))
-    (out / "pooled.md").write_text(pooled_markdown(entries, folders, seeds, unpooled(summaries)))
+    text = pooled_markdown(entries, folders, seeds, unpooled(summaries), against)
+    (out / "pooled.md").write_text(text)
     return out / "pooled.md"
