@@ -4,8 +4,9 @@ metric's range (or flagged), and one verdict per W row in the demo report's word
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from gaunet.downstream.report import CLIPPED, summarise, summary_markdown
+from gaunet.downstream.report import CLIPPED, snapshot_lines, summarise, summary_markdown
 from gaunet.downstream.stats import METRICS
 from gaunet.report.html import verdict
 
@@ -117,3 +118,35 @@ def test_generator_arms_get_the_one_generator_note_and_controls_do_not() -> None
     values = {("resnet18", "none"): [0.6, 0.62, 0.61], ("resnet18", "more-real"): [0.7, 0.7, 0.72]}
     controls_only = summary_markdown(summarise(_rows(values), order), SETTINGS)
     assert "one trained generator" not in controls_only
+
+
+def _selection(criterion: str, key: str, real: float | None) -> dict:
+    record = {
+        "name": "gaunet-f0.25-s0-r1",
+        "criterion": criterion,
+        "chosen": {"step": 1400, key: 0.5},
+        "snapshots": [{"step": 1400, key: 0.5}, {"step": 2000, key: 0.25}],
+    }
+    return record if real is None else {**record, "real": {key: real}}
+
+
+@pytest.mark.parametrize(
+    "criterion, key, real, expected",
+    [
+        ("fd-val", "fd_val", 0.125, "(fd_val 0.5; the last snapshot 0.25; the real training images 0.125; 2 compared)"),
+        ("cas-val", "cas_val_auc", 0.75, "(cas_val_auc 0.5; the last snapshot 0.25; the real training images 0.75; 2 compared)"),
+        # a record written before the yardstick was kept: no yardstick, no explanation
+        ("fd-val", "fd_val", None, "(fd_val 0.5; the last snapshot 0.25; 2 compared)"),
+    ],
+)  # fmt: skip
+def test_snapshot_lines_name_the_choice_beside_the_last_and_the_real_images(
+    criterion: str, key: str, real: float | None, expected: str
+) -> None:
+    text = "\n".join(snapshot_lines([_selection(criterion, key, real)]))
+    assert f"- `gaunet-f0.25-s0-r1`: step 1400 of 2000 {expected}" in text
+    assert f"`--select-snapshot {criterion}` chose" in text
+    assert ("is the yardstick" in text) == (real is not None)
+
+
+def test_snapshot_lines_are_empty_without_a_selection() -> None:
+    assert snapshot_lines([]) == []

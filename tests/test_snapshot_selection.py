@@ -172,6 +172,10 @@ def test_fd_val_samples_the_snapshot_closest_to_validation(tmp_path: Path) -> No
     (extractor,) = extractors
     assert extractor.train_ids == set(subset.ids)
     assert any(np.array_equal(seen, validation.images) for seen in extractor.seen)
+    # the yardstick: the real training images scored the same way; step 300's images are
+    # those very images, so the same FD
+    assert record["real"] == score_snapshot(subset.images, subset.labels, validation, extractor)
+    assert record["real"]["fd_val"] == pytest.approx(record["chosen"]["fd_val"], abs=1e-6)
 
 
 def test_the_selection_is_scored_once_then_read_back(tmp_path: Path) -> None:
@@ -298,6 +302,7 @@ def test_the_benchmark_hands_its_validation_split_to_the_selection(tmp_path: Pat
     summary = (tmp_path / "summary.md").read_text()
     assert "`--select-snapshot fd-val` chose" in summary
     assert "- `gaunet-f0.5-s0-r1`: step 300 of 400 (fd_val " in summary
+    assert "; the real training images " in summary and "is the yardstick" in summary
     test = _data().where_split("test")  # the same phantom and split seed as the benchmark
     (extractor,) = extractors
     assert not any(np.array_equal(seen, test.images) for seen in extractor.seen)
@@ -365,6 +370,7 @@ def test_cas_val_prefers_images_whose_classes_carry_over_to_real_ones(tmp_path: 
     assert fd == pytest.approx([fd[0]] * len(STEPS), abs=1e-3)  # the same images
     auc = {s["step"]: s["cas_val_auc"] for s in record["snapshots"]}
     assert auc[300] > 0.9 and auc[200] < 0.1 and auc[400] < 0.1
+    assert record["real"]["cas_val_auc"] > 0.9  # the subset's own classifier, not retrained
     # one classifier on the subset (FD features), then one per snapshot on its images only
     assert set(trained_on[0].ids) == set(subset.ids)
     assert all(set(t.ids).isdisjoint(validation.ids) for t in trained_on)

@@ -368,6 +368,7 @@ class GeneratorArms:
                 candidates,
                 criterion=self.select_snapshot,
                 train_classifier=self.extractor_fn,
+                reference=subset,  # what extractor_fn trained on: the real yardstick
             )
         for entry in result["snapshots"]:
             entry["images"] = str(folder_of(entry))

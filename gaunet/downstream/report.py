@@ -288,13 +288,24 @@ def snapshot_lines(selections: list[dict]) -> list[str]:
         chosen, snapshots = record["chosen"], record["snapshots"]
         key = "cas_val_auc" if record["criterion"] == "cas-val" else "fd_val"
         last = max(snapshots, key=lambda s: s["step"])
+        real = record.get("real", {}).get(key)  # absent from records of older versions
+        yardstick = "" if real is None else f"; the real training images {real:.3g}"
         lines.append(
             f"- `{record['name']}`: step {chosen['step']} of {last['step']} "
-            f"({key} {chosen[key]:.3g}; the last snapshot {last[key]:.3g}; "
+            f"({key} {chosen[key]:.3g}; the last snapshot {last[key]:.3g}{yardstick}; "
             f"{len(snapshots)} compared)"
         )
     if not lines:
         return []
+    yardstick = []
+    if any("real" in record for record in selections):
+        yardstick = [
+            "",
+            "The real training images' score is the yardstick: the same measurement made on "
+            "the images the generator learnt from. FD features are learnt from those images, "
+            "which favours them; a snapshot that teaches a classifier less than they do "
+            "(cas_val_auc) adds no class evidence of its own.",
+        ]
     return [
         "",
         "Generator images come from the snapshot `--select-snapshot "
@@ -302,6 +313,7 @@ def snapshot_lines(selections: list[dict]) -> list[str]:
         "(scores in generators/*-selection.json):",
         "",
         *lines,
+        *yardstick,
     ]
 
 

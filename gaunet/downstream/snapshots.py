@@ -171,12 +171,19 @@ def select_snapshot(
     candidates: list[dict] | None = None,
     criterion: str = "fd-val",
     train_classifier: Callable[[ImageSet], Any] | None = None,
+    reference: ImageSet | None = None,
 ) -> dict:
     """Score every snapshot of `run` (`candidates`, default snapshot_candidates(run);
     `images_of(candidate)` gives the arm's images from that snapshot) and return
     {"criterion", "chosen", "snapshots"}; `chosen` is one snapshot entry (step, checkpoint,
     sha256, fd_val, pa, and for cas-val cas_val_auc and cas_val_balanced_accuracy).
-    `train_classifier(ImageSet)` gives an object with predict_proba (cas-val only)."""
+    `train_classifier(ImageSet)` gives an object with predict_proba (cas-val only).
+
+    With `reference`, the real training images `extractor` was trained on, the result also
+    holds "real": the same scores for those images (their cas-val scores are the extractor's
+    own, no extra training). It is the yardstick a user needs: a snapshot as far from the
+    validation images as the real training images are is as close as the data allow, and
+    synthetic images that teach less than the real ones carry no new class evidence."""
     check_criterion(criterion, tuple(RANKED_BY))
     if criterion == "cas-val" and train_classifier is None:
         raise GaunetError("cas-val needs a classifier to train on each snapshot's images")
@@ -198,4 +205,14 @@ def select_snapshot(
         if on_scored is not None:
             on_scored(entry)
     chosen = choose_snapshot(scores, criterion)
-    return {"criterion": criterion, "chosen": chosen, "snapshots": scores}
+    result = {"criterion": criterion, "chosen": chosen, "snapshots": scores}
+    if reference is not None:
+        real = score_snapshot(reference.images, reference.labels, validation, extractor)
+        if criterion == "cas-val":
+            names = validation.class_names
+            trained = cas_score(
+                reference.images, reference.labels, names, validation, lambda _: extractor
+            )
+            real.update(trained)
+        result["real"] = real
+    return result
