@@ -150,3 +150,36 @@ def test_snapshot_lines_name_the_choice_beside_the_last_and_the_real_images(
 
 def test_snapshot_lines_are_empty_without_a_selection() -> None:
     assert snapshot_lines([]) == []
+
+
+NONE = [0.60, 0.62, 0.61, 0.63]
+SAME = [0.61, 0.61, 0.62, 0.62]  # +0.0 on average, not significant
+UP = [0.70, 0.73, 0.71, 0.72]  # about +10 points, every seed
+DOWN = [0.50, 0.51, 0.49, 0.52]
+
+
+@pytest.mark.parametrize(
+    "arms, select, expected, unexpected",
+    [
+        # no gain, no classic arm: the snapshot lever and the classic comparison are suggested
+        ({"gaunet": SAME}, "last", ["What to try next", "--select-snapshot fd-val", "--arms none,classic"], ["Do not add"]),
+        # a clear gain: nothing to suggest
+        ({"gaunet": UP}, "last", [], ["What to try next"]),
+        # the snapshot was already selected: not suggested again
+        ({"gaunet": SAME}, "fd-val", ["What to try next", "--gen-steps"], ["--select-snapshot fd-val"]),
+        # classic helps, the images on top of it hurt
+        ({"classic": UP, "gaunet+classic": DOWN}, "last", ["Do not add", "Classic augmentation alone helped here"], ["--arms none,classic"]),
+        # only controls: no generator arm to judge
+        ({"classic": SAME}, "last", [], ["What to try next"]),
+    ],
+)  # fmt: skip
+def test_no_generator_gain_says_what_to_try_next(
+    arms: dict, select: str, expected: list[str], unexpected: list[str]
+) -> None:
+    rows = _rows({("resnet18", "none"): NONE, **{("resnet18", a): v for a, v in arms.items()}})
+    order = {"classifiers": ["resnet18"], "fractions": [0.5], "arms": ["none", *arms]}
+    text = summary_markdown(summarise(rows, order), {**SETTINGS, "select_snapshot": select})
+    for phrase in expected:
+        assert phrase in text
+    for phrase in unexpected:
+        assert phrase not in text
