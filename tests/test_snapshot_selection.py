@@ -219,29 +219,70 @@ def test_the_final_state_is_a_candidate_when_no_periodic_file_has_it(tmp_path: P
     assert all(Path(c["checkpoint"]).name.startswith("step-") for c in candidates)
 
 
-@pytest.mark.parametrize(
-    "config, steps, words",
-    [
-        ({"periodic_every": 0}, 100, "periodic_every is 0"),
-        ({"periodic_every": 100}, 100, "not below"),
-        ({"periodic_every": 10, "keep_periodic": 1}, 100, "keep_periodic"),
-    ],
-)
-def test_a_config_with_one_snapshot_is_refused_before_training(
-    tmp_path: Path, config: dict, steps: int, words: str
-) -> None:
+def _preset_with(tmp_path: Path, config: dict) -> Path:
     preset = tmp_path / "gen.yaml"
     preset.write_text(
         (PRESET_DIR / "cpu-tiny.yaml").read_text()
         + "".join(f"\n{k}: {v}" for k, v in config.items())
         + "\n"
     )
+    return preset
+
+
+@pytest.mark.parametrize(
+    "config, steps, minutes, words",
+    [
+        # a minutes budget: the steps are unknown, so no snapshots can be planned
+        ({"periodic_every": 0}, None, 5.0, "periodic_every is 0"),
+        ({"periodic_every": 10, "keep_periodic": 1}, None, 5.0, "keep_periodic"),
+        # one step cannot give two snapshots
+        ({"periodic_every": 0}, 1, None, "not below"),
+    ],
+)
+def test_a_config_with_one_snapshot_is_refused_before_training(
+    tmp_path: Path, config: dict, steps: int | None, minutes: float | None, words: str
+) -> None:
     fake, extractors = _fake_with_snapshots(), []
     helper = _helper(tmp_path, fake, None, extractors)
-    settings = _benchmark_settings(gen_config=str(preset), gen_steps=steps)
+    preset = str(_preset_with(tmp_path, config))
+    settings = _benchmark_settings(gen_config=preset, gen_steps=steps, gen_minutes=minutes)
     with pytest.raises(GaunetError, match=words):
         run_benchmark(settings, tmp_path / "bench", arms_helper=helper)
     assert fake.trained == [] and not (tmp_path / "bench" / "benchmark.json").exists()
+
+
+@pytest.mark.parametrize(
+    "config, steps, overrides",
+    [
+        ({"periodic_every": 0}, 100, {"periodic_every": 10, "keep_periodic": 0}),
+        ({"periodic_every": 100}, 100, {"periodic_every": 10, "keep_periodic": 0}),
+        ({"periodic_every": 10, "keep_periodic": 1}, 100, {"keep_periodic": 0}),
+        # already serves: 10 and 20 in the second half, both kept
+        ({"periodic_every": 10, "keep_periodic": 5}, 20, {}),
+        # a last.pt off the periodic grid is a candidate too: 60 and 75
+        ({"periodic_every": 60, "keep_periodic": 0}, 75, {}),
+    ],
+)
+def test_the_benchmark_plans_the_snapshots_it_compares(
+    tmp_path: Path, config: dict, steps: int, overrides: dict
+) -> None:
+    fake, extractors = _fake_with_snapshots(), []
+    helper = _helper(tmp_path, fake, None, extractors)
+    settings = _benchmark_settings(gen_config=str(_preset_with(tmp_path, config)), gen_steps=steps)
+    run_benchmark(settings, tmp_path / "bench", arms_helper=helper)
+    (call,) = fake.calls
+    keys = ("periodic_every", "keep_periodic")
+    assert {k: v for k, v in call["overrides"].items() if k in keys} == overrides
+
+
+def test_the_last_snapshot_needs_no_plan(tmp_path: Path) -> None:
+    fake, extractors = FakeGenerators(), []
+    helper = _helper(tmp_path, fake, None, extractors)
+    preset = str(_preset_with(tmp_path, {"periodic_every": 0}))
+    settings = _benchmark_settings(gen_config=preset, gen_steps=100, select_snapshot="last")
+    run_benchmark(settings, tmp_path / "bench", arms_helper=helper)
+    (call,) = fake.calls
+    assert "periodic_every" not in call["overrides"] and "keep_periodic" not in call["overrides"]
 
 
 @pytest.mark.parametrize(

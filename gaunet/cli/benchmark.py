@@ -101,9 +101,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="generator arms: sample the run's last checkpoint, or the snapshot whose images "
         "are closest to the real validation images (fd-val: Frechet distance in the features "
         "of a CNN trained on the fraction's images) or teach most about them (cas-val: "
-        "validation AUC of a small CNN trained on that snapshot's images alone); needs the "
-        "generator config's periodic_every below its steps. Scores go to "
-        "OUT/generators/*-selection.json",
+        "validation AUC of a small CNN trained on that snapshot's images alone). The "
+        "generator keeps a snapshot every steps / 10 (its config's periodic_every where that "
+        "already gives 2 or more in the second half); with --gen-minutes, set periodic_every "
+        "in the config. Scores go to OUT/generators/*-selection.json",
     )
     parser.add_argument(
         "--threads",

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gaunet.config import load_config
 from gaunet.data import ImageSet, read_split
 from gaunet.data.prepare import resize_to
 from gaunet.downstream import snapshots
@@ -219,6 +220,16 @@ def keep_most_confident(
     return np.concatenate(kept) if kept else np.zeros(0, np.int64)
 
 
+def snapshot_overrides_for(
+    model: str, gen_config: str, gen_steps: int | None, gen_minutes: float | None
+) -> dict:
+    """The generator config overrides --select-snapshot needs for this arm's training run
+    (snapshots.snapshot_overrides); refuses a config that cannot serve, before any training."""
+    config = load_config(gen_config, overrides={"model": model})
+    steps = gen_steps or (None if gen_minutes else config.steps)
+    return snapshots.snapshot_overrides(config.periodic_every, config.keep_periodic, steps)
+
+
 @dataclass
 class GeneratorArms:
     """Trains, caches and samples the generator arms of one benchmark folder.
@@ -278,6 +289,7 @@ class GeneratorArms:
                     "size": subset.size,
                     "pad_input": True,
                     "num_threads": torch.get_num_threads(),  # what --threads asked for
+                    **self._snapshot_overrides(arm),
                 },
                 steps=self.gen_steps,
                 minutes=self.gen_minutes,
@@ -308,6 +320,12 @@ class GeneratorArms:
             (folder / "filter.json").write_text(json.dumps(report, indent=2) + "\n")
             images, labels = images[kept], labels[kept]
         return images, labels, manifest
+
+    def _snapshot_overrides(self, arm: Arm) -> dict:
+        """With --select-snapshot, the periodic snapshots it compares (snapshot_overrides)."""
+        if self.select_snapshot == "last":
+            return {}
+        return snapshot_overrides_for(arm.model, self.gen_config, self.gen_steps, self.gen_minutes)
 
     def _generated(self, run: Path, folder: Path, per_class: int, checkpoint: Path | None) -> Path:
         """The manifest of `per_class` images per class from `run` (its `checkpoint` if given),

@@ -18,10 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaunet.config import load_config
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.data.imageset import to_unit_tensor
-from gaunet.downstream.arms import MORE_REAL, Arm, GeneratorArms, parse_arms, per_class_targets
+from gaunet.downstream.arms import (
+    MORE_REAL,
+    Arm,
+    GeneratorArms,
+    parse_arms,
+    per_class_targets,
+    snapshot_overrides_for,
+)
 from gaunet.downstream.augment import classic_augment
 from gaunet.downstream.classifiers import (
     NETWORKS,
@@ -32,7 +38,7 @@ from gaunet.downstream.classifiers import (
 )
 from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
 from gaunet.downstream.report import write_reports
-from gaunet.downstream.snapshots import check_criterion, check_generator_config
+from gaunet.downstream.snapshots import check_criterion
 from gaunet.downstream.stats import METRICS, classification_metrics
 from gaunet.downstream.subsets import nested_subsets, rows_after_subset
 from gaunet.errors import GaunetError
@@ -321,10 +327,10 @@ def _check_snapshot_selection(settings: BenchmarkSettings, arms: list[Arm]) -> N
             "chosen on the images the arm adds, which the filter would change"
         )
     for arm in arms:
-        if arm.kind == "generator":
-            config = load_config(settings.gen_config, overrides={"model": arm.model})
-            steps = settings.gen_steps or (None if settings.gen_minutes else config.steps)
-            check_generator_config(config.periodic_every, config.keep_periodic, steps)
+        if arm.kind == "generator":  # refuses a config no override can serve
+            snapshot_overrides_for(
+                arm.model, settings.gen_config, settings.gen_steps, settings.gen_minutes
+            )
 
 
 def _configured(

@@ -40,6 +40,9 @@ CRITERIA = ("last", "fd-val", "cas-val")
 RANKED_BY = {"fd-val": ("fd_val", False), "cas-val": ("cas_val_auc", True)}
 # candidates start at this fraction of the run's last step (see the module docstring)
 EARLIEST = 0.5
+# periodic snapshots per run when the benchmark plans them (snapshot_overrides): every 200 of
+# 2,000 steps, as measured in docs/augmentation.md
+SNAPSHOTS_PER_RUN = 10
 
 
 def checkpoint_sha256(path: Path) -> str:
@@ -96,8 +99,8 @@ def check_generator_config(periodic_every: int, keep_periodic: int, steps: int |
     if periodic_every <= 0:
         raise GaunetError(
             "--select-snapshot compares periodic snapshots, but the generator config's "
-            "periodic_every is 0: set it (e.g. --gen-config a YAML with periodic_every: 200 and "
-            "keep_periodic: 0)"
+            "periodic_every is 0: give --gen-steps (the benchmark then plans the snapshots) or "
+            "set it (e.g. --gen-config a YAML with periodic_every: 200 and keep_periodic: 0)"
         )
     if steps is not None and periodic_every >= steps:
         raise GaunetError(
@@ -107,7 +110,33 @@ def check_generator_config(periodic_every: int, keep_periodic: int, steps: int |
             "training is compared) in the generator config"
         )
     if keep_periodic == 1:
-        raise GaunetError("--select-snapshot: keep_periodic 1 keeps one snapshot; set 0 (keep all)")
+        raise GaunetError(
+            "--select-snapshot: keep_periodic 1 keeps one snapshot; set 0 (keep all), or give "
+            "--gen-steps (the benchmark then plans the snapshots)"
+        )
+
+
+def snapshot_overrides(periodic_every: int, keep_periodic: int, steps: int | None) -> dict:
+    """Generator config overrides that leave --select-snapshot snapshots to compare: where the
+    config would keep fewer than 2 in the second half of `steps`, a periodic snapshot every
+    steps / SNAPSHOTS_PER_RUN; where it would prune some of them, keep all (keep_periodic 0).
+    {} when the config already serves. With the steps unknown (a minutes budget) nothing can
+    be planned, and a config that cannot serve is refused (check_generator_config)."""
+    if steps is None:
+        check_generator_config(periodic_every, keep_periodic, None)
+        return {}
+
+    def candidates(every: int) -> int:
+        periodic = sum(1 for k in range(every, steps + 1, every) if k >= EARLIEST * steps)
+        return periodic + (1 if steps % every else 0)  # last.pt off the periodic grid
+
+    overrides = {}
+    if periodic_every <= 0 or candidates(periodic_every) < 2:
+        periodic_every = overrides["periodic_every"] = max(1, steps // SNAPSHOTS_PER_RUN)
+    if keep_periodic != 0 and keep_periodic < candidates(periodic_every):
+        keep_periodic = overrides["keep_periodic"] = 0
+    check_generator_config(periodic_every, keep_periodic, steps)  # e.g. a 1-step run
+    return overrides
 
 
 def score_snapshot(
