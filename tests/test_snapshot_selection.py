@@ -174,8 +174,12 @@ def test_fd_val_samples_the_snapshot_closest_to_validation(tmp_path: Path) -> No
     assert any(np.array_equal(seen, validation.images) for seen in extractor.seen)
     # the yardstick: the real training images scored the same way; step 300's images are
     # those very images, so the same FD
-    assert record["real"] == score_snapshot(subset.images, subset.labels, validation, extractor)
+    real = score_snapshot(subset.images, subset.labels, validation, extractor)
+    assert {k: record["real"][k] for k in real} == real
     assert record["real"]["fd_val"] == pytest.approx(record["chosen"]["fd_val"], abs=1e-6)
+    # and how well the extractor, trained on those images, tells the validation classes apart
+    assert 0.0 <= record["real"]["cas_val_auc"] <= 1.0
+    assert 0.0 <= record["real"]["cas_val_balanced_accuracy"] <= 1.0
 
 
 def test_the_selection_is_scored_once_then_read_back(tmp_path: Path) -> None:

@@ -209,8 +209,8 @@ def select_snapshot(
     `train_classifier(ImageSet)` gives an object with predict_proba (cas-val only).
 
     With `reference`, the real training images `extractor` was trained on, the result also
-    holds "real": the same scores for those images (their cas-val scores are the extractor's
-    own, no extra training). It is the yardstick a user needs: a snapshot as far from the
+    holds "real": the same scores for those images, with the cas-val scores under either
+    criterion (they are the extractor's own validation scores: no extra training). It is the yardstick a user needs: a snapshot as far from the
     validation images as the real training images are is as close as the data allow, and
     synthetic images that teach less than the real ones carry no new class evidence."""
     check_criterion(criterion, tuple(RANKED_BY))
@@ -235,13 +235,11 @@ def select_snapshot(
             on_scored(entry)
     chosen = choose_snapshot(scores, criterion)
     result = {"criterion": criterion, "chosen": chosen, "snapshots": scores}
-    if reference is not None:
+    if reference is not None:  # cas scores too whatever the criterion: the extractor's own
         real = score_snapshot(reference.images, reference.labels, validation, extractor)
-        if criterion == "cas-val":
-            names = validation.class_names
-            trained = cas_score(
-                reference.images, reference.labels, names, validation, lambda _: extractor
-            )
-            real.update(trained)
+        names = validation.class_names
+        real.update(
+            cas_score(reference.images, reference.labels, names, validation, lambda _: extractor)
+        )
         result["real"] = real
     return result
