@@ -98,6 +98,8 @@ class TrainConfig:
     diversity_lambda: float = 0.0
     diversity_cap: float = 1.0
     ema_decay: float = 0.999  # generator weights averaged for sampling
+    # EMA memory: 0 = about t / 9 steps at step t (the ramp of training/ema.py); r > 0 = r x t
+    ema_ramp: float = 0.0
     # ----- run folder: cadence (generator steps) and what it keeps
     log_every: int = 25
     sample_every: int = 500
@@ -145,6 +147,8 @@ class TrainConfig:
             problems.append("diffaugment_p must be in [0, 1] and skip_dropout in [0, 1)")
         if self.pixel_noise < 0:
             problems.append(f"pixel_noise must be >= 0 (0 = off), not {self.pixel_noise}")
+        if self.ema_ramp < 0:
+            problems.append(f"ema_ramp must be >= 0 (0 = the default ramp), not {self.ema_ramp}")
         if self.diversity_lambda < 0 or self.diversity_cap <= 0:
             problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
         for name in (
@@ -216,6 +220,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "diversity_lambda",
         "diversity_cap",
         "ema_decay",
+        "ema_ramp",
     ),
     "run_folder": (
         "log_every",

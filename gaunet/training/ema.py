@@ -13,16 +13,27 @@ class EMA:
     """A frozen copy of `model` whose parameters trail the live ones.
 
     The decay ramps up as min(decay, (1 + t) / (10 + t)), so short runs are not dominated by the
-    random initial weights. Buffers (batch-renorm running statistics) are copied as they are.
+    random initial weights: a memory of about t / 9 steps. With `ramp` r > 0 the memory is
+    instead r x t steps (decay 1 - 1 / (1 + r t)), still capped by `decay`: a longer average
+    over a generator whose snapshots swing in quality (docs/augmentation.md). Buffers
+    (batch-renorm running statistics) are copied as they are.
     """
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
+    def __init__(self, model: nn.Module, decay: float, ramp: float = 0.0) -> None:
+        if ramp < 0:
+            raise ValueError(f"ema_ramp must be >= 0, got {ramp}")
+        self.decay, self.ramp = decay, ramp
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    def decay_at(self, step: int) -> float:
+        """The averaging decay of the update at generator step `step`."""
+        if self.ramp > 0:
+            return min(self.decay, 1.0 - 1.0 / (1.0 + self.ramp * step))
+        return min(self.decay, (1 + step) / (10 + step))
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step))
+        decay = self.decay_at(step)
         live = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(list(self.model.parameters()), live, 1.0 - decay)
         for mine, theirs in zip(self.model.buffers(), model.buffers()):

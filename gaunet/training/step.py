@@ -65,7 +65,7 @@ class Stepper:
         self.critic = critic.to(self.device, memory_format=fmt).train()
         self.dist.broadcast_state(self.generator)
         self.dist.broadcast_state(self.critic)
-        self.ema = EMA(self.generator, cfg.ema_decay)
+        self.ema = EMA(self.generator, cfg.ema_decay, cfg.ema_ramp)
         betas = (float(cfg.beta1), float(cfg.beta2))
         # one fused kernel per optimizer step instead of ~10 small ops per parameter tensor
         fused = self.device.type in ("cpu", "cuda")
