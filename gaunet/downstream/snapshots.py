@@ -210,9 +210,10 @@ def select_snapshot(
 
     With `reference`, the real training images `extractor` was trained on, the result also
     holds "real": the same scores for those images, with the cas-val scores under either
-    criterion (they are the extractor's own validation scores: no extra training). It is the yardstick a user needs: a snapshot as far from the
-    validation images as the real training images are is as close as the data allow, and
-    synthetic images that teach less than the real ones carry no new class evidence."""
+    criterion (the extractor's own validation scores: no extra training). It is the yardstick
+    a user needs: a snapshot as far from the validation images as the real training images
+    are is as close as the data allow, and synthetic images that teach less than the real
+    ones carry no new class evidence."""
     check_criterion(criterion, tuple(RANKED_BY))
     if criterion == "cas-val" and train_classifier is None:
         raise GaunetError("cas-val needs a classifier to train on each snapshot's images")
