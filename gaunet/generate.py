@@ -35,12 +35,25 @@ from gaunet.training.checkpoint import load_checkpoint
 from gaunet.training.loss import build_family
 from gaunet.training.run_folder import TRAIN_IMAGES
 
-# `folder` (last, so readers of the first six columns keep working): the class's folder under
-# the output, which may differ from its name (see gaunet.privacy.folder_names).
-MANIFEST_COLUMNS = ["path", "label", "class", "source_id", "seed", "checkpoint_sha256", "folder"]
-PROVENANCE_COLUMNS = ["index", "label", "class", "source_id", "seed", "checkpoint_sha256"]
+# `folder`: the class's folder under the output, which may differ from its name (see
+# gaunet.privacy.folder_names). `noise_scale`: the factor every noise vector was multiplied by.
+# New columns go last, so readers of the first ones keep working.
+MANIFEST_COLUMNS = [
+    "path", "label", "class", "source_id", "seed", "checkpoint_sha256", "folder", "noise_scale",
+]  # fmt: skip
+PROVENANCE_COLUMNS = [
+    "index", "label", "class", "source_id", "seed", "checkpoint_sha256", "noise_scale",
+]  # fmt: skip
 # Images per forward pass, always: a fixed shape keeps CPU kernels (and their rounding) fixed.
 GENERATION_CHUNK = 8
+
+
+def check_noise_scale(noise_scale: float) -> float:
+    """A positive finite factor, or GaunetError."""
+    value = float(noise_scale)
+    if not np.isfinite(value) or value <= 0:
+        raise GaunetError(f"noise scale must be a positive number, not {noise_scale!r}")
+    return value
 
 
 def _item_seed(seed: int, class_index: int, k: int) -> int:
@@ -56,9 +69,20 @@ class TrainedGenerator:
     """A trained generator with its training images, ready to sample conditioned images."""
 
     def __init__(
-        self, state: dict, checkpoint: Path, sha256: str, device: torch.device, use_ema: bool
+        self,
+        state: dict,
+        checkpoint: Path,
+        sha256: str,
+        device: torch.device,
+        use_ema: bool,
+        noise_scale: float = 1.0,
     ) -> None:
         self.config = TrainConfig(**state["config"])
+        # every noise vector is multiplied by this before the network sees it (1: as trained).
+        # A GAU-Net generator trained on a few hundred images answers its noise weakly but
+        # smoothly: a larger factor spreads the draws of one conditioning image
+        # (docs/augmentation.md, "Noise scale").
+        self.noise_scale = check_noise_scale(noise_scale)
         self.class_names: list[str] = list(state["class_names"])
         self.size, self.channels = self.config.size, self.config.channels
         self.model_name = self.config.model
@@ -96,7 +120,7 @@ class TrainedGenerator:
     def _noise(self, class_index: int, seed: int, items: range) -> torch.Tensor:
         """Each item's noise from its own seeded generator: independent of the batching."""
         cpu = torch.device("cpu")
-        return torch.cat(
+        z = torch.cat(
             [
                 self.family.noise(
                     1, cpu, torch.Generator().manual_seed(_item_seed(seed, class_index, k))
@@ -104,6 +128,7 @@ class TrainedGenerator:
                 for k in items
             ]
         )
+        return z if self.noise_scale == 1.0 else z * self.noise_scale
 
     def _forward(self, class_index: int, conditioning: torch.Tensor, z: torch.Tensor):
         """One forward pass on exactly GENERATION_CHUNK rows; shorter inputs are padded by
@@ -172,17 +197,45 @@ class TrainedGenerator:
 
 
 def load_generator(
-    run_or_checkpoint: str | Path, device: str | torch.device | None = None, use_ema: bool = True
+    run_or_checkpoint: str | Path,
+    device: str | torch.device | None = None,
+    use_ema: bool = True,
+    noise_scale: float = 1.0,
 ) -> TrainedGenerator:
     """From a run folder (its newest good checkpoint) or a checkpoint file; EMA weights unless
-    `use_ema` is False."""
+    `use_ema` is False; every noise vector multiplied by `noise_scale`."""
+    noise_scale = check_noise_scale(noise_scale)
     path = Path(run_or_checkpoint)
     if not path.exists():
         raise GaunetError(f"{path}: no such run folder or checkpoint")
     target = path / "checkpoints" if path.is_dir() else path
     device = resolve_device(str(device or "auto"))
     state, loaded, sha = load_checkpoint(target, map_location="cpu", fallback=path.is_dir())
-    return TrainedGenerator(state, loaded, sha, device, use_ema)
+    return TrainedGenerator(state, loaded, sha, device, use_ema, noise_scale)
+
+
+def recorded_noise_scale(synthetic: str | Path) -> float | None:
+    """The noise scale a `gaunet generate` folder (or its manifest/provenance CSV) records;
+    None when it records none (another source, or written before the column existed) or
+    mixes several."""
+    path = Path(synthetic)
+    if path.is_dir():
+        path = next(
+            (p for p in (path / "manifest.csv", path / "provenance.csv") if p.is_file()), path
+        )
+    if not path.is_file() or path.suffix != ".csv":
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            values = {row.get("noise_scale") for row in csv.DictReader(handle)}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if len(values) != 1 or None in values:
+        return None
+    try:
+        return check_noise_scale(float(values.pop()))
+    except (GaunetError, ValueError):
+        return None
 
 
 def held_out_images(gen: TrainedGenerator) -> tuple[np.ndarray | None, str]:
@@ -233,6 +286,7 @@ def generate_dataset(
     device: str | torch.device | None = None,
     keep_source_names: bool = False,
     max_copy_rate: float | None = None,
+    noise_scale: float = 1.0,
 ) -> Path:
     """Write `per_class` images per class to out/<folder>/<id>.png and out/manifest.csv (or, with
     fmt="npz", out/synthetic.npz in the MedMNIST layout with out/provenance.csv, whose `index`
@@ -243,13 +297,14 @@ def generate_dataset(
     gaunet.privacy) beyond R * per_class per class, draws replacements (up to
     CANDIDATE_FACTOR * per_class candidates per class) and writes out/copy_filter.json with the
     counts. File names keep the candidate number k, so image k still depends only on
-    (seed, class, k).
+    (seed, class, k). `noise_scale` multiplies every noise vector (1: as trained); the manifest
+    records it.
 
     A generation that fails (disk full, no permission) raises GaunetError naming the file, and
     leaves no manifest and no partial file: the manifest is written last, atomically, and
     only lists files that exist."""
     _check_request(fmt, per_class, batch_size)
-    gen = load_generator(checkpoint or run, device=device)
+    gen = load_generator(checkpoint or run, device=device, noise_scale=noise_scale)
     out = writable_folder(out)
     warning = undertrained_warning(gen)
     if warning:
@@ -295,7 +350,8 @@ def _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source
     if keep_source_names:
         _write_csv(out / "source_ids.csv", ["source_id", "train_id"], sorted(names.items()))
     header = MANIFEST_COLUMNS if fmt == "png" else PROVENANCE_COLUMNS
-    _write_csv(manifest, header, [r if fmt == "png" else r[:-1] for r in rows_out])
+    # npz: no `folder` column (the images are rows of synthetic.npz)
+    _write_csv(manifest, header, [r if fmt == "png" else r[:-2] + r[-1:] for r in rows_out])
 
 
 class _Stopped(Exception):
@@ -340,7 +396,8 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, max_copy_rate):
                     source = str(sources[k])
                     names[opaque_id(source)] = source
                     rows_out.append(
-                        [item, c, name, opaque_id(source), seed, gen.checkpoint_sha256, folders[c]]
+                        [item, c, name, opaque_id(source), seed, gen.checkpoint_sha256]
+                        + [folders[c], repr(gen.noise_scale)]
                     )
                     if fmt == "npz":
                         arrays.append(images[k])

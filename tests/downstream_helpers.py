@@ -30,6 +30,7 @@ class FakeGenerators:
         self.calls: list[dict] = []
         self.started: dict[str, ImageSet] = {}
         self.generated_from: list[Path | None] = []
+        self.noise_scales: list[float | None] = []
         self.offset = lambda checkpoint: 0
         self.swap = lambda checkpoint: False  # True: images of the next class, mislabelled
 
@@ -44,10 +45,17 @@ class FakeGenerators:
         return out
 
     def generate(
-        self, run: Path, out: Path, per_class: int, seed: int = 0, checkpoint: Path | None = None
+        self,
+        run: Path,
+        out: Path,
+        per_class: int,
+        seed: int = 0,
+        checkpoint: Path | None = None,
+        noise_scale: float | None = None,
     ) -> Path:
         rows = self.runs[str(run)]
         self.generated_from.append(checkpoint)
+        self.noise_scales.append(noise_scale)  # None: not passed (the generator's default)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "manifest.csv", "w", newline="") as handle:
             writer = csv.writer(handle)

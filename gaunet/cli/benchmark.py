@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,6 +96,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fraction's real training images assigns to their class most confidently (1: off)",
     )
     parser.add_argument(
+        "--noise-scale",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="generator arms: multiply every noise vector by S when generating (default: 1, as "
+        "trained); S > 1 spreads the draws of one conditioning image (docs/augmentation.md)",
+    )
+    parser.add_argument(
         "--select-snapshot",
         choices=("last", "fd-val", "cas-val"),
         default="last",
@@ -161,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError("--synthetic-weight must be >= 0 and --filter-pool at least 1")
     if not 0 <= args.synthetic_smoothing < 1:
         raise GaunetError("--synthetic-smoothing must be in [0, 1)")
+    if not math.isfinite(args.noise_scale) or args.noise_scale <= 0:
+        raise GaunetError(f"--noise-scale must be a positive number, not {args.noise_scale}")
     settings = BenchmarkSettings(
         data=str(args.data),
         classifiers=comma_list(args.classifiers),
@@ -188,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         synthetic_smoothing=args.synthetic_smoothing,
         synthetic_schedule=args.synthetic_schedule,
         select_snapshot=args.select_snapshot,
+        noise_scale=args.noise_scale,
     )
     out = Path(args.out)
     subset_seeds = _subset_seeds(args)

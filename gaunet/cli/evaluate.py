@@ -58,6 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=8,
         help="noise draws per conditioning image (default: %(default)s)",
     )
+    parser.add_argument(
+        "--noise-scale",
+        type=float,
+        metavar="S",
+        help="noise diversity with every noise vector multiplied by S (default: the factor the "
+        "--synthetic folder's manifest records, else 1)",
+    )
     parser.add_argument("--json", type=Path, help="write every number here")
     parser.add_argument("--report", type=Path, help="write a self-contained HTML report here")
     parser.add_argument(
@@ -162,9 +169,10 @@ def summary_lines(result: dict) -> list[str]:
         )
     if "noise_diversity" in result:
         d = result["noise_diversity"]
+        scaled = f", noise scale {d['noise_scale']:g}" if d.get("noise_scale", 1.0) != 1.0 else ""
         lines.append(
             f"noise diversity = {d['ratio']:.3f} (between draws {d['within_source']:.4f}, "
-            f"between real images {d['real_pairs']:.4f})"
+            f"between real images {d['real_pairs']:.4f}{scaled})"
         )
     lines.append("verdict:")
     lines += [f"  {line}" for line in verdict_lines(image_verdicts(result))]
@@ -215,15 +223,19 @@ def run(args: argparse.Namespace) -> int:
         figures_prefix=prefix,
     )
     if args.run is not None:  # needs the generator, which the metrics never load themselves
-        from gaunet.generate import load_generator
+        from gaunet.generate import load_generator, recorded_noise_scale
         from gaunet.metrics.diversity import noise_diversity
 
+        scale = args.noise_scale
+        if scale is None:
+            scale = recorded_noise_scale(args.synthetic) or 1.0
         result["noise_diversity"] = noise_diversity(
-            load_generator(args.run, device=args.device),
+            load_generator(args.run, device=args.device, noise_scale=scale),
             sources=args.diversity_sources,
             draws=args.diversity_draws,
             seed=args.seed,
         )
+        result["noise_diversity"]["noise_scale"] = scale
     result["verdicts"] = verdicts_json(result)
     result["arguments"] = {
         k: v if isinstance(v, int | None) else str(v) for k, v in vars(args).items() if k != "func"

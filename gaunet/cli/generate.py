@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a synthetic labelled image folder from a trained run",
         description=(
             "Write DIR/<class>/<id>.png (8-bit, the run's size and channels) and DIR/manifest.csv "
-            "(path,label,class,source_id,seed,checkpoint_sha256,folder), conditioned on "
+            "(path,label,class,source_id,seed,checkpoint_sha256,folder,noise_scale), conditioned on "
             "training-split images only. DIR is itself a SOURCE. The same seed gives identical "
             "files, whatever --batch-size."
         ),
@@ -52,6 +52,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "0 drops every near-copy"
         ),
     )
+    parser.add_argument(
+        "--noise-scale",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help=(
+            "multiply every noise vector by S (default: 1, as trained). A GAU-Net generator "
+            "trained on a few hundred images uses its noise weakly: S > 1 spreads the draws of "
+            "one conditioning image (docs/augmentation.md, 'Noise scale'); the manifest records S"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
@@ -80,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             keep_source_names=args.keep_source_names,
             max_copy_rate=args.max_copy_rate,
+            noise_scale=args.noise_scale,
         )
     if args.max_copy_rate is not None:
         report = json.loads((manifest.parent / "copy_filter.json").read_text())

@@ -250,6 +250,9 @@ class GeneratorArms:
     # validation split
     select_snapshot: str = "last"
     validation: ImageSet | None = None
+    # every noise vector multiplied by this when generating (1: as trained); a factor other
+    # than 1 gets synthetic folders of its own
+    noise_scale: float = 1.0
     train_fn: Callable[..., Path] = _default_train
     generate_fn: Callable[..., Path] = _default_generate
     scorer_fn: Callable[[ImageSet], Callable[[np.ndarray], np.ndarray]] = _default_scorer
@@ -299,6 +302,7 @@ class GeneratorArms:
         wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
         pool = max(1, int(self.filter_pool))
         name = f"{tag}-r{self.ratio:g}{f'-p{pool}' if pool > 1 else ''}"
+        name += f"-z{self.noise_scale:g}" if self.noise_scale != 1.0 else ""
         if self.select_snapshot == "last":
             folder = self.out / "synthetic" / name
             manifest = self._generated(run, folder, int(wanted.max()) * pool, None)
@@ -334,6 +338,8 @@ class GeneratorArms:
         if manifest.is_file():
             return manifest
         chosen = {} if checkpoint is None else {"checkpoint": checkpoint}
+        if self.noise_scale != 1.0:
+            chosen["noise_scale"] = self.noise_scale
         return self.generate_fn(run, folder, per_class=per_class, seed=0, **chosen)
 
     def _selected_images(

@@ -52,12 +52,12 @@ COLUMNS = (
 PINNED = (
     "data", "size", "channels", "split_seed", "subset_seed", "synthetic_ratio", "width", "fit",
     "gen_config", "gen_steps", "gen_minutes", "synthetic_weight", "filter_pool",
-    "synthetic_smoothing", "synthetic_schedule", "select_snapshot",
+    "synthetic_smoothing", "synthetic_schedule", "select_snapshot", "noise_scale",
 )  # fmt: skip
 # pinned settings added after folders were first written: a folder without them used these
 PIN_DEFAULTS = {
     "synthetic_weight": 1.0, "filter_pool": 1, "synthetic_smoothing": 0.0,
-    "synthetic_schedule": "mix", "select_snapshot": "last",
+    "synthetic_schedule": "mix", "select_snapshot": "last", "noise_scale": 1.0,
 }  # fmt: skip
 SCHEDULES = ("mix", "pretrain")
 
@@ -93,6 +93,8 @@ class BenchmarkSettings:
     # generator arms: "last" checkpoint, or the snapshot whose images score best against the
     # validation images: "fd-val" (closest) or "cas-val" (most class evidence); snapshots.py
     select_snapshot: str = "last"
+    # generator arms: every noise vector multiplied by this when generating (1: as trained)
+    noise_scale: float = 1.0
 
 
 def read_results(path: Path) -> list[dict]:
@@ -343,6 +345,7 @@ def _configured(
     arms_helper.gen_steps, arms_helper.gen_minutes = settings.gen_steps, settings.gen_minutes
     arms_helper.filter_pool = settings.filter_pool
     arms_helper.select_snapshot = settings.select_snapshot
+    arms_helper.noise_scale = settings.noise_scale
     return arms_helper
 
 
