@@ -139,8 +139,11 @@ def test_evaluate_measures_diversity_at_the_recorded_scale(
     args += ["--run", str(run), "--diversity-sources", "2", "--diversity-draws", "2"]
     args += ["--features", "domain", "--size", "16", "--domain-steps", "5", "--domain-size"]
     args += ["16", "--kid-subsets", "2", "--json", str(tmp_path / "r.json"), *flag]
+    args += ["--report", str(tmp_path / "r.html")]
     assert cli_main(args) == 0
     diversity = json.loads((tmp_path / "r.json").read_text())["noise_diversity"]
     assert diversity["noise_scale"] == expected
     printed = capsys.readouterr().out
     assert ("noise scale 3" in printed) == (expected == 3.0)
+    html = (tmp_path / "r.html").read_text()
+    assert ("every noise vector multiplied by 3" in html) == (expected == 3.0)

@@ -151,7 +151,8 @@ def test_high_pixel_and_low_feature_copy_rate_reads_as_blur_not_copies() -> None
     assert len(copies) == 1 and "over-smoothing, not copying" in copies[0].message
     assert not any("near-cop" in x.message for x in verdicts)
     noise = [x for x in verdicts if x.topic == "noise"]
-    assert [x.level for x in noise] == [WARNING] and "ignores its noise" in noise[0].message
+    assert [x.level for x in noise] == [WARNING] and "barely uses its noise" in noise[0].message
+    assert "--noise-scale" in noise[0].next_step
 
 
 @pytest.mark.parametrize(("rate", "warned"), [(0.19, False), (0.20, True), (0.9, True)])

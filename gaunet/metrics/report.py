@@ -228,12 +228,14 @@ def _diversity_section(d: dict[str, Any]) -> str:
         for c, v in d["per_class"].items()
     ]
     header = ["class", "between draws", "between real images", "ratio", "draw to its source"]
+    scale = d.get("noise_scale", 1.0)
+    scale_note = f" Measured with every noise vector multiplied by {scale:g}." if scale != 1 else ""
     return (
         "<h2>Noise diversity</h2>"
         f"<p>{d['draws']} noise draws for each of {d['sources']} conditioning images per class, "
         "mean absolute pixel difference in [0, 1] units. A ratio near 0 means the generator "
-        "ignores its noise: each training image yields essentially one new image, however "
-        "many are drawn.</p>" + _table(header, rows)
+        "barely uses its noise: each training image yields essentially one new image, however "
+        f"many are drawn.{scale_note}</p>" + _table(header, rows)
     )
 
 
