@@ -147,3 +147,18 @@ def test_evaluate_measures_diversity_at_the_recorded_scale(
     assert ("noise scale 3" in printed) == (expected == 3.0)
     html = (tmp_path / "r.html").read_text()
     assert ("every noise vector multiplied by 3" in html) == (expected == 3.0)
+
+
+@pytest.mark.parametrize("command", ["benchmark", "evaluate"])
+def test_benchmark_and_evaluate_refuse_a_bad_scale_before_any_work(
+    tmp_path: Path, capsys, command: str
+) -> None:
+    out = tmp_path / "out"
+    if command == "benchmark":
+        args = ["benchmark", "--data", "phantom:n=12", "--out", str(out), "--arms", "none"]
+    else:
+        args = ["evaluate", "--real", "phantom:n=12", "--synthetic", "phantom:n=12"]
+        args += ["--json", str(out / "r.json")]
+    assert cli_main([*args, "--noise-scale", "-2"]) == 2
+    assert "noise scale must be a positive number" in capsys.readouterr().err
+    assert not out.exists()

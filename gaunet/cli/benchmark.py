@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.downstream.fit import FitSettings
     from gaunet.downstream.subsets import parse_fractions
     from gaunet.errors import GaunetError
+    from gaunet.generate import check_noise_scale
 
     if args.threads < 0:
         raise GaunetError("--threads must be at least 0 (0: torch's choice)")
@@ -170,8 +170,7 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError("--synthetic-weight must be >= 0 and --filter-pool at least 1")
     if not 0 <= args.synthetic_smoothing < 1:
         raise GaunetError("--synthetic-smoothing must be in [0, 1)")
-    if not math.isfinite(args.noise_scale) or args.noise_scale <= 0:
-        raise GaunetError(f"--noise-scale must be a positive number, not {args.noise_scale}")
+    check_noise_scale(args.noise_scale)  # before any training or classifier cell
     settings = BenchmarkSettings(
         data=str(args.data),
         classifiers=comma_list(args.classifiers),

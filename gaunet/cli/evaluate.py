@@ -199,6 +199,10 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.metrics.verdict import verdicts_json
 
     features = checked_features(args.features)
+    if args.noise_scale is not None:  # refused before minutes of metrics, not after
+        from gaunet.generate import check_noise_scale
+
+        check_noise_scale(args.noise_scale)
     real, synthetic = load_sets(args)
     figures, prefix = figures_place(args)
     settings = ExtractorSettings(
