@@ -203,8 +203,8 @@ def load_generator(
     noise_scale: float = 1.0,
 ) -> TrainedGenerator:
     """From a run folder (its newest good checkpoint) or a checkpoint file; EMA weights unless
-    `use_ema` is False; every noise vector multiplied by `noise_scale`."""
-    noise_scale = check_noise_scale(noise_scale)
+    `use_ema` is False; every noise vector multiplied by `noise_scale` (checked by
+    TrainedGenerator)."""
     path = Path(run_or_checkpoint)
     if not path.exists():
         raise GaunetError(f"{path}: no such run folder or checkpoint")
@@ -350,8 +350,10 @@ def _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source
     if keep_source_names:
         _write_csv(out / "source_ids.csv", ["source_id", "train_id"], sorted(names.items()))
     header = MANIFEST_COLUMNS if fmt == "png" else PROVENANCE_COLUMNS
-    # npz: no `folder` column (the images are rows of synthetic.npz)
-    _write_csv(manifest, header, [r if fmt == "png" else r[:-2] + r[-1:] for r in rows_out])
+    # rows follow MANIFEST_COLUMNS; the provenance CSV picks its columns by name (its `index`
+    # is the manifest's `path`, and it has no `folder`: the images are rows of synthetic.npz)
+    named = [dict(zip(MANIFEST_COLUMNS, r), index=r[0]) for r in rows_out]
+    _write_csv(manifest, header, [[row[c] for c in header] for row in named])
 
 
 class _Stopped(Exception):
