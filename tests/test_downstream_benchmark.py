@@ -125,3 +125,26 @@ def test_cli_runs_a_grid_and_reports_bad_input(
     assert "| svm | 0.5 | classic | W |" in capsys.readouterr().out
     assert main([*args[:-2], "--size", "16", "--arms", "none,bogus"]) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+def test_the_same_data_file_named_another_way_continues_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder begun with `--data ../x.npz` continues with `--data /abs/x.npz`; another file
+    with the same content is other data and is refused."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for part in ("train", "val", "test"):
+        arrays[f"{part}_images"] = rng.integers(0, 256, (16, 16, 16), dtype=np.uint8)
+        arrays[f"{part}_labels"] = np.arange(16)[:, None] % 2
+    np.savez(tmp_path / "real.npz", **arrays)
+    np.savez(tmp_path / "copy.npz", **arrays)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    out = tmp_path / "bench"
+    run_benchmark(_settings(data="../real.npz", arms=["none"], seeds=1), out)
+    results = run_benchmark(_settings(data=str(tmp_path / "real.npz"), arms=["none"]), out)
+    assert sorted({r["seed"] for r in _rows(results)}) == ["0", "1"]
+    assert json.loads((out / "benchmark.json").read_text())["data"] == "../real.npz"
+    with pytest.raises(GaunetError, match="other data"):
+        run_benchmark(_settings(data=str(tmp_path / "copy.npz"), arms=["none"]), out)

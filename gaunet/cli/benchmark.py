@@ -103,6 +103,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "trained); S > 1 spreads the draws of one conditioning image (docs/augmentation.md)",
     )
     parser.add_argument(
+        "--synthetic-draws",
+        type=int,
+        default=1,
+        metavar="K",
+        help="generator arms, networks: generate K noise draws of every synthetic image and "
+        "train each epoch on a different one, as classic augmentation draws a new transform "
+        "each epoch (default: 1, the same images every epoch; the SVM gets the first draw)",
+    )
+    parser.add_argument(
         "--select-snapshot",
         choices=("last", "fd-val", "cas-val"),
         default="last",
@@ -199,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         synthetic_schedule=args.synthetic_schedule,
         select_snapshot=args.select_snapshot,
         noise_scale=args.noise_scale,
+        synthetic_draws=args.synthetic_draws,
     )
     out = Path(args.out)
     subset_seeds = _subset_seeds(args)

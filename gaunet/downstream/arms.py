@@ -253,6 +253,9 @@ class GeneratorArms:
     # every noise vector multiplied by this when generating (1: as trained); a factor other
     # than 1 gets synthetic folders of its own
     noise_scale: float = 1.0
+    # K > 1: K noise draws per wanted image (benchmark's --synthetic-draws), returned in
+    # generation order, so a class's first share is draw 0, its next draw 1, ...
+    draws: int = 1
     train_fn: Callable[..., Path] = _default_train
     generate_fn: Callable[..., Path] = _default_generate
     scorer_fn: Callable[[ImageSet], Callable[[np.ndarray], np.ndarray]] = _default_scorer
@@ -303,13 +306,20 @@ class GeneratorArms:
         pool = max(1, int(self.filter_pool))
         name = f"{tag}-r{self.ratio:g}{f'-p{pool}' if pool > 1 else ''}"
         name += f"-z{self.noise_scale:g}" if self.noise_scale != 1.0 else ""
+        draws = max(1, int(self.draws))
+        drawn = f"-d{draws}" if draws > 1 else ""
         if self.select_snapshot == "last":
-            folder = self.out / "synthetic" / name
-            manifest = self._generated(run, folder, int(wanted.max()) * pool, None)
+            folder = self.out / "synthetic" / f"{name}{drawn}"
+            manifest = self._generated(run, folder, int(wanted.max()) * pool * draws, None)
         else:  # the chosen snapshot's images, as scored (filter_pool is 1: benchmark checks)
-            folder, manifest = self._selected_images(run, name, subset, wanted)
+            folder, manifest, chosen = self._selected_images(run, name, subset, wanted)
+            if draws > 1:  # chosen on one draw per image, as without draws; then K draws
+                folder = folder.with_name(folder.name + drawn)
+                manifest = self._generated(run, folder, int(wanted.max()) * draws, chosen)
         check_provenance(manifest, run, subset_ids)
-        images, labels = load_synthetic(manifest, wanted * pool, subset.size, subset.channels)
+        images, labels = load_synthetic(
+            manifest, wanted * pool * draws, subset.size, subset.channels
+        )
         if pool > 1:
             probabilities = self.scorer_fn(subset)(images)
             kept = keep_most_confident(probabilities, labels, wanted)
@@ -344,8 +354,8 @@ class GeneratorArms:
 
     def _selected_images(
         self, run: Path, name: str, subset: ImageSet, wanted: np.ndarray
-    ) -> tuple[Path, Path]:
-        """(folder, manifest) of the snapshot `select_snapshot` picks. Each snapshot's images go
+    ) -> tuple[Path, Path, Path]:
+        """(folder, manifest, checkpoint) of the snapshot `select_snapshot` picks. Each snapshot's images go
         to synthetic/<name>-snapshots/step-N-<sha>/, so a retrained run never reuses another
         checkpoint's images; the scores are kept in generators/<name>-selection.json and reused
         while the run's snapshots (steps and digests) are the same."""
@@ -363,7 +373,7 @@ class GeneratorArms:
         if same and [(c["step"], c["sha256"]) for c in saved["snapshots"]] == fingerprint:
             folder = folder_of(saved["chosen"])
             chosen = Path(saved["chosen"]["checkpoint"])
-            return folder, self._generated(run, folder, int(wanted.max()), chosen)
+            return folder, self._generated(run, folder, int(wanted.max()), chosen), chosen
         if self.validation is None or len(self.validation) < 2:
             raise GaunetError(
                 f"--select-snapshot {self.select_snapshot} needs a validation split of 2+ images"
@@ -401,4 +411,4 @@ class GeneratorArms:
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps(result, indent=2) + "\n")
         folder = folder_of(result["chosen"])
-        return folder, folder / "manifest.csv"
+        return folder, folder / "manifest.csv", Path(result["chosen"]["checkpoint"])

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +54,13 @@ PINNED = (
     "data", "size", "channels", "split_seed", "subset_seed", "synthetic_ratio", "width", "fit",
     "gen_config", "gen_steps", "gen_minutes", "synthetic_weight", "filter_pool",
     "synthetic_smoothing", "synthetic_schedule", "select_snapshot", "noise_scale",
+    "synthetic_draws",
 )  # fmt: skip
 # pinned settings added after folders were first written: a folder without them used these
 PIN_DEFAULTS = {
     "synthetic_weight": 1.0, "filter_pool": 1, "synthetic_smoothing": 0.0,
     "synthetic_schedule": "mix", "select_snapshot": "last", "noise_scale": 1.0,
+    "synthetic_draws": 1,
 }  # fmt: skip
 SCHEDULES = ("mix", "pretrain")
 
@@ -95,6 +98,10 @@ class BenchmarkSettings:
     select_snapshot: str = "last"
     # generator arms: every noise vector multiplied by this when generating (1: as trained)
     noise_scale: float = 1.0
+    # generator arms, networks: K > 1 generates K noise draws per synthetic image and trains
+    # each epoch on a different one (a new draw every epoch, as classic augmentation gives a
+    # new transform); the SVM, which has no epochs, gets the first draw
+    synthetic_draws: int = 1
 
 
 def read_results(path: Path) -> list[dict]:
@@ -120,6 +127,17 @@ def _write_rows(path: Path, rows: list[dict], mode: str) -> None:
         if new:
             writer.writeheader()
         writer.writerows(rows)
+
+
+def draw_index(labels: np.ndarray, draws: int) -> np.ndarray:
+    """Which of `draws` draws each synthetic image is: of a class's images in generation order,
+    the first share is draw 0, the next draw 1, and so on (a generator arm's images come as
+    `draws` x the wanted count per class, conditioning images cycling in the same order)."""
+    index = np.zeros(len(labels), np.int64)
+    for c in np.unique(labels):
+        rows = np.flatnonzero(labels == c)
+        index[rows] = np.arange(len(rows)) * draws // len(rows)
+    return index
 
 
 def _copy_index(labels: np.ndarray, ratio: float) -> np.ndarray:
@@ -209,10 +227,14 @@ class Grid:
             weights = np.concatenate([np.ones(n_real), np.full(n_extra, s.synthetic_weight)])
         if synthetic and s.synthetic_smoothing > 0:
             smoothing = np.concatenate([np.zeros(n_real), np.full(n_extra, s.synthetic_smoothing)])
+        rotation = None
+        if arm.kind in ("generator", "run") and n_extra and s.synthetic_draws > 1:
+            drawn = draw_index(extra[1], s.synthetic_draws)
+            rotation = np.concatenate([np.full(n_real, -1), drawn])
         images, labels = np.concatenate([real[0], extra[0]]), np.concatenate([real[1], extra[1]])
         info = fit_network(
             model, images, labels, *val, s.fit, seed, augment=arm.classic,
-            sample_weight=weights, smoothing=smoothing,
+            sample_weight=weights, smoothing=smoothing, rotation=rotation,
         )  # fmt: skip
         return model, info
 
@@ -223,6 +245,9 @@ class Grid:
         extra_x, extra_y = x[:0], y[:0]
         if arm.kind in ("generator", "run"):
             extra_x, extra_y, _ = self.arms_helper.extra_images(arm, fraction, subset)
+            if s.synthetic_draws > 1 and classifier not in NETWORKS:  # no epochs: one draw
+                first = draw_index(extra_y, s.synthetic_draws) == 0
+                extra_x, extra_y = extra_x[first], extra_y[first]
         elif arm.kind == "copies":
             extra_x, extra_y = real_copies(x, y, s.synthetic_ratio)
         elif arm.kind == MORE_REAL:
@@ -264,6 +289,21 @@ class Grid:
         ]  # fmt: skip
 
 
+def _as_recorded_data(pinned: Path, settings: BenchmarkSettings) -> BenchmarkSettings:
+    """The same data file named another way (relative, absolute, through a link) continues a
+    folder instead of being refused as other data: keep the name the folder recorded."""
+    if not pinned.is_file():
+        return settings
+    recorded = json.loads(pinned.read_text()).get("data")
+    if not isinstance(recorded, str) or recorded == settings.data:
+        return settings
+    try:
+        same = os.path.samefile(recorded, settings.data)
+    except OSError:  # not a file on this machine (a phantom spec, a moved file): compare names
+        same = False
+    return replace(settings, data=recorded) if same else settings
+
+
 def run_benchmark(
     settings: BenchmarkSettings,
     out: Path,
@@ -276,6 +316,8 @@ def run_benchmark(
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
     _check_snapshot_selection(settings, arms)
+    check_synthetic_draws(settings)
+    settings = _as_recorded_data(out / "benchmark.json", settings)
     record = pin_settings(out / "benchmark.json", asdict(settings), PINNED, PIN_DEFAULTS)
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)
@@ -317,6 +359,23 @@ def run_benchmark(
     return results
 
 
+def check_synthetic_draws(settings: BenchmarkSettings) -> None:
+    """--synthetic-draws problems, refused before any generator trains."""
+    draws = settings.synthetic_draws
+    if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
+        raise GaunetError(f"--synthetic-draws {draws!r}: use a whole number, 1 or more")
+    if draws > 1 and settings.filter_pool > 1:
+        raise GaunetError(
+            "--synthetic-draws > 1 and --filter-pool > 1 do not combine: the filter keeps "
+            "one image per candidate pool, leaving no draws to rotate"
+        )
+    if draws > 1 and settings.synthetic_schedule == "pretrain":
+        raise GaunetError(
+            "--synthetic-draws > 1 needs --synthetic-schedule mix: pretraining on the synthetic "
+            "images alone has no real images to rotate the draws beside"
+        )
+
+
 def _check_snapshot_selection(settings: BenchmarkSettings, arms: list[Arm]) -> None:
     """--select-snapshot problems that would otherwise surface after a generator has trained."""
     check_criterion(settings.select_snapshot)
@@ -346,6 +405,7 @@ def _configured(
     arms_helper.filter_pool = settings.filter_pool
     arms_helper.select_snapshot = settings.select_snapshot
     arms_helper.noise_scale = settings.noise_scale
+    arms_helper.draws = settings.synthetic_draws
     return arms_helper
 
 

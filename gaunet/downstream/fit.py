@@ -85,6 +85,21 @@ def _per_image_loss(
     return (1 - smoothing) * nll + smoothing * uniform
 
 
+def _turns(rotation: np.ndarray | None, n: int) -> list[torch.Tensor]:
+    """The training rows of each epoch in a cycle: all rows, or (with `rotation`) the rows
+    marked -1 plus those of draw d in the d-th epoch of each cycle."""
+    if rotation is None:
+        return [torch.arange(n)]
+    rotation = np.asarray(rotation)
+    if len(rotation) != n or not np.issubdtype(rotation.dtype, np.integer) or rotation.min() < -1:
+        raise GaunetError("rotation needs one integer >= -1 per training image")
+    always = rotation == -1
+    draws = int(rotation.max()) + 1
+    if draws < 1:
+        return [torch.arange(n)]
+    return [torch.from_numpy(np.flatnonzero(always | (rotation == d))) for d in range(draws)]
+
+
 def _train_epoch(
     model: nn.Module,
     data: tuple[torch.Tensor, ...],
@@ -123,12 +138,16 @@ def fit_network(
     augment: bool = False,
     sample_weight: np.ndarray | None = None,
     smoothing: np.ndarray | None = None,
+    rotation: np.ndarray | None = None,
 ) -> dict:
     """Train in place and load the best-validation-loss weights; returns what happened.
 
     `sample_weight` (one per training image) scales each image's loss, e.g. below 1 for
     synthetic images; a batch's loss is the weighted mean. `smoothing` (one value in [0, 1)
-    per training image) softens that image's target, e.g. only for synthetic images."""
+    per training image) softens that image's target, e.g. only for synthetic images.
+    `rotation` (one integer per training image) makes images take turns: -1 trains every
+    epoch, d >= 0 only in epochs e with (e - 1) mod K == d, K = the largest d + 1 (a new
+    noise draw of each synthetic image every epoch)."""
     if settings.select not in ("loss", "auc"):
         raise GaunetError(f"model selection {settings.select!r}: use loss or auc")
     generator = torch.Generator().manual_seed(seed)
@@ -143,12 +162,15 @@ def fit_network(
         if len(smooth) != len(y_all) or not bool(((smooth >= 0) & (smooth < 1)).all()):
             raise GaunetError("smoothing needs one value in [0, 1) per training image")
     data = (x_all, y_all, _weights(sample_weight, len(y_all)), smooth)
+    turns = _turns(rotation, len(y_all))
     best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
     started = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
-        _train_epoch(model, data, optimiser, settings.batch_size, generator, augment)
+        rows = turns[(epoch - 1) % len(turns)]
+        epoch_data = tuple(None if t is None else t[rows] for t in data)
+        _train_epoch(model, epoch_data, optimiser, settings.batch_size, generator, augment)
         epochs_run = epoch
-        recalibrate_batchnorm(model, x_all, 256)
+        recalibrate_batchnorm(model, epoch_data[0], 256)
         score = _val_score(model, val_images, val_labels, settings.select)
         if score < best_score:
             best_score, best_epoch = score, epoch
