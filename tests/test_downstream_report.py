@@ -171,6 +171,12 @@ DOWN = [0.50, 0.51, 0.49, 0.52]
         ({"classic": UP, "gaunet+classic": DOWN}, "last", ["Do not add", "Classic augmentation alone helped here"], ["--arms none,classic"]),
         # only controls: no generator arm to judge
         ({"classic": SAME}, "last", [], ["What to try next"]),
+        # no ceiling measured below fraction 1: measuring it is suggested
+        ({"gaunet": SAME}, "last", ["Measure the ceiling", "more-real,more-real+classic"], ["Even new real images"]),
+        # a ceiling that is itself no gain: the generator cannot be judged here
+        ({"gaunet": SAME, "more-real": SAME}, "last", ["Even new real images (`more-real`) did not help"], ["Measure the ceiling"]),
+        # a ceiling that shows: neither line
+        ({"gaunet": SAME, "more-real": UP}, "last", ["What to try next"], ["Measure the ceiling", "Even new real images"]),
     ],
 )  # fmt: skip
 def test_no_generator_gain_says_what_to_try_next(
@@ -183,3 +189,14 @@ def test_no_generator_gain_says_what_to_try_next(
         assert phrase in text
     for phrase in unexpected:
         assert phrase not in text
+
+
+def test_no_ceiling_is_suggested_at_fraction_one() -> None:
+    """At fraction 1 there are no left-out training images to add, so no ceiling to measure."""
+    rows = [
+        {**row, "fraction": 1.0}
+        for row in _rows({("resnet18", "none"): NONE, ("resnet18", "gaunet"): SAME})
+    ]
+    order = {"classifiers": ["resnet18"], "fractions": [1.0], "arms": ["none", "gaunet"]}
+    text = summary_markdown(summarise(rows, order), {**SETTINGS, "select_snapshot": "last"})
+    assert "What to try next" in text and "Measure the ceiling" not in text

@@ -199,11 +199,10 @@ def _ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
     for entry in entries:
         if not entry["arm"].startswith(MORE_REAL):
             continue
-        combined = entry["arm"].endswith(COMBINED)
-        gains = entry.get("gain_vs_classic" if combined else "gain", {})
+        gains = entry.get(_ceiling_key(entry), {})
         if not gains:
             continue
-        against = "classic alone" if combined else "none"
+        against = "classic alone" if entry["arm"].endswith(COMBINED) else "none"
         shown = ", ".join(f"{LABELS[m]} {_gain(gains.get(m), flags)}" for m in ("accuracy", "auc"))
         above = [m for m in ("accuracy", "auc") if _low(gains.get(m)) > 0]
         if above:
@@ -278,6 +277,22 @@ def _next_steps(entries: list[dict], settings: dict) -> list[str]:
             "top of classic augmentation by +1.2 accuracy and +2.0 AUC points over nine "
             "subsets (docs/augmentation.md)."
         )
+    ceiling = [e for e in entries if e["arm"].startswith(MORE_REAL)]
+    if not ceiling and any(e["fraction"] < 1 for e in generated):
+        steps.append(
+            "Measure the ceiling: add `more-real,more-real+classic` to `--arms` (new real "
+            "training images the subset left out, as many as the generator adds). On "
+            "PneumoniaMNIST at 10 % (470 images) even they gave no significant gain, so no "
+            "generator could have been shown to help there (docs/augmentation.md)."
+        )
+    elif ceiling and not any(
+        _low(e.get(_ceiling_key(e), {}).get(m)) > 0 for e in ceiling for m in ("accuracy", "auc")
+    ):
+        steps.append(
+            "Even new real images (`more-real`) did not help significantly here: no "
+            "generator's images can be shown to help with these seeds and this test split. "
+            "Add seeds, or judge the generator at a smaller fraction where the ceiling shows."
+        )
     steps += [
         "Train the generator longer (`--gen-steps`), or elsewhere on a GPU and pass its run "
         "folder as an arm (`--arms none,RUN,classic,RUN+classic`): at the CPU budgets "
@@ -299,6 +314,12 @@ def _next_steps(entries: list[dict], settings: dict) -> list[str]:
         "",
         *[f"- {step}" for step in steps],
     ]
+
+
+def _ceiling_key(entry: dict) -> str:
+    """The comparison that judges a ceiling row: `more-real` against none, `more-real+classic`
+    against classic alone."""
+    return "gain_vs_classic" if entry["arm"].endswith(COMBINED) else "gain"
 
 
 def _low(stat: dict | None) -> float:
