@@ -355,10 +355,11 @@ class GeneratorArms:
     def _selected_images(
         self, run: Path, name: str, subset: ImageSet, wanted: np.ndarray
     ) -> tuple[Path, Path, Path]:
-        """(folder, manifest, checkpoint) of the snapshot `select_snapshot` picks. Each snapshot's images go
-        to synthetic/<name>-snapshots/step-N-<sha>/, so a retrained run never reuses another
-        checkpoint's images; the scores are kept in generators/<name>-selection.json and reused
-        while the run's snapshots (steps and digests) are the same."""
+        """(folder, manifest, checkpoint) of the snapshot `select_snapshot` picks. Each
+        snapshot's images go to synthetic/<name>-snapshots/step-N-<sha>/, so a retrained run
+        never reuses another checkpoint's images; the scores are kept in
+        generators/<name>-selection.json and reused while the run's snapshots (steps and
+        digests) are the same."""
         snapshots.check_criterion(self.select_snapshot, tuple(snapshots.RANKED_BY))
         candidates = snapshots.snapshot_candidates(run)
         fingerprint = [(c["step"], c["sha256"]) for c in candidates]

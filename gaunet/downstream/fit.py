@@ -91,10 +91,11 @@ def _turns(rotation: np.ndarray | None, n: int) -> list[torch.Tensor]:
     if rotation is None:
         return [torch.arange(n)]
     rotation = np.asarray(rotation)
-    if len(rotation) != n or not np.issubdtype(rotation.dtype, np.integer) or rotation.min() < -1:
+    integer = np.issubdtype(rotation.dtype, np.integer)
+    if len(rotation) != n or not integer or (n and rotation.min() < -1):
         raise GaunetError("rotation needs one integer >= -1 per training image")
     always = rotation == -1
-    draws = int(rotation.max()) + 1
+    draws = int(rotation.max()) + 1 if n else 0
     if draws < 1:
         return [torch.arange(n)]
     return [torch.from_numpy(np.flatnonzero(always | (rotation == d))) for d in range(draws)]
