@@ -200,3 +200,21 @@ def test_no_ceiling_is_suggested_at_fraction_one() -> None:
     order = {"classifiers": ["resnet18"], "fractions": [1.0], "arms": ["none", "gaunet"]}
     text = summary_markdown(summarise(rows, order), {**SETTINGS, "select_snapshot": "last"})
     assert "What to try next" in text and "Measure the ceiling" not in text
+
+
+@pytest.mark.parametrize(
+    "arms, cautioned",
+    [
+        ({"gaunet": UP}, True),  # a gain and no control: caution
+        ({"gaunet": UP, "copies": UP}, False),  # the control is there: its table answers
+        ({"gaunet": SAME}, False),  # no gain: nothing to caution about
+        ({"copies": UP}, False),  # the control itself is not a generator arm
+    ],
+)
+def test_a_generator_gain_without_the_copies_control_gets_a_caution(
+    arms: dict, cautioned: bool
+) -> None:
+    rows = _rows({("resnet18", "none"): NONE, **{("resnet18", a): v for a, v in arms.items()}})
+    order = {"classifiers": ["resnet18"], "fractions": [0.5], "arms": ["none", *arms]}
+    text = summary_markdown(summarise(rows, order), {**SETTINGS, "select_snapshot": "last"})
+    assert ("add the `copies` control" in text) == cautioned

@@ -82,7 +82,7 @@ def check_poolable(folders: list[Path], settings: list[dict]) -> None:
                 )
 
 
-def _pooled_stat(per_subset: list[float]) -> dict:
+def pooled_stat(per_subset: list[float]) -> dict:
     """The per-subset mean gains against 0: the same t-interval, p and detectable gain as a
     paired difference over seeds, with subsets as the unit."""
     values = np.asarray(per_subset, dtype=np.float64)
@@ -120,7 +120,7 @@ def pool_entries(summaries: list[dict]) -> list[dict]:
                 means = [(e.get(gain_key) or {}).get(metric, {}).get("mean") for e in entries]
                 if any(m is None for m in means):
                     continue
-                out.setdefault(gain_key, {})[metric] = _pooled_stat(means)
+                out.setdefault(gain_key, {})[metric] = pooled_stat(means)
         if any(k in out for k in GAIN_KEYS):
             pooled.append(out)
     return pooled
