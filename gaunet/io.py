@@ -72,6 +72,16 @@ def write_json(path: Path, value: Any, durable: bool = False) -> None:
     write_atomic(path, text.encode(), durable=durable)
 
 
+def _same_file(recorded: Any, given: Any) -> bool:
+    """Two different names of one existing file (not a spec such as `phantom:n=24`)."""
+    if not isinstance(recorded, str) or not isinstance(given, str) or recorded == given:
+        return False
+    try:
+        return os.path.samefile(recorded, given)
+    except OSError:  # not a file on this machine: the names are compared as they are
+        return False
+
+
 def pin_settings(
     path: Path,
     record: dict[str, Any],
@@ -79,17 +89,23 @@ def pin_settings(
     defaults: dict[str, Any] | None = None,
     what: str = "folder",
     key: str | None = None,
+    paths: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Refuse to continue a folder whose results-changing settings differ from `record`, then
     write `record` merged over what `path` already holds. A setting missing from an older file
     reads as its value in `defaults`. With `key`, the settings live under that key of the file
     and its other keys are kept as they are (a state file that records progress beside them).
+    Settings named in `paths` are file names: the same file named another way (relative,
+    absolute, through a link) is no change, and the recorded name is kept.
     Returns the merged file content."""
     path = Path(path)
     content = json.loads(path.read_text()) if path.is_file() else {}
     saved = content.get(key, {}) if key else content
     defaults = defaults or {}
     plain = json.loads(json.dumps(record, default=jsonable))
+    for name in paths:
+        if _same_file(saved.get(name), plain.get(name)):
+            plain[name] = saved[name]
     changed = [
         name
         for name in pinned

@@ -82,3 +82,20 @@ def test_write_npz_round_trips_under_the_exact_name(tmp_path: Path, compress: bo
         assert archive["images"].tolist() == [[0, 1, 2], [3, 4, 5]]
         assert archive["names"].tolist() == ["a"]
     assert [p.name for p in tmp_path.iterdir()] == ["rows.npz"]
+
+
+def test_pin_settings_takes_another_name_of_the_same_file_as_unchanged(
+    tmp_path: Path, monkeypatch
+) -> None:
+    (tmp_path / "data.npz").write_bytes(b"x")
+    (tmp_path / "copy.npz").write_bytes(b"x")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    path = tmp_path / "run" / "settings.json"
+    pin_settings(path, {"data": "../data.npz"}, ("data",), paths=("data",))
+    absolute = {"data": str(tmp_path / "data.npz")}
+    assert pin_settings(path, absolute, ("data",), paths=("data",)) == {"data": "../data.npz"}
+    with pytest.raises(GaunetError, match="was run with other data"):  # same bytes, other file
+        pin_settings(path, {"data": str(tmp_path / "copy.npz")}, ("data",), paths=("data",))
+    with pytest.raises(GaunetError, match="was run with other data"):  # without `paths`: names
+        pin_settings(path, absolute, ("data",))

@@ -272,7 +272,12 @@ class Demo:
         """demo.json with this run's settings (under "settings", beside the steps record),
         refused when a PINNED one changed."""
         state = pin_settings(
-            self.folder.state, asdict(self.settings), PINNED, what="demo folder", key="settings"
+            self.folder.state,
+            asdict(self.settings),
+            PINNED,
+            what="demo folder",
+            key="settings",
+            paths=("data",),
         )
         state.setdefault("steps", {})
         return state

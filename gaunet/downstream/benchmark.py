@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -289,21 +288,6 @@ class Grid:
         ]  # fmt: skip
 
 
-def _as_recorded_data(pinned: Path, settings: BenchmarkSettings) -> BenchmarkSettings:
-    """The same data file named another way (relative, absolute, through a link) continues a
-    folder instead of being refused as other data: keep the name the folder recorded."""
-    if not pinned.is_file():
-        return settings
-    recorded = json.loads(pinned.read_text()).get("data")
-    if not isinstance(recorded, str) or recorded == settings.data:
-        return settings
-    try:
-        same = os.path.samefile(recorded, settings.data)
-    except OSError:  # not a file on this machine (a phantom spec, a moved file): compare names
-        same = False
-    return replace(settings, data=recorded) if same else settings
-
-
 def run_benchmark(
     settings: BenchmarkSettings,
     out: Path,
@@ -317,8 +301,9 @@ def run_benchmark(
     arms = parse_arms(settings.arms)
     _check_snapshot_selection(settings, arms)
     check_synthetic_draws(settings)
-    settings = _as_recorded_data(out / "benchmark.json", settings)
-    record = pin_settings(out / "benchmark.json", asdict(settings), PINNED, PIN_DEFAULTS)
+    record = pin_settings(
+        out / "benchmark.json", asdict(settings), PINNED, PIN_DEFAULTS, paths=("data",)
+    )
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)
         print_skip_summary(data, out)

@@ -85,11 +85,11 @@ def _per_image_loss(
     return (1 - smoothing) * nll + smoothing * uniform
 
 
-def _turns(rotation: np.ndarray | None, n: int) -> list[torch.Tensor]:
-    """The training rows of each epoch in a cycle: all rows, or (with `rotation`) the rows
-    marked -1 plus those of draw d in the d-th epoch of each cycle."""
+def _turns(rotation: np.ndarray | None, n: int) -> list[torch.Tensor | None]:
+    """The training rows of each epoch in a cycle: [None] (every row, every epoch, nothing
+    copied), or (with `rotation`) the rows marked -1 plus those of draw d in the d-th epoch."""
     if rotation is None:
-        return [torch.arange(n)]
+        return [None]
     rotation = np.asarray(rotation)
     integer = np.issubdtype(rotation.dtype, np.integer)
     if len(rotation) != n or not integer or (n and rotation.min() < -1):
@@ -97,7 +97,7 @@ def _turns(rotation: np.ndarray | None, n: int) -> list[torch.Tensor]:
     always = rotation == -1
     draws = int(rotation.max()) + 1 if n else 0
     if draws < 1:
-        return [torch.arange(n)]
+        return [None]
     return [torch.from_numpy(np.flatnonzero(always | (rotation == d))) for d in range(draws)]
 
 
@@ -168,7 +168,7 @@ def fit_network(
     started = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
         rows = turns[(epoch - 1) % len(turns)]
-        epoch_data = tuple(None if t is None else t[rows] for t in data)
+        epoch_data = data if rows is None else tuple(None if t is None else t[rows] for t in data)
         _train_epoch(model, epoch_data, optimiser, settings.batch_size, generator, augment)
         epochs_run = epoch
         recalibrate_batchnorm(model, epoch_data[0], 256)

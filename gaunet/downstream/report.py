@@ -199,7 +199,7 @@ def _ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
     for entry in entries:
         if not entry["arm"].startswith(MORE_REAL):
             continue
-        gains = entry.get(_ceiling_key(entry), {})
+        gains = entry.get(_deciding_key(entry), {})
         if not gains:
             continue
         against = "classic alone" if entry["arm"].endswith(COMBINED) else "none"
@@ -261,10 +261,7 @@ def _next_steps(entries: list[dict], settings: dict) -> list[str]:
     if not generated:
         return []
     # the comparison that decides: alone against none, combined against classic alone
-    kinds = [
-        _accuracy_verdict(e, "gain_vs_classic" if e["arm"].endswith(COMBINED) else "gain")[0]
-        for e in generated
-    ]
+    kinds = [_accuracy_verdict(e, _deciding_key(e))[0] for e in generated]
     if "better" in kinds:
         return []
     steps = []
@@ -287,7 +284,7 @@ def _next_steps(entries: list[dict], settings: dict) -> list[str]:
             "generator could have been shown to help there (docs/augmentation.md)."
         )
     elif ceiling and not any(
-        _low(e.get(_ceiling_key(e), {}).get(m)) > 0 for e in ceiling for m in ("accuracy", "auc")
+        _low(e.get(_deciding_key(e), {}).get(m)) > 0 for e in ceiling for m in ("accuracy", "auc")
     ):
         steps.append(
             "Even new real images (`more-real`) did not help significantly here: no "
@@ -323,7 +320,7 @@ def _copies_caution(entries: list[dict]) -> list[str]:
     helped = [
         e["arm"]
         for e in _generator_entries(entries)
-        if not e.get("gain_vs_copies") and _accuracy_verdict(e, _ceiling_key(e))[0] == "better"
+        if not e.get("gain_vs_copies") and _accuracy_verdict(e, _deciding_key(e))[0] == "better"
     ]
     if not helped:
         return []
@@ -339,9 +336,9 @@ def _copies_caution(entries: list[dict]) -> list[str]:
     ]
 
 
-def _ceiling_key(entry: dict) -> str:
-    """The comparison that judges a ceiling row: `more-real` against none, `more-real+classic`
-    against classic alone."""
+def _deciding_key(entry: dict) -> str:
+    """The comparison that judges an arm: alone against none ("gain"), a combined arm
+    (`X+classic`) against classic alone ("gain_vs_classic")."""
     return "gain_vs_classic" if entry["arm"].endswith(COMBINED) else "gain"
 
 
