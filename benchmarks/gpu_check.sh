@@ -9,15 +9,20 @@
 # optimised paper step (torch.profiler) to OUT_DIR/paper256-profile.txt.
 # GPU_CHECK_TINY=1 runs the same script with tiny sizes and widths (a CPU smoke test).
 #
-# GPU_CHECK_MODE=levers (issue 17), also under 8 minutes: first the graph-safe step test on the
-# GPU (tests/test_graph_safe_step.py under torch.cuda.set_sync_debug_mode("error")), then each
-# new lever alone on `paper` at 256 px, batch 32, against the same process's reference:
-#   paper256-levers17  reference, bf16, bf16_norm (bf16 + bf16 layer norms), dense_buffer,
-#                      bf16_norm+dense_buffer, channels_last, gp_fraction=0.5, optimised
+# GPU_CHECK_MODE=levers (issue 17), under 9.5 minutes (GPU_CHECK_SECONDS=560; a 15-minute
+# device lease leaves room for the machine's start): first the graph-safe step test on the GPU
+# (tests/test_graph_safe_step.py under torch.cuda.set_sync_debug_mode("error")), then, against
+# the same process's reference:
+#   paper256-levers17  only with GPU_CHECK_LAYER_LEVERS=1 (run 3 measured it): reference, bf16,
+#                      bf16_norm, dense_buffer, bf16_norm+dense_buffer, channels_last,
+#                      gp_fraction=0.5, optimised, on `paper` at 256 px, batch 32
 #   paper256-graphs    reference, cuda_graphs, optimised (bf16 + gp_every=4) and
 #                      bf16+gp_every=4+cuda_graphs; FLOPs counted, so the share of the ceiling
 #   small64-graphs     cpu-small 64 px, batch 64, fp32: reference, optimised, gp_every=4,
 #                      cuda_graphs, gp_every=4+cuda_graphs (the 1000 images/s target)
+#   loss_curves.json   50 iterations' losses of the reference, optimised and bf16 paths (paper,
+#                      64 px, batch 16) from one seed, and each one's difference to the
+#                      reference beside the reference with another seed
 #   paper256-compile-ro  torch.compile(mode="reduce-overhead") of the forward modules (what is
 #                      left of the budget; GPU_CHECK_COMPILE=0 skips it)
 # A run cut by its cap still reports the blocks it timed (train_speed.py writes its JSON after
@@ -41,6 +46,8 @@ if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   timing=(--steps 1 --repeats 1 --warmup 1)
   limit=300
   small_limit=300
+  curves=(--size 32 --channels 1 --batch 4 --set g_width=4 --set g_width_max=8 --set d_growth=4
+          --set d_stem=4 --set num_threads=1 --set device=cpu)
   compile_run=0
 else
   paper=(--size 256 --channels 3 --batch 32)
@@ -48,10 +55,13 @@ else
   timing=(--steps 2 --repeats 2 --warmup 2)
   limit=260
   small_limit=120
+  curves=(--size 64 --channels 3 --batch 16)
   compile_run=${GPU_CHECK_COMPILE:-1}  # GPU_CHECK_COMPILE=0 skips the compile run
 fi
 
-total_limit=${GPU_CHECK_SECONDS:-470}  # the whole check stays under 8 minutes
+default_limit=470  # the whole check stays under 8 minutes
+[ "${GPU_CHECK_MODE:-}" = levers ] && default_limit=560  # run 3: the machine started in 30 s
+total_limit=${GPU_CHECK_SECONDS:-$default_limit}
 start=$SECONDS
 capped() {  # the smaller of $1 and the seconds left of the whole check (at least 1)
   local left=$(( total_limit - (SECONDS - start) ))
@@ -85,18 +95,31 @@ print(json.dumps(r))' "$label" "$out/$label.json" >> "$log"
 if [ "${GPU_CHECK_MODE:-}" = levers ]; then  # issue 17: each new lever alone
   quick=(--steps 2 --repeats 2 --warmup 1)
   [ "${GPU_CHECK_TINY:-0}" = 1 ] && quick=(--steps 1 --repeats 1 --warmup 1)
-  # the step makes no host sync, on the GPU itself (set_sync_debug_mode("error"))
-  timeout "$(capped 60)" "$py" -m pytest -q -x -p no:cacheprovider tests/test_graph_safe_step.py \
+  # the step makes no host sync, on the GPU itself (set_sync_debug_mode("error")); run 3 (H200)
+  # passed 2 of its 7 cases in 60 s, so it gets 150 s
+  timeout "$(capped 150)" "$py" -m pytest -q -x -p no:cacheprovider tests/test_graph_safe_step.py \
     > "$out/graph_safe_step.txt" 2>&1
   echo "graph-safe step test: $(tail -n 1 "$out/graph_safe_step.txt")"
-  # no FLOP count here: none of these levers changes the arithmetic but gp_fraction, and
-  # paper256-graphs counts the reference's and the optimised path's
-  bench paper256-levers17 "$(( limit - 20 ))" --preset paper "${paper[@]}" "${quick[@]}" --no-flops \
-    --levers bf16,bf16_norm,dense_buffer,bf16_norm+dense_buffer,channels_last,gp_fraction=0.5
+  if [ "${GPU_CHECK_LAYER_LEVERS:-0}" = 1 ]; then  # measured in run 3: neither layer lever helps
+    # no FLOP count here: none of these levers changes the arithmetic but gp_fraction, and
+    # paper256-graphs counts the reference's and the optimised path's
+    bench paper256-levers17 "$(( limit - 20 ))" --preset paper "${paper[@]}" "${quick[@]}" \
+      --no-flops \
+      --levers bf16,bf16_norm,dense_buffer,bf16_norm+dense_buffer,channels_last,gp_fraction=0.5
+  fi
   bench paper256-graphs 110 --preset paper "${paper[@]}" "${quick[@]}" \
     --levers cuda_graphs,bf16+gp_every=4+cuda_graphs
-  bench small64-graphs 70 --preset cpu-small "${small[@]}" "${quick[@]}" \
+  # run 3 needed 110 s (each trainer's first iterations tune cuDNN); 3 blocks, as 2 were noisy
+  bench small64-graphs 130 --preset cpu-small "${small[@]}" --steps 4 --repeats 3 --warmup 1 \
     --set precision=fp32 --levers gp_every=4,cuda_graphs,gp_every=4+cuda_graphs
+  # training behaviour: 50 iterations' losses of the reference, the optimised path and bf16
+  # from one seed (paper at 64 px, batch 16), beside the reference with another seed (run 3:
+  # 165 s for these four paths)
+  timeout "$(capped 170)" "$py" benchmarks/train_speed.py --preset paper "${curves[@]}" \
+    --loss-curves 50 --levers bf16 --json-out "$out/loss_curves.json" \
+    > "$out/loss_curves.txt" 2>&1
+  echo "loss curves (relative difference to the reference; exit $?):"
+  grep -E "wasserstein|loss_d|penalty|error" "$out/loss_curves.txt" | head -n 14
   if [ "$compile_run" = 1 ]; then
     bench paper256-compile-ro 120 --preset paper "${paper[@]}" "${quick[@]}" --no-flops \
       --levers compile_ro

@@ -334,6 +334,80 @@ def measure(args: argparse.Namespace) -> dict:
     return summary()
 
 
+def loss_curves(args: argparse.Namespace) -> dict:
+    """Training behaviour of the optimised path: the losses of `args.loss_curves` iterations of
+    the reference path and of the optimised path (and any `--levers`), each from the same
+    weights, pairs and noise (the same seed), read on the host only at the end. Per loss and
+    path: the mean absolute difference to the reference over the steps both logged it, relative
+    to the reference's mean absolute value, and the largest difference. A GAN's losses are
+    chaotic over many steps, so the yardstick is the reference with another seed
+    (`reference-other-seed`): a path behaves like the reference when its difference is no
+    larger than that. CUDA-graph replays keep
+    no loss totals, so `cuda_graphs` paths are not compared."""
+    base, probe, device, optimised = settings_from(args)
+    paths = {"reference": REFERENCE, "optimised": {**REFERENCE, **optimised}}
+    for name in filter(None, args.levers.split(",")):
+        paths[name] = {**REFERENCE, **lever_settings(name)}
+    # the yardstick: how far the reference's own curve moves with another seed
+    paths["reference-other-seed"] = {**REFERENCE, "seed": probe.seed + 1}
+    data = random_data(probe.channels, probe.size)
+    curves: dict = {}
+    for name, settings in paths.items():
+        if _on(settings.get("_cuda_graphs", False)):
+            curves[name] = {"error": "not compared: graph replays keep no loss totals"}
+            continue
+        try:
+            trainer = build(args.preset, {**base, **settings}, data)
+            steps: list[dict] = []
+            for _ in range(args.loss_curves):
+                totals: dict = {}
+                trainer.train_step(totals)
+                steps.append(totals)
+            keys = sorted({key for totals in steps for key in totals})
+            curves[name] = {
+                key: [float(t[key]) if key in t else math.nan for t in steps] for key in keys
+            }
+        except Exception as error:  # noqa: BLE001 - a failing lever is a result
+            curves[name] = {"error": f"{type(error).__name__}: {error}"}
+    return {
+        "preset": args.preset,
+        "size": probe.size,
+        "batch_size": probe.batch_size,
+        "iterations": args.loss_curves,
+        "device": str(device),
+        "torch": torch.__version__,
+        "curves": curves,
+        "differences": curve_differences(curves),
+    }
+
+
+def curve_differences(curves: dict) -> dict:
+    """Each path's losses against the reference's: {path: {loss: {relative, max_abs}}}."""
+    reference = curves.get("reference", {})
+    if "error" in reference:
+        return {}
+    out: dict = {}
+    for name, curve in curves.items():
+        if name == "reference" or "error" in curve:
+            continue
+        out[name] = {}
+        for key, ours in curve.items():
+            theirs = reference.get(key)
+            if theirs is None:
+                continue
+            both = [(a, b) for a, b in zip(ours, theirs) if math.isfinite(a) and math.isfinite(b)]
+            if not both:
+                continue
+            diffs = [abs(a - b) for a, b in both]
+            scale = statistics.fmean(abs(b) for _, b in both)
+            out[name][key] = {
+                "relative": round(statistics.fmean(diffs) / scale, 4) if scale > 0 else math.nan,
+                "max_abs": round(max(diffs), 5),
+                "steps": len(both),
+            }
+    return out
+
+
 def write_json(path: Path | None, result: dict) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -388,7 +462,28 @@ def main() -> None:
         metavar="N",
         help="instead: print torch.profiler's operator table for N optimised iterations",
     )
+    parser.add_argument(
+        "--loss-curves",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: N iterations' losses of the reference, optimised (and --levers) paths "
+        "from the same seed, and each path's difference to the reference",
+    )
     args = parser.parse_args()
+    if args.loss_curves:
+        result = loss_curves(args)
+        write_json(args.json_out, result)
+        for name, losses in result["differences"].items():
+            for key, d in losses.items():
+                print(
+                    f"loss curve {name:28s} {key:20s} relative difference {d['relative']:.4f} "
+                    f"max |diff| {d['max_abs']:.5f} over {d['steps']} steps"
+                )
+        for name, curve in result["curves"].items():
+            if "error" in curve:
+                print(f"loss curve {name:28s} {curve['error']}")
+        return
     if args.profile:
         print(profile_table(args))
         return

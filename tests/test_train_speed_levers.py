@@ -172,3 +172,36 @@ def test_train_speed_lever_names_combine():
     }
     with pytest.raises(SystemExit, match="unknown lever 'nope'"):
         train_speed.lever_settings("bf16+nope")
+
+
+def test_loss_curves_of_the_levers_stay_within_the_reference_seed_spread():
+    """Issue 17's training-behaviour check on CPU at tiny sizes: 50 iterations from the same
+    seed. The dense-block buffer gives the reference's losses exactly; bf16 (rounding) moves the
+    curves less than running the reference with another seed does."""
+    import argparse
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "train_speed.py"
+    spec = importlib.util.spec_from_file_location("train_speed", path)
+    train_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_speed)
+    tiny = ["g_width=4", "g_width_max=8", "d_growth=4", "d_stem=4", "num_threads=1", "device=cpu"]
+    args = argparse.Namespace(
+        preset="paper",
+        size=32,
+        channels=1,
+        batch=4,
+        overrides=tiny,
+        optimised=[],
+        levers="bf16,dense_buffer,cuda_graphs",
+        loss_curves=50,
+    )
+    result = train_speed.loss_curves(args)
+    curves, differences = result["curves"], result["differences"]
+    assert len(curves["reference"]["wasserstein"]) == 50
+    assert curves["cuda_graphs"] == {"error": "not compared: graph replays keep no loss totals"}
+    assert set(differences) == {"optimised", "bf16", "dense_buffer", "reference-other-seed"}
+    assert all(d["max_abs"] == 0 for d in differences["dense_buffer"].values())
+    losses = ("loss_d", "loss_g", "wasserstein")
+    spread = sum(differences["reference-other-seed"][k]["relative"] for k in losses)
+    assert 0 < sum(differences["bf16"][k]["relative"] for k in losses) < spread
