@@ -156,8 +156,21 @@ def test_baselines_join_the_grid_the_metrics_and_the_benchmark(tmp_path: Path) -
         assert (out / "evaluate" / model / "metrics.json").is_file()
     with open(out / "downstream" / "results.csv") as handle:
         arms = {row["arm"] for row in csv.DictReader(handle)}
-    assert arms == {"none", "classic", "run:gaunet", "run:gan", "run:cgan", "run:gaunet+classic"}
+    assert arms == {
+        "none",
+        "classic",
+        "run:gaunet",
+        "run:gan",
+        "run:cgan",
+        "run:gaunet+classic",
+        "copies+classic",
+    }
     text = (out / "report.html").read_text()
     assert "GAN images" in text and "cGAN images" in text
-    # the combined arm is judged against classic augmentation alone as well
+    # the combined arm is judged against classic augmentation alone as well, and against the
+    # copies control (extra optimiser steps without new images); the control itself is not
+    # judged against itself
     assert "GAU-Net images + classic augmentation, against classic augmentation alone" in text
+    combined = "GAU-Net images + classic augmentation, against plain copies of the real images"
+    assert combined in text
+    assert "plain copies of the real images + classic augmentation, against" not in text

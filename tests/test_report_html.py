@@ -13,13 +13,26 @@ from PIL import Image
 from gaunet.demo.report import chance_note, headline, render_report, write_report
 from gaunet.downstream.report import summarise
 from gaunet.downstream.stats import paired_difference
-from gaunet.report.html import verdict
+from gaunet.report.html import arm_name, verdict
 
 
 def _gain(with_values: list[float], without_values: list[float]) -> dict:
     """A gain as summary.json stores it (NaN -> None)."""
     stat = paired_difference(np.asarray(with_values), np.asarray(without_values))
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in stat.items()}
+
+
+@pytest.mark.parametrize(
+    ("arm", "name"),
+    [
+        ("none", "none (real images only)"),
+        ("run:gaunet", "GAU-Net images"),
+        ("run:gaunet+classic", "GAU-Net images + classic augmentation"),
+        ("copies+classic", "plain copies of the real images + classic augmentation"),
+    ],
+)
+def test_arm_names_say_what_was_added(arm: str, name: str) -> None:
+    assert arm_name(arm) == name
 
 
 @pytest.mark.parametrize(

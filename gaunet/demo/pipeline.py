@@ -233,12 +233,15 @@ class Demo:
                 data=s.data,
                 classifiers=list(s.classifiers),
                 # each generator's images alone, and with classic augmentation (compared with
-                # classic alone too): how users would use them
+                # classic alone too): how users would use them. The control, plain copies of
+                # the real images with classic augmentation, says whether a gain is the
+                # images' or only the extra optimiser steps that extra images bring
                 arms=[
                     "none",
                     "classic",
                     *(str(self.folder.run(m)) for m in s.models),
                     f"{self.folder.run('gaunet')}+classic",
+                    "copies+classic",
                 ],
                 fractions=[s.fraction],
                 seeds=s.seeds,

@@ -39,6 +39,8 @@ def arm_name(arm: str) -> str:
         return "none (real images only)"
     if arm == "classic":
         return "classic augmentation"
+    if arm == "copies":  # the control arm: extra optimiser steps without new images
+        return "plain copies of the real images"
     return f"{MODEL_NAMES.get(model, model)} images"
 
 
