@@ -87,6 +87,7 @@ def test_report_sections_and_verdict_match_the_numbers(demo_dir: Path) -> None:
     assert f"real test accuracy {accuracy:.3f}" in state["steps"]["evaluate"]["summary"]
     with open(demo_dir / "downstream" / "results.csv") as handle:
         rows = [r for r in csv.DictReader(handle) if r["metric"] == "accuracy"]
+    assert {r["arm"] for r in rows} == {"none", "classic", "run:gaunet", "run:gaunet+classic"}
     for classifier in ("svm", "resnet18"):
         by_arm = {
             arm: [float(r["value"]) for r in sorted(rows, key=lambda r: r["seed"])
@@ -149,6 +150,7 @@ def test_baselines_join_the_grid_the_metrics_and_the_benchmark(tmp_path: Path) -
 
     settings = tiny(tmp_path / "demo")
     settings.baselines, settings.classifiers, settings.seeds = True, ["svm"], 1
+    settings.control = True  # the copies+classic control arm too
     out = Demo(settings).run().parent
     with Image.open(out / "figures" / "figure2-grid.png") as grid:
         assert grid.size == grid_pixels(3, 2 * 3, tile_side(32))  # real + 3 runs, 3 rows/class

@@ -181,7 +181,8 @@ def test_chance_level_baseline_is_flagged(accuracy: float, warned: bool) -> None
     [
         {"data": "phantom"},
         {"data": "my data/x.npz", "train_steps": 5, "fraction": 0.5, "baselines": True,
-         "features": ["domain"], "classifiers": ["svm"], "seeds": 2, "width": 0.25},
+         "features": ["domain"], "classifiers": ["svm"], "seeds": 2, "width": 0.25,
+         "control": True},
     ],
 )  # fmt: skip
 def test_reproduce_commands_parse_and_carry_the_options(settings: dict) -> None:
@@ -204,6 +205,9 @@ def test_reproduce_commands_parse_and_carry_the_options(settings: dict) -> None:
     assert demo.baselines == settings.get("baselines", False)
     assert demo.fraction == settings.get("fraction", 0.25)
     assert demo.classifiers == ",".join(settings.get("classifiers", ["resnet18", "svm"]))
+    assert demo.control == settings.get("control", False)
+    benchmark = parsed[-1]
+    assert ("copies+classic" in benchmark.arms.split(",")) == settings.get("control", False)
 
 
 def test_report_states_the_image_verdicts_without_contradicting_itself(demo_folder: Path) -> None:
@@ -240,3 +244,52 @@ def test_report_states_the_image_verdicts_without_contradicting_itself(demo_fold
     # the domain classifier's accuracy (0.9 >= 0.75 for 20 of 30 in the largest class) is
     # printed beside the domain-based numbers
     assert text.count("Domain classifier: real test accuracy 0.900") >= 3
+
+
+def _summary(arm_values: dict[str, list[float]]) -> dict:
+    rows = [row for arm, values in arm_values.items() for row in _rows(arm, values)]
+    order = {"classifiers": ["svm", "resnet18"], "fractions": [0.25], "arms": list(arm_values)}
+    entries = json.loads(json.dumps(summarise(rows, order)).replace("NaN", "null"))
+    return {"baseline": "none", "entries": entries}
+
+
+@pytest.mark.parametrize(
+    ("arm_values", "cautioned"),
+    [
+        # the GAU-Net images helped and no control ran: the gain may be the extra steps
+        ({"none": [0.70, 0.71, 0.72], "run:gaunet": [0.80, 0.82, 0.81]}, True),
+        # helped on top of classic against classic alone, no control
+        (
+            {
+                "none": [0.70, 0.71, 0.72],
+                "classic": [0.74, 0.75, 0.76],
+                "run:gaunet+classic": [0.84, 0.86, 0.85],
+            },
+            True,
+        ),
+        # the control ran: its verdict answers the question, no caution
+        (
+            {
+                "none": [0.70, 0.71, 0.72],
+                "run:gaunet": [0.80, 0.82, 0.81],
+                "copies+classic": [0.80, 0.81, 0.82],
+            },
+            False,
+        ),
+        # only classic helped: nothing to caution about the images
+        ({"none": [0.70, 0.71, 0.72], "classic": [0.80, 0.82, 0.81]}, False),
+        # the images hurt
+        ({"none": [0.70, 0.71, 0.72], "run:gaunet": [0.60, 0.62, 0.61]}, False),
+    ],
+)
+def test_a_gain_without_the_copies_control_is_cautioned(arm_values: dict, cautioned: bool):
+    from gaunet.demo.report import control_caution
+
+    text = control_caution(_summary(arm_values))
+    assert bool(text) == cautioned
+    if cautioned:
+        assert "--control" in text and "copies" in text
+
+
+def test_report_shows_the_control_caution(demo_folder: Path) -> None:
+    assert "add --control to the demo command" in render_report(demo_folder)

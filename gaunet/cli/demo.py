@@ -80,6 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="torch CPU threads (1: fastest on a busy machine; docs/performance.md)",
     )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also the copies+classic control arm: is a gain over classic the images' own?",
+    )
     parser.set_defaults(func=run)
 
 
@@ -108,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         width=args.width,
         threads=args.threads,
+        control=args.control,
     )
     report = Demo(settings).run()
     print(f"report: {report}")

@@ -50,7 +50,8 @@ def reproduce_commands(settings: dict, num_classes: int) -> str:
         f"{','.join(s['features'])} --size {s['size']} --max-images {s['eval_images']} "
         "--json metrics.json --report metrics.html   # caps the train split too",
         f"gaunet benchmark --data {source} --out bench --classifiers {','.join(s['classifiers'])} "
-        f"--arms none,classic,gaunet,gaunet+classic,copies+classic --fractions {s['fraction']:g} "
+        f"--arms none,classic,gaunet,gaunet+classic{',copies+classic' if s['control'] else ''} "
+        f"--fractions {s['fraction']:g} "
         f"--seeds {s['seeds']} --size {s['size']} --width {s['width']:g} --epochs {s['epochs']} "
         f"--patience {s['patience']} {gen_budget}",
         "# (the benchmark's gaunet arm trains its own generator on exactly each fraction's images)",

@@ -241,7 +241,7 @@ class Demo:
                     "classic",
                     *(str(self.folder.run(m)) for m in s.models),
                     f"{self.folder.run('gaunet')}+classic",
-                    "copies+classic",
+                    *(["copies+classic"] if s.control else []),
                 ],
                 fractions=[s.fraction],
                 seeds=s.seeds,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 CLI_OPTIONS = (
     "minutes", "train_steps", "fraction", "size", "channels", "seed", "baselines", "eval_images",
-    "features", "classifiers", "seeds", "epochs", "width", "threads",
+    "features", "classifiers", "seeds", "epochs", "width", "threads", "control",
 )  # fmt: skip
 STEPS = ("inspect", "split", "train", "generate", "evaluate", "downstream", "report")
 BASELINE_MODELS = ("gan", "cgan")
@@ -16,7 +16,7 @@ BASELINE_MODELS = ("gan", "cgan")
 PINNED = (
     "data", "size", "channels", "fraction", "seed", "minutes", "train_steps", "baselines",
     "eval_images", "features", "domain_steps", "classifiers", "seeds", "epochs", "patience",
-    "width",
+    "width", "control",
 )  # fmt: skip
 
 
@@ -81,6 +81,10 @@ class DemoSettings:
     patience: int = 5
     width: float = 0.5  # channel-width multiplier of the downstream networks (CPU budget)
     threads: int = 1
+    # also the `copies+classic` control arm: plain copies of the real images with classic
+    # augmentation, the same extra optimiser steps without new images (off: it adds about 90 s,
+    # which would take the demo past 10 minutes)
+    control: bool = False
 
     @property
     def models(self) -> list[str]:
