@@ -48,6 +48,7 @@ if [ "${GPU_CHECK_TINY:-0}" = 1 ]; then
   small_limit=300
   curves=(--size 32 --channels 1 --batch 4 --set g_width=4 --set g_width_max=8 --set d_growth=4
           --set d_stem=4 --set num_threads=1 --set device=cpu)
+  curve_steps=10
   compile_run=0
 else
   paper=(--size 256 --channels 3 --batch 32)
@@ -56,6 +57,7 @@ else
   limit=260
   small_limit=120
   curves=(--size 64 --channels 3 --batch 16)
+  curve_steps=50
   compile_run=${GPU_CHECK_COMPILE:-1}  # GPU_CHECK_COMPILE=0 skips the compile run
 fi
 
@@ -116,7 +118,7 @@ if [ "${GPU_CHECK_MODE:-}" = levers ]; then  # issue 17: each new lever alone
   # from one seed (paper at 64 px, batch 16), beside the reference with another seed (run 3:
   # 165 s for these four paths)
   timeout "$(capped 170)" "$py" benchmarks/train_speed.py --preset paper "${curves[@]}" \
-    --loss-curves 50 --levers bf16 --json-out "$out/loss_curves.json" \
+    --loss-curves "$curve_steps" --levers bf16 --json-out "$out/loss_curves.json" \
     > "$out/loss_curves.txt" 2>&1
   echo "loss curves (relative difference to the reference; exit $?):"
   grep -E "wasserstein|loss_d|penalty|error" "$out/loss_curves.txt" | head -n 14

@@ -45,8 +45,13 @@ def test_total_time_cap_reports_timeouts(tmp_path):
 def test_levers_mode_times_each_issue_17_lever(tmp_path):
     """GPU_CHECK_MODE=levers on the CPU: the graph-safe step test, every new lever alone in the
     table and the JSON lines; CUDA graphs report that they need CUDA instead of failing the run."""
-    stdout = run_check(tmp_path, GPU_CHECK_MODE="levers")
+    stdout = run_check(tmp_path, GPU_CHECK_MODE="levers", GPU_CHECK_LAYER_LEVERS="1")
     assert "graph-safe step test:" in stdout and "passed" in stdout
+    # training behaviour: each path's losses against the reference's, and the seed yardstick
+    curves = json.loads((tmp_path / "loss_curves.json").read_text())
+    assert set(curves["differences"]) == {"optimised", "bf16", "reference-other-seed"}
+    assert len(curves["curves"]["reference"]["wasserstein"]) == 10
+    assert "loss curve bf16" in stdout
     rows = {r["label"]: r for r in map(json.loads, (tmp_path / "gpu_check.jsonl").open())}
     assert list(rows) == ["paper256-levers17", "paper256-graphs", "small64-graphs"]
     timed = rows["paper256-levers17"]["paths"]
@@ -57,3 +62,10 @@ def test_levers_mode_times_each_issue_17_lever(tmp_path):
     assert "needs a CUDA device" in graphs["cuda_graphs"]["error"]
     assert graphs["reference"]["gflop_per_iteration"] > 0
     assert f"{'paper256-levers17':18s} {'bf16_norm':28s}" in stdout
+
+
+def test_levers_mode_skips_the_measured_layer_levers_by_default(tmp_path):
+    """Run 3 measured the layer levers (neither helps): a GPU lease goes to what is left."""
+    run_check(tmp_path, GPU_CHECK_MODE="levers", GPU_CHECK_SECONDS="40")
+    labels = [json.loads(line)["label"] for line in (tmp_path / "gpu_check.jsonl").open()]
+    assert "paper256-levers17" not in labels and labels[0] == "paper256-graphs"
