@@ -111,7 +111,8 @@ if [ "${GPU_CHECK_MODE:-}" = levers ]; then  # issue 17: each new lever alone
   fi
   bench paper256-graphs 110 --preset paper "${paper[@]}" "${quick[@]}" \
     --levers cuda_graphs,bf16+gp_every=4+cuda_graphs
-  # run 3 needed 110 s (each trainer's first iterations tune cuDNN); 3 blocks, as 2 were noisy
+  # run 3: cut at 60 s with nothing timed inside the check, about 64 s when run alone (each
+  # trainer's first iterations tune cuDNN); 3 blocks, as 2 were noisy
   bench small64-graphs 130 --preset cpu-small "${small[@]}" --steps 4 --repeats 3 --warmup 1 \
     --set precision=fp32 --levers gp_every=4,cuda_graphs,gp_every=4+cuda_graphs
   # training behaviour: 50 iterations' losses of the reference, the optimised path and bf16

@@ -255,11 +255,17 @@ def settings_from(args: argparse.Namespace) -> tuple[dict, TrainConfig, torch.de
     return base, probe, device, {**OPTIMISED[device.type], **parse_overrides(args.optimised)}
 
 
+def compared_paths(levers: str, optimised: dict) -> dict[str, dict]:
+    """The reference, the optimised path and each lever of the comma list, by name."""
+    paths = {"reference": REFERENCE, "optimised": {**REFERENCE, **optimised}}
+    for name in filter(None, levers.split(",")):
+        paths[name] = {**REFERENCE, **lever_settings(name)}
+    return paths
+
+
 def measure(args: argparse.Namespace) -> dict:
     base, probe, device, optimised = settings_from(args)
-    paths = {"reference": REFERENCE, "optimised": {**REFERENCE, **optimised}}
-    for name in filter(None, args.levers.split(",")):
-        paths[name] = {**REFERENCE, **lever_settings(name)}
+    paths = compared_paths(args.levers, optimised)
     data = random_data(probe.channels, probe.size)
     trainers, results = {}, {}
     for name, settings in paths.items():
@@ -342,12 +348,10 @@ def loss_curves(args: argparse.Namespace) -> dict:
     to the reference's mean absolute value, and the largest difference. A GAN's losses are
     chaotic over many steps, so the yardstick is the reference with another seed
     (`reference-other-seed`): a path behaves like the reference when its difference is no
-    larger than that. CUDA-graph replays keep
-    no loss totals, so `cuda_graphs` paths are not compared."""
+    larger than that. CUDA-graph replays keep no loss totals, so `cuda_graphs` paths are not
+    compared."""
     base, probe, device, optimised = settings_from(args)
-    paths = {"reference": REFERENCE, "optimised": {**REFERENCE, **optimised}}
-    for name in filter(None, args.levers.split(",")):
-        paths[name] = {**REFERENCE, **lever_settings(name)}
+    paths = compared_paths(args.levers, optimised)
     # the yardstick: how far the reference's own curve moves with another seed
     paths["reference-other-seed"] = {**REFERENCE, "seed": probe.seed + 1}
     data = random_data(probe.channels, probe.size)

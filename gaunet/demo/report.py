@@ -13,6 +13,8 @@ from gaunet.demo.commands import reproduce_commands
 from gaunet.demo.layout import DemoFolder, read_if_done
 from gaunet.demo.report_images import copies_section, metrics_section
 from gaunet.demo.settings import demo_models
+from gaunet.downstream.arms import COPIES
+from gaunet.downstream.report import COPIES_EVIDENCE, uncontrolled_gains
 from gaunet.io import write_atomic
 from gaunet.metrics.verdict import image_verdicts
 from gaunet.report.html import CLASSIFIER_NAMES, MODEL_NAMES, STYLE, arm_name, img, table, verdict
@@ -146,28 +148,20 @@ def chance_note(summary: dict, test_counts: dict[str, int]) -> str:
 COPIES_AGAINST = "plain copies of the real images with classic augmentation"
 
 
+def _has_control(summary: dict) -> bool:
+    return any(e["arm"].startswith(COPIES) for e in summary["entries"])
+
+
 def control_caution(summary: dict) -> str:
-    """A generator arm helped (alone, or with classic against classic alone), and the copies
-    control was not run: the gain may be the extra optimiser steps that extra images bring,
-    not the images (docs/augmentation.md)."""
-    entries = summary["entries"]
-    if any(e["arm"].startswith("copies") for e in entries):
-        return ""
-    helped = [
-        e
-        for e in entries
-        if e["arm"].startswith("run:")
-        for key in ("gain", "gain_vs_classic")
-        if verdict(e["classifier"], e["arm"], (e.get(key) or {}).get("accuracy"))[0] == "better"
-    ]
-    if not helped:
+    """A GAU-Net arm helped and the demo ran without `--control`: the gain may be the extra
+    optimiser steps that extra images bring, not the images (the rule of summary.md's
+    caution, gaunet.downstream.report.uncontrolled_gains)."""
+    if _has_control(summary) or not uncontrolled_gains(summary["entries"]):
         return ""
     return (
         "Before relying on this gain, run the control: add --control to the demo command (or "
         "--arms ...,copies,copies+classic to gaunet benchmark). Extra images also mean more "
-        "optimiser steps per epoch. On BreastMNIST, plain copies of the real images with "
-        "classic augmentation gained +0.9 accuracy points over classic alone (nine subsets), "
-        "as much as the best GAU-Net images did."
+        f"optimiser steps per epoch. {COPIES_EVIDENCE}."
     )
 
 
@@ -197,7 +191,7 @@ def _downstream_section(folder: DemoFolder) -> str:
         for e in summary["entries"]
         for key, against in (("gain_vs_classic", "classic augmentation alone"),
                              ("gain_vs_copies", COPIES_AGAINST))
-        if e.get(key) and not e["arm"].startswith("copies")
+        if e.get(key) and not e["arm"].startswith(COPIES)
     ]  # fmt: skip
     boxes = "".join(f"<div class='verdict {k}'>{html.escape(t)}</div>" for k, t in verdicts)
     caution = control_caution(summary)
@@ -217,7 +211,7 @@ def _downstream_section(folder: DemoFolder) -> str:
             " <b>Plain copies of the real images</b> with classic augmentation are a control: "
             "extra images also mean more optimiser steps per epoch, so the generated images "
             "help only where they beat the copies."
-            if any(e["arm"].startswith("copies") for e in summary["entries"])
+            if _has_control(summary)
             else ""
         )
         + "</p>"

@@ -82,8 +82,8 @@ class DemoSettings:
     width: float = 0.5  # channel-width multiplier of the downstream networks (CPU budget)
     threads: int = 1
     # also the `copies+classic` control arm: plain copies of the real images with classic
-    # augmentation, the same extra optimiser steps without new images (off: it adds about 90 s,
-    # which would take the demo past 10 minutes)
+    # augmentation, the same extra optimiser steps without new images (off: with it the demo
+    # took 10 min 17 s, docs/demo.md run I)
     control: bool = False
 
     @property
