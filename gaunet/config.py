@@ -36,6 +36,9 @@ class TrainConfig:
     # budget: `steps` generator steps (total, also across --resume); `minutes` wall clock (0 = off)
     steps: int = 1000
     minutes: float = 0.0
+    # a run folder or checkpoint whose generator and critic weights this run starts from
+    # (transfer: pretrain on a larger dataset, fine-tune on yours); "" = random init (paper)
+    init_from: str = ""
     # ----- data: the images trained on and how pairs are drawn from them
     data: str = ""  # the SOURCE trained on, recorded for the run folder
     size: int = 32
@@ -175,7 +178,7 @@ class TrainConfig:
 # Which section of a config each field belongs to (TrainConfig declares them in this order);
 # config.yaml in a run folder is written grouped by them, the keys themselves stay flat.
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "run": ("model", "seed", "steps", "minutes"),
+    "run": ("model", "seed", "steps", "minutes", "init_from"),
     "data": ("data", "size", "channels", "pad_input", "balance_classes"),
     "generator": (
         "z_dim",

@@ -59,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="start from the generator and critic weights of another run (a run folder or "
+        "checkpoint; same preset and size), e.g. one pretrained on a larger dataset; "
+        "the same as --set init_from=RUN (default: random weights, the paper's)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -86,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         "model": args.model,
         "device": args.device,
         "num_threads": args.threads,
+        "init_from": args.init_from,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
     if args.threads is not None and args.threads < 0:

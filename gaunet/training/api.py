@@ -109,6 +109,8 @@ def _train(
         state, _, trainer.checkpoint_sha256 = load_checkpoint(checkpoints, "cpu")
         trainer.load_state(state)
         trainer.resumed_from = trainer.step
+    elif cfg.init_from:
+        trainer.start_from(cfg.init_from)
     trainer.run()
 
 

@@ -35,6 +35,7 @@ from gaunet.training.distributed import Distributed
 from gaunet.training.divergence import backed_off_lr, set_lr, window_finite
 from gaunet.training.run_folder import MetricsLog, environment, grid_conditioning, save_grid
 from gaunet.training.step import Stepper
+from gaunet.training.warm_start import warm_start
 from gaunet.training.window import LogWindow, cpu_copy, postfix
 
 
@@ -62,6 +63,7 @@ class Trainer(Stepper):
         self.wall_before = 0.0
         self.resumed_from: int | None = None
         self.checkpoint_sha256 = ""
+        self.warm_start: dict[str, Any] | None = None  # what init_from carried (run.json)
         self.steps_target: int | None = cfg.steps if cfg.steps > 0 else None  # set by train()
         self.launched: float | None = None  # perf_counter() when train() was called
         self.first_step_seconds: float | None = None
@@ -84,6 +86,7 @@ class Trainer(Stepper):
             "sampler": self.sampler.state_dict(),
             "config": self.cfg.to_dict(),
             "class_names": list(self.data.class_names),
+            "warm_start": self.warm_start,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -97,7 +100,24 @@ class Trainer(Stepper):
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
         self.rollbacks = int(state["rollbacks"])
         self.wall_before = float(state["wall_seconds"])
+        self.warm_start = state.get("warm_start")
         self._reseed_rank()
+
+    def start_from(self, source: str) -> None:
+        """Fresh optimizers, step 0, and `source`'s weights (init_from; training/warm_start.py);
+        the EMA generator starts as the loaded one."""
+        report = warm_start(
+            self.generator, self.critic, source, self.cfg.model, list(self.data.class_names)
+        )
+        self.ema.model.load_state_dict(self.generator.state_dict())
+        self.warm_start = report.to_dict()
+        if self.show_progress:
+            fresh = f"; left as initialised: {', '.join(report.fresh)}" if report.fresh else ""
+            print(
+                f"init_from {report.checkpoint} (step {report.source_step}): "
+                f"{report.carried} tensors carried{fresh}",
+                file=sys.stderr,
+            )
 
     def save(self) -> bool:
         """last.pt (+ step-XXXXXX.pt on the periodic cadence); refuses non-finite weights.
@@ -181,6 +201,7 @@ class Trainer(Stepper):
                 "rollbacks": self.rollbacks,
                 "train_images": len(self.data),
                 "class_names": list(self.data.class_names),
+                "init_from": self.warm_start,
                 **environment(self.device, self.dist.world_size),
                 "checkpoint": f"checkpoints/{LAST}",
                 "checkpoint_sha256": self.checkpoint_sha256,

@@ -1,0 +1,132 @@
+"""Start a run from another run's weights (`init_from`): transfer learning for the generator.
+
+The paper names transfer learning as its next step, and DAGAN's gains come from a generator that
+learned within-class variation from many classes before it augments a few images. A small
+labelled set can borrow that from a larger one, even of another modality: pretrain on it, then
+fine-tune on yours (docs/augmentation.md, "A generator pretrained on another dataset").
+
+Only the weights travel. The optimizers, step count, EMA history and RNG start fresh, so the
+fine-tuning run's budget is its own. A class embedding (an `nn.Embedding`) is carried only when
+both runs have the same class names: "pneumonia" says nothing about "malignant". Tensors whose
+shape differs (another architecture) stay as initialised, and the report names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gaunet.errors import GaunetError
+from gaunet.training.checkpoint import CheckpointError, load_checkpoint
+
+
+@dataclass
+class WarmStart:
+    """What was carried from the source run, for run.json and the log."""
+
+    source: str
+    checkpoint: str
+    sha256: str
+    source_step: int
+    source_classes: list[str]
+    carried: int = 0
+    fresh: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "checkpoint": self.checkpoint,
+            "sha256": self.sha256,
+            "source_step": self.source_step,
+            "source_classes": self.source_classes,
+            "tensors_carried": self.carried,
+            "tensors_fresh": self.fresh,
+        }
+
+
+def _checkpoint_path(source: Path) -> Path:
+    """A run folder means its checkpoints/ (last.pt first); a file is used as it is."""
+    if source.is_dir() and (source / "checkpoints").is_dir():
+        return source / "checkpoints"
+    return source
+
+
+def _embedding_names(module: nn.Module) -> set[str]:
+    return {
+        f"{name}.{tensor}" if name else tensor
+        for name, child in module.named_modules()
+        if isinstance(child, nn.Embedding)
+        for tensor, _ in child.named_parameters(recurse=False)
+    }
+
+
+def _carry(
+    module: nn.Module, state: dict[str, torch.Tensor], prefix: str, same_classes: bool
+) -> tuple[int, list[str]]:
+    """Copy every tensor of `state` whose name and shape match into `module`; the rest (and
+    class embeddings when the classes differ) keep their initial values. Refused when less than
+    half of the module's weights would come from the source: that is another architecture,
+    and a start that is mostly random would be passed off as a transfer."""
+    own = module.state_dict()
+    embeddings = _embedding_names(module)
+    weights = {name for name, _ in module.named_parameters()}
+    carried, fresh = {}, []
+    for name, tensor in own.items():
+        theirs = state.get(name)
+        if theirs is None or theirs.shape != tensor.shape:
+            fresh.append(f"{prefix}.{name}")
+        elif name in embeddings and not same_classes:
+            fresh.append(f"{prefix}.{name} (class embedding; other classes)")
+        else:
+            carried[name] = theirs.to(tensor.dtype)
+    total = sum(own[name].numel() for name in weights) or 1
+    if sum(carried[name].numel() for name in weights & carried.keys()) < total / 2:
+        raise GaunetError(
+            f"no weights fit this run's {prefix}: the source run has another architecture "
+            "(use the same preset and size as the source run)"
+        )
+    module.load_state_dict(carried, strict=False)
+    return len(carried), fresh
+
+
+def warm_start(
+    generator: nn.Module,
+    critic: nn.Module,
+    source: str | Path,
+    model: str,
+    class_names: list[str],
+) -> WarmStart:
+    """Load `source`'s generator and critic weights (a run folder or a checkpoint file, read
+    with weights_only) into `generator` and `critic`, in place; returns what was carried."""
+    source = Path(source)
+    try:
+        state, path, digest = load_checkpoint(_checkpoint_path(source), map_location="cpu")
+    except CheckpointError as error:
+        raise GaunetError(f"init_from: {error}") from None
+    if state.get("model") != model:
+        raise GaunetError(
+            f"init_from {source}: a {state.get('model')!r} run cannot start a {model!r} run"
+        )
+    if "generator" not in state or "critic" not in state:
+        raise GaunetError(f"init_from {path}: the checkpoint holds no generator and critic")
+    source_classes = [str(c) for c in state.get("class_names", [])]
+    same = source_classes == [str(c) for c in class_names]
+    try:
+        carried_g, fresh_g = _carry(generator, state["generator"], "generator", same)
+        carried_d, fresh_d = _carry(critic, state["critic"], "critic", same)
+    except GaunetError as error:
+        raise GaunetError(f"init_from {path}: {error}") from None
+    report = WarmStart(
+        source=str(source),
+        checkpoint=str(path),
+        sha256=digest,
+        source_step=int(state["step"]),
+        source_classes=source_classes,
+        carried=carried_g + carried_d,
+        fresh=fresh_g + fresh_d,
+    )
+    return report
