@@ -132,3 +132,21 @@ def _sha_of_last(run):
     from gaunet.hashing import sha256_file
 
     return sha256_file(run / "checkpoints" / "last.pt")
+
+
+def test_cli_init_from(tmp_path, source_run):
+    """`gaunet train --init-from RUN` is the config field; a wrong source exits 2 with its name
+    and leaves no half-made run behind to block a retry."""
+    import yaml
+
+    from gaunet.cli import main
+
+    sets = [f"--set={k}={v}" for k, v in TINY.items()]
+    args = ["train", "--data", "phantom:n=12,classes=2", "--steps", "2", "--quiet", *sets]
+    out = tmp_path / "tuned"
+    assert main([*args, "--out", str(out), "--init-from", str(source_run)]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["init_from"] == str(source_run)
+    assert json.loads((out / "run.json").read_text())["init_from"]["source_step"] == 10
+    bad = tmp_path / "bad"
+    assert main([*args, "--out", str(bad), "--init-from", str(tmp_path / "missing")]) == 2
+    assert not (bad / "checkpoints").exists() or not any((bad / "checkpoints").iterdir())
