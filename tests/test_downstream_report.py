@@ -162,13 +162,14 @@ DOWN = [0.50, 0.51, 0.49, 0.52]
     "arms, select, expected, unexpected",
     [
         # no gain, no classic arm: the snapshot lever and the classic comparison are suggested
-        ({"gaunet": SAME}, "last", ["What to try next", "--select-snapshot fd-val", "--arms none,classic"], ["Do not add"]),
+        ({"gaunet": SAME}, "last", ["What to try next", "--select-snapshot fd-val", "--arms none,classic", "init_from: RUN"], ["Do not add"]),
         # a clear gain: nothing to suggest
         ({"gaunet": UP}, "last", [], ["What to try next"]),
         # the snapshot was already selected: not suggested again
         ({"gaunet": SAME}, "fd-val", ["What to try next", "--gen-steps"], ["--select-snapshot fd-val"]),
         # classic helps, the images on top of it hurt
-        ({"classic": UP, "gaunet+classic": DOWN}, "last", ["Do not add", "Classic augmentation alone helped here"], ["--arms none,classic"]),
+        # (the pretrained generator is suggested for images used alone, where it was measured)
+        ({"classic": UP, "gaunet+classic": DOWN}, "last", ["Do not add", "Classic augmentation alone helped here"], ["--arms none,classic", "init_from"]),
         # only controls: no generator arm to judge
         ({"classic": SAME}, "last", [], ["What to try next"]),
         # no ceiling measured below fraction 1: measuring it is suggested
