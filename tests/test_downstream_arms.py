@@ -118,3 +118,23 @@ def test_provenance_refuses_validation_or_test_images(tmp_path: Path) -> None:
         writer.writerows(rows)
     with pytest.raises(GaunetError, match="not a training-subset image"):
         check_provenance(manifest, run, allowed)
+
+
+@pytest.mark.parametrize(("model", "passed"), [("gaunet", True), ("gan", False), ("cgan", False)])
+def test_gen_init_from_reaches_only_the_gaunet_generators(
+    tmp_path: Path, model: str, passed: bool
+) -> None:
+    """--gen-init-from: each gaunet arm's training run starts from the given run (an absolute
+    path, so the record stays valid from another working directory); a DCGAN baseline cannot
+    start from GAU-Net weights and trains from scratch."""
+    subset = train_subset(phantom(), 1.0)
+    fake = FakeGenerators()
+    arms = GeneratorArms(
+        tmp_path, train_fn=fake.train, generate_fn=fake.generate, gen_init_from="pretrained"
+    )
+    arms.extra_images(parse_arms([model])[0], 1.0, subset)
+    overrides = fake.calls[0]["overrides"]
+    if passed:
+        assert overrides["init_from"] == str((Path.cwd() / "pretrained").resolve())
+    else:
+        assert "init_from" not in overrides

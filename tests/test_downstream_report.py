@@ -162,7 +162,7 @@ DOWN = [0.50, 0.51, 0.49, 0.52]
     "arms, select, expected, unexpected",
     [
         # no gain, no classic arm: the snapshot lever and the classic comparison are suggested
-        ({"gaunet": SAME}, "last", ["What to try next", "--select-snapshot fd-val", "--arms none,classic", "init_from: RUN"], ["Do not add"]),
+        ({"gaunet": SAME}, "last", ["What to try next", "--select-snapshot fd-val", "--arms none,classic", "--gen-init-from RUN"], ["Do not add"]),
         # a clear gain: nothing to suggest
         ({"gaunet": UP}, "last", [], ["What to try next"]),
         # the snapshot was already selected: not suggested again
@@ -219,3 +219,12 @@ def test_a_generator_gain_without_the_copies_control_gets_a_caution(
     order = {"classifiers": ["resnet18"], "fractions": [0.5], "arms": ["none", *arms]}
     text = summary_markdown(summarise(rows, order), {**SETTINGS, "select_snapshot": "last"})
     assert ("add the `copies` control" in text) == cautioned
+
+
+def test_pretrained_generator_is_not_suggested_twice() -> None:
+    """A benchmark whose generators already started from a pretrained run is not told to."""
+    rows = _rows({("resnet18", "none"): NONE, ("resnet18", "gaunet"): SAME})
+    order = {"classifiers": ["resnet18"], "fractions": [0.5], "arms": ["none", "gaunet"]}
+    settings = {**SETTINGS, "select_snapshot": "last", "gen_init_from": "/runs/pretrained"}
+    text = summary_markdown(summarise(rows, order), settings)
+    assert "What to try next" in text and "--gen-init-from" not in text

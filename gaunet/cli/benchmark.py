@@ -157,6 +157,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="generator time budget in minutes (as `gaunet train --minutes`; default: none)",
     )
+    parser.add_argument(
+        "--gen-init-from",
+        metavar="RUN",
+        default="",
+        help="the gaunet arms' generators start from this run's weights (a run of the same "
+        "--gen-config and --size, e.g. pretrained on a larger dataset; `gaunet train "
+        "--init-from`) and are fine-tuned on each subset (default: random weights)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -202,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
         gen_config=args.gen_config,
         gen_steps=args.gen_steps,
         gen_minutes=args.gen_minutes,
+        gen_init_from=args.gen_init_from,
         synthetic_weight=args.synthetic_weight,
         filter_pool=args.filter_pool,
         synthetic_smoothing=args.synthetic_smoothing,

@@ -245,6 +245,8 @@ class GeneratorArms:
     gen_config: str = "cpu-tiny"
     gen_steps: int | None = None
     gen_minutes: float | None = None
+    # the gaunet arms' generators start from this run's weights (init_from); "" = random
+    gen_init_from: str = ""
     filter_pool: int = 1
     # "last", "fd-val" or "cas-val" (snapshots.py); the last two need `validation`, the real
     # validation split
@@ -296,6 +298,7 @@ class GeneratorArms:
                     "pad_input": True,
                     "num_threads": torch.get_num_threads(),  # what --threads asked for
                     **self._snapshot_overrides(arm),
+                    **self._init_overrides(arm),
                 },
                 steps=self.gen_steps,
                 minutes=self.gen_minutes,
@@ -340,6 +343,12 @@ class GeneratorArms:
         if self.select_snapshot == "last":
             return {}
         return snapshot_overrides_for(arm.model, self.gen_config, self.gen_steps, self.gen_minutes)
+
+    def _init_overrides(self, arm: Arm) -> dict:
+        """--gen-init-from: only the gaunet arms (a GAU-Net run cannot start a DCGAN)."""
+        if not self.gen_init_from or arm.model != "gaunet":
+            return {}
+        return {"init_from": str(Path(self.gen_init_from).resolve())}
 
     def _generated(self, run: Path, folder: Path, per_class: int, checkpoint: Path | None) -> Path:
         """The manifest of `per_class` images per class from `run` (its `checkpoint` if given),

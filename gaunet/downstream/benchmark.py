@@ -53,13 +53,13 @@ PINNED = (
     "data", "size", "channels", "split_seed", "subset_seed", "synthetic_ratio", "width", "fit",
     "gen_config", "gen_steps", "gen_minutes", "synthetic_weight", "filter_pool",
     "synthetic_smoothing", "synthetic_schedule", "select_snapshot", "noise_scale",
-    "synthetic_draws",
+    "synthetic_draws", "gen_init_from",
 )  # fmt: skip
 # pinned settings added after folders were first written: a folder without them used these
 PIN_DEFAULTS = {
     "synthetic_weight": 1.0, "filter_pool": 1, "synthetic_smoothing": 0.0,
     "synthetic_schedule": "mix", "select_snapshot": "last", "noise_scale": 1.0,
-    "synthetic_draws": 1,
+    "synthetic_draws": 1, "gen_init_from": "",
 }  # fmt: skip
 SCHEDULES = ("mix", "pretrain")
 
@@ -83,6 +83,8 @@ class BenchmarkSettings:
     gen_config: str = "cpu-tiny"
     gen_steps: int | None = None
     gen_minutes: float | None = None
+    # gaunet arms: a run whose weights each generator starts from (init_from; "" = random)
+    gen_init_from: str = ""
     # networks: loss weight of each synthetic image relative to a real one (1 = equal)
     synthetic_weight: float = 1.0
     # K > 1: generate K x the wanted images, keep those the subset-trained CNN is surest of
@@ -387,6 +389,7 @@ def _configured(
     arms_helper.subset_seed = settings.subset_seed
     arms_helper.gen_config = settings.gen_config
     arms_helper.gen_steps, arms_helper.gen_minutes = settings.gen_steps, settings.gen_minutes
+    arms_helper.gen_init_from = settings.gen_init_from
     arms_helper.filter_pool = settings.filter_pool
     arms_helper.select_snapshot = settings.select_snapshot
     arms_helper.noise_scale = settings.noise_scale

@@ -291,11 +291,12 @@ def _next_steps(entries: list[dict], settings: dict) -> list[str]:
             "generator's images can be shown to help with these seeds and this test split. "
             "Add seeds, or judge the generator at a smaller fraction where the ceiling shows."
         )
-    if any("+" not in e["arm"] for e in generated):  # measured for the images alone only
+    # measured for the images alone only
+    if not settings.get("gen_init_from") and any("+" not in e["arm"] for e in generated):
         steps.append(
             "Used without classic augmentation: start the generator from one pretrained on a "
-            "larger dataset, of your modality if you have one (`init_from: RUN` in the "
-            "`--gen-config` YAML; `gaunet train --init-from RUN`). On BreastMNIST a generator "
+            "larger dataset, of your modality if you have one (`--gen-init-from RUN`, RUN "
+            "trained with `gaunet train` at the same preset). On BreastMNIST a generator "
             "pretrained on PneumoniaMNIST made the images alone add +1.9 AUC points over nine "
             "subsets (accuracy +0.4, not significant), but nothing on top of classic "
             "augmentation (docs/augmentation.md)."
