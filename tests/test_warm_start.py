@@ -149,4 +149,13 @@ def test_cli_init_from(tmp_path, source_run):
     assert json.loads((out / "run.json").read_text())["init_from"]["source_step"] == 10
     bad = tmp_path / "bad"
     assert main([*args, "--out", str(bad), "--init-from", str(tmp_path / "missing")]) == 2
-    assert not (bad / "checkpoints").exists() or not any((bad / "checkpoints").iterdir())
+    assert not bad.exists()  # refused before anything was written
+
+
+def test_benchmark_gen_init_from_is_checked_before_any_cell(tmp_path, capsys):
+    from gaunet.cli import main
+
+    out = tmp_path / "bench"
+    args = ["benchmark", "--data", "phantom:n=12,classes=2", "--out", str(out), "--seeds", "1"]
+    assert main([*args, "--gen-init-from", str(tmp_path / "missing")]) == 2
+    assert "--gen-init-from" in capsys.readouterr().err and not out.exists()

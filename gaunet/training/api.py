@@ -90,6 +90,8 @@ def _train(
         if data is None:
             raise GaunetError("no data given (a SOURCE or an ImageSet)")
         cfg = load_config(config, overrides)
+        if cfg.init_from and not Path(cfg.init_from).exists():  # before the data is read
+            raise GaunetError(f"init_from {cfg.init_from}: no such run folder or checkpoint")
         # a --minutes run trains without a step limit, but its config still names a target
         target = cfg.steps or load_config(config, {**overrides, "steps": None}).steps or None
         if dist.is_main:
