@@ -168,17 +168,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _existing_run(path: str) -> str:
-    """--gen-init-from as an absolute path (pinned in benchmark.json), checked before any cell."""
-    from gaunet.errors import GaunetError
-
-    if not path:
-        return ""
-    if not Path(path).exists():
-        raise GaunetError(f"--gen-init-from {path}: no such run folder or checkpoint")
-    return str(Path(path).resolve())
-
-
 def run(args: argparse.Namespace) -> int:
     from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
     from gaunet.downstream.fit import FitSettings
@@ -221,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         gen_config=args.gen_config,
         gen_steps=args.gen_steps,
         gen_minutes=args.gen_minutes,
-        gen_init_from=_existing_run(args.gen_init_from),
+        gen_init_from=args.gen_init_from,
         synthetic_weight=args.synthetic_weight,
         filter_pool=args.filter_pool,
         synthetic_smoothing=args.synthetic_smoothing,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from gaunet.cli import size_help
 
@@ -94,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
         "model": args.model,
         "device": args.device,
         "num_threads": args.threads,
-        # absolute: the run records where its weights came from, whatever the working folder
-        "init_from": str(Path(args.init_from).resolve()) if args.init_from else None,
+        "init_from": args.init_from,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
     if args.threads is not None and args.threads < 0:

@@ -44,6 +44,7 @@ from gaunet.downstream.subsets import nested_subsets, rows_after_subset
 from gaunet.errors import GaunetError
 from gaunet.io import pin_settings
 from gaunet.progress import progress
+from gaunet.training.warm_start import check_source
 
 COLUMNS = (
     "classifier", "arm", "fraction", "seed", "metric", "value",
@@ -298,13 +299,18 @@ def run_benchmark(
 ) -> Path:
     """Run (or resume) the grid in `out`; returns the results.csv path. Reports are rewritten."""
     out = Path(out)
+    check_source(settings.gen_init_from, "--gen-init-from")  # before the folder is made
     out.mkdir(parents=True, exist_ok=True)
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
     _check_snapshot_selection(settings, arms)
     check_synthetic_draws(settings)
     record = pin_settings(
-        out / "benchmark.json", asdict(settings), PINNED, PIN_DEFAULTS, paths=("data",)
+        out / "benchmark.json",
+        asdict(settings),
+        PINNED,
+        PIN_DEFAULTS,
+        paths=("data", "gen_init_from"),
     )
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)

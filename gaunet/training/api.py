@@ -22,6 +22,7 @@ from gaunet.training.run_folder import (
     save_train_images,
     training_rows,
 )
+from gaunet.training.warm_start import check_source
 
 
 def train(
@@ -90,8 +91,7 @@ def _train(
         if data is None:
             raise GaunetError("no data given (a SOURCE or an ImageSet)")
         cfg = load_config(config, overrides)
-        if cfg.init_from and not Path(cfg.init_from).exists():  # before the data is read
-            raise GaunetError(f"init_from {cfg.init_from}: no such run folder or checkpoint")
+        check_source(cfg.init_from)  # before the data is read
         # a --minutes run trains without a step limit, but its config still names a target
         target = cfg.steps or load_config(config, {**overrides, "steps": None}).steps or None
         if dist.is_main:

@@ -48,6 +48,12 @@ class WarmStart:
         }
 
 
+def check_source(source: str, option: str = "init_from") -> None:
+    """A missing source, refused before any data is read or anything is written."""
+    if source and not Path(source).exists():
+        raise GaunetError(f"{option} {source}: no such run folder or checkpoint")
+
+
 def _checkpoint_path(source: Path) -> Path:
     """A run folder means its checkpoints/ (last.pt first); a file is used as it is."""
     if source.is_dir() and (source / "checkpoints").is_dir():
@@ -64,13 +70,13 @@ def _embedding_names(module: nn.Module) -> set[str]:
     }
 
 
-def _carry(
+def _carried(
     module: nn.Module, state: dict[str, torch.Tensor], prefix: str, same_classes: bool
-) -> tuple[int, list[str]]:
-    """Copy every tensor of `state` whose name and shape match into `module`; the rest (and
-    class embeddings when the classes differ) keep their initial values. Refused when less than
-    half of the module's weights would come from the source: that is another architecture,
-    and a start that is mostly random would be passed off as a transfer."""
+) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The tensors of `state` whose name and shape match `module`'s, and the names left as
+    initialised (also class embeddings when the classes differ). Refused when less than half of
+    the module's weights would come from the source: that is another architecture, and a start
+    that is mostly random would be passed off as a transfer."""
     own = module.state_dict()
     embeddings = _embedding_names(module)
     weights = {name for name, _ in module.named_parameters()}
@@ -89,8 +95,7 @@ def _carry(
             f"no weights fit this run's {prefix}: the source run has another architecture "
             "(use the same preset and size as the source run)"
         )
-    module.load_state_dict(carried, strict=False)
-    return len(carried), fresh
+    return carried, fresh
 
 
 def warm_start(
@@ -102,7 +107,7 @@ def warm_start(
 ) -> WarmStart:
     """Load `source`'s generator and critic weights (a run folder or a checkpoint file, read
     with weights_only) into `generator` and `critic`, in place; returns what was carried."""
-    source = Path(source)
+    source = Path(source).resolve()  # run.json records where the weights came from
     try:
         state, path, digest = load_checkpoint(_checkpoint_path(source), map_location="cpu")
     except CheckpointError as error:
@@ -115,18 +120,19 @@ def warm_start(
         raise GaunetError(f"init_from {path}: the checkpoint holds no generator and critic")
     source_classes = [str(c) for c in state.get("class_names", [])]
     same = source_classes == [str(c) for c in class_names]
-    try:
-        carried_g, fresh_g = _carry(generator, state["generator"], "generator", same)
-        carried_d, fresh_d = _carry(critic, state["critic"], "critic", same)
+    try:  # both checked before either network changes
+        carried_g, fresh_g = _carried(generator, state["generator"], "generator", same)
+        carried_d, fresh_d = _carried(critic, state["critic"], "critic", same)
     except GaunetError as error:
         raise GaunetError(f"init_from {path}: {error}") from None
-    report = WarmStart(
+    generator.load_state_dict(carried_g, strict=False)
+    critic.load_state_dict(carried_d, strict=False)
+    return WarmStart(
         source=str(source),
         checkpoint=str(path),
         sha256=digest,
         source_step=int(state["step"]),
         source_classes=source_classes,
-        carried=carried_g + carried_d,
+        carried=len(carried_g) + len(carried_d),
         fresh=fresh_g + fresh_d,
     )
-    return report
