@@ -63,7 +63,8 @@ def benchmark_command(args: argparse.Namespace, out: Path, arms: list[str], extr
     command += ["--classifiers", "resnet18", "--width", str(args.width), "--arms", ",".join(arms)]
     command += ["--fractions", f"{fraction:g}", "--seeds", str(args.seeds), "--epochs"]
     command += [str(args.epochs), "--size", str(size), "--channels", str(channels)]
-    return command + ["--threads", "1", "--subset-seed", str(args.subset_seed), *extra]
+    command += ["--threads", "1", "--subset-seed", str(args.subset_seed)]
+    return command + ["--device", args.device, *extra]
 
 
 def run(command: list[str], log: Path) -> None:
@@ -110,7 +111,7 @@ def evaluate(args: argparse.Namespace, folder: Path) -> dict:
             synthetic = sorted((folder / "synthetic").glob("gaunet-*/manifest.csv"))[0].parent
         command = [*GAUNET, "evaluate", "--real", str(data), "--synthetic", str(synthetic)]
         command += ["--features", "domain", "--run", run_folder, "--size", str(size)]
-        command += ["--json", str(target)]
+        command += ["--json", str(target), "--device", args.device]
         run(command, folder / "evaluate.log")
     return json.loads(target.read_text())
 
@@ -232,6 +233,12 @@ def main() -> None:
         default=0,
         help="seed of the low-data subset and of the generator's training (a replication: use "
         "another --out)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where classifiers, generators and metrics run (gaunet benchmark/evaluate "
+        "--device; default: auto, CUDA when available)",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,9 @@ issue-17 levers are applied to the built trainer (keys starting with "_", also a
 `--optimised`): `bf16_norm` (the critic's layer norms keep bf16 activations, fp32 statistics:
 gaunet.models.dense.LayerNorm2d), `dense_buffer` (dense blocks write into one preallocated
 buffer instead of concatenating), `compile_ro` (torch.compile mode="reduce-overhead" of the
-forward modules) and `cuda_graphs` (whole iterations captured in CUDA graphs and replayed; CUDA
-only). `--json-out` is rewritten after every round of timed blocks, so a run cut short by a
+forward modules). `cuda_graphs` is `gaunet train`'s own graph path (the config setting
+`cuda_graphs`, gaunet/training/graphs.py; CUDA only), on in the optimised CUDA path; its warm-up
+and capture run before the timed blocks. `--json-out` is rewritten after every round of timed blocks, so a run cut short by a
 timeout still leaves its numbers.
 """
 
@@ -43,14 +44,15 @@ from gaunet.data import ImageSet
 from gaunet.device import resolve_device
 from gaunet.models.dense import use_critic_levers
 from gaunet.training.loop import Trainer
-from gaunet.training.loss import Batch
 
 REFERENCE = {"precision": "fp32", "channels_last": False, "gp_every": 1, "gp_fraction": 1.0}
-REFERENCE |= {"compile": False}
-# The levers kept for the optimised path (see docs/performance.md for the measurements).
+REFERENCE |= {"compile": False, "cuda_graphs": "false"}
+# The levers kept for the optimised path (see docs/performance.md for the measurements). On the
+# CPU it follows the presets' `precision: auto`: bf16 only where the CPU does it natively (an
+# emulated bf16 is several times slower than fp32; gaunet/precision.py, issue 29).
 OPTIMISED = {
-    "cpu": {"precision": "bf16", "gp_every": 4},
-    "cuda": {"precision": "bf16", "gp_every": 4},
+    "cpu": {"precision": "auto", "gp_every": 4},
+    "cuda": {"precision": "bf16", "gp_every": 4, "cuda_graphs": "true"},
 }
 LEVERS = {
     "bf16": {"precision": "bf16"},
@@ -62,7 +64,8 @@ LEVERS = {
     "bf16_norm": {"precision": "bf16", "_bf16_norm": True},  # acts on bf16 activations only
     "dense_buffer": {"_dense_buffer": True},
     "compile_ro": {"_compile_mode": "reduce-overhead"},
-    "cuda_graphs": {"_cuda_graphs": True},
+    # gaunet train's own graph path (gaunet/training/graphs.py); CUDA only
+    "cuda_graphs": {"cuda_graphs": "true"},
 }
 # `--levers` without a list: the cheap ones (compilation and CUDA graphs are asked for by name)
 DEFAULT_LEVERS = [name for name in LEVERS if name not in ("compile_ro", "cuda_graphs")]
@@ -91,68 +94,9 @@ def apply_levers(trainer: Trainer, settings: dict) -> None:
     if mode:
         trainer.generator_fwd = torch.compile(trainer.generator, mode=mode)
         trainer.critic_fwd = torch.compile(trainer.critic, mode=mode)
-    if _on(settings.get("_cuda_graphs", False)):
-        capture_iterations(trainer)
-
-
-def capture_iterations(trainer: Trainer, warmup: int = 1) -> None:
-    """Replaces `trainer.train_step` by replays of CUDA graphs of whole iterations (n_critic
-    critic steps with their penalties, the generator step, the optimizer steps, the EMA).
-
-    The step makes no host sync (tests/test_graph_safe_step.py), so it can be captured as it
-    is. Only the pair sampler runs on the host: its indices are copied into a static device
-    tensor before each replay. The lazy penalty's pattern repeats every gp_every / gcd(gp_every,
-    n_critic) iterations: one graph per phase of that cycle, sharing one memory pool and
-    replayed in order. Benchmark-only simplifications: the EMA decay of the captured step is
-    baked in, and the loop's loss totals are not accumulated."""
-    if trainer.device.type != "cuda":
-        raise RuntimeError("cuda_graphs needs a CUDA device")
-    cfg, device = trainer.cfg, trainer.device
-    period = cfg.gp_every // math.gcd(cfg.gp_every, cfg.n_critic)
-    count, size = cfg.n_critic + 1, cfg.batch_size
-    for optimizer in (trainer.opt_g, trainer.opt_d):
-        for group in optimizer.param_groups:
-            group["capturable"] = True  # optimizer state already on the device (fused Adam)
-    static_index = torch.zeros((period, 2, size * count), dtype=torch.long, device=device)
-
-    def draw_static() -> list[Batch]:  # Trainer.draw_iteration without the host sampling
-        return trainer.batches_from_index(static_index[trainer.step % period])
-
-    def fill(phase: int) -> None:
-        first, second, _ = trainer.sampler.sample(size * count)
-        host = torch.from_numpy(np.stack([first, second])).pin_memory()
-        static_index[phase].copy_(host, non_blocking=True)
-
-    eager_step = trainer.train_step
-    trainer.draw_iteration = draw_static
-    for phase in range(period):
-        fill(phase)
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):  # warm-up: cuDNN autotuning, optimizer state, autograd
-        for _ in range(warmup):
-            for phase in range(period):
-                trainer.step = phase
-                eager_step({})
-    torch.cuda.current_stream(device).wait_stream(side)
-    graphs: list[torch.cuda.CUDAGraph] = []
-    for phase in range(period):
-        graph = torch.cuda.CUDAGraph()
-        trainer.step = phase
-        with torch.cuda.graph(graph, pool=graphs[0].pool() if graphs else None):
-            eager_step({})
-        graphs.append(graph)
-    trainer.step, trainer.images_seen = 0, 0
-
-    def replay(totals: dict) -> None:
-        phase = trainer.step % period
-        fill(phase)
-        graphs[phase].replay()
-        trainer.step += 1
-        trainer.images_seen += trainer.pairs_per_step
-
-    trainer.train_step = replay
-    trainer.graphs = graphs  # kept alive with the trainer
+    if trainer.graphs is not None:  # warm up and capture now, outside the timed blocks
+        while trainer.warming_up:
+            trainer.train_step({})
 
 
 def random_data(channels: int, size: int, n: int = 64, classes: int = 2) -> ImageSet:
@@ -274,7 +218,7 @@ def measure(args: argparse.Namespace) -> dict:
             for _ in range(args.warmup):
                 trainer.train_step({})
             trainers[name] = trainer
-            results[name] = {"settings": settings, "seconds": []}
+            results[name] = {"settings": settings, "precision": trainer.precision, "seconds": []}
         except Exception as error:  # noqa: BLE001 - a failing lever (compile) is a result
             results[name] = {"settings": settings, "error": f"{type(error).__name__}: {error}"}
     cfg = next(iter(trainers.values())).cfg if trainers else probe
@@ -335,7 +279,11 @@ def measure(args: argparse.Namespace) -> dict:
             if key not in flops:
                 plain = {k: v for k, v in paths[name].items() if not k.startswith("_")}
                 flops[key] = flops_per_iteration(
-                    build(args.preset, {**base, **plain, "compile": False}, data)
+                    build(
+                        args.preset,
+                        {**base, **plain, "compile": False, "cuda_graphs": "false"},
+                        data,
+                    )
                 )
     return summary()
 
@@ -348,8 +296,7 @@ def loss_curves(args: argparse.Namespace) -> dict:
     to the reference's mean absolute value, and the largest difference. A GAN's losses are
     chaotic over many steps, so the yardstick is the reference with another seed
     (`reference-other-seed`): a path behaves like the reference when its difference is no
-    larger than that. CUDA-graph replays keep no loss totals, so `cuda_graphs` paths are not
-    compared."""
+    larger than that. CUDA-graph paths are compared too: their replays keep the loss totals."""
     base, probe, device, optimised = settings_from(args)
     paths = compared_paths(args.levers, optimised)
     # the yardstick: how far the reference's own curve moves with another seed
@@ -357,9 +304,6 @@ def loss_curves(args: argparse.Namespace) -> dict:
     data = random_data(probe.channels, probe.size)
     curves: dict = {}
     for name, settings in paths.items():
-        if _on(settings.get("_cuda_graphs", False)):
-            curves[name] = {"error": "not compared: graph replays keep no loss totals"}
-            continue
         try:
             trainer = build(args.preset, {**base, **settings}, data)
             steps: list[dict] = []

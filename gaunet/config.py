@@ -17,6 +17,7 @@ import yaml
 
 from gaunet.errors import GaunetError
 from gaunet.io import write_atomic
+from gaunet.precision import PRECISIONS
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -114,7 +115,9 @@ class TrainConfig:
     max_rollbacks: int = 5  # non-finite losses: roll back this often, then stop
     # ----- performance: where and how fast, never what is learned (beyond rounding)
     device: str = "auto"  # auto = cuda when available, else cpu
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    # auto | fp32 | bf16 (autocast); auto = bf16 where the device does bf16 natively (CUDA, CPUs
+    # with avx512_bf16/amx_bf16 or aarch64 bf16), else fp32 (gaunet/precision.py)
+    precision: str = "fp32"
     channels_last: bool = False
     # critic levers for GPUs (docs/performance.md, issue 17): layer norms that keep bf16
     # activations (fp32 statistics) and dense blocks that write into one preallocated buffer
@@ -122,6 +125,12 @@ class TrainConfig:
     d_norm_keep_dtype: bool = False
     d_feature_buffer: bool = False
     compile: bool = False  # torch.compile of the forward passes (the penalty stays eager)
+    # whole iterations captured as CUDA graphs and replayed (training/graphs.py): auto = on for
+    # one CUDA process whose step allows it, else eager; true = required; false = eager
+    cuda_graphs: str = "auto"
+    # CUDA: cuDNN times every kernel in the first steps (true) or takes its heuristics' pick;
+    # on an H200 the timing made the first step of paper at 28 px 36 s, against 2.4 s without
+    cudnn_benchmark: bool = False
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
 
     def validate(self) -> TrainConfig:
@@ -136,8 +145,10 @@ class TrainConfig:
             problems.append(f"size must be at least 4, not {self.size}")
         if self.channels not in (1, 3):
             problems.append(f"channels must be 1 or 3, not {self.channels}")
-        if self.precision not in ("fp32", "bf16"):
-            problems.append(f"precision must be fp32 or bf16, not {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        if str(self.cuda_graphs).lower() not in ("auto", "true", "false"):
+            problems.append(f"cuda_graphs must be auto, true or false, not {self.cuda_graphs!r}")
         if not 0 < self.gp_fraction <= 1:
             problems.append(f"gp_fraction must be in (0, 1], not {self.gp_fraction}")
         try:
@@ -242,6 +253,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "d_norm_keep_dtype",
         "d_feature_buffer",
         "compile",
+        "cuda_graphs",
+        "cudnn_benchmark",
         "num_threads",
     ),
 }

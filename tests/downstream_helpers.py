@@ -31,6 +31,7 @@ class FakeGenerators:
         self.started: dict[str, ImageSet] = {}
         self.generated_from: list[Path | None] = []
         self.noise_scales: list[float | None] = []
+        self.devices: list[str | None] = []
         self.offset = lambda checkpoint: 0
         self.swap = lambda checkpoint: False  # True: images of the next class, mislabelled
 
@@ -52,9 +53,11 @@ class FakeGenerators:
         seed: int = 0,
         checkpoint: Path | None = None,
         noise_scale: float | None = None,
+        device: str | None = None,
     ) -> Path:
         rows = self.runs[str(run)]
         self.generated_from.append(checkpoint)
+        self.devices.append(device)  # None: not passed (generate_dataset's default, auto)
         self.noise_scales.append(noise_scale)  # None: not passed (the generator's default)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "manifest.csv", "w", newline="") as handle:

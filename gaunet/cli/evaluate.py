@@ -121,7 +121,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "subsets differ (default: %(default)s)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="feature extraction batch")
-    parser.add_argument("--device", default="cpu", help="cpu, auto, cuda, ...")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="where the feature networks, the domain classifier and the generator (--run) run: "
+        "auto (CUDA when available, else the CPU), cpu, cuda, cuda:1, ... (default: auto)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -193,12 +198,14 @@ def run_settings(run: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gaunet.device import resolve_device
     from gaunet.metrics.evaluate import evaluate
     from gaunet.metrics.features import ExtractorSettings
     from gaunet.metrics.report import write_report
     from gaunet.metrics.verdict import verdicts_json
 
     features = checked_features(args.features)
+    device = str(resolve_device(args.device))  # `cuda` without CUDA: refused before any work
     if args.noise_scale is not None:  # refused before minutes of metrics, not after
         from gaunet.generate import check_noise_scale
 
@@ -208,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ExtractorSettings(
         inception_weights=args.inception_weights,
         batch_size=args.batch_size,
-        device=args.device,
+        device=device,
         domain={"steps": args.domain_steps, "size": args.domain_size},
         seed=args.seed,
     )
@@ -234,13 +241,14 @@ def run(args: argparse.Namespace) -> int:
         if scale is None:
             scale = recorded_noise_scale(args.synthetic) or 1.0
         result["noise_diversity"] = noise_diversity(
-            load_generator(args.run, device=args.device, noise_scale=scale),
+            load_generator(args.run, device=device, noise_scale=scale),
             sources=args.diversity_sources,
             draws=args.diversity_draws,
             seed=args.seed,
         )
         result["noise_diversity"]["noise_scale"] = scale
     result["verdicts"] = verdicts_json(result)
+    result["device"] = device
     result["arguments"] = {
         k: v if isinstance(v, int | None) else str(v) for k, v in vars(args).items() if k != "func"
     }

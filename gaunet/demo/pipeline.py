@@ -55,6 +55,13 @@ class Demo:
         subset.split = np.full(len(subset), "train")
         return subset
 
+    @cached_property
+    def device(self) -> str:
+        """The resolved --device (auto: CUDA when available, else the CPU)."""
+        from gaunet.device import resolve_device
+
+        return str(resolve_device(self.settings.device))
+
     # ----- steps -----------------------------------------------------------------------------
     def step_inspect(self) -> str:
         from gaunet.data.inspect import summarize, write_sheet
@@ -114,6 +121,8 @@ class Demo:
             "model": model, "size": s.size, "channels": s.channels, "num_threads": s.threads,
             "log_every": 5, "sample_every": 50, "checkpoint_every": 25,
         }  # fmt: skip
+        if s.device != "auto":  # auto: the config's own device (also auto)
+            overrides["device"] = s.device
         budget = f"{s.train_steps} steps" if minutes is None else f"{minutes:.1f} min"
         if minutes is not None:
             ends = time.strftime("%H:%M", time.localtime(time.time() + minutes * 60))
@@ -152,12 +161,14 @@ class Demo:
         for model in self.settings.models:
             folder = self.folder.synthetic(model)
             if not (folder / "manifest.csv").is_file():
-                generate_dataset(self.folder.run(model), folder, self._per_class(), seed=0)
+                generate_dataset(
+                    self.folder.run(model), folder, self._per_class(), seed=0, device=self.device
+                )
             total += sum(1 for _ in open(folder / "manifest.csv")) - 1
         grid = self.folder.grid
         if not grid.is_file():
             generators = [
-                load_generator(self.folder.run(m), device="cpu") for m in self.settings.models
+                load_generator(self.folder.run(m), device=self.device) for m in self.settings.models
             ]
             compare_grid(generators, grid, per_class=3, seed=self.settings.seed)
         return f"{total} synthetic images in {self.folder.synthetic_root}; grid {grid}"
@@ -190,10 +201,12 @@ class Demo:
             split="test",
             seed=s.seed,
             figures_dir=self.folder.evaluation(model),
-            settings=ExtractorSettings(seed=s.seed, domain={"steps": s.domain_steps}),
+            settings=ExtractorSettings(
+                seed=s.seed, domain={"steps": s.domain_steps}, device=self.device
+            ),
         )
         result["noise_diversity"] = noise_diversity(
-            load_generator(self.folder.run(model), device="cpu"), seed=s.seed
+            load_generator(self.folder.run(model), device=self.device), seed=s.seed
         )
         write_json(path, result)
         return result
@@ -251,6 +264,7 @@ class Demo:
                 subset_seed=s.seed,
                 width=s.width,
                 fit=FitSettings(epochs=s.epochs, patience=s.patience),
+                device=s.device,
             )
             run_benchmark(settings, self.folder.downstream, data=self.data)
         return headline(json.loads(self.folder.downstream_summary.read_text()))
@@ -290,6 +304,7 @@ class Demo:
         import torch
 
         torch.set_num_threads(max(1, self.settings.threads))
+        print(f"device: {self.device}", file=sys.stderr, flush=True)  # refused here, not later
         self.out.mkdir(parents=True, exist_ok=True)
         state = self._check_settings()
         write_json(self.folder.state, state)

@@ -85,6 +85,9 @@ class DemoSettings:
     # augmentation, the same extra optimiser steps without new images (off: with it the demo
     # took 10 min 17 s, docs/demo.md run I)
     control: bool = False
+    # where generators, metrics and classifiers run: auto (CUDA when available), cpu, cuda, ...;
+    # not pinned: a demo started on the CPU may be continued on a GPU
+    device: str = "auto"
 
     @property
     def models(self) -> list[str]:

@@ -194,17 +194,18 @@ def _default_generate(*args: object, **kwargs: object) -> Path:
     return Path(generate_dataset(*args, **kwargs))
 
 
-def _default_extractor(subset: ImageSet) -> Any:
+def _default_extractor(subset: ImageSet, device: str = "cpu") -> Any:
     """The domain CNN trained on `subset` (the fraction's real training images) and nothing
-    else: called on images it gives features, `predict_proba` class probabilities."""
+    else, on `device`: called on images it gives features, `predict_proba` class
+    probabilities."""
     from gaunet.metrics.features.domain import DomainExtractor
 
-    return DomainExtractor.for_training_set(subset)
+    return DomainExtractor.for_training_set(subset, device=device)
 
 
-def _default_scorer(subset: ImageSet) -> Callable[[np.ndarray], np.ndarray]:
+def _default_scorer(subset: ImageSet, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
     """Class probabilities from the domain CNN trained on `subset` alone."""
-    return _default_extractor(subset).predict_proba
+    return _default_extractor(subset, device).predict_proba
 
 
 def keep_most_confident(
@@ -258,6 +259,9 @@ class GeneratorArms:
     # K > 1: K noise draws per wanted image (benchmark's --synthetic-draws), returned in
     # generation order, so a class's first share is draw 0, its next draw 1, ...
     draws: int = 1
+    # where generators train and generate and the domain CNN runs (the benchmark's --device);
+    # "auto" leaves the generator config's own device setting in force
+    device: str = "auto"
     train_fn: Callable[..., Path] = _default_train
     generate_fn: Callable[..., Path] = _default_generate
     scorer_fn: Callable[[ImageSet], Callable[[np.ndarray], np.ndarray]] = _default_scorer
@@ -299,6 +303,7 @@ class GeneratorArms:
                     "num_threads": torch.get_num_threads(),  # what --threads asked for
                     **self._snapshot_overrides(arm),
                     **self._init_overrides(arm),
+                    **({} if self.device == "auto" else {"device": self.device}),
                 },
                 steps=self.gen_steps,
                 minutes=self.gen_minutes,
@@ -324,7 +329,7 @@ class GeneratorArms:
             manifest, wanted * pool * draws, subset.size, subset.channels
         )
         if pool > 1:
-            probabilities = self.scorer_fn(subset)(images)
+            probabilities = self._scorer(subset)(images)
             kept = keep_most_confident(probabilities, labels, wanted)
             confidence = probabilities[np.arange(len(labels)), labels]
             report = {
@@ -337,6 +342,23 @@ class GeneratorArms:
             (folder / "filter.json").write_text(json.dumps(report, indent=2) + "\n")
             images, labels = images[kept], labels[kept]
         return images, labels, manifest
+
+    def _resolved_device(self) -> str:
+        from gaunet.device import resolve_device
+
+        return str(resolve_device(self.device))
+
+    def _scorer(self, subset: ImageSet) -> Callable[[np.ndarray], np.ndarray]:
+        """scorer_fn; the default one on this folder's device."""
+        if self.scorer_fn is _default_scorer:
+            return _default_scorer(subset, self._resolved_device())
+        return self.scorer_fn(subset)
+
+    def _extractor(self, subset: ImageSet) -> Any:
+        """extractor_fn; the default one on this folder's device."""
+        if self.extractor_fn is _default_extractor:
+            return _default_extractor(subset, self._resolved_device())
+        return self.extractor_fn(subset)
 
     def _snapshot_overrides(self, arm: Arm) -> dict:
         """With --select-snapshot, the periodic snapshots it compares (snapshot_overrides)."""
@@ -356,9 +378,11 @@ class GeneratorArms:
         manifest = folder / "manifest.csv"
         if manifest.is_file():
             return manifest
-        chosen = {} if checkpoint is None else {"checkpoint": checkpoint}
+        chosen: dict[str, Any] = {} if checkpoint is None else {"checkpoint": checkpoint}
         if self.noise_scale != 1.0:
             chosen["noise_scale"] = self.noise_scale
+        if self.device != "auto":  # auto: generate_dataset's own default
+            chosen["device"] = self.device
         return self.generate_fn(run, folder, per_class=per_class, seed=0, **chosen)
 
     def _selected_images(
@@ -388,7 +412,7 @@ class GeneratorArms:
             raise GaunetError(
                 f"--select-snapshot {self.select_snapshot} needs a validation split of 2+ images"
             )
-        extractor = self.extractor_fn(subset)
+        extractor = self._extractor(subset)
 
         def images_of(candidate: dict) -> tuple[np.ndarray, np.ndarray]:
             checkpoint = Path(candidate["checkpoint"])
@@ -411,7 +435,7 @@ class GeneratorArms:
                 scored,
                 candidates,
                 criterion=self.select_snapshot,
-                train_classifier=self.extractor_fn,
+                train_classifier=self._extractor,
                 reference=subset,  # what extractor_fn trained on: the real yardstick
             )
         for entry in result["snapshots"]:

@@ -4,6 +4,10 @@ Per image, on the fly each batch: horizontal flip (p=0.5), rotation up to +-15 d
 random crop of 85-100 % of the side resized back (zoom and shift), and brightness/contrast
 jitter of +-10 %. Geometry is one affine warp (`affine_grid` + `grid_sample`, border padding)
 so no torchvision is needed. Images are in [-1, 1] and stay there.
+
+The random parameters are always drawn on the CPU from the caller's CPU generator and then
+moved to the images' device: the same seed gives the same transforms on every device, so the
+arms of a paired comparison stay paired on a GPU too.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ JITTER = 0.1
 
 
 def classic_augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A randomly flipped, rotated, cropped and intensity-jittered copy of a (N, C, H, W) batch."""
+    """A randomly flipped, rotated, cropped and intensity-jittered copy of a (N, C, H, W) batch,
+    on the batch's device; `generator` is a CPU generator (the parameters are drawn there)."""
     n = images.shape[0]
+    device, dtype = images.device, images.dtype
 
     def uniform(low: float, high: float) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, generator=generator)
@@ -38,10 +44,10 @@ def classic_augment(images: torch.Tensor, generator: torch.Generator) -> torch.T
             torch.stack([sin * flip, cos, shift_y], 1),
         ],
         1,
-    ).to(images.dtype)
+    ).to(device, dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     warped = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
-    contrast = uniform(1 - JITTER, 1 + JITTER).view(n, 1, 1, 1)
-    brightness = uniform(-JITTER, JITTER).view(n, 1, 1, 1) * 2  # [-1, 1] spans 2 units
+    contrast = uniform(1 - JITTER, 1 + JITTER).view(n, 1, 1, 1).to(device)
+    brightness = (uniform(-JITTER, JITTER).view(n, 1, 1, 1) * 2).to(device)  # [-1, 1]: 2 units
     mean = warped.mean(dim=(1, 2, 3), keepdim=True)
     return ((warped - mean) * contrast + mean + brightness).clamp(-1.0, 1.0)

@@ -5,6 +5,11 @@ classifier seed (see subsets.py), and a classifier seed fixes its initialisation
 order, so W and W/O cells of one seed are paired. Each finished cell appends its metric rows to
 results.csv; a rerun reads them and skips those cells. benchmark.json pins the settings that
 change results, so a rerun with other settings is refused instead of mixing tables.
+
+`device` (auto: CUDA when available) is where the networks train; it is not pinned, so a
+folder started on the CPU can be continued on a GPU. Pairing holds on every device by
+construction (fit.py): the network is initialised on the CPU under the seed, then moved; batch
+order and augmentation come from a CPU generator. cells.jsonl records the device of each cell.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.data.imageset import to_unit_tensor
+from gaunet.device import resolve_device
 from gaunet.downstream.arms import (
     MORE_REAL,
     Arm,
@@ -63,6 +69,7 @@ PIN_DEFAULTS = {
     "synthetic_draws": 1, "gen_init_from": "",
 }  # fmt: skip
 SCHEDULES = ("mix", "pretrain")
+CELL_LOG = "cells.jsonl"  # one JSON line per finished cell: its device (not a result)
 
 
 @dataclass
@@ -104,6 +111,9 @@ class BenchmarkSettings:
     # each epoch on a different one (a new draw every epoch, as classic augmentation gives a
     # new transform); the SVM, which has no epochs, gets the first draw
     synthetic_draws: int = 1
+    # where networks, frozen features and generator arms run: auto (CUDA when available), cpu,
+    # cuda, cuda:1, ...; not pinned (results agree across devices within the seed spread)
+    device: str = "auto"
 
 
 def read_results(path: Path) -> list[dict]:
@@ -184,6 +194,11 @@ class Grid:
         )
         self.arms_helper = arms_helper
         self.feature_cache: dict[str, np.ndarray] = {}
+        self.device = resolve_device(settings.device)
+
+    def cell_device(self, classifier: str) -> torch.device:
+        """Where a cell of `classifier` computes: the SVM on pixels is scikit-learn's (CPU)."""
+        return torch.device("cpu") if classifier == "svm" else self.device
 
     def subset(self, fraction: float) -> ImageSet:
         subset = self.train.subset(self.subsets[fraction])
@@ -204,23 +219,28 @@ class Grid:
         if classifier == "svm":
             return images.reshape(len(images), -1).astype(np.float32) / 255.0
         if not cache_as:
-            return frozen_features(images)
+            return frozen_features(images, device=self.device)
         if cache_as not in self.feature_cache:
-            self.feature_cache[cache_as] = frozen_features(images)
+            self.feature_cache[cache_as] = frozen_features(images, device=self.device)
         return self.feature_cache[cache_as]
 
     def _fit_network(self, classifier: str, arm: Arm, real: tuple, extra: tuple, seed: int):
         """A network trained on the real images and the arm's extra ones, as the synthetic
-        weight, smoothing and schedule say; returns (model, fit info)."""
+        weight, smoothing and schedule say; returns (model, fit info). The network is built
+        (initialised) on the CPU, then fit_network moves it to the device: the same seed gives
+        the same weights on every device."""
         s = self.settings
         model = build_network(
             classifier, self.train.channels, self.train.num_classes, s.size, s.width
         )
+        device = self.device
         synthetic = arm.kind in ("generator", "run", "copies", MORE_REAL) and len(extra[0]) > 0
         val = (self.val.images, self.val.labels)
         if synthetic and s.synthetic_schedule == "pretrain":
-            first = fit_network(model, *extra, *val, s.fit, seed, augment=arm.classic)
-            info = fit_network(model, *real, *val, s.fit, seed, augment=arm.classic)
+            first = fit_network(
+                model, *extra, *val, s.fit, seed, augment=arm.classic, device=device
+            )
+            info = fit_network(model, *real, *val, s.fit, seed, augment=arm.classic, device=device)
             info["epochs_run"] += first["epochs_run"]
             return model, info
         n_real, n_extra = len(real[1]), len(extra[1])
@@ -236,7 +256,7 @@ class Grid:
         images, labels = np.concatenate([real[0], extra[0]]), np.concatenate([real[1], extra[1]])
         info = fit_network(
             model, images, labels, *val, s.fit, seed, augment=arm.classic,
-            sample_weight=weights, smoothing=smoothing, rotation=rotation,
+            sample_weight=weights, smoothing=smoothing, rotation=rotation, device=device,
         )  # fmt: skip
         return model, info
 
@@ -267,7 +287,7 @@ class Grid:
         info: dict = {"epochs_run": "", "best_epoch": ""}
         if classifier in NETWORKS:
             model, info = self._fit_network(classifier, arm, (x, y), (extra_x, extra_y), seed)
-            probabilities = predict_proba(model, self.test.images)
+            probabilities = predict_proba(model, self.test.images, device=self.device)
         else:
             svm = SvmClassifier(seed)
             svm.fit(
@@ -300,6 +320,7 @@ def run_benchmark(
     """Run (or resume) the grid in `out`; returns the results.csv path. Reports are rewritten."""
     out = Path(out)
     check_source(settings.gen_init_from, "--gen-init-from")  # before the folder is made
+    resolve_device(settings.device)  # `cuda` without CUDA: refused before the folder is made
     out.mkdir(parents=True, exist_ok=True)
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
@@ -346,10 +367,22 @@ def run_benchmark(
             bar.set_postfix_str(f"{classifier} {arm.name} f={fraction:g} seed={seed}")
             new_rows = grid.run_cell(classifier, arm, fraction, seed)
             _write_rows(results, new_rows, "a")
+            _log_cell(out / CELL_LOG, new_rows[0], grid.cell_device(classifier))
             rows += new_rows
             bar.update(1)
     _report(out, rows, settings, arms, record)
     return results
+
+
+def _log_cell(path: Path, row: dict, device: torch.device) -> None:
+    """One line of cells.jsonl: which device computed a finished cell (a folder continued on
+    another device mixes them; results.csv keeps its columns)."""
+    entry = {key: row[key] for key in ("classifier", "arm", "fraction", "seed", "seconds")}
+    entry["device"] = str(device)
+    if device.type == "cuda":
+        entry["device_name"] = torch.cuda.get_device_name(device)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(entry) + "\n")
 
 
 def check_synthetic_draws(settings: BenchmarkSettings) -> None:
@@ -400,6 +433,7 @@ def _configured(
     arms_helper.select_snapshot = settings.select_snapshot
     arms_helper.noise_scale = settings.noise_scale
     arms_helper.draws = settings.synthetic_draws
+    arms_helper.device = settings.device
     return arms_helper
 
 

@@ -130,14 +130,17 @@ def build_network(
     raise GaunetError(f"{name!r} is not a network; choose from {', '.join(NETWORKS)}")
 
 
-def frozen_features(images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """EfficientNet-Lite0 ImageNet features of uint8 (N, C, H, W) images, (N, 1280)."""
-    backbone = EfficientNetLite0(images.shape[1], 2, images.shape[2]).eval()
+def frozen_features(
+    images: np.ndarray, batch_size: int = 64, device: str | torch.device = "cpu"
+) -> np.ndarray:
+    """EfficientNet-Lite0 ImageNet features of uint8 (N, C, H, W) images, (N, 1280), computed
+    on `device` (the weights are loaded on the CPU, then moved) and returned on the CPU."""
+    backbone = EfficientNetLite0(images.shape[1], 2, images.shape[2]).eval().to(device)
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            batch = to_unit_tensor(images[start : start + batch_size])
-            out.append(backbone.features(batch).numpy())
+            batch = to_unit_tensor(images[start : start + batch_size]).to(device)
+            out.append(backbone.features(batch).cpu().numpy())
     return np.concatenate(out)
 
 

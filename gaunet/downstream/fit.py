@@ -8,6 +8,13 @@ than the class prior (see docs/downstream.md); select="auc" avoids that. BatchNo
 are recomputed over the training images before each validation (models/calibration.py): with
 2-5 batches per epoch the running averages lag the weights and eval mode collapses to one class. The classic arm
 augments each training batch on the fly.
+
+On a GPU (`device`), pairing holds by construction: the caller builds and initialises the
+network on the CPU under the seed and fit_network moves it; the batch order and the classic
+augmentation's parameters are drawn from a CPU generator and only the indexed batch lives on
+the device. So every arm of one seed starts from the same weights and sees the same batches on
+any device, and CPU results are bit-identical to a run without `device`. cuDNN kernels are not
+bit-reproducible, so GPU numbers agree with CPU ones within the spread over seeds, not exactly.
 """
 
 from __future__ import annotations
@@ -40,20 +47,39 @@ class FitSettings:
     select: str = "loss"
 
 
-def predict_proba(model: nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Softmax class probabilities (N, K) in eval mode."""
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights live (the CPU for a model without parameters)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
+def _probabilities(model: nn.Module, x: torch.Tensor, batch_size: int) -> np.ndarray:
+    """Softmax probabilities of unit-range images already on the model's device."""
     model.eval()
     out = []
     with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            logits = model(to_unit_tensor(images[start : start + batch_size]))
-            out.append(torch.softmax(logits.float(), 1).numpy())
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start : start + batch_size])
+            out.append(torch.softmax(logits.float(), 1).cpu().numpy())
     return np.concatenate(out)
 
 
-def _val_score(model: nn.Module, images: np.ndarray, labels: np.ndarray, select: str) -> float:
+def predict_proba(
+    model: nn.Module,
+    images: np.ndarray,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """Softmax class probabilities (N, K) in eval mode, as numpy on the CPU. `device` moves the
+    model there first; None keeps it where it is (the images follow the model)."""
+    if device is not None:
+        model.to(device)
+    x = to_unit_tensor(images).to(model_device(model))
+    return _probabilities(model, x, batch_size)
+
+
+def _val_score(model: nn.Module, x: torch.Tensor, labels: np.ndarray, select: str) -> float:
     """Lower is better: validation cross-entropy, or 1 - validation AUC."""
-    probabilities = predict_proba(model, images)
+    probabilities = _probabilities(model, x, 256)
     if select == "auc":
         auc = auc_score(labels, probabilities)
         return 1.0 - (0.5 if np.isnan(auc) else auc)
@@ -112,11 +138,12 @@ def _train_epoch(
     """One pass over the shuffled training images; a batch's loss is the weighted mean."""
     x_all, y_all, w_all, s_all = data
     model.train()
-    order = torch.randperm(len(x_all), generator=generator)
+    order = torch.randperm(len(x_all), generator=generator)  # on the CPU, as the generator
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         if len(index) < 2 and len(order) > 1:
             continue  # BatchNorm cannot train on a batch of one
+        index = index.to(x_all.device)
         x = x_all[index]
         if augment:
             x = classic_augment(x, generator)
@@ -140,6 +167,7 @@ def fit_network(
     sample_weight: np.ndarray | None = None,
     smoothing: np.ndarray | None = None,
     rotation: np.ndarray | None = None,
+    device: str | torch.device | None = None,
 ) -> dict:
     """Train in place and load the best-validation-loss weights; returns what happened.
 
@@ -148,10 +176,17 @@ def fit_network(
     per training image) softens that image's target, e.g. only for synthetic images.
     `rotation` (one integer per training image) makes images take turns: -1 trains every
     epoch, d >= 0 only in epochs e with (e - 1) mod K == d, K = the largest d + 1 (a new
-    noise draw of each synthetic image every epoch)."""
+    noise draw of each synthetic image every epoch).
+
+    `device` moves the model (built and initialised on the CPU by the caller) and, once, the
+    training and validation images there; None keeps the model where it is. The batch order
+    and augmentation stay on a CPU generator seeded with `seed` (see the module docstring)."""
     if settings.select not in ("loss", "auc"):
         raise GaunetError(f"model selection {settings.select!r}: use loss or auc")
-    generator = torch.Generator().manual_seed(seed)
+    if device is not None:
+        model.to(device)
+    where = model_device(model)
+    generator = torch.Generator().manual_seed(seed)  # CPU: the same batches on every device
     optimiser = torch.optim.Adam(
         model.parameters(), lr=settings.lr, betas=(float(settings.beta1), float(settings.beta2))
     )
@@ -162,8 +197,12 @@ def fit_network(
         smooth = torch.as_tensor(np.asarray(smoothing, dtype=np.float32))
         if len(smooth) != len(y_all) or not bool(((smooth >= 0) & (smooth < 1)).all()):
             raise GaunetError("smoothing needs one value in [0, 1) per training image")
-    data = (x_all, y_all, _weights(sample_weight, len(y_all)), smooth)
-    turns = _turns(rotation, len(y_all))
+    data = tuple(
+        None if t is None else t.to(where)
+        for t in (x_all, y_all, _weights(sample_weight, len(y_all)), smooth)
+    )
+    val_x = to_unit_tensor(val_images).to(where)
+    turns = [None if t is None else t.to(where) for t in _turns(rotation, len(y_all))]
     best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
     started = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
@@ -172,7 +211,7 @@ def fit_network(
         _train_epoch(model, epoch_data, optimiser, settings.batch_size, generator, augment)
         epochs_run = epoch
         recalibrate_batchnorm(model, epoch_data[0], 256)
-        score = _val_score(model, val_images, val_labels, settings.select)
+        score = _val_score(model, val_x, val_labels, settings.select)
         if score < best_score:
             best_score, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -185,4 +224,5 @@ def fit_network(
         "best_epoch": best_epoch,
         f"best_val_{settings.select}": best_score if settings.select == "loss" else 1 - best_score,
         "train_seconds": time.perf_counter() - started,
+        "device": str(where),
     }

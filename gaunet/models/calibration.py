@@ -45,7 +45,8 @@ def recalibrate_batchnorm(
     The pass runs in train mode (each layer normalises with batch statistics, as in training)
     and weights every batch by its size, so the result does not depend on `batch_size`.
     `forward` is the part of the network to run (default: all of it); the network is left in
-    train mode.
+    train mode. Each batch is moved to the network's device (a no-op when `images` already
+    live there, as fit_network keeps them), so a network on a GPU is recalibrated on it.
     """
     norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -54,10 +55,11 @@ def recalibrate_batchnorm(
     hooks = [norm.register_forward_pre_hook(m) for norm, m in zip(norms, moments)]
     net.train()
     run = forward or net
+    device = next((p.device for p in net.parameters()), images.device)
     try:
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
-                run(images[start : start + batch_size])
+                run(images[start : start + batch_size].to(device))
     finally:
         for hook in hooks:
             hook.remove()

@@ -24,6 +24,9 @@ class EMA:
             raise ValueError(f"ema_ramp must be >= 0, got {ramp}")
         self.decay, self.ramp = decay, ramp
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        # a device scalar holding 1 - decay, written before each CUDA-graph replay (graphs.py):
+        # a captured update cannot read a Python float that changes every step
+        self.weight: torch.Tensor | None = None
 
     def decay_at(self, step: int) -> float:
         """The averaging decay of the update at generator step `step`."""
@@ -33,9 +36,12 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
-        decay = self.decay_at(step)
         live = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(list(self.model.parameters()), live, 1.0 - decay)
+        mine = list(self.model.parameters())
+        if self.weight is None:
+            torch._foreach_lerp_(mine, live, 1.0 - self.decay_at(step))
+        else:  # the same lerp with the weight read on the device (bit-identical)
+            torch._foreach_lerp_(mine, live, [self.weight] * len(mine))
         for mine, theirs in zip(self.model.buffers(), model.buffers()):
             mine.copy_(theirs)
 

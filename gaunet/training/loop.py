@@ -33,6 +33,7 @@ from gaunet.training.checkpoint import (
 )
 from gaunet.training.distributed import Distributed
 from gaunet.training.divergence import backed_off_lr, set_lr, window_finite
+from gaunet.training.graphs import announce, set_capturable
 from gaunet.training.run_folder import MetricsLog, environment, grid_conditioning, save_grid
 from gaunet.training.step import Stepper
 from gaunet.training.warm_start import warm_start
@@ -102,6 +103,10 @@ class Trainer(Stepper):
         self.wall_before = float(state["wall_seconds"])
         self.warm_start = state.get("warm_start")
         self._reseed_rank()
+        # the saved param groups carry the capture flag of the run that wrote them
+        set_capturable([self.opt_g, self.opt_d], self.graphs is not None)
+        if self.graphs is not None:
+            self.graphs.reset()  # new optimizer state tensors: capture again after a warm-up
 
     def start_from(self, source: str) -> None:
         """Fresh optimizers, step 0, and `source`'s weights (init_from; training/warm_start.py);
@@ -202,6 +207,16 @@ class Trainer(Stepper):
                 "train_images": len(self.data),
                 "class_names": list(self.data.class_names),
                 "init_from": self.warm_start,
+                "precision": self.precision,
+                "precision_reason": self.precision_reason,
+                "cuda_graphs": self.graphs is not None,
+                "cuda_graphs_reason": self.graphs_reason,
+                # graph mode: first warm-up step -> graphs captured (this invocation)
+                "warmup_seconds": (
+                    round(self.graphs.warmup_seconds, 3)
+                    if self.graphs is not None and self.graphs.warmup_seconds
+                    else None
+                ),
                 **environment(self.device, self.dist.world_size),
                 "checkpoint": f"checkpoints/{LAST}",
                 "checkpoint_sha256": self.checkpoint_sha256,
@@ -256,13 +271,19 @@ class Trainer(Stepper):
         )
         window = LogWindow()
         reason = self._stop_reason(deadline)
+        if self.warming_up:
+            bar.set_description("train (warm-up: autotuning, CUDA graph capture)")
         try:
             while reason is None:
+                warming_up = self.warming_up
                 self.train_step(window.totals)
                 window.steps += 1
                 bar.update(1)
                 if self.first_step_seconds is None:
                     self.first_step_seconds = time.perf_counter() - self.started
+                if warming_up and not self.warming_up:
+                    bar.set_description("train")
+                    announce(self.graphs, self.show_progress)
                 reason = self._stop_reason(deadline)
                 if not self._check_and_log(window, reason, log, bar, deadline):
                     self.rollback(initial, log)  # never checkpoint or finish on a diverged window

@@ -5,6 +5,7 @@ folder, checkpoints, rollbacks) is loop.py; what each step computes is the famil
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 
 import torch
@@ -14,9 +15,12 @@ from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.pairs import PairSampler
 from gaunet.device import resolve_device
+from gaunet.errors import GaunetError, GaunetWarning
+from gaunet.precision import resolve_precision
 from gaunet.training.batches import DeviceBatches
 from gaunet.training.distributed import Distributed
 from gaunet.training.ema import EMA
+from gaunet.training.graphs import CaptureFailed, IterationGraphs, graphs_decision, set_capturable
 from gaunet.training.loss import Batch, build_family
 from gaunet.training.window import accumulate
 
@@ -28,6 +32,10 @@ class Stepper:
     def __init__(self, cfg: TrainConfig, data: ImageSet, dist: Distributed) -> None:
         self.cfg, self.data, self.dist = cfg, data, dist
         self.device = self._set_up_device()
+        # "auto" -> bf16 only where the device does it natively; run.json records both
+        self.precision, self.precision_reason = resolve_precision(
+            cfg.precision, self.device, warn=dist.is_main
+        )
         torch.manual_seed(cfg.seed)
         self.family = build_family(cfg, data.num_classes)
         self._build_networks()
@@ -43,6 +51,9 @@ class Stepper:
         )
         self.step = self.images_seen = 0
         self._reseed_rank()
+        # CUDA graphs of whole iterations (graphs.py): the default on one CUDA process
+        use_graphs, self.graphs_reason = graphs_decision(cfg, self.device, self.dist.world_size)
+        self.graphs: IterationGraphs | None = IterationGraphs(self) if use_graphs else None
 
     def _set_up_device(self) -> torch.device:
         """This process's device, with the thread count and cuDNN set for it."""
@@ -52,7 +63,8 @@ class Stepper:
         if device.type == "cuda":
             if device.index is not None:
                 torch.cuda.set_device(device)
-            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
+            # fixed shapes: cuDNN may time its kernels once (slower warm-up) or use its heuristics
+            torch.backends.cudnn.benchmark = bool(self.cfg.cudnn_benchmark)
         return device
 
     def _build_networks(self) -> None:
@@ -99,7 +111,7 @@ class Stepper:
         return self.batches.from_index(index)
 
     def autocast(self):
-        if self.cfg.precision != "bf16":
+        if self.precision != "bf16":
             return nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
@@ -126,9 +138,37 @@ class Stepper:
         return stats
 
     def train_step(self, totals: dict[str, torch.Tensor]) -> None:
-        """One iteration: n_critic critic steps, one generator step; no host sync."""
+        """One iteration: a CUDA-graph replay where graphs are on (after their warm-up), else
+        the eager iteration; either way `step` advances by one and `totals` gains its stats."""
+        if self.graphs is None:
+            self.eager_step(totals)
+            return
+        try:
+            self.graphs.step(totals)
+        except CaptureFailed as failure:
+            if str(self.cfg.cuda_graphs).lower() != "auto":
+                raise GaunetError(f"cuda_graphs=true, but {failure}") from failure
+            self._train_eagerly(f"auto: eager, since {failure}")
+            self.eager_step(totals)
+
+    def _train_eagerly(self, reason: str) -> None:
+        """Leave graph mode for good (a capture failed under cuda_graphs=auto), and say why."""
+        self.graphs = None
+        self.graphs_reason = reason
+        self.ema.weight = None
+        set_capturable([self.opt_g, self.opt_d], False)
+        warnings.warn(f"{reason}; training continues eagerly", GaunetWarning, stacklevel=3)
+
+    @property
+    def warming_up(self) -> bool:
+        """True while graph mode still runs its eager warm-up iterations."""
+        return self.graphs is not None and not self.graphs.ready
+
+    def eager_step(self, totals: dict[str, torch.Tensor], batches: list[Batch] | None = None):
+        """One iteration: n_critic critic steps, one generator step; no host sync. `batches`
+        (a graph capture's static ones) replaces the iteration's draw."""
         n_critic, lazy = self.cfg.n_critic, self.family.penalty
-        *critic_batches, generator_batch = self.draw_iteration()
+        *critic_batches, generator_batch = batches or self.draw_iteration()
         for t, batch in enumerate(critic_batches):
             stats = self.critic_step(batch, lazy.due(self.step * n_critic + t))
             penalty = stats.pop("gradient_penalty", None)

@@ -40,7 +40,7 @@ class ExtractorSettings:
     train: ImageSet | None = None  # real training split (the domain classifier learns on it)
     inception_weights: Path | None = None
     batch_size: int = 32
-    device: str = "cpu"
+    device: str = "cpu"  # cpu, auto (CUDA when available), cuda, cuda:1, ...
     domain: dict[str, Any] = field(default_factory=dict)  # DomainSettings overrides
     seed: int = 0
 
@@ -89,12 +89,18 @@ EXTRACTORS: dict[str, Callable[[ExtractorSettings], FeatureExtractor]] = {
 
 
 def make_extractor(name: str, settings: ExtractorSettings) -> FeatureExtractor:
-    """The extractor called `name`; FeaturesUnavailable when its weights are not installed."""
+    """The extractor called `name`, on settings.device (`auto` resolved here, so every extractor
+    sees a concrete device); FeaturesUnavailable when its weights are not installed."""
+    from dataclasses import replace
+
+    from gaunet.device import resolve_device
+
     if name not in EXTRACTORS:
         raise GaunetError(
             f"unknown feature extractor {name!r} (choose from {', '.join(EXTRACTORS)})"
         )
-    return EXTRACTORS[name](settings)
+    device = str(resolve_device(str(settings.device)))
+    return EXTRACTORS[name](replace(settings, device=device))
 
 
 def grey_to_rgb(images: np.ndarray) -> np.ndarray:

@@ -6,6 +6,11 @@ own real training images has features that separate what matters here, and it al
 generator. Training is seeded and the weights are cached on disk under $GAUNET_CACHE (default
 ~/.cache/gaunet)/domain/<key>.safetensors, where key hashes the training images, labels, class
 names and settings: the same data and settings reuse one classifier; any change retrains.
+
+On a GPU the network is initialised on the CPU under the seed and then moved, and the batch
+order and flips come from the same NumPy generator, so it starts and trains as on the CPU; cuDNN
+kernels still round differently, so a GPU-trained classifier is cached under a key of its own
+(the CPU key is unchanged) and never replaces the CPU one.
 """
 
 from __future__ import annotations
@@ -82,25 +87,39 @@ def build_network(num_classes: int, width: int) -> Any:
     return nn.ModuleDict({"body": body, "head": nn.Linear(4 * width, num_classes)})
 
 
-def training_key(train: ImageSet, settings: DomainSettings) -> str:
+def training_key(train: ImageSet, settings: DomainSettings, device: str = "cpu") -> str:
+    """The cache key: training images, labels, class names and settings; the device type too
+    when it is not the CPU (a GPU-trained network differs in rounding)."""
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(train.images).tobytes())
     digest.update(np.asarray(train.labels, dtype=np.int64).tobytes())
     digest.update(json.dumps([CACHE_VERSION, train.class_names, asdict(settings)]).encode())
+    kind = _device_type(device)
+    if kind != "cpu":
+        digest.update(kind.encode())
     return digest.hexdigest()[:24]
 
 
-def train_network(train: ImageSet, settings: DomainSettings) -> tuple[Any, dict[str, Any]]:
-    """Seeded training with class-balanced loss and random flips; returns (network, log)."""
+def _device_type(device: Any) -> str:
+    """cpu, cuda, ... of a device or its name ('cuda:1' -> 'cuda')."""
+    return str(getattr(device, "type", device)).split(":")[0]
+
+
+def train_network(
+    train: ImageSet, settings: DomainSettings, device: Any = "cpu"
+) -> tuple[Any, dict[str, Any]]:
+    """Seeded training with class-balanced loss and random flips; returns (network on
+    `device`, log). Initialisation, batch order and flips are drawn on the CPU (see above)."""
     import torch
 
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    x = torch.from_numpy(to_input(train.images, settings.size))
-    y = torch.from_numpy(np.asarray(train.labels, dtype=np.int64))
+    x = torch.from_numpy(to_input(train.images, settings.size)).to(device)
+    y = torch.from_numpy(np.asarray(train.labels, dtype=np.int64)).to(device)
     counts = np.bincount(train.labels, minlength=train.num_classes).astype(np.float64)
     weights = torch.tensor(len(y) / np.maximum(counts, 1) / train.num_classes, dtype=torch.float32)
-    net = build_network(train.num_classes, settings.width)
+    net = build_network(train.num_classes, settings.width).to(device)
+    weights = weights.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=settings.lr)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
     net.train()
@@ -113,10 +132,10 @@ def train_network(train: ImageSet, settings: DomainSettings) -> tuple[Any, dict[
             for _ in range(settings.steps):
                 if len(order) < 2:  # steps, not epochs: tiny sets still get enough updates
                     order = rng.permutation(len(y))
-                index = torch.from_numpy(order[: settings.batch_size])
+                index = torch.from_numpy(order[: settings.batch_size]).to(device)
                 order = order[settings.batch_size :]
                 batch = x[index]
-                flip = torch.from_numpy(rng.random(len(index)) < 0.5)
+                flip = torch.from_numpy(rng.random(len(index)) < 0.5).to(device)
                 batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
                 loss = loss_fn(net["head"](net["body"](batch)), y[index])
                 optimizer.zero_grad()
@@ -152,11 +171,15 @@ class DomainExtractor:
     def for_training_set(
         cls, train: ImageSet, settings: DomainSettings | None = None, device: str = "cpu"
     ) -> DomainExtractor:
-        """Load the cached classifier for this training set and settings, or train and cache it."""
+        """Load the cached classifier for this training set and settings, or train it on
+        `device` (auto: CUDA when available) and cache it."""
         from safetensors.torch import load_file, save
 
+        from gaunet.device import resolve_device
+
+        device = str(resolve_device(str(device)))
         settings = settings or DomainSettings()
-        key = training_key(train, settings)
+        key = training_key(train, settings, device)
         path = cache_root() / "domain" / f"{key}.safetensors"
         net = build_network(train.num_classes, settings.width)
         if path.is_file():
@@ -164,9 +187,10 @@ class DomainExtractor:
             net.eval()
             info = {"cache": str(path), "cached": True}
         else:
-            net, log = train_network(train, settings)
+            net, log = train_network(train, settings, device)
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, save({k: v.contiguous() for k, v in net.state_dict().items()}))
+            state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+            write_atomic(path, save(state))
             info = {"cache": str(path), "cached": False, **log}
         return cls(net.to(device), settings, train.class_names, {"key": key, **info})
 

@@ -1,0 +1,350 @@
+"""Issue 29's GPU check: `gaunet train`, `gaunet benchmark` themselves on a GPU, in one command
+that fits a short device lease, every number into one JSON.
+
+    python3 benchmarks/gpu_train_check.py OUT --data breastmnist.npz [--budget 540]
+    python3 benchmarks/gpu_train_check.py OUT --smoke      # the same stages on the CPU, tiny
+
+Stages, in order of what matters; each one runs `python -m gaunet ...` as a user would, with
+its own time limit, and is skipped when the budget left is below what it needs:
+
+  pytest-cuda        the CUDA tests of tests/test_graphs.py (the real capture, resume, eager
+                     agreement) and tests/test_downstream_device.py
+  paper28-b64        --config paper --size 28 --channels 1, batch 64, CUDA graphs (the default)
+  tiny28             --config cpu-tiny --size 28 (precision auto: bf16 on CUDA), graphs
+  tiny28-b128        the same at batch 128
+  concurrent-4/2     4 and 2 tiny28-b128 processes at once: the throughput of several
+                     generators on one GPU (item 2)
+  paper28-b64-autotune  paper28-b64 with cudnn_benchmark=true (cuDNN times its kernels)
+  paper256-b32       --config paper at 256 px RGB, batch 32, bf16 + gp_every=4 (run 3's best
+                     levers), graphs
+  tiny28-fp32        tiny28 in fp32
+  paper28-b64-eager  paper28-b64 with cuda_graphs=false: the speed users got before
+  benchmark          gaunet benchmark on the GPU: the data at fraction 0.25, the six arms, 10
+                     seeds, ResNet-18 half width, a cpu-tiny generator at batch 64 for what the
+                     budget allows (--gen-minutes 1.5), --device cuda; with what is left
+
+For each training stage: steps, wall seconds, warm-up seconds, steps/s over the whole run and
+in steady state (from metrics.jsonl, after the warm-up window), images/s as run.json has it.
+`OUT/summary.json` is rewritten after every stage, so a cut run keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER28 = ["--config", "paper", "--size", "28", "--channels", "1", "--set", "pad_input=true"]
+PAPER28 += ["--set", "batch_size=64", "--set", "log_every=10"]
+TINY28 = [
+    "--config",
+    "cpu-tiny",
+    "--size",
+    "28",
+    "--set",
+    "pad_input=true",
+    "--set",
+    "log_every=10",
+]
+# the CPU smoke mode: the same stages with networks that take milliseconds
+SMOKE = ["--set", "g_width=4", "--set", "g_width_max=8", "--set", "d_growth=4"]
+SMOKE += ["--set", "d_stem=4", "--set", "d_layers_per_block=2", "--set", "batch_size=4"]
+SMOKE += ["--set", "g_convs_per_block=1", "--set", "d_blocks=2", "--set", "z_dim=8"]
+SMOKE += ["--set", "log_every=2", "--set", "device=cpu", "--set", "num_threads=1"]
+
+
+def gaunet(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gaunet", *args]
+
+
+def steady_rate(metrics: Path) -> float | None:
+    """Steps/s between the first and the last metrics.jsonl record: the first window holds the
+    warm-up (autotuning, capture), so it is left out."""
+    if not metrics.exists():
+        return None
+    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    if len(records) < 2:
+        return None
+    first, last = records[0], records[-1]
+    seconds = last["elapsed_seconds"] - first["elapsed_seconds"]
+    return round((last["step"] - first["step"]) / seconds, 3) if seconds > 0 else None
+
+
+def run_summary(run: Path) -> dict:
+    """What a training stage measured, from its run folder."""
+    path = run / "run.json"
+    if not path.exists():
+        return {"error": "no run.json"}
+    info = json.loads(path.read_text())
+    wall = info.get("wall_seconds") or 0
+    keep = (
+        "device", "device_name", "steps", "wall_seconds", "first_step_seconds", "startup_seconds",
+        "warmup_seconds", "images_per_second", "images_seen", "cuda_graphs", "cuda_graphs_reason",
+        "precision", "precision_reason", "status", "train_images",
+    )  # fmt: skip
+    out = {k: info.get(k) for k in keep}
+    out["steps_per_second"] = round(info["steps"] / wall, 3) if wall else None
+    out["steady_steps_per_second"] = steady_rate(run / "metrics.jsonl")
+    return out
+
+
+class Check:
+    def __init__(self, out: Path, budget: float, smoke: bool, data: str) -> None:
+        self.out, self.smoke, self.data = out, smoke, data
+        self.deadline = time.monotonic() + budget
+        self.work = Path(tempfile.mkdtemp(prefix="gpu-train-check-"))
+        self.summary: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "stages": {}}
+        self.log = (out / "log.txt").open("a")
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def save(self) -> None:
+        self.summary["loadavg"] = os.getloadavg()
+        (self.out / "summary.json").write_text(json.dumps(self.summary, indent=1) + "\n")
+
+    def spawn(self, argv: list[str]) -> subprocess.Popen:
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+        self.log.write("$ " + " ".join(argv) + "\n")
+        self.log.flush()
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=self.log)
+
+    def wait(self, procs: list[subprocess.Popen], limit: float) -> list[int | str]:
+        codes: list[int | str] = []
+        end = time.monotonic() + limit
+        for proc in procs:
+            try:
+                codes.append(proc.wait(timeout=max(end - time.monotonic(), 1)))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                codes.append("timeout")
+        return codes
+
+    def stage(self, name: str, need: float, limit: float) -> bool:
+        """Whether `name` runs: enough budget left for it."""
+        if self.left() < need:
+            self.summary["stages"][name] = {"skipped": f"{self.left():.0f} s left, needs {need}"}
+            self.save()
+            return False
+        print(f"[{time.strftime('%H:%M:%S')}] {name} ({self.left():.0f} s left)", flush=True)
+        return True
+
+    def train(self, name: str, args: list[str], minutes: float, need: float, copies: int = 1):
+        """`copies` gaunet train processes at once, each with a `minutes` budget."""
+        limit = min(minutes * 60 + 90, max(self.left(), need))
+        if not self.stage(name, need, limit):
+            return
+        steps = ["--steps", "6"] if self.smoke else ["--minutes", str(minutes)]
+        runs = [self.work / f"{name}-{k}" for k in range(copies)]
+        started = time.monotonic()
+        procs = [
+            self.spawn(
+                gaunet(
+                    "train", "--data", self.data, "--out", str(run), *args,
+                    *(SMOKE if self.smoke else []), *steps, "--quiet",
+                )
+            )
+            for run in runs
+        ]  # fmt: skip
+        codes = self.wait(procs, limit)
+        result: dict = {"args": args, "copies": copies, "exit": codes}
+        result["wall_all"] = round(time.monotonic() - started, 2)
+        result["runs"] = [run_summary(run) for run in runs]
+        rates = [r.get("steady_steps_per_second") for r in result["runs"]]
+        if copies > 1 and all(rates):
+            result["aggregate_steady_steps_per_second"] = round(sum(rates), 3)
+        self.summary["stages"][name] = result
+        self.save()
+
+    def pytest(self) -> None:
+        if not self.stage("pytest-cuda", 120, 100):
+            return
+        argv = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+        argv += ["tests/test_graphs.py", "tests/test_downstream_device.py", "-k", "cuda"]
+        started = time.monotonic()
+        codes = self.wait([self.spawn(argv)], 100)
+        self.summary["stages"]["pytest-cuda"] = {
+            "exit": codes,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        self.save()
+
+    def benchmark(self, need: float) -> None:
+        name = "benchmark"
+        if not self.stage(name, need, self.left()):
+            return
+        sys.path.insert(0, str(ROOT))  # this script runs from a checkout, not an install
+        from gaunet.config import load_config, save_config
+
+        config = self.work / "gen-tiny-b64.yaml"
+        overrides = {"size": 28, "pad_input": True, "batch_size": 64}
+        if self.smoke:
+            overrides |= {"g_width": 4, "g_width_max": 8, "d_growth": 4, "d_stem": 4}
+        save_config(load_config("cpu-tiny", overrides), config)
+        out = self.work / "bench"
+        arms = "none,classic,gaunet,gaunet+classic,copies,copies+classic"
+        budget = ["--gen-steps", "4"] if self.smoke else ["--gen-minutes", "1.5"]
+        argv = gaunet(
+            "benchmark", "--data", self.data, "--out", str(out), "--fractions", "0.25",
+            "--arms", arms, "--seeds", "2" if self.smoke else "10", "--classifiers", "resnet18",
+            "--width", "0.5", "--epochs", "2" if self.smoke else "20",
+            "--gen-config", str(config), *budget, "--device", "cpu" if self.smoke else "cuda",
+        )  # fmt: skip
+        started = time.monotonic()
+        codes = self.wait([self.spawn(argv)], max(self.left() - 5, 10))
+        result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
+        for part in ("results.csv", "summary.md"):
+            if (out / part).exists():
+                shutil.copy(out / part, self.out / f"benchmark-{part}")
+        generators = sorted((out / "generators").rglob("run.json")) if out.exists() else []
+        result["generators"] = [run_summary(p.parent) for p in generators]
+        self.summary["stages"][name] = result
+        self.save()
+
+
+def result_files(summary: dict, folder: Path, assume: dict[str, str], tag: str) -> list[Path]:
+    """One docs/results/gpu-train-<tag>-<stage>[-k].json per training run of a summary: the
+    run.json fields with the config's preset, size and batch size resolved from the stage's
+    arguments. `assume`: settings whose default was different when the summary was made."""
+    sys.path.insert(0, str(ROOT))
+    from gaunet.config import load_config
+
+    written = []
+    for name, stage in summary["stages"].items():
+        args = stage.get("args")
+        if not args or "runs" not in stage:
+            continue
+        preset = args[args.index("--config") + 1]
+        overrides: dict[str, str] = dict(assume)
+        for flag, value in zip(args, args[1:]):
+            if flag == "--set":
+                key, _, setting = value.partition("=")
+                overrides[key] = setting
+            elif flag in ("--size", "--channels"):
+                overrides[flag[2:]] = value
+        cfg = load_config(preset, overrides)
+        for k, run in enumerate(stage["runs"]):
+            if "steps" not in run:
+                continue
+            record = {
+                "stage": name, "date": summary.get("started"), "preset": preset,
+                "size": cfg.size, "channels": cfg.channels, "batch_size": cfg.batch_size,
+                "n_critic": cfg.n_critic, "gp_every": cfg.gp_every,
+                "cudnn_benchmark": cfg.cudnn_benchmark, "processes_at_once": stage["copies"],
+                **run,
+            }  # fmt: skip
+            suffix = f"-{k}" if stage["copies"] > 1 else ""
+            path = folder / f"gpu-train-{tag}-{name}{suffix}.json"
+            path.write_text(json.dumps(record, indent=1) + "\n")
+            written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--data", default="breastmnist.npz")
+    parser.add_argument("--budget", type=float, default=540, help="seconds for all stages")
+    parser.add_argument("--smoke", action="store_true", help="tiny CPU run of every stage")
+    parser.add_argument("--skip", default="", help="comma list of stages to leave out")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every stage's minutes")
+    parser.add_argument(
+        "--from-summary",
+        type=Path,
+        help="instead: write one JSON per training run of this summary.json into OUT "
+        "(docs/results), named gpu-train-TAG-STAGE.json",
+    )
+    parser.add_argument("--tag", default="h200", help="with --from-summary: the files' tag")
+    parser.add_argument(
+        "--assume",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="with --from-summary: a config default that differed when the summary was made",
+    )
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.from_summary:
+        summary = json.loads(args.from_summary.read_text())
+        assume = dict(item.split("=", 1) for item in args.assume)
+        for path in result_files(summary, args.out, assume, args.tag):
+            print(path)
+        return
+    check = Check(args.out, args.budget, args.smoke, args.data)
+    skip = set(filter(None, args.skip.split(",")))
+    m = 0.05 if args.smoke else args.scale  # the smoke mode counts steps instead
+    concurrent = [*TINY28, "--set", "batch_size=128", "--set", "log_every=10"]
+    plan = [
+        ("pytest-cuda", lambda: check.pytest()),
+        ("paper28-b64", lambda: check.train("paper28-b64", PAPER28, 0.5 * m, 45)),
+        ("tiny28", lambda: check.train("tiny28", TINY28, 0.3 * m, 30)),
+        (
+            "tiny28-b128",
+            lambda: check.train("tiny28-b128", concurrent, 0.25 * m, 28),
+        ),
+        (
+            "concurrent-4",
+            lambda: check.train("concurrent-4", concurrent, 0.4 * m, 40, copies=4),
+        ),
+        (
+            "concurrent-2",
+            lambda: check.train("concurrent-2", concurrent, 0.3 * m, 35, copies=2),
+        ),
+        (
+            "paper28-b64-autotune",
+            lambda: check.train(
+                "paper28-b64-autotune", [*PAPER28, "--set", "cudnn_benchmark=true"], 0.8 * m, 60
+            ),
+        ),
+        (
+            "paper256-b32",
+            lambda: check.train(
+                "paper256-b32",
+                [
+                    "--config",
+                    "paper",
+                    "--set",
+                    "batch_size=32",
+                    "--set",
+                    "precision=bf16",
+                    "--set",
+                    "gp_every=4",
+                    "--set",
+                    "log_every=5",
+                ]
+                + (["--size", "32"] if args.smoke else []),
+                0.5 * m,
+                50,
+            ),
+        ),  # fmt: skip
+        (
+            "tiny28-fp32",
+            lambda: check.train("tiny28-fp32", [*TINY28, "--set", "precision=fp32"], 0.25 * m, 30),
+        ),
+        (
+            "paper28-b64-eager",
+            lambda: check.train(
+                "paper28-b64-eager", [*PAPER28, "--set", "cuda_graphs=false"], 0.4 * m, 45
+            ),
+        ),
+        ("benchmark", lambda: check.benchmark(120)),
+    ]
+    for name, run in plan:
+        if name not in skip:
+            run()
+    check.summary["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    check.save()
+    print(json.dumps(check.summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()

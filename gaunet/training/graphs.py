@@ -1,0 +1,238 @@
+"""Whole training iterations captured as CUDA graphs and replayed: `gaunet train`'s path on CUDA.
+
+At small image sizes an eager iteration is thousands of small kernels launched one by one from
+Python, so a GPU waits on the host (issue 29: about 1 s per step at 28 px, whatever the batch).
+A replayed graph launches them all at once. The iteration (step.py) makes no host sync
+(tests/test_graph_safe_step.py), so it is captured as it is: n_critic critic steps with their
+penalties, the generator step, both fused Adam steps (capturable) and the EMA.
+
+What stays on the host, done before each replay: the pair sampler's indices (copied into a
+static device tensor through a ring of pinned buffers), and the EMA's decay for this step
+(written into a device scalar). The lazy penalty's pattern repeats every gp_every /
+gcd(gp_every, n_critic) iterations, so there is one graph per phase of that cycle, sharing one
+memory pool. Each phase runs eagerly at least once first (the warm-up: cuDNN autotuning,
+optimizer state, autograd's buffers), and those warm-up iterations are ordinary training steps.
+A resume or rollback replaces the optimizer state and may change the learning rates: the graphs
+are then dropped and captured again after a new warm-up.
+
+`emulate=True` runs the same bookkeeping on any device with each "replay" re-running the
+captured step eagerly: the CPU tests check with it that a graphed run trains exactly as an
+eager one.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from gaunet.config import TrainConfig
+    from gaunet.training.step import Stepper
+
+PINNED_RING = 4  # pinned index buffers in flight: the host may run a few replays ahead
+
+
+def graphs_decision(cfg: TrainConfig, device: torch.device, world_size: int) -> tuple[bool, str]:
+    """(whether iterations are captured as CUDA graphs, why): `cuda_graphs` auto is on for a
+    single CUDA process whose step is graph-safe; `true` asks for it (an error where it
+    cannot run); `false` is the eager path."""
+    setting = str(cfg.cuda_graphs).strip().lower()
+    if setting in ("false", "0", "no", "off"):
+        return False, "cuda_graphs is false in the config"
+    blocker = None
+    if device.type != "cuda":
+        blocker = f"CUDA graphs need a CUDA device (this run is on {device.type})"
+    elif world_size > 1:
+        blocker = "torchrun with several processes trains eagerly (gradients are all-reduced)"
+    elif cfg.compile:
+        blocker = "compile=true: torch.compile and whole-iteration graphs do not combine"
+    elif cfg.diffaugment:
+        blocker = "DiffAugment draws its transforms on the host at every step"
+    elif cfg.critic_pack > 1:
+        blocker = "critic_pack > 1 sorts partners by class with a data-dependent shape"
+    if blocker is None:
+        return True, f"{setting}: whole iterations replayed as CUDA graphs"
+    if setting == "auto":
+        return False, f"auto: eager, since {blocker}"
+    from gaunet.errors import GaunetError
+
+    raise GaunetError(f"cuda_graphs is {cfg.cuda_graphs}, but {blocker}; use cuda_graphs=auto")
+
+
+def set_capturable(optimizers: list[torch.optim.Optimizer], on: bool) -> None:
+    """Adam's step count on the device and no host sync in its step: needed inside a graph.
+    Also set after a checkpoint is loaded, since the saved param groups carry the flag."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["capturable"] = on
+
+
+class CaptureFailed(RuntimeError):
+    """The step could not be captured (an op that syncs or has a data-dependent shape)."""
+
+
+class IterationGraphs:
+    """`step(totals)` stands in for `Stepper.eager_step`: warm-up iterations run eagerly, then
+    one graph per lazy-penalty phase is captured and replayed (see the module docstring)."""
+
+    def __init__(self, stepper: Stepper, warmup: int = 2, emulate: bool = False) -> None:
+        cfg = stepper.cfg
+        self.stepper, self.emulate = stepper, emulate
+        self.cuda = stepper.device.type == "cuda" and not emulate
+        self.period = cfg.gp_every // math.gcd(cfg.gp_every, cfg.n_critic)
+        # every phase runs eagerly before it is captured (its kernels autotuned, its buffers made)
+        self.warmup = max(int(warmup), self.period)
+        self.eager_left = self.warmup
+        self.graphs: dict[int, Callable[[], None]] = {}
+        self.outputs: dict[int, dict[str, torch.Tensor]] = {}
+        self.keep_alive: list[torch.cuda.CUDAGraph] = []
+        self.captures = 0
+        self.warmup_seconds: float | None = None  # first warm-up step -> graphs captured
+        self._warmup_started: float | None = None
+        pairs = cfg.batch_size * (cfg.n_critic + 1)
+        device = stepper.device
+        self.static_index = torch.zeros((2, pairs), dtype=torch.long, device=device)
+        self.pinned = [
+            torch.zeros((2, pairs), dtype=torch.long).pin_memory() if self.cuda else None
+            for _ in range(PINNED_RING)
+        ]
+        self.copied = [torch.cuda.Event() if self.cuda else None for _ in range(PINNED_RING)]
+        self.fills = 0
+        self.side = torch.cuda.Stream(device) if self.cuda else None
+        set_capturable([stepper.opt_g, stepper.opt_d], True)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.graphs)
+
+    def reset(self) -> None:
+        """Drop the graphs (the optimizer state or learning rates changed): the next steps warm
+        up and capture again."""
+        self.graphs, self.outputs, self.keep_alive = {}, {}, []
+        self.eager_left = self.warmup
+        self.stepper.ema.weight = None
+        set_capturable([self.stepper.opt_g, self.stepper.opt_d], True)
+
+    def step(self, totals: dict[str, torch.Tensor]) -> None:
+        if not self.graphs:
+            if self.eager_left > 0:
+                self._warmup_step(totals)
+                return
+            self.capture()
+        self._replay(totals)
+
+    # ----- warm-up and capture --------------------------------------------------------------
+    def _warmup_step(self, totals: dict[str, torch.Tensor]) -> None:
+        if self._warmup_started is None:
+            self._warmup_started = time.perf_counter()
+        self.eager_left -= 1
+        if not self.cuda:
+            self.stepper.eager_step(totals)
+            return
+        current = torch.cuda.current_stream(self.stepper.device)
+        self.side.wait_stream(current)
+        with torch.cuda.stream(self.side):  # lazy library state stays off the capture stream
+            self.stepper.eager_step(totals)
+        current.wait_stream(self.side)
+
+    def capture(self) -> None:
+        """One graph per phase of the penalty cycle, starting at the current step."""
+        s = self.stepper
+        started = self._warmup_started or time.perf_counter()
+        s.ema.weight = torch.zeros((), device=s.device)  # written before each replay
+        step, seen = s.step, s.images_seen
+        pool = None
+        try:
+            for offset in range(self.period):
+                phase = (step + offset) % self.period
+                s.step = step + offset  # the lazy penalty's schedule reads the step
+                outputs: dict[str, torch.Tensor] = {}
+                self.outputs[phase] = outputs
+                if not self.cuda:
+                    self.graphs[phase] = self._emulated(outputs)
+                    continue
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, pool=pool):
+                    s.eager_step(outputs, batches=s.batches.from_index(self.static_index))
+                pool = graph.pool()
+                self.keep_alive.append(graph)
+                self.graphs[phase] = graph.replay
+        except Exception as error:  # noqa: BLE001 - any capture error: the caller falls back
+            self.reset()
+            if self.cuda:
+                try:
+                    torch.cuda.synchronize(s.device)
+                except RuntimeError:  # a broken capture can leave an error to report here
+                    pass
+            raise CaptureFailed(
+                f"the CUDA graph capture failed ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''})"
+            ) from error
+        finally:
+            s.step, s.images_seen = step, seen
+        if self.cuda:
+            torch.cuda.synchronize(s.device)
+        self.captures += 1
+        if self.warmup_seconds is None:
+            self.warmup_seconds = time.perf_counter() - started
+
+    def _emulated(self, outputs: dict[str, torch.Tensor]) -> Callable[[], None]:
+        """A replay that re-runs the step eagerly on the static inputs (tests, any device)."""
+        s = self.stepper
+
+        def replay() -> None:
+            step, seen = s.step, s.images_seen
+            fresh: dict[str, torch.Tensor] = {}
+            s.eager_step(fresh, batches=s.batches.from_index(self.static_index))
+            s.step, s.images_seen = step, seen
+            outputs.clear()
+            outputs.update(fresh)
+
+        return replay
+
+    # ----- replay -----------------------------------------------------------------------------
+    def _fill_index(self) -> None:
+        """This iteration's pairs into the static index: the same sampler call as an eager step
+        (DeviceBatches.draw), so a graphed run draws the same pairs."""
+        s = self.stepper
+        first, second, _ = s.sampler.sample(s.batches.size * s.batches.batches)
+        host = torch.from_numpy(np.stack([first, second]))
+        if not self.cuda:
+            self.static_index.copy_(host)
+            return
+        slot = self.fills % PINNED_RING
+        self.fills += 1
+        self.copied[slot].synchronize()  # the copy that last read this buffer is done
+        self.pinned[slot].copy_(host)
+        self.static_index.copy_(self.pinned[slot], non_blocking=True)
+        self.copied[slot].record()
+
+    def _replay(self, totals: dict[str, torch.Tensor]) -> None:
+        s = self.stepper
+        phase = s.step % self.period
+        self._fill_index()
+        s.ema.weight.fill_(1.0 - s.ema.decay_at(s.step))
+        self.graphs[phase]()
+        for key, value in self.outputs[phase].items():  # overwritten by the next replay
+            totals[key] = totals[key] + value if key in totals else value.clone()
+        s.step += 1
+        s.images_seen += s.pairs_per_step
+
+    def describe(self) -> str:
+        """One line for the log once the graphs exist."""
+        return (
+            f"CUDA graphs: {len(self.graphs)} captured after {self.warmup} warm-up iterations "
+            f"({self.warmup_seconds or 0:.1f} s)"
+        )
+
+
+def announce(graphs: IterationGraphs | None, show: bool) -> None:
+    """Print the capture line once (stderr, beside the progress bar)."""
+    if graphs is not None and show:
+        print(graphs.describe(), file=sys.stderr)

@@ -1,0 +1,94 @@
+"""benchmarks/gpu_train_check.py (issue 29's GPU check) in its CPU smoke mode: the same stages
+run `gaunet train` and `gaunet benchmark` as subprocesses with tiny networks and step counts
+(not time budgets, so nothing here depends on the machine's speed), and every number lands in
+OUT/summary.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP = "pytest-cuda,tiny28-b128,paper28-b64-autotune,paper256-b32,concurrent-4,tiny28-fp32,paper28-b64-eager"
+
+
+def test_smoke_run_measures_each_stage_from_the_run_folders(tmp_path):
+    out = tmp_path / "check"
+    argv = [sys.executable, str(ROOT / "benchmarks" / "gpu_train_check.py"), str(out)]
+    argv += ["--smoke", "--data", "phantom:n=48,classes=2", "--skip", SKIP, "--budget", "100000"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    stages = summary["stages"]
+    assert set(stages) == {"paper28-b64", "tiny28", "concurrent-2", "benchmark"}
+    for name in ("paper28-b64", "tiny28", "concurrent-2"):
+        assert all(code == 0 for code in stages[name]["exit"]), name
+        for run in stages[name]["runs"]:
+            assert run["steps"] == 6 and run["status"] == "completed"
+            assert run["steady_steps_per_second"] > 0 and run["steps_per_second"] > 0
+            assert run["cuda_graphs"] is False  # a CPU: the reason says why
+            assert "need a CUDA device" in run["cuda_graphs_reason"]
+            assert run["precision"] in ("fp32", "bf16") and run["precision_reason"]
+    two = stages["concurrent-2"]
+    assert len(two["runs"]) == 2
+    rates = [r["steady_steps_per_second"] for r in two["runs"]]
+    assert two["aggregate_steady_steps_per_second"] == round(sum(rates), 3)
+    bench = stages["benchmark"]
+    assert bench["exit"] == [0]
+    rows = (out / "benchmark-results.csv").read_text().splitlines()
+    arms = {line.split(",")[1] for line in rows[1:]}
+    assert arms == {"none", "classic", "gaunet", "gaunet+classic", "copies", "copies+classic"}
+    assert bench["generators"] and bench["generators"][0]["steps"] == 4
+    assert "$ " in (out / "log.txt").read_text()  # every command, as run
+
+
+def test_results_files_resolve_each_runs_preset_size_and_batch(tmp_path):
+    """--from-summary: one docs/results JSON per training run, with the config resolved from
+    the stage's arguments and the defaults that held when the summary was made."""
+    summary = {
+        "started": "2026-12-04 18:30:22",
+        "stages": {
+            "paper28-b64": {
+                "args": [
+                    "--config",
+                    "paper",
+                    "--size",
+                    "28",
+                    "--channels",
+                    "1",
+                    "--set",
+                    "pad_input=true",
+                    "--set",
+                    "batch_size=64",
+                ],
+                "copies": 1,
+                "runs": [{"steps": 221, "wall_seconds": 32.4, "steps_per_second": 6.8}],
+            },  # fmt: skip
+            "concurrent-2": {
+                "args": ["--config", "cpu-tiny", "--set", "cudnn_benchmark=false"],
+                "copies": 2,
+                "runs": [{"steps": 15}, {"error": "no run.json"}],
+            },
+            "pytest-cuda": {"exit": [0]},
+        },
+    }
+    source = tmp_path / "summary.json"
+    source.write_text(json.dumps(summary))
+    argv = [sys.executable, str(ROOT / "benchmarks" / "gpu_train_check.py"), str(tmp_path)]
+    argv += ["--from-summary", str(source), "--tag", "t", "--assume", "cudnn_benchmark=true"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    paper = json.loads((tmp_path / "gpu-train-t-paper28-b64.json").read_text())
+    assert (paper["preset"], paper["size"], paper["channels"], paper["batch_size"]) == (
+        "paper",
+        28,
+        1,
+        64,
+    )
+    assert paper["cudnn_benchmark"] is True and paper["steps"] == 221  # the assumed default
+    tiny = json.loads((tmp_path / "gpu-train-t-concurrent-2-0.json").read_text())
+    assert tiny["size"] == 32 and tiny["cudnn_benchmark"] is False  # --set beats --assume
+    assert tiny["processes_at_once"] == 2
+    assert not (tmp_path / "gpu-train-t-concurrent-2-1.json").exists()  # a run without run.json
