@@ -9,6 +9,7 @@ was trained.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,33 @@ from gaunet.io import write_atomic
 from gaunet.precision import PRECISIONS
 
 PRESET_DIR = Path(__file__).parent / "configs"
+MAX_SEED = 2**32 - 1  # the usual seed range; seed + offsets must stay below torch's 2**64
+
+# The fields a `--resume` may change (issue 30; docs/reliability.md, "Resume checks"): the
+# budget, the run folder's cadence and what it keeps, and where and with how many threads the
+# steps run. Every other field shapes the networks (widths, size, channels), the data (seed,
+# split) or the arithmetic (losses, learning rates, precision, compile) of the checkpoint being
+# continued, so a resume refuses to change it, and refuses a config.yaml edited away from the
+# checkpoint's own record. Conservative: precision, compile, channels_last and the critic
+# levers do not change a tensor's shape, but they change the numbers, so they are refused too.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "steps",
+        "minutes",
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "periodic_every",
+        "keep_periodic",
+        "grid_samples",
+        "tensorboard",
+        "max_rollbacks",
+        "device",
+        "num_threads",
+        "cuda_graphs",
+        "cudnn_benchmark",
+    }
+)
 
 
 class ConfigError(GaunetError, ValueError):
@@ -143,6 +171,30 @@ class TrainConfig:
             )
         if self.size < 4:
             problems.append(f"size must be at least 4, not {self.size}")
+        # numeric ranges (issue 30): out of range, each failed deep inside or ran away
+        if not 0 <= self.seed <= MAX_SEED:
+            problems.append(f"seed must be in 0..{MAX_SEED}, not {self.seed}")
+        if self.steps < 0:
+            problems.append(
+                f"steps must be at least 0 (0: no step limit, with minutes), not {self.steps}"
+            )
+        if not (math.isfinite(self.minutes) and self.minutes >= 0):
+            problems.append(f"minutes must be a finite number >= 0 (0: off), not {self.minutes}")
+        if self.num_threads < 0:
+            problems.append(
+                f"num_threads must be at least 0 (0: torch's default), not {self.num_threads}"
+            )
+        for name in (
+            "sample_every",
+            "checkpoint_every",
+            "periodic_every",
+            "keep_periodic",
+            "grid_samples",
+            "max_rollbacks",
+            "d_stem_down",
+        ):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be at least 0, not {getattr(self, name)}")
         if self.channels not in (1, 3):
             problems.append(f"channels must be 1 or 3, not {self.channels}")
         if self.precision not in PRECISIONS:
@@ -173,6 +225,13 @@ class TrainConfig:
             "g_depth",
             "d_blocks",
             "critic_pack",
+            "g_width",
+            "g_width_max",
+            "g_convs_per_block",
+            "d_growth",
+            "d_layers_per_block",
+            "d_stem",
+            "z_dim",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1")
@@ -348,3 +407,19 @@ def save_config(config: TrainConfig, path: Path) -> None:
         for section, names in SECTIONS.items()
     ]
     write_atomic(path, "".join(parts).encode())
+
+
+def fixed_field_changes(
+    before: dict[str, Any], after: dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for each field outside RESUMABLE_CHANGES whose value differs, in
+    the dataclass's order. A field missing on either side (a config written by an older or newer
+    gaunet) is not compared: there is nothing to compare it with."""
+    return [
+        (f.name, before[f.name], after[f.name])
+        for f in fields(TrainConfig)
+        if f.name not in RESUMABLE_CHANGES
+        and f.name in before
+        and f.name in after
+        and before[f.name] != after[f.name]
+    ]

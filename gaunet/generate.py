@@ -28,6 +28,7 @@ from gaunet.data.imageset import from_unit_range, to_unit_tensor
 from gaunet.device import resolve_device
 from gaunet.errors import GaunetError, GaunetWarning, os_error, shorten, writable_folder
 from gaunet.io import write_atomic, write_json, write_npz
+from gaunet.locking import folder_lock
 from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
 from gaunet.progress import progress
 from gaunet.training.api import read_train_images
@@ -305,10 +306,21 @@ def generate_dataset(
     only lists files that exist."""
     _check_request(fmt, per_class, batch_size)
     gen = load_generator(checkpoint or run, device=device, noise_scale=noise_scale)
+    check_disk_room(out, per_class, len(gen.class_names), gen.size, gen.channels, fmt)
     out = writable_folder(out)
+    with folder_lock(out, "generate"):  # a second writer into `out` is refused
+        return _write_dataset(
+            gen, out, per_class, seed, fmt, batch_size, max_copy_rate, keep_source_names
+        )
+
+
+def _write_dataset(
+    gen, out, per_class, seed, fmt, batch_size, max_copy_rate, keep_source_names
+) -> Path:
+    """generate_dataset() once this process alone writes `out`."""
     warning = undertrained_warning(gen)
     if warning:
-        warnings.warn(warning, GaunetWarning, stacklevel=2)
+        warnings.warn(warning, GaunetWarning, stacklevel=3)  # generate_dataset's caller
     manifest = out / ("manifest.csv" if fmt == "png" else "provenance.csv")
     try:
         # a manifest left by an earlier generation would describe files this one replaces
@@ -336,6 +348,76 @@ def _check_request(fmt: str, per_class: int, batch_size: int) -> None:
         raise GaunetError(f"per_class must be at least 1, not {per_class}")
     if batch_size < 1:
         raise GaunetError(f"batch size must be at least 1, not {batch_size}")
+
+
+# Share of the free disk a generation may fill: the rest stays for the system and other jobs.
+DISK_SHARE = 0.9
+MANIFEST_ROW_BYTES = 256  # a manifest/provenance row: path, ids, a 64-hex hash, class names
+
+
+def estimated_bytes_per_image(size: int, channels: int, fmt: str = "png", block: int = 4096) -> int:
+    """An upper bound on the disk one generated image takes, without generating one: an
+    uncompressed 8-bit PNG (size x size x channels bytes and a filter byte per row) plus 1/64
+    and 256 bytes (more than deflate's worst case on incompressible noise and PNG's chunks),
+    rounded up to the filesystem `block` (every PNG is a file of its own), plus its manifest
+    row. In synthetic.npz (fmt="npz") the images share one file, so no rounding. Real images
+    compress, so a generation takes less, never more."""
+    raw = size * (size * channels + 1)
+    png = raw + raw // 64 + 256
+    if fmt == "npz":
+        return size * size * channels + MANIFEST_ROW_BYTES
+    return -(-png // block) * block + MANIFEST_ROW_BYTES
+
+
+def _existing_parent(path: Path) -> Path:
+    """`path` or its nearest existing parent folder: where the files would land."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path if path.is_dir() else path.parent
+
+
+def _human(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            break
+        n /= 1024
+    return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
+
+
+def check_disk_room(
+    out: str | Path, per_class: int, classes: int, size: int, channels: int, fmt: str = "png"
+) -> None:
+    """GaunetError, before the output folder exists, when `per_class` images of each class would
+    not fit in DISK_SHARE of the free disk under `out` (estimated_bytes_per_image, an upper
+    bound): a typo such as --per-class 1000000000 would otherwise write for years and fill the
+    disk. The message gives the estimate, the free space and how many per class fit."""
+    import os
+    import shutil
+
+    where = _existing_parent(Path(out))
+    try:
+        free = shutil.disk_usage(where).free
+        block = (os.statvfs(where).f_frsize if hasattr(os, "statvfs") else 0) or 4096
+    except OSError:
+        return  # unknown free space: the writes themselves report a full disk
+    per_image = estimated_bytes_per_image(size, channels, fmt, block)
+    count = per_class * classes
+    allowed = int(free * DISK_SHARE)
+    if count * per_image <= allowed:
+        return
+    fit = allowed // (per_image * max(1, classes))
+    if fmt == "png":
+        basis = f"an uncompressed PNG rounded up to the {block}-byte disk block"
+    else:
+        basis = "uncompressed in synthetic.npz"
+    room = f"at most {fit:,} per class fit" if fit else "not even one image per class fits"
+    raise GaunetError(
+        f"{per_class:,} images per class x {classes} classes = {count:,} images of "
+        f"{size}x{size}x{channels} would need up to {_human(count * per_image)} (estimate: "
+        f"{_human(per_image)} per image, {basis}, with its manifest row), but {where} has "
+        f"{_human(free)} free; {room} in {DISK_SHARE:.0%} of it. Nothing written"
+    )
 
 
 def _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source_names) -> None:

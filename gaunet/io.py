@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -18,11 +19,19 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     (disk full) removes its temporary and raises an OSError naming `path`; the file already at
     `path` is untouched. `durable` also fsyncs the file and its folder (checkpoints; not needed
     for thousands of PNGs that a rerun rewrites)."""
+    with atomic_file(path, durable) as handle:
+        handle.write(data)
+
+
+@contextmanager
+def atomic_file(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
+    """An open temporary file beside `path`, renamed over it when the block ends; the rules
+    of write_atomic. Writers that stream (write_npz) never hold the whole file in memory."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            yield handle
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -126,9 +135,7 @@ def pin_settings(
 
 
 def write_npz(path: Path, compress: bool = False, **arrays: np.ndarray) -> None:
-    """A NumPy archive written atomically (numpy adds no `.npz` suffix to an open handle)."""
-    import io
-
-    buffer = io.BytesIO()
-    (np.savez_compressed if compress else np.savez)(buffer, **arrays)
-    write_atomic(Path(path), buffer.getvalue(), durable=False)
+    """A NumPy archive written atomically and streamed array by array into the temporary
+    file, not built whole in memory first (numpy adds no `.npz` suffix to an open handle)."""
+    with atomic_file(Path(path), durable=False) as handle:
+        (np.savez_compressed if compress else np.savez)(handle, **arrays)

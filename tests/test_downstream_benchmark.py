@@ -12,9 +12,9 @@ from downstream_helpers import FakeGenerators, one_quiet_thread
 
 from gaunet.cli import main
 from gaunet.data import read_split
-from gaunet.downstream.arms import GeneratorArms, read_synthetic_manifest, train_ids
 from gaunet.downstream.benchmark import BenchmarkSettings, Grid, run_benchmark
 from gaunet.downstream.fit import FitSettings
+from gaunet.downstream.generator_arms import GeneratorArms, read_synthetic_manifest, train_ids
 from gaunet.downstream.stats import METRICS
 from gaunet.errors import GaunetError
 from gaunet.generate import opaque_id

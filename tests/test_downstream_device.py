@@ -19,11 +19,12 @@ from downstream_helpers import FakeGenerators, one_quiet_thread
 from gaunet.cli import main
 from gaunet.data import ImageSet, load_source
 from gaunet.data.imageset import to_unit_tensor
-from gaunet.downstream.arms import GeneratorArms, parse_arms
+from gaunet.downstream.arms import parse_arms
 from gaunet.downstream.augment import classic_augment
 from gaunet.downstream.benchmark import CELL_LOG, BenchmarkSettings, run_benchmark
 from gaunet.downstream.classifiers import build_network
 from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
+from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.errors import GaunetError
 from gaunet.metrics.features.domain import DomainSettings, train_network, training_key
 

@@ -14,10 +14,11 @@ from downstream_helpers import FakeGenerators, one_quiet_thread
 
 from gaunet.data import ImageSet, assign_split, load_source
 from gaunet.downstream import benchmark as benchmark_module
-from gaunet.downstream.arms import GeneratorArms, keep_most_confident, parse_arms
+from gaunet.downstream.arms import keep_most_confident, parse_arms
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
 from gaunet.downstream.classifiers import SvmClassifier, balanced_accuracy
 from gaunet.downstream.fit import FitSettings, fit_network
+from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.downstream.stats import detectable_gain, paired_difference
 from gaunet.downstream.subsets import nested_subsets
 from gaunet.errors import GaunetError

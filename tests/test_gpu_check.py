@@ -1,5 +1,7 @@
 """benchmarks/gpu_check.sh in its CPU smoke mode: the table, the JSON lines, the profile, and
-the cap that keeps the whole check inside its time budget."""
+the cap that keeps the whole check inside its time budget. The smoke mode has no time cap of its
+own (only GPU_CHECK_SECONDS sets one), so a slow or busy machine makes these tests slower, never
+failing (issue 30)."""
 
 import json
 import os
@@ -8,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "gpu_check.sh"
+# a hang guard, as the subprocess's: a slow or busy machine takes minutes per test here
+pytestmark = pytest.mark.timeout(3600)
 
 
 def run_check(out: Path, **env: str) -> str:
@@ -18,7 +24,7 @@ def run_check(out: Path, **env: str) -> str:
         env=environment,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=3600,  # a hang guard only: tiny mode has no time caps, a slow machine waits
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -29,6 +35,7 @@ def test_smoke_run_prints_every_path_and_writes_results(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "gpu_check.jsonl").read_text().splitlines()]
     assert [r["label"] for r in rows] == ["paper256-levers", "small64-levers"]
     for row in rows:
+        assert "error" not in row and "partial" not in row, row  # never cut by a time cap
         assert set(row["paths"]) >= {"reference", "optimised", "bf16", "gp_every=4"}
         assert row["paths"]["optimised"]["images_per_second"] > 0
     for label in ("paper256-levers", "small64-levers"):
@@ -54,6 +61,7 @@ def test_levers_mode_times_each_issue_17_lever(tmp_path):
     assert "loss curve bf16" in stdout
     rows = {r["label"]: r for r in map(json.loads, (tmp_path / "gpu_check.jsonl").open())}
     assert list(rows) == ["paper256-levers17", "paper256-graphs", "small64-graphs"]
+    assert not [r for r in rows.values() if "error" in r or "partial" in r], rows
     timed = rows["paper256-levers17"]["paths"]
     for name in ("reference", "bf16", "bf16_norm", "dense_buffer", "bf16_norm+dense_buffer"):
         assert timed[name]["images_per_second"] > 0, name

@@ -155,11 +155,14 @@ def test_non_utf8_file_and_odd_class_names(tmp_path, capsys):
     root = make_tree(tmp_path / "src", {"a": 2, "b b": 2, "semi;colon": 2, "new\nline": 2})
     with open(os.fsencode(root / "a") + b"/caf\xe9 (1).png", "wb") as handle:
         handle.write(PNG)
-    (root / "..hidden").mkdir()  # dot folders are never classes
+    (root / "..hidden").mkdir()  # dot folders are never classes, and say so (issue 30)
     (root / "..hidden" / "x.png").write_bytes(PNG)
     data = load_source(root, size=16)
     assert data.class_names == ["a", "b b", "new\\nline", "semi;colon"]
-    assert "a/caf\\xe9 (1).png" in clear_ids(root, data) and data.problems == []
+    assert "a/caf\\xe9 (1).png" in clear_ids(root, data)
+    assert [(Path(p.path).name, "not a class" in p.reason) for p in data.problems] == [
+        ("..hidden", True)
+    ]
     assert main(["data", "inspect", str(root), "--size", "16"]) == 0
     out = capsys.readouterr().out
     assert "new\\nline" in out and main(["data", "inspect", str(root), "--json"]) == 0

@@ -84,6 +84,33 @@ def test_write_npz_round_trips_under_the_exact_name(tmp_path: Path, compress: bo
     assert [p.name for p in tmp_path.iterdir()] == ["rows.npz"]
 
 
+def test_write_npz_streams_into_the_file_and_cleans_up_on_failure(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """numpy writes the archive straight into the temporary file (no in-memory copy of the
+    whole archive), and an error mid-write leaves neither a temporary nor a partial file."""
+    targets = []
+    savez = np.savez
+
+    def spy(target, **arrays):
+        targets.append(target)
+        return savez(target, **arrays)
+
+    monkeypatch.setattr(np, "savez", spy)
+    path = tmp_path / "rows.npz"
+    write_npz(path, images=np.zeros((2, 2)))
+    assert hasattr(targets[0], "fileno") and targets[0].name.startswith(str(tmp_path))
+
+    def broken(target, **arrays):
+        target.write(b"PK partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="No space left"):
+        write_npz(tmp_path / "other.npz", images=np.zeros((2, 2)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.npz"]
+
+
 def test_pin_settings_takes_another_name_of_the_same_file_as_unchanged(
     tmp_path: Path, monkeypatch
 ) -> None:

@@ -16,7 +16,8 @@ from train_helpers import tiny_train
 from gaunet import load_generator
 from gaunet.cli import main as cli_main
 from gaunet.data import assign_split, load_source
-from gaunet.downstream.arms import GeneratorArms, parse_arms
+from gaunet.downstream.arms import parse_arms
+from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.errors import GaunetError
 from gaunet.generate import generate_dataset, recorded_noise_scale
 from gaunet.metrics.diversity import noise_diversity

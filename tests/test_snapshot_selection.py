@@ -12,9 +12,10 @@ from downstream_helpers import FakeGenerators, one_quiet_thread
 
 from gaunet.config import PRESET_DIR
 from gaunet.data import ImageSet, assign_split, load_source, read_split
-from gaunet.downstream.arms import GeneratorArms, parse_arms
+from gaunet.downstream.arms import parse_arms
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
 from gaunet.downstream.fit import FitSettings
+from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.downstream.snapshots import choose_snapshot, score_snapshot, snapshot_candidates
 from gaunet.downstream.subsets import nested_subsets
 from gaunet.errors import GaunetError

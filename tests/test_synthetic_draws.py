@@ -16,9 +16,10 @@ from gaunet.cli import main as cli_main
 from gaunet.data import assign_split, load_source
 from gaunet.downstream import benchmark as benchmark_module
 from gaunet.downstream import fit as fit_module
-from gaunet.downstream.arms import GeneratorArms, parse_arms
+from gaunet.downstream.arms import parse_arms
 from gaunet.downstream.benchmark import BenchmarkSettings, draw_index, run_benchmark
 from gaunet.downstream.fit import FitSettings, fit_network
+from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.errors import GaunetError
 
 

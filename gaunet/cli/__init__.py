@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from gaunet.locking import set_command_line
+
+    set_command_line(["gaunet", *(sys.argv[1:] if argv is None else argv)])  # lock records
     with warnings.catch_warnings():  # restored on return: main() may be called in-process
         warnings.showwarning = show_warning
         for message, category in QUIET_WARNINGS:
@@ -104,8 +107,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from gaunet.progress import silenced
+
     try:
-        return int(args.func(args) or 0)
+        # `--quiet` (on every command that draws a bar): no bar at all, whoever draws it
+        with silenced() if getattr(args, "quiet", False) else nullcontext():
+            return int(args.func(args) or 0)
     except GaunetError as error:
         print(f"gaunet {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -174,6 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--gen-config and --size, e.g. pretrained on a larger dataset; `gaunet train "
         "--init-from`) and are fine-tuned on each subset (default: random weights)",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
@@ -282,12 +283,14 @@ def _run_subsets(settings: BenchmarkSettings, out: Path, seeds: list[int]) -> in
 
     from gaunet.downstream.benchmark import run_benchmark
     from gaunet.downstream.pooled import write_pooled
+    from gaunet.locking import folder_lock
 
     folders = [out / f"subset-{seed}" for seed in seeds]
-    for seed, folder in zip(seeds, folders):
-        print(f"subset seed {seed}: {folder}", flush=True)
-        run_benchmark(replace(settings, subset_seed=seed), folder)
-    pooled = write_pooled(out, folders)
+    with folder_lock(out, "benchmark"):  # the parent too: pooled.md is written there
+        for seed, folder in zip(seeds, folders):
+            print(f"subset seed {seed}: {folder}", flush=True)
+            run_benchmark(replace(settings, subset_seed=seed), folder)
+        pooled = write_pooled(out, folders)
     print(f"pooled over subset seeds {', '.join(map(str, seeds))}: {pooled}")
     print(pooled.read_text())
     return 0

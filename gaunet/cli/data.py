@@ -17,3 +17,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add_inspect_parser(sub)
     add_prepare_parser(sub)
+    for action in sub.choices.values():  # both read images, with a bar per pass
+        action.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -127,6 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="where the feature networks, the domain classifier and the generator (--run) run: "
         "auto (CUDA when available, else the CPU), cpu, cuda, cuda:1, ... (default: auto)",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 

@@ -20,7 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--run", required=True, help="run folder written by gaunet train")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--per-class", type=int, required=True, help="images per class")
+    parser.add_argument(
+        "--per-class",
+        type=int,
+        required=True,
+        help="images per class (at least 1; refused before anything is written when an upper "
+        "estimate of the files' size does not fit in 90%% of the free disk)",
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the noise and of the conditioning images"
     )

@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from gaunet.config import parse_overrides
+    from gaunet.config import MAX_SEED, parse_overrides
     from gaunet.errors import GaunetError
     from gaunet.progress import silenced
     from gaunet.training import train
@@ -96,8 +96,18 @@ def run(args: argparse.Namespace) -> int:
         "init_from": args.init_from,
     }
     overrides.update({k: v for k, v in named.items() if v is not None})
+    # the flags' ranges, named as the user wrote them (TrainConfig.validate checks the same
+    # fields for the Python API); all before anything is read or written
     if args.threads is not None and args.threads < 0:
         raise GaunetError("--threads must be at least 0 (0: torch's default)")
+    if args.steps is not None and args.steps < 1:
+        raise GaunetError(f"--steps must be at least 1, not {args.steps}")
+    if args.minutes is not None and not 0 < args.minutes < float("inf"):
+        raise GaunetError(f"--minutes must be a number above 0, not {args.minutes}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise GaunetError(f"--seed must be in 0..{MAX_SEED}, not {args.seed}")
+    if args.batch_size is not None and args.batch_size < 2:
+        raise GaunetError(f"--batch-size must be at least 2, not {args.batch_size}")
     if not args.resume and not args.data:
         raise GaunetError("--data SOURCE is required (except with --resume)")
     with silenced() if args.quiet else nullcontext():  # the data-loading bars too

@@ -19,7 +19,7 @@ import numpy as np
 from gaunet.data.imageset import ImageSet
 from gaunet.data.phantom import make_phantom, parse_phantom_spec
 from gaunet.data.prepare import resize_stack
-from gaunet.data.readers.build import build_imageset
+from gaunet.data.readers.build import build_imageset, class_minimum
 from gaunet.data.readers.items import ReadOptions, SourceError
 
 __all__ = ["SourceError", "load_source", "parse_window"]
@@ -124,7 +124,10 @@ def _load(
             items, names, problems = scan_class_folders(path)
         except OSError as error:
             raise SourceError(f"{path}: cannot list the folder ({error.strerror})") from error
-        return build_imageset(items, names, options, str(path), "folder", problems, min_per_class=2)
+        least = class_minimum("folder")
+        return build_imageset(
+            items, names, options, str(path), "folder", problems, min_per_class=least
+        )
     if name.endswith((".nii", ".nii.gz", ".dcm")):
         raise SourceError(
             f"{path}: a single volume/image has no labels; list it in a manifest CSV "
@@ -142,7 +145,8 @@ def _from_manifest(csv_path: Path, options: ReadOptions, source: str | None = No
     items, names, problems = scan_manifest(csv_path)
     kinds = {item.path.name.lower().rsplit(".", 2)[-1] for item in items}
     kind = "nifti" if kinds & {"nii", "gz"} else "dicom" if "dcm" in kinds else "manifest"
+    generated = is_generated(csv_path)
     return build_imageset(
         items, names, options, source or str(csv_path), kind, problems,
-        clear_ids=is_generated(csv_path),
+        min_per_class=class_minimum(kind, generated), clear_ids=generated,
     )  # fmt: skip

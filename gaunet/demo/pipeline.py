@@ -17,6 +17,7 @@ from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary,
 from gaunet.demo.layout import DemoFolder, read_if_done
 from gaunet.demo.settings import PINNED, STEPS, DemoSettings, resolve_demo_data
 from gaunet.io import pin_settings, write_json
+from gaunet.locking import folder_lock
 from gaunet.progress import progress
 
 
@@ -300,12 +301,16 @@ class Demo:
         return state
 
     def run(self) -> Path:
-        """Run every step not done yet; returns the report path."""
+        """Run every step not done yet; returns the report path. The demo folder is locked
+        first: a second demo into it is refused before it prints or writes anything."""
+        with folder_lock(self.out, "demo"):
+            return self._run_steps()
+
+    def _run_steps(self) -> Path:
         import torch
 
         torch.set_num_threads(max(1, self.settings.threads))
         print(f"device: {self.device}", file=sys.stderr, flush=True)  # refused here, not later
-        self.out.mkdir(parents=True, exist_ok=True)
         state = self._check_settings()
         write_json(self.folder.state, state)
         print(self.data_note, file=sys.stderr, flush=True)

@@ -13,8 +13,8 @@ from gaunet.demo.commands import reproduce_commands
 from gaunet.demo.layout import DemoFolder, read_if_done
 from gaunet.demo.report_images import copies_section, metrics_section
 from gaunet.demo.settings import demo_models
+from gaunet.downstream.advice import copies_evidence, uncontrolled_gains
 from gaunet.downstream.arms import COPIES
-from gaunet.downstream.report import COPIES_EVIDENCE, uncontrolled_gains
 from gaunet.io import write_atomic
 from gaunet.metrics.verdict import image_verdicts
 from gaunet.report.html import CLASSIFIER_NAMES, MODEL_NAMES, STYLE, arm_name, img, table, verdict
@@ -155,13 +155,13 @@ def _has_control(summary: dict) -> bool:
 def control_caution(summary: dict) -> str:
     """A GAU-Net arm helped and the demo ran without `--control`: the gain may be the extra
     optimiser steps that extra images bring, not the images (the rule of summary.md's
-    caution, gaunet.downstream.report.uncontrolled_gains)."""
+    caution, gaunet.downstream.advice.uncontrolled_gains)."""
     if _has_control(summary) or not uncontrolled_gains(summary["entries"]):
         return ""
     return (
         "Before relying on this gain, run the control: add --control to the demo command (or "
         "--arms ...,copies,copies+classic to gaunet benchmark). Extra images also mean more "
-        f"optimiser steps per epoch. {COPIES_EVIDENCE}."
+        f"optimiser steps per epoch. {copies_evidence()}."
     )
 
 

@@ -29,7 +29,6 @@ from gaunet.device import resolve_device
 from gaunet.downstream.arms import (
     MORE_REAL,
     Arm,
-    GeneratorArms,
     parse_arms,
     per_class_targets,
     snapshot_overrides_for,
@@ -43,12 +42,14 @@ from gaunet.downstream.classifiers import (
     frozen_features,
 )
 from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
+from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.downstream.report import write_reports
 from gaunet.downstream.snapshots import check_criterion
 from gaunet.downstream.stats import METRICS, classification_metrics
 from gaunet.downstream.subsets import nested_subsets, rows_after_subset
 from gaunet.errors import GaunetError
 from gaunet.io import pin_settings
+from gaunet.locking import folder_lock
 from gaunet.progress import progress
 from gaunet.training.warm_start import check_source
 
@@ -321,7 +322,17 @@ def run_benchmark(
     out = Path(out)
     check_source(settings.gen_init_from, "--gen-init-from")  # before the folder is made
     resolve_device(settings.device)  # `cuda` without CUDA: refused before the folder is made
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, "benchmark"):  # made here; a second writer into `out` is refused
+        return _run_grid(settings, out, data, arms_helper)
+
+
+def _run_grid(
+    settings: BenchmarkSettings,
+    out: Path,
+    data: ImageSet | None,
+    arms_helper: GeneratorArms | None,
+) -> Path:
+    """run_benchmark() once `out` is made and this process alone writes it."""
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
     _check_snapshot_selection(settings, arms)

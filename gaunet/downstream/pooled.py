@@ -27,6 +27,7 @@ from gaunet.downstream.report import without_nan
 from gaunet.downstream.stats import METRICS, paired_difference
 from gaunet.errors import GaunetError
 from gaunet.io import write_json
+from gaunet.locking import folder_lock
 
 GAIN_KEYS = {
     "gain": "vs none",
@@ -262,15 +263,14 @@ def write_pooled(out: Path, folders: list[Path], against: list[Path] | None = No
             )
         summaries = difference_summaries(summaries, others)
     entries = pool_entries(summaries)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     record = {
         "folders": [str(f) for f in folders],
         "against": [str(f) for f in against],
         "subset_seeds": seeds,
         "entries": entries,
     }
-    write_json(out / "pooled.json", without_nan(record))
     text = pooled_markdown(entries, folders, seeds, unpooled(summaries), against)
-    (out / "pooled.md").write_text(text)
+    with folder_lock(out, "pool") as out:  # made here; a second writer into `out` is refused
+        write_json(out / "pooled.json", without_nan(record))
+        (out / "pooled.md").write_text(text)
     return out / "pooled.md"

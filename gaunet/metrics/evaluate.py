@@ -18,6 +18,7 @@ from gaunet.data.imageset import ImageSet
 from gaunet.data.splits import assign_split
 from gaunet.errors import GaunetError
 from gaunet.metrics.features import ExtractorSettings
+from gaunet.metrics.fidelity import two_class_reason
 from gaunet.metrics.inputs import MetricInputs
 from gaunet.metrics.registry import compute_metrics
 
@@ -99,12 +100,18 @@ def evaluate(
     """Every number with its extractor and sample sizes (see docs/metrics.md).
 
     The closest-pairs PNGs are written to `figures_dir` as
-    `{figures_prefix}closest-pairs-{space}.png`."""
+    `{figures_prefix}closest-pairs-{space}.png`. With one real class there is nothing for the
+    domain classifier to tell apart: it is not trained, the numbers resting on it (PA, FD_domain,
+    the domain copy audit) are left out, `not_applicable` says why, and the copy audit uses the
+    next requested extractor; the rest is measured as usual."""
     real = assign_split(real, seed=seed)
     sets = draw_sets(real, synthetic, split, max_images, seed)
     synthetic_labels = align_classes(sets["synthetic"], real.class_names)
     settings = settings or ExtractorSettings(seed=seed)
     settings.train = real.where_split("train")  # the whole split: the domain classifier's data
+    one_class = two_class_reason(real.class_names)  # no domain classifier on one class
+    if one_class and audit_features is None:  # the copy audit's space: the next extractor
+        audit_features = next((name for name in features if name != "domain"), None)
     inputs = MetricInputs(
         **sets,
         synthetic_labels=synthetic_labels,
@@ -118,8 +125,9 @@ def evaluate(
         audit_features=audit_features,
         figures_dir=figures_dir,
         figures_prefix=figures_prefix,
+        unavailable={"domain": one_class} if one_class else {},
     )
-    return {
+    result = {
         "reference_split": split,
         "samples": sample_sizes(inputs, split, max_images),
         "sources": {"real": real.source, "synthetic": inputs.synthetic.source},
@@ -127,3 +135,6 @@ def evaluate(
         "seed": seed,
         **compute_metrics(inputs),
     }
+    if one_class:  # said in the JSON, not just left out (gaunet.metrics.verdict says it too)
+        result["not_applicable"] = {"PA": one_class, "domain_classifier": one_class}
+    return result

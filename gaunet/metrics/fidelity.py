@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from gaunet.metrics.inputs import MetricInputs
 
 
+def two_class_reason(class_names: list[str]) -> str | None:
+    """Why class fidelity cannot be measured on these real classes, or None when it can: with
+    one class there is nothing to tell apart, so a classifier trained on it is right on every
+    image whatever it looks like (PA 1.000 by construction, said to be "at or below chance")."""
+    if len(class_names) >= 2:
+        return None
+    shown = ", ".join(repr(name) for name in class_names) or "none"
+    return (
+        f"not applicable: the real set has {len(class_names)} class ({shown}), and the domain "
+        "classifier needs two or more to tell apart; so no PA, per-class PA, FD_domain, domain "
+        "precision/recall or domain copy rate"
+    )
+
+
 def class_fidelity(
     probabilities: np.ndarray,
     intended: np.ndarray,

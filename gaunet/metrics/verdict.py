@@ -6,6 +6,8 @@ each cover one question (is the domain classifier good enough to judge? are the 
 recognisable as their class? do they look real? do they cover the real images? are they
 copies? does the generator use its noise?). Each has a level, a message with the numbers it
 rests on, and what to do next. Thresholds are the constants below (docs/metrics.md, "Verdicts").
+With one real class, class fidelity is not applicable: one NOTE says why, and no verdict rests
+on PA or the domain classifier.
 """
 
 from __future__ import annotations
@@ -139,6 +141,21 @@ def _trust_verdict(check: dict[str, Any] | None) -> Verdict | None:
         "give it more --domain-steps or more real training images; until then rely on the "
         "Inception numbers and the pictures",
     )
+
+
+def not_applicable_reason(result: dict[str, Any]) -> str | None:
+    """Why class fidelity is not applicable to this result (one real class), or None. Also for
+    results written before `not_applicable` existed, whose PA of 1.000 on one class is no
+    measurement."""
+    from gaunet.metrics.fidelity import two_class_reason
+
+    reason = (result.get("not_applicable") or {}).get("PA")
+    classes = result.get("classes")
+    return reason or (two_class_reason(list(classes)) if classes is not None else None)
+
+
+def _not_applicable_verdict(reason: str) -> Verdict:
+    return Verdict(NOTE, "class fidelity", reason[:1].upper() + reason[1:] + ".")
 
 
 def _fidelity_verdicts(result: dict[str, Any], trusted: bool) -> list[Verdict]:
@@ -339,27 +356,50 @@ def _diversity_verdicts(result: dict[str, Any]) -> list[Verdict]:
     ]
 
 
+def _nothing_judged(result: dict[str, Any], one_class: str | None) -> Verdict:
+    """The warning when no verdict could judge the images, saying truly why: an ImageNet
+    extractor that ran but gave no precision/recall had too few images for it."""
+    features = result.get("features") or {}
+    ran = [n for n in ("inception", "efficientnet") if (features.get(n) or {}).get("available")]
+    if ran:
+        missing = (
+            f"{_space(ran[0])} gave no precision or recall (they need more images in the real "
+            "reference split and in the synthetic set than the neighbourhood size --k)"
+        )
+        next_step = "evaluate with more real and synthetic images"
+    else:
+        missing = "there are no Inception or EfficientNet features"
+        next_step = "evaluate with --features inception" + ("" if one_class else ",domain")
+    if one_class:
+        text = (
+            "Nothing here can tell whether the images look real: class fidelity needs two "
+            f"real classes, and {missing}."
+        )
+        return Verdict(WARNING, "realism", text, next_step)
+    text = (
+        "Nothing here can tell whether the images look like their class: no trusted domain "
+        f"classifier, and {missing}."
+    )
+    return Verdict(WARNING, "class fidelity", text, next_step)
+
+
 def image_verdicts(result: dict[str, Any]) -> list[Verdict]:
     """The overall verdict first, then one per question (see the module docstring)."""
-    check = domain_trust(result)
-    trusted = check is None or check["trusted"]
+    one_class = not_applicable_reason(result)
+    # one real class: the domain classifier learnt nothing, so no number resting on it is used
+    check = None if one_class else domain_trust(result)
+    trusted = not one_class and (check is None or check["trusted"])
     detail: list[Verdict] = []
     trust = _trust_verdict(check)
     if trust:
         detail.append(trust)
-    detail += _fidelity_verdicts(result, trusted)
+    detail += [] if one_class else _fidelity_verdicts(result, trusted)
     detail += _realism_verdicts(result, trusted)
     judged = any(v.topic in ("class fidelity", "realism", "variety") for v in detail)
+    if one_class:
+        detail.insert(0, _not_applicable_verdict(one_class))
     if not judged:
-        detail.append(
-            Verdict(
-                WARNING,
-                "class fidelity",
-                "Nothing here can tell whether the images look like their class: no trusted "
-                "domain classifier and no Inception or EfficientNet features.",
-                "evaluate with --features inception,domain",
-            )
-        )
+        detail.append(_nothing_judged(result, one_class))
     failed = not judged or any(v.level == UNUSABLE for v in detail)
     detail += _copy_verdicts(result, failed, trusted)
     detail += _diversity_verdicts(result)

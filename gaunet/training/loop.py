@@ -187,6 +187,8 @@ class Trainer(Stepper):
             {
                 "model": self.cfg.model,
                 "data": self.cfg.data,
+                # what --resume --data is compared with (training/resume_checks.py)
+                "data_fingerprint": self.data.info.get("source_fingerprint") or None,
                 "seed": self.cfg.seed,
                 "steps": self.step,
                 "steps_target": self.steps_target,

@@ -26,7 +26,9 @@ TRAIN_IMAGES = "train_images.npz"
 
 
 def save_train_images(path: Path, data: ImageSet) -> None:
-    """The exact rows trained on, so resume and generation never depend on the source again."""
+    """The exact rows trained on, so resume and generation never depend on the source again;
+    with the record of the source (data.info, resume_checks.source_record), so a --data given
+    again on --resume can be compared with what the run was made from."""
     write_npz(
         path,
         compress=True,
@@ -36,11 +38,20 @@ def save_train_images(path: Path, data: ImageSet) -> None:
         groups=data.groups.astype(str),
         class_names=np.asarray(data.class_names, dtype=str),
         source=np.asarray(data.source),
+        # what the run was made from (training/resume_checks.py); older runs lack both
+        source_path=np.asarray(str(data.info.get("source_path", ""))),
+        source_fingerprint=np.asarray(str(data.info.get("source_fingerprint", ""))),
     )
 
 
 def load_train_images(path: Path) -> ImageSet:
+    """A run's training rows; info holds its record of the source ("source_path",
+    "source_fingerprint"), both "" in run folders made before they were recorded."""
     with np.load(path, allow_pickle=False) as archive:
+        record = {
+            key: str(archive[key]) if key in archive.files else ""
+            for key in ("source_path", "source_fingerprint")
+        }
         return ImageSet(
             images=archive["images"],
             labels=archive["labels"].astype(np.int64),
@@ -49,6 +60,7 @@ def load_train_images(path: Path) -> ImageSet:
             ids=archive["ids"],
             split=np.full(len(archive["ids"]), "train"),
             source=str(archive["source"]),
+            info=record,
         )
 
 

@@ -94,6 +94,21 @@ def _collect(items: list[Item], results: list, class_names: list[str], problems:
     return frames
 
 
+# The one rule for tiny class folders, whoever wrote them (a class-folder tree, or a
+# `gaunet generate` folder, whose manifest only labels its class folders): training needs a
+# same-class pair of two different images, and `gaunet evaluate` must treat a synthetic folder
+# the same whichever way it was written (issue 30).
+MIN_PER_CLASS = 2
+
+
+def class_minimum(kind: str, generated: bool = False) -> int:
+    """Fewest usable images a class keeps when read: MIN_PER_CLASS for class folders (a
+    class-folder tree, `kind` "folder", or a `gaunet generate` folder, `generated`); 0 for a
+    hand-written manifest, whose integer labels are class indices kept as they are, even for a
+    class of one image (gaunet.data.readers.manifest)."""
+    return MIN_PER_CLASS if kind == "folder" or generated else 0
+
+
 def _kept_classes(
     labels: np.ndarray, class_names: list[str], min_per_class: int, source: str, problems: list
 ) -> list[int]:
@@ -106,8 +121,8 @@ def _kept_classes(
         problems.append(
             Problem(
                 f"{source}/{class_names[c]}",
-                f"class folder has {counts[c]} usable image(s); at least {min_per_class} "
-                "are needed to form a same-class pair, so the class is left out",
+                f"class has {counts[c]} usable image(s); at least {min_per_class} are needed "
+                "(a same-class pair to train on), so the class is left out",
             )
         )
     return [c for c in keep if counts[c] >= min_per_class]
@@ -132,7 +147,7 @@ def build_imageset(
     """Decode `items` (cached), skip bad files, and return the ImageSet.
 
     Classes with fewer than `min_per_class` usable images are dropped with a problem line
-    (a class-folder tree asks for 2: one image cannot form a same-class pair). Ids and groups
+    (`class_minimum` says how many for which source). Ids and groups
     become salted hashes (gaunet.data.ids) unless `clear_ids` (gaunet's own generated folders,
     whose paths are `class/000123.png`).
     """

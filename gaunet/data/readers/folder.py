@@ -1,9 +1,10 @@
 """Class-folder trees: root/<class>/**/<image>; the folder name is the class.
 
-Class names are the sorted folder names. Hidden files and folders (".DS_Store", ".git") are
-ignored silently; any other file that is not a supported image is reported. A class folder
-with fewer than 2 usable images is reported and left out, because the pair critic needs two
-different images of a class.
+Class names are the sorted folder names. Hidden files (".DS_Store") are ignored silently, and
+so are hidden folders below a class folder; a top-level folder whose name starts with a dot
+(".git", "...") is no class, and says so in one line. Any other file that is not a supported
+image is reported. A class with fewer than MIN_PER_CLASS (2) usable images is reported and
+left out (gaunet.data.readers.build.class_minimum: the same rule for `gaunet generate` folders).
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def scan_class_folders(root: Path) -> tuple[list[Item], list[str], list[Problem]
     problems: list[Problem] = []
     classes = []
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith(".") and entry.is_dir():  # `...`, `.hidden`, `.git`: one line
+            problems.append(
+                Problem(
+                    safe_text(str(entry)),
+                    "folder name starts with a dot (hidden), so it is not a class; not read",
+                )
+            )
+            continue
         if entry.name.startswith("."):
             continue
         if entry.is_dir():

@@ -3,6 +3,8 @@
 Class names of the MedMNIST v2 2D sets are known by file name (`breastmnist.npz`,
 `pneumoniamnist_224.npz`, ...); any other archive gets "0", "1", ... Not cached: loading the
 archive and resizing is about as fast as reading a cache of the resized arrays would be.
+NaN or inf pixels of a float archive take the image's lowest finite value; how many images had
+them is one note line (info["notes"]) in every command's skip summary.
 """
 
 from __future__ import annotations
@@ -105,6 +107,22 @@ def _read_part(archive, path: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y[:, 0].astype(np.int64)
 
 
+NON_FINITE_NOTE = "had NaN or inf pixels, set to the image's lowest finite value"
+
+
+def count_non_finite(x: np.ndarray, chunk: int = 1024) -> int:
+    """Images of a stack holding a NaN or inf pixel (0 for integer stacks), so that the reader
+    can say how many it changed. In chunks: a float archive of gigabytes needs no second copy
+    of itself as booleans."""
+    if x.dtype.kind != "f":
+        return 0
+    bad = 0
+    for start in range(0, len(x), chunk):
+        part = np.isfinite(x[start : start + chunk])
+        bad += int((~part.reshape(len(part), -1).all(1)).sum())
+    return bad
+
+
 def _resized(path: Path, arrays: list[np.ndarray], size: int, channels: int) -> np.ndarray:
     """Every split's images in one uint8 (N, C, S, S) allocation: PneumoniaMNIST at 256 px RGB
     is already 1.2 GB."""
@@ -143,6 +161,10 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
     images = _resized(path, arrays, size, channels)
     ids_all = np.asarray(ids)
     mode = "L" if arrays[0].ndim == 3 or arrays[0].shape[3] == 1 else "RGB"
+    info = {"kind": "npz", "sizes": sizes, "modes": {mode: len(ids_all)}}
+    non_finite = sum(count_non_finite(x) for x in arrays)
+    if non_finite:  # one line in every command's skip summary, as for other changed images
+        info["notes"] = {NON_FINITE_NOTE: non_finite}
     return ImageSet(
         images=images,
         labels=labels_all,
@@ -151,5 +173,5 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
         ids=ids_all,
         split=np.asarray(split),
         source=str(path),
-        info={"kind": "npz", "sizes": sizes, "modes": {mode: len(ids_all)}},
+        info=info,
     )

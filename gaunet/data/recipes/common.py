@@ -23,6 +23,7 @@ from gaunet.data.imageset import SPLITS
 from gaunet.data.prepare import resize_to
 from gaunet.data.splits import make_split
 from gaunet.errors import GaunetError
+from gaunet.locking import LOCK_NAME, folder_lock
 from gaunet.progress import progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -148,13 +149,19 @@ def count_table(labels: Sequence[str], split: Sequence[str], class_names: list[s
     return "\n".join(lines)
 
 
-def _start(out: Path, meta: dict, overwrite: bool) -> None:
-    """Refuse to mix options in one folder; allow resuming an interrupted run with the same ones."""
-    status_file = out / "prepare.json"
-    if out.is_dir() and any(out.iterdir()) and not status_file.exists():
+def _refuse_foreign(out: Path) -> None:
+    """Refuse a non-empty --out that gaunet did not prepare (its lock file aside)."""
+    others = [p for p in out.iterdir() if p.name != LOCK_NAME] if out.is_dir() else []
+    if others and not (out / "prepare.json").exists():
         raise GaunetError(
             f"--out {out} is a non-empty folder gaunet did not prepare; use a new one"
         )
+
+
+def _start(out: Path, meta: dict, overwrite: bool) -> None:
+    """Refuse to mix options in one folder; allow resuming an interrupted run with the same ones."""
+    status_file = out / "prepare.json"
+    _refuse_foreign(out)
     if status_file.exists():
         previous = json.loads(status_file.read_text())
         if overwrite:  # only what this module writes, so no stale image survives a redo
@@ -221,7 +228,18 @@ def write_prepared(
         "options": asdict(options),
         "gaunet_version": gaunet.__version__,
     }
-    _start(out, meta, overwrite)
+    _refuse_foreign(out)  # before the lock: a folder of someone else's gets no lock file
+    with folder_lock(out, "prepare"):  # a second writer into `out` is refused
+        _start(out, meta, overwrite)
+        return _write_prepared(
+            items, out, recipe, root, class_names, options, notes, extra_column, meta
+        )
+
+
+def _write_prepared(
+    items, out, recipe, root, class_names, options, notes, extra_column, meta
+) -> Path:
+    """write_prepared() once this process alone writes `out`."""
     written, problems = _write_images(items, out, recipe, options)
     if not written:
         raise GaunetError(f"{root}: none of the {len(items)} images could be read: {problems[0]}")

@@ -1,0 +1,166 @@
+"""Write gaunet/evidence.yaml: the measured results that gaunet's own output quotes (the advice
+in summary.md), each read from its JSON in docs/results, so a rerun that changes a number
+changes it everywhere. tests/test_evidence.py checks the file against the JSON files.
+
+    .venv/bin/python benchmarks/write_evidence.py            # rewrite gaunet/evidence.yaml
+    .venv/bin/python benchmarks/write_evidence.py --check    # exit 1 if it is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+EVIDENCE = ROOT / "gaunet" / "evidence.yaml"
+POINTS = 100.0
+
+# key -> (what it is, source JSON, arm, comparison, the commands that made the JSON)
+GAINS = {
+    "fdval_vs_last_combined": (
+        "gaunet+classic with the snapshot chosen by validation FD against the same generators' "
+        "last snapshot, on top of classic augmentation, pooled over BreastMNIST subsets",
+        "pooled-breastmnist-fdval9-vs-last.json",
+        "gaunet+classic",
+        "gain",
+        "gaunet pool --benchmarks $FDVAL --against $LAST --out runs/pooled/fdval9-vs-last "
+        "(docs/augmentation.md, 'Which snapshot?', where FDVAL and LAST are set)",
+    ),
+    "transfer_alone": (
+        "GAU-Net images alone (generator pretrained on PneumoniaMNIST, fine-tuned on each "
+        "BreastMNIST subset) against real images only, pooled over subsets",
+        "pooled-breastmnist-transfer9.json",
+        "gaunet",
+        "gain",
+        "gaunet pool --benchmarks $(T 0 1 2 3 4 5 6 7 8) --out runs/pooled/transfer9 "
+        "(docs/augmentation.md, 'A generator pretrained on another dataset', where T is set)",
+    ),
+    "copies_combined_vs_classic": (
+        "plain copies of the real images on top of classic augmentation against classic alone, "
+        "pooled over BreastMNIST subsets (the copies control)",
+        "pooled-breastmnist-copies9.json",
+        "copies+classic",
+        "gain_vs_classic",
+        "gaunet pool --benchmarks <the nine subsets' breastmnist-copies folders> --out "
+        "runs/pooled/copies9 (docs/augmentation.md, 'Is the fd-val gain the images?')",
+    ),
+}
+# a single benchmark's summary.json: the ceiling arm where even new real images did not help
+CEILING = (
+    "new real images (more-real) against none on PneumoniaMNIST at 10 %, 10 seeds",
+    "augmentation-pneumoniamnist-more-real.json",
+    "more-real",
+    "gaunet benchmark --data ../shared/data/pneumoniamnist.npz --out "
+    "runs/aug/pneumoniamnist-more-real --classifiers resnet18 --width 0.5 --arms "
+    "none,classic,more-real,more-real+classic --fractions 0.1 --seeds 10 --epochs 20 --size 28 "
+    "--channels 1 --threads 1 --subset-seed 0 (docs/augmentation.md, 'PneumoniaMNIST')",
+)
+# how far a gain moves between subsets: the per-subset range of the base recipe's rows
+SPREAD = (
+    "largest minus smallest per-subset gain of the base recipe's gaunet (against none) and "
+    "gaunet+classic (against classic) rows, accuracy and AUC, over BreastMNIST subsets",
+    "pooled-breastmnist-base.json",
+    (("gaunet", "gain"), ("gaunet+classic", "gain_vs_classic")),
+    "gaunet pool --benchmarks runs/aug/breastmnist-base runs/aug-s1/breastmnist-base "
+    "runs/aug-s2/breastmnist-base --out runs/pooled/base (docs/augmentation.md, 'Several "
+    "subsets, pooled')",
+)
+
+
+def _points(value: float) -> float:
+    return round(value * POINTS, 1)
+
+
+def _gain(stat: dict) -> dict:
+    """A pooled or per-benchmark gain in points: mean, interval, p, and whether it is
+    significant (the 95 % interval above 0)."""
+    low = stat["mean"] - stat["half"]
+    return {
+        "mean": _points(stat["mean"]),
+        "low": _points(low),
+        "high": _points(stat["mean"] + stat["half"]),
+        "p": float(f"{stat['p']:.2g}"),
+        "significant": bool(low > 0),
+    }
+
+
+def _entry(data: dict, arm: str) -> dict:
+    return next(e for e in data["entries"] if e["arm"] == arm)
+
+
+def build() -> dict:
+    """The evidence, read from docs/results."""
+    evidence: dict = {}
+    for key, (what, name, arm, comparison, command) in GAINS.items():
+        data = json.loads((RESULTS / name).read_text())
+        stats = _entry(data, arm)[comparison]
+        evidence[key] = {
+            "what": what,
+            "source": f"docs/results/{name}",
+            "command": command,
+            "subsets": len(data["subset_seeds"]),
+            "accuracy": _gain(stats["accuracy"]),
+            "auc": _gain(stats["auc"]),
+        }
+    what, name, arm, command = CEILING
+    data = json.loads((RESULTS / name).read_text())
+    entry = _entry(data, arm)
+    evidence["pneumoniamnist_ceiling"] = {
+        "what": what,
+        "source": f"docs/results/{name}",
+        "command": command,
+        "fraction": entry["fraction"],
+        "accuracy": _gain(entry["gain"]["accuracy"]),
+        "auc": _gain(entry["gain"]["auc"]),
+    }
+    what, name, rows, command = SPREAD
+    data = json.loads((RESULTS / name).read_text())
+    ranges = [
+        max(per) - min(per)
+        for arm, comparison in rows
+        for metric in ("accuracy", "auc")
+        for per in [_entry(data, arm)[comparison][metric]["per_subset"]]
+    ]
+    evidence["subset_spread"] = {
+        "what": what,
+        "source": f"docs/results/{name}",
+        "command": command,
+        "subsets": len(data["subset_seeds"]),
+        "smallest": _points(min(ranges)),
+        "largest": _points(max(ranges)),
+    }
+    return evidence
+
+
+HEADER = """\
+# Measured results that gaunet's own output quotes (the advice in summary.md), one source for
+# each number: written by benchmarks/write_evidence.py from the JSON files in docs/results and
+# checked against them by tests/test_evidence.py. Do not edit by hand: rerun the script.
+# Gains are in percentage points; `significant` means the 95 % interval is above 0.
+"""
+
+
+def render(evidence: dict) -> str:
+    return HEADER + yaml.safe_dump(evidence, sort_keys=False, width=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when the file is stale")
+    args = parser.parse_args()
+    text = render(build())
+    if args.check:
+        if EVIDENCE.read_text() != text:
+            sys.exit(f"{EVIDENCE} is out of date: run benchmarks/write_evidence.py")
+        return
+    EVIDENCE.write_text(text)
+    print(EVIDENCE)
+
+
+if __name__ == "__main__":
+    main()

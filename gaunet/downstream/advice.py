@@ -1,0 +1,201 @@
+"""What summary.md tells a user to do with a result: the ceiling (`more-real`) read against
+the generator rows, the caution that one generator is one draw, what to try next when no
+generator arm helped, and the `copies` control a generator's gain needs. The tables are in
+report.py; the measured effects quoted here come from docs/augmentation.md."""
+
+from __future__ import annotations
+
+from gaunet.downstream.arms import COMBINED, MORE_REAL
+from gaunet.downstream.gains import (
+    CLASSIC,
+    LABELS,
+    accuracy_verdict,
+    deciding_key,
+    gain_text,
+    generator_entries,
+    lower_end,
+)
+from gaunet.evidence import evidence, gain, significant, spread, subsets
+
+# the measured results quoted below (gaunet/evidence.yaml)
+FDVAL, TRANSFER = "fdval_vs_last_combined", "transfer_alone"
+COPIES_KEY, CEILING = "copies_combined_vs_classic", "pneumoniamnist_ceiling"
+
+
+def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
+    """What new real images (`more-real`) gave: the most a generator's images could give. When
+    even they are not a significant gain, no generator comparison can show one either."""
+    lines = []
+    for entry in entries:
+        if not entry["arm"].startswith(MORE_REAL):
+            continue
+        gains = entry.get(deciding_key(entry), {})
+        if not gains:
+            continue
+        against = "classic alone" if entry["arm"].endswith(COMBINED) else "none"
+        shown = ", ".join(
+            f"{LABELS[m]} {gain_text(gains.get(m), flags)}" for m in ("accuracy", "auc")
+        )
+        above = [m for m in ("accuracy", "auc") if lower_end(gains.get(m)) > 0]
+        if above:
+            judged = (
+                f"a significant gain in {' and '.join(LABELS[m] for m in above)}: a generator's "
+                "images can at best approach it"
+            )
+        else:
+            judged = (
+                "**not significant even for new real images**, so with these seeds and this "
+                "test split no generator's images could be shown to help here: add seeds or "
+                "test images before reading the generator rows"
+            )
+        lines.append(
+            f"- {entry['classifier']}, fraction {entry['fraction']:g}: `{entry['arm']}` against "
+            f"{against}: {shown}; {judged}."
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "Ceiling (`more-real`: as many extra images as a generator arm adds, but new real "
+        "training images left out of the subset):",
+        "",
+        *lines,
+    ]
+
+
+def one_generator_note(entries: list[dict], settings: dict) -> list[str]:
+    """Intervals over classifier seeds hide the generator's own randomness: say so wherever a
+    generator's images are judged."""
+    if not generator_entries(entries):
+        return []
+    seed = settings.get("subset_seed", 0)
+    return [
+        "",
+        f"Each generator arm is one trained generator on one subset (subset seed {seed}); the "
+        "intervals cover classifier seeds only. Retrained on other subsets of the same size, "
+        f"one recipe's gain spread over {spread()} points on BreastMNIST "
+        f"({subsets('subset_spread')}; docs/augmentation.md), so before relying on a gain, "
+        "measure it over several subsets: `gaunet benchmark --subset-seeds 0,1,2` (or `gaunet pool` over folders run with different "
+        "`--subset-seed`) gives an interval that includes the generator's own randomness.",
+    ]
+
+
+def next_steps(entries: list[dict], settings: dict) -> list[str]:
+    """When no generator arm helped (accuracy, p < 0.05: alone against none, combined against
+    classic alone), say so and what the measurements in docs/augmentation.md suggest next."""
+    generated = generator_entries(entries)
+    if not generated:
+        return []
+    # the comparison that decides: alone against none, combined against classic alone
+    kinds = [accuracy_verdict(e, deciding_key(e))[0] for e in generated]
+    if "better" in kinds:
+        return []
+    steps = []
+    if "worse" in kinds:
+        steps.append("Do not add the images of an arm that hurt.")
+    if settings.get("select_snapshot", "last") == "last":
+        steps.append(
+            "Sample a better snapshot: `--select-snapshot fd-val` (the generator then keeps a "
+            "snapshot every tenth of its steps). On BreastMNIST it beat the last snapshot on "
+            f"top of classic augmentation by {gain(FDVAL, 'accuracy')} accuracy and "
+            f"{gain(FDVAL, 'auc')} AUC points over {subsets(FDVAL)}, though its images added no "
+            "more than plain copies of the real images (docs/augmentation.md)."
+        )
+    ceiling = [e for e in entries if e["arm"].startswith(MORE_REAL)]
+    if not ceiling and any(e["fraction"] < 1 for e in generated):
+        steps.append(
+            "Measure the ceiling: add `more-real,more-real+classic` to `--arms` (new real "
+            "training images the subset left out, as many as the generator adds). "
+            f"{_ceiling_evidence()} (docs/augmentation.md)."
+        )
+    elif ceiling and not any(
+        lower_end(e.get(deciding_key(e), {}).get(m)) > 0
+        for e in ceiling
+        for m in ("accuracy", "auc")
+    ):
+        steps.append(
+            "Even new real images (`more-real`) did not help significantly here: no "
+            "generator's images can be shown to help with these seeds and this test split. "
+            "Add seeds, or judge the generator at a smaller fraction where the ceiling shows."
+        )
+    # measured for the images alone only
+    if not settings.get("gen_init_from") and any("+" not in e["arm"] for e in generated):
+        steps.append(
+            "Used without classic augmentation: start the generator from one pretrained on a "
+            "larger dataset, of your modality if you have one (`--gen-init-from RUN`, RUN "
+            "trained with `gaunet train` at the same preset). On BreastMNIST a generator "
+            f"pretrained on PneumoniaMNIST made the images alone add {gain(TRANSFER, 'auc')} "
+            f"AUC points over {subsets(TRANSFER)} (accuracy {gain(TRANSFER, 'accuracy')}"
+            f"{'' if significant(TRANSFER, 'accuracy') else ', not significant'}), but nothing "
+            "on top of classic augmentation (docs/augmentation.md)."
+        )
+    steps += [
+        "Train the generator longer (`--gen-steps`), or elsewhere on a GPU and pass its run "
+        "folder as an arm (`--arms none,RUN,classic,RUN+classic`): at the CPU budgets "
+        "measured (2,000 steps at 28 px, 1,000 at 64 px) no recipe's images helped alone on "
+        "three datasets (docs/augmentation.md).",
+    ]
+    classic = [e for e in entries if e["arm"] == CLASSIC]
+    if any(accuracy_verdict(e)[0] == "better" for e in classic):
+        steps.append("Classic augmentation alone helped here: use it meanwhile.")
+    elif not classic:
+        steps.append(
+            "Compare with classic augmentation, the bar any generator has to clear: "
+            "`--arms none,classic,gaunet,gaunet+classic`."
+        )
+    return [
+        "",
+        "No generator arm improved accuracy significantly (alone against real images only, "
+        "or on top of classic augmentation against classic alone). What to try next:",
+        "",
+        *[f"- {step}" for step in steps],
+    ]
+
+
+def copies_evidence() -> str:
+    """Why a generator's gain needs the copies control (measured: docs/augmentation.md)."""
+    return (
+        f"On BreastMNIST, copies on top of classic augmentation gained {gain(COPIES_KEY, 'accuracy')} "
+        f"accuracy and {gain(COPIES_KEY, 'auc')} AUC points over classic alone "
+        f"({subsets(COPIES_KEY)}), as much as the best GAU-Net images (docs/augmentation.md)"
+    )
+
+
+def _ceiling_evidence() -> str:
+    """What new real images gave on PneumoniaMNIST, where even they could not help."""
+    acc, auc = (gain(CEILING, m) for m in ("accuracy", "auc"))
+    fraction = f"{evidence()[CEILING]['fraction'] * 100:g} %"
+    if significant(CEILING, "accuracy") or significant(CEILING, "auc"):
+        return f"On PneumoniaMNIST at {fraction} they gave {acc} accuracy and {auc} AUC points"
+    return (
+        f"On PneumoniaMNIST at {fraction} even they gave no significant gain ({acc} accuracy, "
+        f"{auc} AUC points), so no generator could have been shown to help there"
+    )
+
+
+def uncontrolled_gains(entries: list[dict]) -> list[str]:
+    """Generator arms that helped by their deciding comparison (alone against none, combined
+    against classic alone) with no `copies` control compared with them: extra images also
+    mean more optimiser steps per epoch, and plain copies of the real images gained as much."""
+    return list(
+        dict.fromkeys(
+            e["arm"]
+            for e in generator_entries(entries)
+            if not e.get("gain_vs_copies") and accuracy_verdict(e, deciding_key(e))[0] == "better"
+        )
+    )
+
+
+def copies_caution(entries: list[dict]) -> list[str]:
+    """uncontrolled_gains, said in summary.md with the arms that would settle them."""
+    helped = uncontrolled_gains(entries)
+    if not helped:
+        return []
+    arms = ", ".join(f"`{arm}`" for arm in helped)
+    return [
+        "",
+        f"Before relying on the gain of {arms}: add the `copies` control (`--arms "
+        "...,copies,copies+classic`), the same number of plain copies of the real images. "
+        f"{copies_evidence()}: a gain over `none` or `classic` alone is not yet a gain of the "
+        "generated images.",
+    ]

@@ -1,0 +1,97 @@
+"""How a benchmark gain is written and judged: the cells and gains of summary.md's tables (with
+their intervals clipped to the metric's range), the accuracy verdict of a row, and which
+comparison decides an arm. Shared by the tables (report.py) and the advice (advice.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaunet.downstream.arms import COMBINED, COPIES, MORE_REAL
+
+BASELINE = "none"
+CLASSIC = "classic"
+LABELS = {"accuracy": "Acc", "precision": "Pre", "recall": "Rec", "auc": "AUC"}
+
+
+RANGE = (0.0, 1.0)  # every metric here (accuracy, macro precision/recall, AUC)
+POINTS = 100.0  # gains are shown in percentage points
+CLIPPED = "†"
+
+
+def is_nan(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def interval_text(
+    mean: float, half: float, low: float, high: float, scale: float, digits: int, sign: str = ""
+) -> tuple[str, bool]:
+    """`mean ± half`, or `mean [low, high]†` with the interval clipped to [low, high] when the
+    t-interval passes the metric's range (a symmetric interval over few seeds can)."""
+
+    def number(value: float) -> str:
+        return f"{value * scale:{sign}.{digits}f}"
+
+    if mean - half >= low - 1e-12 and mean + half <= high + 1e-12:
+        return f"{number(mean)} ± {half * scale:.{digits}f}", False
+    bounds = f"[{number(max(low, mean - half))}, {number(min(high, mean + half))}]"
+    return f"{number(mean)} {bounds}{CLIPPED}", True
+
+
+def metric_cell(stat: dict | None, flags: list[bool]) -> str:
+    """A metric's mean ± half-width of its 95 % t-interval, on the metric's scale."""
+    if not stat or is_nan(stat["mean"]):
+        return "-"
+    if is_nan(stat["half"]):
+        return f"{stat['mean']:.3f}"
+    text, clipped = interval_text(stat["mean"], stat["half"], *RANGE, scale=1.0, digits=3)
+    flags.append(clipped)
+    return text
+
+
+def gain_text(stat: dict | None, flags: list[bool]) -> str:
+    """A paired gain W - W/O in percentage points, ± its 95 % CI, with the paired t-test p."""
+    if not stat or is_nan(stat["mean"]):
+        return "-"
+    p = "" if is_nan(stat["p"]) else f" (p={stat['p']:.2g})"
+    if is_nan(stat["half"]):
+        return f"{stat['mean'] * POINTS:+.1f} pp{p}"
+    width = RANGE[1] - RANGE[0]  # a difference of two metrics lies in [-width, width]
+    text, clipped = interval_text(stat["mean"], stat["half"], -width, width, POINTS, 1, sign="+")
+    flags.append(clipped)
+    return f"{text} pp{p}"
+
+
+def for_verdict(stat: dict | None) -> dict | None:
+    """A gain as the report's `verdict` reads it (summary.json's form: NaN as None)."""
+    if stat is None:
+        return None
+    return {k: None if is_nan(v) else v for k, v in stat.items()}
+
+
+def accuracy_verdict(entry: dict, key: str = "gain") -> tuple[str, str]:
+    """(kind, sentence) of an entry's paired accuracy gain: `key` "gain" (against `none`) or
+    "gain_vs_classic" (a combined arm against classic alone)."""
+    from gaunet.report.html import verdict
+
+    against = "classic augmentation alone" if key == "gain_vs_classic" else "real images only"
+    gain = for_verdict((entry.get(key) or {}).get("accuracy"))
+    return verdict(entry["classifier"], entry["arm"], gain, against=against)
+
+
+def deciding_key(entry: dict) -> str:
+    """The comparison that judges an arm: alone against none ("gain"), a combined arm
+    (`X+classic`) against classic alone ("gain_vs_classic")."""
+    return "gain_vs_classic" if entry["arm"].endswith(COMBINED) else "gain"
+
+
+def lower_end(stat: dict | None) -> float:
+    """Lower end of a gain's 95 % interval (-inf when unknown)."""
+    if not stat or is_nan(stat["mean"]) or is_nan(stat["half"]):
+        return float("-inf")
+    return stat["mean"] - stat["half"]
+
+
+def generator_entries(entries: list[dict]) -> list[dict]:
+    """The W rows whose images come from a generator (not none, classic, copies, more-real)."""
+    controls = (BASELINE, CLASSIC, COPIES, MORE_REAL)
+    return [e for e in entries if not e["arm"].removesuffix(COMBINED).startswith(controls)]

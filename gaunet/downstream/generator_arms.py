@@ -1,0 +1,359 @@
+"""The generator arms of a benchmark folder: train (or reuse) a generator on exactly one
+fraction subset, cache it, and sample its synthetic images.
+
+`gaunet`, `gan` and `cgan` train that generator on exactly the fraction subset (never on
+validation or test images), cache it under DIR/generators/<arm>-f<fraction>-s<subset seed>/,
+and add `ratio x n_c` synthetic images per class. An arm given as an existing run folder is
+used as-is, but only where its split.csv train rows equal the fraction subset, and a synthetic
+set's manifest must name only training-subset images as sources (check_provenance).
+
+With `filter_pool` K > 1, K x the wanted number of images per class are generated, a small
+CNN trained on the fraction subset alone (never validation or test images) scores them, and
+the ones it assigns to their own class with the highest probability are kept.
+
+With `select_snapshot` "fd-val", the images come from the run's periodic checkpoint closest to
+the validation images (snapshots.py) instead of its last one; DIR/generators/<key>-selection.json
+records every snapshot's score. Parsing the arm names is arms.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gaunet.data import ImageSet, read_split
+from gaunet.data.prepare import resize_to
+from gaunet.downstream import snapshots
+from gaunet.downstream.arms import (
+    Arm,
+    keep_most_confident,
+    per_class_targets,
+    snapshot_overrides_for,
+)
+from gaunet.errors import GaunetError
+from gaunet.progress import progress
+
+
+def train_ids(run: Path) -> set[str]:
+    """Ids of the rows a run was trained on, from its split.csv."""
+    return {i for i, split in read_split(run / "split.csv").items() if split == "train"}
+
+
+def check_run_matches(run: Path, subset_ids: set[str], fraction: float) -> None:
+    """The run must have been trained on exactly this subset: no more (val/test), no less."""
+    trained = train_ids(run)
+    if trained != subset_ids:
+        extra, missing = len(trained - subset_ids), len(subset_ids - trained)
+        raise GaunetError(
+            f"{run}: its train split ({len(trained)} images) is not the fraction {fraction} "
+            f"training subset ({len(subset_ids)}; {extra} not in it, {missing} missing); use "
+            "an arm name (gaunet, gan, cgan) to train one per fraction, or drop that fraction"
+        )
+
+
+def read_synthetic_manifest(path: Path) -> list[dict[str, str]]:
+    """The rows of the manifest.csv `gaunet generate` wrote (path, label, source_id, ...)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not {"path", "label"} <= set(rows[0]):
+        raise GaunetError(f"{path}: a manifest needs path and label columns")
+    return rows
+
+
+def check_provenance(manifest: Path, run: Path, subset_ids: set[str]) -> None:
+    """Synthetic images must come from a generator trained (and conditioned) on the subset only.
+
+    A manifest's source_id is the training image's id or, as `gaunet generate` writes it, the
+    opaque hash of that id; both are checked against the subset.
+    """
+    from gaunet.generate import opaque_id
+
+    trained = train_ids(run)
+    if not trained <= subset_ids:
+        raise GaunetError(
+            f"{run}: trained on {len(trained - subset_ids)} images outside the training subset "
+            "(validation or test images would leak into the classifier's extra data)"
+        )
+    allowed = subset_ids | {opaque_id(i) for i in subset_ids}
+    for row in read_synthetic_manifest(manifest):
+        source = row.get("source_id", "")
+        if source and source not in allowed:
+            raise GaunetError(
+                f"{manifest}: {row['path']} was conditioned on {source}, not a "
+                "training-subset image"
+            )
+
+
+def load_synthetic(
+    manifest: Path, wanted: np.ndarray, size: int, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first `wanted[c]` images of each class c listed in the manifest, as uint8 arrays."""
+    rows = read_synthetic_manifest(manifest)
+    taken = np.zeros_like(wanted)
+    images, labels = [], []
+    for row in rows:
+        label = int(row["label"])
+        if label >= len(wanted) or taken[label] >= wanted[label]:
+            continue
+        with Image.open(manifest.parent / row["path"]) as image:
+            images.append(resize_to(np.asarray(image), size, channels))
+        labels.append(label)
+        taken[label] += 1
+    short = np.flatnonzero(taken < wanted)
+    if len(short):
+        c = int(short[0])
+        raise GaunetError(f"{manifest}: {taken[c]} images of class {c}, {wanted[c]} needed")
+    shape = (0, channels, size, size)
+    stack = np.stack(images) if images else np.zeros(shape, np.uint8)
+    return stack, np.asarray(labels, dtype=np.int64)
+
+
+def _default_train(*args: object, **kwargs: object) -> Path:
+    from gaunet.training import train
+
+    return Path(train(*args, **kwargs))
+
+
+def _default_generate(*args: object, **kwargs: object) -> Path:
+    from gaunet.generate import generate_dataset
+
+    return Path(generate_dataset(*args, **kwargs))
+
+
+def _default_extractor(subset: ImageSet, device: str = "cpu") -> Any:
+    """The domain CNN trained on `subset` (the fraction's real training images) and nothing
+    else, on `device`: called on images it gives features, `predict_proba` class
+    probabilities."""
+    from gaunet.metrics.features.domain import DomainExtractor
+
+    return DomainExtractor.for_training_set(subset, device=device)
+
+
+def _default_scorer(subset: ImageSet, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+    """Class probabilities from the domain CNN trained on `subset` alone."""
+    return _default_extractor(subset, device).predict_proba
+
+
+@dataclass
+class GeneratorArms:
+    """Trains, caches and samples the generator arms of one benchmark folder.
+
+    `train_fn` / `generate_fn` follow gaunet.training.train and gaunet.generate.generate_dataset
+    (tests pass small fakes). Each trained run is recorded in DIR/generators/<key>.json so a
+    rerun reuses it instead of training again.
+    """
+
+    out: Path
+    ratio: float = 1.0
+    subset_seed: int = 0
+    gen_config: str = "cpu-tiny"
+    gen_steps: int | None = None
+    gen_minutes: float | None = None
+    # the gaunet arms' generators start from this run's weights (init_from); "" = random
+    gen_init_from: str = ""
+    filter_pool: int = 1
+    # "last", "fd-val" or "cas-val" (snapshots.py); the last two need `validation`, the real
+    # validation split
+    select_snapshot: str = "last"
+    validation: ImageSet | None = None
+    # every noise vector multiplied by this when generating (1: as trained); a factor other
+    # than 1 gets synthetic folders of its own
+    noise_scale: float = 1.0
+    # K > 1: K noise draws per wanted image (benchmark's --synthetic-draws), returned in
+    # generation order, so a class's first share is draw 0, its next draw 1, ...
+    draws: int = 1
+    # where generators train and generate and the domain CNN runs (the benchmark's --device);
+    # "auto" leaves the generator config's own device setting in force
+    device: str = "auto"
+    train_fn: Callable[..., Path] = _default_train
+    generate_fn: Callable[..., Path] = _default_generate
+    scorer_fn: Callable[[ImageSet], Callable[[np.ndarray], np.ndarray]] = _default_scorer
+    extractor_fn: Callable[[ImageSet], Any] = _default_extractor
+    cache: dict = field(default_factory=dict)
+
+    def extra_images(
+        self, arm: Arm, fraction: float, subset: ImageSet
+    ) -> tuple[np.ndarray, np.ndarray, Path]:
+        """(images, labels, manifest) added to `subset` (all-train rows) by a generator arm."""
+        key = (arm.model, fraction)
+        if key not in self.cache:
+            self.cache[key] = self._make(arm, fraction, subset)
+        return self.cache[key]
+
+    def _make(self, arm: Arm, fraction: float, subset: ImageSet) -> tuple:
+        subset_ids = {str(i) for i in subset.ids}
+        tag = f"{arm.model.replace(':', '-')}-f{fraction:g}-s{self.subset_seed}"
+        record = self.out / "generators" / f"{tag}.json"
+        if arm.kind == "run":
+            check_run_matches(arm.run, subset_ids, fraction)
+            run = arm.run
+        elif record.is_file():
+            run = Path(json.loads(record.read_text())["run"])
+        else:
+            folder = self.out / "generators" / tag
+            started = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").iterdir())
+            run = self.train_fn(
+                None if started else subset,  # an interrupted training run is resumed
+                folder,
+                resume=started,
+                config=self.gen_config,
+                overrides={
+                    "model": arm.model,
+                    "channels": subset.channels,
+                    # the benchmark's --size: the generator learns the images it will add
+                    "size": subset.size,
+                    "pad_input": True,
+                    "num_threads": torch.get_num_threads(),  # what --threads asked for
+                    **self._snapshot_overrides(arm),
+                    **self._init_overrides(arm),
+                    **({} if self.device == "auto" else {"device": self.device}),
+                },
+                steps=self.gen_steps,
+                minutes=self.gen_minutes,
+                seed=self.subset_seed,
+            )
+            record.write_text(json.dumps({"run": str(run), "arm": arm.model, "fraction": fraction}))
+        wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
+        pool = max(1, int(self.filter_pool))
+        name = f"{tag}-r{self.ratio:g}{f'-p{pool}' if pool > 1 else ''}"
+        name += f"-z{self.noise_scale:g}" if self.noise_scale != 1.0 else ""
+        draws = max(1, int(self.draws))
+        drawn = f"-d{draws}" if draws > 1 else ""
+        if self.select_snapshot == "last":
+            folder = self.out / "synthetic" / f"{name}{drawn}"
+            manifest = self._generated(run, folder, int(wanted.max()) * pool * draws, None)
+        else:  # the chosen snapshot's images, as scored (filter_pool is 1: benchmark checks)
+            folder, manifest, chosen = self._selected_images(run, name, subset, wanted)
+            if draws > 1:  # chosen on one draw per image, as without draws; then K draws
+                folder = folder.with_name(folder.name + drawn)
+                manifest = self._generated(run, folder, int(wanted.max()) * draws, chosen)
+        check_provenance(manifest, run, subset_ids)
+        images, labels = load_synthetic(
+            manifest, wanted * pool * draws, subset.size, subset.channels
+        )
+        if pool > 1:
+            probabilities = self._scorer(subset)(images)
+            kept = keep_most_confident(probabilities, labels, wanted)
+            confidence = probabilities[np.arange(len(labels)), labels]
+            report = {
+                "pool": pool,
+                "candidates": len(labels),
+                "kept": len(kept),
+                "mean_confidence_all": float(confidence.mean()),
+                "mean_confidence_kept": float(confidence[kept].mean()) if len(kept) else None,
+            }
+            (folder / "filter.json").write_text(json.dumps(report, indent=2) + "\n")
+            images, labels = images[kept], labels[kept]
+        return images, labels, manifest
+
+    def _resolved_device(self) -> str:
+        from gaunet.device import resolve_device
+
+        return str(resolve_device(self.device))
+
+    def _scorer(self, subset: ImageSet) -> Callable[[np.ndarray], np.ndarray]:
+        """scorer_fn; the default one on this folder's device."""
+        if self.scorer_fn is _default_scorer:
+            return _default_scorer(subset, self._resolved_device())
+        return self.scorer_fn(subset)
+
+    def _extractor(self, subset: ImageSet) -> Any:
+        """extractor_fn; the default one on this folder's device."""
+        if self.extractor_fn is _default_extractor:
+            return _default_extractor(subset, self._resolved_device())
+        return self.extractor_fn(subset)
+
+    def _snapshot_overrides(self, arm: Arm) -> dict:
+        """With --select-snapshot, the periodic snapshots it compares (snapshot_overrides)."""
+        if self.select_snapshot == "last":
+            return {}
+        return snapshot_overrides_for(arm.model, self.gen_config, self.gen_steps, self.gen_minutes)
+
+    def _init_overrides(self, arm: Arm) -> dict:
+        """--gen-init-from: only the gaunet arms (a GAU-Net run cannot start a DCGAN)."""
+        if not self.gen_init_from or arm.model != "gaunet":
+            return {}
+        return {"init_from": str(Path(self.gen_init_from).resolve())}
+
+    def _generated(self, run: Path, folder: Path, per_class: int, checkpoint: Path | None) -> Path:
+        """The manifest of `per_class` images per class from `run` (its `checkpoint` if given),
+        generated unless the folder already holds them."""
+        manifest = folder / "manifest.csv"
+        if manifest.is_file():
+            return manifest
+        chosen: dict[str, Any] = {} if checkpoint is None else {"checkpoint": checkpoint}
+        if self.noise_scale != 1.0:
+            chosen["noise_scale"] = self.noise_scale
+        if self.device != "auto":  # auto: generate_dataset's own default
+            chosen["device"] = self.device
+        return self.generate_fn(run, folder, per_class=per_class, seed=0, **chosen)
+
+    def _selected_images(
+        self, run: Path, name: str, subset: ImageSet, wanted: np.ndarray
+    ) -> tuple[Path, Path, Path]:
+        """(folder, manifest, checkpoint) of the snapshot `select_snapshot` picks. Each
+        snapshot's images go to synthetic/<name>-snapshots/step-N-<sha>/, so a retrained run
+        never reuses another checkpoint's images; the scores are kept in
+        generators/<name>-selection.json and reused while the run's snapshots (steps and
+        digests) are the same."""
+        snapshots.check_criterion(self.select_snapshot, tuple(snapshots.RANKED_BY))
+        candidates = snapshots.snapshot_candidates(run)
+        fingerprint = [(c["step"], c["sha256"]) for c in candidates]
+        root = self.out / "synthetic" / f"{name}-snapshots"
+
+        def folder_of(candidate: dict) -> Path:
+            return root / f"step-{candidate['step']:06d}-{candidate['sha256'][:12]}"
+
+        record = self.out / "generators" / f"{name}-selection.json"
+        saved = json.loads(record.read_text()) if record.is_file() else {}
+        same = saved.get("run") == str(run) and saved.get("criterion") == self.select_snapshot
+        if same and [(c["step"], c["sha256"]) for c in saved["snapshots"]] == fingerprint:
+            folder = folder_of(saved["chosen"])
+            chosen = Path(saved["chosen"]["checkpoint"])
+            return folder, self._generated(run, folder, int(wanted.max()), chosen), chosen
+        if self.validation is None or len(self.validation) < 2:
+            raise GaunetError(
+                f"--select-snapshot {self.select_snapshot} needs a validation split of 2+ images"
+            )
+        extractor = self._extractor(subset)
+
+        def images_of(candidate: dict) -> tuple[np.ndarray, np.ndarray]:
+            checkpoint = Path(candidate["checkpoint"])
+            manifest = self._generated(run, folder_of(candidate), int(wanted.max()), checkpoint)
+            return load_synthetic(manifest, wanted, subset.size, subset.channels)
+
+        bar = progress(total=len(candidates), desc=f"snapshots of {name}", unit="snapshot")
+        with bar:
+            key = snapshots.RANKED_BY[self.select_snapshot][0]
+
+            def scored(entry: dict) -> None:
+                bar.set_postfix_str(f"step {entry['step']} {key} {entry[key]:.3g}")
+                bar.update(1)
+
+            result = snapshots.select_snapshot(
+                run,
+                self.validation,
+                extractor,
+                images_of,
+                scored,
+                candidates,
+                criterion=self.select_snapshot,
+                train_classifier=self._extractor,
+                reference=subset,  # what extractor_fn trained on: the real yardstick
+            )
+        for entry in result["snapshots"]:
+            entry["images"] = str(folder_of(entry))
+        result = {"run": str(run), **result, "chosen": {**result["chosen"]}}
+        result["chosen"]["images"] = str(folder_of(result["chosen"]))
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(result, indent=2) + "\n")
+        folder = folder_of(result["chosen"])
+        return folder, folder / "manifest.csv", Path(result["chosen"]["checkpoint"])

@@ -1,0 +1,157 @@
+"""Memory a training run needs at the least, checked before anything is read or written, so that
+`--size 100000` (or `--batch-size 100000`) is refused with one line instead of a machine that
+swaps or an out-of-memory kill minutes later.
+
+The estimate is a *lower bound*: the decoded training images (uint8) plus the activations one
+training step keeps for its backward pass, `batch_size x size^2 x activation_units(cfg) x
+BYTES_PER_UNIT`. activation_units counts the channel maps per input pixel of the networks'
+widths (generator levels, critic stem and dense blocks); BYTES_PER_UNIT is calibrated below.
+A size is refused only when even this lower bound exceeds the memory there is, so a size that
+trains today is never refused.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gaunet.config import TrainConfig
+from gaunet.errors import GaunetError
+
+# Bytes per activation unit (one channel map per input pixel) and pair. Measured with
+# benchmarks/memory_calibration.py: the peak RSS (ru_maxrss) of a child process training 2 steps
+# on phantom data, at two sizes per preset; the slope between them divided by batch x (size^2
+# difference) x activation_units gave 13.5 (cpu-tiny: bf16 autocast, batch 16, 64 -> 128 px:
+# 553 -> 1063 MB), 14.6 (cpu-small: bf16, batch 8, 64 -> 128 px: 987 -> 2538 MB), 8.7 and 8.2
+# (paper: fp32, batch 4, 64 -> 128 px: 2359 -> 2965 MB; 128 -> 192 px: 2852 -> 3806 MB) on a
+# shared 2-core x86-64 CPU (AMD EPYC, AVX-512 bf16), torch 2.x, 1 thread. Half the smallest is
+# kept, so the estimate stays below what a step takes (paper at 256 px, batch 32, peaked at
+# 30.3 GB on a GPU, docs/guide.md; the estimate says 12 GB).
+BYTES_PER_UNIT = 4.0
+
+
+def activation_units(cfg: TrainConfig) -> float:
+    """Channel maps one training step keeps per input pixel and pair (the generator's U-Net
+    levels plus twice the critic: real/fake pairs and the penalty's pass), from the widths
+    alone; BYTES_PER_UNIT turns it into bytes."""
+    if cfg.model != "gaunet":  # DCGAN baselines: their widest maps are at half the side
+        return cfg.channels * 2 + (2 * cfg.g_width + cfg.d_stem) / 4
+    widths = [min(cfg.g_width * 2**level, cfg.g_width_max) for level in range(cfg.g_depth)]
+    generator = widths[0] + sum(
+        2 * cfg.g_convs_per_block * width / 4**level for level, width in enumerate(widths)
+    )
+    critic = float(cfg.d_stem)
+    width, layers, growth = cfg.d_stem, cfg.d_layers_per_block, cfg.d_growth
+    for block in range(cfg.d_blocks):
+        maps = layers * width + growth * layers * (layers + 1) / 2
+        critic += maps / 4 ** (cfg.d_stem_down + block)
+        width = (width + layers * growth) // 2
+    return generator + 2 * critic
+
+
+def estimate_bytes(cfg: TrainConfig, images: int) -> tuple[int, int]:
+    """(bytes of `images` decoded training images, bytes of one training step's activations)."""
+    pixels = cfg.size * cfg.size
+    step = cfg.batch_size * pixels * activation_units(cfg) * BYTES_PER_UNIT
+    return images * cfg.channels * pixels, int(step)
+
+
+def image_count(data: object) -> int:
+    """How many images a SOURCE holds when that is cheap to know without decoding them (an
+    ImageSet, phantom's options, an .npz's array headers), else 2, the fewest a run trains on:
+    the estimate must stay a lower bound."""
+    from gaunet.data import ImageSet
+
+    if isinstance(data, ImageSet):
+        return len(data)
+    text = str(data)
+    try:
+        if text == "phantom" or text.startswith("phantom:"):
+            from gaunet.data.phantom import parse_phantom_spec
+
+            options = parse_phantom_spec(text)
+            return options["n"] * options["classes"]
+        if text.lower().endswith(".npz") and Path(text).is_file():
+            return max(_npz_images(Path(text)), 2)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        pass  # the reader says what is wrong with the source, in its own words
+    return 2
+
+
+def _npz_images(path: Path) -> int:
+    """Images in a MedMNIST-style .npz, from the `*_images` array headers alone."""
+    count = 0
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if not name.endswith("_images.npy"):
+                continue
+            with archive.open(name) as member:
+                version = np.lib.format.read_magic(member)
+                read = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape = read(member)[0]
+            count += int(shape[0]) if shape else 0
+    return count
+
+
+def host_available() -> int | None:
+    """Memory this process may still take: MemAvailable, or less under a cgroup limit."""
+    available = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit != "max":
+            room = max(int(limit) - used, 0)
+            available = room if available is None else min(available, room)
+    except (OSError, ValueError):
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return available
+
+
+def gib(value: float) -> str:
+    """Bytes as a short human number: `1.2 TB`, `20 GB`, `512 MB` (powers of 1024)."""
+    for unit, scale in (("PB", 1 << 50), ("TB", 1 << 40), ("GB", 1 << 30)):
+        if value >= scale:
+            number = value / scale
+            return f"{number:.1f} {unit}" if number < 10 else f"{number:,.0f} {unit}"
+    return f"{value / (1 << 20):.0f} MB"
+
+
+def check_memory(cfg: TrainConfig, device: torch.device, images: int) -> None:
+    """GaunetError (one line, both numbers) when the run cannot fit: the images and one step on
+    the device (CUDA: its total memory, never more than that), the images in host memory."""
+    image_bytes, step_bytes = estimate_bytes(cfg, images)
+    what = f"size {cfg.size} with batch_size {cfg.batch_size}"
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        if image_bytes + step_bytes > total:
+            raise GaunetError(
+                f"{what} needs about {gib(image_bytes + step_bytes)} on {device} for one "
+                f"training step; it has {gib(total)}; lower --size or --batch-size"
+            )
+    host = host_available()
+    needed = image_bytes + (0 if device.type == "cuda" else step_bytes)
+    if host is not None and needed > host:
+        where = "the training images" if device.type == "cuda" else "one training step"
+        raise GaunetError(
+            f"{what} needs about {gib(needed)} for {where}; this machine has {gib(host)} "
+            "available; lower --size or --batch-size"
+        )

@@ -1,0 +1,126 @@
+"""One source for measured evidence (issue 31): the numbers gaunet's output quotes come from
+gaunet/evidence.yaml, which benchmarks/write_evidence.py writes from docs/results; the file
+must match those JSON files, the advice must quote it, and no measured gain may be written as
+a literal anywhere else in gaunet/."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from gaunet import evidence
+from gaunet.downstream import advice
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _writer():
+    spec = importlib.util.spec_from_file_location(
+        "write_evidence", ROOT / "benchmarks" / "write_evidence.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_evidence_file_matches_docs_results():
+    writer = _writer()
+    assert evidence.EVIDENCE.read_text() == writer.render(writer.build()), (
+        "gaunet/evidence.yaml is out of date: run benchmarks/write_evidence.py"
+    )
+
+
+@pytest.mark.parametrize("key", list(evidence.evidence()))
+def test_each_number_names_its_source_and_command(key):
+    record = evidence.evidence()[key]
+    assert (ROOT / record["source"]).is_file()
+    assert record["command"].startswith("gaunet ") and record["what"]
+
+
+def _entries(select: str = "last") -> tuple[list[dict], dict]:
+    """A generator arm that did not help, no ceiling arm, no copies control."""
+    gain = {"accuracy": {"mean": 0.0, "half": 0.02, "p": 0.9, "n": 10}}
+    entries = [
+        {"classifier": "resnet18", "fraction": 0.25, "arm": arm, "gain": gain, "metrics": {}}
+        for arm in ("gaunet", "gaunet+classic")
+    ]
+    entries[1]["gain_vs_classic"] = gain
+    return entries, {"subset_seed": 0, "select_snapshot": select, "gen_init_from": ""}
+
+
+def test_the_advice_quotes_the_evidence_file():
+    entries, settings = _entries()
+    text = "\n".join(
+        advice.next_steps(entries, settings) + advice.one_generator_note(entries, settings)
+    )
+    quoted = [
+        evidence.gain("fdval_vs_last_combined", "accuracy"),
+        evidence.gain("fdval_vs_last_combined", "auc"),
+        evidence.gain("transfer_alone", "auc"),
+        evidence.gain("pneumoniamnist_ceiling", "auc"),
+        evidence.spread(),
+        evidence.subsets("fdval_vs_last_combined"),
+    ]
+    for number in quoted:
+        assert number in text, number
+    copies = advice.copies_evidence()
+    assert evidence.gain("copies_combined_vs_classic", "accuracy") in copies
+
+
+def test_a_changed_number_changes_the_advice(monkeypatch):
+    """The text follows the file: a rerun that changes a number changes it everywhere."""
+    changed = {key: dict(value) for key, value in evidence.evidence().items()}
+    changed["transfer_alone"] = {
+        **changed["transfer_alone"],
+        "auc": {**changed["transfer_alone"]["auc"], "mean": 9.9},
+        "accuracy": {**changed["transfer_alone"]["accuracy"], "significant": True},
+    }
+    monkeypatch.setattr(evidence, "evidence", lambda: changed)
+    entries, settings = _entries()
+    text = "\n".join(advice.next_steps(entries, settings))
+    assert "+9.9 AUC points" in text and "not significant" not in text
+
+
+# a signed decimal next to a unit of gain: "+1.2 accuracy", "-2.0 AUC", "+0.9 points"
+MEASURED = re.compile(r"[+-]\d+\.\d+\s*(?:accuracy|AUC|points|pp)\b")
+
+
+def _strings(path: Path) -> list[str]:
+    """Every string constant of a module, f-strings' literal parts included, but not the
+    docstrings of modules, classes and functions (they explain, the output quotes)."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_no_measured_gain_is_a_literal_in_the_package():
+    found = [
+        f"{path.relative_to(ROOT)}: {match.group(0)!r}"
+        for path in sorted((ROOT / "gaunet").rglob("*.py"))
+        for text in _strings(path)
+        for match in MEASURED.finditer(text)
+    ]
+    assert not found, "measured numbers belong in gaunet/evidence.yaml: " + "; ".join(found)
+
+
+def test_the_scan_finds_a_literal():
+    """The scan above can fail: a quoted gain in a string is found."""
+    assert MEASURED.search("images alone add +1.9 AUC points")
+    assert not MEASURED.search("brightness +-0.5 and contrast")
