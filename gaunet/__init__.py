@@ -24,6 +24,6 @@ __all__ = ["ImageSet", "__version__", "load_generator", "load_source"]
 
 def load_generator(run_or_checkpoint: Any, **kwargs: Any) -> Any:
     """A trained generator ready to sample, from a run folder or a checkpoint file."""
-    from gaunet.generate import load_generator as _load
+    from gaunet.trained_generator import load_generator as _load
 
     return _load(run_or_checkpoint, **kwargs)

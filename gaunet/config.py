@@ -23,32 +23,6 @@ from gaunet.precision import PRECISIONS
 PRESET_DIR = Path(__file__).parent / "configs"
 MAX_SEED = 2**32 - 1  # the usual seed range; seed + offsets must stay below torch's 2**64
 
-# The fields a `--resume` may change (issue 30; docs/reliability.md, "Resume checks"): the
-# budget, the run folder's cadence and what it keeps, and where and with how many threads the
-# steps run. Every other field shapes the networks (widths, size, channels), the data (seed,
-# split) or the arithmetic (losses, learning rates, precision, compile) of the checkpoint being
-# continued, so a resume refuses to change it, and refuses a config.yaml edited away from the
-# checkpoint's own record. Conservative: precision, compile, channels_last and the critic
-# levers do not change a tensor's shape, but they change the numbers, so they are refused too.
-RESUMABLE_CHANGES = frozenset(
-    {
-        "steps",
-        "minutes",
-        "log_every",
-        "sample_every",
-        "checkpoint_every",
-        "periodic_every",
-        "keep_periodic",
-        "grid_samples",
-        "tensorboard",
-        "max_rollbacks",
-        "device",
-        "num_threads",
-        "cuda_graphs",
-        "cudnn_benchmark",
-    }
-)
-
 
 class ConfigError(GaunetError, ValueError):
     """A config file or override that cannot be used; the message says which and why."""
@@ -407,19 +381,3 @@ def save_config(config: TrainConfig, path: Path) -> None:
         for section, names in SECTIONS.items()
     ]
     write_atomic(path, "".join(parts).encode())
-
-
-def fixed_field_changes(
-    before: dict[str, Any], after: dict[str, Any]
-) -> list[tuple[str, Any, Any]]:
-    """(field, before, after) for each field outside RESUMABLE_CHANGES whose value differs, in
-    the dataclass's order. A field missing on either side (a config written by an older or newer
-    gaunet) is not compared: there is nothing to compare it with."""
-    return [
-        (f.name, before[f.name], after[f.name])
-        for f in fields(TrainConfig)
-        if f.name not in RESUMABLE_CHANGES
-        and f.name in before
-        and f.name in after
-        and before[f.name] != after[f.name]
-    ]

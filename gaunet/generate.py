@@ -13,28 +13,26 @@ other batch shapes (oneDNN with AMX) cannot change the files written.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gaunet.config import TrainConfig
-from gaunet.data import ImageSet
-from gaunet.data.imageset import from_unit_range, to_unit_tensor
-from gaunet.device import resolve_device
-from gaunet.errors import GaunetError, GaunetWarning, os_error, shorten, writable_folder
+from gaunet.data.imageset import from_unit_range
+from gaunet.errors import GaunetError, GaunetWarning, os_error, writable_folder
 from gaunet.io import write_atomic, write_json, write_npz
 from gaunet.locking import folder_lock
 from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
 from gaunet.progress import progress
-from gaunet.training.api import read_train_images
-from gaunet.training.checkpoint import load_checkpoint
-from gaunet.training.loss import build_family
-from gaunet.training.run_folder import TRAIN_IMAGES
+from gaunet.trained_generator import (
+    GENERATION_CHUNK,
+    held_out_images,
+    load_generator,
+    opaque_id,
+    undertrained_warning,
+)
 
 # `folder`: the class's folder under the output, which may differ from its name (see
 # gaunet.privacy.folder_names). `noise_scale`: the factor every noise vector was multiplied by.
@@ -45,235 +43,6 @@ MANIFEST_COLUMNS = [
 PROVENANCE_COLUMNS = [
     "index", "label", "class", "source_id", "seed", "checkpoint_sha256", "noise_scale",
 ]  # fmt: skip
-# Images per forward pass, always: a fixed shape keeps CPU kernels (and their rounding) fixed.
-GENERATION_CHUNK = 8
-
-
-def check_noise_scale(noise_scale: float) -> float:
-    """A positive finite factor, or GaunetError."""
-    value = float(noise_scale)
-    if not np.isfinite(value) or value <= 0:
-        raise GaunetError(f"noise scale must be a positive number, not {noise_scale!r}")
-    return value
-
-
-def _item_seed(seed: int, class_index: int, k: int) -> int:
-    return int(np.random.SeedSequence([seed, class_index, k]).generate_state(1)[0])
-
-
-def opaque_id(source_id: str) -> str:
-    """A short stable hash of a training image's id: provenance without leaking file names."""
-    return hashlib.sha256(source_id.encode()).hexdigest()[:12]
-
-
-class TrainedGenerator:
-    """A trained generator with its training images, ready to sample conditioned images."""
-
-    def __init__(
-        self,
-        state: dict,
-        checkpoint: Path,
-        sha256: str,
-        device: torch.device,
-        use_ema: bool,
-        noise_scale: float = 1.0,
-    ) -> None:
-        self.config = TrainConfig(**state["config"])
-        # every noise vector is multiplied by this before the network sees it (1: as trained).
-        # A GAU-Net generator trained on a few hundred images answers its noise weakly but
-        # smoothly: a larger factor spreads the draws of one conditioning image
-        # (docs/augmentation.md, "Noise scale").
-        self.noise_scale = check_noise_scale(noise_scale)
-        self.class_names: list[str] = list(state["class_names"])
-        self.size, self.channels = self.config.size, self.config.channels
-        self.model_name = self.config.model
-        self.checkpoint, self.checkpoint_sha256 = checkpoint, sha256
-        self.step = int(state["step"])
-        self.device = device
-        self.family = build_family(self.config, len(self.class_names))
-        self.network, _ = self.family.build()
-        self.network.load_state_dict(state["ema" if use_ema else "generator"])
-        self.network.to(device).eval().requires_grad_(False)
-        self._train: ImageSet | None = None
-        self._last_chunk: tuple[tuple[int, int, int], torch.Tensor] | None = None
-
-    @property
-    def train_images(self) -> ImageSet:
-        """The run's training rows: the only images used as conditioning."""
-        if self._train is None:
-            path = self.checkpoint.parent.parent / TRAIN_IMAGES
-            if not path.exists():
-                raise GaunetError(
-                    f"{path}: missing, so there are no conditioning images; keep the checkpoint "
-                    "inside its run folder or pass conditioning= to sample()"
-                )
-            self._train = read_train_images(path)
-        return self._train
-
-    def conditioning_rows(self, class_index: int, n: int, seed: int, start: int = 0):
-        """Rows of the training images conditioning items start..start+n-1 of a class."""
-        members = np.flatnonzero(self.train_images.labels == class_index)
-        if len(members) == 0:
-            raise GaunetError(f"class {self.class_names[class_index]!r} has no training images")
-        order = np.random.default_rng([seed, class_index]).permutation(members)
-        return order[np.arange(start, start + n) % len(order)]
-
-    def _noise(self, class_index: int, seed: int, items: range) -> torch.Tensor:
-        """Each item's noise from its own seeded generator: independent of the batching."""
-        cpu = torch.device("cpu")
-        z = torch.cat(
-            [
-                self.family.noise(
-                    1, cpu, torch.Generator().manual_seed(_item_seed(seed, class_index, k))
-                )
-                for k in items
-            ]
-        )
-        return z if self.noise_scale == 1.0 else z * self.noise_scale
-
-    def _forward(self, class_index: int, conditioning: torch.Tensor, z: torch.Tensor):
-        """One forward pass on exactly GENERATION_CHUNK rows; shorter inputs are padded by
-        repeating their last row, and the extra outputs dropped."""
-        n = len(conditioning)
-        if n < GENERATION_CHUNK:
-            pad = GENERATION_CHUNK - n
-            conditioning = torch.cat([conditioning, conditioning[-1:].expand(pad, -1, -1, -1)])
-            z = torch.cat([z, z[-1:].expand(pad, *z.shape[1:])])
-        labels = torch.full((GENERATION_CHUNK,), class_index, dtype=torch.long, device=self.device)
-        out = self.family.sample(
-            self.network, conditioning.to(self.device), labels, z.to(self.device)
-        )
-        return out[:n].float()
-
-    def _chunk(self, class_index: int, seed: int, index: int) -> torch.Tensor:
-        """Items index*CHUNK .. (index+1)*CHUNK-1 of a class, conditioned on its training
-        images; the last chunk is kept, so consecutive calls inside one chunk run it once."""
-        key = (class_index, seed, index)
-        if self._last_chunk is not None and self._last_chunk[0] == key:
-            return self._last_chunk[1]
-        first = index * GENERATION_CHUNK
-        rows = self.conditioning_rows(class_index, GENERATION_CHUNK, seed, first)
-        conditioning = to_unit_tensor(self.train_images.images[rows])
-        z = self._noise(class_index, seed, range(first, first + GENERATION_CHUNK))
-        images = self._forward(class_index, conditioning, z)
-        self._last_chunk = (key, images)
-        return images
-
-    @torch.no_grad()
-    def sample(
-        self,
-        class_index: int,
-        n: int,
-        seed: int = 0,
-        conditioning: torch.Tensor | None = None,
-        start: int = 0,
-    ) -> torch.Tensor:
-        """n images of `class_index`, float in [-1, 1], (n, C, H, W) on the generator's device.
-
-        `conditioning` ((n, C, H, W) in [-1, 1]) replaces the training images the U-Net is
-        conditioned on. `start` numbers the items, so consecutive calls continue a sequence:
-        sample(c, 5, s)[2:] equals sample(c, 3, s, start=2) bit for bit.
-        """
-        if not 0 <= class_index < len(self.class_names):
-            raise GaunetError(
-                f"class index {class_index} out of range 0..{len(self.class_names) - 1}"
-            )
-        if n < 1:
-            return torch.empty(0, self.channels, self.size, self.size, device=self.device)
-        if conditioning is not None:
-            if len(conditioning) != n:
-                raise GaunetError(f"conditioning has {len(conditioning)} images for n={n}")
-            parts = []
-            for first in range(0, n, GENERATION_CHUNK):
-                last = min(first + GENERATION_CHUNK, n)
-                z = self._noise(class_index, seed, range(start + first, start + last))
-                parts.append(self._forward(class_index, conditioning[first:last], z))
-            return torch.cat(parts)
-        first_chunk, last_chunk = start // GENERATION_CHUNK, (start + n - 1) // GENERATION_CHUNK
-        images = torch.cat(
-            [self._chunk(class_index, seed, j) for j in range(first_chunk, last_chunk + 1)]
-        )
-        offset = start - first_chunk * GENERATION_CHUNK
-        return images[offset : offset + n]
-
-
-def load_generator(
-    run_or_checkpoint: str | Path,
-    device: str | torch.device | None = None,
-    use_ema: bool = True,
-    noise_scale: float = 1.0,
-) -> TrainedGenerator:
-    """From a run folder (its newest good checkpoint) or a checkpoint file; EMA weights unless
-    `use_ema` is False; every noise vector multiplied by `noise_scale` (checked by
-    TrainedGenerator)."""
-    path = Path(run_or_checkpoint)
-    if not path.exists():
-        raise GaunetError(f"{path}: no such run folder or checkpoint")
-    target = path / "checkpoints" if path.is_dir() else path
-    device = resolve_device(str(device or "auto"))
-    state, loaded, sha = load_checkpoint(target, map_location="cpu", fallback=path.is_dir())
-    return TrainedGenerator(state, loaded, sha, device, use_ema, noise_scale)
-
-
-def recorded_noise_scale(synthetic: str | Path) -> float | None:
-    """The noise scale a `gaunet generate` folder (or its manifest/provenance CSV) records;
-    None when it records none (another source, or written before the column existed) or
-    mixes several."""
-    path = Path(synthetic)
-    if path.is_dir():
-        path = next(
-            (p for p in (path / "manifest.csv", path / "provenance.csv") if p.is_file()), path
-        )
-    if not path.is_file() or path.suffix != ".csv":
-        return None
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            values = {row.get("noise_scale") for row in csv.DictReader(handle)}
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    if len(values) != 1 or None in values:
-        return None
-    try:
-        return check_noise_scale(float(values.pop()))
-    except (GaunetError, ValueError):
-        return None
-
-
-def held_out_images(gen: TrainedGenerator) -> tuple[np.ndarray | None, str]:
-    """The run's real test-split images (for the copy threshold), read back from its source
-    and split.csv; (None, why) when the source is no longer readable."""
-    from gaunet.data import apply_split, load_source
-
-    run = gen.checkpoint.parent.parent
-    if not gen.config.data or not (run / "split.csv").exists():
-        return None, "the run records no readable source or split.csv"
-    try:
-        data = load_source(gen.config.data, size=gen.size, channels=gen.channels)
-        test = apply_split(data, run / "split.csv").where_split("test")
-    except (GaunetError, ValueError, OSError) as error:
-        return None, f"test split unavailable ({shorten(str(error), 160)})"
-    if len(test) < 2:
-        return None, f"test split has {len(test)} image(s)"
-    return test.images, ""
-
-
-def undertrained_warning(gen: TrainedGenerator) -> str | None:
-    """A line when the run stopped on its time budget below half of its step target."""
-    info_path = gen.checkpoint.parent.parent / "run.json"
-    try:
-        info = json.loads(info_path.read_text())
-    except (OSError, ValueError):
-        return None
-    target = info.get("steps_target") if isinstance(info, dict) else None
-    if info.get("status") != "budget_exhausted" or not isinstance(target, int) or target <= 0:
-        return None
-    if gen.step * 2 >= target:
-        return None
-    run = gen.checkpoint.parent.parent
-    return (
-        f"the generator trained {gen.step} of {target} steps (its --minutes budget ran out); "
-        f"train longer with `gaunet train --out {run} --resume --steps {target}`"
-    )
 
 
 def generate_dataset(

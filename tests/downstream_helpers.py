@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from gaunet.data import ImageSet, write_split
-from gaunet.generate import opaque_id
+from gaunet.trained_generator import opaque_id
 
 
 class FakeGenerators:

@@ -50,7 +50,8 @@ def test_budget_and_thread_flags_match_across_commands() -> None:
     assert bench.threads == 1  # 1: measured faster than 2 on a busy 2-core machine
     assert parser.parse_args(["demo"]).threads == 1
     help_text = " ".join(_help(parser, "benchmark").split())
-    assert "5-7 s with 1 thread and 13.5 s with 2" in help_text
+    # why 1, with where it was measured (the numbers themselves live in docs/guide.md)
+    assert "twice as slow (measured: docs/guide.md)" in help_text
 
 
 def _help(parser: argparse.ArgumentParser, command: str) -> str:

@@ -6,9 +6,9 @@ from train_helpers import tiny_train
 
 from gaunet.cli import main
 from gaunet.errors import GaunetError
-from gaunet.generate import load_generator
 from gaunet.report.compare_grid import HEADER_HEIGHT, LABEL_WIDTH, compare_grid, tile_side
 from gaunet.report.curves import plot_losses, read_metrics
+from gaunet.trained_generator import load_generator
 
 
 def grid_of_runs(runs, out, per_class=2, seed=0):

@@ -18,7 +18,7 @@ from gaunet.downstream.arms import parse_arms, per_class_targets
 from gaunet.downstream.generator_arms import GeneratorArms, check_provenance
 from gaunet.downstream.subsets import nested_subsets
 from gaunet.errors import GaunetError
-from gaunet.generate import opaque_id
+from gaunet.trained_generator import opaque_id
 
 
 def phantom(size: int = 16) -> ImageSet:

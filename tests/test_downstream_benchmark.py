@@ -12,12 +12,13 @@ from downstream_helpers import FakeGenerators, one_quiet_thread
 
 from gaunet.cli import main
 from gaunet.data import read_split
-from gaunet.downstream.benchmark import BenchmarkSettings, Grid, run_benchmark
+from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
+from gaunet.downstream.cells import Grid
 from gaunet.downstream.fit import FitSettings
 from gaunet.downstream.generator_arms import GeneratorArms, read_synthetic_manifest, train_ids
 from gaunet.downstream.stats import METRICS
 from gaunet.errors import GaunetError
-from gaunet.generate import opaque_id
+from gaunet.trained_generator import opaque_id
 
 DATA = "phantom:n=24"
 

@@ -13,7 +13,7 @@ import torch
 from downstream_helpers import FakeGenerators, one_quiet_thread
 
 from gaunet.data import ImageSet, assign_split, load_source
-from gaunet.downstream import benchmark as benchmark_module
+from gaunet.downstream import cells as cells_module
 from gaunet.downstream.arms import keep_most_confident, parse_arms
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
 from gaunet.downstream.classifiers import SvmClassifier, balanced_accuracy
@@ -41,13 +41,13 @@ def _subset(fraction: float = 0.5) -> ImageSet:
 def _spy_fit_network(monkeypatch: pytest.MonkeyPatch) -> list:
     """Record (images, labels, kwargs) of every fit_network call the benchmark makes."""
     fits = []
-    real_fit = benchmark_module.fit_network
+    real_fit = cells_module.fit_network
 
     def spy(*args: object, **kwargs: object) -> dict:
         fits.append((args[1].copy(), args[2].copy(), kwargs))
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    monkeypatch.setattr(cells_module, "fit_network", spy)
     return fits
 
 
@@ -252,7 +252,7 @@ def test_schedule_decides_what_each_fit_sees(
 def test_copies_control_arm_adds_real_copies_treated_like_synthetic_images(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: str, classic: bool
 ) -> None:
-    from gaunet.downstream.benchmark import real_copies
+    from gaunet.downstream.cells import real_copies
 
     (arm,) = parse_arms([spec])
     assert (arm.kind, arm.classic) == ("copies", classic)

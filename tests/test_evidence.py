@@ -85,8 +85,12 @@ def test_a_changed_number_changes_the_advice(monkeypatch):
     assert "+9.9 AUC points" in text and "not significant" not in text
 
 
-# a signed decimal next to a unit of gain: "+1.2 accuracy", "-2.0 AUC", "+0.9 points"
-MEASURED = re.compile(r"[+-]\d+\.\d+\s*(?:accuracy|AUC|points|pp)\b")
+# a signed decimal next to a unit of gain ("+1.2 accuracy", "-2.0 AUC", "+0.9 points"), or a
+# measured time ("took 5-7 s", "8 min 43 s")
+MEASURED = re.compile(
+    r"[+-]\d+\.\d+\s*(?:accuracy|AUC|points|pp)\b|\btook \d[\d.,-]*\s*(?:s|min|minutes|h)\b"
+    r"|\d+ min \d+ s\b"
+)
 
 
 def _strings(path: Path) -> list[str]:
@@ -123,4 +127,7 @@ def test_no_measured_gain_is_a_literal_in_the_package():
 def test_the_scan_finds_a_literal():
     """The scan above can fail: a quoted gain in a string is found."""
     assert MEASURED.search("images alone add +1.9 AUC points")
+    assert MEASURED.search("a ResNet-18 step took 5-7 s with 1 thread")
+    assert MEASURED.search("8 min 43 s with the install")
     assert not MEASURED.search("brightness +-0.5 and contrast")
+    assert not MEASURED.search("a --minutes budget of 3 min")

@@ -121,7 +121,7 @@ def test_network_only_ever_sees_the_chunk_shape_so_batch_size_cannot_change_file
 ):
     """By construction, not by luck of the CPU's kernels: whatever the batch size, the network
     is run on GENERATION_CHUNK rows only, so oneDNN (AMX) cannot pick other kernels."""
-    from gaunet.generate import GENERATION_CHUNK
+    from gaunet.trained_generator import GENERATION_CHUNK
 
     sizes = _record_network_batches(monkeypatch)
     digests = []
@@ -135,7 +135,7 @@ def test_network_only_ever_sees_the_chunk_shape_so_batch_size_cannot_change_file
 
 
 def test_sample_is_chunked_and_a_slice_of_the_same_sequence(run):
-    from gaunet.generate import GENERATION_CHUNK
+    from gaunet.trained_generator import GENERATION_CHUNK
 
     gen = load_generator(run, device="cpu")
     sizes: list[int] = []

@@ -8,8 +8,9 @@ from torch import nn
 from train_helpers import PHANTOM, TINY, tiny_train
 
 from gaunet.config import ConfigError, load_config, save_config
-from gaunet.generate import generate_dataset, load_generator
+from gaunet.generate import generate_dataset
 from gaunet.models.baselines import PerClass, base_side, side_widths
+from gaunet.trained_generator import load_generator
 from gaunet.training.loss import Batch, build_family
 from gaunet.training.loss_baselines import discriminator_bce, generator_bce
 

@@ -19,8 +19,9 @@ from gaunet.data import assign_split, load_source
 from gaunet.downstream.arms import parse_arms
 from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.errors import GaunetError
-from gaunet.generate import generate_dataset, recorded_noise_scale
+from gaunet.generate import generate_dataset
 from gaunet.metrics.diversity import noise_diversity
+from gaunet.trained_generator import recorded_noise_scale
 
 
 @pytest.fixture(scope="module")

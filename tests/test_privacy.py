@@ -20,8 +20,9 @@ from gaunet.cli import main as cli_main
 from gaunet.data import ImageSet, load_source
 from gaunet.data.ids import lookup
 from gaunet.errors import GaunetError
-from gaunet.generate import TrainedGenerator, generate_dataset
+from gaunet.generate import generate_dataset
 from gaunet.privacy import folder_names
+from gaunet.trained_generator import TrainedGenerator
 
 SECRET = "JOHN-DOE-4711"
 

@@ -1,7 +1,7 @@
 """Issue 30: `gaunet train --resume` checks what it continues. A config.yaml edited away from
 the checkpoint, a --set of a field that shapes the run, or a --data that is not the run's own
 is one line (exit 2) and leaves the run folder as it was; budgets, cadence, threads and the
-device may change (gaunet.config.RESUMABLE_CHANGES)."""
+device may change (gaunet.training.resume_checks.RESUMABLE_CHANGES)."""
 
 from __future__ import annotations
 

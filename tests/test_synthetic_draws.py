@@ -14,10 +14,11 @@ from torch import nn
 
 from gaunet.cli import main as cli_main
 from gaunet.data import assign_split, load_source
-from gaunet.downstream import benchmark as benchmark_module
+from gaunet.downstream import cells as cells_module
 from gaunet.downstream import fit as fit_module
 from gaunet.downstream.arms import parse_arms
-from gaunet.downstream.benchmark import BenchmarkSettings, draw_index, run_benchmark
+from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
+from gaunet.downstream.cells import draw_index
 from gaunet.downstream.fit import FitSettings, fit_network
 from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.errors import GaunetError
@@ -129,13 +130,13 @@ def test_benchmark_rotates_the_draws_for_networks_and_gives_the_svm_one(
 ) -> None:
     fake = FakeGenerators()
     rotations: list = []
-    original = benchmark_module.fit_network
+    original = cells_module.fit_network
 
     def spy(*args, rotation=None, **kwargs):
         rotations.append(rotation)
         return original(*args, rotation=rotation, **kwargs)
 
-    monkeypatch.setattr(benchmark_module, "fit_network", spy)
+    monkeypatch.setattr(cells_module, "fit_network", spy)
     helper = GeneratorArms(tmp_path, train_fn=fake.train, generate_fn=fake.generate)
     results = run_benchmark(_settings(), tmp_path, arms_helper=helper)
     with open(results, newline="") as handle:

@@ -7,17 +7,8 @@ from __future__ import annotations
 import pytest
 
 from gaunet.metrics import verdict as v
-from gaunet.metrics.verdict import (
-    NOTE,
-    OK,
-    UNUSABLE,
-    WARNING,
-    domain_classifier_check,
-    domain_note,
-    image_verdicts,
-    trust_threshold,
-    verdict_lines,
-)
+from gaunet.metrics.domain_trust import domain_classifier_check, domain_note, trust_threshold
+from gaunet.metrics.verdict import NOTE, OK, UNUSABLE, WARNING, image_verdicts, verdict_lines
 
 
 def _stat(value: float) -> dict:

@@ -127,8 +127,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads; 0: torch's choice. 1 because on a busy 2-core machine a "
-        "ResNet-18 step took 5-7 s with 1 thread and 13.5 s with 2 (docs/guide.md); try "
+        help="torch CPU threads; 0: torch's choice. 1 because on a busy 2-core machine two "
+        "threads made a ResNet-18 step about twice as slow (measured: docs/guide.md); try "
         "more on an idle many-core machine",
     )
     parser.add_argument(
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.downstream.fit import FitSettings
     from gaunet.downstream.subsets import parse_fractions
     from gaunet.errors import GaunetError
-    from gaunet.generate import check_noise_scale
+    from gaunet.trained_generator import check_noise_scale
 
     resolve_device(args.device)  # `cuda` without CUDA: refused before anything is written
     if args.threads < 0:

@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gaunet.generate import load_generator
     from gaunet.report.compare_grid import compare_grid
+    from gaunet.trained_generator import load_generator
 
     generators = [load_generator(run, device=args.device) for run in args.runs]
     out = compare_grid(generators, args.out, per_class=args.per_class, seed=args.seed)

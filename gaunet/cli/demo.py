@@ -21,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "low-data subset of the training split, generate images, evaluate them (FID when the "
             "Inception weights are installed, FD_domain, KID, PRDC, PA, copy rate) and say "
             "whether they are usable, train classifiers with and without the extra images, and "
-            "write DIR/report.html. About 8 minutes on BreastMNIST on a 2-core CPU with the "
-            "defaults, 8 min 43 s with the install (docs/demo.md). Rerunning the same command continues an interrupted demo: "
-            "finished steps are skipped."
+            "write DIR/report.html. Its budgets are sized to finish in under 10 minutes on a "
+            "2-core CPU (measured times: docs/demo.md). Rerunning the same command continues an "
+            "interrupted demo: finished steps are skipped."
         ),
     )
     parser.add_argument(

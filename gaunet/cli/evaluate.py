@@ -144,7 +144,8 @@ def kid_text(kid: dict | None) -> str:
 
 def summary_lines(result: dict) -> list[str]:
     """A few lines for the terminal, then the verdicts; the JSON holds everything."""
-    from gaunet.metrics.verdict import domain_note, image_verdicts, verdict_lines
+    from gaunet.metrics.domain_trust import domain_note
+    from gaunet.metrics.verdict import image_verdicts, verdict_lines
 
     note = domain_note(result)
     beside = f" [{note}]" if note else ""
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     features = checked_features(args.features)
     device = str(resolve_device(args.device))  # `cuda` without CUDA: refused before any work
     if args.noise_scale is not None:  # refused before minutes of metrics, not after
-        from gaunet.generate import check_noise_scale
+        from gaunet.trained_generator import check_noise_scale
 
         check_noise_scale(args.noise_scale)
     real, synthetic = load_sets(args)
@@ -220,6 +221,17 @@ def run(args: argparse.Namespace) -> int:
         domain={"steps": args.domain_steps, "size": args.domain_size},
         seed=args.seed,
     )
+    generator, scale = None, None
+    if args.run is not None:  # the caller loads the generator: metrics never import generation
+        from gaunet.trained_generator import load_generator, recorded_noise_scale
+
+        scale = args.noise_scale
+        if scale is None:
+            scale = recorded_noise_scale(args.synthetic) or 1.0
+
+        def generator():  # loaded when its metric runs, after the others (as before)
+            return load_generator(args.run, device=device, noise_scale=scale)
+
     result = evaluate(
         real,
         synthetic,
@@ -233,21 +245,11 @@ def run(args: argparse.Namespace) -> int:
         figures_dir=figures,
         settings=settings,
         figures_prefix=prefix,
+        generator=generator,
+        diversity_sources=args.diversity_sources,
+        diversity_draws=args.diversity_draws,
+        noise_scale=scale,
     )
-    if args.run is not None:  # needs the generator, which the metrics never load themselves
-        from gaunet.generate import load_generator, recorded_noise_scale
-        from gaunet.metrics.diversity import noise_diversity
-
-        scale = args.noise_scale
-        if scale is None:
-            scale = recorded_noise_scale(args.synthetic) or 1.0
-        result["noise_diversity"] = noise_diversity(
-            load_generator(args.run, device=device, noise_scale=scale),
-            sources=args.diversity_sources,
-            draws=args.diversity_draws,
-            seed=args.seed,
-        )
-        result["noise_diversity"]["noise_scale"] = scale
     result["verdicts"] = verdicts_json(result)
     result["device"] = device
     result["arguments"] = {

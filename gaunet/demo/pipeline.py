@@ -155,8 +155,9 @@ class Demo:
         return max(2, math.ceil(self.settings.eval_images / self.data.num_classes))
 
     def step_generate(self) -> str:
-        from gaunet.generate import generate_dataset, load_generator
+        from gaunet.generate import generate_dataset
         from gaunet.report.compare_grid import compare_grid
+        from gaunet.trained_generator import load_generator
 
         total = 0
         for model in self.settings.models:
@@ -176,10 +177,9 @@ class Demo:
 
     def _evaluate_one(self, model: str) -> dict:
         # (from the submodule: importing it rebinds the package's `evaluate` to the module)
-        from gaunet.generate import load_generator
-        from gaunet.metrics.diversity import noise_diversity
         from gaunet.metrics.evaluate import evaluate, subsample
         from gaunet.metrics.features import ExtractorSettings
+        from gaunet.trained_generator import load_generator
 
         s = self.settings
         path = self.folder.metrics(model)
@@ -205,15 +205,14 @@ class Demo:
             settings=ExtractorSettings(
                 seed=s.seed, domain={"steps": s.domain_steps}, device=self.device
             ),
-        )
-        result["noise_diversity"] = noise_diversity(
-            load_generator(self.folder.run(model), device=self.device), seed=s.seed
+            generator=lambda: load_generator(self.folder.run(model), device=self.device),
         )
         write_json(path, result)
         return result
 
     def step_evaluate(self) -> str:
-        from gaunet.metrics.verdict import domain_note, image_verdicts
+        from gaunet.metrics.domain_trust import domain_note
+        from gaunet.metrics.verdict import image_verdicts
 
         parts = []
         for model in self.settings.models:

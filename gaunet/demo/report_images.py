@@ -7,8 +7,9 @@ import html
 from typing import Any
 
 from gaunet.demo.layout import DemoFolder, read_if_done
+from gaunet.metrics.domain_trust import domain_note
 from gaunet.metrics.report import verdicts_html
-from gaunet.metrics.verdict import domain_note, image_verdicts
+from gaunet.metrics.verdict import image_verdicts
 from gaunet.report.html import MODEL_NAMES, img, table
 
 

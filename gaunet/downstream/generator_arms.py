@@ -74,7 +74,7 @@ def check_provenance(manifest: Path, run: Path, subset_ids: set[str]) -> None:
     A manifest's source_id is the training image's id or, as `gaunet generate` writes it, the
     opaque hash of that id; both are checked against the subset.
     """
-    from gaunet.generate import opaque_id
+    from gaunet.trained_generator import opaque_id
 
     trained = train_ids(run)
     if not trained <= subset_ids:

@@ -23,7 +23,7 @@ REAL_PAIR_IMAGES = 64  # real images per class whose pairwise distances set the 
 
 
 class ConditionalGenerator(Protocol):
-    """What noise_diversity reads of a trained generator (gaunet.generate.TrainedGenerator);
+    """What noise_diversity reads of a trained generator (gaunet.trained_generator.TrainedGenerator);
     the caller loads it, so metrics never import the generation code."""
 
     class_names: list[str]
@@ -88,3 +88,17 @@ def noise_diversity(
     keys = ("within_source", "to_source", "real_pairs", "ratio")
     overall = {k: float(np.nanmean([v[k] for v in per_class.values()])) for k in keys}
     return {**overall, "sources": sources, "draws": draws, "seed": seed, "per_class": per_class}
+
+
+def noise_diversity_entry(inputs: Any) -> dict[str, Any]:
+    """The registry's `noise_diversity` entry (needs "generator"): the generator is loaded
+    here, when this metric runs, by the loader the caller put in the inputs."""
+    entry = noise_diversity(
+        inputs.generator(),
+        sources=inputs.diversity_sources,
+        draws=inputs.diversity_draws,
+        seed=inputs.seed,
+    )
+    if inputs.noise_scale is not None:
+        entry["noise_scale"] = inputs.noise_scale
+    return entry

@@ -8,7 +8,7 @@ themselves are registered in gaunet.metrics.registry; this module draws the shar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,10 @@ def evaluate(
     figures_dir: Path | None = None,
     settings: ExtractorSettings | None = None,
     figures_prefix: str = "",
+    generator: Callable[[], Any] | None = None,
+    diversity_sources: int = 16,
+    diversity_draws: int = 8,
+    noise_scale: float | None = None,
 ) -> dict[str, Any]:
     """Every number with its extractor and sample sizes (see docs/metrics.md).
 
@@ -103,7 +107,8 @@ def evaluate(
     `{figures_prefix}closest-pairs-{space}.png`. With one real class there is nothing for the
     domain classifier to tell apart: it is not trained, the numbers resting on it (PA, FD_domain,
     the domain copy audit) are left out, `not_applicable` says why, and the copy audit uses the
-    next requested extractor; the rest is measured as usual."""
+    next requested extractor; the rest is measured as usual. `generator` (a loader of a trained
+    generator, called when its metric runs) adds `noise_diversity`."""
     real = assign_split(real, seed=seed)
     sets = draw_sets(real, synthetic, split, max_images, seed)
     synthetic_labels = align_classes(sets["synthetic"], real.class_names)
@@ -125,6 +130,10 @@ def evaluate(
         audit_features=audit_features,
         figures_dir=figures_dir,
         figures_prefix=figures_prefix,
+        generator=generator,
+        diversity_sources=diversity_sources,
+        diversity_draws=diversity_draws,
+        noise_scale=noise_scale,
         unavailable={"domain": one_class} if one_class else {},
     )
     result = {

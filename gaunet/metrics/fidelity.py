@@ -80,7 +80,7 @@ def pa_entry(inputs: MetricInputs) -> dict[str, Any]:
 def domain_classifier_entry(inputs: MetricInputs) -> dict[str, Any]:
     """The `domain_classifier` entry: its real test accuracy against a trivial baseline, i.e. how
     far FD_domain, PA and the domain copy audit can be trusted."""
-    from gaunet.metrics.verdict import domain_classifier_check
+    from gaunet.metrics.domain_trust import domain_classifier_check
 
     test = inputs.test
     correct = inputs.extractor("domain").predict_proba(test.images).argmax(1) == test.labels

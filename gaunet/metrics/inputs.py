@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,12 @@ class MetricInputs:
     audit_features: str | None = None
     figures_dir: Path | None = None
     figures_prefix: str = ""
+    # noise diversity: a loader of the trained generator (an object with .sample; the caller
+    # loads it, metrics never import the generation code), its sources, draws and noise scale
+    generator: Callable[[], Any] | None = None
+    diversity_sources: int = 16
+    diversity_draws: int = 8
+    noise_scale: float | None = None
     unavailable: dict[str, str] = field(default_factory=dict)  # extractor -> why
     _extractors: dict[str, FeatureExtractor] = field(default_factory=dict, repr=False)
     _features: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
@@ -88,6 +95,7 @@ NEEDS: dict[str, Callable[[MetricInputs], bool]] = {
     "domain classifier": lambda inputs: (
         "domain" in inputs.features and inputs.extractor("domain") is not None
     ),
+    "generator": lambda inputs: inputs.generator is not None,  # a run to sample (noise diversity)
 }
 
 

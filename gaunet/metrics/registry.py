@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gaunet.metrics import distribution, fidelity, memorization
+from gaunet.metrics import distribution, diversity, fidelity, memorization
 from gaunet.metrics.inputs import NEEDS, MetricInputs
 
 
@@ -55,3 +55,4 @@ register_metric("features", distribution.feature_entries, needs=("images", "labe
 register_metric("PA", fidelity.pa_entry, needs=("domain classifier", "labels"))
 register_metric("domain_classifier", fidelity.domain_classifier_entry, needs=("domain classifier",))
 register_metric("memorization", memorization.memorization_entry, needs=("images", "labels"))
+register_metric("noise_diversity", diversity.noise_diversity_entry, needs=("generator",))

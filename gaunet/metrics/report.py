@@ -153,7 +153,7 @@ def render_html(result: dict[str, Any]) -> str:
         f"<b>{html.escape(result['reference_split'])}</b>), synthetic: "
         f"<code>{html.escape(sources['synthetic'])}</code></p>"
     )
-    from gaunet.metrics.verdict import domain_note
+    from gaunet.metrics.domain_trust import domain_note
 
     note = domain_note(result)
     samples = {k: v for k, v in result["samples"].items() if not isinstance(v, dict)}

@@ -22,7 +22,7 @@ from gaunet.data.imageset import from_unit_range, to_unit_tensor
 from gaunet.errors import GaunetError
 
 if TYPE_CHECKING:  # (importing gaunet.generate loads torch and the networks)
-    from gaunet.generate import TrainedGenerator
+    from gaunet.trained_generator import TrainedGenerator
 
 PAD = 2
 LABEL_WIDTH = 96  # class names, left of each row
@@ -112,7 +112,7 @@ def _grid_rows(
 def compare_grid(
     generators: list[TrainedGenerator], out: str | Path, per_class: int = 2, seed: int = 0
 ) -> Path:
-    """Write the comparison PNG of `generators` (as `gaunet.generate.load_generator` returns
+    """Write the comparison PNG of `generators` (as `gaunet.trained_generator.load_generator` returns
     them, one per run) to `out` and return its path.
 
     Real images come from the first run's training images (the only images any run was

@@ -21,17 +21,59 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gaunet.config import RESUMABLE_CHANGES, TrainConfig, fixed_field_changes
+from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.errors import GaunetError
 from gaunet.hashing import sha256_file
 
+# The fields a `--resume` may change (issue 30; docs/reliability.md, "Resume checks"): the
+# budget, the run folder's cadence and what it keeps, and where and with how many threads the
+# steps run. Every other field shapes the networks (widths, size, channels), the data (seed,
+# split) or the arithmetic (losses, learning rates, precision, compile) of the checkpoint being
+# continued, so a resume refuses to change it, and refuses a config.yaml edited away from the
+# checkpoint's own record. Conservative: precision, compile, channels_last and the critic
+# levers do not change a tensor's shape, but they change the numbers, so they are refused too.
+RESUMABLE_CHANGES = frozenset(
+    {
+        "steps",
+        "minutes",
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "periodic_every",
+        "keep_periodic",
+        "grid_samples",
+        "tensorboard",
+        "max_rollbacks",
+        "device",
+        "num_threads",
+        "cuda_graphs",
+        "cudnn_benchmark",
+    }
+)
 ALLOWED = ", ".join(sorted(RESUMABLE_CHANGES))
+
+
+def fixed_field_changes(
+    before: dict[str, Any], after: dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for each field outside RESUMABLE_CHANGES whose value differs, in
+    the dataclass's order. A field missing on either side (a config written by an older or newer
+    gaunet) is not compared: there is nothing to compare it with."""
+    return [
+        (f.name, before[f.name], after[f.name])
+        for f in fields(TrainConfig)
+        if f.name not in RESUMABLE_CHANGES
+        and f.name in before
+        and f.name in after
+        and before[f.name] != after[f.name]
+    ]
 
 
 def _show(value: Any) -> str:
