@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout (the GPU machine has no install of gaunet)
 PAPER28 = ["--config", "paper", "--size", "28", "--channels", "1", "--set", "pad_input=true"]
 PAPER28 += ["--set", "batch_size=64", "--set", "log_every=10"]
 TINY28 = [
@@ -182,7 +183,6 @@ class Check:
         name = "benchmark"
         if not self.stage(name, need, self.left()):
             return
-        sys.path.insert(0, str(ROOT))  # this script runs from a checkout, not an install
         from gaunet.config import load_config, save_config
 
         config = self.work / "gen-tiny-b64.yaml"
@@ -215,7 +215,6 @@ def result_files(summary: dict, folder: Path, assume: dict[str, str], tag: str) 
     """One docs/results/gpu-train-<tag>-<stage>[-k].json per training run of a summary: the
     run.json fields with the config's preset, size and batch size resolved from the stage's
     arguments. `assume`: settings whose default was different when the summary was made."""
-    sys.path.insert(0, str(ROOT))
     from gaunet.config import load_config
 
     written = []

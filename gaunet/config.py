@@ -173,7 +173,9 @@ class TrainConfig:
             problems.append(f"channels must be 1 or 3, not {self.channels}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
-        if str(self.cuda_graphs).lower() not in ("auto", "true", "false"):
+        # one spelling for every reader: a YAML `false` arrives as "False"
+        self.cuda_graphs = str(self.cuda_graphs).strip().lower()
+        if self.cuda_graphs not in ("auto", "true", "false"):
             problems.append(f"cuda_graphs must be auto, true or false, not {self.cuda_graphs!r}")
         if not 0 < self.gp_fraction <= 1:
             problems.append(f"gp_fraction must be in (0, 1], not {self.gp_fraction}")

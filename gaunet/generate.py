@@ -22,7 +22,7 @@ import torch
 
 from gaunet.data.imageset import from_unit_range
 from gaunet.errors import GaunetError, GaunetWarning, os_error, writable_folder
-from gaunet.io import write_atomic, write_json, write_npz
+from gaunet.io import human_bytes, write_atomic, write_json, write_npz
 from gaunet.locking import folder_lock
 from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
 from gaunet.progress import progress
@@ -146,14 +146,6 @@ def _existing_parent(path: Path) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def _human(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            break
-        n /= 1024
-    return f"{n:.0f} bytes" if unit == "bytes" else f"{n:.1f} {unit}"
-
-
 def check_disk_room(
     out: str | Path, per_class: int, classes: int, size: int, channels: int, fmt: str = "png"
 ) -> None:
@@ -183,9 +175,9 @@ def check_disk_room(
     room = f"at most {fit:,} per class fit" if fit else "not even one image per class fits"
     raise GaunetError(
         f"{per_class:,} images per class x {classes} classes = {count:,} images of "
-        f"{size}x{size}x{channels} would need up to {_human(count * per_image)} (estimate: "
-        f"{_human(per_image)} per image, {basis}, with its manifest row), but {where} has "
-        f"{_human(free)} free; {room} in {DISK_SHARE:.0%} of it. Nothing written"
+        f"{size}x{size}x{channels} would need up to {human_bytes(count * per_image)} (estimate: "
+        f"{human_bytes(per_image)} per image, {basis}, with its manifest row), but {where} has "
+        f"{human_bytes(free)} free; {room} in {DISK_SHARE:.0%} of it. Nothing written"
     )
 
 

@@ -139,3 +139,13 @@ def write_npz(path: Path, compress: bool = False, **arrays: np.ndarray) -> None:
     file, not built whole in memory first (numpy adds no `.npz` suffix to an open handle)."""
     with atomic_file(Path(path), durable=False) as handle:
         (np.savez_compressed if compress else np.savez)(handle, **arrays)
+
+
+def human_bytes(value: float) -> str:
+    """Bytes as a short human number for messages: `1.2 TB`, `20 GB`, `4.2 KB`, `300 bytes`
+    (powers of 1024), the one form the memory and disk checks both print."""
+    for unit, scale in (("PB", 1 << 50), ("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20)):
+        if value >= scale:
+            number = value / scale
+            return f"{number:.1f} {unit}" if number < 10 else f"{number:,.0f} {unit}"
+    return f"{value / 1024:.1f} KB" if value >= 1024 else f"{value:.0f} bytes"

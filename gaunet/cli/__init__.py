@@ -47,6 +47,17 @@ def size_help(default: str = "%(default)s", run: str = "") -> str:
     return f"image side S in pixels; every image is resized to S x S (default: {follows})"
 
 
+def add_device_argument(parser: argparse.ArgumentParser, what: str, note: str = "") -> None:
+    """The --device option of the commands that run networks (benchmark, evaluate, demo): one
+    rule, `auto` = CUDA when available, else the CPU (gaunet.device.resolve_device)."""
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help=f"where {what} run: auto (CUDA when available, else the CPU), cpu, cuda, cuda:1, "
+        f"... (default: auto){note}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gaunet",

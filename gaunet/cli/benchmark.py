@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gaunet.cli import comma_list, size_help
+from gaunet.cli import add_device_argument, comma_list, size_help
 
 if TYPE_CHECKING:
     from gaunet.downstream.benchmark import BenchmarkSettings
@@ -131,14 +131,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "threads made a ResNet-18 step about twice as slow (measured: docs/guide.md); try "
         "more on an idle many-core machine",
     )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="where the networks, frozen features and generator arms run: auto (CUDA when "
-        "available, else the CPU), cpu, cuda, cuda:1, ... (default: auto). Not a pinned "
-        "setting: a folder started on the CPU may be continued on a GPU; cells.jsonl records "
-        "each cell's device. Pairing holds on any device; GPU numbers agree with CPU ones "
-        "within the spread over seeds, not bit for bit",
+    add_device_argument(
+        parser,
+        "the networks, frozen features and generator arms",
+        ". Not a pinned setting: a folder started on the CPU may be continued on a GPU; cells.jsonl records each cell's device. Pairing holds on any device; GPU numbers agree with CPU ones within the spread over seeds, not bit for bit",
     )
     parser.add_argument("--subset-seed", type=int, default=0, help="seed of the nested subsets")
     parser.add_argument(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gaunet.cli import comma_list, size_help
+from gaunet.cli import add_device_argument, comma_list, size_help
 
 ORDER = 5
 
@@ -85,12 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also the copies+classic control arm: is a gain over classic the images' own?",
     )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="where the generator, the metrics and the classifiers run: auto (CUDA when "
-        "available, else the CPU), cpu, cuda, cuda:1, ... (default: auto)",
-    )
+    add_device_argument(parser, "the generator, the metrics and the classifiers")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 

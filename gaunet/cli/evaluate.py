@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gaunet.cli import comma_list, size_help
+from gaunet.cli import add_device_argument, comma_list, size_help
 
 if TYPE_CHECKING:
     from gaunet.data.imageset import ImageSet
@@ -121,11 +121,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "subsets differ (default: %(default)s)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="feature extraction batch")
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="where the feature networks, the domain classifier and the generator (--run) run: "
-        "auto (CUDA when available, else the CPU), cpu, cuda, cuda:1, ... (default: auto)",
+    add_device_argument(
+        parser, "the feature networks, the domain classifier and the generator (--run)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)

@@ -42,8 +42,8 @@ def graphs_decision(cfg: TrainConfig, device: torch.device, world_size: int) -> 
     """(whether iterations are captured as CUDA graphs, why): `cuda_graphs` auto is on for a
     single CUDA process whose step is graph-safe; `true` asks for it (an error where it
     cannot run); `false` is the eager path."""
-    setting = str(cfg.cuda_graphs).strip().lower()
-    if setting in ("false", "0", "no", "off"):
+    setting = cfg.cuda_graphs  # "auto", "true" or "false" (TrainConfig.validate)
+    if setting == "false":
         return False, "cuda_graphs is false in the config"
     blocker = None
     if device.type != "cuda":
@@ -91,7 +91,6 @@ class IterationGraphs:
         self.eager_left = self.warmup
         self.graphs: dict[int, Callable[[], None]] = {}
         self.outputs: dict[int, dict[str, torch.Tensor]] = {}
-        self.keep_alive: list[torch.cuda.CUDAGraph] = []
         self.captures = 0
         self.warmup_seconds: float | None = None  # first warm-up step -> graphs captured
         self._warmup_started: float | None = None
@@ -114,7 +113,7 @@ class IterationGraphs:
     def reset(self) -> None:
         """Drop the graphs (the optimizer state or learning rates changed): the next steps warm
         up and capture again."""
-        self.graphs, self.outputs, self.keep_alive = {}, {}, []
+        self.graphs, self.outputs = {}, {}
         self.eager_left = self.warmup
         self.stepper.ema.weight = None
         set_capturable([self.stepper.opt_g, self.stepper.opt_d], True)
@@ -161,8 +160,7 @@ class IterationGraphs:
                 with torch.cuda.graph(graph, pool=pool):
                     s.eager_step(outputs, batches=s.batches.from_index(self.static_index))
                 pool = graph.pool()
-                self.keep_alive.append(graph)
-                self.graphs[phase] = graph.replay
+                self.graphs[phase] = graph.replay  # the bound method keeps the graph alive
         except Exception as error:  # noqa: BLE001 - any capture error: the caller falls back
             self.reset()
             if self.cuda:

@@ -21,6 +21,7 @@ import torch
 
 from gaunet.config import TrainConfig
 from gaunet.errors import GaunetError
+from gaunet.io import human_bytes
 
 # Bytes per activation unit (one channel map per input pixel) and pair. Measured with
 # benchmarks/memory_calibration.py: the peak RSS (ru_maxrss) of a child process training 2 steps
@@ -126,15 +127,6 @@ def host_available() -> int | None:
     return available
 
 
-def gib(value: float) -> str:
-    """Bytes as a short human number: `1.2 TB`, `20 GB`, `512 MB` (powers of 1024)."""
-    for unit, scale in (("PB", 1 << 50), ("TB", 1 << 40), ("GB", 1 << 30)):
-        if value >= scale:
-            number = value / scale
-            return f"{number:.1f} {unit}" if number < 10 else f"{number:,.0f} {unit}"
-    return f"{value / (1 << 20):.0f} MB"
-
-
 def check_memory(cfg: TrainConfig, device: torch.device, images: int) -> None:
     """GaunetError (one line, both numbers) when the run cannot fit: the images and one step on
     the device (CUDA: its total memory, never more than that), the images in host memory."""
@@ -144,14 +136,14 @@ def check_memory(cfg: TrainConfig, device: torch.device, images: int) -> None:
         total = torch.cuda.get_device_properties(device).total_memory
         if image_bytes + step_bytes > total:
             raise GaunetError(
-                f"{what} needs about {gib(image_bytes + step_bytes)} on {device} for one "
-                f"training step; it has {gib(total)}; lower --size or --batch-size"
+                f"{what} needs about {human_bytes(image_bytes + step_bytes)} on {device} for one "
+                f"training step; it has {human_bytes(total)}; lower --size or --batch-size"
             )
     host = host_available()
     needed = image_bytes + (0 if device.type == "cuda" else step_bytes)
     if host is not None and needed > host:
         where = "the training images" if device.type == "cuda" else "one training step"
         raise GaunetError(
-            f"{what} needs about {gib(needed)} for {where}; this machine has {gib(host)} "
+            f"{what} needs about {human_bytes(needed)} for {where}; this machine has {human_bytes(host)} "
             "available; lower --size or --batch-size"
         )

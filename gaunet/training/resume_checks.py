@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from gaunet.config import TrainConfig
+from gaunet.config import SECTIONS, TrainConfig
 from gaunet.data import ImageSet
 from gaunet.errors import GaunetError
 from gaunet.hashing import sha256_file
@@ -40,22 +40,8 @@ from gaunet.hashing import sha256_file
 # checkpoint's own record. Conservative: precision, compile, channels_last and the critic
 # levers do not change a tensor's shape, but they change the numbers, so they are refused too.
 RESUMABLE_CHANGES = frozenset(
-    {
-        "steps",
-        "minutes",
-        "log_every",
-        "sample_every",
-        "checkpoint_every",
-        "periodic_every",
-        "keep_periodic",
-        "grid_samples",
-        "tensorboard",
-        "max_rollbacks",
-        "device",
-        "num_threads",
-        "cuda_graphs",
-        "cudnn_benchmark",
-    }
+    {"steps", "minutes", *SECTIONS["run_folder"], "device", "num_threads"}
+    | {"cuda_graphs", "cudnn_benchmark"}
 )
 ALLOWED = ", ".join(sorted(RESUMABLE_CHANGES))
 

@@ -146,7 +146,7 @@ class Stepper:
         try:
             self.graphs.step(totals)
         except CaptureFailed as failure:
-            if str(self.cfg.cuda_graphs).lower() != "auto":
+            if self.cfg.cuda_graphs != "auto":
                 raise GaunetError(f"cuda_graphs=true, but {failure}") from failure
             self._train_eagerly(f"auto: eager, since {failure}")
             self.eager_step(totals)
