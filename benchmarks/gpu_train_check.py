@@ -9,19 +9,19 @@ its own time limit, and is skipped when the budget left is below what it needs:
 
   pytest-cuda        the CUDA tests of tests/test_graphs.py (the real capture, resume, eager
                      agreement) and tests/test_downstream_device.py
-  paper28-b64        --config paper --size 28 --channels 1, batch 64, CUDA graphs (the default)
-  tiny28             --config cpu-tiny --size 28 (precision auto: bf16 on CUDA), graphs
-  tiny28-b128        the same at batch 128
-  concurrent-4/2     4 and 2 tiny28-b128 processes at once: the throughput of several
-                     generators on one GPU (item 2)
-  paper28-b64-autotune  paper28-b64 with cudnn_benchmark=true (cuDNN times its kernels)
+  stacked-b16/b128   benchmarks/stacked_generators.py: 5 and 8 generators stepped as one
+                     (vmap) against single runs, eager and as a CUDA graph (items 2 and 5)
   paper256-b32       --config paper at 256 px RGB, batch 32, bf16 + gp_every=4 (run 3's best
                      levers), graphs
-  tiny28-fp32        tiny28 in fp32
-  paper28-b64-eager  paper28-b64 with cuda_graphs=false: the speed users got before
-  benchmark          gaunet benchmark on the GPU: the data at fraction 0.25, the six arms, 10
-                     seeds, ResNet-18 half width, a cpu-tiny generator at batch 64 for what the
-                     budget allows (--gen-minutes 1.5), --device cuda; with what is left
+  tiny28-b256/b512   cpu-tiny at 28 px with batches of 256 and 512 (item 5's batch of choice)
+  paper28-b64-bf16   --config paper --size 28 --channels 1, batch 64, bf16, graphs
+  table3-busi        gaunet benchmark --protocol paper on BUSI (--busi), one seed, a 1-minute
+                     generator: per-cell seconds of ResNet-18/50, DenseNet-161, SVM (item 4)
+  concurrent-4/2     4 and 2 cpu-tiny batch-128 processes at once (item 2)
+  then the stages runs 4-5 measured, as repeats: paper28-b64 (fp32), tiny28, tiny28-b128,
+  paper28-b64-autotune (cudnn_benchmark=true), tiny28-fp32, paper28-b64-eager
+  (cuda_graphs=false), and benchmark (BreastMNIST fraction 0.25, six arms, 10 seeds,
+  ResNet-18 half width, a 1.5-minute cpu-tiny generator, --device cuda)
 
 For each training stage: steps, wall seconds, warm-up seconds, steps/s over the whole run and
 in steady state (from metrics.jsonl, after the warm-up window), images/s as run.json has it.
@@ -179,6 +179,63 @@ class Check:
         }
         self.save()
 
+    def stacked(self, batch: int, need: float) -> None:
+        """benchmarks/stacked_generators.py: G generators stepped as one against G runs."""
+        name = f"stacked-b{batch}"
+        if not self.stage(name, need, need):
+            return
+        path = self.out / f"{name}.json"
+        argv = [sys.executable, str(ROOT / "benchmarks" / "stacked_generators.py")]
+        argv += ["--size", "28", "--json-out", str(path)]
+        if self.smoke:
+            argv += ["--models", "2", "--repeats", "1", "--device", "cpu", *SMOKE]
+        else:
+            argv += ["--models", "5,8", "--repeats", "20", "--device", "cuda"]
+            argv += ["--batch", str(batch)]
+        started = time.monotonic()
+        codes = self.wait([self.spawn(argv)], need)
+        result: dict = {"exit": codes, "seconds": round(time.monotonic() - started, 1)}
+        if path.exists():
+            result |= json.loads(path.read_text())
+        self.summary["stages"][name] = result
+        self.save()
+
+    def table3(self, busi: str, need: float) -> None:
+        """A slice of `gaunet benchmark --protocol paper` (issue 29 item 4) on BUSI at 256 px:
+        one seed of every classifier and arm and a short generator, so the full protocol's
+        wall time can be projected from the per-cell seconds (cells.jsonl)."""
+        name = "table3-busi"
+        if not self.stage(name, need, self.left()):
+            return
+        out = self.work / "table3"
+        if self.smoke:
+            data, tail = self.data, ["--size", "32", "--width", "0.125", "--epochs", "1"]
+            tail += ["--gen-config", "cpu-tiny", "--gen-steps", "2", "--device", "cpu"]
+        else:
+            data, tail = busi, ["--gen-minutes", "1", "--device", "cuda"]
+        argv = gaunet(
+            "benchmark", "--protocol", "paper", "--data", data, "--out", str(out),
+            "--seeds", "1", *tail, "--quiet",
+        )  # fmt: skip
+        result = self.run_benchmark(argv, out, "table3")
+        cells = out / "cells.jsonl"
+        if cells.exists():
+            result["cells"] = [json.loads(line) for line in cells.read_text().splitlines()]
+        self.summary["stages"][name] = result
+        self.save()
+
+    def run_benchmark(self, argv: list[str], out: Path, prefix: str) -> dict:
+        """Run a `gaunet benchmark` with what budget is left; its tables into OUT/PREFIX-*."""
+        started = time.monotonic()
+        codes = self.wait([self.spawn(argv)], max(self.left() - 5, 10))
+        result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
+        for part in ("results.csv", "summary.md"):
+            if (out / part).exists():
+                shutil.copy(out / part, self.out / f"{prefix}-{part}")
+        generators = sorted((out / "generators").rglob("run.json")) if out.exists() else []
+        result["generators"] = [run_summary(p.parent) for p in generators]
+        return result
+
     def benchmark(self, need: float) -> None:
         name = "benchmark"
         if not self.stage(name, need, self.left()):
@@ -199,15 +256,7 @@ class Check:
             "--width", "0.5", "--epochs", "2" if self.smoke else "20",
             "--gen-config", str(config), *budget, "--device", "cpu" if self.smoke else "cuda",
         )  # fmt: skip
-        started = time.monotonic()
-        codes = self.wait([self.spawn(argv)], max(self.left() - 5, 10))
-        result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
-        for part in ("results.csv", "summary.md"):
-            if (out / part).exists():
-                shutil.copy(out / part, self.out / f"benchmark-{part}")
-        generators = sorted((out / "generators").rglob("run.json")) if out.exists() else []
-        result["generators"] = [run_summary(p.parent) for p in generators]
-        self.summary["stages"][name] = result
+        self.summary["stages"][name] = self.run_benchmark(argv, out, "benchmark")
         self.save()
 
 
@@ -252,6 +301,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--data", default="breastmnist.npz")
+    parser.add_argument("--busi", default=".gpudata/busi", help="BUSI folder (table3-busi)")
     parser.add_argument("--budget", type=float, default=540, help="seconds for all stages")
     parser.add_argument("--smoke", action="store_true", help="tiny CPU run of every stage")
     parser.add_argument("--skip", default="", help="comma list of stages to leave out")
@@ -282,14 +332,25 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     m = 0.05 if args.smoke else args.scale  # the smoke mode counts steps instead
     concurrent = [*TINY28, "--set", "batch_size=128", "--set", "log_every=10"]
+    big = [[*TINY28, "--set", f"batch_size={b}"] for b in (256, 512)]
+    paper256 = ["--config", "paper", "--set", "batch_size=32", "--set", "precision=bf16"]
+    paper256 += ["--set", "gp_every=4", "--set", "log_every=5"]
+    paper256 += ["--size", "32"] if args.smoke else []
     plan = [
         ("pytest-cuda", lambda: check.pytest()),
-        ("paper28-b64", lambda: check.train("paper28-b64", PAPER28, 0.5 * m, 45)),
-        ("tiny28", lambda: check.train("tiny28", TINY28, 0.3 * m, 30)),
+        # first what no GPU session has measured yet (the 2026-12-04 evening session had none)
+        ("stacked-b16", lambda: check.stacked(16, 120)),
+        ("stacked-b128", lambda: check.stacked(128, 120)),
+        ("paper256-b32", lambda: check.train("paper256-b32", paper256, 0.5 * m, 50)),
+        ("tiny28-b256", lambda: check.train("tiny28-b256", big[0], 0.25 * m, 28)),
+        ("tiny28-b512", lambda: check.train("tiny28-b512", big[1], 0.25 * m, 28)),
         (
-            "tiny28-b128",
-            lambda: check.train("tiny28-b128", concurrent, 0.25 * m, 28),
+            "paper28-b64-bf16",
+            lambda: check.train(
+                "paper28-b64-bf16", [*PAPER28, "--set", "precision=bf16"], 0.5 * m, 45
+            ),
         ),
+        ("table3-busi", lambda: check.table3(args.busi, 150)),
         (
             "concurrent-4",
             lambda: check.train("concurrent-4", concurrent, 0.4 * m, 40, copies=4),
@@ -298,33 +359,16 @@ def main() -> None:
             "concurrent-2",
             lambda: check.train("concurrent-2", concurrent, 0.3 * m, 35, copies=2),
         ),
+        # measured in runs 4-5 (docs/performance.md "Issue 29"): repeats, for comparison
+        ("paper28-b64", lambda: check.train("paper28-b64", PAPER28, 0.5 * m, 45)),
+        ("tiny28", lambda: check.train("tiny28", TINY28, 0.3 * m, 30)),
+        ("tiny28-b128", lambda: check.train("tiny28-b128", concurrent, 0.25 * m, 28)),
         (
             "paper28-b64-autotune",
             lambda: check.train(
                 "paper28-b64-autotune", [*PAPER28, "--set", "cudnn_benchmark=true"], 0.8 * m, 60
             ),
         ),
-        (
-            "paper256-b32",
-            lambda: check.train(
-                "paper256-b32",
-                [
-                    "--config",
-                    "paper",
-                    "--set",
-                    "batch_size=32",
-                    "--set",
-                    "precision=bf16",
-                    "--set",
-                    "gp_every=4",
-                    "--set",
-                    "log_every=5",
-                ]
-                + (["--size", "32"] if args.smoke else []),
-                0.5 * m,
-                50,
-            ),
-        ),  # fmt: skip
         (
             "tiny28-fp32",
             lambda: check.train("tiny28-fp32", [*TINY28, "--set", "precision=fp32"], 0.25 * m, 30),

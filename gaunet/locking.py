@@ -77,18 +77,24 @@ def holder(folder: str | Path) -> dict[str, Any] | None:
 
 
 @contextmanager
-def folder_lock(folder: str | Path, command: str = "", option: str = "--out") -> Iterator[Path]:
+def folder_lock(
+    folder: str | Path, command: str = "", option: str = "--out", remove_if_unused: bool = True
+) -> Iterator[Path]:
     """Create `folder` if needed and hold its lock for the block; yield the folder.
 
     Another process holding it: GaunetError `FOLDER is being written by another gaunet
     process (pid P on HOST, "COMMAND", since TIME); ...`, and nothing in the folder changes.
     Re-entrant within a process: locking a folder this process already holds is a no-op (a
-    demo trains a run inside its own folder; a library caller may nest calls). A folder that
-    this lock created and that holds nothing but the lock file on release is removed again, so
-    a command refused by a later check leaves no empty folder behind. `command` names the
-    holder (e.g. "train") in the record; `option` names the folder in error messages."""
+    demo trains a run inside its own folder; a library caller may nest calls). `command` names
+    the holder (e.g. "train") in the record; `option` names the folder in error messages.
+
+    `remove_if_unused`: a folder this process created for the lock (parents included) that
+    holds nothing but the lock file on release is removed again, so a command refused by a
+    check it makes under the lock (benchmark, demo, data prepare, generate, pool) leaves no
+    empty folder. train() makes every check that can refuse before it locks (see
+    gaunet/training/api.py) and passes False."""
     folder = Path(folder)
-    first_made = _first_missing(folder)
+    made = _first_missing(folder)
     folder = writable_folder(folder, option)
     key = str(folder.resolve())
     with _registry:
@@ -96,7 +102,7 @@ def folder_lock(folder: str | Path, command: str = "", option: str = "--out") ->
             _held[key] += 1
             fd = None
         else:
-            fd = _acquire(folder, command, option)
+            fd, made = _acquire(folder, command, option, made)
             _held[key] = 1
     try:
         yield folder
@@ -106,7 +112,26 @@ def folder_lock(folder: str | Path, command: str = "", option: str = "--out") ->
             if not _held[key]:
                 del _held[key]
         if fd is not None:
-            _release(fd, folder, first_made)
+            _release(fd, folder, made if remove_if_unused else None)
+
+
+def check_can_create(folder: str | Path, option: str = "--out") -> None:
+    """What folder_lock would refuse about `folder` (a file in its place or above it, no
+    permission to write there), refused now without creating anything: train() reads its data
+    before it locks, and a bad --out should fail at once and leave nothing behind."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        if existing == folder:
+            raise GaunetError(f"{option} {folder}: is a file, not a folder")
+        raise GaunetError(
+            f"{option} {folder}: cannot create it: {existing} is a file, not a folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "cannot write there" if existing == folder else f"cannot create it in {existing}"
+        raise GaunetError(f"{option} {folder}: {where}: Permission denied")
 
 
 def _first_missing(folder: Path) -> Path | None:
@@ -120,12 +145,29 @@ def _first_missing(folder: Path) -> Path | None:
     return missing
 
 
-def _acquire(folder: Path, command: str, option: str) -> int:
-    """The open, locked lock file's descriptor, its record written; or GaunetError."""
+def _make(folder: Path, made: Path | None) -> Path | None:
+    """Create `folder` again (a holder removed it as its own, empty, on release); returns the
+    outermost path this process has now made for it, `made` included."""
+    missing = _first_missing(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if made is None or missing is None:
+        return made or missing
+    return missing if len(missing.parts) < len(made.parts) else made
+
+
+def _acquire(folder: Path, command: str, option: str, made: Path | None) -> tuple[int, Path | None]:
+    """(the open, locked lock file's descriptor, its record written; the outermost path this
+    process made for `folder`, `made` or one it had to make again); or GaunetError."""
     path = folder / LOCK_NAME
     deadline = time.monotonic() + HOLDER_WAIT_S
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+        except FileNotFoundError:  # a holder removed its empty folder since: make it again
+            if time.monotonic() > deadline:
+                raise
+            made = _make(folder, made)
+            continue
         try:
             locked = _try_lock(fd, folder)
         except BaseException:
@@ -133,10 +175,10 @@ def _acquire(folder: Path, command: str, option: str) -> int:
             raise
         if locked and _still_there(fd, path):
             _write_record(fd, command)
-            return fd
+            return fd, made
         os.close(fd)  # (closing also drops a lock on a file that was removed meanwhile)
         if locked:  # the holder removed its empty folder as we opened: lock the new file
-            folder.mkdir(parents=True, exist_ok=True)
+            made = _make(folder, made)
             continue
         record = _live_holder(folder)
         if record is not None or time.monotonic() > deadline:
@@ -207,17 +249,18 @@ def _write_record(fd: int, command: str) -> None:
         pass
 
 
-def _release(fd: int, folder: Path, first_made: Path | None) -> None:
+def _release(fd: int, folder: Path, made: Path | None) -> None:
     """Empty the record (no stale holder, and the command line, which may name patient
-    folders, does not stay in a dataset meant to be shared), remove a folder this lock made
-    that is still empty, then unlock. The file itself stays: removing it while another process
-    opens it would give two processes a lock each on different files (_still_there)."""
+    folders, does not stay in a dataset meant to be shared), remove the folder when this
+    process made it (`made`: it or its outermost new parent) and it is still empty, then
+    unlock. The file itself stays otherwise: removing it while another process opens it would
+    give two processes a lock each on different files (_still_there)."""
     try:
         os.ftruncate(fd, 0)
     except OSError:
         pass
-    if first_made is not None:
-        _remove_if_empty(folder, first_made)
+    if made is not None:
+        _remove_if_empty(folder, made)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -229,21 +272,32 @@ def _release(fd: int, folder: Path, first_made: Path | None) -> None:
     os.close(fd)
 
 
-def _remove_if_empty(folder: Path, first_made: Path) -> None:
-    """Remove the lock file and `folder` (and the parents up to `first_made` that this lock
-    created) when nothing else was written there."""
+def _remove_if_empty(folder: Path, made: Path) -> None:
+    """Remove the lock file and `folder`, and the parents up to `made` that this process
+    created, when nothing else was written there. Done while the lock is still held: a process
+    that opened the file meanwhile finds it gone once it gets the lock (_still_there), and one
+    that opens it after finds no folder (_acquire makes it again)."""
     if fcntl is None:  # Windows cannot remove an open file
         return
+    chain = _chain(folder, made)
     try:
-        if [p.name for p in folder.iterdir()] != [LOCK_NAME]:
+        if not chain or [p.name for p in folder.iterdir()] != [LOCK_NAME]:
             return
         (folder / LOCK_NAME).unlink()
-        for path in (folder, *folder.parents):
+        for path in chain:
             path.rmdir()
-            if path == first_made:
-                break
     except OSError:  # another process started writing there meanwhile: it keeps the folder
         pass
+
+
+def _chain(folder: Path, made: Path) -> list[Path]:
+    """`folder` and its parents up to `made`; [] when `made` is neither (never removed)."""
+    chain = []
+    for path in (folder, *folder.parents):
+        chain.append(path)
+        if path == made:
+            return chain
+    return []
 
 
 def _refusal(folder: Path, record: dict[str, Any] | None, option: str) -> str:

@@ -98,3 +98,31 @@ def test_cli_writes_grid_and_curves(runs, tmp_path, capsys):
     assert (tmp_path / "fig.png").is_file() and (tmp_path / "l.png").is_file()
     assert main(["compare", "--runs", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
     assert "gaunet compare: error:" in capsys.readouterr().err
+
+
+def test_cli_device_defaults_to_auto_like_the_other_commands(runs, tmp_path, monkeypatch, capsys):
+    """`--device` is the shared option (gaunet.cli.add_device_argument, as in benchmark,
+    evaluate and demo): auto unless named, given to every generator; cuda without CUDA is one
+    line, exit 2, and no figure."""
+    import gaunet.trained_generator as trained_generator
+    from gaunet.cli import build_parser
+
+    assert build_parser().parse_args(["compare", "--runs", "r", "--out", "f"]).device == "auto"
+    asked = []
+    real = trained_generator.load_generator
+
+    def spy(run, device=None, **kwargs):
+        asked.append(device)
+        return real(run, device=device, **kwargs)
+
+    monkeypatch.setattr(trained_generator, "load_generator", spy)
+    args = ["compare", "--runs", str(runs["gaunet"]), str(runs["gan"]), "--per-class", "1"]
+    assert main([*args, "--out", str(tmp_path / "auto.png")]) == 0
+    assert asked == ["auto", "auto"] and (tmp_path / "auto.png").is_file()
+    assert main([*args, "--out", str(tmp_path / "cpu.png"), "--device", "cpu"]) == 0
+    assert asked[2:] == ["cpu", "cpu"]
+    if not torch.cuda.is_available():
+        capsys.readouterr()
+        assert main([*args, "--out", str(tmp_path / "gpu.png"), "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+        assert not (tmp_path / "gpu.png").exists()

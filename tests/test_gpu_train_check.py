@@ -11,7 +11,21 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = "pytest-cuda,tiny28-b128,paper28-b64-autotune,paper256-b32,concurrent-4,tiny28-fp32,paper28-b64-eager"
+SKIP = ",".join(
+    [
+        "pytest-cuda",
+        "stacked-b128",
+        "tiny28-b256",
+        "tiny28-b512",
+        "paper28-b64-bf16",
+        "tiny28-b128",
+        "paper28-b64-autotune",
+        "paper256-b32",
+        "concurrent-4",
+        "tiny28-fp32",
+        "paper28-b64-eager",
+    ]
+)
 
 
 def test_smoke_run_measures_each_stage_from_the_run_folders(tmp_path):
@@ -22,7 +36,14 @@ def test_smoke_run_measures_each_stage_from_the_run_folders(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     stages = summary["stages"]
-    assert set(stages) == {"paper28-b64", "tiny28", "concurrent-2", "benchmark"}
+    assert set(stages) == {
+        "stacked-b16",
+        "table3-busi",
+        "paper28-b64",
+        "tiny28",
+        "concurrent-2",
+        "benchmark",
+    }
     for name in ("paper28-b64", "tiny28", "concurrent-2"):
         assert all(code == 0 for code in stages[name]["exit"]), name
         for run in stages[name]["runs"]:
@@ -42,6 +63,19 @@ def test_smoke_run_measures_each_stage_from_the_run_folders(tmp_path):
     assert arms == {"none", "classic", "gaunet", "gaunet+classic", "copies", "copies+classic"}
     assert bench["generators"] and bench["generators"][0]["steps"] == 4
     assert "$ " in (out / "log.txt").read_text()  # every command, as run
+    stacked = stages["stacked-b16"]
+    assert stacked["exit"] == [0] and stacked["runs"][0]["models"] == 2
+    single = stacked["separate"]["kernel_ops_per_model_iteration"]
+    # two models stepped as one launch fewer kernels per model than one model alone
+    assert stacked["runs"][0]["stacked"]["kernel_ops_per_model_iteration"] < 0.75 * single
+    table3 = stages["table3-busi"]
+    assert table3["exit"] == [0]
+    rows = (out / "table3-results.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    pairs = {(r.split(",")[header.index("classifier")], r.split(",")[1]) for r in rows[1:]}
+    classifiers = {"resnet18", "resnet50", "densenet161", "svm"}
+    assert pairs == {(c, a) for c in classifiers for a in ("none", "gaunet", "copies")}
+    assert {cell["classifier"] for cell in table3["cells"]} == classifiers
 
 
 def test_results_files_resolve_each_runs_preset_size_and_batch(tmp_path):

@@ -247,6 +247,42 @@ def test_a_folder_the_lock_made_is_removed_when_nothing_was_written(tmp_path: Pa
     with folder_lock(tmp_path / "used", "train") as used:
         (used / "config.yaml").write_text("x: 1\n")
     assert (tmp_path / "used" / "config.yaml").is_file()
+    with folder_lock(tmp_path / "kept" / "run", "train", remove_if_unused=False):
+        pass  # (train checks before it locks: it never needs the removal)
+    assert [p.name for p in (tmp_path / "kept" / "run").iterdir()] == [LOCK_NAME]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows never removes a lock's folder")
+def test_a_waiter_makes_the_folder_again_when_its_holder_removed_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder removes the folder it made, unused, on release, while another process waits for
+    it (it found the lock taken and no record yet). The waiter makes the folder again, parents
+    included, and locks it; before, it failed on the missing folder (FileNotFoundError). What it
+    made again it removes again when it too writes nothing."""
+    import fcntl
+
+    import gaunet.locking as locking
+
+    folder = tmp_path / "new" / "run"
+    folder.mkdir(parents=True)
+    holders = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holders, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, its record not written yet
+    slept = []
+
+    def the_holder_releases(seconds: float) -> None:  # what the waiter sleeps through
+        if not slept:
+            (folder / LOCK_NAME).unlink()
+            folder.rmdir()
+            folder.parent.rmdir()
+            fcntl.flock(holders, fcntl.LOCK_UN)
+            os.close(holders)
+        slept.append(seconds)
+
+    monkeypatch.setattr(locking.time, "sleep", the_holder_releases)
+    with folder_lock(folder, "waiter"):
+        assert holder(folder)["what"] == "waiter" and len(slept) == 1
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_file_in_place_of_the_folder_is_one_error(tmp_path: Path) -> None:

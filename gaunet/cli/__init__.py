@@ -48,8 +48,9 @@ def size_help(default: str = "%(default)s", run: str = "") -> str:
 
 
 def add_device_argument(parser: argparse.ArgumentParser, what: str, note: str = "") -> None:
-    """The --device option of the commands that run networks (benchmark, evaluate, demo): one
-    rule, `auto` = CUDA when available, else the CPU (gaunet.device.resolve_device)."""
+    """The --device option of the commands that run networks (benchmark, evaluate, demo,
+    compare): one rule, `auto` = CUDA when available, else the CPU
+    (gaunet.device.resolve_device)."""
     parser.add_argument(
         "--device",
         default="auto",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gaunet.cli import add_device_argument
+
 ORDER = 40
 
 
@@ -15,14 +17,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Write a PNG grid: one row per real training image of the first run (K per class), "
             "that image first, then one sample per run, each column labelled with its model. "
             "GAU-Net runs are conditioned on the row's image; gan/cgan draw a sample of its class. "
-            "Runs must share classes, size and channels. The same --seed gives the same figure."
+            "Runs must share classes, size and channels. The same --seed on the same device gives "
+            "the same figure."
         ),
     )
     parser.add_argument("--runs", nargs="+", required=True, help="run folders (gaunet train)")
     parser.add_argument("--out", required=True, help="PNG to write")
     parser.add_argument("--per-class", type=int, default=2, help="rows per class (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="choice of real images and noise")
-    parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, ...")
+    add_device_argument(
+        parser,
+        "the generators",
+        ". The noise is drawn on the CPU on any device, so a GPU's figure differs from the "
+        "CPU's only by rounding",
+    )
     parser.add_argument(
         "--losses", metavar="PNG", help="also plot each run's losses over wall-clock minutes"
     )

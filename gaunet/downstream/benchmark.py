@@ -106,6 +106,9 @@ class BenchmarkSettings:
     # where networks, frozen features and generator arms run: auto (CUDA when available), cpu,
     # cuda, cuda:1, ...; not pinned (results agree across devices within the seed spread)
     device: str = "auto"
+    # the `--protocol` the options came from (a built-in name or a YAML file; "" = none):
+    # recorded in benchmark.json and named in summary.md, not pinned (the values it set are)
+    protocol: str = ""
 
 
 def read_results(path: Path) -> list[dict]:

@@ -199,6 +199,14 @@ def snapshot_lines(selections: list[dict]) -> list[str]:
     ]
 
 
+def _protocol_line(settings: dict) -> list[str]:
+    """The header's line naming `--protocol` when one set the options (older folders: none)."""
+    name = settings.get("protocol")
+    if not name:
+        return []
+    return ["", f"Protocol: `{name}` (options on the command line override its values)."]
+
+
 def summary_markdown(
     entries: list[dict], settings: dict, selections: list[dict] | None = None
 ) -> str:
@@ -211,6 +219,7 @@ def summary_markdown(
         "metrics (0-1): mean ± half-width of the 95 % t-interval over seeds. Gain: paired "
         "W - W/O per seed in percentage points (pp), ± 95 % CI, paired t-test p. Validation "
         "and test images are real only.",
+        *_protocol_line(settings),
         "",
         *_main_table(entries, flags),
         *_reference_table(

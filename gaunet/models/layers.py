@@ -76,8 +76,13 @@ class BatchRenorm2d(nn.Module):
                 torch.maximum((mean - self.running_mean) / running_std, -d_max), d_max
             )
             count = x.numel() / x.shape[1]
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * count / max(count - 1, 1), self.momentum)
+            unbiased = var * count / max(count - 1, 1)
+            if torch._C._functorch.peek_interpreter_stack() is None:
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(unbiased, self.momentum)
+            else:  # under vmap (stacked models): in-place lerp has no batching rule, a copy has
+                self.running_mean.copy_(self.running_mean.lerp(mean, self.momentum))
+                self.running_var.copy_(self.running_var.lerp(unbiased, self.momentum))
             self.num_batches_tracked.add_(1)
         # weight * (x_hat * r + d) + bias is batch norm with weight * r and bias + weight * d:
         # one fused kernel (with its batch-statistics gradient) instead of a chain of fp32

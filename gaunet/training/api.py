@@ -1,6 +1,7 @@
-"""`train()`: the public entry point of training. It resolves the config, prepares or reopens
-the run folder (split, training images, config), joins a torchrun job when there is one, and
-hands a `Trainer` (loop.py) the rows to train on."""
+"""`train()`: the public entry point of training. It resolves the config, checks everything that
+can refuse, reads the data, then locks and writes the run folder (split, training images,
+config), joins a torchrun job when there is one, and hands a `Trainer` (loop.py) the rows to
+train on."""
 
 from __future__ import annotations
 
@@ -9,26 +10,38 @@ import os
 import time
 import warnings
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gaunet.config import TrainConfig, load_config, save_config
-from gaunet.data import ImageSet
+from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
+from gaunet.data.prepare import resize_stack
 from gaunet.device import resolve_device
-from gaunet.errors import GaunetError, GaunetWarning, os_error, shorten, writable_folder
-from gaunet.locking import folder_lock
+from gaunet.errors import GaunetError, GaunetWarning, os_error, shorten
+from gaunet.locking import check_can_create, folder_lock
 from gaunet.training import distributed, resume_checks
 from gaunet.training.checkpoint import load_checkpoint
 from gaunet.training.distributed import Distributed
 from gaunet.training.loop import Trainer
 from gaunet.training.memory import check_memory, image_count
-from gaunet.training.run_folder import (
-    TRAIN_IMAGES,
-    load_train_images,
-    save_train_images,
-    training_rows,
-)
+from gaunet.training.run_folder import TRAIN_IMAGES, load_train_images, save_train_images
 from gaunet.training.warm_start import check_source
+
+
+@dataclass
+class _Plan:
+    """What train()'s checks settled, for its writes: the config, the step target and the rows
+    to train on; for a new run every row of the source with its split (split.csv), for a
+    resume the checkpoint it continues (and its sha256); the Trainer once built."""
+
+    cfg: TrainConfig
+    target: int | None
+    rows: ImageSet | None = None
+    split: ImageSet | None = None
+    state: dict[str, Any] | None = None
+    sha256: str = ""
+    trainer: Trainer | None = None
 
 
 def train(
@@ -48,8 +61,9 @@ def train(
     from its last good checkpoint with its saved config and training images (`data` may be
     None). `seed` None keeps the config's seed.
 
-    A file system error (disk full, no permission, --out a file) raises GaunetError naming the
-    path; checkpoints are atomic, so the last good one is kept."""
+    A refused call (any GaunetError raised before training starts) leaves `out` as it was: not
+    created when it did not exist. A file system error (disk full, no permission, --out a file)
+    raises GaunetError naming the path; checkpoints are atomic, so the last good one is kept."""
     launched = time.perf_counter()
     out = Path(out)
     overrides = dict(overrides or {})
@@ -63,9 +77,7 @@ def train(
         overrides["minutes"] = minutes
     dist = distributed.setup(str(overrides.get("device") or "auto"))
     try:
-        # one writer per run folder; rank 0 alone writes it, so rank 0 alone locks it
-        with folder_lock(out, "train") if dist.is_main else nullcontext():
-            _train(data, out, config, overrides, resume, progress, dist, launched)
+        _train(data, out, config, overrides, resume, progress, dist, launched)
     except OSError as error:
         raise GaunetError(os_error(error, out)) from error
     finally:
@@ -83,58 +95,144 @@ def _train(
     dist: Distributed,
     launched: float,
 ) -> None:
-    """train() in one process of the job; rank 0 alone writes the run folder. Everything that
-    can refuse (budget, ranges, memory, what a resume continues) is checked before the first
-    write, so a refused call leaves --out as it was."""
-    checkpoints = out / "checkpoints"
-    state: dict[str, Any] | None = None  # the checkpoint a resume continues
-    sha256 = ""
+    """train() in one process of the job: checks, then the lock, then writes.
+
+    What needs nothing from --out is checked before the lock: the config, budget, memory,
+    init_from, the data (read, split, fingerprinted) and, in one process, the networks with
+    their init_from weights. A run refused there never creates --out, so the lock need not
+    remove a folder it made. What reads the run folder (a resume's config.yaml, checkpoint and
+    training images; whether a new run's --out already holds a run) is checked under the lock:
+    before it, a second process could write there between the check and the lock. Those have a
+    cheap pre-check before the lock too (a resume of a folder without a run is refused without
+    creating it), which the one under the lock repeats. Rank 0 alone writes the run folder, so
+    rank 0 alone locks it."""
+    plan = None
     if resume:
-        if not (out / "config.yaml").exists() or not (out / TRAIN_IMAGES).exists():
-            raise GaunetError(f"{out}: not a run folder to resume (no config.yaml/{TRAIN_IMAGES})")
-        if "minutes" not in overrides:
-            overrides["minutes"] = 0.0
-        saved = load_config(out / "config.yaml")
-        cfg = load_config(out / "config.yaml", overrides)
-        resume_checks.check_settings(out, saved, cfg)
-        if checkpoints.exists() and any(checkpoints.glob("*.pt")):
-            state, loaded, sha256 = load_checkpoint(checkpoints, "cpu")
-            resume_checks.check_checkpoint(out, loaded, state, saved)
-        rows = read_train_images(out / TRAIN_IMAGES)
-        resume_checks.check_data(out, data, cfg.data, rows.info)
-        target = cfg.steps if cfg.steps > 0 else _previous_target(out)
-        _check_budget(cfg)
-        _check_resources(cfg, dist, len(rows))
+        _check_resumable(out)
     else:
-        if checkpoints.exists() and any(checkpoints.iterdir()):
-            raise GaunetError(f"{out}: already holds a run; use --resume or another --out")
-        if data is None:
-            raise GaunetError("no data given (a SOURCE or an ImageSet)")
-        cfg = load_config(config, overrides)
-        _check_budget(cfg)
-        check_source(cfg.init_from)  # before the data is read
-        _check_resources(cfg, dist, image_count(data))
-        # a --minutes run trains without a step limit, but its config still names a target
-        target = cfg.steps or load_config(config, {**overrides, "steps": None}).steps or None
+        plan = _check_new_run(data, out, config, overrides, dist)
+        if not dist.enabled:  # (a job builds its networks together, after rank 0's writes)
+            plan.trainer = _trainer(out, plan, progress, dist, launched)
+    with folder_lock(out, "train", remove_if_unused=False) if dist.is_main else nullcontext():
+        if resume:
+            plan = _check_resume(out, data, overrides, dist)
+            plan.trainer = _trainer(out, plan, progress, dist, launched)
+        else:
+            if dist.is_main:
+                _check_no_run(out)
+            _write_new_run(out, plan, dist)
         if dist.is_main:
-            writable_folder(out)  # before the data is read: a bad --out fails at once
-            rows = training_rows(data, out, cfg)
-            rows.info = {**rows.info, **resume_checks.source_record(data)}
-            save_train_images(out / TRAIN_IMAGES, rows)
-        dist.barrier()
-        if not dist.is_main:
-            rows = read_train_images(out / TRAIN_IMAGES)
+            save_config(plan.cfg, out / "config.yaml")
+        if plan.trainer is None:
+            plan.trainer = _trainer(out, plan, progress, dist, launched)
+        plan.trainer.run()
+
+
+def _check_resumable(out: Path) -> None:
+    if not (out / "config.yaml").exists() or not (out / TRAIN_IMAGES).exists():
+        raise GaunetError(f"{out}: not a run folder to resume (no config.yaml/{TRAIN_IMAGES})")
+
+
+def _check_no_run(out: Path) -> None:
+    checkpoints = out / "checkpoints"
+    if checkpoints.exists() and any(checkpoints.iterdir()):
+        raise GaunetError(f"{out}: already holds a run; use --resume or another --out")
+
+
+def _check_resume(
+    out: Path, data: ImageSet | str | Path | None, overrides: dict[str, Any], dist: Distributed
+) -> _Plan:
+    """Everything a resume checks (resume_checks.py), reading the run folder: under its lock."""
+    _check_resumable(out)
+    if "minutes" not in overrides:
+        overrides["minutes"] = 0.0
+    saved = load_config(out / "config.yaml")
+    cfg = load_config(out / "config.yaml", overrides)
+    resume_checks.check_settings(out, saved, cfg)
+    plan = _Plan(cfg, cfg.steps if cfg.steps > 0 else _previous_target(out))
+    checkpoints = out / "checkpoints"
+    if checkpoints.exists() and any(checkpoints.glob("*.pt")):
+        plan.state, loaded, plan.sha256 = load_checkpoint(checkpoints, "cpu")
+        resume_checks.check_checkpoint(out, loaded, plan.state, saved)
+    plan.rows = read_train_images(out / TRAIN_IMAGES)
+    resume_checks.check_data(out, data, cfg.data, plan.rows.info)
+    _check_budget(cfg)
+    _check_resources(cfg, dist, len(plan.rows))
+    return plan
+
+
+def _check_new_run(
+    data: ImageSet | str | Path | None,
+    out: Path,
+    config: str | Path | TrainConfig,
+    overrides: dict[str, Any],
+    dist: Distributed,
+) -> _Plan:
+    """Every check of a new run and, on rank 0, the read of its data: nothing written yet."""
+    _check_no_run(out)  # (before the data is read; again under the lock)
+    if data is None:
+        raise GaunetError("no data given (a SOURCE or an ImageSet)")
+    cfg = load_config(config, overrides)
+    _check_budget(cfg)
+    check_source(cfg.init_from)  # before the data is read
+    _check_resources(cfg, dist, image_count(data))
+    # a --minutes run trains without a step limit, but its config still names a target
+    target = cfg.steps or load_config(config, {**overrides, "steps": None}).steps or None
+    plan = _Plan(cfg, target)
     if dist.is_main:
-        save_config(cfg, out / "config.yaml")
-    trainer = Trainer(out, cfg, rows, show_progress=progress, dist=dist)
-    trainer.steps_target, trainer.launched = target, launched
-    if state is not None:
-        trainer.checkpoint_sha256 = sha256
-        trainer.load_state(state)
+        check_can_create(out)  # before the data is read: a bad --out fails at once
+        plan.split, plan.rows = _read_data(data, cfg)
+    return plan
+
+
+def _read_data(data: ImageSet | str | Path, cfg: TrainConfig) -> tuple[ImageSet, ImageSet]:
+    """(every row of `data` at the config's size and channels with its split, the train rows
+    with the record of their source); refused when fewer than 2 rows are left to train on."""
+    source = data
+    if isinstance(data, ImageSet):
+        if data.size != cfg.size or data.channels != cfg.channels:
+            images = resize_stack(data.images.transpose(0, 2, 3, 1), cfg.size, cfg.channels)
+            data = ImageSet(
+                images, data.labels, data.class_names, data.groups, data.ids, data.split,
+                source=data.source,
+            )  # fmt: skip
+        cfg.data = cfg.data or data.source
+    else:
+        cfg.data = str(data)
+        data = load_source(data, size=cfg.size, channels=cfg.channels)
+    data = assign_split(data, seed=cfg.seed)
+    rows = data.where_split("train")
+    if len(rows) < 2:
+        print_skip_summary(data)  # (listed on stderr alone: a refused run writes no file)
+        raise GaunetError(f"{cfg.data}: the train split has {len(rows)} image(s); need 2+")
+    rows.info = {**rows.info, **resume_checks.source_record(source)}
+    return data, rows
+
+
+def _write_new_run(out: Path, plan: _Plan, dist: Distributed) -> None:
+    """A new run's split.csv and training images (rank 0); the other ranks read the latter."""
+    if dist.is_main:
+        print_skip_summary(plan.split, out)  # skipped files are never silent
+        write_split(out / "split.csv", plan.split)
+        save_train_images(out / TRAIN_IMAGES, plan.rows)
+    dist.barrier()
+    if not dist.is_main:
+        plan.rows = read_train_images(out / TRAIN_IMAGES)
+
+
+def _trainer(out: Path, plan: _Plan, progress: bool, dist: Distributed, launched: float) -> Trainer:
+    """The networks and the weights they start from (the checkpoint resumed, or init_from).
+    Built before the first write where the job allows it, so an init_from or a checkpoint that
+    does not fit is refused with --out as it was."""
+    trainer = Trainer(out, plan.cfg, plan.rows, show_progress=progress, dist=dist)
+    trainer.steps_target, trainer.launched = plan.target, launched
+    if plan.state is not None:
+        trainer.checkpoint_sha256 = plan.sha256
+        trainer.load_state(plan.state)
         trainer.resumed_from = trainer.step
-    elif cfg.init_from:  # a new run, or a resume of one killed before its first checkpoint
-        trainer.start_from(cfg.init_from)
-    trainer.run()
+    elif plan.cfg.init_from:  # a new run, or a resume of one killed before its first checkpoint
+        trainer.start_from(plan.cfg.init_from)
+    return trainer
 
 
 def _check_budget(cfg: TrainConfig) -> None:

@@ -116,6 +116,12 @@ def build_family(config: TrainConfig, num_classes: int) -> ModelFamily:
     return get_family(config.model)(config, num_classes)
 
 
+def in_function_transform() -> bool:
+    """True inside torch.func.vmap/grad, where some eager idioms (autograd.grad, in-place random
+    draws on a fresh tensor) are not allowed."""
+    return torch._C._functorch.peek_interpreter_stack() is not None
+
+
 def gradient_penalty(
     critic: Callable[..., torch.Tensor],
     first: torch.Tensor,
@@ -133,9 +139,14 @@ def gradient_penalty(
     """
     critic = getattr(critic, "_orig_mod", critic)
     eps = torch.rand(len(first), 1, 1, 1, device=first.device, dtype=real_second.dtype)
-    mixed = (eps * real_second.detach() + (1 - eps) * fake_second.detach()).requires_grad_(True)
-    score = critic(first.detach(), mixed, labels)
-    (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)
+    mixed = eps * real_second.detach() + (1 - eps) * fake_second.detach()
+    first = first.detach()
+    if in_function_transform():  # stacked models (training/stacked.py): autograd.grad cannot
+        # run under vmap; torch.func.grad gives the same gradient, still differentiable
+        grad = torch.func.grad(lambda x: critic(first, x, labels).sum())(mixed)
+    else:
+        mixed.requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(first, mixed, labels).sum(), mixed, create_graph=True)
     grad = grad.flatten(1)
     norm = grad.to(torch.promote_types(grad.dtype, torch.float32)).norm(2, dim=1)
     return ((norm - 1.0) ** 2).mean()

@@ -15,11 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gaunet.config import TrainConfig
-from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
+from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range
-from gaunet.data.prepare import resize_stack
-from gaunet.errors import GaunetError
 from gaunet.io import write_atomic, write_npz
 
 TRAIN_IMAGES = "train_images.npz"
@@ -62,28 +59,6 @@ def load_train_images(path: Path) -> ImageSet:
             source=str(archive["source"]),
             info=record,
         )
-
-
-def training_rows(data: ImageSet | str | Path, out: Path, cfg: TrainConfig) -> ImageSet:
-    """Load/resize the data, fix and save the split, and return the train rows."""
-    if isinstance(data, ImageSet):
-        if data.size != cfg.size or data.channels != cfg.channels:
-            images = resize_stack(data.images.transpose(0, 2, 3, 1), cfg.size, cfg.channels)
-            data = ImageSet(
-                images, data.labels, data.class_names, data.groups, data.ids, data.split,
-                source=data.source,
-            )  # fmt: skip
-        cfg.data = cfg.data or data.source
-    else:
-        cfg.data = str(data)
-        data = load_source(data, size=cfg.size, channels=cfg.channels)
-        print_skip_summary(data, out)  # skipped files are never silent
-    data = assign_split(data, seed=cfg.seed)
-    write_split(out / "split.csv", data)
-    train_rows = data.where_split("train")
-    if len(train_rows) < 2:
-        raise GaunetError(f"{cfg.data}: the train split has {len(train_rows)} image(s); need 2+")
-    return train_rows
 
 
 class MetricsLog:

@@ -1,0 +1,190 @@
+"""G generators stepped at once (gaunet/training/stacked.py) against G single-model runs: ops
+dispatched per model-iteration and model-iterations per second, for one preset and size.
+
+    .venv/bin/python benchmarks/stacked_generators.py --preset cpu-tiny --size 28 --models 5
+    python3 benchmarks/stacked_generators.py --device cuda --models 1,2,5 --json-out OUT/s.json
+
+"separate" is the product's own iteration (gaunet.training.loop.Trainer, the preset's settings:
+precision auto, lazy penalty, and on CUDA its graph path): G models cost G of its iterations.
+"stacked" is one StackedStep of G models, eager, and on CUDA also replayed as one CUDA graph
+(captured here after a warm-up; the product's loop does not have that path yet). Ops are
+counted with a TorchDispatchMode at the ATen level, where each op is about one kernel on a GPU:
+at small sizes a GPU's time follows that count (docs/performance.md, "Issue 29"). Both paths
+use random images (speed only); tests/test_stacked.py checks what the stacked step computes.
+The last line is `models=G separate=X stacked=Y speedup=Z` in model-iterations per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # a checkout without an install (the GPU)
+
+from train_speed import build, random_data, sync  # noqa: E402
+
+from gaunet.config import parse_overrides  # noqa: E402
+from gaunet.training.loss import Batch  # noqa: E402
+from gaunet.training.stacked import StackedStep, stack_batches  # noqa: E402
+
+NO_KERNEL = {"empty", "empty_strided", "new_empty", "new_empty_strided", "lift_fresh"}
+
+
+class OpCount(TorchDispatchMode):
+    """Counts ATen ops dispatched while active: all of them, and `kernels`, those that launch
+    work on a GPU (not views such as vmap's permutes, nor bare allocations)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = self.kernels = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        if not func.is_view and func.overloadpacket.__name__ not in NO_KERNEL:
+            self.kernels += 1
+        return func(*args, **(kwargs or {}))
+
+
+def per_second(step, repeats: int, device: torch.device) -> float:
+    """Calls of `step` per second over `repeats` calls, after the device has caught up."""
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    sync(device)
+    return repeats / (time.perf_counter() - start)
+
+
+def separate(preset: str, overrides: dict, repeats: int) -> dict:
+    data = random_data(overrides["channels"], overrides["size"])
+    # ops counted on an eager trainer (a graph replay dispatches none), after a first step
+    eager = build(preset, {**overrides, "cuda_graphs": "false"}, data)
+    totals: dict = {}
+    eager.train_step(totals)
+    with OpCount() as ops:
+        for _ in range(eager.cfg.gp_every):
+            eager.train_step(totals)
+    del eager
+    trainer = build(preset, overrides, data)  # the product's path: graphs on CUDA
+    for _ in range(max(3, trainer.cfg.gp_every)):  # warm-up (build() captured the graphs)
+        trainer.train_step(totals)
+    rate = per_second(lambda: trainer.train_step(totals), repeats, trainer.device)
+    return {
+        "ops_per_model_iteration": ops.count / trainer.cfg.gp_every,
+        "kernel_ops_per_model_iteration": ops.kernels / trainer.cfg.gp_every,
+        "model_iterations_per_second": rate,  # one model per iteration
+        "precision": trainer.precision,
+        "cuda_graphs": trainer.graphs is not None,
+        "device": str(trainer.device),
+    }
+
+
+def stacked(preset: str, overrides: dict, models: int, repeats: int, graph: bool) -> dict:
+    trainer = build(preset, overrides, random_data(overrides["channels"], overrides["size"]))
+    cfg, device = trainer.cfg, trainer.device
+    nets = [trainer.family.build() for _ in range(models)]
+    gens = [g.to(device) for g, _ in nets]
+    crits = [c.to(device) for _, c in nets]
+    step = StackedStep(trainer.family, gens, crits, bf16=trainer.precision == "bf16")
+    size, channels = cfg.size, cfg.channels
+
+    def batch() -> Batch:
+        images = torch.rand(2, cfg.batch_size, channels, size, size, device=device) * 2 - 1
+        labels = torch.randint(0, 2, (cfg.batch_size,), device=device)
+        return Batch(images[0], images[1], labels)
+
+    batches = [stack_batches([batch() for _ in range(models)]) for _ in range(cfg.n_critic + 1)]
+    for _ in range(max(3, cfg.gp_every)):
+        step.iteration(batches)
+    with OpCount() as ops:
+        for _ in range(cfg.gp_every):
+            step.iteration(batches)
+    result = {
+        "ops_per_model_iteration": ops.count / cfg.gp_every / models,
+        "kernel_ops_per_model_iteration": ops.kernels / cfg.gp_every / models,
+        "model_iterations_per_second": per_second(lambda: step.iteration(batches), repeats, device)
+        * models,
+    }
+    if graph and device.type == "cuda":
+        result["graph_model_iterations_per_second"] = _graphed(step, batches, repeats) * models
+    return result
+
+
+def _graphed(step: StackedStep, batches: list[Batch], repeats: int) -> float:
+    """Iterations per second of the stacked iteration replayed as CUDA graphs, one per phase of
+    the lazy penalty (as gaunet/training/graphs.py does for one model)."""
+    for optimizer in (step.opt_g, step.opt_d):
+        for group in optimizer.param_groups:
+            group["capturable"] = True
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step.iteration(batches)
+    torch.cuda.current_stream().wait_stream(side)
+    period = step.family.config.gp_every
+    graphs, pool = [], None
+    for _ in range(period):
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=pool):
+            step.iteration(batches)
+        pool = graph.pool()
+        graphs.append(graph)
+    calls = iter(range(10**9))
+    return per_second(lambda: graphs[next(calls) % period].replay(), repeats, step.device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cpu-tiny")
+    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--models", default="5", help="comma list of G")
+    parser.add_argument("--repeats", type=int, default=8, help="timed iterations per path")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-graph", action="store_true", help="CUDA: skip the stacked graph")
+    parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="K=V", help="config"
+    )
+    args = parser.parse_args()
+    overrides = {"size": args.size, "channels": args.channels, "device": args.device}
+    overrides |= {"pad_input": True, "tensorboard": False}
+    if args.batch:
+        overrides["batch_size"] = args.batch
+    overrides |= parse_overrides(args.overrides)
+    results: dict = {"args": vars(args) | {"json_out": str(args.json_out)}, "runs": []}
+    results["loadavg"] = os.getloadavg()
+    torch.manual_seed(0)
+    one = separate(args.preset, overrides, args.repeats)  # the same whatever G
+    results["separate"] = one
+    print(json.dumps({"separate": one}))
+    for models in [int(g) for g in args.models.split(",")]:
+        torch.manual_seed(0)
+        many = stacked(args.preset, overrides, models, args.repeats, not args.no_graph)
+        best = max(
+            many["model_iterations_per_second"], many.get("graph_model_iterations_per_second", 0)
+        )
+        run = {"models": models, "stacked": many}
+        run["speedup"] = round(best / one["model_iterations_per_second"], 3)
+        results["runs"].append(run)
+        if args.json_out:
+            args.json_out.write_text(json.dumps(results, indent=1) + "\n")
+        print(json.dumps(run))
+        print(
+            f"models={models} separate={one['model_iterations_per_second']:.3f} "
+            f"stacked={best:.3f} speedup={run['speedup']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Stacked models (gaunet/training/stacked.py): G GAU-Nets stepped at once under vmap compute
+what G single models compute, each on its own data, and come apart into ordinary modules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gaunet.config import load_config
+from gaunet.training.loss import Batch, build_family
+from gaunet.training.stacked import StackedStep, stack_batches
+
+SIZE, BATCH = 16, 4
+TINY = {
+    "size": SIZE,
+    "channels": 1,
+    "precision": "fp32",
+    "g_width": 4,
+    "g_width_max": 8,
+    "g_depth": 2,
+    "g_convs_per_block": 1,
+    "d_growth": 4,
+    "d_blocks": 2,
+    "d_layers_per_block": 2,
+    "d_stem": 4,
+    "z_dim": 8,
+    "noise_channels": 2,
+    "class_embed_dim": 2,
+    "n_critic": 2,
+}
+
+
+def family(**overrides):
+    return build_family(load_config("cpu-tiny", {**TINY, **overrides}), 2)
+
+
+def networks(fam, count: int):
+    pairs = []
+    for k in range(count):
+        torch.manual_seed(100 + k)
+        pairs.append(fam.build())
+    return [g for g, _ in pairs], [c for _, c in pairs]
+
+
+def batches(count: int, seed: int = 0) -> list[Batch]:
+    rng = torch.Generator().manual_seed(seed)
+    return [
+        Batch(
+            torch.rand(BATCH, 1, SIZE, SIZE, generator=rng) * 2 - 1,
+            torch.rand(BATCH, 1, SIZE, SIZE, generator=rng) * 2 - 1,
+            torch.randint(0, 2, (BATCH,), generator=rng),
+        )
+        for _ in range(count)
+    ]
+
+
+def single_critic_grads(fam, generator, critic, batch, with_penalty: bool):
+    """Loss and critic gradients of one model, as the eager trainer computes them."""
+    generator.train(), critic.train()
+    critic.zero_grad(set_to_none=True)
+    loss, _ = fam.critic_loss(generator, critic, batch, with_penalty)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in critic.named_parameters()}
+
+
+@pytest.mark.parametrize("with_penalty", [True, False])
+def test_stacked_critic_step_equals_single_models(with_penalty):
+    fam = family(d_dropout=0.0, g_dropout=0.0)
+    gens, crits = networks(fam, 2)
+    data = batches(2)
+    expected = []
+    for k in range(2):  # each single model from the same RNG state as the stacked step
+        torch.manual_seed(7)
+        expected.append(single_critic_grads(fam, gens[k], crits[k], data[k], with_penalty))
+    gens, crits = networks(fam, 2)  # fresh copies: the single steps updated BRN statistics
+    stacked = StackedStep(fam, gens, crits, randomness="same")
+    torch.manual_seed(7)
+    gen, critic = stacked.generator, stacked.critic
+
+    def one(gp, gb, cp, cb, x_i, x_j, labels):
+        return fam.critic_loss(
+            gen.bind(gp, gb), critic.bind(cp, cb), Batch(x_i, x_j, labels), with_penalty
+        )
+
+    batch = stack_batches(data)
+    loss, _ = torch.func.vmap(one, randomness="same")(
+        gen.params, gen.buffers, critic.params, critic.buffers, batch.x_i, batch.x_j, batch.labels
+    )
+    loss.sum().backward()
+    for k, (single_loss, single_grads) in enumerate(expected):
+        torch.testing.assert_close(loss[k].detach(), single_loss, rtol=1e-4, atol=1e-5)
+        for name, grad in single_grads.items():
+            torch.testing.assert_close(
+                critic.params[name].grad[k], grad, rtol=1e-3, atol=1e-5, msg=name
+            )
+
+
+def test_stacked_generator_step_equals_single_models():
+    fam = family(d_dropout=0.0, g_dropout=0.0)
+    gens, crits = networks(fam, 2)
+    data = batches(2, seed=1)
+    expected = []
+    for k in range(2):
+        torch.manual_seed(3)
+        gens[k].zero_grad(set_to_none=True)
+        loss, _ = fam.generator_loss(gens[k], crits[k], data[k])
+        loss.backward()
+        expected.append((loss.detach(), {n: p.grad.clone() for n, p in gens[k].named_parameters()}))
+    gens, crits = networks(fam, 2)
+    stacked = StackedStep(fam, gens, crits, randomness="same")
+    torch.manual_seed(3)
+    stats = stacked.generator_step(stack_batches(data))
+    for k, (single_loss, _) in enumerate(expected):
+        torch.testing.assert_close(stats["loss_g"][k], single_loss, rtol=1e-4, atol=1e-5)
+    # the step's Adam update moved each model's weights; the critic got no gradient
+    assert all(p.grad is None for p in stacked.critic.params.values())
+
+
+def test_models_stay_independent_and_come_apart():
+    """Training G=3 models: each keeps its own weights and statistics, the per-model state
+    loads into a fresh generator, and a model's update does not depend on another's data."""
+    fam = family()
+    gens, crits = networks(fam, 3)
+    stacked = StackedStep(fam, gens, crits)
+    data = batches(3 * (fam.config.n_critic + 1))
+    per_step = [stack_batches(data[3 * t : 3 * t + 3]) for t in range(fam.config.n_critic + 1)]
+    for _ in range(2):
+        stats = stacked.iteration(per_step)
+    assert stats["loss_g"].shape == (3,) and torch.isfinite(stats["loss_g"]).all()
+    fresh, _ = networks(fam, 1)
+    for k in range(3):
+        fresh[0].load_state_dict(stacked.generator.state_dict(k))  # strict: every key
+        fresh[0].eval()
+        with torch.no_grad():
+            out = fresh[0](data[0].x_i, fam.noise(BATCH, torch.device("cpu")), data[0].labels)
+        assert out.shape == (BATCH, 1, SIZE, SIZE) and out.abs().max() <= 1
+    first = stacked.generator.state_dict(0)
+    second = stacked.generator.state_dict(1)
+    assert any(not torch.equal(first[n], second[n]) for n in first)
+    running = [n for n in first if n.endswith("running_mean")]
+    assert running and not torch.equal(first[running[0]], second[running[0]])
+
+
+def test_stacked_models_draw_their_own_noise():
+    """randomness="different": two identical models on identical data still get different
+    noise and dropout, so their losses differ."""
+    fam = family()
+    gens, crits = networks(fam, 1)
+    stacked = StackedStep(fam, gens * 2, crits * 2)
+    one = batches(1)[0]
+    stats = stacked.critic_step(stack_batches([one, one]), with_penalty=True)
+    assert stats["loss_d"][0] != stats["loss_d"][1]
