@@ -170,7 +170,8 @@ class Check:
         if not self.stage("pytest-cuda", 120, 100):
             return
         argv = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
-        argv += ["tests/test_graphs.py", "tests/test_downstream_device.py", "-k", "cuda"]
+        argv += ["tests/test_graphs.py", "tests/test_downstream_device.py"]
+        argv += ["tests/test_stacked.py", "-k", "cuda"]
         started = time.monotonic()
         codes = self.wait([self.spawn(argv)], 100)
         self.summary["stages"]["pytest-cuda"] = {

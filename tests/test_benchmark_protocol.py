@@ -13,7 +13,7 @@ import pytest
 from downstream_helpers import one_quiet_thread
 
 from gaunet.cli import build_parser, main
-from gaunet.cli.benchmark import PROTOCOL_DIR, load_protocol
+from gaunet.cli._protocol import PROTOCOL_DIR, load_protocol
 from gaunet.errors import GaunetError
 
 BUSI = Path(__file__).parents[1].parent / "shared" / "data" / "busi"
