@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,7 @@ PROVENANCE_COLUMNS = [
 def generate_dataset(
     run: str | Path,
     out: str | Path,
-    per_class: int,
+    per_class: int | Sequence[int],
     seed: int = 0,
     checkpoint: str | Path | None = None,
     fmt: str = "png",
@@ -60,7 +61,9 @@ def generate_dataset(
 ) -> Path:
     """Write `per_class` images per class to out/<folder>/<id>.png and out/manifest.csv (or, with
     fmt="npz", out/synthetic.npz in the MedMNIST layout with out/provenance.csv, whose `index`
-    column replaces `path`); returns the manifest (provenance) path.
+    column replaces `path`); returns the manifest (provenance) path. `per_class` may be one
+    count per class (class index order): each class's images are then a prefix of those a
+    larger count would give.
 
     `batch_size` only groups whole GENERATION_CHUNK chunks per step; it never changes a file.
     `max_copy_rate` R drops candidates that are near-copies of training images (see
@@ -75,7 +78,8 @@ def generate_dataset(
     only lists files that exist."""
     _check_request(fmt, per_class, batch_size)
     gen = load_generator(checkpoint or run, device=device, noise_scale=noise_scale)
-    check_disk_room(out, per_class, len(gen.class_names), gen.size, gen.channels, fmt)
+    per_class = class_counts(per_class, len(gen.class_names))
+    check_disk_room(out, max(per_class), len(gen.class_names), gen.size, gen.channels, fmt)
     out = writable_folder(out)
     with folder_lock(out, "generate"):  # a second writer into `out` is refused
         return _write_dataset(
@@ -110,13 +114,27 @@ def _write_dataset(
     return manifest
 
 
-def _check_request(fmt: str, per_class: int, batch_size: int) -> None:
+def _check_request(fmt: str, per_class: int | Sequence[int], batch_size: int) -> None:
     if fmt not in ("png", "npz"):
         raise GaunetError(f"format must be png or npz, not {fmt!r}")
-    if per_class < 1:
+    if isinstance(per_class, int) and per_class < 1:
         raise GaunetError(f"per_class must be at least 1, not {per_class}")
+    if not isinstance(per_class, int) and (min(per_class, default=-1) < 0 or sum(per_class) < 1):
+        raise GaunetError(f"per_class counts must be >= 0 with at least one image: {per_class}")
     if batch_size < 1:
         raise GaunetError(f"batch size must be at least 1, not {batch_size}")
+
+
+def class_counts(per_class: int | Sequence[int], classes: int) -> list[int]:
+    """One count per class: an int is the same for every class; a sequence (class index order)
+    lets an imbalanced dataset get only the images each class needs. Image k of a class depends
+    only on (seed, class, k), so a smaller count gives a prefix of the same images."""
+    if isinstance(per_class, int):
+        return [per_class] * classes
+    counts = [int(n) for n in per_class]
+    if len(counts) != classes:
+        raise GaunetError(f"per_class has {len(counts)} counts, the generator {classes} classes")
+    return counts
 
 
 # Share of the free disk a generation may fill: the rest stays for the system and other jobs.
@@ -219,18 +237,18 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, max_copy_rate):
     if max_copy_rate is not None:
         reference, note = held_out_images(gen)
         copy_filter = CopyFilter(train.images, max_copy_rate, reference, note)
-    limit = per_class * (CANDIDATE_FACTOR if copy_filter else 1)
     group = max(1, batch_size // GENERATION_CHUNK) * GENERATION_CHUNK
     rows_out, arrays, names, written = [], [], {}, {}
-    bar = progress(total=per_class * len(classes), desc="generate", unit="img")
+    bar = progress(total=sum(per_class[c] for c in classes), desc="generate", unit="img")
     try:
         for c in classes:
-            name, start, accepted = gen.class_names[c], 0, 0
-            while accepted < per_class and start < limit:
-                n = min(group, per_class - accepted, limit - start)
+            name, start, accepted, wanted = gen.class_names[c], 0, 0, per_class[c]
+            limit = wanted * (CANDIDATE_FACTOR if copy_filter else 1)
+            while accepted < wanted and start < limit:
+                n = min(group, wanted - accepted, limit - start)
                 images = from_unit_range(gen.sample(c, n, seed, start=start).cpu().numpy())
                 sources = train.ids[gen.conditioning_rows(c, n, seed, start)]
-                keep = copy_filter.keep(name, images, per_class) if copy_filter else [True] * n
+                keep = copy_filter.keep(name, images, wanted) if copy_filter else [True] * n
                 for k in np.flatnonzero(keep):
                     item = f"{folders[c]}/{start + k:06d}.png" if fmt == "png" else f"{len(arrays)}"
                     if fmt == "png":

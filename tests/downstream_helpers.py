@@ -49,7 +49,7 @@ class FakeGenerators:
         self,
         run: Path,
         out: Path,
-        per_class: int,
+        per_class: int | list[int],
         seed: int = 0,
         checkpoint: Path | None = None,
         noise_scale: float | None = None,
@@ -68,7 +68,8 @@ class FakeGenerators:
                 if checkpoint is not None and self.swap(checkpoint):
                     drawn = (label + 1) % len(rows.class_names)
                 members = np.flatnonzero(rows.labels == drawn)
-                for k in range(per_class):
+                count = per_class if isinstance(per_class, int) else per_class[label]
+                for k in range(count):
                     row = members[k % len(members)]
                     path = f"{name}/{k:05d}.png"
                     (out / name).mkdir(exist_ok=True)

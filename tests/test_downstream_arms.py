@@ -65,6 +65,26 @@ def test_generator_is_trained_on_the_subset_once_and_cached(tmp_path: Path) -> N
     assert len(fake.trained) == 1
 
 
+def test_each_class_gets_only_the_images_it_needs(tmp_path: Path) -> None:
+    """An imbalanced subset: the generator is asked for each class's own count (ratio x n_c),
+    not the largest class's count for every class."""
+    data = phantom()
+    subset = train_subset(data, 1.0)
+    keep = (
+        np.flatnonzero(subset.labels == 1)[:2].tolist()
+        + np.flatnonzero(subset.labels == 0).tolist()
+    )
+    subset = subset.subset(np.asarray(sorted(keep)))
+    counts = np.bincount(subset.labels).tolist()
+    assert counts[0] != counts[1]
+    fake = FakeGenerators()
+    arms = GeneratorArms(tmp_path, ratio=2.0, train_fn=fake.train, generate_fn=fake.generate)
+    _, labels, manifest = arms.extra_images(parse_arms(["gaunet"])[0], 1.0, subset)
+    with open(manifest, newline="") as handle:
+        generated = np.bincount([int(row["label"]) for row in csv.DictReader(handle)])
+    assert generated.tolist() == [2 * n for n in counts] == np.bincount(labels).tolist()
+
+
 def test_interrupted_generator_training_is_resumed(tmp_path: Path) -> None:
     subset = train_subset(phantom(), 1.0)
     fake = FakeGenerators()

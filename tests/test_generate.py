@@ -35,6 +35,30 @@ def test_same_seed_same_files_and_batch_size_does_not_matter(run, tmp_path):
     assert (tmp_path / "a/manifest.csv").read_text() == (tmp_path / "b/manifest.csv").read_text()
 
 
+def test_per_class_counts_give_a_prefix_of_the_same_images(run, tmp_path):
+    """One count per class (an imbalanced benchmark's needs): each class gets its own number,
+    and its images are byte for byte the first ones of a generation at the largest count."""
+    generate_dataset(run, tmp_path / "full", per_class=5, seed=4)
+    manifest = generate_dataset(run, tmp_path / "counts", per_class=[2, 5], seed=4)
+    full, counts = _digests(tmp_path / "full"), _digests(tmp_path / "counts")
+    assert len(counts) == 7 and counts.items() <= full.items()
+    with open(manifest, newline="") as handle:
+        labels = [int(row["label"]) for row in csv.DictReader(handle)]
+    assert labels.count(0) == 2 and labels.count(1) == 5
+
+
+@pytest.mark.parametrize(
+    ("per_class", "said"),
+    [([1, 2, 3], "3 counts, the generator 2 classes"), ([0, 0], "at least one"), ([-1, 4], ">= 0")],
+)
+def test_bad_per_class_counts_are_refused_before_anything_is_written(
+    run, tmp_path, per_class, said
+):
+    with pytest.raises(GaunetError, match=said):
+        generate_dataset(run, tmp_path / "out", per_class=per_class)
+    assert not (tmp_path / "out").exists()
+
+
 def test_manifest_and_files_feed_back_into_the_loader(run, tmp_path):
     manifest = generate_dataset(run, tmp_path / "syn", per_class=3, seed=0)
     with open(manifest, newline="") as handle:

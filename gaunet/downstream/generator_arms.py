@@ -229,7 +229,10 @@ class GeneratorArms:
         drawn = f"-d{draws}" if draws > 1 else ""
         if self.select_snapshot == "last":
             folder = self.out / "synthetic" / f"{name}{drawn}"
-            manifest = self._generated(run, folder, int(wanted.max()) * pool * draws, None)
+            # each class's own count: image k of a class depends only on (seed, class, k), so
+            # these are the first images a max-count generation would give (older folders,
+            # generated at the largest class's count for every class, are read the same way)
+            manifest = self._generated(run, folder, [int(n) for n in wanted * pool * draws], None)
         else:  # the chosen snapshot's images, as scored (filter_pool is 1: benchmark checks)
             folder, manifest, chosen = self._selected_images(run, name, subset, wanted)
             if draws > 1:  # chosen on one draw per image, as without draws; then K draws
@@ -283,7 +286,9 @@ class GeneratorArms:
             return {}
         return {"init_from": str(Path(self.gen_init_from).resolve())}
 
-    def _generated(self, run: Path, folder: Path, per_class: int, checkpoint: Path | None) -> Path:
+    def _generated(
+        self, run: Path, folder: Path, per_class: int | list[int], checkpoint: Path | None
+    ) -> Path:
         """The manifest of `per_class` images per class from `run` (its `checkpoint` if given),
         generated unless the folder already holds them."""
         manifest = folder / "manifest.csv"
