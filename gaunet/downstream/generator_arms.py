@@ -116,6 +116,11 @@ def load_synthetic(
     return stack, np.asarray(labels, dtype=np.int64)
 
 
+def _counts(wanted: np.ndarray) -> list[int]:
+    """Per-class image counts for generate_dataset: each class its own (see `_make`)."""
+    return [int(n) for n in wanted]
+
+
 def _default_train(*args: object, **kwargs: object) -> Path:
     from gaunet.training import train
 
@@ -232,12 +237,12 @@ class GeneratorArms:
             # each class's own count: image k of a class depends only on (seed, class, k), so
             # these are the first images a max-count generation would give (older folders,
             # generated at the largest class's count for every class, are read the same way)
-            manifest = self._generated(run, folder, [int(n) for n in wanted * pool * draws], None)
+            manifest = self._generated(run, folder, _counts(wanted * pool * draws), None)
         else:  # the chosen snapshot's images, as scored (filter_pool is 1: benchmark checks)
             folder, manifest, chosen = self._selected_images(run, name, subset, wanted)
             if draws > 1:  # chosen on one draw per image, as without draws; then K draws
                 folder = folder.with_name(folder.name + drawn)
-                manifest = self._generated(run, folder, int(wanted.max()) * draws, chosen)
+                manifest = self._generated(run, folder, _counts(wanted * draws), chosen)
         check_provenance(manifest, run, subset_ids)
         images, labels = load_synthetic(
             manifest, wanted * pool * draws, subset.size, subset.channels
@@ -323,7 +328,7 @@ class GeneratorArms:
         if same and [(c["step"], c["sha256"]) for c in saved["snapshots"]] == fingerprint:
             folder = folder_of(saved["chosen"])
             chosen = Path(saved["chosen"]["checkpoint"])
-            return folder, self._generated(run, folder, int(wanted.max()), chosen), chosen
+            return folder, self._generated(run, folder, _counts(wanted), chosen), chosen
         if self.validation is None or len(self.validation) < 2:
             raise GaunetError(
                 f"--select-snapshot {self.select_snapshot} needs a validation split of 2+ images"
@@ -332,7 +337,7 @@ class GeneratorArms:
 
         def images_of(candidate: dict) -> tuple[np.ndarray, np.ndarray]:
             checkpoint = Path(candidate["checkpoint"])
-            manifest = self._generated(run, folder_of(candidate), int(wanted.max()), checkpoint)
+            manifest = self._generated(run, folder_of(candidate), _counts(wanted), checkpoint)
             return load_synthetic(manifest, wanted, subset.size, subset.channels)
 
         bar = progress(total=len(candidates), desc=f"snapshots of {name}", unit="snapshot")
