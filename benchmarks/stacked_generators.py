@@ -31,9 +31,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # a checkout without an in
 
 from train_speed import build, random_data, sync  # noqa: E402
 
-from gaunet.config import parse_overrides  # noqa: E402
-from gaunet.training.loss import Batch  # noqa: E402
-from gaunet.training.stacked import StackedStep, stack_batches  # noqa: E402
+from gaunet.config import load_config, parse_overrides  # noqa: E402
+from gaunet.device import resolve_device  # noqa: E402
+from gaunet.precision import resolve_precision  # noqa: E402
+from gaunet.training.graphs import penalty_phases  # noqa: E402
+from gaunet.training.loss import Batch, build_family  # noqa: E402
+from gaunet.training.stacked import StackedStep, capture_iterations, stack_batches  # noqa: E402
 
 NO_KERNEL = {"empty", "empty_strided", "new_empty", "new_empty_strided", "lift_fresh"}
 
@@ -88,12 +91,16 @@ def separate(preset: str, overrides: dict, repeats: int) -> dict:
 
 
 def stacked(preset: str, overrides: dict, models: int, repeats: int, graph: bool) -> dict:
-    trainer = build(preset, overrides, random_data(overrides["channels"], overrides["size"]))
-    cfg, device = trainer.cfg, trainer.device
-    nets = [trainer.family.build() for _ in range(models)]
+    cfg = load_config(preset, {**overrides, "tensorboard": False})
+    device = resolve_device(cfg.device)
+    if cfg.num_threads > 0:
+        torch.set_num_threads(cfg.num_threads)
+    precision, _ = resolve_precision(cfg.precision, device, warn=False)  # as the Trainer's
+    family = build_family(cfg, 2)
+    nets = [family.build() for _ in range(models)]
     gens = [g.to(device) for g, _ in nets]
     crits = [c.to(device) for _, c in nets]
-    step = StackedStep(trainer.family, gens, crits, bf16=trainer.precision == "bf16")
+    step = StackedStep(family, gens, crits, bf16=precision == "bf16")
     size, channels = cfg.size, cfg.channels
 
     def batch() -> Batch:
@@ -114,32 +121,11 @@ def stacked(preset: str, overrides: dict, models: int, repeats: int, graph: bool
         * models,
     }
     if graph and device.type == "cuda":
-        result["graph_model_iterations_per_second"] = _graphed(step, batches, repeats) * models
+        graphs = capture_iterations(step, batches, penalty_phases(cfg))
+        calls = iter(range(10**9))
+        rate = per_second(lambda: graphs[next(calls) % len(graphs)].replay(), repeats, device)
+        result["graph_model_iterations_per_second"] = rate * models
     return result
-
-
-def _graphed(step: StackedStep, batches: list[Batch], repeats: int) -> float:
-    """Iterations per second of the stacked iteration replayed as CUDA graphs, one per phase of
-    the lazy penalty (as gaunet/training/graphs.py does for one model)."""
-    for optimizer in (step.opt_g, step.opt_d):
-        for group in optimizer.param_groups:
-            group["capturable"] = True
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step.iteration(batches)
-    torch.cuda.current_stream().wait_stream(side)
-    period = step.family.config.gp_every
-    graphs, pool = [], None
-    for _ in range(period):
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=pool):
-            step.iteration(batches)
-        pool = graph.pool()
-        graphs.append(graph)
-    calls = iter(range(10**9))
-    return per_second(lambda: graphs[next(calls) % period].replay(), repeats, step.device)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from train_helpers import PHANTOM, TINY, tiny_train
+from train_helpers import PHANTOM, TINY, one_train_error_line, tiny_train
 
 from gaunet.cli import main
 from gaunet.errors import GaunetError
@@ -59,15 +59,6 @@ def _resume(run: Path, *extra: str) -> list[str]:
     return ["train", "--out", str(run), "--resume", "--quiet", *extra]
 
 
-def _one_error_line(err: str, *needles: str) -> str:
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("gaunet train: error: "), err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-step run on an .npz, trained once; each test works on a copy."""
@@ -98,7 +89,7 @@ def test_a_hand_edited_config_yaml_is_refused_and_the_run_left_as_it_was(run: Pa
     config.write_text(config.read_text().replace("g_width: 4\n", "g_width: 8\n"))
     before = _digests(run)
     assert main(_resume(run, "--steps", "3")) == 2
-    line = _one_error_line(capsys.readouterr().err, "config.yaml says g_width 8")
+    line = one_train_error_line(capsys.readouterr().err, "config.yaml says g_width 8")
     assert "trained with g_width 4" in line and "checkpoints/last.pt" in line
     assert _digests(run) == before  # the checkpoint's sha256 among them
 
@@ -108,7 +99,9 @@ def test_every_differing_field_is_named(run: Path, capsys):
     text = config.read_text().replace("d_stem: 4\n", "d_stem: 6\n")
     config.write_text(text.replace("lr_g: 0.0001\n", "lr_g: 0.001\n"))
     assert main(_resume(run, "--steps", "3")) == 2
-    _one_error_line(capsys.readouterr().err, "d_stem 6", "lr_g 0.001", "d_stem 4", "lr_g 0.0001")
+    one_train_error_line(
+        capsys.readouterr().err, "d_stem 6", "lr_g 0.001", "d_stem 4", "lr_g 0.0001"
+    )
 
 
 @pytest.mark.parametrize(
@@ -125,7 +118,7 @@ def test_every_differing_field_is_named(run: Path, capsys):
 def test_a_resume_refuses_to_change_what_shapes_the_run(run, capsys, flags, named):
     before = _digests(run)
     assert main(_resume(run, "--steps", "3", *flags)) == 2
-    _one_error_line(capsys.readouterr().err, named, "a resume may change only")
+    one_train_error_line(capsys.readouterr().err, named, "a resume may change only")
     assert _digests(run) == before
 
 
@@ -155,12 +148,14 @@ def test_resume_with_other_data_is_refused(run: Path, tmp_path: Path, capsys):
     before = _digests(run)
     other = _npz(tmp_path / "other.npz", seed=1)
     assert main(_resume(run, "--steps", "3", "--data", str(other))) == 2
-    _one_error_line(capsys.readouterr().err, str(other), str((tmp_path / "data.npz").resolve()))
+    one_train_error_line(
+        capsys.readouterr().err, str(other), str((tmp_path / "data.npz").resolve())
+    )
     assert main(_resume(run, "--steps", "3", "--data", PHANTOM)) == 2
-    _one_error_line(capsys.readouterr().err, "is not the data this run trained on")
+    one_train_error_line(capsys.readouterr().err, "is not the data this run trained on")
     _npz(tmp_path / "data.npz", seed=2)  # the run's own file, rewritten with other pixels
     assert main(_resume(run, "--steps", "3", "--data", str(tmp_path / "data.npz"))) == 2
-    _one_error_line(capsys.readouterr().err, "has changed since this run was made from it")
+    one_train_error_line(capsys.readouterr().err, "has changed since this run was made from it")
     assert _digests(run) == before
 
 
@@ -180,7 +175,7 @@ def test_a_copy_of_the_data_at_another_path_is_refused(run: Path, tmp_path: Path
     _set_data(run, tmp_path / "data.npz")
     shutil.copy(tmp_path / "data.npz", tmp_path / "copy.npz")
     assert main(_resume(run, "--steps", "3", "--data", str(tmp_path / "copy.npz"))) == 2
-    _one_error_line(capsys.readouterr().err, "resume without --data")
+    one_train_error_line(capsys.readouterr().err, "resume without --data")
 
 
 def test_class_folders_with_other_classes_are_refused(tmp_path: Path, capsys):
@@ -189,7 +184,7 @@ def test_class_folders_with_other_classes_are_refused(tmp_path: Path, capsys):
     assert main(_resume(run, "--steps", "3", "--data", str(data))) == 0  # the same folder
     _folder(tmp_path / "images", ("normal",))  # a third class appears
     assert main(_resume(run, "--steps", "4", "--data", str(data))) == 2
-    _one_error_line(capsys.readouterr().err, str(data), "has changed")
+    one_train_error_line(capsys.readouterr().err, str(data), "has changed")
     assert json.loads((run / "run.json").read_text())["steps"] == 3
 
 
@@ -201,7 +196,7 @@ def test_a_run_folder_without_a_fingerprint_is_checked_by_its_path(run: Path, tm
     config = yaml.safe_load((run / "config.yaml").read_text())
     other = _npz(tmp_path / "other.npz", seed=1)
     assert main(_resume(run, "--steps", "3", "--data", str(other))) == 2
-    _one_error_line(capsys.readouterr().err, str(other), config["data"])
+    one_train_error_line(capsys.readouterr().err, str(other), config["data"])
     assert main(_resume(run, "--steps", "3", "--data", config["data"])) == 0
 
 
@@ -209,4 +204,4 @@ def test_resume_with_the_same_phantom_goes_on(tmp_path: Path, capsys):
     run = tiny_train(tmp_path / "run", steps=2)
     assert main(_resume(run, "--steps", "3", "--data", PHANTOM)) == 0
     assert main(_resume(run, "--steps", "4", "--data", "phantom:n=13,classes=2")) == 2
-    _one_error_line(capsys.readouterr().err, "phantom:n=13,classes=2", PHANTOM)
+    one_train_error_line(capsys.readouterr().err, "phantom:n=13,classes=2", PHANTOM)

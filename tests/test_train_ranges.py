@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from train_helpers import PHANTOM, TINY
+from train_helpers import PHANTOM, TINY, one_train_error_line
 
 from gaunet.cli import main
 from gaunet.config import load_config
@@ -22,15 +22,6 @@ TINY_SETS = [f"--set={key}={value}" for key, value in TINY.items()]
 
 def _train(out: Path, *flags: str) -> list[str]:
     return ["train", "--data", PHANTOM, "--out", str(out), "--quiet", *TINY_SETS, *flags]
-
-
-def _one_error_line(err: str, *needles: str) -> str:
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("gaunet train: error: "), err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -56,7 +47,7 @@ def test_out_of_range_is_one_line_and_nothing_is_written(tmp_path: Path, capsys,
     was a numpy traceback, --steps -5 and --minutes 0 left split.csv and train_images.npz."""
     out = tmp_path / "run"
     assert main(_train(out, *flags)) == 2
-    _one_error_line(capsys.readouterr().err, named)
+    one_train_error_line(capsys.readouterr().err, named)
     assert not out.exists()
 
 
@@ -74,7 +65,7 @@ def test_a_refusal_leaves_an_existing_out_as_it_was(tmp_path: Path, capsys):
 
 def test_the_size_refusal_names_the_estimate_and_the_memory_there_is(tmp_path, capsys):
     assert main(_train(tmp_path / "run", "--size", "100000", "--steps", "2")) == 2
-    line = _one_error_line(capsys.readouterr().err, "for one training step", "available")
+    line = one_train_error_line(capsys.readouterr().err, "for one training step", "available")
     assert " TB " in line or " PB " in line  # far beyond any machine, and said so
 
 

@@ -34,3 +34,14 @@ def tiny_train(out: Path, steps: int, data=PHANTOM, seed=None, **extra):
     from gaunet.training import train
 
     return train(data, out, config="cpu-tiny", overrides={**TINY, **extra}, steps=steps, seed=seed)
+
+
+def one_train_error_line(err: str, *needles: str) -> str:
+    """stderr of a refused `gaunet train`: exactly one line, `gaunet train: error: ...`, no
+    traceback, holding every needle; returned."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gaunet train: error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gaunet.models.layers import LEAK
+from gaunet.models.layers import LEAK, in_function_transform
 
 
 class Dropout(nn.Module):
@@ -36,7 +36,7 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.dropped == 0:
             return x
-        if x.device.type != "cpu" or torch._C._functorch.peek_interpreter_stack() is not None:
+        if x.device.type != "cpu" or in_function_transform():
             return F.dropout(x, self.p, True)  # on the CPU too under vmap (stacked models)
         return x * dropout_mask(x, self.dropped)
 

@@ -13,6 +13,13 @@ from torch import nn
 LEAK = 0.01  # paper eq. (8): leaky ReLU slope 0.01
 
 
+def in_function_transform() -> bool:
+    """True inside torch.func.vmap/grad (stacked models, gaunet/training/stacked.py), where some
+    eager idioms (autograd.grad, in-place lerp_, in-place random draws on a fresh tensor) are
+    not allowed."""
+    return torch._C._functorch.peek_interpreter_stack() is not None
+
+
 class BatchRenorm2d(nn.Module):
     """Batch renormalization (Ioffe 2017), which PyTorch lacks.
 
@@ -77,7 +84,7 @@ class BatchRenorm2d(nn.Module):
             )
             count = x.numel() / x.shape[1]
             unbiased = var * count / max(count - 1, 1)
-            if torch._C._functorch.peek_interpreter_stack() is None:
+            if not in_function_transform():
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(unbiased, self.momentum)
             else:  # under vmap (stacked models): in-place lerp has no batching rule, a copy has

@@ -65,6 +65,12 @@ def graphs_decision(cfg: TrainConfig, device: torch.device, world_size: int) -> 
     raise GaunetError(f"cuda_graphs is {cfg.cuda_graphs}, but {blocker}; use cuda_graphs=auto")
 
 
+def penalty_phases(cfg: TrainConfig) -> int:
+    """Iterations after which the lazy penalty's pattern over the critic steps repeats: one graph
+    per phase."""
+    return cfg.gp_every // math.gcd(cfg.gp_every, cfg.n_critic)
+
+
 def set_capturable(optimizers: list[torch.optim.Optimizer], on: bool) -> None:
     """Adam's step count on the device and no host sync in its step: needed inside a graph.
     Also set after a checkpoint is loaded, since the saved param groups carry the flag."""
@@ -85,7 +91,7 @@ class IterationGraphs:
         cfg = stepper.cfg
         self.stepper, self.emulate = stepper, emulate
         self.cuda = stepper.device.type == "cuda" and not emulate
-        self.period = cfg.gp_every // math.gcd(cfg.gp_every, cfg.n_critic)
+        self.period = penalty_phases(cfg)
         # every phase runs eagerly before it is captured (its kernels autotuned, its buffers made)
         self.warmup = max(int(warmup), self.period)
         self.eager_left = self.warmup

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gaunet.errors import GaunetError
+from gaunet.models.layers import in_function_transform
 
 if TYPE_CHECKING:
     from gaunet.config import TrainConfig
@@ -114,12 +115,6 @@ def get_family(name: str) -> type[ModelFamily]:
 
 def build_family(config: TrainConfig, num_classes: int) -> ModelFamily:
     return get_family(config.model)(config, num_classes)
-
-
-def in_function_transform() -> bool:
-    """True inside torch.func.vmap/grad, where some eager idioms (autograd.grad, in-place random
-    draws on a fresh tensor) are not allowed."""
-    return torch._C._functorch.peek_interpreter_stack() is not None
 
 
 def gradient_penalty(

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from gaunet.training.graphs import set_capturable
 from gaunet.training.loss import Batch, ModelFamily
 
 
@@ -146,6 +147,29 @@ class StackedStep:
             stats |= self.critic_step(batch, self.family.penalty.due(self.critic_steps))
             self.critic_steps += 1
         return stats | self.generator_step(generator_batch)
+
+
+def capture_iterations(
+    step: StackedStep, batches: list[Batch], phases: int, warmup: int = 3
+) -> list[torch.cuda.CUDAGraph]:
+    """The stacked iteration on `batches` as CUDA graphs, one per lazy-penalty phase (as
+    graphs.py does for one model), after `warmup` eager iterations on a side stream. For
+    measurement on fixed batches: the product's loop does not use it yet."""
+    set_capturable([step.opt_g, step.opt_d], True)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            step.iteration(batches)
+    torch.cuda.current_stream().wait_stream(side)
+    graphs, pool = [], None
+    for _ in range(phases):
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=pool):
+            step.iteration(batches)
+        pool = graph.pool()
+        graphs.append(graph)
+    return graphs
 
 
 def _fields(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
