@@ -8,7 +8,12 @@ Stages, in order of what matters; each one runs `python -m gaunet ...` as a user
 its own time limit, and is skipped when the budget left is below what it needs:
 
   pytest-cuda        the CUDA tests of tests/test_graphs.py (the real capture, resume, eager
-                     agreement) and tests/test_downstream_device.py
+                     agreement), tests/test_downstream_device.py, and the stacked ones
+  item5              issue 29 item 5 in one command: 5 subsets, generators trained together for
+                     5,000 epochs, 6 arms x 10 seeds on the GPU (--jobs 5), pooled; OUT/item5
+                     keeps the folder (a cut run continues from it: --item5-dir)
+  stacked-train-5    gaunet benchmark --subset-seeds 0-4 --stack-generators, generators only:
+                     the product's stacked training, steps/s per model and in all (item 2)
   stacked-b16/b128   benchmarks/stacked_generators.py: 5 and 8 generators stepped as one
                      (vmap) against single runs, eager and as a CUDA graph (items 2 and 5)
   paper256-b32       --config paper at 256 px RGB, batch 32, bf16 + gp_every=4 (run 3's best
@@ -34,6 +39,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +48,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout (the GPU machine has no install of gaunet)
+GRACE = 20  # seconds a stage cut by its limit has to save after SIGINT, before SIGKILL
 PAPER28 = ["--config", "paper", "--size", "28", "--channels", "1", "--set", "pad_input=true"]
 PAPER28 += ["--set", "batch_size=64", "--set", "log_every=10"]
 TINY28 = [
@@ -88,7 +95,7 @@ def run_summary(run: Path) -> dict:
     keep = (
         "device", "device_name", "steps", "wall_seconds", "first_step_seconds", "startup_seconds",
         "warmup_seconds", "images_per_second", "images_seen", "cuda_graphs", "cuda_graphs_reason",
-        "precision", "precision_reason", "status", "train_images",
+        "precision", "precision_reason", "status", "train_images", "stacked",
     )  # fmt: skip
     out = {k: info.get(k) for k in keep}
     out["steps_per_second"] = round(info["steps"] / wall, 3) if wall else None
@@ -97,10 +104,13 @@ def run_summary(run: Path) -> dict:
 
 
 class Check:
-    def __init__(self, out: Path, budget: float, smoke: bool, data: str) -> None:
+    def __init__(
+        self, out: Path, budget: float, smoke: bool, data: str, item5_dir: Path | None = None
+    ) -> None:
         self.out, self.smoke, self.data = out, smoke, data
         self.deadline = time.monotonic() + budget
         self.work = Path(tempfile.mkdtemp(prefix="gpu-train-check-"))
+        self.item5_dir = item5_dir or self.work / "item5"
         self.summary: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "stages": {}}
         self.log = (out / "log.txt").open("a")
 
@@ -125,8 +135,12 @@ class Check:
             try:
                 codes.append(proc.wait(timeout=max(end - time.monotonic(), 1)))
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                proc.send_signal(signal.SIGINT)  # as Ctrl-C: gaunet saves, a rerun continues
+                try:
+                    proc.wait(timeout=GRACE)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
                 codes.append("timeout")
         return codes
 
@@ -237,17 +251,89 @@ class Check:
         result["generators"] = [run_summary(p.parent) for p in generators]
         return result
 
+    def generator_config(self, batch: int, folder: Path | None = None) -> Path:
+        """cpu-tiny at 28 px (padded to 32) with this batch: the benchmark stages' generator,
+        written into `folder` (default: this check's work folder). Its name is pinned in the
+        benchmark folders, so a folder continued later must find it under the same name."""
+        from gaunet.config import load_config, save_config
+
+        config = (folder or self.work) / f"gen-tiny-b{batch}.yaml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        overrides = {"size": 28, "pad_input": True, "batch_size": batch}
+        if self.smoke:
+            overrides |= {"g_width": 4, "g_width_max": 8, "d_growth": 4, "d_stem": 4}
+            overrides |= {"log_every": 2, "precision": "fp32", "periodic_every": 2}
+        save_config(load_config("cpu-tiny", overrides), config)
+        return config
+
+    def stacked_train(self, models: int, need: float) -> None:
+        """`gaunet benchmark --subset-seeds --stack-generators`, generators only (one SVM cell
+        each): the product's stacked training of `models` cpu-tiny batch-128 generators, in
+        steps/s per model and in all (item 2)."""
+        name = f"stacked-train-{models}"
+        if not self.stage(name, need, need):
+            return
+        out = self.work / name
+        budget = ["--gen-steps", "6"] if self.smoke else ["--gen-minutes", "0.5"]
+        argv = gaunet(
+            "benchmark", "--data", self.data, "--out", str(out), "--fractions", "0.25",
+            "--arms", "none,gaunet", "--seeds", "1", "--classifiers", "svm",
+            "--gen-config", str(self.generator_config(128)), *budget,
+            "--subset-seeds", ",".join(map(str, range(models))), "--stack-generators",
+            "--device", "cpu" if self.smoke else "cuda", "--quiet",
+        )  # fmt: skip
+        started = time.monotonic()
+        codes = self.wait([self.spawn(argv)], need)
+        result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
+        runs = sorted(out.glob("subset-*/generators/*/run.json")) if out.exists() else []
+        result["runs"] = [run_summary(p.parent) for p in runs]
+        rates = [r.get("steady_steps_per_second") for r in result["runs"]]
+        if rates and all(rates):
+            result["aggregate_steady_steps_per_second"] = round(sum(rates), 3)
+        self.summary["stages"][name] = result
+        self.save()
+
+    def item5(self, need: float) -> None:
+        """Issue 29 item 5 in one command: five BreastMNIST f=0.25 subsets, their generators
+        trained together for 5,000 epochs (cpu-tiny, batch 128: 5,352 steps of 137 images),
+        six arms x 10 seeds of ResNet-18 on the GPU (the five folders' cells in five processes
+        at once: --jobs 5), pooled. Whatever budget is left (cut by
+        SIGINT, so the generators save); the whole folder but its periodic checkpoints comes back
+        (OUT/item5). `--item5-dir` (a carried copy of that folder) continues it: the generators
+        from their last checkpoints, the cells after the finished ones."""
+        name = "item5"
+        if not self.stage(name, need, self.left()):
+            return
+        out = self.item5_dir
+        arms = "none,classic,gaunet,gaunet+classic,copies,copies+classic"
+        steps = "4" if self.smoke else "5352"
+        argv = gaunet(
+            "benchmark", "--data", self.data, "--out", str(out), "--fractions", "0.25",
+            "--arms", arms, "--seeds", "1" if self.smoke else "10", "--classifiers", "resnet18",
+            "--width", "0.5", "--epochs", "2" if self.smoke else "20",
+            "--gen-config", str(self.generator_config(128, out.parent)), "--gen-steps", steps,
+            "--subset-seeds", "0,1" if self.smoke else "0,1,2,3,4", "--stack-generators",
+            "--jobs", "2" if self.smoke else "5",
+            "--device", "cpu" if self.smoke else "cuda", "--quiet",
+        )  # fmt: skip
+        started = time.monotonic()
+        codes = self.wait([self.spawn(argv)], max(self.left() - GRACE - 10, 10))
+        result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
+        runs = sorted(out.glob("subset-*/generators/*/run.json")) if out.exists() else []
+        result["generators"] = [run_summary(p.parent) for p in runs]
+        results = sorted(out.glob("subset-*/results.csv"))
+        result["result_rows"] = sum(len(p.read_text().splitlines()) - 1 for p in results)
+        if out.exists():
+            shutil.copytree(out, self.out / "item5", ignore=shutil.ignore_patterns("step-*.pt*"))
+            result["snapshots_left_behind"] = len(list(out.rglob("step-*.pt")))
+        self.summary["stages"][name] = result
+        self.save()
+
     def benchmark(self, need: float) -> None:
         name = "benchmark"
         if not self.stage(name, need, self.left()):
             return
-        from gaunet.config import load_config, save_config
-
-        config = self.work / "gen-tiny-b64.yaml"
-        overrides = {"size": 28, "pad_input": True, "batch_size": 64}
-        if self.smoke:
-            overrides |= {"g_width": 4, "g_width_max": 8, "d_growth": 4, "d_stem": 4}
-        save_config(load_config("cpu-tiny", overrides), config)
+        config = self.generator_config(64)
         out = self.work / "bench"
         arms = "none,classic,gaunet,gaunet+classic,copies,copies+classic"
         budget = ["--gen-steps", "4"] if self.smoke else ["--gen-minutes", "1.5"]
@@ -315,6 +401,11 @@ def main() -> None:
     )
     parser.add_argument("--tag", default="h200", help="with --from-summary: the files' tag")
     parser.add_argument(
+        "--item5-dir",
+        type=Path,
+        help="item5's benchmark folder: a carried copy of an earlier OUT/item5 continues there",
+    )
+    parser.add_argument(
         "--assume",
         action="append",
         default=[],
@@ -329,7 +420,7 @@ def main() -> None:
         for path in result_files(summary, args.out, assume, args.tag):
             print(path)
         return
-    check = Check(args.out, args.budget, args.smoke, args.data)
+    check = Check(args.out, args.budget, args.smoke, args.data, args.item5_dir)
     skip = set(filter(None, args.skip.split(",")))
     m = 0.05 if args.smoke else args.scale  # the smoke mode counts steps instead
     concurrent = [*TINY28, "--set", "batch_size=128", "--set", "log_every=10"]
@@ -339,6 +430,9 @@ def main() -> None:
     paper256 += ["--size", "32"] if args.smoke else []
     plan = [
         ("pytest-cuda", lambda: check.pytest()),
+        # the stacked training loop (gaunet benchmark --stack-generators), then item 5 with it
+        ("item5", lambda: check.item5(300)),
+        ("stacked-train-5", lambda: check.stacked_train(5, 75)),
         # first what no GPU session has measured yet (the 2026-12-04 evening session had none)
         ("stacked-b16", lambda: check.stacked(16, 120)),
         ("stacked-b128", lambda: check.stacked(128, 120)),

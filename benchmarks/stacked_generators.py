@@ -17,6 +17,7 @@ The last line is `models=G separate=X stacked=Y speedup=Z` in model-iterations p
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -109,16 +110,20 @@ def stacked(preset: str, overrides: dict, models: int, repeats: int, graph: bool
         return Batch(images[0], images[1], labels)
 
     batches = [stack_batches([batch() for _ in range(models)]) for _ in range(cfg.n_critic + 1)]
+    counter = itertools.count()  # the iteration's step: the lazy penalty's schedule
+
+    def iteration() -> None:
+        step.iteration(batches, next(counter))
+
     for _ in range(max(3, cfg.gp_every)):
-        step.iteration(batches)
+        iteration()
     with OpCount() as ops:
         for _ in range(cfg.gp_every):
-            step.iteration(batches)
+            iteration()
     result = {
         "ops_per_model_iteration": ops.count / cfg.gp_every / models,
         "kernel_ops_per_model_iteration": ops.kernels / cfg.gp_every / models,
-        "model_iterations_per_second": per_second(lambda: step.iteration(batches), repeats, device)
-        * models,
+        "model_iterations_per_second": per_second(iteration, repeats, device) * models,
     }
     if graph and device.type == "cuda":
         graphs = capture_iterations(step, batches, penalty_phases(cfg))

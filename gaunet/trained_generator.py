@@ -25,10 +25,9 @@ from gaunet.data import ImageSet
 from gaunet.data.imageset import to_unit_tensor
 from gaunet.device import resolve_device
 from gaunet.errors import GaunetError, shorten
-from gaunet.training.api import read_train_images
 from gaunet.training.checkpoint import load_checkpoint
 from gaunet.training.loss import build_family
-from gaunet.training.run_folder import TRAIN_IMAGES
+from gaunet.training.run_folder import TRAIN_IMAGES, read_train_images
 
 # Images per forward pass, always: a fixed shape keeps CPU kernels (and their rounding) fixed.
 GENERATION_CHUNK = 8

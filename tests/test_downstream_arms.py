@@ -15,7 +15,8 @@ from downstream_helpers import FakeGenerators
 
 from gaunet.data import ImageSet, assign_split, load_source, read_split
 from gaunet.downstream.arms import parse_arms, per_class_targets
-from gaunet.downstream.generator_arms import GeneratorArms, check_provenance
+from gaunet.downstream.generator_arms import GeneratorArms
+from gaunet.downstream.provenance import check_provenance
 from gaunet.downstream.subsets import nested_subsets
 from gaunet.errors import GaunetError
 from gaunet.trained_generator import opaque_id

@@ -15,7 +15,8 @@ from gaunet.data import read_split
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
 from gaunet.downstream.cells import Grid
 from gaunet.downstream.fit import FitSettings
-from gaunet.downstream.generator_arms import GeneratorArms, read_synthetic_manifest, train_ids
+from gaunet.downstream.generator_arms import GeneratorArms
+from gaunet.downstream.provenance import read_synthetic_manifest, train_ids
 from gaunet.downstream.stats import METRICS
 from gaunet.errors import GaunetError
 from gaunet.trained_generator import opaque_id

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,8 @@ def test_smoke_run_measures_each_stage_from_the_run_folders(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     stages = summary["stages"]
     assert set(stages) == {
+        "stacked-train-5",
+        "item5",
         "stacked-b16",
         "table3-busi",
         "paper28-b64",
@@ -68,6 +71,19 @@ def test_smoke_run_measures_each_stage_from_the_run_folders(tmp_path):
     single = stacked["separate"]["kernel_ops_per_model_iteration"]
     # two models stepped as one launch fewer kernels per model than one model alone
     assert stacked["runs"][0]["stacked"]["kernel_ops_per_model_iteration"] < 0.75 * single
+    together = stages["stacked-train-5"]
+    assert together["exit"] == [0] and len(together["runs"]) == 5
+    assert [r["stacked"]["index"] for r in together["runs"]] == [0, 1, 2, 3, 4]
+    assert all(r["steps"] == 6 and r["stacked"]["models"] == 5 for r in together["runs"])
+    assert together["aggregate_steady_steps_per_second"] > 0
+    item5 = stages["item5"]
+    assert item5["exit"] == [0] and [g["steps"] for g in item5["generators"]] == [4, 4]
+    kept = out / "item5"
+    assert (kept / "pooled.md").is_file()
+    runs = sorted(kept.glob("subset-*/generators/*/checkpoints"))
+    assert len(runs) == 2 and all((run / "last.pt").is_file() for run in runs)
+    assert item5["snapshots_left_behind"] > 0  # periodic snapshots were made, and stay behind
+    assert not list(kept.rglob("step-*.pt"))
     table3 = stages["table3-busi"]
     assert table3["exit"] == [0]
     rows = (out / "table3-results.csv").read_text().splitlines()
@@ -126,3 +142,57 @@ def test_results_files_resolve_each_runs_preset_size_and_batch(tmp_path):
     assert tiny["size"] == 32 and tiny["cudnn_benchmark"] is False  # --set beats --assume
     assert tiny["processes_at_once"] == 2
     assert not (tmp_path / "gpu-train-t-concurrent-2-1.json").exists()  # a run without run.json
+
+
+ALL_BUT_ITEM5 = ",".join(
+    [
+        *SKIP.split(","),
+        "stacked-train-5", "stacked-b16", "table3-busi", "paper28-b64", "tiny28",
+        "concurrent-2", "benchmark",
+    ]
+)  # fmt: skip
+
+
+def test_item5_continues_in_a_carried_folder(tmp_path):
+    """--item5-dir: a second check continues the same folder (its pinned generator config is
+    found under the same name), training nothing again and adding no cell."""
+    argv = [sys.executable, str(ROOT / "benchmarks" / "gpu_train_check.py")]
+    argv += ["--smoke", "--data", "phantom:n=48,classes=2", "--skip", ALL_BUT_ITEM5]
+    argv += ["--item5-dir", str(tmp_path / "carried" / "item5")]
+    summaries = []
+    for k in range(2):
+        out = tmp_path / f"check-{k}"
+        done = subprocess.run([*argv, str(out)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        summaries.append(json.loads((out / "summary.json").read_text())["stages"])
+    first, second = (s["item5"] for s in summaries)
+    assert first["exit"] == second["exit"] == [0]
+    assert first["result_rows"] == second["result_rows"] > 0
+    assert [g["wall_seconds"] for g in first["generators"]] == [
+        g["wall_seconds"] for g in second["generators"]
+    ]  # the generators were not trained again
+    assert "generators together" not in (tmp_path / "check-1" / "log.txt").read_text()
+
+
+def test_a_stage_past_its_limit_gets_ctrl_c_first(tmp_path):
+    """A cut stage is sent SIGINT (gaunet saves its checkpoints on it), not killed outright."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gpu_train_check import Check
+
+    saved = tmp_path / "saved"
+    child = (
+        "import signal, sys, time\n"
+        f"signal.signal(signal.SIGINT, lambda *a: (open({str(saved)!r}, 'w').write('x'), "
+        "sys.exit(130)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    check = Check(tmp_path, budget=100, smoke=True, data="")
+    proc = check.spawn([sys.executable, "-c", child])
+    for _ in range(300):  # until the handler is installed (the child says so in the log)
+        if "ready" in (tmp_path / "log.txt").read_text():
+            break
+        time.sleep(0.1)
+    assert check.wait([proc], limit=1) == ["timeout"]
+    assert saved.read_text() == "x"

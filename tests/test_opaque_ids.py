@@ -77,7 +77,7 @@ def test_no_identifier_in_run_folder_or_cache(tmp_path):
 
 
 def test_ids_stay_stable_so_saved_splits_and_provenance_still_work(tmp_path):
-    from gaunet.downstream.generator_arms import check_provenance, check_run_matches
+    from gaunet.downstream.provenance import check_provenance, check_run_matches
     from gaunet.generate import generate_dataset
 
     source = _dicom_source(tmp_path / "data")

@@ -186,6 +186,29 @@ def test_benchmark_subset_seeds_runs_each_subset_then_pools(tmp_path: Path) -> N
     assert again["entries"] == pooled["entries"]
 
 
+def test_subset_folders_run_at_once_give_the_same_results(tmp_path: Path) -> None:
+    """--jobs 2: the subset folders in two processes hold what one at a time writes."""
+    command = [
+        "benchmark", "--data", "phantom:n=40", "--classifiers", "svm", "--arms", "none,classic",
+        "--fractions", "0.5", "--seeds", "2", "--size", "16", "--subset-seeds", "0,1,2",
+    ]  # fmt: skip
+    assert main([*command, "--out", str(tmp_path / "one")]) == 0
+    assert main([*command, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    for seed in range(3):
+        rows = [
+            sorted(
+                line.rsplit(",", 1)[0]  # all but the cell's seconds
+                for line in (tmp_path / run / f"subset-{seed}" / "results.csv")
+                .read_text()
+                .splitlines()
+            )
+            for run in ("one", "two")
+        ]
+        assert rows[0] == rows[1] and len(rows[0]) > 1
+    pooled = [json.loads((tmp_path / run / "pooled.json").read_text()) for run in ("one", "two")]
+    assert pooled[0]["entries"] == pooled[1]["entries"]
+
+
 @pytest.mark.parametrize(
     "extra, words",
     [
@@ -193,6 +216,9 @@ def test_benchmark_subset_seeds_runs_each_subset_then_pools(tmp_path: Path) -> N
         (["--subset-seeds", "0,x"], "integers"),
         (["--subset-seeds", "0,1", "--subset-seed", "3"], "not both"),
         (["--subset-seeds", "0,-1"], "0 or more"),
+        (["--stack-generators"], "give --subset-seeds too"),
+        (["--jobs", "2"], "give --subset-seeds"),
+        (["--subset-seeds", "0,1", "--jobs", "0"], "at least 1"),
     ],
 )
 def test_bad_subset_seeds_are_refused(

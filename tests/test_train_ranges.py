@@ -15,7 +15,7 @@ from gaunet.cli import main
 from gaunet.config import load_config
 from gaunet.errors import GaunetError
 from gaunet.training import memory, train
-from gaunet.training.api import usable_cpus
+from gaunet.training.memory import usable_cpus
 
 TINY_SETS = [f"--set={key}={value}" for key, value in TINY.items()]
 

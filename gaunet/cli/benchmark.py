@@ -12,7 +12,7 @@ from gaunet.cli._protocol import with_protocol
 from gaunet.errors import GaunetError
 
 if TYPE_CHECKING:
-    from gaunet.downstream.benchmark import BenchmarkSettings
+    pass
 
 ORDER = 60
 
@@ -148,6 +148,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with an interval that includes the generator's own randomness (gaunet pool). 2 or "
         "more seeds (3 or more advised); replaces --subset-seed",
     )
+    parser.add_argument(
+        "--stack-generators",
+        action="store_true",
+        help="with --subset-seeds: train the subsets' generators at once, stacked in one "
+        "process (their networks batched on a leading axis: one kernel serves all of them), "
+        "before the cells. Each generator keeps its own run folder, seed and images; "
+        "--gen-minutes is then the budget of the whole stack. For a GPU, where small models "
+        "are bound by kernel launches; on a CPU it is no faster (docs/performance.md)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --subset-seeds: run N subset folders at once, a process each (on a GPU, "
+        "small classifier cells leave it idle between kernel launches; on a CPU, at most one "
+        "per core). The results are those of one at a time",
+    )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of a made split")
     parser.add_argument(
         "--gen-config", default="cpu-tiny", help="generator preset of the gaunet/gan/cgan arms"
@@ -247,7 +265,12 @@ def run(args: argparse.Namespace) -> int:
         if subset_seeds is None:
             results = run_benchmark(settings, out)
         else:
-            return _run_subsets(settings, out, subset_seeds)
+            from gaunet.downstream.subset_runs import run_subsets
+
+            pooled = run_subsets(settings, out, subset_seeds, args.stack_generators, args.jobs)
+            print(f"pooled over subset seeds {', '.join(map(str, subset_seeds))}: {pooled}")
+            print(pooled.read_text())
+            return 0
     except KeyboardInterrupt:
         # finished cells are in results.csv; a rerun skips them and redoes the cut one
         print(
@@ -261,7 +284,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _subset_seeds(args: argparse.Namespace) -> list[int] | None:
+    if args.jobs < 1:
+        raise GaunetError("--jobs must be at least 1")
     if args.subset_seeds is None:
+        if args.jobs > 1:
+            raise GaunetError("--jobs runs several subset folders at once: give --subset-seeds")
+        if args.stack_generators:
+            raise GaunetError(
+                "--stack-generators trains the generators of several subsets together: give "
+                "--subset-seeds too (e.g. --subset-seeds 0,1,2,3,4)"
+            )
         return None
     try:
         seeds = [int(s) for s in comma_list(args.subset_seeds)]
@@ -273,6 +305,7 @@ def _subset_seeds(args: argparse.Namespace) -> list[int] | None:
         raise GaunetError(f"--subset-seeds {args.subset_seeds!r}: seeds must be 0 or more")
     if args.subset_seed != 0:
         raise GaunetError("give --subset-seed or --subset-seeds, not both")
+
     from gaunet.downstream.arms import parse_arms
 
     runs = [arm.name for arm in parse_arms(comma_list(args.arms)) if arm.kind == "run"]
@@ -282,22 +315,3 @@ def _subset_seeds(args: argparse.Namespace) -> list[int] | None:
             "on one subset only: give generator names (gaunet, gan, cgan) instead"
         )
     return seeds
-
-
-def _run_subsets(settings: BenchmarkSettings, out: Path, seeds: list[int]) -> int:
-    """One benchmark folder per subset seed, then the pooled report over them."""
-    from dataclasses import replace
-
-    from gaunet.downstream.benchmark import run_benchmark
-    from gaunet.downstream.pooled import write_pooled
-    from gaunet.locking import folder_lock
-
-    folders = [out / f"subset-{seed}" for seed in seeds]
-    with folder_lock(out, "benchmark"):  # the parent too: pooled.md is written there
-        for seed, folder in zip(seeds, folders):
-            print(f"subset seed {seed}: {folder}", flush=True)
-            run_benchmark(replace(settings, subset_seed=seed), folder)
-        pooled = write_pooled(out, folders)
-    print(f"pooled over subset seeds {', '.join(map(str, seeds))}: {pooled}")
-    print(pooled.read_text())
-    return 0

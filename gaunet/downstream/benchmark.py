@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -34,7 +36,7 @@ from gaunet.downstream.classifiers import (
     check_classifiers,
 )
 from gaunet.downstream.fit import FitSettings
-from gaunet.downstream.generator_arms import GeneratorArms
+from gaunet.downstream.generator_arms import GeneratorArms, TrainingJob
 from gaunet.downstream.report import write_reports
 from gaunet.downstream.snapshots import check_criterion
 from gaunet.downstream.stats import METRICS
@@ -157,26 +159,8 @@ def _run_grid(
     arms_helper: GeneratorArms | None,
 ) -> Path:
     """run_benchmark() once `out` is made and this process alone writes it."""
-    check_classifiers(settings.classifiers)
-    arms = parse_arms(settings.arms)
-    _check_snapshot_selection(settings, arms)
-    check_synthetic_draws(settings)
-    record = pin_settings(
-        out / "benchmark.json",
-        asdict(settings),
-        PINNED,
-        PIN_DEFAULTS,
-        paths=("data", "gen_init_from"),
-    )
-    if data is None:
-        data = load_source(settings.data, size=settings.size, channels=settings.channels)
-        print_skip_summary(data, out)
-    data = assign_split(data, seed=settings.split_seed)
-    write_split(out / "split.csv", data)
-    arms_helper = _configured(
-        GeneratorArms(out) if arms_helper is None else arms_helper, out, settings
-    )
-    grid = Grid(data, settings, arms_helper)
+    arms, record, grid = _prepare(settings, out, data, arms_helper)
+    arms_helper = grid.arms_helper
     arms_helper.validation = grid.val  # the reference of --select-snapshot fd-val; never test
     for arm in arms:  # a run folder that fits no fraction fails now, not hours in
         for fraction in settings.fractions:
@@ -207,6 +191,85 @@ def _run_grid(
             bar.update(1)
     _report(out, rows, settings, arms, record)
     return results
+
+
+def _prepare(
+    settings: BenchmarkSettings,
+    out: Path,
+    data: ImageSet | None,
+    arms_helper: GeneratorArms | None,
+) -> tuple[list[Arm], dict, Grid]:
+    """What every use of a folder starts with, under its lock: the checks, the pinned settings
+    (benchmark.json), the data and its split (split.csv), and the grid of its subsets."""
+    check_classifiers(settings.classifiers)
+    arms = parse_arms(settings.arms)
+    _check_snapshot_selection(settings, arms)
+    check_synthetic_draws(settings)
+    record = pin_settings(
+        out / "benchmark.json",
+        asdict(settings),
+        PINNED,
+        PIN_DEFAULTS,
+        paths=("data", "gen_init_from"),
+    )
+    if data is None:
+        data = load_source(settings.data, size=settings.size, channels=settings.channels)
+        print_skip_summary(data, out)
+    data = assign_split(data, seed=settings.split_seed)
+    write_split(out / "split.csv", data)
+    arms_helper = _configured(
+        GeneratorArms(out) if arms_helper is None else arms_helper, out, settings
+    )
+    return arms, record, Grid(data, settings, arms_helper)
+
+
+def train_generators_together(
+    settings: BenchmarkSettings,
+    folders: dict[int, Path],
+    train_fn: Callable[..., list[Path]] | None = None,
+) -> int:
+    """The generator arms of one benchmark folder per subset seed (`folders`), trained at once:
+    per generator arm and fraction, one stacked run of every subset's generator
+    (training/stacked_loop.py), each in the folder run_benchmark would train it in and recorded
+    there, so run_benchmark then reuses it. `--gen-minutes` is the budget of the whole stack.
+    Returns the number of generators trained; `train_fn` follows training.train_together."""
+    if train_fn is None:
+        from gaunet.training import train_together as train_fn
+    check_source(settings.gen_init_from, "--gen-init-from")
+    resolve_device(settings.device)
+    data = load_source(settings.data, size=settings.size, channels=settings.channels)
+    groups: dict[tuple[str, float], dict[Path, TrainingJob]] = {}
+    with ExitStack() as locks:
+        for seed, out in folders.items():
+            folder_settings = replace(settings, subset_seed=seed)
+            locks.enter_context(folder_lock(out, "benchmark"))
+            arms, _, grid = _prepare(folder_settings, out, data, None)
+            for arm in arms:
+                if arm.kind != "generator":
+                    continue
+                for fraction in settings.fractions:
+                    job = grid.arms_helper.training_job(arm, fraction, grid.subset(fraction))
+                    if job is not None:
+                        groups.setdefault((arm.model, fraction), {})[job.folder] = job
+        for (model, fraction), by_folder in groups.items():
+            jobs = list(by_folder.values())
+            print(
+                f"training {len(jobs)} {model} generators together (fraction {fraction:g}): "
+                + ", ".join(str(job.folder) for job in jobs),
+                flush=True,
+            )
+            runs = train_fn(
+                [job.data for job in jobs],
+                [job.folder for job in jobs],
+                config=settings.gen_config,
+                overrides=jobs[0].overrides,
+                steps=settings.gen_steps,
+                minutes=settings.gen_minutes,
+                seeds=[job.seed for job in jobs],
+            )
+            for job, run in zip(jobs, runs):
+                job.done(Path(run))
+    return sum(len(group) for group in groups.values())
 
 
 def _log_cell(path: Path, row: dict, device: torch.device) -> None:

@@ -5,7 +5,7 @@ fraction subset, cache it, and sample its synthetic images.
 validation or test images), cache it under DIR/generators/<arm>-f<fraction>-s<subset seed>/,
 and add `ratio x n_c` synthetic images per class. An arm given as an existing run folder is
 used as-is, but only where its split.csv train rows equal the fraction subset, and a synthetic
-set's manifest must name only training-subset images as sources (check_provenance).
+set's manifest must name only training-subset images as sources (provenance.py).
 
 With `filter_pool` K > 1, K x the wanted number of images per class are generated, a small
 CNN trained on the fraction subset alone (never validation or test images) scores them, and
@@ -18,7 +18,6 @@ records every snapshot's score. Parsing the arm names is arms.py.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,10 +26,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
-from gaunet.data import ImageSet, read_split
-from gaunet.data.prepare import resize_to
+from gaunet.data import ImageSet
 from gaunet.downstream import snapshots
 from gaunet.downstream.arms import (
     Arm,
@@ -38,82 +35,9 @@ from gaunet.downstream.arms import (
     per_class_targets,
     snapshot_overrides_for,
 )
+from gaunet.downstream.provenance import check_provenance, check_run_matches, load_synthetic
 from gaunet.errors import GaunetError
 from gaunet.progress import progress
-
-
-def train_ids(run: Path) -> set[str]:
-    """Ids of the rows a run was trained on, from its split.csv."""
-    return {i for i, split in read_split(run / "split.csv").items() if split == "train"}
-
-
-def check_run_matches(run: Path, subset_ids: set[str], fraction: float) -> None:
-    """The run must have been trained on exactly this subset: no more (val/test), no less."""
-    trained = train_ids(run)
-    if trained != subset_ids:
-        extra, missing = len(trained - subset_ids), len(subset_ids - trained)
-        raise GaunetError(
-            f"{run}: its train split ({len(trained)} images) is not the fraction {fraction} "
-            f"training subset ({len(subset_ids)}; {extra} not in it, {missing} missing); use "
-            "an arm name (gaunet, gan, cgan) to train one per fraction, or drop that fraction"
-        )
-
-
-def read_synthetic_manifest(path: Path) -> list[dict[str, str]]:
-    """The rows of the manifest.csv `gaunet generate` wrote (path, label, source_id, ...)."""
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if rows and not {"path", "label"} <= set(rows[0]):
-        raise GaunetError(f"{path}: a manifest needs path and label columns")
-    return rows
-
-
-def check_provenance(manifest: Path, run: Path, subset_ids: set[str]) -> None:
-    """Synthetic images must come from a generator trained (and conditioned) on the subset only.
-
-    A manifest's source_id is the training image's id or, as `gaunet generate` writes it, the
-    opaque hash of that id; both are checked against the subset.
-    """
-    from gaunet.trained_generator import opaque_id
-
-    trained = train_ids(run)
-    if not trained <= subset_ids:
-        raise GaunetError(
-            f"{run}: trained on {len(trained - subset_ids)} images outside the training subset "
-            "(validation or test images would leak into the classifier's extra data)"
-        )
-    allowed = subset_ids | {opaque_id(i) for i in subset_ids}
-    for row in read_synthetic_manifest(manifest):
-        source = row.get("source_id", "")
-        if source and source not in allowed:
-            raise GaunetError(
-                f"{manifest}: {row['path']} was conditioned on {source}, not a "
-                "training-subset image"
-            )
-
-
-def load_synthetic(
-    manifest: Path, wanted: np.ndarray, size: int, channels: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The first `wanted[c]` images of each class c listed in the manifest, as uint8 arrays."""
-    rows = read_synthetic_manifest(manifest)
-    taken = np.zeros_like(wanted)
-    images, labels = [], []
-    for row in rows:
-        label = int(row["label"])
-        if label >= len(wanted) or taken[label] >= wanted[label]:
-            continue
-        with Image.open(manifest.parent / row["path"]) as image:
-            images.append(resize_to(np.asarray(image), size, channels))
-        labels.append(label)
-        taken[label] += 1
-    short = np.flatnonzero(taken < wanted)
-    if len(short):
-        c = int(short[0])
-        raise GaunetError(f"{manifest}: {taken[c]} images of class {c}, {wanted[c]} needed")
-    shape = (0, channels, size, size)
-    stack = np.stack(images) if images else np.zeros(shape, np.uint8)
-    return stack, np.asarray(labels, dtype=np.int64)
 
 
 def _counts(wanted: np.ndarray) -> list[int]:
@@ -145,6 +69,25 @@ def _default_extractor(subset: ImageSet, device: str = "cpu") -> Any:
 def _default_scorer(subset: ImageSet, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
     """Class probabilities from the domain CNN trained on `subset` alone."""
     return _default_extractor(subset, device).predict_proba
+
+
+@dataclass
+class TrainingJob:
+    """A generator arm's training run as GeneratorArms starts it: `data` None resumes the
+    interrupted run in `folder`; `done(run)` records it, so the folder's later runs reuse it."""
+
+    data: ImageSet | None
+    folder: Path
+    resume: bool
+    overrides: dict[str, Any]
+    seed: int
+    record: Path
+    arm: str
+    fraction: float
+
+    def done(self, run: Path) -> None:
+        payload = {"run": str(run), "arm": self.arm, "fraction": self.fraction}
+        self.record.write_text(json.dumps(payload))
 
 
 @dataclass
@@ -193,9 +136,43 @@ class GeneratorArms:
             self.cache[key] = self._make(arm, fraction, subset)
         return self.cache[key]
 
+    def _tag(self, arm: Arm, fraction: float) -> str:
+        return f"{arm.model.replace(':', '-')}-f{fraction:g}-s{self.subset_seed}"
+
+    def training_job(self, arm: Arm, fraction: float, subset: ImageSet) -> TrainingJob | None:
+        """The generator run this arm still has to train for `fraction` (None: a run folder
+        given as the arm, or one already trained and recorded). `gaunet benchmark
+        --subset-seeds --stack-generators` trains several folders' jobs together."""
+        record = self.out / "generators" / f"{self._tag(arm, fraction)}.json"
+        if arm.kind == "run" or record.is_file():
+            return None
+        folder = self.out / "generators" / self._tag(arm, fraction)
+        started = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").iterdir())
+        overrides = {
+            "model": arm.model,
+            "channels": subset.channels,
+            # the benchmark's --size: the generator learns the images it will add
+            "size": subset.size,
+            "pad_input": True,
+            "num_threads": torch.get_num_threads(),  # what --threads asked for
+            **self._snapshot_overrides(arm),
+            **self._init_overrides(arm),
+            **({} if self.device == "auto" else {"device": self.device}),
+        }
+        return TrainingJob(
+            data=None if started else subset,  # an interrupted training run is resumed
+            folder=folder,
+            resume=started,
+            overrides=overrides,
+            seed=self.subset_seed,
+            record=record,
+            arm=arm.model,
+            fraction=fraction,
+        )
+
     def _make(self, arm: Arm, fraction: float, subset: ImageSet) -> tuple:
         subset_ids = {str(i) for i in subset.ids}
-        tag = f"{arm.model.replace(':', '-')}-f{fraction:g}-s{self.subset_seed}"
+        tag = self._tag(arm, fraction)
         record = self.out / "generators" / f"{tag}.json"
         if arm.kind == "run":
             check_run_matches(arm.run, subset_ids, fraction)
@@ -203,29 +180,19 @@ class GeneratorArms:
         elif record.is_file():
             run = Path(json.loads(record.read_text())["run"])
         else:
-            folder = self.out / "generators" / tag
-            started = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").iterdir())
+            job = self.training_job(arm, fraction, subset)
+            assert job is not None  # neither a run folder nor recorded
             run = self.train_fn(
-                None if started else subset,  # an interrupted training run is resumed
-                folder,
-                resume=started,
+                job.data,
+                job.folder,
+                resume=job.resume,
                 config=self.gen_config,
-                overrides={
-                    "model": arm.model,
-                    "channels": subset.channels,
-                    # the benchmark's --size: the generator learns the images it will add
-                    "size": subset.size,
-                    "pad_input": True,
-                    "num_threads": torch.get_num_threads(),  # what --threads asked for
-                    **self._snapshot_overrides(arm),
-                    **self._init_overrides(arm),
-                    **({} if self.device == "auto" else {"device": self.device}),
-                },
+                overrides=job.overrides,
                 steps=self.gen_steps,
                 minutes=self.gen_minutes,
-                seed=self.subset_seed,
+                seed=job.seed,
             )
-            record.write_text(json.dumps({"run": str(run), "arm": arm.model, "fraction": fraction}))
+            job.done(run)
         wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
         pool = max(1, int(self.filter_pool))
         name = f"{tag}-r{self.ratio:g}{f'-p{pool}' if pool > 1 else ''}"

@@ -5,11 +5,9 @@ train on."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import warnings
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +16,19 @@ from gaunet.config import TrainConfig, load_config, save_config
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.data.prepare import resize_stack
 from gaunet.device import resolve_device
-from gaunet.errors import GaunetError, GaunetWarning, os_error, shorten
+from gaunet.errors import GaunetError, os_error
 from gaunet.locking import check_can_create, folder_lock
 from gaunet.training import distributed, resume_checks
 from gaunet.training.checkpoint import load_checkpoint
 from gaunet.training.distributed import Distributed
 from gaunet.training.loop import Trainer
-from gaunet.training.memory import check_memory, image_count
-from gaunet.training.run_folder import TRAIN_IMAGES, load_train_images, save_train_images
+from gaunet.training.memory import check_memory, check_resources, image_count
+from gaunet.training.run_folder import (
+    TRAIN_IMAGES,
+    previous_step_target,
+    read_train_images,
+    save_train_images,
+)
 from gaunet.training.warm_start import check_source
 
 
@@ -66,15 +69,9 @@ def train(
     raises GaunetError naming the path; checkpoints are atomic, so the last good one is kept."""
     launched = time.perf_counter()
     out = Path(out)
-    overrides = dict(overrides or {})
+    overrides = _with_budget(overrides, steps, minutes)
     if seed is not None:
         overrides["seed"] = seed
-    if steps is not None:
-        overrides["steps"] = steps
-    elif minutes is not None:
-        overrides["steps"] = 0
-    if minutes is not None:
-        overrides["minutes"] = minutes
     dist = distributed.setup(str(overrides.get("device") or "auto"))
     try:
         _train(data, out, config, overrides, resume, progress, dist, launched)
@@ -83,6 +80,120 @@ def train(
     finally:
         dist.teardown()
     return out
+
+
+def train_together(
+    data: list[ImageSet | str | Path | None],
+    outs: list[str | Path],
+    config: str | Path | TrainConfig = "cpu-tiny",
+    overrides: dict[str, Any] | None = None,
+    steps: int | None = None,
+    minutes: float | None = None,
+    seeds: list[int] | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Train one run per (data[k], outs[k]) at once, stacked (training/stacked.py): the same
+    config, each run with its own data and seed (`seeds[k]`, default the config's seed + k).
+    Each folder ends as `train()` leaves one, and `gaunet train --resume` continues it alone.
+    A folder that already holds checkpoints is resumed (its `data` may be None); all runs must
+    then be at the same step. `steps`/`minutes` are the budget of the whole stack. One process
+    only (no torchrun). Refused calls leave every folder as it was."""
+    launched = time.perf_counter()
+    outs = [Path(out) for out in outs]
+    if len(data) != len(outs) or not outs:
+        raise GaunetError("train_together needs one data source per run folder, and 1+ runs")
+    if len({out.resolve() for out in outs}) != len(outs):
+        raise GaunetError("train_together: the run folders must differ")
+    if seeds is not None and len(seeds) != len(outs):
+        raise GaunetError("train_together: give one seed per run folder")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise GaunetError("runs trained together use one process: run without torchrun")
+    overrides = _with_budget(overrides, steps, minutes)
+    given = seeds is not None
+    base_seed = int(load_config(config, overrides).seed)
+    seeds = list(seeds) if seeds is not None else [base_seed + k for k in range(len(outs))]
+    try:
+        _train_together(
+            data, outs, config, overrides, seeds if given else None, seeds, progress, launched
+        )
+    except OSError as error:
+        raise GaunetError(os_error(error, outs[0])) from error
+    return outs
+
+
+def _train_together(
+    data: list[ImageSet | str | Path | None],
+    outs: list[Path],
+    config: str | Path | TrainConfig,
+    overrides: dict[str, Any],
+    asked: list[int] | None,
+    seeds: list[int],
+    progress: bool,
+    launched: float,
+) -> None:
+    """train_together(): every run checked as _train() checks one (new runs before the locks,
+    resumes under them), the memory of the whole stack, then the writes, then one
+    StackedTrainer. `asked`: the seeds the caller gave (a resume must keep its own)."""
+    from gaunet.training.stacked_loop import StackedTrainer, check_stackable
+
+    dist = Distributed()
+    resumes = [_has_checkpoint(out) for out in outs]
+    plans: list[_Plan | None] = []
+    for k, out in enumerate(outs):
+        if resumes[k]:
+            _check_resumable(out)
+            plans.append(None)
+        else:
+            plans.append(
+                _check_new_run(data[k], out, config, {**overrides, "seed": seeds[k]}, dist)
+            )
+    with ExitStack() as locks:
+        for out in sorted(outs, key=lambda o: str(o.resolve())):  # one order: no deadlock
+            locks.enter_context(folder_lock(out, "train"))  # refused: no empty folder left
+        for k, out in enumerate(outs):
+            if resumes[k]:
+                plans[k] = plan = _check_resume(out, data[k], dict(overrides), dist)
+                if asked is not None and asked[k] != plan.cfg.seed:
+                    raise GaunetError(
+                        f"{out}: a resume keeps the run's seed {plan.cfg.seed}, not {asked[k]}"
+                    )
+            else:
+                _check_no_run(out)
+        images = sum(len(plan.rows) for plan in plans)
+        check_memory(plans[0].cfg, resolve_device(plans[0].cfg.device), images, len(plans))
+        trainers = [_trainer(out, plan, False, dist, launched) for out, plan in zip(outs, plans)]
+        check_stackable(trainers)
+        steps = {t.step for t in trainers}
+        if len(steps) > 1:
+            raise GaunetError(
+                f"the runs are at different steps ({', '.join(map(str, sorted(steps)))}); "
+                "resume them one at a time (gaunet train --out RUN --resume)"
+            )
+        for out, plan, resumed in zip(outs, plans, resumes):
+            if not resumed:
+                _write_new_run(out, plan, dist)
+            save_config(plan.cfg, out / "config.yaml")
+        StackedTrainer(trainers, show_progress=progress).run()
+
+
+def _with_budget(
+    overrides: dict[str, Any] | None, steps: int | None, minutes: float | None
+) -> dict[str, Any]:
+    """A copy of `overrides` with the call's budget: `steps` is the run's total; `minutes`
+    alone trains without a step limit."""
+    overrides = dict(overrides or {})
+    if steps is not None:
+        overrides["steps"] = steps
+    elif minutes is not None:
+        overrides["steps"] = 0
+    if minutes is not None:
+        overrides["minutes"] = minutes
+    return overrides
+
+
+def _has_checkpoint(out: Path) -> bool:
+    checkpoints = out / "checkpoints"
+    return checkpoints.is_dir() and any(checkpoints.glob("*.pt"))
 
 
 def _train(
@@ -149,7 +260,7 @@ def _check_resume(
     saved = load_config(out / "config.yaml")
     cfg = load_config(out / "config.yaml", overrides)
     resume_checks.check_settings(out, saved, cfg)
-    plan = _Plan(cfg, cfg.steps if cfg.steps > 0 else _previous_target(out))
+    plan = _Plan(cfg, cfg.steps if cfg.steps > 0 else previous_step_target(out))
     checkpoints = out / "checkpoints"
     if checkpoints.exists() and any(checkpoints.glob("*.pt")):
         plan.state, loaded, plan.sha256 = load_checkpoint(checkpoints, "cpu")
@@ -157,7 +268,7 @@ def _check_resume(
     plan.rows = read_train_images(out / TRAIN_IMAGES)
     resume_checks.check_data(out, data, cfg.data, plan.rows.info)
     _check_budget(cfg)
-    _check_resources(cfg, dist, len(plan.rows))
+    check_resources(cfg, dist, len(plan.rows))
     return plan
 
 
@@ -175,7 +286,7 @@ def _check_new_run(
     cfg = load_config(config, overrides)
     _check_budget(cfg)
     check_source(cfg.init_from)  # before the data is read
-    _check_resources(cfg, dist, image_count(data))
+    check_resources(cfg, dist, image_count(data))
     # a --minutes run trains without a step limit, but its config still names a target
     target = cfg.steps or load_config(config, {**overrides, "steps": None}).steps or None
     plan = _Plan(cfg, target)
@@ -243,51 +354,3 @@ def _check_budget(cfg: TrainConfig) -> None:
             "no budget: steps and minutes are both 0; give --steps N (N >= 1) or --minutes M "
             "(M > 0)"
         )
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, e.g. under taskset or a container's
-    cpuset), else the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
-
-
-def _check_resources(cfg: TrainConfig, dist: Distributed, images: int) -> None:
-    """Threads capped to the CPUs there are (9999 OpenMP threads on 2 cores made three steps
-    of 18 s take minutes), with one warning; config.yaml then records the cap. The images and one
-    training step must fit in memory (training/memory.py): else one line with both numbers."""
-    cpus = usable_cpus()
-    if cfg.num_threads > cpus:
-        if dist.is_main:
-            warnings.warn(
-                f"num_threads {cfg.num_threads} is more than the {cpus} CPU(s) this process may "
-                f"use; using {cpus}",
-                GaunetWarning,
-                stacklevel=3,
-            )
-        cfg.num_threads = cpus
-    check_memory(cfg, dist.device(resolve_device(cfg.device)), images)
-
-
-def read_train_images(path: Path) -> ImageSet:
-    """A run's train_images.npz, or one GaunetError naming the file when it is damaged."""
-    try:
-        return load_train_images(path)
-    except Exception as error:  # noqa: BLE001 - any unreadable archive is the same problem
-        cause = shorten(str(error) or type(error).__name__, 120)
-        raise GaunetError(
-            f"{path}: cannot read the run's training images ({cause}); the file is damaged: "
-            "restore it from a copy or train a new run"
-        ) from None
-
-
-def _previous_target(out: Path) -> int | None:
-    """The step target an earlier invocation recorded in run.json (a --minutes run's config
-    holds steps: 0)."""
-    try:
-        target = json.loads((out / "run.json").read_text()).get("steps_target")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return target if isinstance(target, int) and target > 0 else None

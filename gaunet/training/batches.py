@@ -29,16 +29,21 @@ class DeviceBatches:
         self.images = torch.from_numpy(data.images).to(device)
         self.labels = torch.from_numpy(data.labels).to(device)
 
+    @property
+    def index_shape(self) -> tuple[int, ...]:
+        """The shape of an iteration's indices (draw_index): (2, pairs)."""
+        return (2, self.size * self.batches)
+
+    def draw_index(self) -> torch.Tensor:
+        """The next iteration's (2, pairs) pair indices, on the host: the pair sampler's one
+        call per iteration (a CUDA-graph replay makes the same call, graphs.py)."""
+        first, second, _ = self.sampler.sample(self.size * self.batches)
+        return torch.from_numpy(np.stack([first, second]))
+
     def draw(self) -> list[Batch]:
         """The iteration's batches, drawn and sent to the device at once: the pair sampler runs
         on the host, and a blocking copy per batch would stall a GPU."""
-        first, second, _ = self.sampler.sample(self.size * self.batches)
-        index = torch.from_numpy(np.stack([first, second]))
-        if self.device.type == "cuda":
-            index = index.pin_memory().to(self.device, non_blocking=True)
-        else:
-            index = index.to(self.device)
-        return self.from_index(index)
+        return self.from_index(to_device(self.draw_index(), self.device))
 
     def from_index(self, index: torch.Tensor) -> list[Batch]:
         """The iteration's batches from (2, pairs) device indices: gathered and converted on the
@@ -51,3 +56,10 @@ class DeviceBatches:
         labels = self.labels[index[0]]
         parts = [slice(k * size, (k + 1) * size) for k in range(count)]
         return [Batch(images[0, s], images[1, s], labels[s]) for s in parts]
+
+
+def to_device(index: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host indices on `device`, through pinned memory and without blocking on CUDA."""
+    if device.type == "cuda":
+        return index.pin_memory().to(device, non_blocking=True)
+    return index.to(device)

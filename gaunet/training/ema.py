@@ -34,16 +34,31 @@ class EMA:
             return min(self.decay, 1.0 - 1.0 / (1.0 + self.ramp * step))
         return min(self.decay, (1 + step) / (10 + step))
 
-    @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
-        live = [p.detach() for p in model.parameters()]
-        mine = list(self.model.parameters())
+        self.blend(
+            list(self.model.parameters()),
+            [p.detach() for p in model.parameters()],
+            list(self.model.buffers()),
+            list(model.buffers()),
+            step,
+        )
+
+    @torch.no_grad()
+    def blend(
+        self,
+        mine: list[torch.Tensor],
+        live: list[torch.Tensor],
+        my_buffers: list[torch.Tensor],
+        live_buffers: list[torch.Tensor],
+        step: int,
+    ) -> None:
+        """The update on parameter and buffer lists (a module's, or stacked models' tensors)."""
         if self.weight is None:
             torch._foreach_lerp_(mine, live, 1.0 - self.decay_at(step))
         else:  # the same lerp with the weight read on the device (bit-identical)
             torch._foreach_lerp_(mine, live, [self.weight] * len(mine))
-        for mine, theirs in zip(self.model.buffers(), model.buffers()):
-            mine.copy_(theirs)
+        for buffer, theirs in zip(my_buffers, live_buffers):
+            buffer.copy_(theirs)
 
     def state_dict(self) -> dict:
         return self.model.state_dict()

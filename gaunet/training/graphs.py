@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -100,11 +100,11 @@ class IterationGraphs:
         self.captures = 0
         self.warmup_seconds: float | None = None  # first warm-up step -> graphs captured
         self._warmup_started: float | None = None
-        pairs = cfg.batch_size * (cfg.n_critic + 1)
+        shape = stepper.batches.index_shape  # (2, pairs); stacked models: (models, 2, pairs)
         device = stepper.device
-        self.static_index = torch.zeros((2, pairs), dtype=torch.long, device=device)
+        self.static_index = torch.zeros(shape, dtype=torch.long, device=device)
         self.pinned = [
-            torch.zeros((2, pairs), dtype=torch.long).pin_memory() if self.cuda else None
+            torch.zeros(shape, dtype=torch.long).pin_memory() if self.cuda else None
             for _ in range(PINNED_RING)
         ]
         self.copied = [torch.cuda.Event() if self.cuda else None for _ in range(PINNED_RING)]
@@ -204,9 +204,7 @@ class IterationGraphs:
     def _fill_index(self) -> None:
         """This iteration's pairs into the static index: the same sampler call as an eager step
         (DeviceBatches.draw), so a graphed run draws the same pairs."""
-        s = self.stepper
-        first, second, _ = s.sampler.sample(s.batches.size * s.batches.batches)
-        host = torch.from_numpy(np.stack([first, second]))
+        host = self.stepper.batches.draw_index()
         if not self.cuda:
             self.static_index.copy_(host)
             return
@@ -234,6 +232,55 @@ class IterationGraphs:
             f"CUDA graphs: {len(self.graphs)} captured after {self.warmup} warm-up iterations "
             f"({self.warmup_seconds or 0:.1f} s)"
         )
+
+
+class GraphedIterations:
+    """How a stepper runs its iterations, eagerly or as graphs: one model's (step.Stepper) and
+    stacked models' (stacked.StackedStepper) alike. The stepper has `cfg`, `graphs`,
+    `graphs_reason`, `ema`, `opt_g`, `opt_d` and `eager_step(totals)`."""
+
+    cfg: TrainConfig
+    graphs: IterationGraphs | None
+    graphs_reason: str
+
+    def eager_step(self, totals: dict[str, torch.Tensor]) -> None:
+        raise NotImplementedError
+
+    def train_step(self, totals: dict[str, torch.Tensor]) -> None:
+        """One iteration: a CUDA-graph replay where graphs are on (after their warm-up), else
+        the eager iteration; either way `step` advances by one and `totals` gains its stats."""
+        if self.graphs is None:
+            self.eager_step(totals)
+            return
+        try:
+            self.graphs.step(totals)
+        except CaptureFailed as failure:
+            if self.cfg.cuda_graphs != "auto":
+                from gaunet.errors import GaunetError
+
+                raise GaunetError(f"cuda_graphs=true, but {failure}") from failure
+            self._train_eagerly(f"auto: eager, since {failure}")
+            self.eager_step(totals)
+
+    def _train_eagerly(self, reason: str) -> None:
+        """Leave graph mode for good (a capture failed under cuda_graphs=auto), and say why."""
+        from gaunet.errors import GaunetWarning
+
+        self.leave_graph_mode(reason)
+        warnings.warn(f"{reason}; training continues eagerly", GaunetWarning, stacklevel=3)
+
+    def leave_graph_mode(self, reason: str) -> None:
+        """Eager from now on, with `reason` for run.json (also for the members of a stacked
+        run, whose iterations are the stack's: stacked.py)."""
+        self.graphs = None
+        self.graphs_reason = reason
+        self.ema.weight = None  # type: ignore[attr-defined]
+        set_capturable([self.opt_g, self.opt_d], False)  # type: ignore[attr-defined]
+
+    @property
+    def warming_up(self) -> bool:
+        """True while graph mode still runs its eager warm-up iterations."""
+        return self.graphs is not None and not self.graphs.ready
 
 
 def announce(graphs: IterationGraphs | None, show: bool) -> None:

@@ -68,6 +68,7 @@ class Trainer(Stepper):
         self.steps_target: int | None = cfg.steps if cfg.steps > 0 else None  # set by train()
         self.launched: float | None = None  # perf_counter() when train() was called
         self.first_step_seconds: float | None = None
+        self.run_notes: dict[str, Any] = {}  # written over run.json's fields (stacked runs)
 
     # ----- state -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -222,6 +223,7 @@ class Trainer(Stepper):
                 **environment(self.device, self.dist.world_size),
                 "checkpoint": f"checkpoints/{LAST}",
                 "checkpoint_sha256": self.checkpoint_sha256,
+                **self.run_notes,
             },
         )
 

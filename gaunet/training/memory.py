@@ -7,12 +7,14 @@ training step keeps for its backward pass, `batch_size x size^2 x activation_uni
 BYTES_PER_UNIT`. activation_units counts the channel maps per input pixel of the networks'
 widths (generator levels, critic stem and dense blocks); BYTES_PER_UNIT is calibrated below.
 A size is refused only when even this lower bound exceeds the memory there is, so a size that
-trains today is never refused.
+trains today is never refused. `check_resources` also caps the thread count at the CPUs there
+are.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -20,8 +22,10 @@ import numpy as np
 import torch
 
 from gaunet.config import TrainConfig
-from gaunet.errors import GaunetError
+from gaunet.device import resolve_device
+from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.io import human_bytes
+from gaunet.training.distributed import Distributed
 
 # Bytes per activation unit (one channel map per input pixel) and pair. Measured with
 # benchmarks/memory_calibration.py: the peak RSS (ru_maxrss) of a child process training 2 steps
@@ -127,11 +131,14 @@ def host_available() -> int | None:
     return available
 
 
-def check_memory(cfg: TrainConfig, device: torch.device, images: int) -> None:
+def check_memory(cfg: TrainConfig, device: torch.device, images: int, models: int = 1) -> None:
     """GaunetError (one line, both numbers) when the run cannot fit: the images and one step on
-    the device (CUDA: its total memory, never more than that), the images in host memory."""
+    the device (CUDA: its total memory, never more than that), the images in host memory.
+    `models` > 1: that many runs trained together (stacked.py), `images` all of theirs."""
     image_bytes, step_bytes = estimate_bytes(cfg, images)
+    step_bytes *= models
     what = f"size {cfg.size} with batch_size {cfg.batch_size}"
+    what += f" for {models} models trained together" if models > 1 else ""
     if device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory
         if image_bytes + step_bytes > total:
@@ -147,3 +154,29 @@ def check_memory(cfg: TrainConfig, device: torch.device, images: int) -> None:
             f"{what} needs about {human_bytes(needed)} for {where}; this machine has {human_bytes(host)} "
             "available; lower --size or --batch-size"
         )
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. under taskset or a container's
+    cpuset), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def check_resources(cfg: TrainConfig, dist: Distributed, images: int) -> None:
+    """Threads capped to the CPUs there are (9999 OpenMP threads on 2 cores made three steps
+    of 18 s take minutes), with one warning; config.yaml then records the cap. The images and one
+    training step must fit in memory (training/memory.py): else one line with both numbers."""
+    cpus = usable_cpus()
+    if cfg.num_threads > cpus:
+        if dist.is_main:
+            warnings.warn(
+                f"num_threads {cfg.num_threads} is more than the {cpus} CPU(s) this process may "
+                f"use; using {cpus}",
+                GaunetWarning,
+                stacklevel=3,
+            )
+        cfg.num_threads = cpus
+    check_memory(cfg, dist.device(resolve_device(cfg.device)), images)

@@ -17,6 +17,7 @@ from PIL import Image
 
 from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range
+from gaunet.errors import GaunetError, shorten
 from gaunet.io import write_atomic, write_npz
 
 TRAIN_IMAGES = "train_images.npz"
@@ -160,3 +161,25 @@ def environment(device: torch.device, processes: int) -> dict[str, Any]:
             "python": sys.version.split()[0],
         },
     }
+
+
+def read_train_images(path: Path) -> ImageSet:
+    """A run's train_images.npz, or one GaunetError naming the file when it is damaged."""
+    try:
+        return load_train_images(path)
+    except Exception as error:  # noqa: BLE001 - any unreadable archive is the same problem
+        cause = shorten(str(error) or type(error).__name__, 120)
+        raise GaunetError(
+            f"{path}: cannot read the run's training images ({cause}); the file is damaged: "
+            "restore it from a copy or train a new run"
+        ) from None
+
+
+def previous_step_target(out: Path) -> int | None:
+    """The step target an earlier invocation recorded in run.json (a --minutes run's config
+    holds steps: 0)."""
+    try:
+        target = json.loads((out / "run.json").read_text()).get("steps_target")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return target if isinstance(target, int) and target > 0 else None

@@ -9,9 +9,12 @@ independent: each has its own parameters, Adam moments (Adam is element-wise, so
 over stacked tensors is G optimizers), batch-renorm statistics, data and noise. The losses are
 the family's own (loss_gaunet.py), run per model by vmap, so nothing is reimplemented here.
 
-This is the step only, measured by benchmarks/stacked_generators.py (docs/performance.md,
-"Stacked generators"); the training loop around it (budgets, checkpoints, one run folder per
-model) is not built yet.
+`StackedStep` is the step of the stacked models (benchmarks/stacked_generators.py times it;
+docs/performance.md, "Several generators stepped as one"). `StackedStepper` puts it where a `Stepper` stands:
+G members (ordinary Trainers, one run folder each) lend it their networks, optimizer state, EMA
+and pair batches, it trains them together (eagerly, or as CUDA graphs through the same
+IterationGraphs as one model), and `write_back()` gives each member its own state again, so the
+members' checkpoints, sample grids and run.json are a single run's (stacked_loop.py).
 """
 
 from __future__ import annotations
@@ -19,13 +22,26 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from gaunet.training.graphs import set_capturable
+from gaunet.errors import GaunetError
+from gaunet.training.batches import DeviceBatches, to_device
+from gaunet.training.ema import EMA
+from gaunet.training.graphs import (
+    GraphedIterations,
+    IterationGraphs,
+    graphs_decision,
+    set_capturable,
+)
 from gaunet.training.loss import Batch, ModelFamily
+from gaunet.training.window import accumulate
+
+if TYPE_CHECKING:
+    from gaunet.training.step import Stepper
 
 
 class StackedModels:
@@ -97,7 +113,6 @@ class StackedStep:
             self.critic.params.values(), lr=cfg.lr_d, betas=betas, fused=fused
         )
         self.device = device
-        self.critic_steps = 0
 
     def _autocast(self):
         if not self.bf16:
@@ -139,37 +154,190 @@ class StackedStep:
         self.opt_g.step()
         return stats
 
-    def iteration(self, batches: list[Batch]) -> dict[str, torch.Tensor]:
-        """One iteration on n_critic + 1 stacked batches; per-model stats of the last steps."""
+    def iteration(self, batches: list[Batch], step: int) -> dict[str, torch.Tensor]:
+        """Iteration `step` (it sets the lazy penalty's schedule, as in step.py) on n_critic + 1
+        stacked batches; per-model stats of its last steps."""
         *critic_batches, generator_batch = batches
+        n_critic = len(critic_batches)
         stats: dict[str, torch.Tensor] = {}
-        for batch in critic_batches:
-            stats |= self.critic_step(batch, self.family.penalty.due(self.critic_steps))
-            self.critic_steps += 1
+        for t, batch in enumerate(critic_batches):
+            stats |= self.critic_step(batch, self.family.penalty.due(step * n_critic + t))
         return stats | self.generator_step(generator_batch)
 
 
 def capture_iterations(
     step: StackedStep, batches: list[Batch], phases: int, warmup: int = 3
 ) -> list[torch.cuda.CUDAGraph]:
-    """The stacked iteration on `batches` as CUDA graphs, one per lazy-penalty phase (as
-    graphs.py does for one model), after `warmup` eager iterations on a side stream. For
-    measurement on fixed batches: the product's loop does not use it yet."""
+    """The stacked iteration on fixed `batches` as CUDA graphs, graph p for the iterations
+    whose step is p modulo `phases` (the lazy penalty's cycle), after `warmup` eager iterations
+    on a side stream: what benchmarks/stacked_generators.py times. Training captures through
+    StackedStepper and graphs.py instead, with fresh batches at every replay."""
     set_capturable([step.opt_g, step.opt_d], True)
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        for _ in range(warmup):
-            step.iteration(batches)
+        for t in range(max(warmup, phases)):
+            step.iteration(batches, t)
     torch.cuda.current_stream().wait_stream(side)
     graphs, pool = [], None
-    for _ in range(phases):
+    for phase in range(phases):
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=pool):
-            step.iteration(batches)
+            step.iteration(batches, phase)
         pool = graph.pool()
         graphs.append(graph)
     return graphs
+
+
+class StackedBatches:
+    """Each member's own pair batches (its rows, its sampler), stacked on a leading model axis:
+    the interface of DeviceBatches that the steps and graphs.py use."""
+
+    def __init__(self, members: list[DeviceBatches]) -> None:
+        self.members = members
+        self.size, self.batches = members[0].size, members[0].batches
+        self.device = members[0].device
+
+    @property
+    def index_shape(self) -> tuple[int, ...]:
+        return (len(self.members), *self.members[0].index_shape)
+
+    def draw_index(self) -> torch.Tensor:
+        """Every member's next (2, pairs) indices, drawn by its own sampler, on the host."""
+        return torch.stack([member.draw_index() for member in self.members])
+
+    def draw(self) -> list[Batch]:
+        return self.from_index(to_device(self.draw_index(), self.device))
+
+    def from_index(self, index: torch.Tensor) -> list[Batch]:
+        """The n_critic + 1 stacked batches from (models, 2, pairs) device indices."""
+        per_member = [member.from_index(index[k]) for k, member in enumerate(self.members)]
+        return [stack_batches(list(parts)) for parts in zip(*per_member)]
+
+
+class StackedEMA(EMA):
+    """The members' EMA generators as stacked tensors, averaged with the same decay schedule
+    (one lerp per tensor for all models)."""
+
+    def __init__(self, emas: list[EMA]) -> None:  # noqa: D107 - EMA's fields, stacked
+        first = emas[0]
+        self.decay, self.ramp, self.weight = first.decay, first.ramp, None
+        params, buffers = stack_module_state([ema.model for ema in emas])
+        self.params = {name: p.detach() for name, p in params.items()}
+        self.buffers = buffers
+
+    def update(self, live: StackedModels, step: int) -> None:  # type: ignore[override]
+        self.blend(
+            list(self.params.values()),
+            [p.detach() for p in live.params.values()],
+            list(self.buffers.values()),
+            list(live.buffers.values()),
+            step,
+        )
+
+    def state_dict(self, k: int) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        state = {name: p[k].clone() for name, p in self.params.items()}
+        return state | {name: b[k].clone() for name, b in self.buffers.items()}
+
+
+class StackedStepper(GraphedIterations):
+    """The iterations of G members (Steppers at the same step, one config but their seed and
+    data) as one: what a Stepper offers IterationGraphs and the loop (step, eager_step,
+    train_step, batches, ema, optimizers), for all of them at once. Losses are per model,
+    shape (G,). The members keep their modules, which `write_back` brings up to date."""
+
+    def __init__(self, members: list[Stepper]) -> None:
+        first = members[0]
+        steps = {m.step for m in members}
+        if len(steps) > 1:
+            raise GaunetError(
+                f"the runs to train together are at different steps ({sorted(steps)}); "
+                "train them one at a time, or start them again together"
+            )
+        self.members = members
+        self.cfg, self.device, self.family = first.cfg, first.device, first.family
+        self.precision = first.precision
+        self.step, self.images_seen = first.step, first.images_seen
+        self.core = StackedStep(
+            first.family,
+            [m.generator for m in members],
+            [m.critic for m in members],
+            bf16=self.precision == "bf16",
+        )
+        self.opt_g, self.opt_d = self.core.opt_g, self.core.opt_d
+        _stack_optimizer(self.opt_g, [m.opt_g for m in members])
+        _stack_optimizer(self.opt_d, [m.opt_d for m in members])
+        self.ema = StackedEMA([m.ema for m in members])
+        self.batches = StackedBatches([m.batches for m in members])
+        use_graphs, self.graphs_reason = graphs_decision(self.cfg, self.device, 1)
+        self.graphs: IterationGraphs | None = IterationGraphs(self) if use_graphs else None
+
+    @property
+    def pairs_per_step(self) -> int:
+        """Real pairs each model draws per iteration."""
+        return self.cfg.batch_size * (self.cfg.n_critic + 1)
+
+    def eager_step(self, totals: dict[str, torch.Tensor], batches: list[Batch] | None = None):
+        """One iteration of every model, as Stepper.eager_step does for one (no host sync)."""
+        n_critic, lazy = self.cfg.n_critic, self.family.penalty
+        *critic_batches, generator_batch = batches or self.batches.draw()
+        for t, batch in enumerate(critic_batches):
+            stats = self.core.critic_step(batch, lazy.due(self.step * n_critic + t))
+            penalty = stats.pop("gradient_penalty", None)
+            accumulate(totals, stats, 1.0 / n_critic)
+            if penalty is not None:
+                accumulate(totals, {"gradient_penalty": penalty}, lazy.every / n_critic)
+        accumulate(totals, self.core.generator_step(generator_batch), 1.0)
+        self.ema.update(self.core.generator, self.step)
+        self.step += 1
+        self.images_seen += self.pairs_per_step
+
+    def write_back(self) -> None:
+        """Each member's networks, EMA, optimizer state and counters from the stack, so its
+        checkpoint and samples are those of a single run at this step."""
+        for k, member in enumerate(self.members):
+            member.generator.load_state_dict(self.core.generator.state_dict(k))
+            member.critic.load_state_dict(self.core.critic.state_dict(k))
+            member.ema.load_state_dict(self.ema.state_dict(k))
+            _unstack_optimizer(self.opt_g, member.opt_g, k)
+            _unstack_optimizer(self.opt_d, member.opt_d, k)
+            member.step, member.images_seen = self.step, self.images_seen
+
+
+def _stack_optimizer(stacked: torch.optim.Optimizer, singles: list[torch.optim.Optimizer]) -> None:
+    """The members' Adam moments (a resumed run's) stacked into the stack's optimizer, and their
+    learning rate (lowered by rollbacks). Members without state leave it fresh."""
+    params = stacked.param_groups[0]["params"]
+    own = [single.param_groups[0]["params"] for single in singles]
+    if any(len(p) != len(params) for p in own):
+        raise GaunetError("the runs to train together do not have the same networks")
+    for group in stacked.param_groups:
+        group["lr"] = singles[0].param_groups[0]["lr"]
+    for i, param in enumerate(params):
+        states = [single.state.get(p[i]) for single, p in zip(singles, own)]
+        if not all(states):
+            continue
+        stacked.state[param] = {
+            "step": states[0]["step"].detach().clone().to(param.device),
+            "exp_avg": torch.stack([s["exp_avg"] for s in states]).to(param.device),
+            "exp_avg_sq": torch.stack([s["exp_avg_sq"] for s in states]).to(param.device),
+        }
+
+
+def _unstack_optimizer(stacked: torch.optim.Optimizer, single: torch.optim.Optimizer, k: int):
+    """Model k's Adam moments and learning rate into its own optimizer."""
+    for group in single.param_groups:
+        group["lr"] = stacked.param_groups[0]["lr"]
+    own = single.param_groups[0]["params"]
+    for param, mine in zip(stacked.param_groups[0]["params"], own):
+        state = stacked.state.get(param)
+        if not state:
+            continue
+        single.state[mine] = {
+            "step": state["step"].detach().clone(),
+            "exp_avg": state["exp_avg"][k].clone(),
+            "exp_avg_sq": state["exp_avg_sq"][k].clone(),
+        }
 
 
 def _fields(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -5,7 +5,6 @@ folder, checkpoints, rollbacks) is loop.py; what each step computes is the famil
 
 from __future__ import annotations
 
-import warnings
 from contextlib import nullcontext
 
 import torch
@@ -15,17 +14,16 @@ from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.pairs import PairSampler
 from gaunet.device import resolve_device
-from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.precision import resolve_precision
 from gaunet.training.batches import DeviceBatches
 from gaunet.training.distributed import Distributed
 from gaunet.training.ema import EMA
-from gaunet.training.graphs import CaptureFailed, IterationGraphs, graphs_decision, set_capturable
+from gaunet.training.graphs import GraphedIterations, IterationGraphs, graphs_decision
 from gaunet.training.loss import Batch, build_family
 from gaunet.training.window import accumulate
 
 
-class Stepper:
+class Stepper(GraphedIterations):
     """The networks, optimizers and batches of one process, and the iteration that trains
     them; `train_step` makes no host sync (a CUDA graph can capture it)."""
 
@@ -136,33 +134,6 @@ class Stepper:
         self.opt_g.step()
         self.critic.requires_grad_(True)
         return stats
-
-    def train_step(self, totals: dict[str, torch.Tensor]) -> None:
-        """One iteration: a CUDA-graph replay where graphs are on (after their warm-up), else
-        the eager iteration; either way `step` advances by one and `totals` gains its stats."""
-        if self.graphs is None:
-            self.eager_step(totals)
-            return
-        try:
-            self.graphs.step(totals)
-        except CaptureFailed as failure:
-            if self.cfg.cuda_graphs != "auto":
-                raise GaunetError(f"cuda_graphs=true, but {failure}") from failure
-            self._train_eagerly(f"auto: eager, since {failure}")
-            self.eager_step(totals)
-
-    def _train_eagerly(self, reason: str) -> None:
-        """Leave graph mode for good (a capture failed under cuda_graphs=auto), and say why."""
-        self.graphs = None
-        self.graphs_reason = reason
-        self.ema.weight = None
-        set_capturable([self.opt_g, self.opt_d], False)
-        warnings.warn(f"{reason}; training continues eagerly", GaunetWarning, stacklevel=3)
-
-    @property
-    def warming_up(self) -> bool:
-        """True while graph mode still runs its eager warm-up iterations."""
-        return self.graphs is not None and not self.graphs.ready
 
     def eager_step(self, totals: dict[str, torch.Tensor], batches: list[Batch] | None = None):
         """One iteration: n_critic critic steps, one generator step; no host sync. `batches`

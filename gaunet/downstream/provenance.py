@@ -1,0 +1,89 @@
+"""What a generator arm may add to a benchmark cell, checked: a run trained on exactly the
+fraction subset (never on validation or test images), the manifest of its synthetic images,
+whose every source is a subset image, and those images read at the benchmark's size."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gaunet.data import read_split
+from gaunet.data.prepare import resize_to
+from gaunet.errors import GaunetError
+
+
+def train_ids(run: Path) -> set[str]:
+    """Ids of the rows a run was trained on, from its split.csv."""
+    return {i for i, split in read_split(run / "split.csv").items() if split == "train"}
+
+
+def check_run_matches(run: Path, subset_ids: set[str], fraction: float) -> None:
+    """The run must have been trained on exactly this subset: no more (val/test), no less."""
+    trained = train_ids(run)
+    if trained != subset_ids:
+        extra, missing = len(trained - subset_ids), len(subset_ids - trained)
+        raise GaunetError(
+            f"{run}: its train split ({len(trained)} images) is not the fraction {fraction} "
+            f"training subset ({len(subset_ids)}; {extra} not in it, {missing} missing); use "
+            "an arm name (gaunet, gan, cgan) to train one per fraction, or drop that fraction"
+        )
+
+
+def read_synthetic_manifest(path: Path) -> list[dict[str, str]]:
+    """The rows of the manifest.csv `gaunet generate` wrote (path, label, source_id, ...)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not {"path", "label"} <= set(rows[0]):
+        raise GaunetError(f"{path}: a manifest needs path and label columns")
+    return rows
+
+
+def check_provenance(manifest: Path, run: Path, subset_ids: set[str]) -> None:
+    """Synthetic images must come from a generator trained (and conditioned) on the subset only.
+
+    A manifest's source_id is the training image's id or, as `gaunet generate` writes it, the
+    opaque hash of that id; both are checked against the subset.
+    """
+    from gaunet.trained_generator import opaque_id
+
+    trained = train_ids(run)
+    if not trained <= subset_ids:
+        raise GaunetError(
+            f"{run}: trained on {len(trained - subset_ids)} images outside the training subset "
+            "(validation or test images would leak into the classifier's extra data)"
+        )
+    allowed = subset_ids | {opaque_id(i) for i in subset_ids}
+    for row in read_synthetic_manifest(manifest):
+        source = row.get("source_id", "")
+        if source and source not in allowed:
+            raise GaunetError(
+                f"{manifest}: {row['path']} was conditioned on {source}, not a "
+                "training-subset image"
+            )
+
+
+def load_synthetic(
+    manifest: Path, wanted: np.ndarray, size: int, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first `wanted[c]` images of each class c listed in the manifest, as uint8 arrays."""
+    rows = read_synthetic_manifest(manifest)
+    taken = np.zeros_like(wanted)
+    images, labels = [], []
+    for row in rows:
+        label = int(row["label"])
+        if label >= len(wanted) or taken[label] >= wanted[label]:
+            continue
+        with Image.open(manifest.parent / row["path"]) as image:
+            images.append(resize_to(np.asarray(image), size, channels))
+        labels.append(label)
+        taken[label] += 1
+    short = np.flatnonzero(taken < wanted)
+    if len(short):
+        c = int(short[0])
+        raise GaunetError(f"{manifest}: {taken[c]} images of class {c}, {wanted[c]} needed")
+    shape = (0, channels, size, size)
+    stack = np.stack(images) if images else np.zeros(shape, np.uint8)
+    return stack, np.asarray(labels, dtype=np.int64)

@@ -1,0 +1,250 @@
+"""The loop of a stacked run: G Trainers (one run folder each: its config, data, seed,
+checkpoints, metrics, samples and run.json) whose iterations run together as one StackedStepper
+(stacked.py). It mirrors Trainer.run (loop.py): the same budget, log windows, checkpoint
+cadence, rollbacks and Ctrl-C handling, once for all members. Each member's folder ends as a
+single run's does, so `gaunet generate`, `--resume` (alone or together) and the benchmark read it
+as they read any run.
+
+Why: a GPU is bound by kernel launches at small sizes, and five stacked models launch 1.25x the
+kernels of one (docs/performance.md, "Several generators stepped as one"), so G subsets'
+generators should train in little more than the time of one (issue 29, item 2; not yet
+measured on a GPU; on a CPU stacking is 0.92x).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+import torch
+
+from gaunet.errors import GaunetError
+from gaunet.progress import progress as progress_bar
+from gaunet.training.divergence import window_finite
+from gaunet.training.graphs import announce
+from gaunet.training.loop import Trainer
+from gaunet.training.run_folder import MetricsLog
+from gaunet.training.stacked import StackedStepper
+from gaunet.training.window import LogWindow, cpu_copy, postfix
+
+# settings that may differ between the runs of one stack: everything else is shared
+PER_RUN = ("seed", "data", "init_from")
+
+
+def check_stackable(members: list[Trainer]) -> None:
+    """One line naming the first setting that keeps these runs from training together."""
+    if not members:
+        raise GaunetError("no runs to train together")
+    first = members[0]
+    shared = {k: v for k, v in first.cfg.to_dict().items() if k not in PER_RUN}
+    for member in members[1:]:
+        theirs = member.cfg.to_dict()
+        for key, value in shared.items():
+            if theirs.get(key) != value:
+                raise GaunetError(
+                    f"{member.out}: {key} is {theirs.get(key)!r}, but {first.out} has {value!r}; "
+                    "runs trained together share every setting but seed, data and init_from"
+                )
+        if member.data.class_names != first.data.class_names:
+            raise GaunetError(
+                f"{member.out}: classes {list(member.data.class_names)} differ from "
+                f"{first.out}'s {list(first.data.class_names)}"
+            )
+    cfg = first.cfg
+    blocker = None
+    if cfg.diffaugment:
+        blocker = "diffaugment draws its transforms on the host per model"
+    elif cfg.critic_pack > 1:
+        blocker = "critic_pack > 1 has a data-dependent shape per model"
+    elif cfg.compile:
+        blocker = "compile=true does not combine with vmap over the models"
+    if blocker:
+        raise GaunetError(f"{first.out}: these runs cannot train together: {blocker}")
+    if len({str(m.device) for m in members}) > 1:
+        raise GaunetError("runs trained together must be on one device")
+
+
+class StackedTrainer:
+    """`run()` trains every member until the shared budget is spent or Ctrl-C; each member's
+    folder gets what Trainer.run writes (metrics.jsonl, samples, checkpoints, run.json)."""
+
+    def __init__(self, members: list[Trainer], show_progress: bool) -> None:
+        check_stackable(members)
+        self.members = members
+        self.cfg = members[0].cfg
+        self.show_progress = show_progress
+        for member in members:  # the stack's iterations are theirs: no graphs of their own
+            member.leave_graph_mode("stacked")
+        self.stepper = StackedStepper(members)
+        self.rollbacks = max(m.rollbacks for m in members)
+
+    @property
+    def step(self) -> int:
+        return self.stepper.step
+
+    def _note_members(self) -> None:
+        """run.json fields saying the run was one of a stack, and how its iterations ran."""
+        graphs = self.stepper.graphs
+        outs = [str(m.out) for m in self.members]
+        for k, member in enumerate(self.members):
+            member.run_notes = {
+                "stacked": {"models": len(self.members), "index": k, "runs": outs},
+                "cuda_graphs": graphs is not None,
+                "cuda_graphs_reason": f"stacked with {len(outs)} models; {self.stepper.graphs_reason}",
+                "warmup_seconds": (
+                    round(graphs.warmup_seconds, 3)
+                    if graphs is not None and graphs.warmup_seconds
+                    else None
+                ),
+            }
+
+    # ----- the loop ----------------------------------------------------------------------------
+    def run(self) -> None:
+        cfg = self.cfg
+        started = time.perf_counter()
+        for member in self.members:
+            member.started = started
+        deadline = started + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+        initial = [cpu_copy(m.state()) for m in self.members]
+        logs = [MetricsLog(m.out, cfg.tensorboard) for m in self.members]
+        for log in logs:
+            log.truncate_after(self.step)  # a resume re-runs the steps after its checkpoint
+        self._note_members()
+        bar = progress_bar(
+            total=cfg.steps or None,
+            initial=self.step,
+            desc=f"train {len(self.members)} models",
+            unit="step",
+            disable=not self.show_progress,
+        )
+        window = LogWindow()
+        reason = self._stop_reason(deadline)
+        if self.stepper.warming_up:
+            bar.set_description(f"train {len(self.members)} models (warm-up: CUDA graph capture)")
+        try:
+            while reason is None:
+                warming_up = self.stepper.warming_up
+                self.stepper.train_step(window.totals)
+                self._count_step()
+                window.steps += 1
+                bar.update(1)
+                self._first_step(started)
+                if warming_up and not self.stepper.warming_up:
+                    bar.set_description(f"train {len(self.members)} models")
+                    announce(self.stepper.graphs, self.show_progress)
+                    self._note_members()
+                reason = self._stop_reason(deadline)
+                if not self._check_and_log(window, reason, logs, bar, deadline):
+                    self._rollback(initial, logs)
+                    window.clear()
+                    bar.n = self.step
+                    reason = self._stop_reason(deadline)
+                    continue
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.stepper.write_back()
+                    for member in self.members:
+                        member.sample_grid()
+                if self.members[0]._checkpoint_due():
+                    self._save_all(finished=False)
+        except KeyboardInterrupt:
+            bar.close()
+            self._interrupted(logs)
+            raise
+        finally:
+            bar.close()
+        self.stepper.write_back()
+        for member in self.members:
+            member.sample_grid()
+        self._save_all(finished=True, status=self._status(reason))
+        for log in logs:
+            log.close()
+
+    def _count_step(self) -> None:
+        """The members' step counters follow the stack's (their checkpoint cadence reads them;
+        their weights follow at write_back)."""
+        for member in self.members:
+            member.step, member.images_seen = self.step, self.stepper.images_seen
+
+    def _first_step(self, started: float) -> None:
+        if self.members[0].first_step_seconds is None:
+            seconds = time.perf_counter() - started
+            for member in self.members:
+                member.first_step_seconds = seconds
+
+    def _save_all(self, finished: bool, status: str | None = None) -> bool:
+        """Every member's checkpoint and run.json at this step (after write_back)."""
+        self.stepper.write_back()
+        saved = [member.save() for member in self.members]
+        for member in self.members:
+            member.write_run_json(finished=finished, status=status)
+        return all(saved)
+
+    def _check_and_log(
+        self,
+        window: LogWindow,
+        reason: str | None,
+        logs: list[MetricsLog],
+        bar: Any,
+        deadline: float,
+    ) -> bool:
+        """As Trainer._check_and_log, with one record per member: False when any model's
+        losses went non-finite (then all roll back together)."""
+        cfg = self.cfg
+        saving = self.members[0]._checkpoint_due()
+        if (saving or reason) and not window_finite(window.totals):
+            return False
+        if self.step % cfg.log_every and not reason:
+            return True
+        now = time.perf_counter()
+        keys = list(window.totals)
+        if not keys:
+            window.clear()
+            return True
+        means = (torch.stack([window.totals[k] for k in keys]).cpu() / max(window.steps, 1)).T
+        if not bool(torch.isfinite(means).all()):
+            return False
+        rate = window.steps * self.stepper.pairs_per_step / max(now - window.start, 1e-9)
+        window.start = now
+        window.clear()
+        records = []
+        for member, log, row in zip(self.members, logs, means.tolist()):
+            record = dict(zip(keys, row))
+            record.update(member._progress_fields(rate))
+            log.write(record)
+            records.append(record)
+        mean = {k: sum(r[k] for r in records) / len(records) for k in ("loss_d", "loss_g")}
+        bar.set_postfix(postfix({**mean, "images_per_second": rate * len(records)}, deadline - now))
+        return True
+
+    def _rollback(self, initial: list[dict[str, Any]], logs: list[MetricsLog]) -> None:
+        """Non-finite losses in any model: every member back to its last good checkpoint (they
+        are written together, so at one step) with lowered learning rates, then stacked again."""
+        for member, state, log in zip(self.members, initial, logs):
+            member.rollback(state, log)
+        self.rollbacks = self.members[0].rollbacks
+        self.stepper = StackedStepper(self.members)
+        self._note_members()
+
+    def _interrupted(self, logs: list[MetricsLog]) -> None:
+        saved = self._save_all(finished=False, status="interrupted")
+        for log in logs:
+            log.close()
+        where = f"checkpoints saved at step {self.step}" if saved else "not every checkpoint saved"
+        print(
+            f"interrupted: {where} in {len(self.members)} run folders; rerun the same command "
+            "to continue them together, or `gaunet train --out RUN --resume` for one",
+            file=sys.stderr,
+        )
+
+    def _stop_reason(self, deadline: float) -> str | None:
+        if self.cfg.steps > 0 and self.step >= self.cfg.steps:
+            return "steps"
+        return "time" if deadline != math.inf and time.perf_counter() >= deadline else None
+
+    def _status(self, reason: str | None) -> str:
+        target = self.members[0].steps_target
+        if target and self.step >= target:
+            return "completed"
+        return "budget_exhausted" if reason == "time" else "completed"
