@@ -217,7 +217,6 @@ def test_subset_folders_run_at_once_give_the_same_results(tmp_path: Path) -> Non
         (["--subset-seeds", "0,1", "--subset-seed", "3"], "not both"),
         (["--subset-seeds", "0,-1"], "0 or more"),
         (["--stack-generators"], "give --subset-seeds too"),
-        (["--jobs", "2"], "give --subset-seeds"),
         (["--subset-seeds", "0,1", "--jobs", "0"], "at least 1"),
     ],
 )

@@ -162,9 +162,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="with --subset-seeds: run N subset folders at once, a process each (on a GPU, "
-        "small classifier cells leave it idle between kernel launches; on a CPU, at most one "
-        "per core). The results are those of one at a time",
+        help="run N processes at once: N cells, or with --subset-seeds N subset folders (on a "
+        "GPU, small classifier cells leave it idle between kernel launches; on a CPU, at most "
+        "one per core). The results are those of one at a time",
     )
     parser.add_argument("--split-seed", type=int, default=0, help="seed of a made split")
     parser.add_argument(
@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     subset_seeds = _subset_seeds(args)
     try:
         if subset_seeds is None:
-            results = run_benchmark(settings, out)
+            results = run_benchmark(settings, out, jobs=args.jobs)
         else:
             from gaunet.downstream.subset_runs import run_subsets
 
@@ -287,8 +287,6 @@ def _subset_seeds(args: argparse.Namespace) -> list[int] | None:
     if args.jobs < 1:
         raise GaunetError("--jobs must be at least 1")
     if args.subset_seeds is None:
-        if args.jobs > 1:
-            raise GaunetError("--jobs runs several subset folders at once: give --subset-seeds")
         if args.stack_generators:
             raise GaunetError(
                 "--stack-generators trains the generators of several subsets together: give "

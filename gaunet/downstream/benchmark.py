@@ -143,13 +143,25 @@ def run_benchmark(
     out: Path,
     data: ImageSet | None = None,
     arms_helper: GeneratorArms | None = None,
+    jobs: int = 1,
 ) -> Path:
-    """Run (or resume) the grid in `out`; returns the results.csv path. Reports are rewritten."""
+    """Run (or resume) the grid in `out`; returns the results.csv path. Reports are rewritten.
+    `jobs` > 1 runs that many cells at once, a process each (parallel.py): the same rows."""
     out = Path(out)
     check_source(settings.gen_init_from, "--gen-init-from")  # before the folder is made
     resolve_device(settings.device)  # `cuda` without CUDA: refused before the folder is made
     with folder_lock(out, "benchmark"):  # made here; a second writer into `out` is refused
-        return _run_grid(settings, out, data, arms_helper)
+        return _run_grid(settings, out, data, arms_helper, jobs)
+
+
+def worker_grid(settings: BenchmarkSettings, out: Path, data: ImageSet | None) -> Grid:
+    """The grid of a folder that another process prepared and holds (parallel.py's workers):
+    the same data, split and generator arms, and nothing written."""
+    if data is None:
+        data = load_source(settings.data, size=settings.size, channels=settings.channels)
+    grid = Grid(assign_split(data, seed=settings.split_seed), settings, GeneratorArms(out))
+    _configured(grid.arms_helper, out, settings).validation = grid.val
+    return grid
 
 
 def _run_grid(
@@ -157,8 +169,10 @@ def _run_grid(
     out: Path,
     data: ImageSet | None,
     arms_helper: GeneratorArms | None,
+    jobs: int = 1,
 ) -> Path:
     """run_benchmark() once `out` is made and this process alone writes it."""
+    given = data
     arms, record, grid = _prepare(settings, out, data, arms_helper)
     arms_helper = grid.arms_helper
     arms_helper.validation = grid.val  # the reference of --select-snapshot fd-val; never test
@@ -181,14 +195,23 @@ def _run_grid(
     ]
     todo = [c for c in cells if (c[0], c[1].name, c[2], c[3]) not in done]
     bar = progress(total=len(cells), initial=len(cells) - len(todo), desc="benchmark", unit="cell")
+
+    def finished(classifier: str, new_rows: list[dict]) -> None:
+        _write_rows(results, new_rows, "a")
+        _log_cell(out / CELL_LOG, new_rows[0], grid.cell_device(classifier))
+        rows.extend(new_rows)
+        bar.update(1)
+
     with bar:
-        for classifier, arm, fraction, seed in todo:
-            bar.set_postfix_str(f"{classifier} {arm.name} f={fraction:g} seed={seed}")
-            new_rows = grid.run_cell(classifier, arm, fraction, seed)
-            _write_rows(results, new_rows, "a")
-            _log_cell(out / CELL_LOG, new_rows[0], grid.cell_device(classifier))
-            rows += new_rows
-            bar.update(1)
+        if jobs > 1 and len(todo) > 1:
+            from gaunet.downstream.parallel import run_cells
+
+            bar.set_description(f"benchmark ({jobs} cells at once)")
+            run_cells(grid, todo, jobs, given, finished)
+        else:
+            for classifier, arm, fraction, seed in todo:
+                bar.set_postfix_str(f"{classifier} {arm.name} f={fraction:g} seed={seed}")
+                finished(classifier, grid.run_cell(classifier, arm, fraction, seed))
     _report(out, rows, settings, arms, record)
     return results
 

@@ -1,24 +1,23 @@
 """`gaunet benchmark --subset-seeds`: one benchmark folder per subset seed, then the pooled report.
 
 With `stack`, the subsets' generators first train together (benchmark.train_generators_together).
-With `jobs` > 1, that many folders run at once, each in a process of its own (spawned, so each
-has its own CUDA context). Why: a small classifier cell leaves a GPU mostly idle while Python
-launches its kernels one by one, and several processes fill those gaps; on a CPU, one job per
-core. The folders are independent (each its own lock, results.csv and generator), so the
-results are those of running them one after the other.
+With `jobs` > 1, that many folders run at once, each in a process of its own (parallel.py says
+why): their generators train side by side too, unless stacked. The folders are independent
+(each its own lock, results.csv and generator), so the results are those of running them one
+after the other.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark, train_generators_together
+from gaunet.downstream.parallel import spawned_pool
 from gaunet.downstream.pooled import write_pooled
 from gaunet.locking import folder_lock
 from gaunet.progress import progress
@@ -50,9 +49,8 @@ def _in_parallel(
 ) -> None:
     """The folders in `jobs` spawned processes; one progress bar of finished subsets. A failed
     folder raises its error here once the others have stopped (each keeps its finished cells)."""
-    context = multiprocessing.get_context("spawn")
     threads = torch.get_num_threads()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with spawned_pool(jobs) as pool:
         futures = {
             pool.submit(_run_one, replace(settings, subset_seed=seed), folder, threads): seed
             for seed, folder in zip(seeds, folders)

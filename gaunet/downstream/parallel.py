@@ -1,0 +1,70 @@
+"""A benchmark's cells several at once (`gaunet benchmark --jobs N`), a spawned process each.
+
+Why: a small cell (ResNet-18 at 28 px) leaves a GPU idle while Python launches its kernels one
+by one, and other processes fill those gaps; a CPU with N cores runs N one-thread cells. Every
+cell is seeded on its own (fit.py), so a cell's rows do not depend on which process ran it or
+when. This process keeps the folder's lock and writes results.csv as cells finish; the
+generator arms' images are made here first, so the workers only read them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+
+from gaunet.data import ImageSet
+from gaunet.downstream.arms import Arm
+from gaunet.downstream.cells import Grid
+
+Cell = tuple[str, Arm, float, int]  # classifier, arm, fraction, seed
+
+_grid: Grid | None = None  # a worker's grid, built once by _start_worker
+
+
+def spawned_pool(jobs: int, **kwargs: object) -> ProcessPoolExecutor:
+    """`jobs` fresh processes (spawned, not forked: each gets its own CUDA context)."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, **kwargs)  # type: ignore[arg-type]
+
+
+def run_cells(
+    grid: Grid,
+    todo: list[Cell],
+    jobs: int,
+    data: ImageSet | None,
+    finished: Callable[[str, list[dict]], None],
+) -> None:
+    """Every cell of `todo` in `jobs` processes; `finished(classifier, rows)` here as each ends.
+    `data`: the ImageSet the caller gave run_benchmark (None: the workers read the source)."""
+    for _, arm, fraction, _ in todo:  # trained, generated and checked here, once
+        if arm.kind in ("generator", "run"):
+            grid.arms_helper.extra_images(arm, fraction, grid.subset(fraction))
+    setup = (grid.settings, grid.arms_helper.out, data, torch.get_num_threads())
+    with spawned_pool(jobs, initializer=_start_worker, initargs=setup) as pool:
+        futures = {pool.submit(_run_cell, cell): cell for cell in todo}
+        try:
+            for future in as_completed(futures):
+                finished(futures[future][0], future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _start_worker(settings: object, out: Path, data: ImageSet | None, threads: int) -> None:
+    from gaunet.downstream.benchmark import worker_grid
+
+    global _grid
+    os.environ["GAUNET_NO_PROGRESS"] = "1"  # the parent shows one bar
+    torch.set_num_threads(threads)
+    _grid = worker_grid(settings, out, data)  # type: ignore[arg-type]
+
+
+def _run_cell(cell: Cell) -> list[dict]:
+    assert _grid is not None, "the worker was not started"
+    return _grid.run_cell(*cell)

@@ -1,0 +1,69 @@
+"""`gaunet benchmark --jobs N` (downstream/parallel.py): cells in N spawned processes write the
+rows one process writes, and the generator arms' images are made once, before the cells."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from downstream_helpers import one_quiet_thread
+
+from gaunet.cli import main
+
+GENERATOR = """model: gaunet
+size: 16
+channels: 1
+batch_size: 4
+steps: 2
+n_critic: 1
+g_width: 4
+g_width_max: 8
+g_depth: 2
+g_convs_per_block: 1
+d_growth: 4
+d_blocks: 2
+d_layers_per_block: 2
+d_stem: 4
+z_dim: 8
+noise_channels: 2
+class_embed_dim: 2
+precision: fp32
+num_threads: 1
+tensorboard: false
+"""
+
+
+@pytest.fixture(autouse=True)
+def _quiet_single_thread(monkeypatch: pytest.MonkeyPatch) -> object:
+    with one_quiet_thread(monkeypatch):
+        yield
+
+
+def _cells(folder: Path) -> list[str]:
+    """results.csv rows without the cell's seconds, in a fixed order."""
+    lines = (folder / "results.csv").read_text().splitlines()
+    return sorted(line.rsplit(",", 1)[0] for line in lines[1:])
+
+
+def test_cells_at_once_write_the_rows_of_one_at_a_time(tmp_path: Path) -> None:
+    config = tmp_path / "gen.yaml"
+    config.write_text(GENERATOR)
+    command = [
+        "benchmark", "--data", "phantom:n=40,classes=2", "--classifiers", "resnet18,svm",
+        "--arms", "none,classic,gaunet", "--fractions", "0.5", "--seeds", "2", "--size", "16",
+        "--width", "0.125", "--epochs", "2", "--gen-config", str(config), "--quiet",
+    ]  # fmt: skip
+    assert main([*command, "--out", str(tmp_path / "one")]) == 0
+    assert main([*command, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    one, two = _cells(tmp_path / "one"), _cells(tmp_path / "two")
+    assert len(one) == 2 * 3 * 2 * 4 and one == two  # classifiers x arms x seeds x metrics
+    # one generator, trained before the cells; every cell logged once
+    assert len(list((tmp_path / "two" / "generators").glob("*/run.json"))) == 1
+    logged = (tmp_path / "two" / "cells.jsonl").read_text().splitlines()
+    assert len(logged) == 12 and len({line for line in logged}) == 12
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary == json.loads((tmp_path / "one" / "summary.json").read_text())
+    # a rerun finds every cell done
+    assert main([*command, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    assert _cells(tmp_path / "two") == one
