@@ -112,6 +112,24 @@ def test_renorm_schedule(passes, expected):
     assert layer.limits() == pytest.approx(expected)
 
 
+def test_batch_renorm_training_forward_stays_within_its_kernel_budget():
+    """A GPU's step at small sizes follows its kernel count (docs/performance.md): one training
+    forward of batch renorm dispatches 28 kernels (34 before the 2026-12-05 trim), counted as
+    benchmarks/kernel_count.py counts them."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from stacked_generators import OpCount
+
+    layer = BatchRenorm2d(8, warmup=2, ramp=4).train()
+    x = torch.randn(4, 8, 6, 6, requires_grad=True)
+    layer(x)
+    with OpCount() as ops:
+        layer(x)
+    assert ops.kernels <= 28
+
+
 def test_residual_and_dense_blocks_shapes():
     block = ResidualBlock(3, 6, convs=2, norm=nn.BatchNorm2d)
     assert block(torch.randn(2, 3, 8, 8)).shape == (2, 6, 8, 8)

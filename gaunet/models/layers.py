@@ -58,9 +58,8 @@ class BatchRenorm2d(nn.Module):
     def _limit_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The schedule as tensors on the buffer's device: reading the pass counter on the host
         would stall a GPU at every batch-renorm layer of every forward pass."""
-        done = (self.num_batches_tracked - self.warmup).clamp(min=0).float()
-        t = (done / max(self.ramp, 1)).clamp(max=1.0)
-        return 1.0 + t * (self.rmax - 1.0), t * self.dmax
+        t = ((self.num_batches_tracked - self.warmup) / max(self.ramp, 1)).clamp(0.0, 1.0)
+        return t * (self.rmax - 1.0) + 1.0, t * self.dmax
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -78,12 +77,12 @@ class BatchRenorm2d(nn.Module):
             var = std.square() - self.eps
             running_std = (self.running_var + self.eps).sqrt()
             r_max, d_max = self._limit_tensors()
-            r = torch.minimum(torch.maximum(std / running_std, 1.0 / r_max), r_max)
-            d = torch.minimum(
-                torch.maximum((mean - self.running_mean) / running_std, -d_max), d_max
-            )
+            # one clamp with tensor bounds, not maximum then minimum: at small sizes a GPU's
+            # step follows its kernel count (docs/performance.md, "Issue 29")
+            r = torch.clamp(std / running_std, 1.0 / r_max, r_max)
+            d = torch.clamp((mean - self.running_mean) / running_std, -d_max, d_max)
             count = x.numel() / x.shape[1]
-            unbiased = var * count / max(count - 1, 1)
+            unbiased = var * (count / max(count - 1, 1))
             if not in_function_transform():
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(unbiased, self.momentum)
@@ -95,8 +94,9 @@ class BatchRenorm2d(nn.Module):
         # one fused kernel (with its batch-statistics gradient) instead of a chain of fp32
         # element-wise passes that autograd must keep.
         return F.batch_norm(
-            x, None, None, self.weight * r, self.bias + self.weight * d, True, 0.0, self.eps
-        )
+            x, None, None, self.weight * r, torch.addcmul(self.bias, self.weight, d), True, 0.0,
+            self.eps,
+        )  # fmt: skip
 
 
 class ResidualBlock(nn.Module):
