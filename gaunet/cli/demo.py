@@ -81,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch CPU threads (1: fastest on a busy machine; docs/performance.md)",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="processes running the downstream cells at once (the same results as one); "
+        "0: one per usable CPU, at most 4",
+    )
+    parser.add_argument(
         "--control",
         action="store_true",
         help="also the copies+classic control arm: is a gain over classic the images' own?",
@@ -98,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device)  # `cuda` without CUDA: refused before anything is written
     if not 0 < args.fraction <= 1:
         raise GaunetError("--fraction must be in (0, 1]")
+    if args.jobs < 0:
+        raise GaunetError("--jobs must be 0 (one per CPU) or more")
     if args.seeds < 1 or args.epochs < 1 or args.eval_images < 10:
         raise GaunetError("--seeds and --epochs must be at least 1, --eval-images at least 10")
     settings = DemoSettings(
@@ -117,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         width=args.width,
         threads=args.threads,
+        jobs=args.jobs,
         control=args.control,
         device=args.device,
     )

@@ -239,6 +239,7 @@ class Demo:
         from gaunet.demo.report import headline
         from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
         from gaunet.downstream.fit import FitSettings
+        from gaunet.downstream.parallel import auto_jobs
 
         s = self.settings
         if not self.folder.downstream_summary.is_file():
@@ -266,7 +267,8 @@ class Demo:
                 fit=FitSettings(epochs=s.epochs, patience=s.patience),
                 device=s.device,
             )
-            run_benchmark(settings, self.folder.downstream, data=self.data)
+            jobs = s.jobs or auto_jobs(s.threads)
+            run_benchmark(settings, self.folder.downstream, data=self.data, jobs=jobs)
         return headline(json.loads(self.folder.downstream_summary.read_text()))
 
     def step_report(self) -> str:

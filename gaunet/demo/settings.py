@@ -8,7 +8,7 @@ from pathlib import Path
 
 CLI_OPTIONS = (
     "minutes", "train_steps", "fraction", "size", "channels", "seed", "baselines", "eval_images",
-    "features", "classifiers", "seeds", "epochs", "width", "threads", "control",
+    "features", "classifiers", "seeds", "epochs", "width", "threads", "control", "jobs",
 )  # fmt: skip
 STEPS = ("inspect", "split", "train", "generate", "evaluate", "downstream", "report")
 BASELINE_MODELS = ("gan", "cgan")
@@ -81,6 +81,9 @@ class DemoSettings:
     patience: int = 5
     width: float = 0.5  # channel-width multiplier of the downstream networks (CPU budget)
     threads: int = 1
+    # processes running the downstream cells at once (gaunet benchmark --jobs; the same rows as
+    # one): 0 = one per usable CPU, at most 4
+    jobs: int = 0
     # also the `copies+classic` control arm: plain copies of the real images with classic
     # augmentation, the same extra optimiser steps without new images (off: with it the demo
     # took 10 min 17 s, docs/demo.md run I)
