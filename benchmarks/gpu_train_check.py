@@ -239,15 +239,20 @@ class Check:
         self.summary["stages"][name] = result
         self.save()
 
-    def run_benchmark(self, argv: list[str], out: Path, prefix: str) -> dict:
-        """Run a `gaunet benchmark` with what budget is left; its tables into OUT/PREFIX-*."""
+    def run_benchmark(
+        self, argv: list[str], out: Path, prefix: str, limit: float | None = None
+    ) -> dict:
+        """Run a `gaunet benchmark` for `limit` seconds (default: what budget is left); its
+        tables into OUT/PREFIX-*, and the summary of every generator it trained (in its
+        subset folders too)."""
         started = time.monotonic()
-        codes = self.wait([self.spawn(argv)], max(self.left() - 5, 10))
+        limit = max(self.left() - 5, 10) if limit is None else limit
+        codes = self.wait([self.spawn(argv)], limit)
         result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
         for part in ("results.csv", "summary.md"):
             if (out / part).exists():
                 shutil.copy(out / part, self.out / f"{prefix}-{part}")
-        generators = sorted((out / "generators").rglob("run.json")) if out.exists() else []
+        generators = sorted(out.glob("**/generators/*/run.json")) if out.exists() else []
         result["generators"] = [run_summary(p.parent) for p in generators]
         return result
 
@@ -282,11 +287,8 @@ class Check:
             "--subset-seeds", ",".join(map(str, range(models))), "--stack-generators",
             "--device", "cpu" if self.smoke else "cuda", "--quiet",
         )  # fmt: skip
-        started = time.monotonic()
-        codes = self.wait([self.spawn(argv)], need)
-        result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
-        runs = sorted(out.glob("subset-*/generators/*/run.json")) if out.exists() else []
-        result["runs"] = [run_summary(p.parent) for p in runs]
+        result = self.run_benchmark(argv, out, name, limit=need)
+        result["runs"] = result.pop("generators")
         rates = [r.get("steady_steps_per_second") for r in result["runs"]]
         if rates and all(rates):
             result["aggregate_steady_steps_per_second"] = round(sum(rates), 3)
@@ -316,11 +318,7 @@ class Check:
             "--jobs", "2" if self.smoke else "5",
             "--device", "cpu" if self.smoke else "cuda", "--quiet",
         )  # fmt: skip
-        started = time.monotonic()
-        codes = self.wait([self.spawn(argv)], max(self.left() - GRACE - 10, 10))
-        result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
-        runs = sorted(out.glob("subset-*/generators/*/run.json")) if out.exists() else []
-        result["generators"] = [run_summary(p.parent) for p in runs]
+        result = self.run_benchmark(argv, out, name, limit=max(self.left() - GRACE - 10, 10))
         results = sorted(out.glob("subset-*/results.csv"))
         result["result_rows"] = sum(len(p.read_text().splitlines()) - 1 for p in results)
         if out.exists():

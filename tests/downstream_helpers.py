@@ -94,3 +94,19 @@ def one_quiet_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+TINY_GENERATOR = {
+    "model": "gaunet", "size": 16, "channels": 1, "batch_size": 4, "steps": 2, "n_critic": 1,
+    "g_width": 4, "g_width_max": 8, "g_depth": 2, "g_convs_per_block": 1, "d_growth": 4,
+    "d_blocks": 2, "d_layers_per_block": 2, "d_stem": 4, "z_dim": 8, "noise_channels": 2,
+    "class_embed_dim": 2, "precision": "fp32", "num_threads": 1, "tensorboard": False,
+}  # fmt: skip
+
+
+def tiny_generator_config(path: Path, **changes: object) -> Path:
+    """A generator config file (--gen-config) for a GAU-Net small enough for a test's budget."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({**TINY_GENERATOR, **changes}))
+    return path

@@ -7,36 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from downstream_helpers import one_quiet_thread
+from downstream_helpers import one_quiet_thread, tiny_generator_config
 
 from gaunet.cli import main
 from gaunet.downstream.benchmark import BenchmarkSettings, train_generators_together
-
-TINY_GENERATOR = """model: gaunet
-size: 16
-channels: 1
-batch_size: 4
-steps: 6
-n_critic: 2
-g_width: 4
-g_width_max: 8
-g_depth: 2
-g_convs_per_block: 1
-d_growth: 4
-d_blocks: 2
-d_layers_per_block: 2
-d_stem: 4
-z_dim: 8
-noise_channels: 2
-class_embed_dim: 2
-precision: fp32
-num_threads: 1
-tensorboard: false
-log_every: 2
-sample_every: 0
-checkpoint_every: 3
-periodic_every: 0
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -57,8 +31,10 @@ def _command(out: Path, config: Path) -> list[str]:
 def test_stacked_generators_train_once_into_each_subset_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    config = tmp_path / "tiny.yaml"
-    config.write_text(TINY_GENERATOR)
+    config = tiny_generator_config(
+        tmp_path / "tiny.yaml", steps=6, n_critic=2, log_every=2, sample_every=0,
+        checkpoint_every=3, periodic_every=0,
+    )  # fmt: skip
     out = tmp_path / "bench"
     assert main(_command(out, config)) == 0
     printed = capsys.readouterr().out

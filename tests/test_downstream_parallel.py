@@ -7,31 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from downstream_helpers import one_quiet_thread
+from downstream_helpers import one_quiet_thread, tiny_generator_config
 
 from gaunet.cli import main
-
-GENERATOR = """model: gaunet
-size: 16
-channels: 1
-batch_size: 4
-steps: 2
-n_critic: 1
-g_width: 4
-g_width_max: 8
-g_depth: 2
-g_convs_per_block: 1
-d_growth: 4
-d_blocks: 2
-d_layers_per_block: 2
-d_stem: 4
-z_dim: 8
-noise_channels: 2
-class_embed_dim: 2
-precision: fp32
-num_threads: 1
-tensorboard: false
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -47,8 +25,7 @@ def _cells(folder: Path) -> list[str]:
 
 
 def test_cells_at_once_write_the_rows_of_one_at_a_time(tmp_path: Path) -> None:
-    config = tmp_path / "gen.yaml"
-    config.write_text(GENERATOR)
+    config = tiny_generator_config(tmp_path / "gen.yaml")
     command = [
         "benchmark", "--data", "phantom:n=40,classes=2", "--classifiers", "resnet18,svm",
         "--arms", "none,classic,gaunet", "--fractions", "0.5", "--seeds", "2", "--size", "16",

@@ -172,7 +172,6 @@ def _run_grid(
     jobs: int = 1,
 ) -> Path:
     """run_benchmark() once `out` is made and this process alone writes it."""
-    given = data
     arms, record, grid = _prepare(settings, out, data, arms_helper)
     arms_helper = grid.arms_helper
     arms_helper.validation = grid.val  # the reference of --select-snapshot fd-val; never test
@@ -207,7 +206,7 @@ def _run_grid(
             from gaunet.downstream.parallel import run_cells
 
             bar.set_description(f"benchmark ({jobs} cells at once)")
-            run_cells(grid, todo, jobs, given, finished)
+            run_cells(grid, todo, jobs, data, finished)
         else:
             for classifier, arm, fraction, seed in todo:
                 bar.set_postfix_str(f"{classifier} {arm.name} f={fraction:g} seed={seed}")

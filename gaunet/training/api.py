@@ -109,13 +109,8 @@ def train_together(
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise GaunetError("runs trained together use one process: run without torchrun")
     overrides = _with_budget(overrides, steps, minutes)
-    given = seeds is not None
-    base_seed = int(load_config(config, overrides).seed)
-    seeds = list(seeds) if seeds is not None else [base_seed + k for k in range(len(outs))]
     try:
-        _train_together(
-            data, outs, config, overrides, seeds if given else None, seeds, progress, launched
-        )
+        _train_together(data, outs, config, overrides, seeds, progress, launched)
     except OSError as error:
         raise GaunetError(os_error(error, outs[0])) from error
     return outs
@@ -126,17 +121,19 @@ def _train_together(
     outs: list[Path],
     config: str | Path | TrainConfig,
     overrides: dict[str, Any],
-    asked: list[int] | None,
-    seeds: list[int],
+    seeds: list[int] | None,
     progress: bool,
     launched: float,
 ) -> None:
     """train_together(): every run checked as _train() checks one (new runs before the locks,
-    resumes under them), the memory of the whole stack, then the writes, then one
-    StackedTrainer. `asked`: the seeds the caller gave (a resume must keep its own)."""
-    from gaunet.training.stacked_loop import StackedTrainer, check_stackable
+    resumes under them), the memory of the whole stack, the stack itself (built before any
+    write, so runs that cannot train together leave their folders as they were), then the
+    writes and the loop. `seeds`: the caller's (a resume must keep its own); None: the
+    config's seed + k for new runs."""
+    from gaunet.training.stacked_loop import StackedTrainer
 
     dist = Distributed()
+    base_seed = int(load_config(config, overrides).seed)
     resumes = [_has_checkpoint(out) for out in outs]
     plans: list[_Plan | None] = []
     for k, out in enumerate(outs):
@@ -144,36 +141,29 @@ def _train_together(
             _check_resumable(out)
             plans.append(None)
         else:
-            plans.append(
-                _check_new_run(data[k], out, config, {**overrides, "seed": seeds[k]}, dist)
-            )
+            seed = seeds[k] if seeds is not None else base_seed + k
+            plans.append(_check_new_run(data[k], out, config, {**overrides, "seed": seed}, dist))
     with ExitStack() as locks:
         for out in sorted(outs, key=lambda o: str(o.resolve())):  # one order: no deadlock
             locks.enter_context(folder_lock(out, "train"))  # refused: no empty folder left
         for k, out in enumerate(outs):
             if resumes[k]:
                 plans[k] = plan = _check_resume(out, data[k], dict(overrides), dist)
-                if asked is not None and asked[k] != plan.cfg.seed:
+                if seeds is not None and seeds[k] != plan.cfg.seed:
                     raise GaunetError(
-                        f"{out}: a resume keeps the run's seed {plan.cfg.seed}, not {asked[k]}"
+                        f"{out}: a resume keeps the run's seed {plan.cfg.seed}, not {seeds[k]}"
                     )
             else:
                 _check_no_run(out)
         images = sum(len(plan.rows) for plan in plans)
         check_memory(plans[0].cfg, resolve_device(plans[0].cfg.device), images, len(plans))
         trainers = [_trainer(out, plan, False, dist, launched) for out, plan in zip(outs, plans)]
-        check_stackable(trainers)
-        steps = {t.step for t in trainers}
-        if len(steps) > 1:
-            raise GaunetError(
-                f"the runs are at different steps ({', '.join(map(str, sorted(steps)))}); "
-                "resume them one at a time (gaunet train --out RUN --resume)"
-            )
+        stack = StackedTrainer(trainers, show_progress=progress)  # refuses what cannot stack
         for out, plan, resumed in zip(outs, plans, resumes):
             if not resumed:
                 _write_new_run(out, plan, dist)
             save_config(plan.cfg, out / "config.yaml")
-        StackedTrainer(trainers, show_progress=progress).run()
+        stack.run()
 
 
 def _with_budget(
@@ -261,9 +251,8 @@ def _check_resume(
     cfg = load_config(out / "config.yaml", overrides)
     resume_checks.check_settings(out, saved, cfg)
     plan = _Plan(cfg, cfg.steps if cfg.steps > 0 else previous_step_target(out))
-    checkpoints = out / "checkpoints"
-    if checkpoints.exists() and any(checkpoints.glob("*.pt")):
-        plan.state, loaded, plan.sha256 = load_checkpoint(checkpoints, "cpu")
+    if _has_checkpoint(out):
+        plan.state, loaded, plan.sha256 = load_checkpoint(out / "checkpoints", "cpu")
         resume_checks.check_checkpoint(out, loaded, plan.state, saved)
     plan.rows = read_train_images(out / TRAIN_IMAGES)
     resume_checks.check_data(out, data, cfg.data, plan.rows.info)

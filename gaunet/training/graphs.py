@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from gaunet.errors import GaunetError, GaunetWarning
+
 if TYPE_CHECKING:
     from gaunet.config import TrainConfig
     from gaunet.training.step import Stepper
@@ -60,8 +62,6 @@ def graphs_decision(cfg: TrainConfig, device: torch.device, world_size: int) -> 
         return True, f"{setting}: whole iterations replayed as CUDA graphs"
     if setting == "auto":
         return False, f"auto: eager, since {blocker}"
-    from gaunet.errors import GaunetError
-
     raise GaunetError(f"cuda_graphs is {cfg.cuda_graphs}, but {blocker}; use cuda_graphs=auto")
 
 
@@ -256,16 +256,12 @@ class GraphedIterations:
             self.graphs.step(totals)
         except CaptureFailed as failure:
             if self.cfg.cuda_graphs != "auto":
-                from gaunet.errors import GaunetError
-
                 raise GaunetError(f"cuda_graphs=true, but {failure}") from failure
             self._train_eagerly(f"auto: eager, since {failure}")
             self.eager_step(totals)
 
     def _train_eagerly(self, reason: str) -> None:
         """Leave graph mode for good (a capture failed under cuda_graphs=auto), and say why."""
-        from gaunet.errors import GaunetWarning
-
         self.leave_graph_mode(reason)
         warnings.warn(f"{reason}; training continues eagerly", GaunetWarning, stacklevel=3)
 

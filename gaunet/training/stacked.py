@@ -251,8 +251,8 @@ class StackedStepper(GraphedIterations):
         steps = {m.step for m in members}
         if len(steps) > 1:
             raise GaunetError(
-                f"the runs to train together are at different steps ({sorted(steps)}); "
-                "train them one at a time, or start them again together"
+                f"the runs are at different steps ({', '.join(map(str, sorted(steps)))}); "
+                "resume them one at a time (gaunet train --out RUN --resume)"
             )
         self.members = members
         self.cfg, self.device, self.family = first.cfg, first.device, first.family
@@ -269,6 +269,7 @@ class StackedStepper(GraphedIterations):
         _stack_optimizer(self.opt_d, [m.opt_d for m in members])
         self.ema = StackedEMA([m.ema for m in members])
         self.batches = StackedBatches([m.batches for m in members])
+        self.written_at = self.step  # the members hold this step's state already
         use_graphs, self.graphs_reason = graphs_decision(self.cfg, self.device, 1)
         self.graphs: IterationGraphs | None = IterationGraphs(self) if use_graphs else None
 
@@ -294,7 +295,11 @@ class StackedStepper(GraphedIterations):
 
     def write_back(self) -> None:
         """Each member's networks, EMA, optimizer state and counters from the stack, so its
-        checkpoint and samples are those of a single run at this step."""
+        checkpoint and samples are those of a single run at this step (once per step: a
+        sample grid and a checkpoint at one step share it)."""
+        if self.written_at == self.step:
+            return
+        self.written_at = self.step
         for k, member in enumerate(self.members):
             member.generator.load_state_dict(self.core.generator.state_dict(k))
             member.critic.load_state_dict(self.core.critic.state_dict(k))

@@ -78,7 +78,6 @@ class StackedTrainer:
         for member in members:  # the stack's iterations are theirs: no graphs of their own
             member.leave_graph_mode("stacked")
         self.stepper = StackedStepper(members)
-        self.rollbacks = max(m.rollbacks for m in members)
 
     @property
     def step(self) -> int:
@@ -223,7 +222,6 @@ class StackedTrainer:
         are written together, so at one step) with lowered learning rates, then stacked again."""
         for member, state, log in zip(self.members, initial, logs):
             member.rollback(state, log)
-        self.rollbacks = self.members[0].rollbacks
         self.stepper = StackedStepper(self.members)
         self._note_members()
 
@@ -239,12 +237,8 @@ class StackedTrainer:
         )
 
     def _stop_reason(self, deadline: float) -> str | None:
-        if self.cfg.steps > 0 and self.step >= self.cfg.steps:
-            return "steps"
-        return "time" if deadline != math.inf and time.perf_counter() >= deadline else None
+        """A member's (its step follows the stack's: _count_step): the budget is shared."""
+        return self.members[0]._stop_reason(deadline)
 
     def _status(self, reason: str | None) -> str:
-        target = self.members[0].steps_target
-        if target and self.step >= target:
-            return "completed"
-        return "budget_exhausted" if reason == "time" else "completed"
+        return self.members[0]._status(reason)
