@@ -14,6 +14,8 @@ its own time limit, and is skipped when the budget left is below what it needs:
                      keeps the folder (a cut run continues from it: --item5-dir)
   stacked-train-5    gaunet benchmark --subset-seeds 0-4 --stack-generators, generators only:
                      the product's stacked training, steps/s per model and in all (item 2)
+  norm-28/norm-256   benchmarks/penalty_norm_speed.py: the critic's layer norm in its short
+                     form against F.group_norm, paper preset, batch 64 at 28 px, 32 at 256 px
   stacked-b16/b128   benchmarks/stacked_generators.py: 5 and 8 generators stepped as one
                      (vmap) against single runs, eager and as a CUDA graph (items 2 and 5)
   paper256-b32       --config paper at 256 px RGB, batch 32, bf16 + gp_every=4 (run 3's best
@@ -185,7 +187,7 @@ class Check:
             return
         argv = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
         argv += ["tests/test_graphs.py", "tests/test_downstream_device.py"]
-        argv += ["tests/test_stacked.py", "-k", "cuda"]
+        argv += ["tests/test_stacked.py", "tests/test_penalty_norm.py", "-k", "cuda"]
         started = time.monotonic()
         codes = self.wait([self.spawn(argv)], 100)
         self.summary["stages"]["pytest-cuda"] = {
@@ -194,19 +196,12 @@ class Check:
         }
         self.save()
 
-    def stacked(self, batch: int, need: float) -> None:
-        """benchmarks/stacked_generators.py: G generators stepped as one against G runs."""
-        name = f"stacked-b{batch}"
+    def script(self, name: str, script: str, args: list[str], need: float) -> None:
+        """One benchmarks/ script whose `--json-out` numbers join the stage's exit and time."""
         if not self.stage(name, need, need):
             return
         path = self.out / f"{name}.json"
-        argv = [sys.executable, str(ROOT / "benchmarks" / "stacked_generators.py")]
-        argv += ["--size", "28", "--json-out", str(path)]
-        if self.smoke:
-            argv += ["--models", "2", "--repeats", "1", "--device", "cpu", *SMOKE]
-        else:
-            argv += ["--models", "5,8", "--repeats", "20", "--device", "cuda"]
-            argv += ["--batch", str(batch)]
+        argv = [sys.executable, str(ROOT / "benchmarks" / script), *args, "--json-out", str(path)]
         started = time.monotonic()
         codes = self.wait([self.spawn(argv)], need)
         result: dict = {"exit": codes, "seconds": round(time.monotonic() - started, 1)}
@@ -214,6 +209,28 @@ class Check:
             result |= json.loads(path.read_text())
         self.summary["stages"][name] = result
         self.save()
+
+    def stacked(self, batch: int, need: float) -> None:
+        """benchmarks/stacked_generators.py: G generators stepped as one against G runs."""
+        args = ["--size", "28"]
+        if self.smoke:
+            args += ["--models", "2", "--repeats", "1", "--device", "cpu", *SMOKE]
+        else:
+            args += ["--models", "5,8", "--repeats", "20", "--device", "cuda"]
+            args += ["--batch", str(batch)]
+        self.script(f"stacked-b{batch}", "stacked_generators.py", args, need)
+
+    def penalty_norm(self, size: int, need: float) -> None:
+        """benchmarks/penalty_norm_speed.py: the critic's layer norm in its short form (what
+        `auto` runs on CUDA) against F.group_norm, in the paper preset's graphed iteration."""
+        if self.smoke:
+            args = ["--preset", "cpu-tiny", "--size", "16", "--steps", "1", "--repeats", "1"]
+            args += SMOKE
+        else:
+            args = ["--preset", "paper", "--size", str(size), "--repeats", "3"]
+            args += ["--batch", "64" if size <= 32 else "32"]
+            args += ["--steps", "10" if size <= 32 else "4"]
+        self.script(f"norm-{size}", "penalty_norm_speed.py", args, need)
 
     def table3(self, busi: str, need: float) -> None:
         """A slice of `gaunet benchmark --protocol paper` (issue 29 item 4) on BUSI at 256 px:
@@ -431,6 +448,9 @@ def main() -> None:
         # the stacked training loop (gaunet benchmark --stack-generators), then item 5 with it
         ("item5", lambda: check.item5(300)),
         ("stacked-train-5", lambda: check.stacked_train(5, 75)),
+        # the critic's layer norm, short form against F.group_norm (2026-12-05)
+        ("norm-28", lambda: check.penalty_norm(28, 60)),
+        ("norm-256", lambda: check.penalty_norm(256, 150)),
         # first what no GPU session has measured yet (the 2026-12-04 evening session had none)
         ("stacked-b16", lambda: check.stacked(16, 120)),
         ("stacked-b128", lambda: check.stacked(128, 120)),

@@ -7,8 +7,10 @@ at small sizes a GPU's step follows this count, not the arithmetic (docs/perform
 
 The iteration is the product's eager step (gaunet.training.loop.Trainer.train_step, as
 `gaunet train` runs it, graphs off so the ops are dispatched where they can be counted), at
-28 px grey padded to 32, averaged over one lazy-penalty cycle after a first step. Views and bare
-allocations launch nothing and are left out (benchmarks/stacked_generators.py, OpCount).
+28 px grey padded to 32, averaged over one lazy-penalty cycle after a first step. Views, bare
+allocations and metadata ops launch nothing and are left out (benchmarks/stacked_generators.py,
+NO_KERNEL). Layers that pick their form by device (the critic's layer norms) are set to the form
+CUDA runs (`--forms cuda`, the default; `--forms cpu` counts what this CPU runs).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from stacked_generators import NO_KERNEL  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from train_speed import build, random_data  # noqa: E402
+
+from gaunet.models.dense import LayerNorm2d  # noqa: E402
+from gaunet.models.penalty_norm import PenaltyLayerNorm  # noqa: E402
 
 
 class KernelTally(TorchDispatchMode):
@@ -49,15 +54,27 @@ def _gaunet_line() -> str:
     return "(autograd engine)"
 
 
+def use_cuda_forms(module) -> None:
+    """The forms `auto` picks on CUDA, for layers that pick by device."""
+    for layer in module.modules():
+        if isinstance(layer, PenaltyLayerNorm):
+            layer.form = "short"
+        elif isinstance(layer, LayerNorm2d):
+            layer.kernel = "batch_norm"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu-tiny")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--by", default="op", choices=("op", "line"))
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--forms", default="cuda", choices=("cuda", "cpu"))
     args = parser.parse_args()
     overrides = {"channels": 1, "size": 28, "pad_input": True, "cuda_graphs": "false"}
     trainer = build(args.preset, {**overrides, "precision": args.precision}, random_data(1, 28))
+    if args.forms == "cuda":
+        use_cuda_forms(trainer.critic)
     totals: dict = {}
     trainer.train_step(totals)  # the first step makes the optimizer state
     tally = KernelTally(args.by)
@@ -66,7 +83,7 @@ def main() -> None:
         for _ in range(cycle):
             trainer.train_step(totals)
     total = sum(tally.counts.values()) / cycle
-    print(f"{args.preset} {args.precision}: {total:.1f} kernels per iteration")
+    print(f"{args.preset} {args.precision} ({args.forms} forms): {total:.1f} kernels per iteration")
     for key, count in tally.counts.most_common(args.top):
         print(f"  {count / cycle:9.1f}  {key}")
 

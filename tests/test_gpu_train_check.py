@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SKIP = ",".join(
     [
         "pytest-cuda",
+        "norm-256",
         "stacked-b128",
         "tiny28-b256",
         "tiny28-b512",
@@ -40,6 +41,7 @@ def test_smoke_run_measures_each_stage_from_the_run_folders(tmp_path):
     assert set(stages) == {
         "stacked-train-5",
         "item5",
+        "norm-28",
         "stacked-b16",
         "table3-busi",
         "paper28-b64",
@@ -84,6 +86,10 @@ def test_smoke_run_measures_each_stage_from_the_run_folders(tmp_path):
     assert len(runs) == 2 and all((run / "last.pt").is_file() for run in runs)
     assert item5["snapshots_left_behind"] > 0  # periodic snapshots were made, and stay behind
     assert not list(kept.rglob("step-*.pt"))
+    norm = stages["norm-28"]
+    assert norm["exit"] == [0] and norm["device"] == "cpu"
+    assert norm["short_kernels"] < 0.9 * norm["native_kernels"]
+    assert norm["short_iterations_per_second"] > 0 and norm["native_iterations_per_second"] > 0
     table3 = stages["table3-busi"]
     assert table3["exit"] == [0]
     rows = (out / "table3-results.csv").read_text().splitlines()
@@ -147,7 +153,7 @@ def test_results_files_resolve_each_runs_preset_size_and_batch(tmp_path):
 ALL_BUT_ITEM5 = ",".join(
     [
         *SKIP.split(","),
-        "stacked-train-5", "stacked-b16", "table3-busi", "paper28-b64", "tiny28",
+        "stacked-train-5", "norm-28", "stacked-b16", "table3-busi", "paper28-b64", "tiny28",
         "concurrent-2", "benchmark",
     ]
 )  # fmt: skip

@@ -12,6 +12,7 @@ from gaunet.models.dense import (
     use_critic_levers,
 )
 from gaunet.models.layers import BatchRenorm2d, ResidualBlock
+from gaunet.models.penalty_norm import PenaltyLayerNorm
 
 
 def _pair(channels=3, **kwargs):
@@ -271,9 +272,10 @@ def test_layer_norm_2d_keeps_bf16_and_matches_the_fp32_path_within_bf16_rounding
 
 def test_layer_norm_factory_defaults_to_group_norm_and_shares_state_dict_keys():
     default, kept = layer_norm(5), layer_norm(5, keep_dtype=True)
-    assert type(default) is nn.GroupNorm and default.num_groups == 1
+    assert type(default) is PenaltyLayerNorm and default.num_groups == 1
     assert isinstance(kept, LayerNorm2d) and kept.kernel == "auto"
     kept.load_state_dict(default.state_dict())  # checkpoints load into either
+    nn.GroupNorm(1, 5).load_state_dict(default.state_dict())  # and into checkpoints of before
     with pytest.raises(ValueError, match="kernel must be"):
         LayerNorm2d(5, kernel="fused")
 
@@ -365,7 +367,7 @@ def test_critic_levers_switch_in_place_and_keep_the_critic():
     params = list(critic.parameters())
     assert use_critic_levers(critic, feature_buffer=True) == cfg.d_blocks
     assert torch.equal(critic(first, second, labels), before)
-    norms = sum(type(m) is nn.GroupNorm for m in critic.modules())
+    norms = sum(type(m) is PenaltyLayerNorm for m in critic.modules())
     assert use_critic_levers(critic, keep_dtype_norm=True) == norms > 0
     assert not any(type(m) is nn.GroupNorm for m in critic.modules())
     assert all(a is b for a, b in zip(critic.parameters(), params))

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gaunet.models.layers import LEAK, in_function_transform
+from gaunet.models.penalty_norm import PenaltyLayerNorm
 
 
 class Dropout(nn.Module):
@@ -55,10 +56,11 @@ def layer_norm(channels: int, keep_dtype: bool = False) -> nn.GroupNorm:
     """Layer norm over (C, H, W) per sample with a per-channel affine: no batch statistics, so
     each sample's critic score depends on that sample alone, as the gradient penalty requires.
 
-    `keep_dtype=True` gives `LayerNorm2d`, which keeps bf16 activations bf16 under autocast
-    (fp32 statistics only); the default is today's `nn.GroupNorm(1, C)`. Both have the same
-    parameters and state-dict keys, so checkpoints load into either."""
-    return LayerNorm2d(channels) if keep_dtype else nn.GroupNorm(1, channels)
+    The default is `PenaltyLayerNorm`: `nn.GroupNorm(1, C)` with a short backward under
+    create_graph, where the gradient penalty spends most of its kernels. `keep_dtype=True` gives
+    `LayerNorm2d`, which keeps bf16 activations bf16 under autocast (fp32 statistics only). All
+    have the same parameters and state-dict keys, so checkpoints load into any."""
+    return LayerNorm2d(channels) if keep_dtype else PenaltyLayerNorm(channels)
 
 
 class LayerNorm2d(nn.GroupNorm):
@@ -258,7 +260,7 @@ def use_critic_levers(
     module: nn.Module, keep_dtype_norm: bool = False, feature_buffer: bool = False
 ) -> int:
     """Turns the issue-17 levers on in an already built network, in place: every
-    `nn.GroupNorm(1, C)` becomes a `LayerNorm2d` holding the same Parameter objects (so an
+    `nn.GroupNorm(1, C)` (or `PenaltyLayerNorm`) becomes a `LayerNorm2d` holding the same Parameter objects (so an
     optimizer built before keeps working), and every `DenseBlock` gets `feature_buffer`.
     Returns the number of modules changed. For benchmarks and tests; a config wires the same
     levers through the constructors' keyword arguments."""
@@ -270,7 +272,7 @@ def use_critic_levers(
         if not keep_dtype_norm:
             continue
         for name, child in list(parent.named_children()):
-            if type(child) is nn.GroupNorm and child.num_groups == 1:
+            if type(child) in (nn.GroupNorm, PenaltyLayerNorm) and child.num_groups == 1:
                 norm = LayerNorm2d(child.num_channels, eps=child.eps)
                 norm.weight, norm.bias = child.weight, child.bias
                 norm.train(child.training)

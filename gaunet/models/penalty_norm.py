@@ -1,0 +1,200 @@
+"""The critic's layer norm (`nn.GroupNorm(1, C)`) with a short backward under `create_graph`.
+
+Why: the gradient penalty differentiates the critic twice. PyTorch's group norm has fused kernels
+for the forward and the plain backward, but under `create_graph` its backward is a composite of
+about 35 small ops, and the double backward through them about 60 more. At 28 px that was half
+the kernels of a `paper` iteration (benchmarks/kernel_count.py), and at small sizes a GPU's step
+follows its kernel count. In the short form the forward and the plain backward are nn.GroupNorm's
+own fused kernels (so without the penalty nothing changes, bit for bit), and the backward under
+`create_graph` is one autograd Function whose own backward is written out in closed form: 48
+kernels where group norm launches 99.
+
+Where it runs: off the CPU (`form="auto"`). The CPU is bound by full-size passes over the
+activations, not by kernels, and PyTorch's composite makes fewer of those (per-channel
+coefficients, then a few passes): on 2 CPU cores the short form was 4-7 % slower per iteration
+(benchmarks/penalty_norm_speed.py, docs/performance.md), so the CPU keeps F.group_norm and its
+results stay bit for bit today's.
+
+Per sample, over its D = C*H*W values: xhat = (x - mean) * rstd, y = w * xhat + b. With
+a = w * dy:
+
+    dx = rstd * (a - mean(a) - xhat * mean(a * xhat)),   dw = sum(dy * xhat),   db = sum(dy)
+
+and for the double backward, with u the gradient arriving at dx:
+
+    d(dy)   = w * rstd * (u - mean(u) - xhat * mean(u * xhat))    (the same projection as dx)
+    d(xhat) = -rstd * (u * mean(a * xhat) + a * mean(u * xhat))
+    d(rstd) = sum(u * dx) / rstd
+    dx'     = rstd * (d(xhat) - mean(d(xhat)) - xhat * mean(d(xhat) * xhat))
+              - xhat * rstd^2 / D * d(rstd)
+
+Checked against nn.GroupNorm in fp64 (values, gradcheck, gradgradcheck) in
+tests/test_penalty_norm.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch._prims_common import suggest_memory_format
+
+from gaunet.models.layers import in_function_transform
+
+
+def _kernel_layout(x: torch.Tensor) -> torch.memory_format:
+    """The layout F.group_norm hands its kernels: on the CPU the input's own (channels_last
+    strides, even of a channel prefix, stay channels_last), elsewhere contiguous (ATen's
+    group_norm)."""
+    if x.device.type == "cpu":
+        return suggest_memory_format(x)
+    return torch.contiguous_format
+
+
+def _per_sample(t: torch.Tensor, ndim: int) -> torch.Tensor:
+    """The kernels' (N, 1) statistics as (N, 1, ..., 1), broadcasting over one sample."""
+    return t.reshape((t.shape[0],) + (1,) * (ndim - 1))
+
+
+def _per_channel(t: torch.Tensor, ndim: int) -> torch.Tensor:
+    return t.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+class _LayerNorm(torch.autograd.Function):
+    """y = group_norm(x, 1 group): the fused kernels, except the backward under create_graph."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):  # type: ignore[override]
+        ctx.layout = _kernel_layout(x)  # x comes laid out so (penalty_layer_norm)
+        n, c = x.shape[:2]
+        y, mean, rstd = torch.native_group_norm(
+            x, weight, bias, n, c, math.prod(x.shape[2:]), 1, eps
+        )
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):  # type: ignore[override]
+        x, weight, mean, rstd = ctx.saved_tensors
+        needs = ctx.needs_input_grad[:3]
+        if torch.is_grad_enabled():  # create_graph: a backward that can itself be differentiated
+            dx, dw, db = _LayerNormBackward.apply(dy, x, weight, mean, rstd)
+            return (dx if needs[0] else None), (dw if needs[1] else None), db, None
+        n, c = x.shape[:2]
+        dx, dw, db = torch.ops.aten.native_group_norm_backward(
+            dy.contiguous(memory_format=ctx.layout), x, mean, rstd, weight, n, c,
+            math.prod(x.shape[2:]), 1, list(needs),
+        )  # fmt: skip
+        return dx, dw, db, None
+
+
+class _LayerNormBackward(torch.autograd.Function):
+    """(dx, dw, db) of the layer norm as a function of (dy, x, w), with its derivative written
+    out (module docstring): what the penalty's double backward runs through."""
+
+    @staticmethod
+    def forward(ctx, dy, x, weight, mean, rstd):  # type: ignore[override]
+        ndim = x.dim()
+        sample = tuple(range(1, ndim))
+        channel = (0,) + tuple(range(2, ndim))
+        mean, rstd = _per_sample(mean, ndim), _per_sample(rstd, ndim)
+        xhat = (x - mean) * rstd
+        a = dy * _per_channel(weight, ndim) if weight is not None else dy
+        a_xhat = (a * xhat).mean(sample, keepdim=True)
+        core = torch.addcmul(a - a.mean(sample, keepdim=True), xhat, a_xhat, value=-1)
+        dx = (core * rstd).to(x.dtype)
+        dw = (dy * xhat).sum(channel).to(weight.dtype) if weight is not None else None
+        db = dy.sum(channel).to(weight.dtype) if weight is not None else None
+        ctx.save_for_backward(dy, weight, xhat, rstd, a, a_xhat, core)
+        ctx.x_dtype = x.dtype
+        ctx.set_materialize_grads(False)  # no zeros for dw, db when the penalty uses dx alone
+        return dx, dw, db
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, u, g_dw, g_db):  # type: ignore[override]
+        dy, weight, xhat, rstd, a, a_xhat, core = ctx.saved_tensors
+        ndim = xhat.dim()
+        sample = tuple(range(1, ndim))
+        channel = (0,) + tuple(range(2, ndim))
+        w = _per_channel(weight, ndim) if weight is not None else None
+        g_dy = g_xhat = g_rstd = g_w = None
+        if u is not None:
+            u_xhat = (u * xhat).mean(sample, keepdim=True)
+            g_a = torch.addcmul(u - u.mean(sample, keepdim=True), xhat, u_xhat, value=-1) * rstd
+            g_dy = g_a * w if w is not None else g_a
+            if weight is not None and ctx.needs_input_grad[2]:
+                g_w = (g_a * dy).sum(channel)
+            g_xhat = torch.addcmul(u * a_xhat, a, u_xhat) * -rstd
+            g_rstd = (u * core).sum(sample, keepdim=True)
+        if g_dw is not None:
+            g_dw = _per_channel(g_dw, ndim)
+            g_dy = xhat * g_dw if g_dy is None else torch.addcmul(g_dy, xhat, g_dw)
+            g_xhat = dy * g_dw if g_xhat is None else torch.addcmul(g_xhat, dy, g_dw)
+        if g_db is not None:
+            g_db = _per_channel(g_db, ndim)
+            g_dy = g_db.expand_as(xhat) if g_dy is None else g_dy + g_db
+        g_x = None
+        if g_xhat is not None and ctx.needs_input_grad[1]:
+            scale = rstd * (g_xhat * xhat).mean(sample, keepdim=True)
+            if g_rstd is not None:
+                scale = scale + g_rstd * rstd.square() / xhat[0].numel()
+            centred = (g_xhat - g_xhat.mean(sample, keepdim=True)) * rstd
+            g_x = torch.addcmul(centred, xhat, scale, value=-1).to(ctx.x_dtype)
+        if g_dy is not None:
+            g_dy = g_dy.to(dy.dtype)
+        if g_w is not None:
+            g_w = g_w.to(weight.dtype)
+        return g_dy, g_x, g_w, None, None
+
+
+FORMS = ("auto", "short", "native")
+
+
+def penalty_layer_norm(
+    x: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float = 1e-5,
+    form: str = "auto",
+) -> torch.Tensor:
+    """`F.group_norm(x, 1, weight, bias, eps)`, the same values; `form="short"` with the short
+    backward under create_graph, `"native"` F.group_norm itself, `"auto"` short off the CPU.
+
+    Under autocast the dtypes are autocast's for group_norm: on CUDA the input is cast to fp32;
+    CPU autocast leaves group_norm alone, whose kernel takes bf16 input with fp32 weights and
+    statistics. Inside vmap (stacked models) it is F.group_norm: the Function's batching rule
+    does not reach an autograd.grad taken inside vmap, as the penalty's is. Under torch.compile
+    (`compile: true`, forward passes only) it is F.group_norm too, which the compiler knows."""
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)}, not {form!r}")
+    device = x.device.type
+    if form == "native" or (form == "auto" and device == "cpu"):
+        return F.group_norm(x, 1, weight, bias, eps)
+    if in_function_transform() or torch.compiler.is_compiling():
+        return F.group_norm(x, 1, weight, bias, eps)  # vmap, torch.compile: see the docstring
+    to_fp32 = device != "cpu" and torch.is_autocast_enabled(device)
+    with torch.autocast(device, enabled=False):
+        if to_fp32:
+            x = x.float()
+        # laid out outside the Function, so that a copy stays on the graph: the double
+        # backward reaches x through the tensor the Function saves
+        x = x.contiguous(memory_format=_kernel_layout(x))
+        return _LayerNorm.apply(x, weight, bias, eps)
+
+
+class PenaltyLayerNorm(nn.GroupNorm):
+    """`nn.GroupNorm(1, C)` (same parameters, state-dict keys and values) whose backward under
+    `create_graph` is short where kernels are what costs: see the module docstring. `form` as
+    in `penalty_layer_norm`."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-5, form: str = "auto") -> None:
+        super().__init__(1, num_channels, eps=eps)
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(FORMS)}, not {form!r}")
+        self.form = form
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return penalty_layer_norm(x, self.weight, self.bias, self.eps, self.form)
