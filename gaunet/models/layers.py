@@ -20,6 +20,18 @@ def in_function_transform() -> bool:
     return torch._C._functorch.peek_interpreter_stack() is not None
 
 
+def persistent_buffers(module: nn.Module) -> list[torch.Tensor]:
+    """The module's buffers that its state dict holds (running statistics, counters), in the
+    order of `module.buffers()`: not the constants registered with persistent=False (batch
+    renorm's schedule), which follow from the constructor's arguments and never change."""
+    return [
+        buffer
+        for sub in module.modules()
+        for name, buffer in sub._buffers.items()
+        if buffer is not None and name not in sub._non_persistent_buffers_set
+    ]
+
+
 class BatchRenorm2d(nn.Module):
     """Batch renormalization (Ioffe 2017), which PyTorch lacks.
 
@@ -49,17 +61,35 @@ class BatchRenorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+        # the schedule's constants, [r, d] in each: upper limits = clamp(offset + slope * passes,
+        # floor, ceiling), lower = upper ** exponent * sign = [1 / r_max, -d_max]. Buffers, so
+        # they live on the device; not in the state dict, since they follow from the arguments.
+        span = torch.tensor([rmax - 1.0, dmax])
+        floor = torch.tensor([1.0, 0.0])
+        slope = span / max(ramp, 1)
+        constants = {
+            "_limit_floor": floor,
+            "_limit_ceiling": floor + span,
+            "_limit_slope": slope,
+            "_limit_offset": floor - slope * warmup,
+            "_lower_exponent": torch.tensor([-1.0, 1.0]),
+            "_lower_sign": torch.tensor([1.0, -1.0]),
+        }
+        for name, value in constants.items():
+            self.register_buffer(name, value, persistent=False)
 
     def limits(self) -> tuple[float, float]:
         """Current (r_max, d_max) of the warm-up schedule."""
-        r_max, d_max = self._limit_tensors()
-        return float(r_max), float(d_max)
+        r_max, d_max = self._limit_tensors()[0].tolist()
+        return r_max, d_max
 
     def _limit_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The schedule as tensors on the buffer's device: reading the pass counter on the host
-        would stall a GPU at every batch-renorm layer of every forward pass."""
-        t = ((self.num_batches_tracked - self.warmup) / max(self.ramp, 1)).clamp(0.0, 1.0)
-        return t * (self.rmax - 1.0) + 1.0, t * self.dmax
+        """Upper [r_max, d_max] and lower [1 / r_max, -d_max] limits, as tensors on the buffers'
+        device (reading the pass counter on the host would stall a GPU at every batch-renorm
+        layer of every forward pass), in 4 kernels."""
+        passes = torch.addcmul(self._limit_offset, self._limit_slope, self.num_batches_tracked)
+        upper = torch.clamp(passes, self._limit_floor, self._limit_ceiling)
+        return upper, upper.pow(self._lower_exponent) * self._lower_sign
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -73,16 +103,14 @@ class BatchRenorm2d(nn.Module):
             _, mean, inverse_std = torch.native_batch_norm(
                 x.to(stats_dtype), None, None, None, None, True, 0.0, self.eps
             )
-            std = inverse_std.reciprocal()
-            var = std.square() - self.eps
-            running_std = (self.running_var + self.eps).sqrt()
-            r_max, d_max = self._limit_tensors()
-            # one clamp with tensor bounds, not maximum then minimum: at small sizes a GPU's
-            # step follows its kernel count (docs/performance.md, "Issue 29")
-            r = torch.clamp(std / running_std, 1.0 / r_max, r_max)
-            d = torch.clamp((mean - self.running_mean) / running_std, -d_max, d_max)
+            # at small sizes a GPU's step follows its kernel count (docs/performance.md, "Issue
+            # 29"): 21 kernels a training forward, one clamp with tensor bounds for each of r, d
+            upper, lower = self._limit_tensors()
+            inverse_running_std = (self.running_var + self.eps).rsqrt()
+            r = torch.clamp(inverse_running_std / inverse_std, lower[0], upper[0])
+            d = torch.clamp((mean - self.running_mean) * inverse_running_std, lower[1], upper[1])
             count = x.numel() / x.shape[1]
-            unbiased = var * (count / max(count - 1, 1))
+            unbiased = (inverse_std.pow(-2) - self.eps) * (count / max(count - 1, 1))
             if not in_function_transform():
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(unbiased, self.momentum)

@@ -24,6 +24,8 @@ import torch.distributed as dist
 from torch import nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from gaunet.models.layers import persistent_buffers
+
 
 @dataclass(frozen=True)
 class Distributed:
@@ -65,10 +67,11 @@ class Distributed:
             grad.copy_(synced)
 
     def average_buffers(self, module: nn.Module) -> None:
-        """Mean of the floating-point buffers (batch-norm running statistics)."""
+        """Mean of the floating-point state buffers (batch-norm running statistics; the
+        constants of batch renorm's schedule are the same everywhere and stay as they are)."""
         if not self.enabled:
             return
-        buffers = [b for b in module.buffers() if b.is_floating_point()]
+        buffers = [b for b in persistent_buffers(module) if b.is_floating_point()]
         if not buffers:
             return
         flat = _flatten_dense_tensors(buffers)

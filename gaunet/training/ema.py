@@ -8,6 +8,8 @@ import copy
 import torch
 from torch import nn
 
+from gaunet.models.layers import persistent_buffers
+
 
 class EMA:
     """A frozen copy of `model` whose parameters trail the live ones.
@@ -38,8 +40,8 @@ class EMA:
         self.blend(
             list(self.model.parameters()),
             [p.detach() for p in model.parameters()],
-            list(self.model.buffers()),
-            list(model.buffers()),
+            persistent_buffers(self.model),
+            persistent_buffers(model),
             step,
         )
 
@@ -57,8 +59,8 @@ class EMA:
             torch._foreach_lerp_(mine, live, 1.0 - self.decay_at(step))
         else:  # the same lerp with the weight read on the device (bit-identical)
             torch._foreach_lerp_(mine, live, [self.weight] * len(mine))
-        for buffer, theirs in zip(my_buffers, live_buffers):
-            buffer.copy_(theirs)
+        if my_buffers:  # one multi-tensor copy, not a kernel per buffer
+            torch._foreach_copy_(my_buffers, live_buffers)
 
     def state_dict(self) -> dict:
         return self.model.state_dict()

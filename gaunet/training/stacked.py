@@ -56,6 +56,7 @@ class StackedModels:
         self.buffers = buffers
         self.base = copy.deepcopy(modules[0]).to("meta")
         self.count = len(modules)
+        self.keys = set(modules[0].state_dict())
 
     def bind(self, params: dict, buffers: dict) -> Callable[..., torch.Tensor]:
         """The module as a function of its inputs, for one model's (vmapped) tensors."""
@@ -67,9 +68,14 @@ class StackedModels:
 
     def state_dict(self, k: int) -> dict[str, torch.Tensor]:
         """Model k's weights and buffers, as its own module's state_dict has them."""
-        state = {name: p.detach()[k].clone() for name, p in self.params.items()}
-        state |= {name: b[k].clone() for name, b in self.buffers.items()}
-        return state
+        return model_state(self.params, self.buffers, self.keys, k)
+
+
+def model_state(params: dict, buffers: dict, keys: set[str], k: int) -> dict[str, torch.Tensor]:
+    """Model k's state dict from stacked tensors: the keys its own module's state_dict has
+    (buffers registered with persistent=False, such as batch renorm's constants, left out)."""
+    state = {name: p.detach()[k].clone() for name, p in params.items()}
+    return state | {name: b[k].clone() for name, b in buffers.items() if name in keys}
 
 
 def stack_batches(batches: list[Batch]) -> Batch:
@@ -225,19 +231,19 @@ class StackedEMA(EMA):
         params, buffers = stack_module_state([ema.model for ema in emas])
         self.params = {name: p.detach() for name, p in params.items()}
         self.buffers = buffers
+        self.keys = set(first.model.state_dict())
 
     def update(self, live: StackedModels, step: int) -> None:  # type: ignore[override]
         self.blend(
             list(self.params.values()),
             [p.detach() for p in live.params.values()],
-            list(self.buffers.values()),
-            list(live.buffers.values()),
+            [b for name, b in self.buffers.items() if name in self.keys],
+            [b for name, b in live.buffers.items() if name in self.keys],
             step,
         )
 
     def state_dict(self, k: int) -> dict[str, torch.Tensor]:  # type: ignore[override]
-        state = {name: p[k].clone() for name, p in self.params.items()}
-        return state | {name: b[k].clone() for name, b in self.buffers.items()}
+        return model_state(self.params, self.buffers, self.keys, k)
 
 
 class StackedStepper(GraphedIterations):
