@@ -11,7 +11,12 @@ from gaunet.models.dense import (
     layer_norm,
     use_critic_levers,
 )
-from gaunet.models.layers import BatchRenorm2d, ResidualBlock, persistent_buffers
+from gaunet.models.layers import (
+    BatchRenorm2d,
+    ResidualBlock,
+    deferred_renorm_updates,
+    persistent_buffers,
+)
 from gaunet.models.penalty_norm import PenaltyLayerNorm
 
 
@@ -129,6 +134,72 @@ def test_batch_renorm_training_forward_stays_within_its_kernel_budget():
     with OpCount() as ops:
         layer(x)
     assert ops.kernels <= 21
+
+
+def _renorm_stack(seed=0):
+    torch.manual_seed(seed)
+    layers = [BatchRenorm2d(3, momentum=m, warmup=1, ramp=3) for m in (0.1, 0.1, 0.3)]
+    for layer in layers:
+        with torch.no_grad():
+            layer.running_mean.uniform_(-1, 1)
+            layer.running_var.uniform_(0.5, 2)
+    return layers
+
+
+@pytest.mark.parametrize("repeat_first", [False, True])
+def test_deferred_renorm_updates_equal_layer_by_layer_updates_bit_for_bit(repeat_first):
+    """Inside deferred_renorm_updates the layers' statistics are updated together at the end
+    (three multi-tensor ops, momenta grouped), with the outputs and every buffer of updating
+    each layer at once, over passes that move through the warm-up schedule; a layer run twice
+    in one pass (repeat_first) flushes what is pending first."""
+    eager, deferred = _renorm_stack(), _renorm_stack()
+    x = torch.randn(4, 3, 5, 5) * 2 + 1
+
+    def run(layers):
+        h = x
+        for layer in layers + (layers[:1] if repeat_first else []):
+            h = layer(h) * 1.5 + 0.2
+        return h
+
+    for _ in range(5):
+        expected = run(eager)
+        with deferred_renorm_updates():
+            got = run(deferred)
+            if not repeat_first:  # still pending (a repeat flushes them all)
+                assert deferred[1].num_batches_tracked.item() == eager[1].num_batches_tracked - 1
+        assert torch.equal(got, expected)
+        for mine, theirs in zip(deferred, eager):
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                assert torch.equal(getattr(mine, name), getattr(theirs, name)), name
+
+
+def test_deferred_renorm_updates_are_dropped_when_the_pass_fails():
+    layer = _renorm_stack()[0]
+    before = layer.running_mean.clone()
+    with pytest.raises(RuntimeError, match="boom"), deferred_renorm_updates():
+        layer(torch.randn(4, 3, 5, 5))
+        raise RuntimeError("boom")
+    assert torch.equal(layer.running_mean, before) and layer.num_batches_tracked.item() == 0
+
+
+def test_deferred_renorm_updates_launch_three_kernels_for_all_layers():
+    """Three layers' updates: 3 multi-tensor ops per momentum group, where one at a time
+    launches 3 per layer (counted as benchmarks/kernel_count.py counts)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from stacked_generators import OpCount
+
+    layers = [BatchRenorm2d(3, warmup=1, ramp=3) for _ in range(3)]
+    x = torch.randn(4, 3, 5, 5)
+    with OpCount() as one_at_a_time:
+        for layer in layers:
+            layer(x)
+    with OpCount() as together, deferred_renorm_updates():
+        for layer in layers:
+            layer(x)
+    assert one_at_a_time.kernels - together.kernels == 3 * 3 - 3
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -47,6 +47,27 @@ def test_noise_changes_the_output_and_class_matters():
     torch.testing.assert_close(base, generator(x, z, torch.tensor([0, 0])))
 
 
+def test_generator_pass_updates_batch_renorm_as_layer_by_layer_bit_for_bit():
+    """The generator's forward defers its batch-renorm updates to its end (one multi-tensor op
+    per kind, not three kernels per layer): its outputs and every buffer equal a pass whose
+    layers update one at a time, over training steps through the renorm warm-up."""
+    import copy
+
+    cfg = load_config("cpu-tiny", {**TINY, "g_dropout": 0.0, "brn_warmup": 1, "brn_ramp": 3})
+    family = build_family(cfg, num_classes=2)
+    generator, _ = family.build()
+    reference = copy.deepcopy(generator)
+    generator.train(), reference.train()
+    torch.manual_seed(1)
+    for _ in range(4):
+        x = torch.rand(3, 1, 16, 16) * 2 - 1
+        z, labels = torch.randn(3, cfg.z_dim), torch.tensor([0, 1, 0])
+        assert torch.equal(generator(x, z, labels), reference._forward(x, z, labels))
+    for (name, mine), theirs in zip(generator.named_buffers(), reference.buffers()):
+        assert torch.equal(mine, theirs), name
+    assert any("num_batches_tracked" in name for name, _ in generator.named_buffers())
+
+
 def test_critic_scores_each_pair_independently():
     """Layer norm, not batch norm: a sample's score must not depend on the rest of the batch,
     which the per-sample gradient penalty assumes."""

@@ -12,7 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gaunet.models.dense import DenseBlock, Transition, layer_norm
-from gaunet.models.layers import LEAK, Downscale, ResidualBlock, Upscale
+from gaunet.models.layers import (
+    LEAK,
+    Downscale,
+    ResidualBlock,
+    Upscale,
+    deferred_renorm_updates,
+)
 
 
 def level_widths(width: int, depth: int, width_max: int) -> list[int]:
@@ -119,6 +125,10 @@ class UNetGenerator(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(incoming, channels, 3, padding=1), nn.Tanh())
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with deferred_renorm_updates():  # batch renorm's statistics: one update at the end
+            return self._forward(x, z, labels)
+
+    def _forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         pad = self.padded - x.shape[-1]
         if pad:
             x = F.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2), mode="replicate")
