@@ -4,6 +4,7 @@ at small sizes a GPU's step follows this count, not the arithmetic (docs/perform
 
     .venv/bin/python benchmarks/kernel_count.py --preset cpu-tiny --precision bf16
     .venv/bin/python benchmarks/kernel_count.py --preset paper --precision fp32 --by line
+    .venv/bin/python benchmarks/kernel_count.py --preset paper --forms cpu --by node
 
 The iteration is the product's eager step (gaunet.training.loop.Trainer.train_step, as
 `gaunet train` runs it, graphs off so the ops are dispatched where they can be counted), at
@@ -24,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from stacked_generators import NO_KERNEL  # noqa: E402
+import torch  # noqa: E402
+from stacked_generators import launches_kernel  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from train_speed import build, random_data  # noqa: E402
 
@@ -33,17 +35,40 @@ from gaunet.models.penalty_norm import PenaltyLayerNorm  # noqa: E402
 
 
 class KernelTally(TorchDispatchMode):
-    """Counts the ops that launch a kernel, keyed by op name or by the gaunet line running it."""
+    """Counts the ops that launch a kernel, keyed by op name, by the gaunet line running it, or
+    by the autograd node (the backward formula) running it."""
 
     def __init__(self, by: str) -> None:
         super().__init__()
         self.by, self.counts = by, collections.Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if not func.is_view and name not in NO_KERNEL:
-            self.counts[name if self.by == "op" else _gaunet_line()] += 1
+        if launches_kernel(func):
+            self.counts[self._key(func)] += 1
         return func(*args, **(kwargs or {}))
+
+    def _key(self, func) -> str:
+        if self.by == "op":
+            return func.overloadpacket.__name__
+        if self.by == "line":
+            return _gaunet_line()
+        node = torch._C._current_autograd_node()
+        return type(node).__name__ if node is not None else "(forward or optimizer)"
+
+
+def count_iteration(trainer, by: str = "op") -> tuple[float, dict[str, float]]:
+    """Kernels of one of `trainer`'s eager iterations (its cuda_graphs off), averaged over a
+    lazy-penalty cycle after a first iteration (which makes the optimizer state): the total and
+    the count per key of `by`."""
+    totals: dict = {}
+    trainer.train_step(totals)
+    tally = KernelTally(by)
+    cycle = trainer.cfg.gp_every
+    with tally:
+        for _ in range(cycle):
+            trainer.train_step(totals)
+    per_key = {key: count / cycle for key, count in tally.counts.most_common()}
+    return sum(per_key.values()), per_key
 
 
 def _gaunet_line() -> str:
@@ -67,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu-tiny")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
-    parser.add_argument("--by", default="op", choices=("op", "line"))
+    parser.add_argument("--by", default="op", choices=("op", "line", "node"))
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--forms", default="cuda", choices=("cuda", "cpu"))
     args = parser.parse_args()
@@ -75,17 +100,10 @@ def main() -> None:
     trainer = build(args.preset, {**overrides, "precision": args.precision}, random_data(1, 28))
     if args.forms == "cuda":
         use_cuda_forms(trainer.critic)
-    totals: dict = {}
-    trainer.train_step(totals)  # the first step makes the optimizer state
-    tally = KernelTally(args.by)
-    cycle = trainer.cfg.gp_every
-    with tally:
-        for _ in range(cycle):
-            trainer.train_step(totals)
-    total = sum(tally.counts.values()) / cycle
+    total, per_key = count_iteration(trainer, args.by)
     print(f"{args.preset} {args.precision} ({args.forms} forms): {total:.1f} kernels per iteration")
-    for key, count in tally.counts.most_common(args.top):
-        print(f"  {count / cycle:9.1f}  {key}")
+    for key, count in list(per_key.items())[: args.top]:
+        print(f"  {count:9.1f}  {key}")
 
 
 if __name__ == "__main__":

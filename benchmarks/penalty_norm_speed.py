@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import torch  # noqa: E402
-from kernel_count import KernelTally  # noqa: E402
-from stacked_generators import NO_KERNEL  # noqa: E402
+from kernel_count import count_iteration  # noqa: E402
+from stacked_generators import launches_kernel  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from train_speed import build, random_data, time_block  # noqa: E402
 
@@ -56,7 +56,7 @@ class FullSizeTally(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if not func.is_view and func.overloadpacket.__name__ not in NO_KERNEL:
+        if launches_kernel(func):
             tensors = (*args, *(out if isinstance(out, tuple) else (out,)))
             self.kernels += 1
             self.full_size += any(
@@ -83,18 +83,11 @@ def one_layer(form: str, shape=(16, 64, 7, 7)) -> dict:
 
 
 def kernels_per_iteration(preset: str, overrides: dict, size: int, form: str) -> float:
-    """Kernels of one eager iteration (a trainer of its own, graphs off, so that every op is
-    dispatched where it can be counted), averaged over a lazy-penalty cycle after a first one."""
+    """Kernels of one eager iteration, on a trainer of its own with graphs off, so that every op
+    is dispatched where it can be counted (benchmarks/kernel_count.py)."""
     trainer = build(preset, {**overrides, "cuda_graphs": "false"}, random_data(1, size))
     set_form(trainer.critic, form)
-    totals: dict = {}
-    trainer.train_step(totals)
-    tally = KernelTally("op")
-    cycle = trainer.cfg.gp_every
-    with tally:
-        for _ in range(cycle):
-            trainer.train_step(totals)
-    return sum(tally.counts.values()) / cycle
+    return count_iteration(trainer)[0]
 
 
 def main() -> None:

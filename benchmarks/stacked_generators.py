@@ -48,6 +48,11 @@ NO_KERNEL = {
 }  # fmt: skip
 
 
+def launches_kernel(func) -> bool:
+    """Whether an ATen op launches work on a GPU: not a view, nor one of NO_KERNEL."""
+    return not func.is_view and func.overloadpacket.__name__ not in NO_KERNEL
+
+
 class OpCount(TorchDispatchMode):
     """Counts ATen ops dispatched while active: all of them, and `kernels`, those that launch
     work on a GPU (not views such as vmap's permutes, nor bare allocations)."""
@@ -58,7 +63,7 @@ class OpCount(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.count += 1
-        if not func.is_view and func.overloadpacket.__name__ not in NO_KERNEL:
+        if launches_kernel(func):
             self.kernels += 1
         return func(*args, **(kwargs or {}))
 

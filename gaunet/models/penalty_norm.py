@@ -7,7 +7,8 @@ the kernels of a `paper` iteration (benchmarks/kernel_count.py), and at small si
 follows its kernel count. In the short form the forward and the plain backward are nn.GroupNorm's
 own fused kernels (so without the penalty nothing changes, bit for bit), and the backward under
 `create_graph` is one autograd Function whose own backward is written out in closed form: 48
-kernels where group norm launches 99.
+kernels where group norm launches 95, for one layer's create-graph and double backward
+(`one_layer` in benchmarks/penalty_norm_speed.py).
 
 Where it runs: off the CPU (`form="auto"`). The CPU is bound by full-size passes over the
 activations, not by kernels, and PyTorch's composite makes fewer of those (per-channel
@@ -66,8 +67,8 @@ class _LayerNorm(torch.autograd.Function):
     """y = group_norm(x, 1 group): the fused kernels, except the backward under create_graph."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, eps):  # type: ignore[override]
-        ctx.layout = _kernel_layout(x)  # x comes laid out so (penalty_layer_norm)
+    def forward(ctx, x, weight, bias, eps, layout):  # type: ignore[override]
+        ctx.layout = layout  # x comes laid out so (penalty_layer_norm); dy is made to match
         n, c = x.shape[:2]
         y, mean, rstd = torch.native_group_norm(
             x, weight, bias, n, c, math.prod(x.shape[2:]), 1, eps
@@ -81,13 +82,13 @@ class _LayerNorm(torch.autograd.Function):
         needs = ctx.needs_input_grad[:3]
         if torch.is_grad_enabled():  # create_graph: a backward that can itself be differentiated
             dx, dw, db = _LayerNormBackward.apply(dy, x, weight, mean, rstd)
-            return (dx if needs[0] else None), (dw if needs[1] else None), db, None
+            return (dx if needs[0] else None), (dw if needs[1] else None), db, None, None
         n, c = x.shape[:2]
         dx, dw, db = torch.ops.aten.native_group_norm_backward(
             dy.contiguous(memory_format=ctx.layout), x, mean, rstd, weight, n, c,
             math.prod(x.shape[2:]), 1, list(needs),
         )  # fmt: skip
-        return dx, dw, db, None
+        return dx, dw, db, None, None
 
 
 class _LayerNormBackward(torch.autograd.Function):
@@ -181,8 +182,9 @@ def penalty_layer_norm(
             x = x.float()
         # laid out outside the Function, so that a copy stays on the graph: the double
         # backward reaches x through the tensor the Function saves
-        x = x.contiguous(memory_format=_kernel_layout(x))
-        return _LayerNorm.apply(x, weight, bias, eps)
+        layout = _kernel_layout(x)
+        x = x.contiguous(memory_format=layout)
+        return _LayerNorm.apply(x, weight, bias, eps, layout)
 
 
 class PenaltyLayerNorm(nn.GroupNorm):

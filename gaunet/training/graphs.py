@@ -32,9 +32,11 @@ from typing import TYPE_CHECKING
 import torch
 
 from gaunet.errors import GaunetError, GaunetWarning
+from gaunet.training.window import accumulate
 
 if TYPE_CHECKING:
     from gaunet.config import TrainConfig
+    from gaunet.training.loss import Batch, ModelFamily
     from gaunet.training.step import Stepper
 
 PINNED_RING = 4  # pinned index buffers in flight: the host may run a few replays ahead
@@ -235,16 +237,48 @@ class IterationGraphs:
 
 
 class GraphedIterations:
-    """How a stepper runs its iterations, eagerly or as graphs: one model's (step.Stepper) and
-    stacked models' (stacked.StackedStepper) alike. The stepper has `cfg`, `graphs`,
-    `graphs_reason`, `ema`, `opt_g`, `opt_d` and `eager_step(totals)`."""
+    """An iteration (Algorithm 1) and how a stepper runs it, eagerly or as graphs: one model's
+    (step.Stepper) and stacked models' (stacked.StackedStepper) alike. The stepper has `cfg`,
+    `family`, `step`, `images_seen`, `pairs_per_step`, `graphs`, `graphs_reason`, `ema`,
+    `opt_g`, `opt_d`, and its own `draw_iteration`, `critic_step`, `generator_step` and
+    `end_iteration`."""
 
     cfg: TrainConfig
+    family: ModelFamily
     graphs: IterationGraphs | None
     graphs_reason: str
+    step: int
+    images_seen: int
+    pairs_per_step: int
 
-    def eager_step(self, totals: dict[str, torch.Tensor]) -> None:
+    def draw_iteration(self) -> list[Batch]:
         raise NotImplementedError
+
+    def critic_step(self, batch: Batch, with_penalty: bool) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def end_iteration(self) -> None:
+        """After the generator step: buffers averaged over processes, the EMA updated."""
+        raise NotImplementedError
+
+    def eager_step(self, totals: dict[str, torch.Tensor], batches: list[Batch] | None = None):
+        """One iteration: n_critic critic steps, one generator step; no host sync. `batches`
+        (a graph capture's static ones) replaces the iteration's draw."""
+        n_critic, lazy = self.cfg.n_critic, self.family.penalty
+        *critic_batches, generator_batch = batches or self.draw_iteration()
+        for t, batch in enumerate(critic_batches):
+            stats = self.critic_step(batch, lazy.due(self.step * n_critic + t))
+            penalty = stats.pop("gradient_penalty", None)
+            accumulate(totals, stats, 1.0 / n_critic)
+            if penalty is not None:  # a lazy penalty is logged as the mean of the steps it ran
+                accumulate(totals, {"gradient_penalty": penalty}, lazy.every / n_critic)
+        accumulate(totals, self.generator_step(generator_batch), 1.0)
+        self.end_iteration()
+        self.step += 1
+        self.images_seen += self.pairs_per_step
 
     def train_step(self, totals: dict[str, torch.Tensor]) -> None:
         """One iteration: a CUDA-graph replay where graphs are on (after their warm-up), else

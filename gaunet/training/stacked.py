@@ -38,7 +38,6 @@ from gaunet.training.graphs import (
     set_capturable,
 )
 from gaunet.training.loss import Batch, ModelFamily
-from gaunet.training.window import accumulate
 
 if TYPE_CHECKING:
     from gaunet.training.step import Stepper
@@ -284,20 +283,17 @@ class StackedStepper(GraphedIterations):
         """Real pairs each model draws per iteration."""
         return self.cfg.batch_size * (self.cfg.n_critic + 1)
 
-    def eager_step(self, totals: dict[str, torch.Tensor], batches: list[Batch] | None = None):
-        """One iteration of every model, as Stepper.eager_step does for one (no host sync)."""
-        n_critic, lazy = self.cfg.n_critic, self.family.penalty
-        *critic_batches, generator_batch = batches or self.batches.draw()
-        for t, batch in enumerate(critic_batches):
-            stats = self.core.critic_step(batch, lazy.due(self.step * n_critic + t))
-            penalty = stats.pop("gradient_penalty", None)
-            accumulate(totals, stats, 1.0 / n_critic)
-            if penalty is not None:
-                accumulate(totals, {"gradient_penalty": penalty}, lazy.every / n_critic)
-        accumulate(totals, self.core.generator_step(generator_batch), 1.0)
+    def draw_iteration(self) -> list[Batch]:
+        return self.batches.draw()
+
+    def critic_step(self, batch: Batch, with_penalty: bool) -> dict[str, torch.Tensor]:
+        return self.core.critic_step(batch, with_penalty)
+
+    def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return self.core.generator_step(batch)
+
+    def end_iteration(self) -> None:
         self.ema.update(self.core.generator, self.step)
-        self.step += 1
-        self.images_seen += self.pairs_per_step
 
     def write_back(self) -> None:
         """Each member's networks, EMA, optimizer state and counters from the stack, so its

@@ -142,9 +142,7 @@ class StackedTrainer:
                     reason = self._stop_reason(deadline)
                     continue
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
-                    self.stepper.write_back()
-                    for member in self.members:
-                        member.sample_grid()
+                    self._sample_all()
                 if self.members[0]._checkpoint_due():
                     self._save_all(finished=False)
         except KeyboardInterrupt:
@@ -153,9 +151,7 @@ class StackedTrainer:
             raise
         finally:
             bar.close()
-        self.stepper.write_back()
-        for member in self.members:
-            member.sample_grid()
+        self._sample_all()
         self._save_all(finished=True, status=self._status(reason))
         for log in logs:
             log.close()
@@ -171,6 +167,12 @@ class StackedTrainer:
             seconds = time.perf_counter() - started
             for member in self.members:
                 member.first_step_seconds = seconds
+
+    def _sample_all(self) -> None:
+        """Every member's sample grid at this step (after write_back)."""
+        self.stepper.write_back()
+        for member in self.members:
+            member.sample_grid()
 
     def _save_all(self, finished: bool, status: str | None = None) -> bool:
         """Every member's checkpoint and run.json at this step (after write_back)."""

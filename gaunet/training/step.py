@@ -20,7 +20,6 @@ from gaunet.training.distributed import Distributed
 from gaunet.training.ema import EMA
 from gaunet.training.graphs import GraphedIterations, IterationGraphs, graphs_decision
 from gaunet.training.loss import Batch, build_family
-from gaunet.training.window import accumulate
 
 
 class Stepper(GraphedIterations):
@@ -135,22 +134,9 @@ class Stepper(GraphedIterations):
         self.critic.requires_grad_(True)
         return stats
 
-    def eager_step(self, totals: dict[str, torch.Tensor], batches: list[Batch] | None = None):
-        """One iteration: n_critic critic steps, one generator step; no host sync. `batches`
-        (a graph capture's static ones) replaces the iteration's draw."""
-        n_critic, lazy = self.cfg.n_critic, self.family.penalty
-        *critic_batches, generator_batch = batches or self.draw_iteration()
-        for t, batch in enumerate(critic_batches):
-            stats = self.critic_step(batch, lazy.due(self.step * n_critic + t))
-            penalty = stats.pop("gradient_penalty", None)
-            accumulate(totals, stats, 1.0 / n_critic)
-            if penalty is not None:  # a lazy penalty is logged as the mean of the steps it ran
-                accumulate(totals, {"gradient_penalty": penalty}, lazy.every / n_critic)
-        accumulate(totals, self.generator_step(generator_batch), 1.0)
+    def end_iteration(self) -> None:
         self.dist.average_buffers(self.generator)
         self.ema.update(self.generator, self.step)
-        self.step += 1
-        self.images_seen += self.pairs_per_step
 
     @property
     def pairs_per_step(self) -> int:
