@@ -12,7 +12,7 @@ import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -21,7 +21,6 @@ from gaunet.data import ImageSet
 from gaunet.data.imageset import to_unit_tensor
 from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.io import write_json
-from gaunet.progress import progress as progress_bar
 from gaunet.training.checkpoint import (
     LAST,
     all_finite,
@@ -35,14 +34,18 @@ from gaunet.training.distributed import Distributed
 from gaunet.training.divergence import backed_off_lr, set_lr, window_finite
 from gaunet.training.graphs import announce, set_capturable
 from gaunet.training.run_folder import MetricsLog, environment, grid_conditioning, save_grid
+from gaunet.training.run_loop import RunLoop
 from gaunet.training.step import Stepper
 from gaunet.training.warm_start import warm_start
 from gaunet.training.window import LogWindow, cpu_copy, postfix
 
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
 
-class Trainer(Stepper):
-    """One run around the steps (see Stepper): `run()` trains until the budget is spent or
-    Ctrl-C, with the run folder, checkpoints, rollbacks, metrics and sample grids."""
+
+class Trainer(Stepper, RunLoop):
+    """One run around the steps (see Stepper): `run()` (run_loop.py) trains until the budget is
+    spent or Ctrl-C, with the run folder, checkpoints, rollbacks, metrics and sample grids."""
 
     def __init__(
         self,
@@ -227,7 +230,7 @@ class Trainer(Stepper):
             },
         )
 
-    # ----- the loop ----------------------------------------------------------------------------
+    # ----- rollbacks ---------------------------------------------------------------------------
     def rollback(self, initial: dict[str, Any], log: MetricsLog | None = None) -> None:
         """Non-finite losses: restore the last good checkpoint (or the start) and reseed; the
         metrics logged after the restored step are dropped, since those steps run again."""
@@ -257,96 +260,55 @@ class Trainer(Stepper):
             stacklevel=2,
         )
 
-    def run(self) -> None:
-        """Train until the step target or the --minutes budget; Ctrl-C saves and re-raises."""
-        cfg = self.cfg
-        self.started = time.perf_counter()
-        deadline = self.started + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+    # ----- the loop's hooks (run_loop.py) ------------------------------------------------------
+    def _begin(self, started: float) -> tuple[dict[str, Any], list[MetricsLog]]:
+        """The clock, the state at the start, and the metrics log (rank 0's alone)."""
+        self.started = started
         initial = cpu_copy(self.state())  # state_dict() aliases live tensors: copy them
-        log = MetricsLog(self.out, cfg.tensorboard) if self.dist.is_main else None
-        if log:
-            log.truncate_after(self.step)  # a resume re-runs the steps after its checkpoint
-        bar = progress_bar(
-            total=cfg.steps or None,
-            initial=self.step,
-            desc="train",
-            unit="step",
-            disable=not self.show_progress,
-        )
-        window = LogWindow()
-        reason = self._stop_reason(deadline)
-        if self.warming_up:
-            bar.set_description("train (warm-up: autotuning, CUDA graph capture)")
-        try:
-            while reason is None:
-                warming_up = self.warming_up
-                self.train_step(window.totals)
-                window.steps += 1
-                bar.update(1)
-                if self.first_step_seconds is None:
-                    self.first_step_seconds = time.perf_counter() - self.started
-                if warming_up and not self.warming_up:
-                    bar.set_description("train")
-                    announce(self.graphs, self.show_progress)
-                reason = self._stop_reason(deadline)
-                if not self._check_and_log(window, reason, log, bar, deadline):
-                    self.rollback(initial, log)  # never checkpoint or finish on a diverged window
-                    window.clear()
-                    bar.n = self.step
-                    reason = self._stop_reason(deadline)
-                    continue
-                if cfg.sample_every and self.step % cfg.sample_every == 0 and self.dist.is_main:
-                    self.sample_grid()
-                if self._checkpoint_due():
-                    self.save()
-                    self.write_run_json(finished=False)
-        except KeyboardInterrupt:
-            bar.close()
-            self._interrupted(log)
-            raise
-        finally:
-            bar.close()
-        if self.dist.is_main:
-            self.sample_grid()
-        self.save()
-        self.write_run_json(finished=True, status=self._status(reason))
-        if log:
-            log.close()
+        logs = [MetricsLog(self.out, self.cfg.tensorboard)] if self.dist.is_main else []
+        return initial, logs
 
-    def _check_and_log(
-        self, window: LogWindow, reason: str | None, log: MetricsLog | None, bar, deadline: float
+    def _bar_description(self, warming_up: bool) -> str:
+        return "train (warm-up: autotuning, CUDA graph capture)" if warming_up else "train"
+
+    def _warm_up_ended(self) -> None:
+        announce(self.graphs, self.show_progress)
+
+    def _window_finite(self, totals: dict[str, torch.Tensor]) -> bool:
+        """A collective: every process reaches the same answer."""
+        return window_finite(totals, self.dist.mean)
+
+    def _log_window(
+        self, window: LogWindow, logs: list[MetricsLog], bar: tqdm, deadline: float
     ) -> bool:
-        """False when the window's losses went non-finite: checked (a collective) before a
-        checkpoint or the end, and at each log line. The last step is always logged: a run
-        shorter than log_every still has metrics."""
-        cfg = self.cfg
-        saving = self._checkpoint_due()
-        if (saving or reason) and not window_finite(window.totals, self.dist.mean):
-            return False
-        if self.step % cfg.log_every and not reason:
-            return True
+        """One metrics record: the window's means over the processes."""
         record, steps, now = window.close(self.dist)
         if not all(math.isfinite(v) for v in record.values()):
             return False
         rate = steps * self.pairs_per_step / max(now - window.start, 1e-9)
         window.start = now
         record.update(self._progress_fields(rate))
-        if log:
+        for log in logs:
             log.write(record)
         bar.set_postfix(postfix(record, deadline - now))
         return True
 
-    def _interrupted(self, log: MetricsLog | None) -> None:
-        """Ctrl-C: save what there is and say how to continue."""
+    def _diverged(self, initial: dict[str, Any], logs: list[MetricsLog]) -> None:
+        self.rollback(initial, logs[0] if logs else None)
+
+    def _sample_grids(self) -> None:
+        """Rank 0's: the processes share one run folder."""
+        if self.dist.is_main:
+            self.sample_grid()
+
+    def _save_run(self, finished: bool, status: str | None = None) -> bool:
         saved = self.save()
-        self.write_run_json(finished=False, status="interrupted")
-        if log:
-            log.close()
+        self.write_run_json(finished=finished, status=status)
+        return saved
+
+    def _interrupted_message(self, saved: bool) -> str:
         where = f"checkpoint saved at step {self.step}" if saved else "no checkpoint written"
-        print(
-            f"interrupted: {where}; continue with: gaunet train --out {self.out} --resume",
-            file=sys.stderr,
-        )
+        return f"interrupted: {where}; continue with: gaunet train --out {self.out} --resume"
 
     def _stop_reason(self, deadline: float) -> str | None:
         """ "steps" when the step limit is reached, "time" when the budget is spent, else None.

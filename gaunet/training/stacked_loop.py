@@ -1,6 +1,6 @@
 """The loop of a stacked run: G Trainers (one run folder each: its config, data, seed,
 checkpoints, metrics, samples and run.json) whose iterations run together as one StackedStepper
-(stacked.py). It mirrors Trainer.run (loop.py): the same budget, log windows, checkpoint
+(stacked.py). Its loop is a single run's (run_loop.py): the same budget, log windows, checkpoint
 cadence, rollbacks and Ctrl-C handling, once for all members. Each member's folder ends as a
 single run's does, so `gaunet generate`, `--resume` (alone or together) and the benchmark read it
 as they read any run.
@@ -13,21 +13,22 @@ measured on a GPU; on a CPU stacking is 0.92x).
 
 from __future__ import annotations
 
-import math
-import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gaunet.errors import GaunetError
-from gaunet.progress import progress as progress_bar
 from gaunet.training.divergence import window_finite
 from gaunet.training.graphs import announce
 from gaunet.training.loop import Trainer
 from gaunet.training.run_folder import MetricsLog
+from gaunet.training.run_loop import RunLoop
 from gaunet.training.stacked import StackedStepper
 from gaunet.training.window import LogWindow, cpu_copy, postfix
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
 
 # settings that may differ between the runs of one stack: everything else is shared
 PER_RUN = ("seed", "data", "init_from")
@@ -66,9 +67,10 @@ def check_stackable(members: list[Trainer]) -> None:
         raise GaunetError("runs trained together must be on one device")
 
 
-class StackedTrainer:
-    """`run()` trains every member until the shared budget is spent or Ctrl-C; each member's
-    folder gets what Trainer.run writes (metrics.jsonl, samples, checkpoints, run.json)."""
+class StackedTrainer(RunLoop):
+    """`run()` (run_loop.py) trains every member until the shared budget is spent or Ctrl-C;
+    each member's folder gets what a single run writes (metrics.jsonl, samples, checkpoints,
+    run.json)."""
 
     def __init__(self, members: list[Trainer], show_progress: bool) -> None:
         check_stackable(members)
@@ -82,6 +84,16 @@ class StackedTrainer:
     @property
     def step(self) -> int:
         return self.stepper.step
+
+    @property
+    def first_step_seconds(self) -> float | None:
+        return self.members[0].first_step_seconds
+
+    @first_step_seconds.setter
+    def first_step_seconds(self, seconds: float | None) -> None:
+        """Every member's: their iterations are one."""
+        for member in self.members:
+            member.first_step_seconds = seconds
 
     def _note_members(self) -> None:
         """run.json fields saying the run was one of a stack, and how its iterations ran."""
@@ -99,105 +111,43 @@ class StackedTrainer:
                 ),
             }
 
-    # ----- the loop ----------------------------------------------------------------------------
-    def run(self) -> None:
-        cfg = self.cfg
-        started = time.perf_counter()
-        for member in self.members:
-            member.started = started
-        deadline = started + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
-        initial = [cpu_copy(m.state()) for m in self.members]
-        logs = [MetricsLog(m.out, cfg.tensorboard) for m in self.members]
-        for log in logs:
-            log.truncate_after(self.step)  # a resume re-runs the steps after its checkpoint
-        self._note_members()
-        bar = progress_bar(
-            total=cfg.steps or None,
-            initial=self.step,
-            desc=f"train {len(self.members)} models",
-            unit="step",
-            disable=not self.show_progress,
-        )
-        window = LogWindow()
-        reason = self._stop_reason(deadline)
-        if self.stepper.warming_up:
-            bar.set_description(f"train {len(self.members)} models (warm-up: CUDA graph capture)")
-        try:
-            while reason is None:
-                warming_up = self.stepper.warming_up
-                self.stepper.train_step(window.totals)
-                self._count_step()
-                window.steps += 1
-                bar.update(1)
-                self._first_step(started)
-                if warming_up and not self.stepper.warming_up:
-                    bar.set_description(f"train {len(self.members)} models")
-                    announce(self.stepper.graphs, self.show_progress)
-                    self._note_members()
-                reason = self._stop_reason(deadline)
-                if not self._check_and_log(window, reason, logs, bar, deadline):
-                    self._rollback(initial, logs)
-                    window.clear()
-                    bar.n = self.step
-                    reason = self._stop_reason(deadline)
-                    continue
-                if cfg.sample_every and self.step % cfg.sample_every == 0:
-                    self._sample_all()
-                if self.members[0]._checkpoint_due():
-                    self._save_all(finished=False)
-        except KeyboardInterrupt:
-            bar.close()
-            self._interrupted(logs)
-            raise
-        finally:
-            bar.close()
-        self._sample_all()
-        self._save_all(finished=True, status=self._status(reason))
-        for log in logs:
-            log.close()
+    # ----- the loop's hooks (run_loop.py) ------------------------------------------------------
+    @property
+    def warming_up(self) -> bool:
+        return self.stepper.warming_up
 
-    def _count_step(self) -> None:
-        """The members' step counters follow the stack's (their checkpoint cadence reads them;
-        their weights follow at write_back)."""
+    def train_step(self, totals: dict[str, torch.Tensor]) -> None:
+        """One iteration of the stack. The members' step counters follow the stack's (their
+        checkpoint cadence reads them; their weights follow at write_back)."""
+        self.stepper.train_step(totals)
         for member in self.members:
             member.step, member.images_seen = self.step, self.stepper.images_seen
 
-    def _first_step(self, started: float) -> None:
-        if self.members[0].first_step_seconds is None:
-            seconds = time.perf_counter() - started
-            for member in self.members:
-                member.first_step_seconds = seconds
-
-    def _sample_all(self) -> None:
-        """Every member's sample grid at this step (after write_back)."""
-        self.stepper.write_back()
+    def _begin(self, started: float) -> tuple[list[dict[str, Any]], list[MetricsLog]]:
+        """Every member's clock, state at the start and metrics log."""
         for member in self.members:
-            member.sample_grid()
+            member.started = started
+        initial = [cpu_copy(m.state()) for m in self.members]
+        logs = [MetricsLog(m.out, self.cfg.tensorboard) for m in self.members]
+        self._note_members()
+        return initial, logs
 
-    def _save_all(self, finished: bool, status: str | None = None) -> bool:
-        """Every member's checkpoint and run.json at this step (after write_back)."""
-        self.stepper.write_back()
-        saved = [member.save() for member in self.members]
-        for member in self.members:
-            member.write_run_json(finished=finished, status=status)
-        return all(saved)
+    def _bar_description(self, warming_up: bool) -> str:
+        label = f"train {len(self.members)} models"
+        return f"{label} (warm-up: CUDA graph capture)" if warming_up else label
 
-    def _check_and_log(
-        self,
-        window: LogWindow,
-        reason: str | None,
-        logs: list[MetricsLog],
-        bar: Any,
-        deadline: float,
+    def _warm_up_ended(self) -> None:
+        announce(self.stepper.graphs, self.show_progress)
+        self._note_members()
+
+    def _window_finite(self, totals: dict[str, torch.Tensor]) -> bool:
+        return window_finite(totals)
+
+    def _log_window(
+        self, window: LogWindow, logs: list[MetricsLog], bar: tqdm, deadline: float
     ) -> bool:
-        """As Trainer._check_and_log, with one record per member: False when any model's
-        losses went non-finite (then all roll back together)."""
-        cfg = self.cfg
-        saving = self.members[0]._checkpoint_due()
-        if (saving or reason) and not window_finite(window.totals):
-            return False
-        if self.step % cfg.log_every and not reason:
-            return True
+        """One record per member: False when any model's losses went non-finite (then all roll
+        back together)."""
         now = time.perf_counter()
         keys = list(window.totals)
         if not keys:
@@ -219,7 +169,7 @@ class StackedTrainer:
         bar.set_postfix(postfix({**mean, "images_per_second": rate * len(records)}, deadline - now))
         return True
 
-    def _rollback(self, initial: list[dict[str, Any]], logs: list[MetricsLog]) -> None:
+    def _diverged(self, initial: list[dict[str, Any]], logs: list[MetricsLog]) -> None:
         """Non-finite losses in any model: every member back to its last good checkpoint (they
         are written together, so at one step) with lowered learning rates, then stacked again."""
         for member, state, log in zip(self.members, initial, logs):
@@ -227,19 +177,32 @@ class StackedTrainer:
         self.stepper = StackedStepper(self.members)
         self._note_members()
 
-    def _interrupted(self, logs: list[MetricsLog]) -> None:
-        saved = self._save_all(finished=False, status="interrupted")
-        for log in logs:
-            log.close()
+    def _sample_grids(self) -> None:
+        """Every member's sample grid at this step (after write_back)."""
+        self.stepper.write_back()
+        for member in self.members:
+            member.sample_grid()
+
+    def _save_run(self, finished: bool, status: str | None = None) -> bool:
+        """Every member's checkpoint and run.json at this step (after write_back)."""
+        self.stepper.write_back()
+        saved = [member.save() for member in self.members]
+        for member in self.members:
+            member.write_run_json(finished=finished, status=status)
+        return all(saved)
+
+    def _interrupted_message(self, saved: bool) -> str:
         where = f"checkpoints saved at step {self.step}" if saved else "not every checkpoint saved"
-        print(
+        return (
             f"interrupted: {where} in {len(self.members)} run folders; rerun the same command "
-            "to continue them together, or `gaunet train --out RUN --resume` for one",
-            file=sys.stderr,
+            "to continue them together, or `gaunet train --out RUN --resume` for one"
         )
 
+    def _checkpoint_due(self) -> bool:
+        return self.members[0]._checkpoint_due()
+
     def _stop_reason(self, deadline: float) -> str | None:
-        """A member's (its step follows the stack's: _count_step): the budget is shared."""
+        """A member's (its step follows the stack's: train_step): the budget is shared."""
         return self.members[0]._stop_reason(deadline)
 
     def _status(self, reason: str | None) -> str:

@@ -1,0 +1,171 @@
+"""The training loop, written once for a single run (Trainer, loop.py) and for runs stacked into
+one (StackedTrainer, stacked_loop.py): the budget, log windows, progress bar, rollbacks on a
+non-finite window, the sample grid and checkpoint cadence, Ctrl-C and the end of a run. What
+differs between the two (how a window is logged, what a rollback, a sample or a save writes, and
+into how many run folders) is left to the hooks below.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from gaunet.config import TrainConfig
+from gaunet.progress import progress as progress_bar
+from gaunet.training.run_folder import MetricsLog
+from gaunet.training.window import LogWindow
+
+if TYPE_CHECKING:
+    from tqdm.auto import tqdm
+
+
+class RunLoop:
+    """`run()` trains until the step target or the --minutes budget, or Ctrl-C. A subclass has
+    `cfg`, `show_progress`, `step`, `first_step_seconds`, `warming_up` and `train_step` (a
+    Trainer's are its Stepper's), and the hooks that raise NotImplementedError here."""
+
+    cfg: TrainConfig
+    show_progress: bool
+    step: int
+    first_step_seconds: float | None
+
+    def run(self) -> None:
+        """Train until the step target or the --minutes budget; Ctrl-C saves and re-raises."""
+        cfg = self.cfg
+        started = time.perf_counter()
+        deadline = started + cfg.minutes * 60 if cfg.minutes > 0 else math.inf
+        initial, logs = self._begin(started)
+        for log in logs:
+            log.truncate_after(self.step)  # a resume re-runs the steps after its checkpoint
+        bar = progress_bar(
+            total=cfg.steps or None,
+            initial=self.step,
+            desc=self._bar_description(warming_up=False),
+            unit="step",
+            disable=not self.show_progress,
+        )
+        window = LogWindow()
+        reason = self._stop_reason(deadline)
+        if self.warming_up:
+            bar.set_description(self._bar_description(warming_up=True))
+        try:
+            while reason is None:
+                warming_up = self.warming_up
+                self.train_step(window.totals)
+                window.steps += 1
+                bar.update(1)
+                if self.first_step_seconds is None:
+                    self.first_step_seconds = time.perf_counter() - started
+                if warming_up and not self.warming_up:
+                    bar.set_description(self._bar_description(warming_up=False))
+                    self._warm_up_ended()
+                reason = self._stop_reason(deadline)
+                if not self._check_and_log(window, reason, logs, bar, deadline):
+                    self._diverged(initial, logs)  # never checkpoint or finish on such a window
+                    window.clear()
+                    bar.n = self.step
+                    reason = self._stop_reason(deadline)
+                    continue
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self._sample_grids()
+                if self._checkpoint_due():
+                    self._save_run(finished=False)
+        except KeyboardInterrupt:
+            bar.close()
+            self._interrupted(logs)
+            raise
+        finally:
+            bar.close()
+        self._sample_grids()
+        self._save_run(finished=True, status=self._status(reason))
+        for log in logs:
+            log.close()
+
+    def _check_and_log(
+        self,
+        window: LogWindow,
+        reason: str | None,
+        logs: list[MetricsLog],
+        bar: tqdm,
+        deadline: float,
+    ) -> bool:
+        """False when the window's losses went non-finite: checked before a checkpoint or the
+        end, and at each log line. The last step is always logged: a run shorter than log_every
+        still has metrics."""
+        if (self._checkpoint_due() or reason) and not self._window_finite(window.totals):
+            return False
+        if self.step % self.cfg.log_every and not reason:
+            return True
+        return self._log_window(window, logs, bar, deadline)
+
+    def _interrupted(self, logs: list[MetricsLog]) -> None:
+        """Ctrl-C: save what there is and say how to continue."""
+        saved = self._save_run(finished=False, status="interrupted")
+        for log in logs:
+            log.close()
+        print(self._interrupted_message(saved), file=sys.stderr)
+
+    # ----- hooks -------------------------------------------------------------------------------
+    @property
+    def warming_up(self) -> bool:
+        """True while graph mode still runs its eager warm-up iterations."""
+        raise NotImplementedError
+
+    def train_step(self, totals: dict[str, torch.Tensor]) -> None:
+        """One iteration: `step` advances by one and `totals` gains its stats."""
+        raise NotImplementedError
+
+    def _begin(self, started: float) -> tuple[Any, list[MetricsLog]]:
+        """Start the clock at `started`; return the state a rollback falls back to when there is
+        no checkpoint yet, and the metrics logs this process writes."""
+        raise NotImplementedError
+
+    def _bar_description(self, warming_up: bool) -> str:
+        """The progress bar's label, which says when the first steps are a warm-up."""
+        raise NotImplementedError
+
+    def _warm_up_ended(self) -> None:
+        """The graphs are captured (or given up on): say so."""
+        raise NotImplementedError
+
+    def _stop_reason(self, deadline: float) -> str | None:
+        """ "steps", "time" or None (go on)."""
+        raise NotImplementedError
+
+    def _status(self, reason: str | None) -> str:
+        """run.json's status of a run that ended by itself."""
+        raise NotImplementedError
+
+    def _checkpoint_due(self) -> bool:
+        """Whether this step writes checkpoints (the window is checked first)."""
+        raise NotImplementedError
+
+    def _window_finite(self, totals: dict[str, torch.Tensor]) -> bool:
+        """Whether every loss summed in `totals` is finite (one host sync)."""
+        raise NotImplementedError
+
+    def _log_window(
+        self, window: LogWindow, logs: list[MetricsLog], bar: tqdm, deadline: float
+    ) -> bool:
+        """Close the window into metrics records and the bar's fields; False when non-finite."""
+        raise NotImplementedError
+
+    def _diverged(self, initial: Any, logs: list[MetricsLog]) -> None:
+        """A non-finite window: roll back to the last good checkpoint (or `initial`)."""
+        raise NotImplementedError
+
+    def _sample_grids(self) -> None:
+        """The sample grid(s) of this step."""
+        raise NotImplementedError
+
+    def _save_run(self, finished: bool, status: str | None = None) -> bool:
+        """Checkpoints and run.json at this step; False when a checkpoint was not written."""
+        raise NotImplementedError
+
+    def _interrupted_message(self, saved: bool) -> str:
+        """What Ctrl-C saved, and how to continue."""
+        raise NotImplementedError
