@@ -5,10 +5,13 @@ at small sizes a GPU's step follows this count, not the arithmetic (docs/perform
     .venv/bin/python benchmarks/kernel_count.py --preset cpu-tiny --precision bf16
     .venv/bin/python benchmarks/kernel_count.py --preset paper --precision fp32 --by line
     .venv/bin/python benchmarks/kernel_count.py --preset paper --forms cpu --by node
+    .venv/bin/python benchmarks/kernel_count.py --preset cpu-tiny --precision bf16 --models 5
 
 The iteration is the product's eager step (gaunet.training.loop.Trainer.train_step, as
 `gaunet train` runs it, graphs off so the ops are dispatched where they can be counted), at
-28 px grey padded to 32, averaged over one lazy-penalty cycle after a first step. Views, bare
+28 px grey padded to 32, averaged over one lazy-penalty cycle after a first step; with
+`--models G`, the iteration of G generators trained together (training/stacked.py's
+StackedStepper, as `gaunet benchmark --stack-generators` runs it), all G models. Views, bare
 allocations and metadata ops launch nothing and are left out (benchmarks/stacked_generators.py,
 NO_KERNEL). Layers that pick their form by device (the critic's layer norms) are set to the form
 CUDA runs (`--forms cuda`, the default; `--forms cpu` counts what this CPU runs).
@@ -32,6 +35,7 @@ from train_speed import build, random_data  # noqa: E402
 
 from gaunet.models.dense import LayerNorm2d  # noqa: E402
 from gaunet.models.penalty_norm import PenaltyLayerNorm  # noqa: E402
+from gaunet.training.stacked import StackedStepper  # noqa: E402
 
 
 class KernelTally(TorchDispatchMode):
@@ -57,9 +61,9 @@ class KernelTally(TorchDispatchMode):
 
 
 def count_iteration(trainer, by: str = "op") -> tuple[float, dict[str, float]]:
-    """Kernels of one of `trainer`'s eager iterations (its cuda_graphs off), averaged over a
-    lazy-penalty cycle after a first iteration (which makes the optimizer state): the total and
-    the count per key of `by`."""
+    """Kernels of one of `trainer`'s eager iterations (its cuda_graphs off; a Trainer or a
+    StackedStepper), averaged over a lazy-penalty cycle after a first iteration (which makes
+    the optimizer state): the total and the count per key of `by`."""
     totals: dict = {}
     trainer.train_step(totals)
     tally = KernelTally(by)
@@ -95,13 +99,21 @@ def main() -> None:
     parser.add_argument("--by", default="op", choices=("op", "line", "node"))
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--forms", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--models", type=int, default=0, help="G models trained together")
     args = parser.parse_args()
     overrides = {"channels": 1, "size": 28, "pad_input": True, "cuda_graphs": "false"}
-    trainer = build(args.preset, {**overrides, "precision": args.precision}, random_data(1, 28))
+    overrides["precision"] = args.precision
+    members = [build(args.preset, overrides, random_data(1, 28)) for _ in range(args.models or 1)]
     if args.forms == "cuda":
-        use_cuda_forms(trainer.critic)
+        for member in members:
+            use_cuda_forms(member.critic)
+    trainer = StackedStepper(members) if args.models else members[0]
     total, per_key = count_iteration(trainer, args.by)
-    print(f"{args.preset} {args.precision} ({args.forms} forms): {total:.1f} kernels per iteration")
+    what = f"{args.models} models together" if args.models else "one model"
+    print(
+        f"{args.preset} {args.precision} ({args.forms} forms), {what}: "
+        f"{total:.1f} kernels per iteration"
+    )
     for key, count in list(per_key.items())[: args.top]:
         print(f"  {count:9.1f}  {key}")
 

@@ -14,6 +14,7 @@ from gaunet.models.dense import (
 from gaunet.models.layers import (
     BatchRenorm2d,
     ResidualBlock,
+    _BatchNormOfModels,
     deferred_renorm_updates,
     persistent_buffers,
 )
@@ -200,6 +201,55 @@ def test_deferred_renorm_updates_launch_three_kernels_for_all_layers():
         for layer in layers:
             layer(x)
     assert one_at_a_time.kernels - together.kernels == 3 * 3 - 3
+
+
+def test_batch_norm_of_models_has_batch_norms_gradients():
+    """The Function stacked models' batch renorm runs (one model's view of it) against
+    F.batch_norm, and its own backward by gradcheck, in fp64."""
+    torch.manual_seed(4)
+    x = torch.randn(4, 3, 5, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.rand(3, dtype=torch.float64, requires_grad=True) + 0.5
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    y, mean, inverse_std = _BatchNormOfModels.apply(x, weight, bias, 1e-5)
+    torch.testing.assert_close(y, F.batch_norm(x, None, None, weight, bias, True, 0.0, 1e-5))
+    torch.testing.assert_close(mean, x.mean((0, 2, 3)))
+    torch.testing.assert_close(inverse_std, (x.var((0, 2, 3), unbiased=False) + 1e-5).rsqrt())
+    assert torch.autograd.gradcheck(
+        lambda *t: _BatchNormOfModels.apply(*t, 1e-5)[0], (x, weight, bias)
+    )
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_batch_norm_of_models_under_vmap_is_each_models_batch_norm(weighted):
+    """Under vmap, G models' channels side by side in one kernel: outputs, statistics and
+    gradients as each model's own batch norm."""
+    torch.manual_seed(5)
+    x = torch.randn(3, 4, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    weight = (torch.rand(3, 2, dtype=torch.float64) + 0.5).requires_grad_(weighted)
+    bias = torch.randn(3, 2, dtype=torch.float64).requires_grad_(weighted)
+
+    def one(x, weight=None, bias=None):
+        return _BatchNormOfModels.apply(x, weight, bias, 1e-5)
+
+    args = (x, weight, bias) if weighted else (x,)
+    y, mean, inverse_std = torch.func.vmap(one)(*args)
+    for k in range(3):
+        w, b = (weight[k], bias[k]) if weighted else (None, None)
+        ref = F.batch_norm(x[k], None, None, w, b, True, 0.0, 1e-5)
+        torch.testing.assert_close(y[k], ref)
+        torch.testing.assert_close(mean[k], x[k].mean((0, 2, 3)))
+        torch.testing.assert_close(inverse_std[k], (x[k].var((0, 2, 3), False) + 1e-5).rsqrt())
+    upstream = torch.randn(y.shape, dtype=y.dtype)
+    leaves = (x, weight, bias) if weighted else (x,)
+    ours = torch.autograd.grad((y * upstream).sum(), leaves)
+    singles = [
+        F.batch_norm(x[k], None, None, *((weight[k], bias[k]) if weighted else (None, None)),
+                     True, 0.0, 1e-5)
+        for k in range(3)
+    ]  # fmt: skip
+    theirs = torch.autograd.grad((torch.stack(singles) * upstream).sum(), leaves)
+    for mine, reference in zip(ours, theirs):
+        torch.testing.assert_close(mine, reference)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

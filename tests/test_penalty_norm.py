@@ -181,13 +181,83 @@ def test_module_is_a_group_norm_with_its_state_dict():
     assert torch.equal(norm(x), reference(x))
 
 
-def test_inside_vmap_it_is_group_norm_itself():
-    """Stacked models (training/stacked.py) run the critic under vmap, where the Function has no
-    batching rule: there the layer is F.group_norm, with its double backward."""
-    norm = PenaltyLayerNorm(6, form="short")
-    x = torch.randn(3, 2, 6, 4, 4, requires_grad=True)
-    out = torch.func.vmap(norm)(x)
-    torch.testing.assert_close(out, torch.stack([norm(sample) for sample in x]))
-    (grad,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
-    grad.sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
+def _stacked_penalty_step(norm, x, weight, bias):
+    """Stacked models' penalty as training/stacked.py takes it: per model under vmap, the
+    input gradient by torch.func.grad (create-graph), then one backward outside vmap."""
+
+    def one(x, weight, bias, upstream):
+        def score(y):
+            return (norm(y, weight, bias) * upstream).sum()
+
+        grad = torch.func.grad(score)(x)
+        return (grad.flatten(1).norm(dim=1) - 1).square().mean() + score(x)
+
+    upstream = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(5))
+    loss = torch.func.vmap(one)(x, weight, bias, upstream)
+    leaves = (x, weight, bias)
+    return loss.detach(), torch.autograd.grad(loss.sum(), leaves)
+
+
+def _one_model_at_a_time(x, weight, bias):
+    """The same step for each model alone, with F.group_norm and autograd.grad, no vmap."""
+    upstream = torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(5))
+    losses = []
+    for k in range(len(x)):
+        x_k = x[k]
+
+        def score(y, k=k):
+            return (_group_norm(y, weight[k], bias[k]) * upstream[k]).sum()
+
+        (grad,) = torch.autograd.grad(score(x_k), x_k, create_graph=True)
+        losses.append((grad.flatten(1).norm(dim=1) - 1).square().mean() + score(x_k))
+    loss = torch.stack(losses)
+    return loss.detach(), torch.autograd.grad(loss.sum(), (x, weight, bias))
+
+
+def _stacked(layout, models=3):
+    """G models' inputs (G, 4, 6, 5, 7) in a layer's layout, and their own weights and biases."""
+    xs = [_input(layout).detach() * (1 + k) for k in range(models)]
+    x = torch.stack(xs).requires_grad_(True)
+    weight, bias = _affine()
+    weight = torch.stack([weight * (1 + 0.5 * k) for k in range(models)]).requires_grad_(True)
+    bias = torch.stack([bias - k for k in range(models)]).requires_grad_(True)
+    return x, weight, bias
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_stacked_models_under_vmap_get_group_norms_penalty_step(layout):
+    """Under vmap (stacked models) the short form's vmap rule runs G models as G groups of one
+    group norm: the loss and every gradient equal F.group_norm's one model at a time, in fp64
+    (vmap's own group norm cannot take a channels_last input)."""
+    x, weight, bias = _stacked(layout)
+    ours = _stacked_penalty_step(short_form, x, weight, bias)
+    theirs = _one_model_at_a_time(x, weight, bias)
+    torch.testing.assert_close(ours[0], theirs[0])
+    for mine, reference in zip(ours[1], theirs[1]):
+        torch.testing.assert_close(mine, reference)
+
+
+def test_stacked_models_under_vmap_launch_far_fewer_kernels():
+    """The penalty step of 3 stacked models, counted as benchmarks/kernel_count.py counts:
+    without the vmap rule, vmap took the per-model weight out of the fused kernels."""
+
+    def count(norm):
+        x, weight, bias = _stacked("contiguous")
+        with OpCount() as ops:
+            _stacked_penalty_step(norm, x, weight, bias)
+        return ops.kernels
+
+    ours, theirs = count(short_form), count(_group_norm)
+    assert ours < 0.6 * theirs, (ours, theirs)
+
+
+def test_stacked_bf16_on_the_cpu_runs_the_norm_in_fp32():
+    """CPU autocast keeps group norm's bf16 input, but inside vmap the batching rule of its
+    backward would mix dtypes: there the short form casts to fp32, as on CUDA."""
+    x, weight, bias = _stacked("contiguous")
+    x, weight, bias = (t.detach().float().requires_grad_(True) for t in (x, weight, bias))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = torch.func.vmap(short_form)(x.bfloat16(), weight, bias)
+        loss, grads = _stacked_penalty_step(short_form, x.bfloat16(), weight, bias)
+    assert out.dtype == torch.float32
+    assert all(torch.isfinite(g).all() for g in grads[1:])

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gaunet.config import load_config
+from gaunet.models.penalty_norm import PenaltyLayerNorm
 from gaunet.training.loss import Batch, build_family
 from gaunet.training.stacked import StackedStep, capture_iterations, stack_batches
 
@@ -63,8 +64,18 @@ def single_critic_grads(fam, generator, critic, batch, with_penalty: bool):
     return loss.detach(), {n: p.grad.clone() for n, p in critic.named_parameters()}
 
 
+def use_norm_form(critics, form: str) -> None:
+    for critic in critics:
+        for layer in critic.modules():
+            if isinstance(layer, PenaltyLayerNorm):
+                layer.form = form
+
+
+@pytest.mark.parametrize("form", ["auto", "short"])
 @pytest.mark.parametrize("with_penalty", [True, False])
-def test_stacked_critic_step_equals_single_models(with_penalty):
+def test_stacked_critic_step_equals_single_models(with_penalty, form):
+    """`short` is the critic's layer norm as CUDA runs it (its vmap rule), against the single
+    models' F.group_norm (the CPU's `auto`)."""
     fam = family(d_dropout=0.0, g_dropout=0.0)
     gens, crits = networks(fam, 2)
     data = batches(2)
@@ -73,6 +84,7 @@ def test_stacked_critic_step_equals_single_models(with_penalty):
         torch.manual_seed(7)
         expected.append(single_critic_grads(fam, gens[k], crits[k], data[k], with_penalty))
     gens, crits = networks(fam, 2)  # fresh copies: the single steps updated BRN statistics
+    use_norm_form(crits, form)
     stacked = StackedStep(fam, gens, crits, randomness="same")
     torch.manual_seed(7)
     gen, critic = stacked.generator, stacked.critic
@@ -95,7 +107,24 @@ def test_stacked_critic_step_equals_single_models(with_penalty):
             )
 
 
+def single_generator_steps(fam, gens, crits, data):
+    """Each single model's generator loss, gradients and state after the pass (its batch-renorm
+    statistics), from the same RNG state as the stacked step."""
+    expected = []
+    for k in range(len(gens)):
+        torch.manual_seed(3)
+        gens[k].zero_grad(set_to_none=True)
+        loss, _ = fam.generator_loss(gens[k], crits[k], data[k])
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in gens[k].named_parameters()}
+        expected.append((loss.detach(), grads, gens[k].state_dict()))
+    return expected
+
+
 def test_stacked_generator_step_equals_single_models():
+    """The loss, every gradient, and every batch-renorm running statistic and pass counter as
+    the single models' (the generator's batch norms run all models as one kernel under vmap,
+    and its statistics are updated on the stacked buffers at the end of the pass)."""
     fam = family(d_dropout=0.0, g_dropout=0.0)
     gens, crits = networks(fam, 2)
     data = batches(2, seed=1)
@@ -105,13 +134,24 @@ def test_stacked_generator_step_equals_single_models():
         gens[k].zero_grad(set_to_none=True)
         loss, _ = fam.generator_loss(gens[k], crits[k], data[k])
         loss.backward()
-        expected.append((loss.detach(), {n: p.grad.clone() for n, p in gens[k].named_parameters()}))
+        grads = {n: p.grad.clone() for n, p in gens[k].named_parameters()}
+        expected.append((loss.detach(), grads, dict(gens[k].named_buffers())))
     gens, crits = networks(fam, 2)
     stacked = StackedStep(fam, gens, crits, randomness="same")
     torch.manual_seed(3)
     stats = stacked.generator_step(stack_batches(data))
-    for k, (single_loss, _) in enumerate(expected):
+    for k, (single_loss, single_grads, single_buffers) in enumerate(expected):
         torch.testing.assert_close(stats["loss_g"][k], single_loss, rtol=1e-4, atol=1e-5)
+        for name, grad in single_grads.items():  # the step leaves its gradients in .grad
+            torch.testing.assert_close(
+                stacked.generator.params[name].grad[k], grad, rtol=1e-3, atol=1e-5, msg=name
+            )
+        counters = [n for n in single_buffers if n.endswith("num_batches_tracked")]
+        assert counters and all(int(single_buffers[n]) >= 1 for n in counters)
+        for name, value in single_buffers.items():
+            torch.testing.assert_close(
+                stacked.generator.buffers[name][k], value, rtol=1e-5, atol=1e-6, msg=name
+            )
     # the step's Adam update moved each model's weights; the critic got no gradient
     assert all(p.grad is None for p in stacked.critic.params.values())
 

@@ -47,10 +47,126 @@ class RenormUpdates:
             by_momentum.setdefault(update[0].momentum, []).append(update)
         for momentum, updates in by_momentum.items():
             layers, means, variances = zip(*updates)
-            torch._foreach_lerp_([layer.running_mean for layer in layers], list(means), momentum)
-            torch._foreach_lerp_([layer.running_var for layer in layers], list(variances), momentum)
-            torch._foreach_add_([layer.num_batches_tracked for layer in layers], 1)
+            tensors = [layer.running_mean for layer in layers]
+            tensors += [layer.running_var for layer in layers]
+            tensors += [layer.num_batches_tracked for layer in layers]
+            tensors += [*means, *variances]
+            if in_function_transform():  # stacked models: on the stacked buffers themselves
+                _UpdatesOfModels.apply(momentum, len(layers), *tensors)
+            else:
+                _update_statistics(momentum, len(layers), tensors)
         self.pending.clear()
+
+
+def _update_statistics(momentum: float, layers: int, tensors: list[torch.Tensor]) -> None:
+    """Running means and variances toward the pass's, counters + 1: `tensors` is the layers'
+    running means, running variances, counters, then the new means and variances."""
+    running_means, running_vars, counters, means, variances = (
+        tensors[k * layers : (k + 1) * layers] for k in range(5)
+    )
+    torch._foreach_lerp_(running_means, means, momentum)
+    torch._foreach_lerp_(running_vars, variances, momentum)
+    torch._foreach_add_(counters, 1)
+
+
+def models_side_by_side(
+    models: int, in_dims: tuple, x: torch.Tensor, *per_channel: torch.Tensor | None
+) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+    """For a vmap rule over G stacked models: their (N, C, ...) inputs as one (N, G*C, ...)
+    tensor (model k's channels k*C..(k+1)*C) and their per-channel parameters as (G*C,), so
+    that one normalization kernel runs all G. A model dimension already second costs no copy
+    (a batched convolution's output is laid out so)."""
+    x_dim, *dims = in_dims[: 1 + len(per_channel)]
+    if x_dim is None:
+        x = x.unsqueeze(1).expand(-1, models, *x.shape[1:])
+    else:
+        x = x.movedim(x_dim, 1)
+    n, _, c, *spatial = x.shape
+    side = [
+        None if t is None else t.repeat(models) if dim is None else t.movedim(dim, 0).reshape(-1)
+        for t, dim in zip(per_channel, dims)
+    ]
+    return x.reshape(n, models * c, *spatial), side
+
+
+class _UpdatesOfModels(torch.autograd.Function):
+    """RenormUpdates' in-place updates inside vmap (stacked models), where in-place lerp_ has no
+    batching rule (vmap would loop over the models, or take a copy and a copy back per layer):
+    the vmap rule runs the same multi-tensor ops on the stacked buffers themselves."""
+
+    @staticmethod
+    def forward(momentum, layers, *tensors):  # type: ignore[override]
+        _update_statistics(momentum, layers, list(tensors))
+        return torch.empty(0)  # a Function returns a tensor; the updates are its effect
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # type: ignore[override]
+        pass
+
+    @staticmethod
+    def backward(ctx, _grad):  # type: ignore[override]
+        return None  # statistics carry no gradient
+
+    @staticmethod
+    def vmap(info, in_dims, momentum, layers, *tensors):  # type: ignore[override]
+        targets = 3 * layers
+        if any(dim is None for dim in in_dims[2 : 2 + targets]):
+            raise RuntimeError("batch renorm inside vmap needs its buffers stacked per model")
+        physical = [
+            t.movedim(dim, 0) if dim is not None else t.expand(info.batch_size, *t.shape)
+            for t, dim in zip(tensors, in_dims[2:])
+        ]
+        _update_statistics(momentum, layers, physical)
+        return torch.empty(0), None
+
+
+class _BatchNormOfModels(torch.autograd.Function):
+    """torch.native_batch_norm in training mode (batch statistics, no running ones), whose vmap
+    rule runs G stacked models as one kernel, their channels side by side: vmap's own rule
+    adds a ones and a zeros for the weight and bias, and applies per-model ones outside the
+    kernel (5 kernels, and their gradients apart)."""
+
+    @staticmethod
+    def forward(x, weight, bias, eps):  # type: ignore[override]
+        return torch.native_batch_norm(x, weight, bias, None, None, True, 0.0, eps)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # type: ignore[override]
+        x, weight, _, eps = inputs
+        _, mean, inverse_std = output
+        ctx.eps = eps
+        ctx.mark_non_differentiable(mean, inverse_std)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(x, weight, mean, inverse_std)
+
+    @staticmethod
+    def backward(ctx, dy, _mean, _inverse_std):  # type: ignore[override]
+        if dy is None:
+            return None, None, None, None
+        x, weight, mean, inverse_std = ctx.saved_tensors
+        dx, dw, db = torch.ops.aten.native_batch_norm_backward(
+            dy,
+            x,
+            weight,
+            None,
+            None,
+            mean,
+            inverse_std,
+            True,
+            ctx.eps,
+            list(ctx.needs_input_grad[:3]),
+        )
+        return dx, dw, db, None
+
+    @staticmethod
+    def vmap(info, in_dims, x, weight, bias, eps):  # type: ignore[override]
+        models = info.batch_size
+        x, (weight, bias) = models_side_by_side(models, in_dims, x, weight, bias)
+        n, _, *spatial = x.shape
+        c = x.shape[1] // models
+        y, mean, inverse_std = _BatchNormOfModels.apply(x, weight, bias, eps)
+        statistics = (mean.reshape(models, c), inverse_std.reshape(models, c))
+        return (y.reshape(n, models, c, *spatial), *statistics), (1, 0, 0)
 
 
 _DEFERRED: ContextVar[RenormUpdates | None] = ContextVar("renorm_updates", default=None)
@@ -59,7 +175,8 @@ _DEFERRED: ContextVar[RenormUpdates | None] = ContextVar("renorm_updates", defau
 @contextmanager
 def deferred_renorm_updates() -> Iterator[None]:
     """Batch-renorm layers run inside update their running statistics together when the block
-    ends without an error (RenormUpdates). Inside vmap the layers update at once, as before."""
+    ends without an error (RenormUpdates); inside vmap (stacked models) on the stacked buffers
+    themselves, through _UpdatesOfModels' vmap rule."""
     updates = RenormUpdates()
     token = _DEFERRED.set(updates)
     try:
@@ -145,16 +262,16 @@ class BatchRenorm2d(nn.Module):
             return F.batch_norm(
                 x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
             )
-        deferred = None if in_function_transform() else _DEFERRED.get()
+        stacked = in_function_transform()  # vmap over stacked models
+        batch_norm = _BatchNormOfModels.apply if stacked else _batch_norm
+        deferred = _DEFERRED.get()
         with torch.no_grad():  # r and d carry no gradient, so their statistics need none
             if deferred is not None:
                 deferred.before_reading(self)
             stats_dtype = torch.promote_types(self.running_mean.dtype, torch.float32)
             # the batch-norm kernel's statistics pass: 3.3x faster than var_mean over (0, 2, 3)
             # on CPU (benchmarks/layer_speed.py)
-            _, mean, inverse_std = torch.native_batch_norm(
-                x.to(stats_dtype), None, None, None, None, True, 0.0, self.eps
-            )
+            _, mean, inverse_std = batch_norm(x.to(stats_dtype), None, None, self.eps)
             # at small sizes a GPU's step follows its kernel count (docs/performance.md, "Issue
             # 29"): 21 kernels a training forward, one clamp with tensor bounds for each of r, d
             upper, lower = self._limit_tensors()
@@ -165,7 +282,7 @@ class BatchRenorm2d(nn.Module):
             unbiased = (inverse_std.pow(-2) - self.eps) * (count / max(count - 1, 1))
             if deferred is not None:  # the generator's pass: all layers' updates at its end
                 deferred.add(self, mean, unbiased)
-            elif in_function_transform():  # vmap (stacked models): in-place lerp has no
+            elif stacked:  # vmap (stacked models): in-place lerp has no
                 self.running_mean.copy_(self.running_mean.lerp(mean, self.momentum))  # batching
                 self.running_var.copy_(self.running_var.lerp(unbiased, self.momentum))  # rule
                 self.num_batches_tracked.add_(1)
@@ -176,10 +293,15 @@ class BatchRenorm2d(nn.Module):
         # weight * (x_hat * r + d) + bias is batch norm with weight * r and bias + weight * d:
         # one fused kernel (with its batch-statistics gradient) instead of a chain of fp32
         # element-wise passes that autograd must keep.
-        return F.batch_norm(
-            x, None, None, self.weight * r, torch.addcmul(self.bias, self.weight, d), True, 0.0,
-            self.eps,
-        )  # fmt: skip
+        weight, bias = self.weight * r, torch.addcmul(self.bias, self.weight, d)
+        if stacked:
+            return _BatchNormOfModels.apply(x, weight, bias, self.eps)[0]
+        return F.batch_norm(x, None, None, weight, bias, True, 0.0, self.eps)
+
+
+def _batch_norm(x: torch.Tensor, weight, bias, eps: float):
+    """Training-mode batch norm's output and batch statistics (mean, 1 / std)."""
+    return torch.native_batch_norm(x, weight, bias, None, None, True, 0.0, eps)
 
 
 class ResidualBlock(nn.Module):

@@ -10,6 +10,11 @@ own fused kernels (so without the penalty nothing changes, bit for bit), and the
 kernels where group norm launches 95, for one layer's create-graph and double backward
 (`one_layer` in benchmarks/penalty_norm_speed.py).
 
+Stacked models (training/stacked.py) run the critic under vmap and take the penalty's gradient
+with torch.func.grad per model: the Functions are written for torch.func (setup_context), the
+outer one with a vmap rule that lays the G models' channels side by side as G groups of one
+group norm (one fused kernel for all), the inner one with a generated rule.
+
 Where it runs: off the CPU (`form="auto"`). The CPU is bound by full-size passes over the
 activations, not by kernels, and PyTorch's composite makes fewer of those (per-channel
 coefficients, then a few passes): on 2 CPU cores the short form was 4-7 % slower per iteration
@@ -42,14 +47,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch._prims_common import suggest_memory_format
 
-from gaunet.models.layers import in_function_transform
+from gaunet.models.layers import in_function_transform, models_side_by_side
 
 
 def _kernel_layout(x: torch.Tensor) -> torch.memory_format:
     """The layout F.group_norm hands its kernels: on the CPU the input's own (channels_last
     strides, even of a channel prefix, stay channels_last), elsewhere contiguous (ATen's
-    group_norm)."""
-    if x.device.type == "cpu":
+    group_norm). Inside vmap, contiguous: the vmap rule lays the models out anyway, and vmap
+    cannot ask a tensor for its layout."""
+    if x.device.type == "cpu" and not in_function_transform():
         return suggest_memory_format(x)
     return torch.contiguous_format
 
@@ -64,39 +70,72 @@ def _per_channel(t: torch.Tensor, ndim: int) -> torch.Tensor:
 
 
 class _LayerNorm(torch.autograd.Function):
-    """y = group_norm(x, 1 group): the fused kernels, except the backward under create_graph."""
+    """y = group_norm(x, 1 group): the fused kernels, except the backward under create_graph.
+
+    `groups` > 1 is G models' layer norms side by side (the vmap rule): sample n's channels
+    k*C..(k+1)*C are model k's, each its own group, so G models still run one fused kernel."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, eps, layout):  # type: ignore[override]
-        ctx.layout = layout  # x comes laid out so (penalty_layer_norm); dy is made to match
+    def forward(x, weight, bias, eps, layout, groups=1):  # type: ignore[override]
         n, c = x.shape[:2]
-        y, mean, rstd = torch.native_group_norm(
-            x, weight, bias, n, c, math.prod(x.shape[2:]), 1, eps
-        )
-        ctx.save_for_backward(x, weight, mean, rstd)
-        return y
+        return torch.native_group_norm(x, weight, bias, n, c, math.prod(x.shape[2:]), groups, eps)
 
     @staticmethod
-    def backward(ctx, dy):  # type: ignore[override]
+    def setup_context(ctx, inputs, output):  # type: ignore[override]
+        x, weight, _, _, layout, *groups = inputs
+        _, mean, rstd = output
+        ctx.layout = layout  # x comes laid out so (penalty_layer_norm); dy is made to match
+        ctx.groups = groups[0] if groups else 1
+        ctx.mark_non_differentiable(mean, rstd)
+        ctx.set_materialize_grads(False)  # no zeros for the statistics' (absent) gradients
+        ctx.save_for_backward(x, weight, mean, rstd)
+
+    @staticmethod
+    def vmap(info, in_dims, x, weight, bias, eps, layout, groups=1):  # type: ignore[override]
+        """G models (stacked, under vmap) as G groups of one group norm: without this rule,
+        vmap applies the per-model weight and bias outside the kernel and takes their
+        gradients apart, about 7 more kernels a layer."""
+        models = info.batch_size
+        x, (weight, bias) = models_side_by_side(models, in_dims, x, weight, bias)
+        x = x.contiguous(memory_format=layout)
+        n, _, *spatial = x.shape
+        c = x.shape[1] // models
+        y, mean, rstd = _LayerNorm.apply(x, weight, bias, eps, layout, groups * models)
+        mean, rstd = (t.reshape(n, models, groups) for t in (mean, rstd))
+        return (y.reshape(n, models, c, *spatial), mean, rstd), (1, 1, 1)
+
+    @staticmethod
+    def backward(ctx, dy, _mean, _rstd):  # type: ignore[override]
+        if dy is None:
+            return None, None, None, None, None, None
         x, weight, mean, rstd = ctx.saved_tensors
         needs = ctx.needs_input_grad[:3]
         if torch.is_grad_enabled():  # create_graph: a backward that can itself be differentiated
-            dx, dw, db = _LayerNormBackward.apply(dy, x, weight, mean, rstd)
-            return (dx if needs[0] else None), (dw if needs[1] else None), db, None, None
+            if ctx.groups != 1:
+                raise RuntimeError(
+                    "the layer norm of stacked models is differentiated twice inside vmap "
+                    "(torch.func.grad), not by autograd.grad(create_graph=True) outside it"
+                )
+            dx, dw, db, *_ = _LayerNormBackward.apply(dy, x, weight, mean, rstd)
+            return (dx if needs[0] else None), (dw if needs[1] else None), db, None, None, None
         n, c = x.shape[:2]
         dx, dw, db = torch.ops.aten.native_group_norm_backward(
             dy.contiguous(memory_format=ctx.layout), x, mean, rstd, weight, n, c,
-            math.prod(x.shape[2:]), 1, list(needs),
+            math.prod(x.shape[2:]), ctx.groups, list(needs),
         )  # fmt: skip
-        return dx, dw, db, None, None
+        return dx, dw, db, None, None, None
 
 
 class _LayerNormBackward(torch.autograd.Function):
     """(dx, dw, db) of the layer norm as a function of (dy, x, w), with its derivative written
-    out (module docstring): what the penalty's double backward runs through."""
+    out (module docstring): what the penalty's double backward runs through. The intermediates
+    its backward reuses come out as (non-differentiable) outputs too: under torch.func a
+    Function saves only its inputs and outputs."""
+
+    generate_vmap_rule = True  # elementwise ops and reductions: vmap batches them as they are
 
     @staticmethod
-    def forward(ctx, dy, x, weight, mean, rstd):  # type: ignore[override]
+    def forward(dy, x, weight, mean, rstd):  # type: ignore[override]
         ndim = x.dim()
         sample = tuple(range(1, ndim))
         channel = (0,) + tuple(range(2, ndim))
@@ -108,14 +147,20 @@ class _LayerNormBackward(torch.autograd.Function):
         dx = (core * rstd).to(x.dtype)
         dw = (dy * xhat).sum(channel).to(weight.dtype) if weight is not None else None
         db = dy.sum(channel).to(weight.dtype) if weight is not None else None
-        ctx.save_for_backward(dy, weight, xhat, rstd, a, a_xhat, core)
+        return dx, dw, db, xhat, a, a_xhat, core
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # type: ignore[override]
+        dy, x, weight, _, rstd = inputs
+        _, _, _, xhat, a, a_xhat, core = output
+        ctx.mark_non_differentiable(xhat, a, a_xhat, core)
+        ctx.save_for_backward(dy, weight, xhat, _per_sample(rstd, x.dim()), a, a_xhat, core)
         ctx.x_dtype = x.dtype
         ctx.set_materialize_grads(False)  # no zeros for dw, db when the penalty uses dx alone
-        return dx, dw, db
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, u, g_dw, g_db):  # type: ignore[override]
+    def backward(ctx, u, g_dw, g_db, *_saved):  # type: ignore[override]
         dy, weight, xhat, rstd, a, a_xhat, core = ctx.saved_tensors
         ndim = xhat.dim()
         sample = tuple(range(1, ndim))
@@ -166,17 +211,20 @@ def penalty_layer_norm(
 
     Under autocast the dtypes are autocast's for group_norm: on CUDA the input is cast to fp32;
     CPU autocast leaves group_norm alone, whose kernel takes bf16 input with fp32 weights and
-    statistics. Inside vmap (stacked models) it is F.group_norm: the Function's batching rule
-    does not reach an autograd.grad taken inside vmap, as the penalty's is. Under torch.compile
-    (`compile: true`, forward passes only) it is F.group_norm too, which the compiler knows."""
+    statistics (but not inside vmap: see below). Inside vmap (stacked models, whose penalty
+    takes torch.func.grad per model) the Function's vmap rule runs the G models as G groups of
+    one group norm, so they share its fused kernels. Under torch.compile (`compile: true`,
+    forward passes only) it is F.group_norm, which the compiler knows."""
     if form not in FORMS:
         raise ValueError(f"form must be one of {', '.join(FORMS)}, not {form!r}")
     device = x.device.type
     if form == "native" or (form == "auto" and device == "cpu"):
         return F.group_norm(x, 1, weight, bias, eps)
-    if in_function_transform() or torch.compiler.is_compiling():
-        return F.group_norm(x, 1, weight, bias, eps)  # vmap, torch.compile: see the docstring
-    to_fp32 = device != "cpu" and torch.is_autocast_enabled(device)
+    if torch.compiler.is_compiling():
+        return F.group_norm(x, 1, weight, bias, eps)  # torch.compile: see the docstring
+    # CPU autocast leaves group norm's bf16 input alone, but not inside vmap (stacked models),
+    # whose batching rule of its backward mixes the dtypes: there, as on CUDA, fp32
+    to_fp32 = torch.is_autocast_enabled(device) and (device != "cpu" or in_function_transform())
     with torch.autocast(device, enabled=False):
         if to_fp32:
             x = x.float()
@@ -184,7 +232,7 @@ def penalty_layer_norm(
         # backward reaches x through the tensor the Function saves
         layout = _kernel_layout(x)
         x = x.contiguous(memory_format=layout)
-        return _LayerNorm.apply(x, weight, bias, eps, layout)
+        return _LayerNorm.apply(x, weight, bias, eps, layout)[0]
 
 
 class PenaltyLayerNorm(nn.GroupNorm):
