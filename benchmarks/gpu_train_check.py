@@ -494,9 +494,12 @@ def main() -> None:
         ),
         ("benchmark", lambda: check.benchmark(120)),
     ]
-    for name, run in plan:
-        if name not in skip:
-            run()
+    try:
+        for name, run in plan:
+            if name not in skip:
+                run()
+    finally:  # the stages' run folders (checkpoints of hundreds of MB): what counts is in OUT
+        shutil.rmtree(check.work, ignore_errors=True)
     check.summary["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     check.save()
     print(json.dumps(check.summary, indent=1))

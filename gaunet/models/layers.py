@@ -24,21 +24,25 @@ def in_function_transform() -> bool:
 
 class RenormUpdates:
     """The running-statistic updates of the batch-renorm layers of one forward pass, applied
-    together at its end: one multi-tensor lerp for the means, one for the variances and one add
-    for the pass counters, where each layer would launch three kernels (at small sizes a GPU's
-    step follows its kernel count). Each layer's statistics are read by that layer alone, before
-    its own update, so the values are those of updating layer by layer; a layer that runs a
-    second time in the pass applies what is pending before it reads its statistics."""
+    together at its end: multi-tensor ops for the unbiased batch variances (from 1 / std: a
+    power, a subtraction, a multiplication), the lerps of the means and of the variances and
+    the counters' add, where each layer would launch six kernels (at small sizes a GPU's step
+    follows its kernel count). Each layer's statistics are read by that layer alone, before its
+    own update, so the values are those of updating layer by layer; a layer that runs a second
+    time in the pass applies what is pending before it reads its statistics."""
 
     def __init__(self) -> None:
-        self.pending: dict[int, tuple[BatchRenorm2d, torch.Tensor, torch.Tensor]] = {}
+        self.pending: dict[int, tuple[BatchRenorm2d, torch.Tensor, torch.Tensor, float]] = {}
 
     def before_reading(self, layer: BatchRenorm2d) -> None:
         if id(layer) in self.pending:
             self.apply()
 
-    def add(self, layer: BatchRenorm2d, mean: torch.Tensor, unbiased: torch.Tensor) -> None:
-        self.pending[id(layer)] = (layer, mean, unbiased)
+    def add(
+        self, layer: BatchRenorm2d, mean: torch.Tensor, inverse_std: torch.Tensor, count: float
+    ) -> None:
+        """The batch's mean and 1 / sqrt(biased variance + eps), over `count` values a channel."""
+        self.pending[id(layer)] = (layer, mean, inverse_std, count)
 
     @torch.no_grad()
     def apply(self) -> None:
@@ -46,24 +50,33 @@ class RenormUpdates:
         for update in self.pending.values():
             by_momentum.setdefault(update[0].momentum, []).append(update)
         for momentum, updates in by_momentum.items():
-            layers, means, variances = zip(*updates)
+            layers, means, inverse_stds, counts = zip(*updates)
             tensors = [layer.running_mean for layer in layers]
             tensors += [layer.running_var for layer in layers]
             tensors += [layer.num_batches_tracked for layer in layers]
-            tensors += [*means, *variances]
+            tensors += [*means, *inverse_stds]
+            epsilons = tuple(layer.eps for layer in layers)
+            unbias = tuple(count / max(count - 1, 1) for count in counts)
             if in_function_transform():  # stacked models: on the stacked buffers themselves
-                _UpdatesOfModels.apply(momentum, len(layers), *tensors)
+                _UpdatesOfModels.apply(momentum, epsilons, unbias, *tensors)
             else:
-                _update_statistics(momentum, len(layers), tensors)
+                _update_statistics(momentum, epsilons, unbias, tensors)
         self.pending.clear()
 
 
-def _update_statistics(momentum: float, layers: int, tensors: list[torch.Tensor]) -> None:
+def _update_statistics(
+    momentum: float, epsilons: tuple, unbias: tuple, tensors: list[torch.Tensor]
+) -> None:
     """Running means and variances toward the pass's, counters + 1: `tensors` is the layers'
-    running means, running variances, counters, then the new means and variances."""
-    running_means, running_vars, counters, means, variances = (
+    running means, running variances, counters, then the batch means and 1 / std. The unbiased
+    variance is (1 / std^-2 - eps) * n / (n - 1), as BatchRenorm2d computes it alone."""
+    layers = len(epsilons)
+    running_means, running_vars, counters, means, inverse_stds = (
         tensors[k * layers : (k + 1) * layers] for k in range(5)
     )
+    variances = torch._foreach_pow(inverse_stds, -2)
+    torch._foreach_sub_(variances, list(epsilons))
+    torch._foreach_mul_(variances, list(unbias))
     torch._foreach_lerp_(running_means, means, momentum)
     torch._foreach_lerp_(running_vars, variances, momentum)
     torch._foreach_add_(counters, 1)
@@ -95,8 +108,8 @@ class _UpdatesOfModels(torch.autograd.Function):
     the vmap rule runs the same multi-tensor ops on the stacked buffers themselves."""
 
     @staticmethod
-    def forward(momentum, layers, *tensors):  # type: ignore[override]
-        _update_statistics(momentum, layers, list(tensors))
+    def forward(momentum, epsilons, unbias, *tensors):  # type: ignore[override]
+        _update_statistics(momentum, epsilons, unbias, list(tensors))
         return torch.empty(0)  # a Function returns a tensor; the updates are its effect
 
     @staticmethod
@@ -108,15 +121,15 @@ class _UpdatesOfModels(torch.autograd.Function):
         return None  # statistics carry no gradient
 
     @staticmethod
-    def vmap(info, in_dims, momentum, layers, *tensors):  # type: ignore[override]
-        targets = 3 * layers
-        if any(dim is None for dim in in_dims[2 : 2 + targets]):
+    def vmap(info, in_dims, momentum, epsilons, unbias, *tensors):  # type: ignore[override]
+        dims = in_dims[3:]
+        if any(dim is None for dim in dims[: 3 * len(epsilons)]):
             raise RuntimeError("batch renorm inside vmap needs its buffers stacked per model")
         physical = [
             t.movedim(dim, 0) if dim is not None else t.expand(info.batch_size, *t.shape)
-            for t, dim in zip(tensors, in_dims[2:])
+            for t, dim in zip(tensors, dims)
         ]
-        _update_statistics(momentum, layers, physical)
+        _update_statistics(momentum, epsilons, unbias, physical)
         return torch.empty(0), None
 
 
@@ -273,23 +286,17 @@ class BatchRenorm2d(nn.Module):
             # on CPU (benchmarks/layer_speed.py)
             _, mean, inverse_std = batch_norm(x.to(stats_dtype), None, None, self.eps)
             # at small sizes a GPU's step follows its kernel count (docs/performance.md, "Issue
-            # 29"): 21 kernels a training forward, one clamp with tensor bounds for each of r, d
+            # 29"): 21 kernels a training forward alone, 15 inside a generator's pass (whose
+            # end updates all layers' statistics in 6); one clamp with tensor bounds for r, d
             upper, lower = self._limit_tensors()
             inverse_running_std = (self.running_var + self.eps).rsqrt()
             r = torch.clamp(inverse_running_std / inverse_std, lower[0], upper[0])
             d = torch.clamp((mean - self.running_mean) * inverse_running_std, lower[1], upper[1])
             count = x.numel() / x.shape[1]
-            unbiased = (inverse_std.pow(-2) - self.eps) * (count / max(count - 1, 1))
             if deferred is not None:  # the generator's pass: all layers' updates at its end
-                deferred.add(self, mean, unbiased)
-            elif stacked:  # vmap (stacked models): in-place lerp has no
-                self.running_mean.copy_(self.running_mean.lerp(mean, self.momentum))  # batching
-                self.running_var.copy_(self.running_var.lerp(unbiased, self.momentum))  # rule
-                self.num_batches_tracked.add_(1)
+                deferred.add(self, mean, inverse_std, count)
             else:
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(unbiased, self.momentum)
-                self.num_batches_tracked.add_(1)
+                self._update_alone(mean, inverse_std, count, stacked)
         # weight * (x_hat * r + d) + bias is batch norm with weight * r and bias + weight * d:
         # one fused kernel (with its batch-statistics gradient) instead of a chain of fp32
         # element-wise passes that autograd must keep.
@@ -297,6 +304,19 @@ class BatchRenorm2d(nn.Module):
         if stacked:
             return _BatchNormOfModels.apply(x, weight, bias, self.eps)[0]
         return F.batch_norm(x, None, None, weight, bias, True, 0.0, self.eps)
+
+    def _update_alone(
+        self, mean: torch.Tensor, inverse_std: torch.Tensor, count: float, stacked: bool
+    ) -> None:
+        """The running statistics toward the batch's, outside a generator's pass."""
+        unbiased = (inverse_std.pow(-2) - self.eps) * (count / max(count - 1, 1))
+        if stacked:  # vmap: in-place lerp has no batching rule
+            self.running_mean.copy_(self.running_mean.lerp(mean, self.momentum))
+            self.running_var.copy_(self.running_var.lerp(unbiased, self.momentum))
+        else:
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(unbiased, self.momentum)
+        self.num_batches_tracked.add_(1)
 
 
 def _batch_norm(x: torch.Tensor, weight, bias, eps: float):

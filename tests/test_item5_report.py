@@ -1,0 +1,140 @@
+"""benchmarks/item5_report.py on the smoke item-5 folder of benchmarks/gpu_train_check.py: the
+folder is carried elsewhere (its recorded absolute paths lead nowhere, as after the GPU run), each
+subset's generator is evaluated once, and the report holds the generators' training and image
+metrics beside pooled.json's gains."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from test_gpu_train_check import ALL_BUT_ITEM5
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = "phantom:n=48,classes=2"
+REPORT = [sys.executable, str(ROOT / "benchmarks" / "item5_report.py")]
+QUICK = ["--data", DATA, "--device", "cpu", "--domain-steps", "50"]  # a 3-second domain CNN
+# (arm, pooled.json key, row label): the six comparisons of issue 29 item 5
+EXPECTED = [
+    ("gaunet", "gain", "gaunet vs none"),
+    ("gaunet", "gain_vs_copies", "gaunet vs copies"),
+    ("gaunet+classic", "gain_vs_classic", "gaunet+classic vs classic"),
+    ("gaunet+classic", "gain_vs_copies", "gaunet+classic vs copies+classic"),
+    ("copies+classic", "gain_vs_classic", "copies+classic vs classic"),
+    ("classic", "gain", "classic vs none"),
+]
+
+
+@pytest.fixture(scope="module")
+def smoke_item5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke item-5 folder as it comes back from the GPU: a copy, whose recorded absolute
+    paths point to a folder (the 'GPU machine's') that no longer exists."""
+    base = tmp_path_factory.mktemp("item5-smoke")
+    gpu = base / "gpu"
+    argv = [sys.executable, str(ROOT / "benchmarks" / "gpu_train_check.py"), str(base / "check")]
+    argv += ["--smoke", "--data", DATA, "--skip", ALL_BUT_ITEM5]
+    argv += ["--item5-dir", str(gpu / "item5")]
+    env = {**os.environ, "TMPDIR": str(base)}  # its scratch folder stays in this test's tmp
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    carried = base / "carried" / "item5"
+    shutil.copytree(base / "check" / "item5", carried)
+    shutil.rmtree(gpu)
+    shutil.rmtree(base / "check")
+    return carried
+
+
+def _copy(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
+
+
+def test_report_from_a_carried_folder(smoke_item5: Path, tmp_path: Path) -> None:
+    item5 = _copy(smoke_item5, tmp_path / "elsewhere" / "ITEM5")
+    for record in item5.glob("subset-*/generators/gaunet-*.json"):
+        assert not Path(json.loads(record.read_text())["run"]).exists()  # stale, as after the GPU
+    pooled = json.loads((item5 / "pooled.json").read_text())
+    assert not any(Path(f).exists() for f in pooled["folders"])
+
+    done = subprocess.run([*REPORT, str(item5), *QUICK], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = item5 / "item5.md"
+    assert done.stdout.strip().splitlines()[-1] == str(out)
+    assert done.stdout.count("gaunet evaluate") == 2  # one evaluation per subset
+    report = json.loads(out.with_suffix(".json").read_text())
+    text = out.read_text()
+    head = text.splitlines()[:5]
+    assert head[2].startswith("Command: `") and "item5_report.py" in head[2]
+    assert f"{item5} --data {DATA}" in head[2] and "--domain-steps 50" in head[2]
+    assert re.match(r"Date: \d{4}-\d\d-\d\d \d\d:\d\d UTC", head[4])
+
+    rows = report["subsets"]
+    assert [r["subset_seed"] for r in rows] == [0, 1]
+    for row in rows:
+        subset = item5 / f"subset-{row['subset_seed']}"
+        evaluated = json.loads((subset / "evaluate.json").read_text())
+        assert Path(evaluated["arguments"]["run"]).parent == subset / "generators"  # the copy's
+        assert math.isfinite(row["fd_domain"]) and row["fd_domain"] > 0
+        assert math.isfinite(row["noise_diversity"]) and row["noise_diversity"] >= 0
+        assert row["fd_domain"] == evaluated["features"]["domain"]["overall"]["FD_domain"]
+        assert row["copy_rate"] == evaluated["memorization"]["pixel"]["copy_rate"]
+        assert row["pa"] == evaluated["PA"]["value"]
+        run = next(p for p in (subset / "generators").glob("gaunet-*") if p.is_dir())
+        steps = json.loads((run / "run.json").read_text())["steps"]
+        batch = yaml.safe_load((run / "config.yaml").read_text())["batch_size"]
+        with np.load(run / "train_images.npz") as images:
+            count = len(images["labels"])
+        assert (row["steps"], row["batch_size"], row["train_images"]) == (steps, batch, count)
+        assert row["epochs"] == pytest.approx(steps * batch / count)
+        assert steps == 4 and row["epochs"] > 1  # the smoke generators: 4 steps of 128 images
+        cells = (
+            f"| {row['subset_seed']} | {steps} | {batch} | {count} | {steps * batch / count:.0f} |"
+        )
+        assert cells in text
+    fd = [r["fd_domain"] for r in rows]
+    assert report["mean"]["fd_domain"] == pytest.approx(sum(fd) / 2)
+    assert f"| mean | 4 | {rows[0]['batch_size']} |" in text
+
+    by_arm = {e["arm"]: e for e in pooled["entries"]}
+    got = {(r["comparison"], r["metric"]): r for r in report["pooled"]}
+    assert len(report["pooled"]) == len(EXPECTED) * 2
+    for arm, key, label in EXPECTED:
+        for metric in ("accuracy", "auc"):
+            stat, row = by_arm[arm][key][metric], got[(label, metric)]
+            assert row["mean"] == pytest.approx(100 * stat["mean"])
+            assert row["low"] == pytest.approx(100 * stat["low"])
+            assert row["high"] == pytest.approx(100 * stat["high"])
+            assert row["p"] == stat["p"]
+            assert row["per_subset"] == pytest.approx([100 * v for v in stat["per_subset"]])
+            per = ", ".join(f"{100 * v:+.1f}" for v in stat["per_subset"])
+            assert f"| {label} | {metric} | {per} | {100 * stat['mean']:+.1f} [" in text
+
+    # a second run reuses each subset's evaluate.json: evaluate is not run again
+    stamps = {p: p.stat().st_mtime_ns for p in item5.glob("subset-*/evaluate.*")}
+    assert len(stamps) == 4
+    again = subprocess.run([*REPORT, str(item5), *QUICK], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "gaunet evaluate" not in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert json.loads(out.with_suffix(".json").read_text())["subsets"] == rows
+
+
+def test_a_subset_without_its_images_is_named(smoke_item5: Path, tmp_path: Path) -> None:
+    """Every subset is checked before any is evaluated: the error names the subset and what it
+    lacks, and no evaluation was started."""
+    item5 = _copy(smoke_item5, tmp_path / "ITEM5")
+    shutil.rmtree(item5 / "subset-1" / "synthetic")
+    done = subprocess.run([*REPORT, str(item5), *QUICK], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "subset-1" in done.stderr and "synthetic/gaunet-*/manifest.csv" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not list(item5.glob("subset-*/evaluate.*")) and not (item5 / "item5.md").exists()
