@@ -112,6 +112,42 @@ def test_a_source_that_is_not_the_runs_is_evaluated_with_a_note(tmp_path: Path, 
     assert "real split: not the run's" in printed and "may be in the reference" in printed
 
 
+@pytest.mark.parametrize("subset_leaks", [False, True])
+def test_a_benchmarks_generator_is_evaluated_on_the_benchmarks_split(
+    tmp_path: Path, capsys, subset_leaks: bool
+) -> None:
+    """A benchmark's generator (BENCH/generators/RUN) lists only its training subset in its
+    split.csv: evaluate takes the benchmark's whole split, unless one of the subset's images is
+    outside its train part (then the split is assigned, with the warning)."""
+    run = tiny_train(tmp_path / "bench" / "generators" / "gaunet-f0.5-s0", steps=2, seed=3)
+    synthetic = tmp_path / "synthetic"
+    assert main(["generate", "--run", str(run), "--out", str(synthetic), "--per-class", "6",
+                 "--quiet"]) == 0  # fmt: skip
+    header, *rows = (run / "split.csv").read_text().splitlines()
+    subset = [row for row in rows if row.endswith(",train")][::2]
+    whole = [
+        row.rsplit(",", 1)[0] + ",test" if subset_leaks and row == subset[0] else row
+        for row in rows
+    ]
+    (tmp_path / "bench" / "split.csv").write_text("\n".join([header, *whole]) + "\n")
+    (run / "split.csv").write_text("\n".join([header, *subset]) + "\n")
+    capsys.readouterr()
+    json_path = tmp_path / "eval.json"
+    code = main(["evaluate", "--real", PHANTOM, "--synthetic", str(synthetic), "--run", str(run),
+                 "--json", str(json_path), "--features", "domain", "--domain-steps", "20",
+                 "--domain-size", "16", "--kid-subsets", "5", "--diversity-sources", "2",
+                 "--diversity-draws", "2"])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    if subset_leaks:
+        assert "real split: not the run's" in printed and "may be in the reference" in printed
+    else:
+        assert "real split: the enclosing folder's split.csv" in printed
+        assert "may be in the reference" not in printed
+        tests = sum(1 for row in whole if row.endswith(",test"))
+        assert json.loads(json_path.read_text())["samples"]["real_test"] == tests
+
+
 def test_interrupted_benchmark_says_how_to_continue(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

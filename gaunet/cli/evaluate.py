@@ -293,15 +293,38 @@ def load_sets(args: argparse.Namespace) -> tuple[ImageSet, ImageSet]:
             real = apply_run_split(real, args.run)
             print(f"real split: the run's split.csv ({args.run})")
         except GaunetError as error:
-            print(
-                f"real split: not the run's ({error}); assigned with --seed {args.seed}, so "
-                "images the generator trained on may be in the reference split"
-            )
+            real = _split_of_benchmark(real, args.run, error, args.seed)
     synthetic = load_source(args.synthetic, size=args.size, channels=args.channels)
     figures, prefix = figures_place(args)
     for data, name in ((real, "real"), (synthetic, "synthetic")):  # skipped files, never silent
         print_skip_summary(data, figures, f"{prefix}skipped-files-{name}.txt")
     return real, synthetic
+
+
+def _split_of_benchmark(real: ImageSet, run: Path, error: Exception, seed: int) -> ImageSet:
+    """A benchmark's (or the demo's) generator lists only its subset in split.csv: the
+    enclosing folder's split (the whole source, with the subset in its train part) keeps those
+    images out of the reference too. Anything else is assigned with --seed, and said to be
+    unsafe."""
+    from gaunet.data.splits import apply_run_split, benchmark_split
+    from gaunet.errors import GaunetError
+
+    bench = benchmark_split(run)
+    if bench is not None:
+        try:
+            real = apply_run_split(real, bench)
+            print(
+                f"real split: the enclosing folder's split.csv ({bench}), in whose train "
+                "part the generator's training images are"
+            )
+            return real
+        except GaunetError as other:
+            error = other
+    print(
+        f"real split: not the run's ({error}); assigned with --seed {seed}, so images the "
+        "generator trained on may be in the reference split"
+    )
+    return real
 
 
 def figures_place(args: argparse.Namespace) -> tuple[Path | None, str]:

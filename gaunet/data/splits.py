@@ -9,7 +9,9 @@ largest first, to the split whose per-class counts are furthest below target, so
 still reach val and test.
 
 `apply_run_split` (also `load_source(..., split_from=RUN)`) gives a source the split a training
-run used, so that a classifier trained afterwards sees the same train/val/test rows.
+run used, so that a classifier trained afterwards sees the same train/val/test rows;
+`benchmark_split` finds the whole source's split of a benchmark's (or the demo's) generator,
+whose own split.csv lists only the subset it trained on.
 """
 
 from __future__ import annotations
@@ -139,6 +141,25 @@ def apply_run_split(data: ImageSet, run: str | Path) -> ImageSet:
         )
     data.split = np.asarray([rows[i]["split"] for i in ids])
     return data
+
+
+def benchmark_split(run: str | Path) -> Path | None:
+    """The split.csv of the folder that trained this generator run on a low-data subset (a
+    benchmark's BENCH/generators/RUN/, a demo's DIR/runs/gaunet/), when every image the run
+    trained on is in that split's train part: the whole source's split, where the run's own
+    split.csv lists only its subset."""
+    try:
+        own = split_file(run)
+    except SourceError:
+        return None
+    bench = own.parent.parent.parent / "split.csv"
+    if not bench.is_file():
+        return None
+    splits = read_split(bench)
+    trained = read_split(own)
+    if any(splits.get(i) != "train" for i, part in trained.items() if part == "train"):
+        return None
+    return bench
 
 
 def grouping_note(data: ImageSet) -> str:
