@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -251,6 +253,43 @@ def test_batch_norm_of_models_under_vmap_is_each_models_batch_norm(weighted):
     theirs = torch.autograd.grad((torch.stack(singles) * upstream).sum(), leaves)
     for mine, reference in zip(ours, theirs):
         torch.testing.assert_close(mine, reference)
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_batch_renorm_under_vmap_updates_each_models_statistics(deferred):
+    """Stacked models' batch renorm (vmap over stacked buffers), alone and inside a generator's
+    pass (deferred_renorm_updates): outputs, running statistics and counters as each model's
+    own layer, after the warm-up so that r and d are clipped."""
+    torch.manual_seed(6)
+    layers = [BatchRenorm2d(3, momentum=0.1, warmup=1, ramp=2) for _ in range(2)]
+    for k, layer in enumerate(layers):
+        layer.running_mean.fill_(0.2 * k)
+        layer.running_var.fill_(1.0 + k)
+        layer.num_batches_tracked.fill_(2)
+    x = torch.randn(2, 4, 3, 5, 5) * 3
+
+    class Pass(nn.Module):  # as UNetGenerator.forward: the updates applied inside the call
+        def __init__(self, layer: nn.Module) -> None:
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with deferred_renorm_updates() if deferred else contextlib.nullcontext():
+                return self.layer(x)
+
+    passes = [Pass(layer) for layer in layers]
+    params, buffers = torch.func.stack_module_state(passes)
+    base = Pass(BatchRenorm2d(3, momentum=0.1, warmup=1, ramp=2))
+
+    def one(p, b, x):
+        return torch.func.functional_call(base, (p, b), (x,))
+
+    out = torch.func.vmap(one)(params, buffers, x)
+    for k, single in enumerate(passes):
+        torch.testing.assert_close(out[k], single(x[k]))
+        for name, value in single.named_buffers():
+            torch.testing.assert_close(buffers[name][k], value, msg=name)
+    assert int(buffers["layer.num_batches_tracked"][0]) == 3
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -114,11 +114,12 @@ class _UpdatesOfModels(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):  # type: ignore[override]
-        pass
+        ctx.inputs = len(inputs)
+        ctx.mark_non_differentiable(output)
 
     @staticmethod
     def backward(ctx, _grad):  # type: ignore[override]
-        return None  # statistics carry no gradient
+        return (None,) * ctx.inputs  # statistics carry no gradient
 
     @staticmethod
     def vmap(info, in_dims, momentum, epsilons, unbias, *tensors):  # type: ignore[override]
