@@ -109,11 +109,19 @@ def evaluate(args: argparse.Namespace, folder: Path) -> dict:
         else:
             run_folder = str(generator_record(folder)["run"])
             synthetic = sorted((folder / "synthetic").glob("gaunet-*/manifest.csv"))[0].parent
-        command = [*GAUNET, "evaluate", "--real", str(data), "--synthetic", str(synthetic)]
-        command += ["--features", "domain", "--run", run_folder, "--size", str(size)]
-        command += ["--json", str(target), "--device", args.device]
+        command = evaluate_command(data, synthetic, run_folder, size, target, args.device)
         run(command, folder / "evaluate.log")
     return json.loads(target.read_text())
+
+
+def evaluate_command(
+    data: str | Path, synthetic: Path, run_folder: str | Path, size: int, target: Path, device: str
+) -> list[str]:
+    """`gaunet evaluate` of a generator's images against the real test split, in the domain
+    feature space, with noise diversity from its run, into `target` (JSON)."""
+    command = [*GAUNET, "evaluate", "--real", str(data), "--synthetic", str(synthetic)]
+    command += ["--features", "domain", "--run", str(run_folder), "--size", str(size)]
+    return command + ["--json", str(target), "--device", device]
 
 
 def generator_record(folder: Path) -> dict:

@@ -33,11 +33,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # a checkout, as gpu_train_check.py runs
 
-from augmentation_gain import _find, _gain  # noqa: E402
+from augmentation_gain import _find, _gain, evaluate_command  # noqa: E402
 
 from gaunet.io import write_json  # noqa: E402
 
-GAUNET = [sys.executable, "-m", "gaunet"]
 # (arm, gain key in pooled.json, what the row says): the comparisons of issue 29 item 5. A
 # combined arm's "gain_vs_copies" is against copies+classic (gaunet/downstream/report.py).
 COMPARISONS = [
@@ -128,9 +127,10 @@ def evaluate(parts: dict, args: argparse.Namespace) -> dict:
     subset = parts["subset"]
     target = subset / "evaluate.json"
     if not target.exists():
-        command = [*GAUNET, "evaluate", "--real", args.data, "--synthetic", str(parts["synthetic"])]
-        command += ["--features", "domain", "--run", str(parts["run"]), "--size", str(args.size)]
-        command += ["--json", str(target), "--device", args.device, "--quiet"]
+        command = evaluate_command(
+            args.data, parts["synthetic"], parts["run"], args.size, target, args.device
+        )
+        command += ["--quiet"]
         if args.domain_steps is not None:
             command += ["--domain-steps", str(args.domain_steps)]
         print("$", shlex.join(command), flush=True)

@@ -279,7 +279,7 @@ def load_sets(args: argparse.Namespace) -> tuple[ImageSet, ImageSet]:
     """Real and synthetic sets at the --run's size and channels unless given; the real one split
     as the --run's split.csv says when it covers that source. Fills args.size, args.channels."""
     from gaunet.data import load_source, print_skip_summary
-    from gaunet.data.splits import apply_run_split
+    from gaunet.data.splits import generator_split, split_file
     from gaunet.errors import GaunetError
 
     trained = run_settings(args.run) if args.run is not None else {}
@@ -290,41 +290,24 @@ def load_sets(args: argparse.Namespace) -> tuple[ImageSet, ImageSet]:
     real = load_source(args.real, size=args.size, channels=args.channels)
     if args.run is not None:  # the generator's split, so its training images stay out of test
         try:
-            real = apply_run_split(real, args.run)
-            print(f"real split: the run's split.csv ({args.run})")
+            real, used = generator_split(real, args.run)
+            if used == split_file(args.run):
+                print(f"real split: the run's split.csv ({args.run})")
+            else:
+                print(
+                    f"real split: the enclosing folder's split.csv ({used}), in whose train "
+                    "part the generator's training images are"
+                )
         except GaunetError as error:
-            real = _split_of_benchmark(real, args.run, error, args.seed)
+            print(
+                f"real split: not the run's ({error}); assigned with --seed {args.seed}, so "
+                "images the generator trained on may be in the reference split"
+            )
     synthetic = load_source(args.synthetic, size=args.size, channels=args.channels)
     figures, prefix = figures_place(args)
     for data, name in ((real, "real"), (synthetic, "synthetic")):  # skipped files, never silent
         print_skip_summary(data, figures, f"{prefix}skipped-files-{name}.txt")
     return real, synthetic
-
-
-def _split_of_benchmark(real: ImageSet, run: Path, error: Exception, seed: int) -> ImageSet:
-    """A benchmark's (or the demo's) generator lists only its subset in split.csv: the
-    enclosing folder's split (the whole source, with the subset in its train part) keeps those
-    images out of the reference too. Anything else is assigned with --seed, and said to be
-    unsafe."""
-    from gaunet.data.splits import apply_run_split, benchmark_split
-    from gaunet.errors import GaunetError
-
-    bench = benchmark_split(run)
-    if bench is not None:
-        try:
-            real = apply_run_split(real, bench)
-            print(
-                f"real split: the enclosing folder's split.csv ({bench}), in whose train "
-                "part the generator's training images are"
-            )
-            return real
-        except GaunetError as other:
-            error = other
-    print(
-        f"real split: not the run's ({error}); assigned with --seed {seed}, so images the "
-        "generator trained on may be in the reference split"
-    )
-    return real
 
 
 def figures_place(args: argparse.Namespace) -> tuple[Path | None, str]:

@@ -10,8 +10,8 @@ still reach val and test.
 
 `apply_run_split` (also `load_source(..., split_from=RUN)`) gives a source the split a training
 run used, so that a classifier trained afterwards sees the same train/val/test rows;
-`benchmark_split` finds the whole source's split of a benchmark's (or the demo's) generator,
-whose own split.csv lists only the subset it trained on.
+`generator_split` also finds the whole source's split of a benchmark's (or the demo's)
+generator, whose own split.csv lists only the subset it trained on.
 """
 
 from __future__ import annotations
@@ -143,23 +143,23 @@ def apply_run_split(data: ImageSet, run: str | Path) -> ImageSet:
     return data
 
 
-def benchmark_split(run: str | Path) -> Path | None:
-    """The split.csv of the folder that trained this generator run on a low-data subset (a
-    benchmark's BENCH/generators/RUN/, a demo's DIR/runs/gaunet/), when every image the run
-    trained on is in that split's train part: the whole source's split, where the run's own
-    split.csv lists only its subset."""
+def generator_split(data: ImageSet, run: str | Path) -> tuple[ImageSet, Path]:
+    """`data` with the split that keeps a generator's training images out of val and test, and
+    the split.csv it came from: the run's own, else, for a generator trained on a low-data
+    subset (a benchmark's BENCH/generators/RUN/, a demo's DIR/runs/gaunet/, whose split.csv
+    lists only that subset), the enclosing folder's split of the whole source when every image
+    the run trained on is in its train part. A SourceError (the run's own) otherwise."""
+    own = split_file(run)
     try:
-        own = split_file(run)
+        return apply_run_split(data, own), own
     except SourceError:
-        return None
-    bench = own.parent.parent.parent / "split.csv"
-    if not bench.is_file():
-        return None
-    splits = read_split(bench)
-    trained = read_split(own)
-    if any(splits.get(i) != "train" for i, part in trained.items() if part == "train"):
-        return None
-    return bench
+        whole = own.parent.parent.parent / "split.csv"
+        if not whole.is_file():
+            raise
+        splits, trained = read_split(whole), read_split(own)
+        if any(splits.get(i) != "train" for i, part in trained.items() if part == "train"):
+            raise
+        return apply_run_split(data, whole), whole
 
 
 def grouping_note(data: ImageSet) -> str:
