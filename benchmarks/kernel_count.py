@@ -6,6 +6,7 @@ at small sizes a GPU's step follows this count, not the arithmetic (docs/perform
     .venv/bin/python benchmarks/kernel_count.py --preset paper --precision fp32 --by line
     .venv/bin/python benchmarks/kernel_count.py --preset paper --forms cpu --by node
     .venv/bin/python benchmarks/kernel_count.py --preset cpu-tiny --precision bf16 --models 5
+    .venv/bin/python benchmarks/kernel_count.py --preset paper --set d_feature_buffer=true
 
 The iteration is the product's eager step (gaunet.training.loop.Trainer.train_step, as
 `gaunet train` runs it, graphs off so the ops are dispatched where they can be counted), at
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 from stacked_generators import launches_kernel  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from train_speed import build, random_data  # noqa: E402
@@ -100,9 +102,15 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--forms", default="cuda", choices=("cuda", "cpu"))
     parser.add_argument("--models", type=int, default=0, help="G models trained together")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config field"
+    )
     args = parser.parse_args()
     overrides = {"channels": 1, "size": 28, "pad_input": True, "cuda_graphs": "false"}
     overrides["precision"] = args.precision
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
     members = [build(args.preset, overrides, random_data(1, 28)) for _ in range(args.models or 1)]
     if args.forms == "cuda":
         for member in members:

@@ -41,8 +41,8 @@ from gaunet.training.stacked import StackedStep, capture_iterations, stack_batch
 
 # ops that launch nothing on a GPU: bare allocations, metadata changes in place, dtype queries,
 # the profiler's markers, and the host read of a scalar (a copy, not a kernel)
-NO_KERNEL = {
-    "empty", "empty_strided", "new_empty", "new_empty_strided", "lift_fresh",
+NO_KERNEL = {  # _unsafe_view: a view its schema does not mark as one (reshape's second half)
+    "empty", "empty_strided", "new_empty", "new_empty_strided", "lift_fresh", "_unsafe_view",
     "unsqueeze_", "squeeze_", "transpose_", "t_", "as_strided_", "promote_types",
     "_record_function_enter_new", "_record_function_exit", "_local_scalar_dense",
 }  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -99,14 +99,18 @@ def pin_settings(
     what: str = "folder",
     key: str | None = None,
     paths: Iterable[str] = (),
+    resolved: dict[str, Callable[[Any], Any]] | None = None,
 ) -> dict[str, Any]:
     """Refuse to continue a folder whose results-changing settings differ from `record`, then
     write `record` merged over what `path` already holds. A setting missing from an older file
     reads as its value in `defaults`. With `key`, the settings live under that key of the file
     and its other keys are kept as they are (a state file that records progress beside them).
     Settings named in `paths` are file names: the same file named another way (relative,
-    absolute, through a link) is no change, and the recorded name is kept.
-    Returns the merged file content."""
+    absolute, through a link) is no change, and the recorded name is kept. A setting named in
+    `resolved` is also recorded as what its function makes of it (`<name>_resolved`: a config
+    file's settings), and another value that resolves the same is no change either (a folder
+    and its config file carried elsewhere, where the recorded name leads nowhere); the
+    recorded name is kept. Returns the merged file content."""
     path = Path(path)
     content = json.loads(path.read_text()) if path.is_file() else {}
     saved = content.get(key, {}) if key else content
@@ -114,6 +118,14 @@ def pin_settings(
     plain = json.loads(json.dumps(record, default=jsonable))
     for name in paths:
         if _same_file(saved.get(name), plain.get(name)):
+            plain[name] = saved[name]
+    for name, resolve in (resolved or {}).items():
+        as_resolved = f"{name}_resolved"
+        plain[as_resolved] = json.loads(json.dumps(resolve(plain[name]), default=jsonable))
+        if (
+            saved.get(name, plain[name]) != plain[name]
+            and saved.get(as_resolved) == plain[as_resolved]
+        ):
             plain[name] = saved[name]
     changed = [
         name

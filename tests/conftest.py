@@ -10,6 +10,10 @@ torch may already be imported. A test about threads sets its own count (--thread
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +34,25 @@ except RuntimeError:  # only settable once, before any parallel work: already se
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep every test's decoded-image cache (and domain-classifier cache) out of ~/.cache."""
     os.environ["GAUNET_CACHE"] = str(tmp_path_factory.mktemp("gaunet-cache"))
+
+
+@pytest.fixture(scope="session")
+def item5_smoke_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One smoke run of benchmarks/gpu_train_check.py's item-5 stage, as it comes back from the
+    GPU: the check's output folder (summary.json, log.txt and item5/, the benchmark folder
+    copied back), whose recorded absolute paths lead to a work folder that no longer exists.
+    Shared by tests/test_gpu_train_check.py and tests/test_item5_report.py (about 30 s); a test
+    that changes item5/ works on a copy."""
+    from test_gpu_train_check import ALL_BUT_ITEM5
+
+    root = Path(__file__).resolve().parents[1]
+    base = tmp_path_factory.mktemp("item5-smoke")
+    gpu = base / "gpu"
+    argv = [sys.executable, str(root / "benchmarks" / "gpu_train_check.py"), str(base / "check")]
+    argv += ["--smoke", "--data", "phantom:n=48,classes=2", "--skip", ALL_BUT_ITEM5]
+    argv += ["--item5-dir", str(gpu / "item5")]
+    env = {**os.environ, "TMPDIR": str(base)}  # its scratch folder stays in this tmp folder
+    done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    shutil.rmtree(gpu)
+    return base / "check"

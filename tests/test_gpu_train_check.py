@@ -6,6 +6,7 @@ OUT/summary.json."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -159,26 +160,29 @@ ALL_BUT_ITEM5 = ",".join(
 )  # fmt: skip
 
 
-def test_item5_continues_in_a_carried_folder(tmp_path):
-    """--item5-dir: a second check continues the same folder (its pinned generator config is
-    found under the same name), training nothing again and adding no cell."""
+def test_item5_continues_in_a_carried_folder(item5_smoke_check, tmp_path):
+    """--item5-dir with the folder a first check brought back (conftest.item5_smoke_check),
+    carried to another path as to a fresh GPU machine, its recorded paths stale: the second
+    check continues it (its pinned generator config is found under the same name), training
+    nothing again and adding no cell."""
+    carried = tmp_path / "carried" / "item5"
+    shutil.copytree(item5_smoke_check / "item5", carried)
     argv = [sys.executable, str(ROOT / "benchmarks" / "gpu_train_check.py")]
     argv += ["--smoke", "--data", "phantom:n=48,classes=2", "--skip", ALL_BUT_ITEM5]
-    argv += ["--item5-dir", str(tmp_path / "carried" / "item5")]
-    summaries = []
-    for k in range(2):
-        out = tmp_path / f"check-{k}"
-        done = subprocess.run([*argv, str(out)], cwd=ROOT, capture_output=True, text=True,
-                              timeout=600)  # fmt: skip
-        assert done.returncode == 0, done.stderr[-2000:]
-        summaries.append(json.loads((out / "summary.json").read_text())["stages"])
-    first, second = (s["item5"] for s in summaries)
+    argv += ["--item5-dir", str(carried), str(tmp_path / "check")]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = (
+        json.loads((out / "summary.json").read_text())["stages"]["item5"]
+        for out in (item5_smoke_check, tmp_path / "check")
+    )
     assert first["exit"] == second["exit"] == [0]
     assert first["result_rows"] == second["result_rows"] > 0
     assert [g["wall_seconds"] for g in first["generators"]] == [
         g["wall_seconds"] for g in second["generators"]
     ]  # the generators were not trained again
-    assert "generators together" not in (tmp_path / "check-1" / "log.txt").read_text()
+    assert "generators together" in (item5_smoke_check / "log.txt").read_text()
+    assert "generators together" not in (tmp_path / "check" / "log.txt").read_text()
 
 
 def test_a_stage_past_its_limit_gets_ctrl_c_first(tmp_path):

@@ -126,3 +126,38 @@ def test_pin_settings_takes_another_name_of_the_same_file_as_unchanged(
         pin_settings(path, {"data": str(tmp_path / "copy.npz")}, ("data",), paths=("data",))
     with pytest.raises(GaunetError, match="was run with other data"):  # without `paths`: names
         pin_settings(path, absolute, ("data",))
+
+
+def test_pin_settings_takes_a_carried_config_that_resolves_the_same_as_unchanged(
+    tmp_path: Path,
+) -> None:
+    """A folder and its config file carried to another machine (the recorded name leads
+    nowhere): a config at another path with the same settings continues it, keeping the
+    recorded name; one with other settings is refused, and so is any other name when the
+    folder's file predates the resolved record."""
+    from gaunet.downstream.benchmark import generator_settings
+
+    first, second = tmp_path / "gpu" / "gen.yaml", tmp_path / "carried" / "gen.yaml"
+    first.parent.mkdir()
+    first.write_text("model: gaunet\nbatch_size: 128\n")
+    path = tmp_path / "folder" / "benchmark.json"
+    resolved = {"gen_config": generator_settings}
+
+    def pin(config: Path) -> dict:
+        return pin_settings(path, {"gen_config": str(config)}, ("gen_config",), resolved=resolved)
+
+    recorded = pin(first)
+    assert recorded["gen_config_resolved"]["batch_size"] == 128
+    first.unlink()
+    second.parent.mkdir()
+    second.write_text("batch_size: 128\nmodel: gaunet\n")  # the same settings, written otherwise
+    assert pin(second)["gen_config"] == str(first)
+    second.write_text("model: gaunet\nbatch_size: 64\n")
+    with pytest.raises(GaunetError, match="was run with other gen_config"):
+        pin(second)
+    assert json.loads(path.read_text()) == recorded  # nothing already there is lost
+    older = {k: v for k, v in recorded.items() if k != "gen_config_resolved"}
+    write_json(path, older)
+    second.write_text("model: gaunet\nbatch_size: 128\n")
+    with pytest.raises(GaunetError, match="was run with other gen_config"):
+        pin(second)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -17,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from test_gpu_train_check import ALL_BUT_ITEM5
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = "phantom:n=48,classes=2"
@@ -35,22 +33,11 @@ EXPECTED = [
 
 
 @pytest.fixture(scope="module")
-def smoke_item5(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke item-5 folder as it comes back from the GPU: a copy, whose recorded absolute
-    paths point to a folder (the 'GPU machine's') that no longer exists."""
-    base = tmp_path_factory.mktemp("item5-smoke")
-    gpu = base / "gpu"
-    argv = [sys.executable, str(ROOT / "benchmarks" / "gpu_train_check.py"), str(base / "check")]
-    argv += ["--smoke", "--data", DATA, "--skip", ALL_BUT_ITEM5]
-    argv += ["--item5-dir", str(gpu / "item5")]
-    env = {**os.environ, "TMPDIR": str(base)}  # its scratch folder stays in this test's tmp
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    carried = base / "carried" / "item5"
-    shutil.copytree(base / "check" / "item5", carried)
-    shutil.rmtree(gpu)
-    shutil.rmtree(base / "check")
-    return carried
+def smoke_item5(item5_smoke_check: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke item-5 folder as it comes back from the GPU (conftest.item5_smoke_check): a
+    copy, whose recorded absolute paths point to a folder (the 'GPU machine's') that no longer
+    exists."""
+    return _copy(item5_smoke_check / "item5", tmp_path_factory.mktemp("carried") / "item5")
 
 
 def _copy(source: Path, target: Path) -> Path:

@@ -1,9 +1,11 @@
+import collections
 import contextlib
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from gaunet.models.dense import (
     AvgPool2x2,
@@ -17,10 +19,11 @@ from gaunet.models.layers import (
     BatchRenorm2d,
     ResidualBlock,
     _BatchNormOfModels,
+    cat_channels,
     deferred_renorm_updates,
     persistent_buffers,
 )
-from gaunet.models.penalty_norm import PenaltyLayerNorm
+from gaunet.models.penalty_norm import PenaltyLayerNorm, penalty_layer_norm
 
 
 def _pair(channels=3, **kwargs):
@@ -123,8 +126,9 @@ def test_renorm_schedule(passes, expected):
 
 def test_batch_renorm_training_forward_stays_within_its_kernel_budget():
     """A GPU's step at small sizes follows its kernel count (docs/performance.md): one training
-    forward of batch renorm dispatches 21 kernels (33 before the 2026-12-05 trims, by today's
-    counter), counted as benchmarks/kernel_count.py counts them."""
+    forward of batch renorm alone dispatches 22 kernels (33 before the 2026-12-05 trims, by
+    today's counter; 21 before its reading was shared by a generator's layers), counted as
+    benchmarks/kernel_count.py counts them."""
     import sys
     from pathlib import Path
 
@@ -136,12 +140,13 @@ def test_batch_renorm_training_forward_stays_within_its_kernel_budget():
     layer(x)
     with OpCount() as ops:
         layer(x)
-    assert ops.kernels <= 21
+    assert ops.kernels <= 22
 
 
-def _renorm_stack(seed=0):
+def _renorm_stack(seed=0, count=3):
     torch.manual_seed(seed)
-    layers = [BatchRenorm2d(3, momentum=m, warmup=1, ramp=3) for m in (0.1, 0.1, 0.3)]
+    momenta = (0.1, 0.1, 0.3) * count
+    layers = [BatchRenorm2d(3, momentum=m, warmup=1, ramp=3) for m in momenta[:count]]
     for layer in layers:
         with torch.no_grad():
             layer.running_mean.uniform_(-1, 1)
@@ -149,13 +154,20 @@ def _renorm_stack(seed=0):
     return layers
 
 
+@pytest.mark.parametrize("count", [3, 11])
+@pytest.mark.parametrize("read_together", [False, True])
 @pytest.mark.parametrize("repeat_first", [False, True])
-def test_deferred_renorm_updates_equal_layer_by_layer_updates_bit_for_bit(repeat_first):
+def test_deferred_renorm_updates_equal_layer_by_layer_updates_bit_for_bit(
+    repeat_first, read_together, count
+):
     """Inside deferred_renorm_updates the layers' statistics are updated together at the end
     (three multi-tensor ops, momenta grouped), with the outputs and every buffer of updating
     each layer at once, over passes that move through the warm-up schedule; a layer run twice
-    in one pass (repeat_first) flushes what is pending first."""
-    eager, deferred = _renorm_stack(), _renorm_stack()
+    in one pass (repeat_first) flushes what is pending first. read_together: the module's
+    layers read their limits and running std at once (a generator's pass), 11 layers filling
+    vector lanes (22 limits, 33 variances) where a lone layer's 2 and 3 values do not."""
+    eager, deferred = _renorm_stack(count=count), _renorm_stack(count=count)
+    module = nn.ModuleList(deferred) if read_together else None
     x = torch.randn(4, 3, 5, 5) * 2 + 1
 
     def run(layers):
@@ -166,7 +178,7 @@ def test_deferred_renorm_updates_equal_layer_by_layer_updates_bit_for_bit(repeat
 
     for _ in range(5):
         expected = run(eager)
-        with deferred_renorm_updates():
+        with deferred_renorm_updates(module):
             got = run(deferred)
             if not repeat_first:  # still pending (a repeat flushes them all)
                 assert deferred[1].num_batches_tracked.item() == eager[1].num_batches_tracked - 1
@@ -204,6 +216,33 @@ def test_deferred_renorm_updates_launch_six_kernels_for_all_layers():
         for layer in layers:
             layer(x)
     assert one_at_a_time.kernels - together.kernels == 3 * 6 - 6
+
+
+@pytest.mark.parametrize("schedules", [1, 2])
+def test_a_passs_layers_read_their_limits_together(schedules):
+    """Inside a generator's pass (deferred_renorm_updates(module)) a layer's training forward
+    launches 9 kernels, the reading of every layer's limits and running std 9 per schedule at
+    the pass's start, the updates 6 per momentum at its end: eight layers cost 36 more than
+    four, where alone each costs 22."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from stacked_generators import OpCount
+
+    def pass_kernels(count: int) -> int:
+        layers = nn.ModuleList(
+            BatchRenorm2d(3, warmup=1 + k % schedules, ramp=3) for k in range(count)
+        )
+        x = torch.randn(4, 3, 5, 5)
+        with OpCount() as ops, deferred_renorm_updates(layers):
+            for layer in layers:
+                layer(x)
+        return ops.kernels
+
+    four, eight = pass_kernels(4), pass_kernels(8)
+    assert eight - four == 4 * 9
+    assert four == 4 * 9 + 9 * schedules + 6
 
 
 def test_batch_norm_of_models_has_batch_norms_gradients():
@@ -258,28 +297,30 @@ def test_batch_norm_of_models_under_vmap_is_each_models_batch_norm(weighted):
 @pytest.mark.parametrize("deferred", [False, True])
 def test_batch_renorm_under_vmap_updates_each_models_statistics(deferred):
     """Stacked models' batch renorm (vmap over stacked buffers), alone and inside a generator's
-    pass (deferred_renorm_updates): outputs, running statistics and counters as each model's
-    own layer, after the warm-up so that r and d are clipped."""
+    pass (deferred_renorm_updates: its two layers read together, updated at its end):
+    outputs, running statistics and counters as each model's own layers, after the warm-up so
+    that r and d are clipped."""
     torch.manual_seed(6)
-    layers = [BatchRenorm2d(3, momentum=0.1, warmup=1, ramp=2) for _ in range(2)]
-    for k, layer in enumerate(layers):
-        layer.running_mean.fill_(0.2 * k)
-        layer.running_var.fill_(1.0 + k)
-        layer.num_batches_tracked.fill_(2)
-    x = torch.randn(2, 4, 3, 5, 5) * 3
 
     class Pass(nn.Module):  # as UNetGenerator.forward: the updates applied inside the call
-        def __init__(self, layer: nn.Module) -> None:
+        def __init__(self) -> None:
             super().__init__()
-            self.layer = layer
+            self.first = BatchRenorm2d(3, momentum=0.1, warmup=1, ramp=2)
+            self.second = BatchRenorm2d(3, momentum=0.1, warmup=1, ramp=2)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            with deferred_renorm_updates() if deferred else contextlib.nullcontext():
-                return self.layer(x)
+            with deferred_renorm_updates(self) if deferred else contextlib.nullcontext():
+                return self.second(self.first(x) * 2.0 + 0.5)
 
-    passes = [Pass(layer) for layer in layers]
+    passes = [Pass() for _ in range(2)]
+    for k, single in enumerate(passes):
+        for j, layer in enumerate((single.first, single.second)):
+            layer.running_mean.fill_(0.2 * k - 0.3 * j)
+            layer.running_var.fill_(1.0 + k + 0.5 * j)
+            layer.num_batches_tracked.fill_(2 + j)
+    x = torch.randn(2, 4, 3, 5, 5) * 3
     params, buffers = torch.func.stack_module_state(passes)
-    base = Pass(BatchRenorm2d(3, momentum=0.1, warmup=1, ramp=2))
+    base = Pass()
 
     def one(p, b, x):
         return torch.func.functional_call(base, (p, b), (x,))
@@ -289,7 +330,80 @@ def test_batch_renorm_under_vmap_updates_each_models_statistics(deferred):
         torch.testing.assert_close(out[k], single(x[k]))
         for name, value in single.named_buffers():
             torch.testing.assert_close(buffers[name][k], value, msg=name)
-    assert int(buffers["layer.num_batches_tracked"][0]) == 3
+    assert int(buffers["first.num_batches_tracked"][0]) == 3
+    assert int(buffers["second.num_batches_tracked"][0]) == 4
+
+
+def _models_input(tensor: torch.Tensor, dim: int | None) -> torch.Tensor:
+    """G models' (G, ...) tensor with the model dimension at `dim` (None: one shared tensor)."""
+    return tensor[0] if dim is None else tensor.movedim(0, dim)
+
+
+@pytest.mark.parametrize("dims", [(0, 0), (1, 0), (0, None), (1, 1)])
+def test_cat_channels_under_vmap_is_torch_cat(dims):
+    """Stacked models' channel concatenation (its result laid out (N, G, C, ...)): values,
+    gradients and the penalty's double backward (torch.func.grad inside vmap, then a backward
+    outside) as torch.cat's, whatever dimension the inputs carry the models in."""
+    torch.manual_seed(7)
+    a = torch.randn(3, 2, 3, 4, 4, dtype=torch.float64)
+    b = torch.randn(3, 2, 5, 4, 4, dtype=torch.float64)
+    upstream = torch.randn(3, 2, 8, 4, 4, dtype=torch.float64)
+
+    def step(cat):
+        leaves = [_models_input(a, dims[0]), _models_input(b, dims[1])]
+        leaves = [t.detach().requires_grad_(True) for t in leaves]
+
+        def one(a, b, upstream):
+            def score(a):
+                return (cat([a, b]).square() * upstream).sum()
+
+            return torch.func.grad(score)(a).square().sum() + score(a)
+
+        loss = torch.func.vmap(one, in_dims=(*dims, 0))(*leaves, upstream)
+        return loss, torch.autograd.grad(loss.sum(), leaves)
+
+    ours, theirs = step(cat_channels), step(lambda t: torch.cat(t, 1))
+    torch.testing.assert_close(ours[0], theirs[0])
+    for mine, reference in zip(ours[1], theirs[1]):
+        torch.testing.assert_close(mine, reference)
+    x = torch.randn(2, 3, 4, 4)
+    assert torch.equal(cat_channels([x, x * 2]), torch.cat([x, x * 2], 1))
+
+
+class _OpNames(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: collections.Counter = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_norm_reads_stacked_models_cat_channels_without_a_copy():
+    """Under vmap a layer norm after cat_channels (as in a dense block) copies nothing, where
+    after torch.cat (the model dimension first) it copies its input to lay the models side by
+    side."""
+    torch.manual_seed(8)
+    a, b = torch.randn(3, 2, 3, 4, 4), torch.randn(3, 2, 5, 4, 4)
+    weight, bias = torch.rand(3, 8) + 0.5, torch.randn(3, 8)
+
+    def clones(cat) -> int:
+        def one(a, b, weight, bias):
+            return penalty_layer_norm(cat([a, b]), weight, bias, form="short")
+
+        with _OpNames() as ops:
+            out = torch.func.vmap(one, in_dims=(1, 1, 0, 0))(
+                a.movedim(0, 1), b.movedim(0, 1), weight, bias
+            )
+        reference = [
+            F.group_norm(torch.cat([a[k], b[k]], 1), 1, weight[k], bias[k]) for k in range(3)
+        ]
+        torch.testing.assert_close(out, torch.stack(reference))
+        return ops.names["clone"]
+
+    assert clones(cat_channels) == 0
+    assert clones(lambda t: torch.cat(t, 1)) >= 1
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -310,8 +424,9 @@ def test_batch_renorm_schedule_constants_stay_out_of_the_state_dict(dtype):
     ]
     layer.num_batches_tracked.fill_(20)  # half way through the ramp, in either dtype
     assert layer.limits() == pytest.approx((2.0, 2.5))
-    upper, lower = layer._limit_tensors()
-    assert upper.dtype == dtype and lower.tolist() == pytest.approx([0.5, -2.5])
+    reading = layer.reading()
+    assert reading.r_high.dtype == reading.inverse_running_std.dtype == dtype
+    assert (reading.r_low.item(), reading.d_low.item()) == pytest.approx((0.5, -2.5))
 
 
 def test_residual_and_dense_blocks_shapes():

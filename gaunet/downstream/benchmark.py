@@ -20,9 +20,11 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from gaunet.config import SECTIONS, ConfigError, load_config
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.device import resolve_device
 from gaunet.downstream.arms import (
@@ -64,6 +66,23 @@ PIN_DEFAULTS = {
 }  # fmt: skip
 SCHEDULES = ("mix", "pretrain")
 CELL_LOG = "cells.jsonl"  # one JSON line per finished cell: its device (not a result)
+
+
+# generator settings that change only the run folder (logging, snapshots), not the generator
+RUN_FOLDER_KEYS = set(SECTIONS["run_folder"])
+
+
+def generator_settings(value: Any, snapshots_matter: bool = True) -> Any:
+    """A --gen-config as the settings it resolves to (two files with the same settings match),
+    without run-folder keys such as periodic_every unless the snapshots are compared
+    (--select-snapshot fd-val); the text itself when it cannot be read."""
+    try:
+        resolved = load_config(value).to_dict()
+    except (ConfigError, OSError, TypeError, ValueError):
+        return value
+    if snapshots_matter:
+        return resolved
+    return {k: v for k, v in resolved.items() if k not in RUN_FOLDER_KEYS}
 
 
 @dataclass
@@ -233,6 +252,7 @@ def _prepare(
         PINNED,
         PIN_DEFAULTS,
         paths=("data", "gen_init_from"),
+        resolved={"gen_config": generator_settings},  # a carried folder's config, elsewhere
     )
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)

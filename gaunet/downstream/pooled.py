@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-from gaunet.config import SECTIONS, ConfigError, load_config
-from gaunet.downstream.benchmark import PIN_DEFAULTS, PINNED
+from gaunet.downstream.benchmark import PIN_DEFAULTS, PINNED, generator_settings
 from gaunet.downstream.report import without_nan
 from gaunet.downstream.stats import METRICS, paired_difference
 from gaunet.errors import GaunetError
@@ -37,22 +36,7 @@ GAIN_KEYS = {
 # the settings that change results (benchmark.json's pinned ones) must match, except this one;
 # arms, classifiers, fractions and seeds may differ (the rows every folder has are pooled)
 VARYING = ("subset_seed",)
-# generator settings that change only the run folder (logging, snapshots), not the generator
-RUN_FOLDER_KEYS = set(SECTIONS["run_folder"])
 POINTS = 100.0
-
-
-def _generator_settings(value: Any, snapshots_matter: bool) -> Any:
-    """A --gen-config as the settings it resolves to (two files with the same settings match),
-    without run-folder keys such as periodic_every unless the snapshots are compared
-    (--select-snapshot fd-val); the text itself when it cannot be read."""
-    try:
-        resolved = load_config(value).to_dict()
-    except (ConfigError, OSError, TypeError, ValueError):
-        return value
-    if snapshots_matter:
-        return resolved
-    return {k: v for k, v in resolved.items() if k not in RUN_FOLDER_KEYS}
 
 
 def check_poolable(folders: list[Path], settings: list[dict]) -> None:
@@ -74,8 +58,8 @@ def check_poolable(folders: list[Path], settings: list[dict]) -> None:
                 continue
             a, b = first.get(key), other.get(key)
             if key == "gen_config" and a != b:
-                a = _generator_settings(a, snapshots_matter)
-                b = _generator_settings(b, snapshots_matter)
+                a = generator_settings(a, snapshots_matter)
+                b = generator_settings(b, snapshots_matter)
             if a != b:
                 raise GaunetError(
                     f"{folder}: setting {key!r} is {other.get(key)!r}, but {first.get(key)!r} "

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gaunet.models.layers import LEAK, in_function_transform
+from gaunet.models.layers import LEAK, cat_channels, in_function_transform
 from gaunet.models.penalty_norm import PenaltyLayerNorm
 
 
@@ -166,8 +166,8 @@ class DenseBlock(nn.Module):
             return self.dropout(self._buffered(x))
         features = [x]
         for layer in self.layers:
-            features.append(layer(torch.cat(features, 1)))
-        return self.dropout(torch.cat(features, 1))
+            features.append(layer(cat_channels(features)))
+        return self.dropout(cat_channels(features))
 
     def _buffered(self, x: torch.Tensor) -> torch.Tensor:
         # the first layer reads x itself (torch.cat([x]) copies it); through the same autograd

@@ -17,6 +17,7 @@ from gaunet.models.layers import (
     Downscale,
     ResidualBlock,
     Upscale,
+    cat_channels,
     deferred_renorm_updates,
 )
 
@@ -125,7 +126,9 @@ class UNetGenerator(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(incoming, channels, 3, padding=1), nn.Tanh())
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        with deferred_renorm_updates():  # batch renorm's statistics: one update at the end
+        with deferred_renorm_updates(
+            self
+        ):  # batch renorm: one read at the start, one update at the end
             return self._forward(x, z, labels)
 
     def _forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -140,14 +143,14 @@ class UNetGenerator(nn.Module):
             h = down(h)
         side = h.shape[-1]
         label_map = self.class_embed(labels)[:, :, None, None].expand(-1, -1, side, side)
-        h = torch.cat([h, self.latent_noise(z).to(h.dtype), label_map.to(h.dtype)], 1)
+        h = cat_channels([h, self.latent_noise(z).to(h.dtype), label_map.to(h.dtype)])
         for stage, (block, up) in enumerate(zip(self.decoder, self.up)):
             if 0 < stage <= len(self.decoder_noise):
-                h = torch.cat([h, self.decoder_noise[stage - 1](z).to(h.dtype)], 1)
+                h = cat_channels([h, self.decoder_noise[stage - 1](z).to(h.dtype)])
             h = up(block(h))
             if self.pixel_noise:
                 h = self.pixel_noise[stage](h, z)
-            h = torch.cat([h, self.skip_dropout(skips[-1 - stage])], 1)
+            h = cat_channels([h, self.skip_dropout(skips[-1 - stage])])
         out = self.head(h)
         if pad:
             out = out[..., pad // 2 : pad // 2 + self.size, pad // 2 : pad // 2 + self.size]
@@ -208,7 +211,7 @@ class DenseCritic(nn.Module):
         self.embed = nn.Embedding(num_classes, width) if projection else None
 
     def forward(self, first: torch.Tensor, second: torch.Tensor, labels: torch.Tensor):
-        pooled = self.features(torch.cat([first, second], 1)).mean((2, 3))
+        pooled = self.features(cat_channels([first, second])).mean((2, 3))
         score = self.head(pooled).squeeze(1)
         if self.embed is not None:
             score = score + (self.embed(labels) * pooled).sum(1)

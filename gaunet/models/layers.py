@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,20 +24,36 @@ def in_function_transform() -> bool:
 
 
 class RenormUpdates:
-    """The running-statistic updates of the batch-renorm layers of one forward pass, applied
-    together at its end: multi-tensor ops for the unbiased batch variances (from 1 / std: a
-    power, a subtraction, a multiplication), the lerps of the means and of the variances and
-    the counters' add, where each layer would launch six kernels (at small sizes a GPU's step
-    follows its kernel count). Each layer's statistics are read by that layer alone, before its
-    own update, so the values are those of updating layer by layer; a layer that runs a second
-    time in the pass applies what is pending before it reads its statistics."""
+    """A generator's pass over its batch-renorm layers, which read their running statistics and
+    clip limits together and update them together.
 
-    def __init__(self) -> None:
+    Reading: at a layer's first read in the pass, the limits and 1 / running std of every
+    training batch-renorm layer of `module` are computed at once (RenormReading, a few kernels
+    for all layers where each layer would launch six: at small sizes a GPU's step follows its
+    kernel count). Updating: the running-statistic updates are applied together at the pass's
+    end: multi-tensor ops for the unbiased batch variances (from 1 / std: a power, a
+    subtraction, a multiplication), the lerps of the means and of the variances and the
+    counters' add. Each layer's statistics are read by that layer alone, before its own update,
+    so the values are those of updating layer by layer; a layer that runs a second time in the
+    pass applies what is pending (and reads again) before it reads its statistics."""
+
+    def __init__(self, module: nn.Module | None = None) -> None:
+        self.module = module
         self.pending: dict[int, tuple[BatchRenorm2d, torch.Tensor, torch.Tensor, float]] = {}
+        self.readings: dict[int, RenormReading] = {}
 
-    def before_reading(self, layer: BatchRenorm2d) -> None:
+    def reading(self, layer: BatchRenorm2d) -> RenormReading:
+        """The layer's limits and 1 / running std as they are now (pending updates applied)."""
         if id(layer) in self.pending:
             self.apply()
+        found = self.readings.get(id(layer))
+        if found is None:
+            layers = [] if self.module is None else training_renorm_layers(self.module)
+            if not any(other is layer for other in layers):
+                layers = [layer]
+            self.readings.update(read_renorm_layers(layers))
+            found = self.readings[id(layer)]
+        return found
 
     def add(
         self, layer: BatchRenorm2d, mean: torch.Tensor, inverse_std: torch.Tensor, count: float
@@ -62,6 +79,54 @@ class RenormUpdates:
             else:
                 _update_statistics(momentum, epsilons, unbias, tensors)
         self.pending.clear()
+        self.readings.clear()  # read from the updated statistics
+
+
+class RenormReading(NamedTuple):
+    """What a batch-renorm layer's training forward reads from its state: the clip limits of
+    r (`r_low`, `r_high` = 1 / r_max, r_max) and of d (`d_low`, `d_high` = -d_max, d_max),
+    and 1 / sqrt(running variance + eps) per channel."""
+
+    r_low: torch.Tensor
+    r_high: torch.Tensor
+    d_low: torch.Tensor
+    d_high: torch.Tensor
+    inverse_running_std: torch.Tensor
+
+
+def training_renorm_layers(module: nn.Module) -> list[BatchRenorm2d]:
+    return [m for m in module.modules() if isinstance(m, BatchRenorm2d) and m.training]
+
+
+@torch.no_grad()
+def read_renorm_layers(layers: list[BatchRenorm2d]) -> dict[int, RenormReading]:
+    """RenormReading of each layer (by id), the layers of one schedule, eps and dtype together:
+    their counters stacked and their running variances concatenated, so that the limits cost
+    6 kernels and 1 / std 3 for all of them (a lone layer: 7 in all). Each value is its
+    layer's own by construction on every CPU: only element-wise multiplications, additions,
+    clamps, negations, reciprocals and 1 / sqrt, which IEEE arithmetic rounds the same in a
+    vector lane or alone, whatever the tensor's length (no fused multiply-add, no pow)."""
+    groups: dict[tuple, list[BatchRenorm2d]] = {}
+    for layer in layers:
+        var = layer.running_var
+        key = (layer.warmup, layer.ramp, layer.rmax, layer.dmax, layer.eps, var.dtype, var.device)
+        groups.setdefault(key, []).append(layer)
+    readings = {}
+    for group in groups.values():
+        first = group[0]
+        counters = [layer.num_batches_tracked for layer in group]
+        counter = torch.stack(counters) if len(group) > 1 else counters[0].unsqueeze(0)
+        passes = counter.unsqueeze(-1) * first._limit_slope + first._limit_offset  # (L, [r, d])
+        high = torch.clamp(passes, first._limit_floor, first._limit_ceiling)
+        r_low, d_low = high[:, 0].reciprocal(), high[:, 1].neg()
+        variances = [layer.running_var for layer in group]
+        variance = torch.cat(variances) if len(group) > 1 else variances[0]
+        inverse_stds = (variance + first.eps).rsqrt().split([v.shape[-1] for v in variances])
+        for k, layer in enumerate(group):
+            readings[id(layer)] = RenormReading(
+                r_low[k], high[k, 0], d_low[k], high[k, 1], inverse_stds[k]
+            )
+    return readings
 
 
 def _update_statistics(
@@ -100,6 +165,42 @@ def models_side_by_side(
         for t, dim in zip(per_channel, dims)
     ]
     return x.reshape(n, models * c, *spatial), side
+
+
+def cat_channels(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """torch.cat(tensors, 1). Inside vmap (stacked models) the result is laid out with the
+    model dimension second, (N, G, C, ...), which the convolutions and norms that read it take
+    without a copy: vmap's own rule for cat puts the model dimension first, and then every
+    batched convolution and norm reading the result copied it (a clone per reader)."""
+    if in_function_transform():
+        return _CatOfModels.apply(*tensors)
+    return torch.cat(tensors, 1)
+
+
+class _CatOfModels(torch.autograd.Function):
+    """torch.cat along channels whose vmap rule lays out the result (N, G, C, ...)."""
+
+    @staticmethod
+    def forward(*tensors):  # type: ignore[override]
+        return torch.cat(tensors, 1)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # type: ignore[override]
+        ctx.sizes = [t.shape[1] for t in inputs]
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        return grad.split(ctx.sizes, 1)  # differentiable: the penalty's double backward
+
+    @staticmethod
+    def vmap(info, in_dims, *tensors):  # type: ignore[override]
+        physical = [
+            t.unsqueeze(1).expand(-1, info.batch_size, *t.shape[1:])
+            if dim is None
+            else t.movedim(dim, 1)
+            for t, dim in zip(tensors, in_dims)
+        ]
+        return torch.cat(physical, 2), 1
 
 
 class _UpdatesOfModels(torch.autograd.Function):
@@ -187,11 +288,12 @@ _DEFERRED: ContextVar[RenormUpdates | None] = ContextVar("renorm_updates", defau
 
 
 @contextmanager
-def deferred_renorm_updates() -> Iterator[None]:
-    """Batch-renorm layers run inside update their running statistics together when the block
-    ends without an error (RenormUpdates); inside vmap (stacked models) on the stacked buffers
-    themselves, through _UpdatesOfModels' vmap rule."""
-    updates = RenormUpdates()
+def deferred_renorm_updates(module: nn.Module | None = None) -> Iterator[None]:
+    """Batch-renorm layers run inside read their limits and running statistics together (all
+    of `module`'s at the first read) and update them together when the block ends without an
+    error (RenormUpdates); inside vmap (stacked models) on the stacked buffers themselves,
+    through _UpdatesOfModels' vmap rule."""
+    updates = RenormUpdates(module)
     token = _DEFERRED.set(updates)
     try:
         yield
@@ -241,9 +343,9 @@ class BatchRenorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
-        # the schedule's constants, [r, d] in each: upper limits = clamp(offset + slope * passes,
-        # floor, ceiling), lower = upper ** exponent * sign = [1 / r_max, -d_max]. Buffers, so
-        # they live on the device; not in the state dict, since they follow from the arguments.
+        # the schedule's constants, [r, d] in each: upper limits = clamp(passes * slope + offset,
+        # floor, ceiling), lower = [1 / r_max, -d_max] (read_renorm_layers). Buffers, so they
+        # live on the device; not in the state dict, since they follow from the arguments.
         span = torch.tensor([rmax - 1.0, dmax])
         floor = torch.tensor([1.0, 0.0])
         slope = span / max(ramp, 1)
@@ -252,24 +354,24 @@ class BatchRenorm2d(nn.Module):
             "_limit_ceiling": floor + span,
             "_limit_slope": slope,
             "_limit_offset": floor - slope * warmup,
-            "_lower_exponent": torch.tensor([-1.0, 1.0]),
-            "_lower_sign": torch.tensor([1.0, -1.0]),
         }
         for name, value in constants.items():
             self.register_buffer(name, value, persistent=False)
 
     def limits(self) -> tuple[float, float]:
         """Current (r_max, d_max) of the warm-up schedule."""
-        r_max, d_max = self._limit_tensors()[0].tolist()
-        return r_max, d_max
+        reading = self.reading()
+        return reading.r_high.item(), reading.d_high.item()
 
-    def _limit_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Upper [r_max, d_max] and lower [1 / r_max, -d_max] limits, as tensors on the buffers'
-        device (reading the pass counter on the host would stall a GPU at every batch-renorm
-        layer of every forward pass), in 4 kernels."""
-        passes = torch.addcmul(self._limit_offset, self._limit_slope, self.num_batches_tracked)
-        upper = torch.clamp(passes, self._limit_floor, self._limit_ceiling)
-        return upper, upper.pow(self._lower_exponent) * self._lower_sign
+    def reading(self) -> RenormReading:
+        """The limits and 1 / running std this layer's training forward reads now, as tensors on
+        the buffers' device (reading the pass counter on the host would stall a GPU at every
+        batch-renorm layer of every forward pass): inside a generator's pass, read with all
+        its layers'."""
+        deferred = _DEFERRED.get()
+        if deferred is not None:
+            return deferred.reading(self)
+        return read_renorm_layers([self])[id(self)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -280,19 +382,19 @@ class BatchRenorm2d(nn.Module):
         batch_norm = _BatchNormOfModels.apply if stacked else _batch_norm
         deferred = _DEFERRED.get()
         with torch.no_grad():  # r and d carry no gradient, so their statistics need none
-            if deferred is not None:
-                deferred.before_reading(self)
+            limits = self.reading()
             stats_dtype = torch.promote_types(self.running_mean.dtype, torch.float32)
             # the batch-norm kernel's statistics pass: 3.3x faster than var_mean over (0, 2, 3)
             # on CPU (benchmarks/layer_speed.py)
             _, mean, inverse_std = batch_norm(x.to(stats_dtype), None, None, self.eps)
             # at small sizes a GPU's step follows its kernel count (docs/performance.md, "Issue
-            # 29"): 21 kernels a training forward alone, 15 inside a generator's pass (whose
-            # end updates all layers' statistics in 6); one clamp with tensor bounds for r, d
-            upper, lower = self._limit_tensors()
-            inverse_running_std = (self.running_var + self.eps).rsqrt()
-            r = torch.clamp(inverse_running_std / inverse_std, lower[0], upper[0])
-            d = torch.clamp((mean - self.running_mean) * inverse_running_std, lower[1], upper[1])
+            # 29"): 22 kernels a training forward alone, 9 inside a generator's pass (whose
+            # start reads all layers' limits in 9 and whose end updates their statistics in
+            # 6); one clamp with tensor bounds for r, d
+            inverse_running_std = limits.inverse_running_std
+            r = torch.clamp(inverse_running_std / inverse_std, limits.r_low, limits.r_high)
+            d = (mean - self.running_mean) * inverse_running_std
+            d = torch.clamp(d, limits.d_low, limits.d_high)
             count = x.numel() / x.shape[1]
             if deferred is not None:  # the generator's pass: all layers' updates at its end
                 deferred.add(self, mean, inverse_std, count)

@@ -77,6 +77,7 @@ class _LayerNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(x, weight, bias, eps, layout, groups=1):  # type: ignore[override]
+        x = x.contiguous(memory_format=layout)  # laid out already, but under torch.func.grad
         n, c = x.shape[:2]
         return torch.native_group_norm(x, weight, bias, n, c, math.prod(x.shape[2:]), groups, eps)
 
@@ -228,10 +229,13 @@ def penalty_layer_norm(
     with torch.autocast(device, enabled=False):
         if to_fp32:
             x = x.float()
-        # laid out outside the Function, so that a copy stays on the graph: the double
-        # backward reaches x through the tensor the Function saves
         layout = _kernel_layout(x)
-        x = x.contiguous(memory_format=layout)
+        if not in_function_transform():
+            # laid out outside the Function, so that a copy stays on the graph: the double
+            # backward reaches x through the tensor the Function saves. Inside vmap the rule
+            # lays the models out: a copy here would undo cat_channels' layout (N, G, C, ...)
+            # and cost a second copy there
+            x = x.contiguous(memory_format=layout)
         return _LayerNorm.apply(x, weight, bias, eps, layout)[0]
 
 
