@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gaunet.models.layers import LEAK, cat_channels, in_function_transform
+from gaunet.models.layers import LEAK
 from gaunet.models.penalty_norm import PenaltyLayerNorm
+from gaunet.models.stacking import cat_channels, in_function_transform
 
 
 class Dropout(nn.Module):

@@ -11,15 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gaunet.models.batch_renorm import deferred_renorm_updates
 from gaunet.models.dense import DenseBlock, Transition, layer_norm
-from gaunet.models.layers import (
-    LEAK,
-    Downscale,
-    ResidualBlock,
-    Upscale,
-    cat_channels,
-    deferred_renorm_updates,
-)
+from gaunet.models.layers import LEAK, Downscale, ResidualBlock, Upscale
+from gaunet.models.stacking import cat_channels
 
 
 def level_widths(width: int, depth: int, width_max: int) -> list[int]:

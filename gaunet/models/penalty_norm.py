@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch._prims_common import suggest_memory_format
 
-from gaunet.models.layers import in_function_transform, models_side_by_side
+from gaunet.models.stacking import in_function_transform, models_side_by_side
 
 
 def _kernel_layout(x: torch.Tensor) -> torch.memory_format:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gaunet.errors import GaunetError
-from gaunet.models.layers import in_function_transform
+from gaunet.models.stacking import in_function_transform
 
 if TYPE_CHECKING:
     from gaunet.config import TrainConfig

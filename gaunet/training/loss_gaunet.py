@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from gaunet.models.batch_renorm import BatchRenorm2d
 from gaunet.models.gaunet import DenseCritic, UNetGenerator, level_widths
-from gaunet.models.layers import BatchRenorm2d
 from gaunet.training.diffaugment import augment_pair, parse_policy
 from gaunet.training.loss import Batch, ModelFamily, gradient_penalty
 
