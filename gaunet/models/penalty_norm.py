@@ -6,7 +6,7 @@ about 35 small ops, and the double backward through them about 60 more. At 28 px
 the kernels of a `paper` iteration (benchmarks/kernel_count.py), and at small sizes a GPU's step
 follows its kernel count. In the short form the forward and the plain backward are nn.GroupNorm's
 own fused kernels (so without the penalty nothing changes, bit for bit), and the backward under
-`create_graph` is one autograd Function whose own backward is written out in closed form: 48
+`create_graph` is one autograd Function whose own backward is written out in closed form: 43
 kernels where group norm launches 95, for one layer's create-graph and double backward
 (`one_layer` in benchmarks/penalty_norm_speed.py).
 
@@ -33,6 +33,11 @@ and for the double backward, with u the gradient arriving at dx:
     d(rstd) = sum(u * dx) / rstd
     dx'     = rstd * (d(xhat) - mean(d(xhat)) - xhat * mean(d(xhat) * xhat))
               - xhat * rstd^2 / D * d(rstd)
+
+and where no gradient reaches dw (the penalty's case, whose loss reads dx alone), with
+h = u * mean(a * xhat) + a * mean(u * xhat) so that d(xhat) = -rstd * h:
+
+    dx'     = rstd^2 * (mean(h) - h + xhat * (mean(h * xhat) - d(rstd) / D))
 
 Checked against nn.GroupNorm in fp64 (values, gradcheck, gradgradcheck) in
 tests/test_penalty_norm.py.
@@ -167,24 +172,27 @@ class _LayerNormBackward(torch.autograd.Function):
         sample = tuple(range(1, ndim))
         channel = (0,) + tuple(range(2, ndim))
         w = _per_channel(weight, ndim) if weight is not None else None
-        g_dy = g_xhat = g_rstd = g_w = None
+        g_dy = g_xhat = g_rstd = g_w = h = None
         if u is not None:
             u_xhat = (u * xhat).mean(sample, keepdim=True)
             g_a = torch.addcmul(u - u.mean(sample, keepdim=True), xhat, u_xhat, value=-1) * rstd
             g_dy = g_a * w if w is not None else g_a
             if weight is not None and ctx.needs_input_grad[2]:
                 g_w = (g_a * dy).sum(channel)
-            g_xhat = torch.addcmul(u * a_xhat, a, u_xhat) * -rstd
+            h = torch.addcmul(u * a_xhat, a, u_xhat)  # d(xhat) = -rstd * h
             g_rstd = (u * core).sum(sample, keepdim=True)
         if g_dw is not None:
             g_dw = _per_channel(g_dw, ndim)
             g_dy = xhat * g_dw if g_dy is None else torch.addcmul(g_dy, xhat, g_dw)
-            g_xhat = dy * g_dw if g_xhat is None else torch.addcmul(g_xhat, dy, g_dw)
+            g_xhat = dy * g_dw if h is None else torch.addcmul(h * -rstd, dy, g_dw)
+            h = None
         if g_db is not None:
             g_db = _per_channel(g_db, ndim)
             g_dy = g_db.expand_as(xhat) if g_dy is None else g_dy + g_db
         g_x = None
-        if g_xhat is not None and ctx.needs_input_grad[1]:
+        if h is not None and ctx.needs_input_grad[1]:  # the penalty's case: folded
+            g_x = _input_gradient_of_h(h, xhat, rstd, g_rstd, sample).to(ctx.x_dtype)
+        elif g_xhat is not None and ctx.needs_input_grad[1]:
             scale = rstd * (g_xhat * xhat).mean(sample, keepdim=True)
             if g_rstd is not None:
                 scale = scale + g_rstd * rstd.square() / xhat[0].numel()
@@ -195,6 +203,18 @@ class _LayerNormBackward(torch.autograd.Function):
         if g_w is not None:
             g_w = g_w.to(weight.dtype)
         return g_dy, g_x, g_w, None, None
+
+
+def _input_gradient_of_h(
+    h: torch.Tensor, xhat: torch.Tensor, rstd: torch.Tensor, g_rstd: torch.Tensor, sample: tuple
+) -> torch.Tensor:
+    """dx' of the module docstring when d(xhat) = -rstd * h (no gradient reaches dw, as in the
+    penalty, whose outer loss reads dx alone), with rstd taken out of the sums:
+    dx' = rstd^2 * (mean(h) - h + xhat * (mean(h * xhat) - d(rstd) / D)), 10 kernels where
+    the general form launches 15."""
+    mean_h = h.mean(sample, keepdim=True)
+    slope = torch.sub((h * xhat).mean(sample, keepdim=True), g_rstd, alpha=1 / xhat[0].numel())
+    return torch.addcmul(mean_h - h, xhat, slope) * rstd.square()
 
 
 FORMS = ("auto", "short", "native")
