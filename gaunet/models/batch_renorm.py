@@ -17,7 +17,7 @@ from torch import nn
 from gaunet.models.stacking import in_function_transform, models_side_by_side
 
 
-class RenormUpdates:
+class RenormPass:
     """A generator's pass over its batch-renorm layers, which read their running statistics and
     clip limits together and update them together.
 
@@ -89,6 +89,7 @@ class RenormReading(NamedTuple):
 
 
 def training_renorm_layers(module: nn.Module) -> list[BatchRenorm2d]:
+    """The module's batch-renorm layers in training mode: those a pass reads together."""
     return [m for m in module.modules() if isinstance(m, BatchRenorm2d) and m.training]
 
 
@@ -98,8 +99,9 @@ def read_renorm_layers(layers: list[BatchRenorm2d]) -> dict[int, RenormReading]:
     their counters stacked and their running variances concatenated, so that the limits cost
     6 kernels and 1 / std 3 for all of them (a lone layer: 7 in all). Each value is its
     layer's own by construction on every CPU: only element-wise multiplications, additions,
-    clamps, negations, reciprocals and 1 / sqrt, which IEEE arithmetic rounds the same in a
-    vector lane or alone, whatever the tensor's length (no fused multiply-add, no pow)."""
+    clamps, negations, reciprocals and rsqrt (ATen's: a division by a square root, in its
+    vector and its scalar code), which IEEE arithmetic rounds the same in a vector lane or
+    alone, whatever the tensor's length (no fused multiply-add, no pow)."""
     groups: dict[tuple, list[BatchRenorm2d]] = {}
     for layer in layers:
         var = layer.running_var
@@ -142,7 +144,7 @@ def _update_statistics(
 
 
 class _UpdatesOfModels(torch.autograd.Function):
-    """RenormUpdates' in-place updates inside vmap (stacked models), where in-place lerp_ has no
+    """RenormPass' in-place updates inside vmap (stacked models), where in-place lerp_ has no
     batching rule (vmap would loop over the models, or take a copy and a copy back per layer):
     the vmap rule runs the same multi-tensor ops on the stacked buffers themselves."""
 
@@ -222,22 +224,22 @@ class _BatchNormOfModels(torch.autograd.Function):
         return (y.reshape(n, models, c, *spatial), *statistics), (1, 0, 0)
 
 
-_DEFERRED: ContextVar[RenormUpdates | None] = ContextVar("renorm_updates", default=None)
+_CURRENT_PASS: ContextVar[RenormPass | None] = ContextVar("renorm_pass", default=None)
 
 
 @contextmanager
 def deferred_renorm_updates(module: nn.Module | None = None) -> Iterator[None]:
     """Batch-renorm layers run inside read their limits and running statistics together (all
     of `module`'s at the first read) and update them together when the block ends without an
-    error (RenormUpdates); inside vmap (stacked models) on the stacked buffers themselves,
+    error (RenormPass); inside vmap (stacked models) on the stacked buffers themselves,
     through _UpdatesOfModels' vmap rule."""
-    updates = RenormUpdates(module)
-    token = _DEFERRED.set(updates)
+    renorm_pass = RenormPass(module)
+    token = _CURRENT_PASS.set(renorm_pass)
     try:
         yield
     finally:
-        _DEFERRED.reset(token)
-    updates.apply()
+        _CURRENT_PASS.reset(token)
+    renorm_pass.apply()
 
 
 class BatchRenorm2d(nn.Module):
@@ -294,9 +296,9 @@ class BatchRenorm2d(nn.Module):
         the buffers' device (reading the pass counter on the host would stall a GPU at every
         batch-renorm layer of every forward pass): inside a generator's pass, read with all
         its layers'."""
-        deferred = _DEFERRED.get()
-        if deferred is not None:
-            return deferred.reading(self)
+        renorm_pass = _CURRENT_PASS.get()
+        if renorm_pass is not None:
+            return renorm_pass.reading(self)
         return read_renorm_layers([self])[id(self)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -306,9 +308,9 @@ class BatchRenorm2d(nn.Module):
             )
         stacked = in_function_transform()  # vmap over stacked models
         batch_norm = _BatchNormOfModels.apply if stacked else _batch_norm
-        deferred = _DEFERRED.get()
+        renorm_pass = _CURRENT_PASS.get()
         with torch.no_grad():  # r and d carry no gradient, so their statistics need none
-            limits = self.reading()
+            reading = self.reading()
             stats_dtype = torch.promote_types(self.running_mean.dtype, torch.float32)
             # the batch-norm kernel's statistics pass: 3.3x faster than var_mean over (0, 2, 3)
             # on CPU (benchmarks/layer_speed.py)
@@ -317,13 +319,13 @@ class BatchRenorm2d(nn.Module):
             # 29"): 22 kernels a training forward alone, 9 inside a generator's pass (whose
             # start reads all layers' limits in 9 and whose end updates their statistics in
             # 6); one clamp with tensor bounds for r, d
-            inverse_running_std = limits.inverse_running_std
-            r = torch.clamp(inverse_running_std / inverse_std, limits.r_low, limits.r_high)
+            inverse_running_std = reading.inverse_running_std
+            r = torch.clamp(inverse_running_std / inverse_std, reading.r_low, reading.r_high)
             d = (mean - self.running_mean) * inverse_running_std
-            d = torch.clamp(d, limits.d_low, limits.d_high)
+            d = torch.clamp(d, reading.d_low, reading.d_high)
             count = x.numel() / x.shape[1]
-            if deferred is not None:  # the generator's pass: all layers' updates at its end
-                deferred.add(self, mean, inverse_std, count)
+            if renorm_pass is not None:  # the generator's pass: all layers' updates at its end
+                renorm_pass.add(self, mean, inverse_std, count)
             else:
                 self._update_alone(mean, inverse_std, count, stacked)
         # weight * (x_hat * r + d) + bias is batch norm with weight * r and bias + weight * d:
