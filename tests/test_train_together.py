@@ -185,11 +185,14 @@ def test_each_member_starts_as_a_single_run_of_its_seed(tmp_path, monkeypatch):
 
 
 # ----- 3. a stack resumes exactly --------------------------------------------------------------
-@pytest.mark.parametrize(("first", "ctrl_c"), [(10, False), (7, True)])
-def test_a_stack_resumes_exactly(stack, tmp_path, monkeypatch, first, ctrl_c):
+@pytest.mark.parametrize(
+    ("first", "ctrl_c", "carried"), [(10, False, False), (7, True, False), (7, True, True)]
+)
+def test_a_stack_resumes_exactly(stack, tmp_path, monkeypatch, first, ctrl_c, carried):
     """STEPS in one call == `first` steps (a finished call, or Ctrl-C before step first + 1),
     then the same folders continued to STEPS (data None): weights, critic, EMA, Adam state and
-    sampler of both members bit for bit."""
+    sampler of both members bit for bit. `carried`: the cut folders moved elsewhere before
+    they continue, as a GPU machine's folders brought back and continued on another."""
     outs = [tmp_path / "a", tmp_path / "b"]
     if ctrl_c:
         original = StackedStepper.train_step
@@ -209,6 +212,9 @@ def test_a_stack_resumes_exactly(stack, tmp_path, monkeypatch, first, ctrl_c):
             assert _last(run)["step"] == first
     else:
         _together(outs, first, seeds=SEEDS)
+    if carried:
+        (tmp_path / "carried").mkdir()
+        outs = [Path(shutil.move(run, tmp_path / "carried" / run.name)) for run in outs]
     _together(outs, STEPS, data=[None, None])
     for whole_run, split_run, seed in zip(stack, outs, SEEDS):
         whole, resumed = _last(whole_run), _last(split_run)
