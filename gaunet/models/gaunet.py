@@ -121,9 +121,8 @@ class UNetGenerator(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(incoming, channels, 3, padding=1), nn.Tanh())
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        with deferred_renorm_updates(
-            self
-        ):  # batch renorm: one read at the start, one update at the end
+        # batch renorm: its layers read together at the start, updated together at the end
+        with deferred_renorm_updates(self):
             return self._forward(x, z, labels)
 
     def _forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -82,7 +82,8 @@ class _LayerNorm(torch.autograd.Function):
 
     @staticmethod
     def forward(x, weight, bias, eps, layout, groups=1):  # type: ignore[override]
-        x = x.contiguous(memory_format=layout)  # laid out already, but under torch.func.grad
+        # a no-op where the caller (or the vmap rule) laid x out; not under torch.func.grad alone
+        x = x.contiguous(memory_format=layout)
         n, c = x.shape[:2]
         return torch.native_group_norm(x, weight, bias, n, c, math.prod(x.shape[2:]), groups, eps)
 
@@ -185,12 +186,11 @@ class _LayerNormBackward(torch.autograd.Function):
             g_dw = _per_channel(g_dw, ndim)
             g_dy = xhat * g_dw if g_dy is None else torch.addcmul(g_dy, xhat, g_dw)
             g_xhat = dy * g_dw if h is None else torch.addcmul(h * -rstd, dy, g_dw)
-            h = None
         if g_db is not None:
             g_db = _per_channel(g_db, ndim)
             g_dy = g_db.expand_as(xhat) if g_dy is None else g_dy + g_db
         g_x = None
-        if h is not None and ctx.needs_input_grad[1]:  # the penalty's case: folded
+        if h is not None and g_dw is None and ctx.needs_input_grad[1]:  # the penalty's: folded
             g_x = _input_gradient_of_h(h, xhat, rstd, g_rstd, sample).to(ctx.x_dtype)
         elif g_xhat is not None and ctx.needs_input_grad[1]:
             scale = rstd * (g_xhat * xhat).mean(sample, keepdim=True)
