@@ -9,8 +9,11 @@ after the other.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from concurrent.futures import as_completed
+import sys
+from concurrent.futures import FIRST_COMPLETED, wait
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark, train_
 from gaunet.downstream.parallel import spawned_pool
 from gaunet.downstream.pooled import write_pooled
 from gaunet.locking import folder_lock
-from gaunet.progress import progress
+from gaunet.progress import RELAY_SECONDS, WorkerBars, progress, relay_bars
 
 
 def run_subsets(
@@ -47,24 +50,52 @@ def run_subsets(
 def _in_parallel(
     settings: BenchmarkSettings, seeds: list[int], folders: list[Path], jobs: int
 ) -> None:
-    """The folders in `jobs` spawned processes; one progress bar of finished subsets. A failed
+    """The folders in `jobs` spawned processes; one progress bar of finished subsets, whose
+    postfix shows each running folder's own bar (its generator's steps, its cells). A failed
     folder raises its error here once the others have stopped (each keeps its finished cells)."""
     threads = torch.get_num_threads()
-    with spawned_pool(jobs) as pool:
+    bar = progress(total=len(seeds), desc=f"subsets ({jobs} at once)", unit="subset")
+    with bar, ExitStack() as stack:
+        # A manager's queue: a worker's put returns once the state is there, so a folder's
+        # last state is read before its result (an mp.Queue's put sends later, in a thread).
+        relay = None
+        if not bar.disable:
+            relay = stack.enter_context(multiprocessing.get_context("spawn").Manager()).Queue()
+        workers = WorkerBars(relay)
+        pool = stack.enter_context(spawned_pool(jobs, initializer=_start_worker, initargs=(relay,)))
         futures = {
             pool.submit(_run_one, replace(settings, subset_seed=seed), folder, threads): seed
             for seed, folder in zip(seeds, folders)
         }
-        bar = progress(total=len(futures), desc=f"subsets ({jobs} at once)", unit="subset")
-        with bar:
-            for future in as_completed(futures):
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=RELAY_SECONDS, return_when=FIRST_COMPLETED)
+            if relay is not None:
+                workers.poll()
+            for future in done:
                 future.result()  # a worker's error, raised in this process
-                bar.set_postfix_str(f"subset seed {futures[future]} done")
+                seed = futures[future]
+                last = workers.pop(f"subset {seed}")
+                if relay is not None:
+                    line = f"subset seed {seed} done" + (f" ({last.describe()})" if last else "")
+                    bar.write(line, file=sys.stderr)
                 bar.update(1)
+            bar.set_postfix_str(workers.line())
+
+
+_relay_queue = None  # a worker's queue to the parent's bar (None: its bars are off)
+
+
+def _start_worker(relay: object) -> None:
+    global _relay_queue
+    _relay_queue = relay
 
 
 def _run_one(settings: BenchmarkSettings, folder: Path, threads: int) -> Path:
-    """One subset's folder in a worker: its bars silenced (the parent shows one)."""
-    os.environ["GAUNET_NO_PROGRESS"] = "1"
+    """One subset's folder in a worker: its bars relayed to the parent's (or off)."""
+    if _relay_queue is None:
+        os.environ["GAUNET_NO_PROGRESS"] = "1"
+    else:
+        relay_bars(_relay_queue, f"subset {settings.subset_seed}")
     torch.set_num_threads(threads)
     return run_benchmark(settings, folder)
