@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -52,7 +52,8 @@ def _in_parallel(
 ) -> None:
     """The folders in `jobs` spawned processes; one progress bar of finished subsets, whose
     postfix shows each running folder's own bar (its generator's steps, its cells). A failed
-    folder raises its error here once the others have stopped (each keeps its finished cells)."""
+    folder raises its error here once the running others have stopped (each keeps its finished
+    cells); after that, or Ctrl-C, no waiting folder starts."""
     threads = torch.get_num_threads()
     bar = progress(total=len(seeds), desc=f"subsets ({jobs} at once)", unit="subset")
     with bar, ExitStack() as stack:
@@ -63,23 +64,33 @@ def _in_parallel(
             relay = stack.enter_context(multiprocessing.get_context("spawn").Manager()).Queue()
         workers = WorkerBars(relay)
         pool = stack.enter_context(spawned_pool(jobs, initializer=_start_worker, initargs=(relay,)))
-        futures = {
-            pool.submit(_run_one, replace(settings, subset_seed=seed), folder, threads): seed
-            for seed, folder in zip(seeds, folders)
-        }
-        pending = set(futures)
+        # Submitted one per free process, never ahead: a submitted folder cannot be taken back
+        # (the pool hands it to a process at once), so after Ctrl-C or a failed folder none
+        # would start that was still waiting.
+        waiting = list(zip(seeds, folders))
+        futures: dict[Future, int] = {}
+
+        def start_next() -> Future:
+            seed, folder = waiting.pop(0)
+            future = pool.submit(_run_one, replace(settings, subset_seed=seed), folder, threads)
+            futures[future] = seed
+            return future
+
+        pending = {start_next() for _ in range(min(jobs, len(waiting)))}
         while pending:
             done, pending = wait(pending, timeout=RELAY_SECONDS, return_when=FIRST_COMPLETED)
             if relay is not None:
                 workers.poll()
             for future in done:
-                future.result()  # a worker's error, raised in this process
+                future.result()  # a worker's error (or its Ctrl-C), raised in this process
                 seed = futures[future]
                 last = workers.pop(f"subset {seed}")
                 if relay is not None:
                     line = f"subset seed {seed} done" + (f" ({last.describe()})" if last else "")
                     bar.write(line, file=sys.stderr)
                 bar.update(1)
+                if waiting:
+                    pending.add(start_next())
             bar.set_postfix_str(workers.line())
 
 
