@@ -91,7 +91,8 @@ def _in_parallel(
                 bar.update(1)
                 if waiting:
                     pending.add(start_next())
-            bar.set_postfix_str(workers.line())
+            if workers.line() != bar.postfix:  # a log file gets a line per change, not per poll
+                bar.set_postfix_str(workers.line())
 
 
 _relay_queue = None  # a worker's queue to the parent's bar (None: its bars are off)
