@@ -1,4 +1,5 @@
-"""`gaunet benchmark --subset-seeds --jobs N` (downstream/subset_runs.py): Ctrl-C stops it.
+"""`gaunet benchmark --subset-seeds --jobs N` (downstream/subset_runs.py): Ctrl-C or SIGTERM
+stops it.
 
 The results of folders run at once are checked in test_pooled.py, their relayed bars in
 test_progress.py."""
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from train_helpers import TINY
 
@@ -22,10 +24,14 @@ def _started(folder: Path) -> bool:
     return any(folder.glob("generators/*/checkpoints/last.pt"))
 
 
-def test_ctrl_c_stops_the_running_folders_and_starts_no_other(tmp_path: Path) -> None:
-    """Three subsets, two at once, Ctrl-C while the first two train their generators: both
-    save and stop, the third never starts (it used to wait in the pool and run after), and the
-    command ends as interrupted. A rerun continues (test_gpu_train_check.py)."""
+@pytest.mark.parametrize("sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_ends_the_running_folders_and_starts_no_other(
+    tmp_path: Path, sent: signal.Signals, code: int
+) -> None:
+    """Three subsets, two at once, Ctrl-C (or a scheduler's SIGTERM) to the process group while
+    the first two train their generators: both save and stop, the third never starts (it used
+    to wait in the pool and run after), and the command ends as interrupted. A rerun continues
+    (test_gpu_train_check.py)."""
     config = tmp_path / "gen.yaml"
     config.write_text(
         yaml.safe_dump({**TINY, "precision": "fp32", "checkpoint_every": 2, "log_every": 2})
@@ -48,12 +54,12 @@ def test_ctrl_c_stops_the_running_folders_and_starts_no_other(tmp_path: Path) ->
             assert process.poll() is None, process.communicate()[0]
             assert time.monotonic() < deadline, "the generators did not start in 120 s"
             time.sleep(0.1)
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, sent)
         output = process.communicate(timeout=120)[0]
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 130, output
+    assert process.returncode == code, output
     assert "interrupted" in output
     assert not (out / "subset-2").exists(), "a waiting folder started after Ctrl-C"
     for seed in (0, 1):

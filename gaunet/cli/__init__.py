@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     from gaunet.locking import set_command_line
 
     set_command_line(["gaunet", *(sys.argv[1:] if argv is None else argv)])  # lock records
-    with warnings.catch_warnings():  # restored on return: main() may be called in-process
+    from gaunet.interrupts import sigterm_as_interrupt
+
+    # both restored on return: main() may be called in-process
+    with warnings.catch_warnings(), sigterm_as_interrupt():
         warnings.showwarning = show_warning
         for message, category in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message, category=category)
@@ -130,9 +133,12 @@ def _run(args: argparse.Namespace) -> int:
     except GaunetError as error:
         print(f"gaunet {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"gaunet {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (gaunet/interrupts.py)
+        from gaunet.interrupts import Terminated, exit_code
+
+        how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        print(f"gaunet {args.command}: {how}", file=sys.stderr)
+        return exit_code(stop)
     except BrokenPipeError:  # `gaunet ... | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

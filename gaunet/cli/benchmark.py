@@ -271,13 +271,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"pooled over subset seeds {', '.join(map(str, subset_seeds))}: {pooled}")
             print(pooled.read_text())
             return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (gaunet/interrupts.py)
+        from gaunet.interrupts import exit_code
+
         # finished cells are in results.csv; a rerun skips them and redoes the cut one
         print(
             f"interrupted: rerun the same command to continue (finished cells are kept in {out})",
             file=sys.stderr,
         )
-        return 130
+        return exit_code(stop)
     print(f"results: {results}\nsummary: {out / 'summary.md'}")
     print((out / "summary.md").read_text())
     return 0

@@ -66,9 +66,11 @@ def run_cells(
 
 def _start_worker(settings: object, out: Path, data: ImageSet | None, threads: int) -> None:
     from gaunet.downstream.benchmark import worker_grid
+    from gaunet.interrupts import raise_on_sigterm
 
     global _grid
     os.environ["GAUNET_NO_PROGRESS"] = "1"  # the parent shows one bar
+    raise_on_sigterm()
     torch.set_num_threads(threads)
     _grid = worker_grid(settings, out, data)  # type: ignore[arg-type]
 

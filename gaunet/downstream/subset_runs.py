@@ -22,6 +22,7 @@ import torch
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark, train_generators_together
 from gaunet.downstream.parallel import spawned_pool
 from gaunet.downstream.pooled import write_pooled
+from gaunet.interrupts import raise_on_sigterm
 from gaunet.locking import folder_lock
 from gaunet.progress import RELAY_SECONDS, WorkerBars, progress, relay_bars
 
@@ -104,7 +105,9 @@ def _start_worker(relay: object) -> None:
 
 
 def _run_one(settings: BenchmarkSettings, folder: Path, threads: int) -> Path:
-    """One subset's folder in a worker: its bars relayed to the parent's (or off)."""
+    """One subset's folder in a worker: its bars relayed to the parent's (or off), SIGTERM
+    handled as Ctrl-C (its generator saves)."""
+    raise_on_sigterm()
     if _relay_queue is None:
         os.environ["GAUNET_NO_PROGRESS"] = "1"
     else:

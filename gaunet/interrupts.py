@@ -1,0 +1,57 @@
+"""SIGTERM handled as Ctrl-C.
+
+A scheduler's time limit (SLURM), `timeout`, `docker stop` and `kill` send SIGTERM, and Python's
+default for it is to die on the spot: a training run loses every step since its last checkpoint,
+a benchmark its running cells. Raised as `Terminated` (a KeyboardInterrupt), it takes Ctrl-C's
+path instead: the run saves, says how to continue, and the command exits 143 (128 + SIGTERM).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be: every handler of that runs."""
+
+
+def exit_code(stop: KeyboardInterrupt) -> int:
+    """The shell's code for the signal that stopped the command: 143 for SIGTERM, 130 for
+    Ctrl-C."""
+    return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated("SIGTERM")
+
+
+def _distributed() -> bool:
+    """Under torchrun, whose agent stops the other ranks with SIGTERM when one fails: a rank
+    that then saved would wait on collectives of ranks that are gone, so SIGTERM stays fatal."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside this block SIGTERM raises Terminated in the main thread (the previous handler is
+    restored after: the CLI's main() may run inside another program)."""
+    if threading.current_thread() is not threading.main_thread() or _distributed():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def raise_on_sigterm() -> None:
+    """In a spawned worker process, for its lifetime: SIGTERM raises Terminated there too, so
+    a scheduler's signal to the whole process group lets every worker save."""
+    if not _distributed():
+        signal.signal(signal.SIGTERM, _raise_terminated)
