@@ -144,7 +144,7 @@ class WorkerBars:
         while True:
             try:
                 state = self.queue.get_nowait()
-            except (queue_module.Empty, OSError, ValueError):
+            except (queue_module.Empty, EOFError, OSError, ValueError):  # none, or no manager
                 return
             self.latest[state.label] = state
 
