@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, shorten
 from gaunet.io import write_atomic
 from gaunet.precision import PRECISIONS
 
@@ -299,13 +299,17 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(
+    path: Path, what: str = "config", shape: str = "a config file must be a mapping of field: value"
+) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (a config, a protocol); a ConfigError names the
+    file and says what is wrong with it (`what` it was meant to be; `shape`, the mapping's)."""
     try:
         content = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read config ({error})") from error
+        raise ConfigError(f"{path}: cannot read {what} ({shorten(str(error))})") from None
     if not isinstance(content, dict):
-        raise ConfigError(f"{path}: a config file must be a mapping of field: value")
+        raise ConfigError(f"{path}: {shape}")
     return content
 
 
@@ -356,9 +360,9 @@ def load_config(
         if path.suffix in (".yaml", ".yml") or path.exists():
             if not path.exists():
                 raise ConfigError(f"{path}: no such config file")
-            values = _read_yaml(path)
+            values = read_yaml_mapping(path)
         elif (PRESET_DIR / f"{text}.yaml").exists():
-            values = _read_yaml(PRESET_DIR / f"{text}.yaml")
+            values = read_yaml_mapping(PRESET_DIR / f"{text}.yaml")
         else:
             raise ConfigError(
                 f"{text!r} is neither a config file nor a preset ({', '.join(preset_names())})"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gaunet.errors import GaunetError, shorten
+from gaunet.errors import GaunetError
 
 # built-in protocols: NAME.yaml, option defaults for `--protocol NAME` (e.g. the paper's Table III)
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "configs" / "protocols"
@@ -36,15 +36,10 @@ def protocol_file(name: str) -> Path:
 def load_protocol(name: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """A protocol's values as {dest: value}, each typed and checked as its option would be,
     so that a bad key or value is named with its file before any work starts."""
-    import yaml
+    from gaunet.config import read_yaml_mapping
 
     path = protocol_file(name)
-    try:
-        content = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise GaunetError(f"{path}: cannot read the protocol ({shorten(str(error))})") from None
-    if not isinstance(content, dict):
-        raise GaunetError(f"{path}: a protocol is a mapping of option: value")
+    content = read_yaml_mapping(path, "the protocol", "a protocol is a mapping of option: value")
     options = [a for a in parser._actions if a.option_strings and a.dest not in NOT_IN_PROTOCOL]
     actions = {action.dest: action for action in options}
     values = {}
