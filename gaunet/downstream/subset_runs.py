@@ -78,6 +78,7 @@ def _in_parallel(
             return future
 
         pending = {start_next() for _ in range(min(jobs, len(waiting)))}
+        shown = None
         while pending:
             done, pending = wait(pending, timeout=RELAY_SECONDS, return_when=FIRST_COMPLETED)
             if relay is not None:
@@ -92,8 +93,9 @@ def _in_parallel(
                 bar.update(1)
                 if waiting:
                     pending.add(start_next())
-            if workers.line() != bar.postfix:  # a log file gets a line per change, not per poll
-                bar.set_postfix_str(workers.line())
+            if workers.line() != shown:  # a log file gets a line per change, not per poll
+                shown = workers.line()
+                bar.set_postfix_str(shown)
 
 
 _relay_queue = None  # a worker's queue to the parent's bar (None: its bars are off)
