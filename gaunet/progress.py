@@ -135,13 +135,13 @@ class _Nowhere:
 class WorkerBars:
     """The parent's side of relay_bars: the latest BarState of each worker's task."""
 
-    def __init__(self, queue: Any) -> None:
+    def __init__(self, queue: Any | None) -> None:
         self.queue = queue
         self.latest: dict[str, BarState] = {}
 
     def poll(self) -> None:
-        """Take every state sent so far, without waiting."""
-        while True:
+        """Take every state sent so far, without waiting (none without a queue: bars off)."""
+        while self.queue is not None:
             try:
                 state = self.queue.get_nowait()
             except (queue_module.Empty, EOFError, OSError, ValueError):  # none, or no manager

@@ -81,8 +81,7 @@ def _in_parallel(
         shown = None
         while pending:
             done, pending = wait(pending, timeout=RELAY_SECONDS, return_when=FIRST_COMPLETED)
-            if relay is not None:
-                workers.poll()
+            workers.poll()
             for future in done:
                 future.result()  # a worker's error (or its Ctrl-C), raised in this process
                 seed = futures[future]
@@ -93,9 +92,10 @@ def _in_parallel(
                 bar.update(1)
                 if waiting:
                     pending.add(start_next())
-            if workers.line() != shown:  # a log file gets a line per change, not per poll
-                shown = workers.line()
-                bar.set_postfix_str(shown)
+            line = workers.line()
+            if line != shown:  # a log file gets a line per change, not per poll
+                bar.set_postfix_str(line)
+                shown = line
 
 
 _relay_queue = None  # a worker's queue to the parent's bar (None: its bars are off)
