@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,11 @@ from scipy import stats as scipy_stats
 
 from gaunet.cli import main
 from gaunet.config import PRESET_DIR
+from gaunet.downstream import subset_runs
+from gaunet.downstream.benchmark import BenchmarkSettings, is_finished
 from gaunet.downstream.pooled import check_poolable, pool_entries, verdict, write_pooled
 from gaunet.errors import GaunetError
+from gaunet.progress import progress
 
 
 @pytest.fixture(autouse=True)
@@ -207,6 +211,59 @@ def test_subset_folders_run_at_once_give_the_same_results(tmp_path: Path) -> Non
         assert rows[0] == rows[1] and len(rows[0]) > 1
     pooled = [json.loads((tmp_path / run / "pooled.json").read_text()) for run in ("one", "two")]
     assert pooled[0]["entries"] == pooled[1]["entries"]
+
+
+def _subsets_bar(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The subsets bar's `initial` and the subsets its update() counted, on the next run."""
+    seen = {"initial": None, "counted": 0}
+
+    def spy(*args: object, **kwargs: object) -> object:
+        bar = progress(*args, **kwargs)
+        seen["initial"] = kwargs.get("initial", 0)
+        update = bar.update
+
+        def counted(n: int = 1) -> object:
+            seen["counted"] += n
+            return update(n)
+
+        bar.update = counted
+        return bar
+
+    monkeypatch.setattr(subset_runs, "progress", spy)
+    return seen
+
+
+def test_a_resumed_run_counts_finished_folders_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rerun after a stop, the folders an earlier run finished are done at the bar's start:
+    counted as they end (in seconds), they made the rate a subset every few seconds and the
+    time left seconds while another folder's generator had hours to go."""
+    out = tmp_path / "bench"
+    command = [
+        "benchmark", "--data", "phantom:n=40", "--classifiers", "svm", "--arms", "none,classic",
+        "--fractions", "0.5", "--seeds", "2", "--size", "16", "--subset-seeds", "0,1,2",
+        "--jobs", "2", "--out", str(out),
+    ]  # fmt: skip
+    assert main(command) == 0
+    settings = BenchmarkSettings(
+        data="phantom:n=40", classifiers=["svm"], fractions=[0.5], seeds=2, size=16
+    )
+    assert is_finished(settings, out / "subset-1")
+    assert not is_finished(replace(settings, seeds=3), out / "subset-1")  # a seed more to run
+    assert not is_finished(replace(settings, arms=["none", "classic", "copies"]), out / "subset-1")
+    results = out / "subset-1" / "results.csv"
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines[:-1]) + "\n")  # the last cell cut off mid-write
+    assert not is_finished(settings, out / "subset-1")
+
+    seen = _subsets_bar(monkeypatch)
+    assert main(command) == 0
+    assert seen == {"initial": 2, "counted": 1}  # subsets 0 and 2 at the start, 1 as it ended
+    assert is_finished(settings, out / "subset-1")
+    seen = _subsets_bar(monkeypatch)
+    assert main(command) == 0
+    assert seen == {"initial": 3, "counted": 0}
 
 
 @pytest.mark.parametrize(

@@ -183,6 +183,26 @@ def worker_grid(settings: BenchmarkSettings, out: Path, data: ImageSet | None) -
     return grid
 
 
+def grid_cells(settings: BenchmarkSettings, arms: list[Arm]) -> list[tuple[str, Arm, float, int]]:
+    """Every (classifier, arm, fraction, seed) cell of the grid, in the order they run."""
+    return [
+        (classifier, arm, fraction, seed)
+        for fraction in settings.fractions
+        for arm in arms
+        for seed in range(settings.seeds)
+        for classifier in settings.classifiers
+    ]
+
+
+def is_finished(settings: BenchmarkSettings, out: Path) -> bool:
+    """Whether out/results.csv holds every cell of the grid, so a rerun only rewrites the
+    reports: a resumed `--subset-seeds` counts such folders as done before it starts, and its
+    bar's rate and time left come from the folders that still run."""
+    done = {cell_key(row) for row in read_results(Path(out) / "results.csv")}
+    cells = grid_cells(settings, parse_arms(settings.arms))
+    return all((c, arm.name, f, seed) in done for c, arm, f, seed in cells)
+
+
 def _run_grid(
     settings: BenchmarkSettings,
     out: Path,
@@ -204,13 +224,7 @@ def _run_grid(
     rows = read_results(results)
     _write_rows(results, rows, "w")
     done = {cell_key(r) for r in rows}
-    cells = [
-        (classifier, arm, fraction, seed)
-        for fraction in settings.fractions
-        for arm in arms
-        for seed in range(settings.seeds)
-        for classifier in settings.classifiers
-    ]
+    cells = grid_cells(settings, arms)
     todo = [c for c in cells if (c[0], c[1].name, c[2], c[3]) not in done]
     bar = progress(total=len(cells), initial=len(cells) - len(todo), desc="benchmark", unit="cell")
 

@@ -19,7 +19,12 @@ from pathlib import Path
 
 import torch
 
-from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark, train_generators_together
+from gaunet.downstream.benchmark import (
+    BenchmarkSettings,
+    is_finished,
+    run_benchmark,
+    train_generators_together,
+)
 from gaunet.downstream.parallel import spawned_pool
 from gaunet.downstream.pooled import write_pooled
 from gaunet.interrupts import raise_on_sigterm
@@ -56,7 +61,17 @@ def _in_parallel(
     folder raises its error here once the running others have stopped (each keeps its finished
     cells); after that, or Ctrl-C, no waiting folder starts."""
     threads = torch.get_num_threads()
-    bar = progress(total=len(seeds), desc=f"subsets ({jobs} at once)", unit="subset")
+    # Folders an earlier run finished still run (their reports are rewritten, in seconds) but
+    # count as done from the start: counted as they ended, they made the bar's rate a subset
+    # every few seconds and its time left seconds, with hours of generator training to go.
+    finished = {
+        seed
+        for seed, folder in zip(seeds, folders)
+        if is_finished(replace(settings, subset_seed=seed), folder)
+    }
+    bar = progress(
+        total=len(seeds), initial=len(finished), desc=f"subsets ({jobs} at once)", unit="subset"
+    )
     with bar, ExitStack() as stack:
         # A manager's queue: a worker's put returns once the state is there, so a folder's
         # last state is read before its result (an mp.Queue's put sends later, in a thread).
@@ -89,7 +104,8 @@ def _in_parallel(
                 if relay is not None:
                     line = f"subset seed {seed} done" + (f" ({last.describe()})" if last else "")
                     bar.write(line, file=sys.stderr)
-                bar.update(1)
+                if seed not in finished:
+                    bar.update(1)
                 if waiting:
                     pending.add(start_next())
             line = workers.line()
