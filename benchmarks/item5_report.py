@@ -9,8 +9,10 @@ ITEM5 is the folder `benchmarks/gpu_train_check.py` (stage item5) brings back: o
 gains pooled over them (pooled.json). The GPU measured the gains but no image metric, so for each
 subset this runs `gaunet evaluate --features domain --run RUN` on that subset's generator and its
 `gaunet` arm's images (FD_domain, KID, recall, PA, copy rate, noise diversity: the columns of
-benchmarks/augmentation_gain.py), into subset-S/evaluate.json; a subset that has one is not
-evaluated again, so a cut run continues. Then it writes OUT (markdown) and OUT with .json: per
+benchmarks/augmentation_gain.py), into subset-S/evaluate.json, and the real images that
+generator trained on the same way (its train_images.npz as --synthetic, into
+subset-S/evaluate-real.json: what real images of the same count score); a subset that has them
+is not evaluated again, so a cut run continues. Then it writes OUT (markdown) and OUT with .json: per
 subset the generator's training (steps, batch size, epochs = steps x batch / training images,
 wall seconds) beside its image metrics, their means, and the pooled gains of the comparisons
 item 5 asks about. The folder was copied from another machine, so the absolute paths recorded
@@ -121,20 +123,24 @@ def locate(subset: Path) -> dict:
     return {"subset": subset, "seed": int(seed), "run": run, "synthetic": manifests[0].parent}
 
 
-def evaluate(parts: dict, args: argparse.Namespace) -> dict:
-    """The image metrics of one subset's generator (subset-S/evaluate.json), computed once:
-    `gaunet evaluate` takes minutes on the CPU and its numbers do not change on a rerun."""
+def evaluate(parts: dict, args: argparse.Namespace, real: bool = False) -> dict:
+    """The image metrics of one subset's generator (subset-S/evaluate.json), or with `real` of
+    the real images it trained on, scored the same way (subset-S/evaluate-real.json: the values
+    the generator's are read against); each computed once: `gaunet evaluate` takes minutes on
+    the CPU and its numbers do not change on a rerun."""
     subset = parts["subset"]
-    target = subset / "evaluate.json"
+    name = "evaluate-real" if real else "evaluate"
+    target = subset / f"{name}.json"
     if not target.exists():
+        synthetic = parts["run"] / "train_images.npz" if real else parts["synthetic"]
         command = evaluate_command(
-            args.data, parts["synthetic"], parts["run"], args.size, target, args.device
+            args.data, synthetic, parts["run"], args.size, target, args.device
         )
         command += ["--quiet"]
         if args.domain_steps is not None:
             command += ["--domain-steps", str(args.domain_steps)]
         print("$", shlex.join(command), flush=True)
-        log = subset / "evaluate.log"
+        log = subset / f"{name}.log"
         with log.open("w") as handle:
             done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT)
         if done.returncode != 0 or not target.exists():
@@ -192,6 +198,23 @@ def generator_row(parts: dict, metrics: dict) -> dict:
         "synthetic_images": (metrics.get("samples") or {}).get("synthetic"),
         "run": str(run.relative_to(parts["subset"].parent)),
         "synthetic": str(parts["synthetic"].relative_to(parts["subset"].parent)),
+    }
+
+
+# the image metrics of the subset's own real images (the same keys as generator_row's)
+REAL_COLUMNS = [c for c in COLUMNS if c[0] in ("fd_domain", "kid", "recall", "pa")]
+
+
+def real_row(parts: dict, metrics: dict) -> dict:
+    """The subset's real training images, scored as its generator's images are: the floor of
+    FD_domain and KID and the ceiling of recall and PA at this image count."""
+    return {
+        "subset_seed": parts["seed"],
+        "images": (metrics.get("samples") or {}).get("synthetic"),
+        "fd_domain": _value(_find(metrics, "FD_domain")),
+        "kid": _value(_find(metrics, "KID")),
+        "recall": _value(_find(metrics, "recall")),
+        "pa": _value(metrics.get("PA")),
     }
 
 
@@ -278,6 +301,24 @@ def markdown(report: dict) -> str:
             + ", ".join(_cell(a, "{:.3f}") for a in accuracies)
             + ".",
         ]
+    real = report.get("real") or []
+    if real:
+        lines += [
+            "",
+            "The same metrics for each subset's own real training images (the generator's "
+            "train_images.npz as `--synthetic`: real images of the same count, the values the "
+            "generator's are read against):",
+            "",
+            "| subset seed | images | " + " | ".join(h for _, h, _ in REAL_COLUMNS) + " |",
+            "|" + "---|" * (len(REAL_COLUMNS) + 2),
+        ]
+        for row in real:
+            cells = [_cell(row.get(k), f) for k, _, f in REAL_COLUMNS]
+            lines.append(
+                f"| {row['subset_seed']} | {_cell(row.get('images'), '{:d}')} | "
+                + " | ".join(cells)
+                + " |"
+            )
     lines += [
         "",
         "## Pooled gains",
@@ -323,6 +364,7 @@ def build(args: argparse.Namespace) -> dict:
     pooled = json.loads(pooled_path.read_text())
     found = [locate(subset) for subset in subsets(item5)]
     rows = [generator_row(parts, evaluate(parts, args)) for parts in found]
+    real = [real_row(parts, evaluate(parts, args, real=True)) for parts in found]
     recorded = found[0]["subset"] / "benchmark.json"
     data = json.loads(recorded.read_text()).get("data") if recorded.exists() else None
     return {
@@ -334,6 +376,7 @@ def build(args: argparse.Namespace) -> dict:
         "size": args.size,
         "subsets": rows,
         "mean": means(rows),
+        "real": real,
         "pooled_subset_seeds": pooled.get("subset_seeds", []),
         "pooled": pooled_rows(pooled),
     }

@@ -112,6 +112,25 @@ def test_a_source_that_is_not_the_runs_is_evaluated_with_a_note(tmp_path: Path, 
     assert "real split: not the run's" in printed and "may be in the reference" in printed
 
 
+def test_evaluate_scores_the_runs_own_training_images(tmp_path: Path) -> None:
+    """`--synthetic RUN/train_images.npz`: the real images the generator trained on, scored as
+    generated ones are (the values to read a generator's against); each is a training image,
+    so the copy audit finds every one."""
+    run = tiny_train(tmp_path / "run", steps=2)
+    json_path = tmp_path / "real.json"
+    code = main(["evaluate", "--real", PHANTOM, "--synthetic", str(run / "train_images.npz"),
+                 "--run", str(run), "--json", str(json_path), "--features", "domain",
+                 "--domain-steps", "20", "--domain-size", "16", "--kid-subsets", "5",
+                 "--diversity-sources", "2", "--diversity-draws", "2", "--quiet"])  # fmt: skip
+    assert code == 0
+    result = json.loads(json_path.read_text())
+    trained = sum(
+        1 for line in (run / "split.csv").read_text().splitlines() if line.endswith(",train")
+    )
+    assert result["samples"]["synthetic"] == trained
+    assert result["memorization"]["pixel"]["copy_rate"] == 1.0
+
+
 @pytest.mark.parametrize("subset_leaks", [False, True])
 def test_a_benchmarks_generator_is_evaluated_on_the_benchmarks_split(
     tmp_path: Path, capsys, subset_leaks: bool

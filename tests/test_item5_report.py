@@ -56,7 +56,7 @@ def test_report_from_a_carried_folder(smoke_item5: Path, tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr[-2000:]
     out = item5 / "item5.md"
     assert done.stdout.strip().splitlines()[-1] == str(out)
-    assert done.stdout.count("gaunet evaluate") == 2  # one evaluation per subset
+    assert done.stdout.count("gaunet evaluate") == 4  # per subset its images and its real ones
     report = json.loads(out.with_suffix(".json").read_text())
     text = out.read_text()
     head = text.splitlines()[:5]
@@ -87,6 +87,16 @@ def test_report_from_a_carried_folder(smoke_item5: Path, tmp_path: Path) -> None
             f"| {row['subset_seed']} | {steps} | {batch} | {count} | {steps * batch / count:.0f} |"
         )
         assert cells in text
+    # each subset's own real training images, scored the same way: the floor of FD_domain
+    for real, row in zip(report["real"], rows, strict=True):
+        subset = item5 / f"subset-{real['subset_seed']}"
+        scored = json.loads((subset / "evaluate-real.json").read_text())
+        assert scored["sources"]["synthetic"].endswith("train_images.npz")
+        assert real["images"] == row["train_images"]
+        assert real["fd_domain"] == scored["features"]["domain"]["overall"]["FD_domain"]
+        assert real["fd_domain"] < row["fd_domain"]  # 4-step generators: far from real images
+        assert scored["memorization"]["pixel"]["copy_rate"] == 1.0  # they are the train images
+        assert f"| {real['subset_seed']} | {real['images']} | {real['fd_domain']:.1f} |" in text
     fd = [r["fd_domain"] for r in rows]
     assert report["mean"]["fd_domain"] == pytest.approx(sum(fd) / 2)
     assert f"| mean | 4 | {rows[0]['batch_size']} |" in text
@@ -106,8 +116,11 @@ def test_report_from_a_carried_folder(smoke_item5: Path, tmp_path: Path) -> None
             assert f"| {label} | {metric} | {per} | {100 * stat['mean']:+.1f} [" in text
 
     # a second run reuses each subset's evaluate.json: evaluate is not run again
-    stamps = {p: p.stat().st_mtime_ns for p in item5.glob("subset-*/evaluate.*")}
-    assert len(stamps) == 4
+    stamps = {
+        p: p.stat().st_mtime_ns for name in ("evaluate", "evaluate-real")
+        for p in item5.glob(f"subset-*/{name}.*")
+    }  # fmt: skip
+    assert len(stamps) == 8  # .json and .log of each
     again = subprocess.run([*REPORT, str(item5), *QUICK], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "gaunet evaluate" not in again.stdout

@@ -115,3 +115,40 @@ def test_single_channel_last_axis_is_grey(tmp_path):
     images = np.arange(4 * 8 * 8, dtype=np.uint8).reshape(4, 8, 8, 1)
     data = load_source(_labelled(tmp_path / "grey.npz", [0, 1, 0, 1], images), 8, 1)
     assert np.array_equal(data.images[:, 0], images[..., 0]) and data.info["modes"] == {"L": 4}
+
+
+def _run_archive(path, channels):
+    """A run's train_images.npz as `gaunet train` writes it (save_train_images)."""
+    from gaunet.training.run_folder import save_train_images
+
+    data = load_source("phantom:n=12,classes=2", size=12, channels=channels)
+    save_train_images(path, data.subset(np.arange(6)))
+    return data.subset(np.arange(6))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_runs_training_images_read_as_one_train_split(tmp_path, channels):
+    """The real images a generator trained on, as a source: what evaluate compares a
+    generator's numbers with (the same count of real images)."""
+    kept = _run_archive(tmp_path / "train_images.npz", channels)
+    data = load_source(tmp_path / "train_images.npz", size=12, channels=channels)
+    assert np.array_equal(data.images, kept.images)  # native size: the pixels as trained on
+    assert list(data.labels) == list(kept.labels) and data.class_names == kept.class_names
+    assert list(data.ids) == list(kept.ids) and set(data.split) == {"train"}
+    assert load_source(tmp_path / "train_images.npz", size=20, channels=1).images.shape == (
+        6, 1, 20, 20
+    )  # fmt: skip
+
+
+def test_a_damaged_run_archive_names_the_file_and_the_problem(tmp_path):
+    _run_archive(tmp_path / "train_images.npz", 1)
+    with np.load(tmp_path / "train_images.npz") as archive:
+        arrays = dict(archive)
+    arrays["labels"] = arrays["labels"] + 5
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(SourceError, match=r"bad.npz: labels outside 0..1"):
+        load_source(tmp_path / "bad.npz", size=12)
+    del arrays["ids"]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(SourceError, match=r"bad.npz: no train_images.*ids and groups"):
+        load_source(tmp_path / "bad.npz", size=12)

@@ -1,4 +1,5 @@
 """MedMNIST-style .npz: `{train,val,test}_images` and `_labels`; the official split is kept.
+A gaunet run's train_images.npz reads too, as one train split (the real images it trained on).
 
 Class names of the MedMNIST v2 2D sets are known by file name (`breastmnist.npz`,
 `pneumoniamnist_224.npz`, ...); any other archive gets "0", "1", ... Not cached: loading the
@@ -137,6 +138,47 @@ def _resized(path: Path, arrays: list[np.ndarray], size: int, channels: int) -> 
     return images
 
 
+# a run folder's train_images.npz (gaunet/training/run_folder.py: save_train_images)
+RUN_ARRAYS = {"images", "labels", "class_names", "ids", "groups"}
+
+
+def _run_images(path: Path, archive, size: int, channels: int) -> ImageSet:
+    """The real images a generator trained on, as a source (split "train"): `gaunet evaluate
+    --synthetic RUN/train_images.npz` scores them as it scores generated images, the values a
+    generator's FD, KID, recall and PA are read against (real images of the same count)."""
+    try:
+        x, labels = archive["images"], np.asarray(archive["labels"]).astype(np.int64)
+        names = [str(name) for name in archive["class_names"]]
+        ids, groups = archive["ids"].astype(str), archive["groups"].astype(str)
+    except Exception as error:  # noqa: BLE001 - truncated member, bad dtype
+        raise SourceError(f"{path}: the run's arrays cannot be read ({error})") from error
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0 or x.dtype != np.uint8:
+        raise SourceError(
+            f"{path}: images has shape {x.shape} and dtype {x.dtype}, not a run's uint8 "
+            "(N, 1 or 3, S, S)"
+        )
+    if not (len(labels) == len(ids) == len(groups) == len(x)):
+        raise SourceError(f"{path}: {len(x)} images but {len(labels)} labels, {len(ids)} ids")
+    if labels.min() < 0 or labels.max() >= len(names):
+        raise SourceError(f"{path}: labels outside 0..{len(names) - 1} ({', '.join(names)})")
+    stack = x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)  # resize_stack's layout
+    mode = "L" if x.shape[1] == 1 else "RGB"
+    return ImageSet(
+        images=_resized(path, [stack], size, channels),
+        labels=labels,
+        class_names=names,
+        groups=groups,
+        ids=ids,
+        split=np.full(len(x), "train"),
+        source=str(path),
+        info={
+            "kind": "npz",
+            "sizes": {f"{x.shape[3]}x{x.shape[2]}": len(x)},
+            "modes": {mode: len(x)},
+        },
+    )
+
+
 def load_npz(path: Path, size: int, channels: int) -> ImageSet:
     """Every split present in the archive, resized, with `split` set from the array names."""
     try:
@@ -145,8 +187,13 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
     except Exception as error:  # noqa: BLE001 - any decode failure is the same user error
         raise SourceError(f"{path}: not a readable .npz archive ({error})") from error
     parts = [s for s in SPLITS if f"{s}_images" in files]
+    if not parts and RUN_ARRAYS <= files:
+        return _run_images(path, archive, size, channels)
     if not parts:
-        raise SourceError(f"{path}: no train_images/val_images/test_images arrays inside")
+        raise SourceError(
+            f"{path}: no train_images/val_images/test_images arrays inside, nor the images, "
+            "labels, class_names, ids and groups of a gaunet run's train_images.npz"
+        )
     arrays, labels, split, ids, sizes = [], [], [], [], {}
     for part in parts:
         x, y = _read_part(archive, path, part)
