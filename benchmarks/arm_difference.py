@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gaunet.downstream.benchmark import read_results
 from gaunet.downstream.pooled import pooled_stat
+from gaunet.downstream.results_file import read_results
 
 METRICS = ("accuracy", "auc")
 

@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from gaunet.downstream.benchmark import read_results
 from gaunet.downstream.report import write_reports
+from gaunet.downstream.results_file import read_results
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gaunet.downstream.benchmark import COLUMNS
+from gaunet.downstream.results_file import COLUMNS
 from gaunet.downstream.stats import METRICS
 
 

@@ -14,8 +14,9 @@ from scipy import stats as scipy_stats
 from gaunet.cli import main
 from gaunet.config import PRESET_DIR
 from gaunet.downstream import subset_runs
-from gaunet.downstream.benchmark import BenchmarkSettings, is_finished
+from gaunet.downstream.benchmark import BenchmarkSettings
 from gaunet.downstream.pooled import check_poolable, pool_entries, verdict, write_pooled
+from gaunet.downstream.results_file import is_finished
 from gaunet.errors import GaunetError
 from gaunet.progress import progress
 

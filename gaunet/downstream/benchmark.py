@@ -14,7 +14,6 @@ order and augmentation come from a CPU generator. cells.jsonl records the device
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -40,18 +39,19 @@ from gaunet.downstream.classifiers import (
 from gaunet.downstream.fit import FitSettings
 from gaunet.downstream.generator_arms import GeneratorArms, TrainingJob
 from gaunet.downstream.report import write_reports
+from gaunet.downstream.results_file import (
+    cell_key,
+    grid_cells,
+    read_results,
+    write_rows,
+)
 from gaunet.downstream.snapshots import check_criterion
-from gaunet.downstream.stats import METRICS
 from gaunet.errors import GaunetError
 from gaunet.io import pin_settings
 from gaunet.locking import folder_lock
 from gaunet.progress import progress
 from gaunet.training.warm_start import check_source
 
-COLUMNS = (
-    "classifier", "arm", "fraction", "seed", "metric", "value",
-    "n_real", "n_extra", "epochs_run", "best_epoch", "seconds",
-)  # fmt: skip
 PINNED = (
     "data", "size", "channels", "split_seed", "subset_seed", "synthetic_ratio", "width", "fit",
     "gen_config", "gen_steps", "gen_minutes", "synthetic_weight", "filter_pool",
@@ -132,31 +132,6 @@ class BenchmarkSettings:
     protocol: str = ""
 
 
-def read_results(path: Path) -> list[dict]:
-    """Rows of complete cells; a cell cut off mid-write is dropped so it is recomputed."""
-    if not path.is_file():
-        return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    by_cell: dict[tuple, list[dict]] = {}
-    for row in rows:
-        by_cell.setdefault(cell_key(row), []).append(row)
-    return [r for cell in by_cell.values() if len(cell) == len(METRICS) for r in cell]
-
-
-def cell_key(row: dict) -> tuple:
-    return (row["classifier"], row["arm"], float(row["fraction"]), int(row["seed"]))
-
-
-def _write_rows(path: Path, rows: list[dict], mode: str) -> None:
-    new = mode == "w" or not path.is_file()
-    with open(path, mode, newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
 def run_benchmark(
     settings: BenchmarkSettings,
     out: Path,
@@ -183,26 +158,6 @@ def worker_grid(settings: BenchmarkSettings, out: Path, data: ImageSet | None) -
     return grid
 
 
-def grid_cells(settings: BenchmarkSettings, arms: list[Arm]) -> list[tuple[str, Arm, float, int]]:
-    """Every (classifier, arm, fraction, seed) cell of the grid, in the order they run."""
-    return [
-        (classifier, arm, fraction, seed)
-        for fraction in settings.fractions
-        for arm in arms
-        for seed in range(settings.seeds)
-        for classifier in settings.classifiers
-    ]
-
-
-def is_finished(settings: BenchmarkSettings, out: Path) -> bool:
-    """Whether out/results.csv holds every cell of the grid, so a rerun only rewrites the
-    reports: a resumed `--subset-seeds` counts such folders as done before it starts, and its
-    bar's rate and time left come from the folders that still run."""
-    done = {cell_key(row) for row in read_results(Path(out) / "results.csv")}
-    cells = grid_cells(settings, parse_arms(settings.arms))
-    return all((c, arm.name, f, seed) in done for c, arm, f, seed in cells)
-
-
 def _run_grid(
     settings: BenchmarkSettings,
     out: Path,
@@ -222,14 +177,14 @@ def _run_grid(
                 grid.more_real_rows(fraction)
     results = out / "results.csv"
     rows = read_results(results)
-    _write_rows(results, rows, "w")
+    write_rows(results, rows, "w")
     done = {cell_key(r) for r in rows}
     cells = grid_cells(settings, arms)
     todo = [c for c in cells if (c[0], c[1].name, c[2], c[3]) not in done]
     bar = progress(total=len(cells), initial=len(cells) - len(todo), desc="benchmark", unit="cell")
 
     def finished(classifier: str, new_rows: list[dict]) -> None:
-        _write_rows(results, new_rows, "a")
+        write_rows(results, new_rows, "a")
         _log_cell(out / CELL_LOG, new_rows[0], grid.cell_device(classifier))
         rows.extend(new_rows)
         bar.update(1)

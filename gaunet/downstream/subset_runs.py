@@ -19,14 +19,10 @@ from pathlib import Path
 
 import torch
 
-from gaunet.downstream.benchmark import (
-    BenchmarkSettings,
-    is_finished,
-    run_benchmark,
-    train_generators_together,
-)
+from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark, train_generators_together
 from gaunet.downstream.parallel import spawned_pool
 from gaunet.downstream.pooled import write_pooled
+from gaunet.downstream.results_file import is_finished
 from gaunet.interrupts import raise_on_sigterm
 from gaunet.locking import folder_lock
 from gaunet.progress import RELAY_SECONDS, WorkerBars, progress, relay_bars

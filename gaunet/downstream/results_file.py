@@ -1,0 +1,68 @@
+"""A benchmark folder's results.csv: one row per (cell, metric), appended as each cell ends.
+
+A cell is (classifier, arm, fraction, seed). Rows of a cell cut off mid-write are dropped on
+reading, so a rerun recomputes that cell and skips every finished one; is_finished says whether
+any cell is left.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gaunet.downstream.arms import Arm, parse_arms
+from gaunet.downstream.stats import METRICS
+
+if TYPE_CHECKING:
+    from gaunet.downstream.benchmark import BenchmarkSettings
+
+COLUMNS = (
+    "classifier", "arm", "fraction", "seed", "metric", "value",
+    "n_real", "n_extra", "epochs_run", "best_epoch", "seconds",
+)  # fmt: skip
+
+
+def read_results(path: Path) -> list[dict]:
+    """Rows of complete cells; a cell cut off mid-write is dropped so it is recomputed."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_cell: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_cell.setdefault(cell_key(row), []).append(row)
+    return [r for cell in by_cell.values() if len(cell) == len(METRICS) for r in cell]
+
+
+def cell_key(row: dict) -> tuple:
+    return (row["classifier"], row["arm"], float(row["fraction"]), int(row["seed"]))
+
+
+def write_rows(path: Path, rows: list[dict], mode: str) -> None:
+    new = mode == "w" or not path.is_file()
+    with open(path, mode, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def grid_cells(settings: BenchmarkSettings, arms: list[Arm]) -> list[tuple[str, Arm, float, int]]:
+    """Every (classifier, arm, fraction, seed) cell of the grid, in the order they run."""
+    return [
+        (classifier, arm, fraction, seed)
+        for fraction in settings.fractions
+        for arm in arms
+        for seed in range(settings.seeds)
+        for classifier in settings.classifiers
+    ]
+
+
+def is_finished(settings: BenchmarkSettings, out: Path) -> bool:
+    """Whether out/results.csv holds every cell of the grid, so a rerun only rewrites the
+    reports: a resumed `--subset-seeds` counts such folders as done before it starts, and its
+    bar's rate and time left come from the folders that still run."""
+    done = {cell_key(row) for row in read_results(Path(out) / "results.csv")}
+    cells = grid_cells(settings, parse_arms(settings.arms))
+    return all((c, arm.name, f, seed) in done for c, arm, f, seed in cells)
