@@ -20,6 +20,12 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be: every handler of that runs."""
 
 
+def stopped_by(stop: KeyboardInterrupt) -> str:
+    """How a command's stop line names what stopped it: a scheduler's SIGTERM is not the
+    user's Ctrl-C."""
+    return "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+
+
 def exit_code(stop: KeyboardInterrupt) -> int:
     """The shell's code for the signal that stopped the command: 143 for SIGTERM, 130 for
     Ctrl-C."""

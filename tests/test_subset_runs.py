@@ -60,7 +60,9 @@ def test_a_stop_ends_the_running_folders_and_starts_no_other(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == code, output
-    assert "interrupted" in output
+    assert "interrupted" in output  # the generators' own lines: saved at step N
+    how = "terminated (SIGTERM)" if sent == signal.SIGTERM else "interrupted"
+    assert f"{how}: rerun the same command to continue" in output
     assert not (out / "subset-2").exists(), "a waiting folder started after Ctrl-C"
     for seed in (0, 1):
         (run,) = (out / f"subset-{seed}" / "generators").glob("*/run.json")

@@ -134,10 +134,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"gaunet {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (gaunet/interrupts.py)
-        from gaunet.interrupts import Terminated, exit_code
+        from gaunet.interrupts import exit_code, stopped_by
 
-        how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
-        print(f"gaunet {args.command}: {how}", file=sys.stderr)
+        print(f"gaunet {args.command}: {stopped_by(stop)}", file=sys.stderr)
         return exit_code(stop)
     except BrokenPipeError:  # `gaunet ... | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

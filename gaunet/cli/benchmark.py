@@ -272,11 +272,12 @@ def run(args: argparse.Namespace) -> int:
             print(pooled.read_text())
             return 0
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (gaunet/interrupts.py)
-        from gaunet.interrupts import exit_code
+        from gaunet.interrupts import exit_code, stopped_by
 
         # finished cells are in results.csv; a rerun skips them and redoes the cut one
         print(
-            f"interrupted: rerun the same command to continue (finished cells are kept in {out})",
+            f"{stopped_by(stop)}: rerun the same command to continue (finished cells are kept "
+            f"in {out})",
             file=sys.stderr,
         )
         return exit_code(stop)
