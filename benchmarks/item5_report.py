@@ -159,6 +159,18 @@ def _value(value: object) -> float | None:
     return None if value is None else float(value)
 
 
+def image_metrics(metrics: dict) -> dict:
+    """FD_domain, KID, recall and PA of one evaluate.json, under the keys of
+    benchmarks/augmentation_gain.py's row(); PA is class fidelity, the share of images the
+    domain classifier assigns to their intended class."""
+    return {
+        "fd_domain": _value(_find(metrics, "FD_domain")),
+        "kid": _value(_find(metrics, "KID")),
+        "recall": _value(_find(metrics, "recall")),
+        "pa": _value(metrics.get("PA")),
+    }
+
+
 def generator_row(parts: dict, metrics: dict) -> dict:
     """One subset's generator: how long it trained and what its images measure. Epochs are
     steps x batch size / the subset's training images, the unit item 5's budget is set in."""
@@ -183,12 +195,7 @@ def generator_row(parts: dict, metrics: dict) -> dict:
         "train_images": int(images),
         "epochs": steps * batch / int(images),
         "wall_seconds": record.get("wall_seconds"),
-        # the same keys as benchmarks/augmentation_gain.py's row()
-        "fd_domain": _value(_find(metrics, "FD_domain")),
-        "kid": _value(_find(metrics, "KID")),
-        "recall": _value(_find(metrics, "recall")),
-        # class fidelity: share of images the domain classifier assigns to their intended class
-        "pa": _value(metrics.get("PA")),
+        **image_metrics(metrics),
         "copy_rate": _value((memorization.get("pixel") or {}).get("copy_rate")),
         "copy_rate_domain": _value((memorization.get("domain") or {}).get("copy_rate")),
         "noise_diversity": _value(_find(metrics, "ratio")),
@@ -201,7 +208,7 @@ def generator_row(parts: dict, metrics: dict) -> dict:
     }
 
 
-# the image metrics of the subset's own real images (the same keys as generator_row's)
+# the image metrics of the subset's own real images (image_metrics' keys)
 REAL_COLUMNS = [c for c in COLUMNS if c[0] in ("fd_domain", "kid", "recall", "pa")]
 
 
@@ -211,10 +218,7 @@ def real_row(parts: dict, metrics: dict) -> dict:
     return {
         "subset_seed": parts["seed"],
         "images": (metrics.get("samples") or {}).get("synthetic"),
-        "fd_domain": _value(_find(metrics, "FD_domain")),
-        "kid": _value(_find(metrics, "KID")),
-        "recall": _value(_find(metrics, "recall")),
-        "pa": _value(metrics.get("PA")),
+        **image_metrics(metrics),
     }
 
 

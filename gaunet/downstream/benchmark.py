@@ -40,7 +40,7 @@ from gaunet.downstream.fit import FitSettings
 from gaunet.downstream.generator_arms import GeneratorArms, TrainingJob
 from gaunet.downstream.report import write_reports
 from gaunet.downstream.results_file import (
-    cell_key,
+    cells_left,
     grid_cells,
     read_results,
     write_rows,
@@ -178,9 +178,8 @@ def _run_grid(
     results = out / "results.csv"
     rows = read_results(results)
     write_rows(results, rows, "w")
-    done = {cell_key(r) for r in rows}
     cells = grid_cells(settings, arms)
-    todo = [c for c in cells if (c[0], c[1].name, c[2], c[3]) not in done]
+    todo = cells_left(cells, rows)
     bar = progress(total=len(cells), initial=len(cells) - len(todo), desc="benchmark", unit="cell")
 
     def finished(classifier: str, new_rows: list[dict]) -> None:

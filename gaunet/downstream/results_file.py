@@ -59,10 +59,15 @@ def grid_cells(settings: BenchmarkSettings, arms: list[Arm]) -> list[tuple[str, 
     ]
 
 
+def cells_left(cells: list[tuple[str, Arm, float, int]], rows: list[dict]) -> list[tuple]:
+    """The cells of `cells` whose rows `rows` (read_results) do not hold yet."""
+    done = {cell_key(row) for row in rows}
+    return [c for c in cells if (c[0], c[1].name, c[2], c[3]) not in done]
+
+
 def is_finished(settings: BenchmarkSettings, out: Path) -> bool:
     """Whether out/results.csv holds every cell of the grid, so a rerun only rewrites the
     reports: a resumed `--subset-seeds` counts such folders as done before it starts, and its
     bar's rate and time left come from the folders that still run."""
-    done = {cell_key(row) for row in read_results(Path(out) / "results.csv")}
     cells = grid_cells(settings, parse_arms(settings.arms))
-    return all((c, arm.name, f, seed) in done for c, arm, f, seed in cells)
+    return not cells_left(cells, read_results(Path(out) / "results.csv"))

@@ -17,6 +17,7 @@ from PIL import Image
 
 from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range
+from gaunet.data.readers.npz import run_images
 from gaunet.errors import GaunetError, shorten
 from gaunet.io import write_atomic, write_npz
 
@@ -43,23 +44,9 @@ def save_train_images(path: Path, data: ImageSet) -> None:
 
 
 def load_train_images(path: Path) -> ImageSet:
-    """A run's training rows; info holds its record of the source ("source_path",
-    "source_fingerprint"), both "" in run folders made before they were recorded."""
+    """A run's training rows (gaunet.data.readers.npz.run_images)."""
     with np.load(path, allow_pickle=False) as archive:
-        record = {
-            key: str(archive[key]) if key in archive.files else ""
-            for key in ("source_path", "source_fingerprint")
-        }
-        return ImageSet(
-            images=archive["images"],
-            labels=archive["labels"].astype(np.int64),
-            class_names=[str(c) for c in archive["class_names"]],
-            groups=archive["groups"],
-            ids=archive["ids"],
-            split=np.full(len(archive["ids"]), "train"),
-            source=str(archive["source"]),
-            info=record,
-        )
+        return run_images(archive)
 
 
 class MetricsLog:

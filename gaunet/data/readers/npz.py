@@ -142,23 +142,42 @@ def _resized(path: Path, arrays: list[np.ndarray], size: int, channels: int) -> 
 RUN_ARRAYS = {"images", "labels", "class_names", "ids", "groups"}
 
 
+def run_images(archive) -> ImageSet:
+    """The rows of an open run archive as trained on (native size, split "train"); info holds
+    its record of the source ("source_path", "source_fingerprint"; "" in older runs). Read by
+    training (resume, generation) and, through _run_images, as a source."""
+    record = {
+        key: str(archive[key]) if key in archive.files else ""
+        for key in ("source_path", "source_fingerprint")
+    }
+    return ImageSet(
+        images=archive["images"],
+        labels=archive["labels"].astype(np.int64),
+        class_names=[str(c) for c in archive["class_names"]],
+        groups=archive["groups"],
+        ids=archive["ids"],
+        split=np.full(len(archive["ids"]), "train"),
+        source=str(archive["source"]),
+        info=record,
+    )
+
+
 def _run_images(path: Path, archive, size: int, channels: int) -> ImageSet:
-    """The real images a generator trained on, as a source (split "train"): `gaunet evaluate
-    --synthetic RUN/train_images.npz` scores them as it scores generated images, the values a
-    generator's FD, KID, recall and PA are read against (real images of the same count)."""
+    """The real images a generator trained on, as a source: `gaunet evaluate --synthetic
+    RUN/train_images.npz` scores them as it scores generated images, the values a generator's
+    FD, KID, recall and PA are read against (real images of the same count)."""
     try:
-        x, labels = archive["images"], np.asarray(archive["labels"]).astype(np.int64)
-        names = [str(name) for name in archive["class_names"]]
-        ids, groups = archive["ids"].astype(str), archive["groups"].astype(str)
+        run = run_images(archive)
     except Exception as error:  # noqa: BLE001 - truncated member, bad dtype
         raise SourceError(f"{path}: the run's arrays cannot be read ({error})") from error
+    x, labels, names = run.images, run.labels, run.class_names
     if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0 or x.dtype != np.uint8:
         raise SourceError(
             f"{path}: images has shape {x.shape} and dtype {x.dtype}, not a run's uint8 "
             "(N, 1 or 3, S, S)"
         )
-    if not (len(labels) == len(ids) == len(groups) == len(x)):
-        raise SourceError(f"{path}: {len(x)} images but {len(labels)} labels, {len(ids)} ids")
+    if not (len(labels) == len(run.groups) == len(x)):
+        raise SourceError(f"{path}: {len(x)} images but {len(labels)} labels, {len(run.ids)} ids")
     if labels.min() < 0 or labels.max() >= len(names):
         raise SourceError(f"{path}: labels outside 0..{len(names) - 1} ({', '.join(names)})")
     stack = x[:, 0] if x.shape[1] == 1 else x.transpose(0, 2, 3, 1)  # resize_stack's layout
@@ -167,9 +186,9 @@ def _run_images(path: Path, archive, size: int, channels: int) -> ImageSet:
         images=_resized(path, [stack], size, channels),
         labels=labels,
         class_names=names,
-        groups=groups,
-        ids=ids,
-        split=np.full(len(x), "train"),
+        groups=run.groups.astype(str),
+        ids=run.ids.astype(str),
+        split=run.split,
         source=str(path),
         info={
             "kind": "npz",
