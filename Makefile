@@ -28,8 +28,11 @@ lint: install
 	$(VENV)/bin/ruff check gaunet tests benchmarks
 	$(VENV)/bin/ruff format --check gaunet tests benchmarks
 
+# Test processes: one per CPU, at most 4 (each runs torch on one thread: tests/conftest.py);
+# `make test TEST_JOBS=0` runs the suite in this one process.
+TEST_JOBS ?= auto
 test: lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --maxprocesses 4
 
 format: install
 	$(VENV)/bin/ruff check --fix gaunet tests benchmarks

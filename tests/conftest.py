@@ -5,6 +5,7 @@ runs there (another job, a browser), and the tiny networks here only lose to thr
 on a busy 2-core machine. The OMP/MKL variables reach the subprocesses tests start (they inherit
 os.environ) and any library read before torch; torch.set_num_threads covers this process, where
 torch may already be imported. A test about threads sets its own count (--threads, num_threads).
+`make test` runs one such process per CPU (pytest-xdist, at most 4), so the cores are used.
 """
 
 from __future__ import annotations

@@ -157,13 +157,40 @@ def test_bf16_norm_gives_the_critic_step_of_the_fp32_norm_within_bf16_rounding(m
     assert compared >= len(grads) - 2
 
 
-def test_train_speed_lever_names_combine():
+def _train_speed_module():
+    """benchmarks/train_speed.py, a script outside the package, loaded as a module."""
     import importlib.util
 
     path = Path(__file__).parents[1] / "benchmarks" / "train_speed.py"
     spec = importlib.util.spec_from_file_location("train_speed", path)
     train_speed = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train_speed)
+    return train_speed
+
+
+@pytest.mark.parametrize(
+    ("grow_below_seconds", "sides"), [(0.0, [256]), (3600.0, [256, 512, 1024, 2048])]
+)
+def test_bf16_ceiling_grows_its_matmul_only_while_one_product_is_quick(
+    monkeypatch, grow_below_seconds, sides
+):
+    """The ceiling's matmul doubles from 256 only while a product is quick, so a CPU that
+    emulates bf16 (a minute and more per 2048 product) times small products instead."""
+    train_speed = _train_speed_module()
+    seen = []
+
+    def recorded_matmul(a, b):
+        seen.append(a.shape[0])
+        return a[:1, :1]  # the sizes are under test here, not the arithmetic
+
+    monkeypatch.setattr(train_speed.torch, "matmul", recorded_matmul)
+    rate = train_speed.bf16_matmul_ceiling(torch.device("cpu"), grow_below_seconds)
+    assert sorted(set(seen)) == sides and len(seen) == 3 * len(sides)
+    assert rate > 0
+
+
+def test_train_speed_lever_names_combine():
+    train_speed = _train_speed_module()
     assert train_speed.lever_settings("bf16_norm+dense_buffer+gp_every=4") == {
         "precision": "bf16",
         "_bf16_norm": True,
@@ -179,12 +206,8 @@ def test_loss_curves_of_the_levers_stay_within_the_reference_seed_spread():
     seed. The dense-block buffer gives the reference's losses exactly; bf16 (rounding) moves the
     curves less than running the reference with another seed does."""
     import argparse
-    import importlib.util
 
-    path = Path(__file__).parents[1] / "benchmarks" / "train_speed.py"
-    spec = importlib.util.spec_from_file_location("train_speed", path)
-    train_speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_speed)
+    train_speed = _train_speed_module()
     tiny = ["g_width=4", "g_width_max=8", "d_growth=4", "d_stem=4", "num_threads=1", "device=cpu"]
     args = argparse.Namespace(
         preset="paper",

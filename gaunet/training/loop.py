@@ -308,7 +308,7 @@ class Trainer(Stepper, RunLoop):
 
     def _interrupted_message(self, saved: bool) -> str:
         where = f"checkpoint saved at step {self.step}" if saved else "no checkpoint written"
-        return f"interrupted: {where}; continue with: gaunet train --out {self.out} --resume"
+        return f"{where}; continue with: gaunet train --out {self.out} --resume"
 
     def _stop_reason(self, deadline: float) -> str | None:
         """ "steps" when the step limit is reached, "time" when the budget is spent, else None.

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gaunet.config import TrainConfig
+from gaunet.interrupts import stopped_by
 from gaunet.progress import progress as progress_bar
 from gaunet.training.run_folder import MetricsLog
 from gaunet.training.window import LogWindow
@@ -74,9 +75,9 @@ class RunLoop:
                     self._sample_grids()
                 if self._checkpoint_due():
                     self._save_run(finished=False)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             bar.close()
-            self._interrupted(logs)
+            self._interrupted(logs, stopped_by(stop))
             raise
         finally:
             bar.close()
@@ -102,12 +103,12 @@ class RunLoop:
             return True
         return self._log_window(window, logs, bar, deadline)
 
-    def _interrupted(self, logs: list[MetricsLog]) -> None:
-        """Ctrl-C: save what there is and say how to continue."""
+    def _interrupted(self, logs: list[MetricsLog], how: str) -> None:
+        """Ctrl-C or SIGTERM (`how` names which): save what there is and say how to continue."""
         saved = self._save_run(finished=False, status="interrupted")
         for log in logs:
             log.close()
-        print(self._interrupted_message(saved), file=sys.stderr)
+        print(f"{how}: {self._interrupted_message(saved)}", file=sys.stderr)
 
     # ----- hooks -------------------------------------------------------------------------------
     @property
@@ -167,5 +168,6 @@ class RunLoop:
         raise NotImplementedError
 
     def _interrupted_message(self, saved: bool) -> str:
-        """What Ctrl-C saved, and how to continue."""
+        """What the stop saved, and how to continue (after "interrupted: " or "terminated
+        (SIGTERM): ")."""
         raise NotImplementedError

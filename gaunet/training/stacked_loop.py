@@ -194,7 +194,7 @@ class StackedTrainer(RunLoop):
     def _interrupted_message(self, saved: bool) -> str:
         where = f"checkpoints saved at step {self.step}" if saved else "not every checkpoint saved"
         return (
-            f"interrupted: {where} in {len(self.members)} run folders; rerun the same command "
+            f"{where} in {len(self.members)} run folders; rerun the same command "
             "to continue them together, or `gaunet train --out RUN --resume` for one"
         )
 
