@@ -52,14 +52,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout (the GPU machine has no install of gaunet)
 GRACE = 20  # seconds a stage cut by its limit has to save after SIGINT, before SIGKILL
 
-
-def default_sigint() -> None:
-    """In a stage's process before it starts: SIGINT back to its default. A shell's background
-    job (`... &` in a script) starts with SIGINT ignored, and a Python started so keeps ignoring
-    it, so the stage would not save on the SIGINT that cuts it (it was killed after GRACE)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 PAPER28 = ["--config", "paper", "--size", "28", "--channels", "1", "--set", "pad_input=true"]
 PAPER28 += ["--set", "batch_size=64", "--set", "log_every=10"]
 TINY28 = [
@@ -133,6 +125,9 @@ class Check:
         (self.out / "summary.json").write_text(json.dumps(self.summary, indent=1) + "\n")
 
     def spawn(self, argv: list[str]) -> subprocess.Popen:
+        """A stage's process, logged, with SIGINT at its default (the limit's cut is SIGINT)."""
+        from gaunet.interrupts import default_sigint
+
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
         self.log.write("$ " + " ".join(argv) + "\n")

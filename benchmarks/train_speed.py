@@ -119,8 +119,9 @@ def bf16_matmul_ceiling(device: torch.device, grow_below_seconds: float = 0.05) 
     """Best FLOP/s of a large bf16 matmul: what the device's matrix units can do at most.
 
     The side doubles from 256 up to 2048 (CPU) or 8192 (CUDA) only while one product takes
-    under `grow_below_seconds` (the next costs 8x): a CPU that emulates bf16 (AVX2 only) needed
-    86 s for one 2048 product, so a fixed size made each timed row minutes long there."""
+    under `grow_below_seconds` (the next costs 8x): on a CPU that emulates bf16 (AVX2 only) the
+    fixed 2048 product ran at about 0.0002 TFLOP/s, over a minute a product, and made each timed
+    row minutes long there."""
     largest = 8192 if device.type == "cuda" else 2048
     n, best_rate = 256, 0.0
     while True:

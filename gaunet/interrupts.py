@@ -61,3 +61,11 @@ def raise_on_sigterm() -> None:
     a scheduler's signal to the whole process group lets every worker save."""
     if not _distributed():
         signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def default_sigint() -> None:
+    """For `subprocess.Popen(preexec_fn=...)` when the parent sends the child SIGINT to stop
+    it: SIGINT back to its default before the child starts. A shell's background job (`... &`)
+    starts with SIGINT ignored, a Python started so keeps ignoring it, and the child then ran on
+    instead of saving and stopping."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

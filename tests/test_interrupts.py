@@ -61,3 +61,22 @@ def test_sigterm_saves_a_training_run(tmp_path: Path) -> None:
     assert "terminated (SIGTERM): checkpoint saved at step" in output and "--resume" in output
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "interrupted" and 0 < info["steps"] < 100000
+
+
+def test_default_sigint_gives_a_child_of_a_background_job_its_ctrl_c() -> None:
+    """A background job starts with SIGINT ignored and its Python children keep ignoring it;
+    started through default_sigint, the child has Python's KeyboardInterrupt handler."""
+    from gaunet.interrupts import default_sigint
+
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in `make test &`
+    try:
+        plain, fixed = [
+            subprocess.run(
+                [sys.executable, "-c", probe], capture_output=True, text=True, **kw
+            ).stdout.strip()
+            for kw in ({}, {"preexec_fn": default_sigint})
+        ]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (plain, fixed) == ("False", "True")

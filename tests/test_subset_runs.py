@@ -18,12 +18,7 @@ import pytest
 import yaml
 from train_helpers import TINY
 
-
-def _default_sigint() -> None:
-    """SIGINT's default in the command, as in a terminal: a suite started as a background job
-    (`make test &`) has SIGINT ignored, and so would the command (it then ran on, and the test
-    timed out)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+from gaunet.interrupts import default_sigint
 
 
 def _started(folder: Path) -> bool:
@@ -53,7 +48,7 @@ def test_a_stop_ends_the_running_folders_and_starts_no_other(
     env = {key: value for key, value in os.environ.items() if key != "GAUNET_NO_PROGRESS"}
     process = subprocess.Popen(  # its own group, as a terminal's Ctrl-C reaches every process
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True, preexec_fn=_default_sigint,
+        start_new_session=True, preexec_fn=default_sigint,  # as a terminal has it
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
