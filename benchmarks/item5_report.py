@@ -17,6 +17,10 @@ subset the generator's training (steps, batch size, epochs = steps x batch / tra
 wall seconds) beside its image metrics, their means, and the pooled gains of the comparisons
 item 5 asks about. The folder was copied from another machine, so the absolute paths recorded
 inside it are stale: every file is found relative to ITEM5.
+
+`--earlier REPORT.json` joins subsets that an earlier run of this script reported and whose
+folders are gone (a machine that did not keep `runs/`): their rows and per-subset gains are
+taken as that report recorded them, and the gains are pooled again over all the subsets.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # a checkout, as gpu_train
 
 from augmentation_gain import _find, _gain, evaluate_command  # noqa: E402
 
+from gaunet.downstream.pooled import pooled_stat  # noqa: E402
 from gaunet.io import write_json  # noqa: E402
 
 # (arm, gain key in pooled.json, what the row says): the comparisons of issue 29 item 5. A
@@ -58,6 +63,7 @@ COLUMNS = [
     ("train_images", "train images", "{:d}"),
     ("epochs", "epochs", "{:.0f}"),
     ("wall_seconds", "G wall s", "{:.0f}"),
+    ("precision", "precision", "{}"),
     ("fd_domain", "FD_domain", "{:.1f}"),
     ("kid", "KID (x1000)", "{:.2f}"),
     ("recall", "recall", "{:.3f}"),
@@ -195,6 +201,7 @@ def generator_row(parts: dict, metrics: dict) -> dict:
         "train_images": int(images),
         "epochs": steps * batch / int(images),
         "wall_seconds": record.get("wall_seconds"),
+        "precision": record.get("precision"),
         **image_metrics(metrics),
         "copy_rate": _value((memorization.get("pixel") or {}).get("copy_rate")),
         "copy_rate_domain": _value((memorization.get("domain") or {}).get("copy_rate")),
@@ -323,6 +330,14 @@ def markdown(report: dict) -> str:
                 + " | ".join(cells)
                 + " |"
             )
+    for earlier in report.get("earlier", []):
+        lines += [
+            "",
+            f"Subset seeds {', '.join(map(str, earlier['subset_seeds']))} come from an earlier "
+            f"report (`{earlier['report']}`, {earlier['date']}, folder `{earlier['folder']}`), "
+            "whose folders are not here: their rows and per-subset gains are as it recorded "
+            "them.",
+        ]
     lines += [
         "",
         "## Pooled gains",
@@ -355,9 +370,69 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_earlier(path: Path, seeds: list[int], size: int, data: str | None) -> dict:
+    """An earlier report to join, checked before anything is evaluated: it must be this
+    script's JSON, at the same image size and on the same data file, and share no subset seed
+    with the folder's pooled.json."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ReportError(f"--earlier {path}: not readable as JSON ({error})") from None
+    missing = [k for k in ("subsets", "pooled", "pooled_subset_seeds", "size") if k not in earlier]
+    if missing:
+        raise ReportError(f"--earlier {path}: not an item5_report.py JSON (no {missing[0]!r})")
+    if earlier["size"] != size:
+        raise ReportError(f"--earlier {path}: its images were {earlier['size']} px, here {size}")
+    theirs = Path(earlier.get("benchmark_data") or "").name
+    if data is not None and theirs != Path(data).name:
+        raise ReportError(f"--earlier {path}: its benchmark used {theirs!r}, this one {data!r}")
+    shared = sorted(set(earlier["pooled_subset_seeds"]) & set(seeds))
+    if shared:
+        raise ReportError(f"--earlier {path}: subset seeds {shared} are in both; pool each once")
+    return earlier
+
+
+def _key(row: dict) -> tuple:
+    return (row["classifier"], row["fraction"], row["comparison"], row["metric"])
+
+
+def join_earlier(report: dict, earlier: dict, path: Path) -> dict:
+    """`report` with an earlier report's subsets added: its rows beside this folder's, and each
+    comparison pooled again over the subsets of both (the same t-interval as gaunet pool)."""
+    theirs = {_key(row): row for row in earlier["pooled"]}
+    seeds = sorted(report["pooled_subset_seeds"] + earlier["pooled_subset_seeds"])
+    pooled = []
+    for row in report["pooled"]:
+        other = theirs.get(_key(row))
+        if other is None or ("mean" in row) != ("mean" in other):
+            raise ReportError(f"--earlier {path}: {' '.join(map(str, _key(row)))} is not in both")
+        if "mean" in row:
+            by_seed = dict(zip(report["pooled_subset_seeds"], row["per_subset"], strict=True))
+            by_seed |= dict(zip(earlier["pooled_subset_seeds"], other["per_subset"], strict=True))
+            stat = pooled_stat([by_seed[seed] for seed in seeds])
+            row = row | {k: stat[k] for k in ("mean", "low", "high", "p", "n", "per_subset")}
+        pooled.append(row)
+    rows = sorted(report["subsets"] + earlier["subsets"], key=lambda r: r["subset_seed"])
+    real = sorted(report["real"] + earlier.get("real", []), key=lambda r: r["subset_seed"])
+    joined = {
+        "report": str(path),
+        "date": earlier.get("date"),
+        "folder": earlier.get("folder"),
+        "subset_seeds": earlier["pooled_subset_seeds"],
+    }
+    return report | {
+        "subsets": rows,
+        "mean": means(rows),
+        "real": real,
+        "pooled_subset_seeds": seeds,
+        "pooled": pooled,
+        "earlier": [*report.get("earlier", []), joined],
+    }
+
+
 def build(args: argparse.Namespace) -> dict:
-    """Check every subset first (a missing file fails before minutes of evaluation), then
-    evaluate each and gather the report."""
+    """Check every subset (and an --earlier report) first, so a missing file fails before
+    minutes of evaluation; then evaluate each and gather the report."""
     item5 = args.item5
     pooled_path = item5 / "pooled.json"
     if not pooled_path.exists():
@@ -367,11 +442,15 @@ def build(args: argparse.Namespace) -> dict:
         )
     pooled = json.loads(pooled_path.read_text())
     found = [locate(subset) for subset in subsets(item5)]
-    rows = [generator_row(parts, evaluate(parts, args)) for parts in found]
-    real = [real_row(parts, evaluate(parts, args, real=True)) for parts in found]
     recorded = found[0]["subset"] / "benchmark.json"
     data = json.loads(recorded.read_text()).get("data") if recorded.exists() else None
-    return {
+    earlier, seeds = [], list(pooled.get("subset_seeds", []))
+    for path in args.earlier:
+        earlier.append((path, read_earlier(path, seeds, args.size, data)))
+        seeds += earlier[-1][1]["pooled_subset_seeds"]
+    rows = [generator_row(parts, evaluate(parts, args)) for parts in found]
+    real = [real_row(parts, evaluate(parts, args, real=True)) for parts in found]
+    report = {
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "folder": str(item5),
@@ -384,6 +463,9 @@ def build(args: argparse.Namespace) -> dict:
         "pooled_subset_seeds": pooled.get("subset_seeds", []),
         "pooled": pooled_rows(pooled),
     }
+    for path, other in earlier:
+        report = join_earlier(report, other, path)
+    return report
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -400,6 +482,15 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         help="gaunet evaluate --domain-steps (default: evaluate's own, as in the docs' tables; "
         "fewer only for a quick check)",
+    )
+    parser.add_argument(
+        "--earlier",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="REPORT.json",
+        help="an earlier item5.json whose subsets join this report (their folders gone); "
+        "repeatable",
     )
     args = parser.parse_args(argv)
     out = args.out or args.item5 / "item5.md"

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = "phantom:n=48,classes=2"
@@ -76,7 +77,9 @@ def test_report_from_a_carried_folder(smoke_item5: Path, tmp_path: Path) -> None
         assert row["copy_rate"] == evaluated["memorization"]["pixel"]["copy_rate"]
         assert row["pa"] == evaluated["PA"]["value"]
         run = next(p for p in (subset / "generators").glob("gaunet-*") if p.is_dir())
-        steps = json.loads((run / "run.json").read_text())["steps"]
+        record = json.loads((run / "run.json").read_text())
+        steps = record["steps"]
+        assert row["precision"] == record["precision"] and row["precision"] in ("fp32", "bf16")
         batch = yaml.safe_load((run / "config.yaml").read_text())["batch_size"]
         with np.load(run / "train_images.npz") as images:
             count = len(images["labels"])
@@ -138,3 +141,100 @@ def test_a_subset_without_its_images_is_named(smoke_item5: Path, tmp_path: Path)
     assert "subset-1" in done.stderr and "synthetic/gaunet-*/manifest.csv" in done.stderr
     assert "Traceback" not in done.stderr
     assert not list(item5.glob("subset-*/evaluate.*")) and not (item5 / "item5.md").exists()
+
+
+def test_an_earlier_report_joins_its_subsets(smoke_item5: Path, tmp_path: Path) -> None:
+    """Subsets whose folders are gone join from an earlier report's JSON: their rows beside the
+    folder's, each comparison pooled again over all of them (the t-interval and test over the
+    four subsets), and a subset seed in both is refused before anything is evaluated."""
+    item5 = _copy(smoke_item5, tmp_path / "ITEM5")
+    first = subprocess.run(
+        [*REPORT, str(item5), *QUICK, "--out", str(tmp_path / "first.md")],
+        capture_output=True,
+        text=True,
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    mine = json.loads((tmp_path / "first.json").read_text())
+    # the same report as if subsets 5 and 6 had made it, each comparison with gains of its own
+    earlier = json.loads((tmp_path / "first.json").read_text())
+    earlier["pooled_subset_seeds"] = [5, 6]
+    for rows in (earlier["subsets"], earlier["real"]):
+        for row, seed in zip(rows, [5, 6], strict=True):
+            row["subset_seed"] = seed
+    for k, row in enumerate(earlier["pooled"]):
+        row["per_subset"] = [1.0 + k, -2.0 * k - 0.5]
+    earlier["subsets"][0]["fd_domain"] = 1000.0
+    (tmp_path / "earlier.json").write_text(json.dumps(earlier))
+
+    done = subprocess.run(
+        [*REPORT, str(item5), *QUICK, "--earlier", str(tmp_path / "earlier.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "gaunet evaluate" not in done.stdout  # the folder's subsets were evaluated already
+    report = json.loads((item5 / "item5.json").read_text())
+    assert report["pooled_subset_seeds"] == [0, 1, 5, 6]
+    assert [r["subset_seed"] for r in report["subsets"]] == [0, 1, 5, 6]
+    assert [r["subset_seed"] for r in report["real"]] == [0, 1, 5, 6]
+    fd = [r["fd_domain"] for r in mine["subsets"]] + [1000.0, earlier["subsets"][1]["fd_domain"]]
+    assert report["mean"]["fd_domain"] == pytest.approx(sum(fd) / 4)
+    assert report["earlier"][0]["subset_seeds"] == [5, 6]
+    compared = 0
+    for row, ours, theirs in zip(report["pooled"], mine["pooled"], earlier["pooled"], strict=True):
+        if "mean" not in ours:
+            continue
+        values = ours["per_subset"] + theirs["per_subset"]
+        half = stats.t.ppf(0.975, 3) * np.std(values, ddof=1) / 2
+        assert row["per_subset"] == pytest.approx(values) and row["n"] == 4
+        assert row["mean"] == pytest.approx(np.mean(values))
+        assert (row["low"], row["high"]) == pytest.approx((row["mean"] - half, row["mean"] + half))
+        assert row["p"] == pytest.approx(stats.ttest_1samp(values, 0.0).pvalue)
+        compared += 1
+    assert compared == len(EXPECTED) * 2
+    text = (item5 / "item5.md").read_text()
+    assert "Subset seeds 5, 6 come from an earlier report" in text
+    assert "| 5 | " in text and "| 1000.0 |" in text
+
+    earlier["pooled_subset_seeds"] = [1, 7]  # subset 1 is in the folder too
+    (tmp_path / "clash.json").write_text(json.dumps(earlier))
+    before = (item5 / "item5.json").read_bytes()
+    clash = subprocess.run(
+        [*REPORT, str(item5), *QUICK, "--earlier", str(tmp_path / "clash.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert clash.returncode != 0 and "Traceback" not in clash.stderr
+    assert "clash.json: subset seeds [1] are in both" in clash.stderr
+    assert (item5 / "item5.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"size": 64}, "its images were 64 px, here 28"),
+        ({"benchmark_data": "/elsewhere/pneumoniamnist.npz"}, "used 'pneumoniamnist.npz'"),
+        ({"pooled_subset_seeds": [3, 4]}, "subset seeds [3] are in both"),
+        ({"pooled": None}, "not an item5_report.py JSON (no 'pooled')"),
+    ],
+)
+def test_an_earlier_report_that_does_not_fit_is_named(
+    tmp_path: Path, change: dict, message: str
+) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import item5_report
+
+    fits = {
+        "size": 28,
+        "benchmark_data": "../shared/data/breastmnist.npz",
+        "subsets": [],
+        "pooled": [],
+        "pooled_subset_seeds": [0, 1],
+    }
+    (tmp_path / "fits.json").write_text(json.dumps(fits))
+    read = item5_report.read_earlier(tmp_path / "fits.json", [2, 3], 28, "/data/breastmnist.npz")
+    assert read == fits  # the same file name in another folder is the same data
+    earlier = {k: v for k, v in (fits | change).items() if v is not None}
+    (tmp_path / "earlier.json").write_text(json.dumps(earlier))
+    with pytest.raises(item5_report.ReportError, match=re.escape(message)):
+        item5_report.read_earlier(tmp_path / "earlier.json", [2, 3], 28, "/data/breastmnist.npz")
