@@ -118,6 +118,42 @@ def test_generator_arm_uses_only_training_subset_images(tmp_path: Path) -> None:
     assert len(trained) < sum(v == "train" for v in split.values())  # the 0.5 subset only
 
 
+def test_generators_train_before_any_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cells' bar times cells alone and a failing generator fails first: the generator is
+    trained before the baselines' cells, not at its arm's first cell (hours inside an ETA of
+    minutes); a generator that fails leaves no cell done, and the rerun trains it, then runs
+    every cell."""
+    fake = FakeGenerators()
+    events: list[str] = []
+    original = Grid.run_cell
+
+    def logged_cell(self: Grid, classifier: str, arm: object, *rest: object) -> list[dict]:
+        events.append(f"cell {arm.name}")  # type: ignore[attr-defined]
+        return original(self, classifier, arm, *rest)
+
+    def failing_train(*args: object, **kwargs: object) -> Path:
+        events.append("train")
+        raise GaunetError("the generator's config is bad")
+
+    monkeypatch.setattr(Grid, "run_cell", logged_cell)
+    settings = _settings(arms=["none", "gaunet"], fractions=[0.5], seeds=2)
+    helper = GeneratorArms(tmp_path, train_fn=failing_train, generate_fn=fake.generate)
+    with pytest.raises(GaunetError, match="config is bad"):
+        run_benchmark(settings, tmp_path, arms_helper=helper)
+    assert events == ["train"] and _rows(tmp_path / "results.csv") == []
+
+    events.clear()
+
+    def train(*args: object, **kwargs: object) -> Path:
+        events.append("train")
+        return fake.train(*args, **kwargs)
+
+    helper = GeneratorArms(tmp_path, train_fn=train, generate_fn=fake.generate)
+    rows = _rows(run_benchmark(settings, tmp_path, arms_helper=helper))
+    assert events == ["train", "cell none", "cell none", "cell gaunet", "cell gaunet"]
+    assert len(rows) == 4 * len(METRICS)
+
+
 def test_cli_runs_a_grid_and_reports_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

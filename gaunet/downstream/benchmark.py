@@ -180,6 +180,12 @@ def _run_grid(
     write_rows(results, rows, "w")
     cells = grid_cells(settings, arms)
     todo = cells_left(cells, rows)
+    # the generators the cells left need, trained and generated before any cell: a failing one
+    # fails before the baselines' cells, and the cells' bar then times cells alone (a
+    # generator trained at its first cell would take hours inside an ETA of minutes)
+    for _, arm, fraction, _ in todo:
+        if arm.kind == "generator":
+            arms_helper.extra_images(arm, fraction, grid.subset(fraction))
     bar = progress(total=len(cells), initial=len(cells) - len(todo), desc="benchmark", unit="cell")
 
     def finished(classifier: str, new_rows: list[dict]) -> None:

@@ -49,9 +49,8 @@ def run_cells(
 ) -> None:
     """Every cell of `todo` in `jobs` processes; `finished(classifier, rows)` here as each ends.
     `data`: the ImageSet the caller gave run_benchmark (None: the workers read the source)."""
-    for _, arm, fraction, _ in todo:  # trained, generated and checked here, once
-        if arm.kind in ("generator", "run"):
-            grid.arms_helper.extra_images(arm, fraction, grid.subset(fraction))
+    # the generator and run arms' images are made before (benchmark._run_grid): the workers
+    # read them from the folder
     setup = (grid.settings, grid.arms_helper.out, data, torch.get_num_threads())
     with spawned_pool(jobs, initializer=_start_worker, initargs=setup) as pool:
         futures = {pool.submit(_run_cell, cell): cell for cell in todo}
