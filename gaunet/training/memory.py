@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from gaunet.config import TrainConfig
+from gaunet.cpu_load import usable_cpu_set, warn_if_busy
 from gaunet.device import resolve_device
 from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.io import human_bytes
@@ -157,18 +158,15 @@ def check_memory(cfg: TrainConfig, device: torch.device, images: int, models: in
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, e.g. under taskset or a container's
-    cpuset), else the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
+    """How many CPUs this process may run on (gaunet.cpu_load.usable_cpu_set)."""
+    return len(usable_cpu_set())
 
 
 def check_resources(cfg: TrainConfig, dist: Distributed, images: int) -> None:
     """Threads capped to the CPUs there are (9999 OpenMP threads on 2 cores made three steps
-    of 18 s take minutes), with one warning; config.yaml then records the cap. The images and one
-    training step must fit in memory (training/memory.py): else one line with both numbers."""
+    of 18 s take minutes), with one warning; config.yaml then records the cap. More than one
+    thread on cores other processes keep busy: a warning (gaunet/cpu_load.py). The images and
+    one training step must fit in memory (training/memory.py): else one line with both numbers."""
     cpus = usable_cpus()
     if cfg.num_threads > cpus:
         if dist.is_main:
@@ -179,4 +177,8 @@ def check_resources(cfg: TrainConfig, dist: Distributed, images: int) -> None:
                 stacklevel=3,
             )
         cfg.num_threads = cpus
-    check_memory(cfg, dist.device(resolve_device(cfg.device)), images)
+    device = dist.device(resolve_device(cfg.device))
+    if device.type == "cpu" and dist.is_main and not dist.enabled:  # ranks would count as busy
+        threads = cfg.num_threads or torch.get_num_threads()
+        warn_if_busy(threads, usable_cpu_set(), "this run", "--threads 1 (num_threads: 1)")
+    check_memory(cfg, device, images)

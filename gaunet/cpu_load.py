@@ -1,0 +1,84 @@
+"""Is the CPU already busy? Several torch threads on cores that other processes keep busy are
+much slower than one: each parallel region waits for its slowest thread, and a thread the system
+has put aside for another process holds up every region. Measured with `gaunet train` on a
+2-core CPU (docs/performance.md, "Threads on a busy CPU"; benchmarks/cpu_threads_check.sh):
+two threads beside one busy process ran 2-3x slower than one thread, beside two 1.5-50x. So a
+run that asks for more than one thread samples the cores first and, when other processes hold
+them, says so and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from gaunet.errors import GaunetWarning
+
+STAT = Path("/proc/stat")
+
+
+def usable_cpu_set() -> set[int]:
+    """The CPUs this process may run on (its affinity mask, e.g. under taskset or a container's
+    cpuset), else all the machine's."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return set(range(os.cpu_count() or 1))
+
+
+def cpu_times(text: str, cpus: set[int]) -> tuple[int, int] | None:
+    """(busy, total) jiffies of the CPUs in `cpus`, summed from /proc/stat's text; None when
+    none of them is listed. Idle and iowait count as idle: a core waiting on disk is free."""
+    busy = total = 0
+    found = False
+    for line in text.splitlines():
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or not name[3:].isdigit():
+            continue
+        if int(name[3:]) not in cpus:
+            continue
+        values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+        idle = values[3] + values[4]
+        total += sum(values)
+        busy += sum(values) - idle
+        found = True
+    return (busy, total) if found else None
+
+
+def busy_cores(
+    cpus: set[int], seconds: float = 0.3, read: Callable[[], str] | None = None
+) -> float | None:
+    """How many of `cpus` other processes kept busy over the next `seconds` (this process
+    sleeps meanwhile); None where /proc/stat cannot be read (not Linux)."""
+    read = read or STAT.read_text
+    try:
+        before = cpu_times(read(), cpus)
+        time.sleep(seconds)
+        after = cpu_times(read(), cpus)
+    except (OSError, ValueError, IndexError):
+        return None
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return len(cpus) * (after[0] - before[0]) / (after[1] - before[1])
+
+
+def warn_if_busy(threads: int, cpus: set[int], what: str, option: str) -> float | None:
+    """Warn when fewer than `threads` of `cpus` are free. Returns the busy cores (None: not
+    sampled, one thread, or no /proc/stat). `option` is how the user asks for one thread."""
+    if threads <= 1:
+        return None
+    busy = busy_cores(cpus)
+    if busy is None or len(cpus) - busy >= threads - 0.5:
+        return busy
+    warnings.warn(
+        f"other processes keep {busy:.1f} of the {len(cpus)} CPU cores busy, and {what} asks for "
+        f"{threads} threads: each step waits for threads the system has set aside (measured "
+        "2-3x slower than one thread with one of 2 cores taken, up to 50x with both; "
+        f"docs/performance.md, 'Threads on a busy CPU'). Use {option} while they run.",
+        GaunetWarning,
+        stacklevel=3,
+    )
+    return busy

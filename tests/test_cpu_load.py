@@ -1,0 +1,149 @@
+"""gaunet/cpu_load.py: the cores other processes keep busy, read from /proc/stat, and the warning
+a run with more than one thread gives when they would hold up its threads."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from gaunet import cpu_load
+from gaunet.cli import main
+from gaunet.config import load_config
+from gaunet.errors import GaunetWarning
+from gaunet.training.distributed import Distributed
+from gaunet.training.memory import check_resources
+
+# user nice system idle iowait irq softirq steal guest guest_nice
+STAT = """cpu  300 0 100 500 100 0 0 0 0 0
+cpu0 {busy0} 0 0 {idle0} 0 0 0 0 0 0
+cpu1 {busy1} 0 0 {idle1} 50 0 0 0 0 0
+intr 12345 0 0
+ctxt 999
+"""
+
+
+@pytest.fixture(autouse=True)
+def _threads_back() -> object:
+    """The commands below set torch's thread count in this process: the next tests get 1."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def _stat(busy0: int, idle0: int, busy1: int, idle1: int) -> str:
+    return STAT.format(busy0=busy0, idle0=idle0, busy1=busy1, idle1=idle1)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "expected"),
+    [
+        ({0, 1}, (10 + 30, 10 + 90 + 30 + 70 + 50)),  # iowait (50) counts as idle
+        ({1}, (30, 30 + 70 + 50)),
+        ({0, 7}, (10, 100)),  # a CPU /proc/stat does not list is left out
+        ({7}, None),
+    ],
+)
+def test_cpu_times_sum_the_cpus_asked_for(cpus: set[int], expected: tuple | None) -> None:
+    assert cpu_load.cpu_times(_stat(10, 90, 30, 70), cpus) == expected
+
+
+@pytest.mark.parametrize(
+    ("after", "cpus", "busy"),
+    [
+        ((110, 90, 30, 170), {0, 1}, 1.0),  # cpu0 busy the whole time, cpu1 idle
+        ((160, 140, 30, 70), {0, 1}, 2.0 * 150 / 200),  # only cpu0 advanced: 3/4 of it busy
+        ((110, 90, 30, 170), {1}, 0.0),
+        ((10, 90, 30, 70), {0, 1}, None),  # no time passed: nothing to say
+    ],
+)
+def test_busy_cores_from_two_readings(after: tuple, cpus: set[int], busy: float | None) -> None:
+    readings = iter([_stat(10, 90, 30, 70), _stat(*after)])
+    got = cpu_load.busy_cores(cpus, seconds=0, read=lambda: next(readings))
+    assert got == (None if busy is None else pytest.approx(busy))
+
+
+def test_busy_cores_is_none_without_proc_stat() -> None:
+    def missing() -> str:
+        raise FileNotFoundError("/proc/stat")
+
+    assert cpu_load.busy_cores({0}, seconds=0, read=missing) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc/stat")
+def test_busy_cores_on_this_machine_is_a_share_of_its_cpus() -> None:
+    cpus = cpu_load.usable_cpu_set()
+    busy = cpu_load.busy_cores(cpus, seconds=0.1)
+    assert busy is not None and 0.0 <= busy <= len(cpus) + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("threads", "cores", "busy", "warned"),
+    [
+        (2, 2, 1.0, True),  # one of two cores taken: two threads would wait on each other
+        (2, 2, 0.3, False),  # a little background work: two threads still fit
+        (4, 8, 3.0, False),  # five free cores for four threads
+        (4, 8, 5.0, True),
+        (2, 2, None, False),  # not Linux: nothing known, nothing said
+    ],
+)
+def test_a_warning_when_other_processes_hold_the_cores(
+    monkeypatch: pytest.MonkeyPatch, threads: int, cores: int, busy: float | None, warned: bool
+) -> None:
+    monkeypatch.setattr(cpu_load, "busy_cores", lambda cpus, seconds=0.3: busy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = cpu_load.warn_if_busy(threads, set(range(cores)), "this run", "--threads 1")
+    assert got == busy
+    messages = [str(w.message) for w in caught if issubclass(w.category, GaunetWarning)]
+    assert bool(messages) == warned
+    if warned:
+        assert f"keep {busy:.1f} of the {cores} CPU cores busy" in messages[0]
+        assert f"asks for {threads} threads" in messages[0] and "Use --threads 1" in messages[0]
+
+
+def test_one_thread_never_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    def sampled(*args: object, **kwargs: object) -> float:
+        raise AssertionError("one thread waits on no other: nothing to sample")
+
+    monkeypatch.setattr(cpu_load, "busy_cores", sampled)
+    assert cpu_load.warn_if_busy(1, {0, 1}, "this run", "--threads 1") is None
+
+
+@pytest.mark.parametrize(("threads", "warned"), [(2, True), (1, False)])
+def test_a_training_run_checks_its_threads(
+    monkeypatch: pytest.MonkeyPatch, threads: int, warned: bool
+) -> None:
+    """`gaunet train` and a benchmark's generators start with check_resources: a run asked for
+    two threads on cores other processes hold is warned (and goes on), one thread is not."""
+    if len(cpu_load.usable_cpu_set()) < 2:
+        pytest.skip("needs 2 CPUs for 2 threads")
+    monkeypatch.setattr(cpu_load, "busy_cores", lambda cpus, seconds=0.3: len(cpus) - 0.2)
+    cfg = load_config("cpu-tiny", {"size": 16, "num_threads": threads, "device": "cpu"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_resources(cfg, Distributed(), images=24)
+    messages = [str(w.message) for w in caught if issubclass(w.category, GaunetWarning)]
+    assert bool(messages) == warned
+    if warned:
+        assert "this run asks for 2 threads" in messages[0]
+        assert "--threads 1 (num_threads: 1)" in messages[0]
+
+
+def test_gaunet_benchmark_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    if len(cpu_load.usable_cpu_set()) < 2:
+        pytest.skip("needs 2 CPUs for 2 threads")
+    monkeypatch.setattr(cpu_load, "busy_cores", lambda cpus, seconds=0.3: float(len(cpus)))
+    args = ["benchmark", "--data", "phantom:n=24", "--out", str(tmp_path), "--classifiers", "svm"]
+    args += ["--arms", "none", "--fractions", "1", "--seeds", "2", "--size", "16"]
+    args += ["--threads", "2", "--device", "cpu"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "warning: other processes keep" in err and "the benchmark asks for 2 threads" in err
+    assert (tmp_path / "results.csv").is_file()
