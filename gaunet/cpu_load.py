@@ -2,7 +2,7 @@
 much slower than one: each parallel region waits for its slowest thread, and a thread the system
 has put aside for another process holds up every region. Measured with `gaunet train` on a
 2-core CPU (docs/performance.md, "Threads on a busy CPU"; benchmarks/cpu_threads_check.sh):
-two threads beside one busy process ran 2-3x slower than one thread, beside two 1.5-50x. So a
+two threads beside one busy process ran 2-3x slower than one thread, beside two 1.5-51x. So a
 run that asks for more than one thread samples the cores first and, when other processes hold
 them, says so and what to do.
 """
@@ -76,7 +76,7 @@ def warn_if_busy(threads: int, cpus: set[int], what: str, option: str) -> float 
     warnings.warn(
         f"other processes keep {busy:.1f} of the {len(cpus)} CPU cores busy, and {what} asks for "
         f"{threads} threads: each step waits for threads the system has set aside (measured "
-        "2-3x slower than one thread with one of 2 cores taken, up to 50x with both; "
+        "2-3x slower than one thread with one of 2 cores taken, up to 51x with both; "
         f"docs/performance.md, 'Threads on a busy CPU'). Use {option} while they run.",
         GaunetWarning,
         stacklevel=3,
