@@ -82,3 +82,15 @@ def warn_if_busy(threads: int, cpus: set[int], what: str, option: str) -> float 
         stacklevel=3,
     )
     return busy
+
+
+def use_threads(threads: int, device_type: str, what: str, option: str) -> None:
+    """A command's torch CPU threads (0: torch's choice), then, where its networks run on the
+    CPU, the busy-cores warning for that many (`gaunet train` checks its own in
+    training/memory.check_resources, before it sets them)."""
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if device_type == "cpu":
+        warn_if_busy(torch.get_num_threads(), usable_cpu_set(), what, option)

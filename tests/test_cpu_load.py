@@ -147,3 +147,27 @@ def test_gaunet_benchmark_says_so(
     err = capsys.readouterr().err
     assert "warning: other processes keep" in err and "the benchmark asks for 2 threads" in err
     assert (tmp_path / "results.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("threads", "device_type", "warned"),
+    [(2, "cpu", True), (1, "cpu", False), (2, "cuda:0", False)],
+)
+def test_use_threads_sets_them_and_warns_on_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, threads: int, device_type: str, warned: bool
+) -> None:
+    """The benchmark's and the demo's --threads: set in torch, and warned about where the
+    networks run on a busy CPU (on a GPU the CPU threads do little)."""
+    import torch
+
+    if len(cpu_load.usable_cpu_set()) < 2:
+        pytest.skip("needs 2 CPUs for 2 threads")
+    monkeypatch.setattr(cpu_load, "busy_cores", lambda cpus, seconds=0.3: float(len(cpus)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cpu_load.use_threads(threads, device_type, "the demo", "--threads 1")
+    assert torch.get_num_threads() == threads
+    messages = [str(w.message) for w in caught if issubclass(w.category, GaunetWarning)]
+    assert bool(messages) == warned
+    if warned:
+        assert "the demo asks for 2 threads" in messages[0]

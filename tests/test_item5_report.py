@@ -19,6 +19,9 @@ import yaml
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import item5_report  # noqa: E402
+
 DATA = "phantom:n=48,classes=2"
 REPORT = [sys.executable, str(ROOT / "benchmarks" / "item5_report.py")]
 QUICK = ["--data", DATA, "--device", "cpu", "--domain-steps", "50"]  # a 3-second domain CNN
@@ -221,9 +224,6 @@ def test_an_earlier_report_joins_its_subsets(smoke_item5: Path, tmp_path: Path) 
 def test_an_earlier_report_that_does_not_fit_is_named(
     tmp_path: Path, change: dict, message: str
 ) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import item5_report
-
     fits = {
         "size": 28,
         "benchmark_data": "../shared/data/breastmnist.npz",

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from train_helpers import PHANTOM, TINY, tiny_train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import train_speed  # noqa: E402  benchmarks/train_speed.py, a script outside the package
 
 from gaunet.config import ConfigError, load_config
 from gaunet.training.loss_gaunet import build_critic, build_generator
@@ -157,17 +161,6 @@ def test_bf16_norm_gives_the_critic_step_of_the_fp32_norm_within_bf16_rounding(m
     assert compared >= len(grads) - 2
 
 
-def _train_speed_module():
-    """benchmarks/train_speed.py, a script outside the package, loaded as a module."""
-    import importlib.util
-
-    path = Path(__file__).parents[1] / "benchmarks" / "train_speed.py"
-    spec = importlib.util.spec_from_file_location("train_speed", path)
-    train_speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_speed)
-    return train_speed
-
-
 @pytest.mark.parametrize(
     ("grow_below_seconds", "sides"), [(0.0, [256]), (3600.0, [256, 512, 1024, 2048])]
 )
@@ -176,7 +169,6 @@ def test_bf16_ceiling_grows_its_matmul_only_while_one_product_is_quick(
 ):
     """The ceiling's matmul doubles from 256 only while a product is quick, so a CPU that
     emulates bf16 (a minute and more per 2048 product) times small products instead."""
-    train_speed = _train_speed_module()
     seen = []
 
     def recorded_matmul(a, b):
@@ -190,7 +182,6 @@ def test_bf16_ceiling_grows_its_matmul_only_while_one_product_is_quick(
 
 
 def test_train_speed_lever_names_combine():
-    train_speed = _train_speed_module()
     assert train_speed.lever_settings("bf16_norm+dense_buffer+gp_every=4") == {
         "precision": "bf16",
         "_bf16_norm": True,
@@ -207,7 +198,6 @@ def test_loss_curves_of_the_levers_stay_within_the_reference_seed_spread():
     curves less than running the reference with another seed does."""
     import argparse
 
-    train_speed = _train_speed_module()
     tiny = ["g_width=4", "g_width_max=8", "d_growth=4", "d_stem=4", "num_threads=1", "device=cpu"]
     args = argparse.Namespace(
         preset="paper",

@@ -215,14 +215,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)  # `cuda` without CUDA: refused before any write
     if args.threads < 0:
         raise GaunetError("--threads must be at least 0 (0: torch's choice)")
-    import torch
+    from gaunet.cpu_load import use_threads
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    if device.type == "cpu":
-        from gaunet.cpu_load import usable_cpu_set, warn_if_busy
-
-        warn_if_busy(torch.get_num_threads(), usable_cpu_set(), "the benchmark", "--threads 1")
+    use_threads(args.threads, device.type, "the benchmark", "--threads 1")
     if args.seeds < 1 or args.epochs < 1:
         raise GaunetError("--seeds and --epochs must be at least 1")
     if args.synthetic_weight < 0 or args.filter_pool < 1:

@@ -308,10 +308,10 @@ class Demo:
             return self._run_steps()
 
     def _run_steps(self) -> Path:
-        import torch
+        from gaunet.cpu_load import use_threads
 
-        torch.set_num_threads(max(1, self.settings.threads))
         print(f"device: {self.device}", file=sys.stderr, flush=True)  # refused here, not later
+        use_threads(max(1, self.settings.threads), self.device, "the demo", "--threads 1")
         state = self._check_settings()
         write_json(self.folder.state, state)
         print(self.data_note, file=sys.stderr, flush=True)
