@@ -20,13 +20,8 @@ row() {  # name, then gaunet train's arguments
     echo "$name failed: see $out/$name.log"
     return
   fi
-  .venv/bin/python - "$out/$name/run.json" "$name" "$before-$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-steady = (r["wall_seconds"] - r["first_step_seconds"]) / max(r["steps"] - 1, 1)
-print(sys.argv[2], r["precision"], repr(r["precision_reason"]), r["steps"], r["wall_seconds"],
-      r["first_step_seconds"], round(steady, 3), r["images_per_second"], "load", sys.argv[3])
-PY
+  .venv/bin/python benchmarks/run_line.py "$out/$name/run.json" "$name" \
+    "$before-$(cut -d' ' -f1 /proc/loadavg)" --show precision --show precision_reason
 }
 tiny="--data phantom --config cpu-tiny --size 28 --set pad_input=true --steps 12 --threads 1"
 for i in 1 2; do

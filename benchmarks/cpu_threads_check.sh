@@ -29,14 +29,8 @@ row() {  # name, threads, OMP_WAIT_POLICY (default: unset), then gaunet train's 
     echo "$name failed: see $out/$name.log"
     return
   fi
-  .venv/bin/python - "$out/$name/run.json" "$name" "${policy:-default}" \
-    "$before-$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-steady = (r["wall_seconds"] - r["first_step_seconds"]) / max(r["steps"] - 1, 1)
-print(sys.argv[2], r["torch_threads"], sys.argv[3], r["steps"], r["wall_seconds"],
-      r["first_step_seconds"], round(steady, 3), r["images_per_second"], "load", sys.argv[4])
-PY
+  .venv/bin/python benchmarks/run_line.py "$out/$name/run.json" "$name" \
+    "$before-$(cut -d' ' -f1 /proc/loadavg)" --show torch_threads --label "${policy:-default}"
 }
 three() {  # prefix, steps, batch
   local data="--data ../shared/data/breastmnist.npz --config cpu-tiny --size 28"
