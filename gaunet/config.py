@@ -110,6 +110,10 @@ class TrainConfig:
     log_every: int = 25
     sample_every: int = 500
     checkpoint_every: int = 500  # checkpoints/last.pt
+    # last.pt also when this many minutes of training passed since the last save (checked at
+    # log steps): a kill (OOM, a reclaimed machine) then loses minutes, not checkpoint_every
+    # steps, which is hours of the paper preset on a CPU; 0 = by steps only
+    checkpoint_minutes: float = 10.0
     periodic_every: int = 2000  # checkpoints/step-XXXXXX.pt
     keep_periodic: int = 5  # 0 keeps all
     grid_samples: int = 6  # generated columns per class row in samples/*.png
@@ -154,6 +158,11 @@ class TrainConfig:
             )
         if not (math.isfinite(self.minutes) and self.minutes >= 0):
             problems.append(f"minutes must be a finite number >= 0 (0: off), not {self.minutes}")
+        if not (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes >= 0):
+            problems.append(
+                "checkpoint_minutes must be a finite number >= 0 (0: by steps only), "
+                f"not {self.checkpoint_minutes}"
+            )
         if self.num_threads < 0:
             problems.append(
                 f"num_threads must be at least 0 (0: torch's default), not {self.num_threads}"
@@ -275,6 +284,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "log_every",
         "sample_every",
         "checkpoint_every",
+        "checkpoint_minutes",
         "periodic_every",
         "keep_periodic",
         "grid_samples",

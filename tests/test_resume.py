@@ -89,3 +89,35 @@ def test_every_periodic_snapshot_is_written(tmp_path, checkpoint_every, periodic
     for step in steps:
         state, _, _ = load_checkpoint(run / "checkpoints" / f"step-{step:06d}.pt")
         assert state["step"] == step
+
+
+@pytest.mark.parametrize(
+    ("checkpoint_minutes", "saved_at_steps"),
+    [(1e-9, [2, 4, 6, 8, 9]), (0, [9]), (60, [9])],
+)
+def test_checkpoint_minutes_saves_at_log_steps_between_step_checkpoints(
+    tmp_path, monkeypatch, checkpoint_minutes, saved_at_steps
+):
+    """checkpoint_every 0: without checkpoint_minutes only the end writes last.pt, so a kill
+    (which no handler sees) would lose the whole run; with it, every log step past the time
+    writes one (each step here takes far more than 1e-9 minutes, far less than 60)."""
+    from gaunet.training import loop
+
+    saved = []
+
+    def recording_save(state, paths):
+        saved.append(state["step"])
+        return real_save(state, paths)
+
+    real_save = loop.save_checkpoint
+    monkeypatch.setattr(loop, "save_checkpoint", recording_save)
+    run = tiny_train(
+        tmp_path / "run",
+        steps=9,
+        log_every=2,
+        checkpoint_every=0,
+        periodic_every=0,
+        checkpoint_minutes=checkpoint_minutes,
+    )
+    assert saved == saved_at_steps
+    assert _final(run)["step"] == 9

@@ -37,6 +37,8 @@ def _train(out: Path, *flags: str) -> list[str]:
         (["--steps", "2", "--batch-size", "1"], "--batch-size must be at least 2"),
         (["--steps", "2", "--set", "num_threads=-2"], "num_threads must be at least 0"),
         (["--steps", "2", "--set", "sample_every=-1"], "sample_every must be at least 0"),
+        (["--steps", "2", "--set", "checkpoint_minutes=-1"], "checkpoint_minutes must be a"),
+        (["--steps", "2", "--set", "checkpoint_minutes=nan"], "checkpoint_minutes must be a"),
         (["--steps", "2", "--set", "g_width=0"], "g_width must be at least 1"),
         (["--steps", "2", "--size", "100000"], "size 100000 with batch_size 4 needs about"),
         (["--steps", "2", "--batch-size", "10000000"], "needs about"),

@@ -138,11 +138,17 @@ class Trainer(Stepper, RunLoop):
         self.dist.barrier()
         return saved
 
-    def _checkpoint_due(self) -> bool:
+    def _checkpoint_due(self, saved_at: float) -> bool:
         """At every checkpoint_every step, and at every periodic_every step too, so a periodic
-        snapshot is never skipped when the two intervals do not divide each other."""
+        snapshot is never skipped when the two intervals do not divide each other; and at the
+        first log step checkpoint_minutes after `saved_at` (rank 0's clock decides for all)."""
         intervals = (self.cfg.checkpoint_every, self.cfg.periodic_every)
-        return any(every and self.step % every == 0 for every in intervals)
+        if any(every and self.step % every == 0 for every in intervals):
+            return True
+        minutes = self.cfg.checkpoint_minutes
+        if minutes <= 0 or self.step % self.cfg.log_every:
+            return False
+        return self.dist.main_says(time.perf_counter() - saved_at >= minutes * 60, self.device)
 
     def _write_checkpoint(self) -> bool:
         state = self.state()

@@ -50,6 +50,7 @@ class RunLoop:
             disable=not self.show_progress,
         )
         window = LogWindow()
+        saved_at = started  # the clock of checkpoint_minutes
         reason = self._stop_reason(deadline)
         if self.warming_up:
             bar.set_description(self._bar_description(warming_up=True))
@@ -65,7 +66,8 @@ class RunLoop:
                     bar.set_description(self._bar_description(warming_up=False))
                     self._warm_up_ended()
                 reason = self._stop_reason(deadline)
-                if not self._check_and_log(window, reason, logs, bar, deadline):
+                due = self._checkpoint_due(saved_at)
+                if not self._check_and_log(window, reason, due, logs, bar, deadline):
                     self._diverged(initial, logs)  # never checkpoint or finish on such a window
                     window.clear()
                     bar.n = self.step
@@ -73,8 +75,9 @@ class RunLoop:
                     continue
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self._sample_grids()
-                if self._checkpoint_due():
+                if due:
                     self._save_run(finished=False)
+                    saved_at = time.perf_counter()
         except KeyboardInterrupt as stop:
             bar.close()
             self._interrupted(logs, stopped_by(stop))
@@ -90,14 +93,15 @@ class RunLoop:
         self,
         window: LogWindow,
         reason: str | None,
+        due: bool,
         logs: list[MetricsLog],
         bar: tqdm,
         deadline: float,
     ) -> bool:
         """False when the window's losses went non-finite: checked before a checkpoint or the
         end, and at each log line. The last step is always logged: a run shorter than log_every
-        still has metrics."""
-        if (self._checkpoint_due() or reason) and not self._window_finite(window.totals):
+        still has metrics. `due`: this step writes checkpoints."""
+        if (due or reason) and not self._window_finite(window.totals):
             return False
         if self.step % self.cfg.log_every and not reason:
             return True
@@ -141,8 +145,10 @@ class RunLoop:
         """run.json's status of a run that ended by itself."""
         raise NotImplementedError
 
-    def _checkpoint_due(self) -> bool:
-        """Whether this step writes checkpoints (the window is checked first)."""
+    def _checkpoint_due(self, saved_at: float) -> bool:
+        """Whether this step writes checkpoints (the window is checked first): on the step
+        cadence, or checkpoint_minutes after `saved_at` (perf_counter of the last save or the
+        start). Called once per step (a collective under torchrun)."""
         raise NotImplementedError
 
     def _window_finite(self, totals: dict[str, torch.Tensor]) -> bool:

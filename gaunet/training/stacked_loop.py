@@ -198,8 +198,8 @@ class StackedTrainer(RunLoop):
             "to continue them together, or `gaunet train --out RUN --resume` for one"
         )
 
-    def _checkpoint_due(self) -> bool:
-        return self.members[0]._checkpoint_due()
+    def _checkpoint_due(self, saved_at: float) -> bool:
+        return self.members[0]._checkpoint_due(saved_at)
 
     def _stop_reason(self, deadline: float) -> str | None:
         """A member's (its step follows the stack's: train_step): the budget is shared."""
