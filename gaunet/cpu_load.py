@@ -9,6 +9,7 @@ them, says so and what to do.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -18,6 +19,8 @@ from pathlib import Path
 from gaunet.errors import GaunetWarning
 
 STAT = Path("/proc/stat")
+CGROUP = Path("/sys/fs/cgroup")
+OWN_CGROUP = Path("/proc/self/cgroup")
 
 
 def usable_cpu_set() -> set[int]:
@@ -27,6 +30,61 @@ def usable_cpu_set() -> set[int]:
         return set(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return set(range(os.cpu_count() or 1))
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may use: its affinity mask, capped by a cgroup CPU limit
+    (rounded up), which the mask does not show and beyond which threads are throttled."""
+    cpus = len(usable_cpu_set())
+    limit = cpu_limit()
+    return min(cpus, max(1, math.ceil(limit))) if limit else cpus
+
+
+def cpu_limit(root: Path = CGROUP, membership: Path = OWN_CGROUP) -> float | None:
+    """CPUs' worth of time a cgroup limit gives this process (`docker run --cpus 2`, a
+    Kubernetes CPU limit: a CFS quota); the tightest of its cgroup's and those above it. None
+    without one, or where it cannot be read (not Linux)."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    limits: list[float | None] = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "" and line.startswith("0::"):  # cgroup v2
+            limits += [_v2_limit(folder) for folder in _folders(root, path)]
+        elif "cpu" in controllers.split(","):  # cgroup v1, e.g. "4:cpu,cpuacct:/docker/ab12"
+            base = root / controllers if (root / controllers).is_dir() else root / "cpu"
+            limits += [_v1_limit(folder) for folder in _folders(base, path)]
+    found = [limit for limit in limits if limit]
+    return min(found) if found else None
+
+
+def _folders(base: Path, path: str) -> list[Path]:
+    """`base/path` and each folder above it up to `base`, those that exist: inside a container
+    the path may name the host's hierarchy, of which only `base` is mounted."""
+    parts = [part for part in path.split("/") if part and part != ".."]
+    folders = [base.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]
+    return [folder for folder in folders if folder.is_dir()]
+
+
+def _v2_limit(folder: Path) -> float | None:
+    """cpu.max: "QUOTA PERIOD" in microseconds, or "max PERIOD" for none."""
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()[:2]
+        return int(quota) / int(period) if quota != "max" and int(period) > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _v1_limit(folder: Path) -> float | None:
+    """cpu.cfs_quota_us (-1 for none) over cpu.cfs_period_us."""
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text())
+        period = int((folder / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def cpu_times(text: str, cpus: set[int]) -> tuple[int, int] | None:

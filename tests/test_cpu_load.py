@@ -171,3 +171,90 @@ def test_use_threads_sets_them_and_warns_on_the_cpu(
     assert bool(messages) == warned
     if warned:
         assert "the demo asks for 2 threads" in messages[0]
+
+
+def _cgroup(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[Path, Path]:
+    """A fake /sys/fs/cgroup (`files`: path under it -> text) and /proc/self/cgroup."""
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    root.mkdir(exist_ok=True)
+    own = tmp_path / "self-cgroup"
+    own.write_text(membership)
+    return root, own
+
+
+@pytest.mark.parametrize(
+    ("membership", "files", "limit"),
+    [
+        # cgroup v2, `docker run --cpus 2`: the container sees its own cgroup as the root
+        ("0::/\n", {"cpu.max": "200000 100000\n"}, 2.0),
+        ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+        # a limit on a parent counts; the tightest wins
+        (
+            "0::/kubepods/pod1/c1\n",
+            {"kubepods/cpu.max": "400000 100000", "kubepods/pod1/c1/cpu.max": "150000 100000"},
+            1.5,
+        ),
+        ("0::/a/b\n", {"a/cpu.max": "50000 100000", "a/b/cpu.max": "max 100000"}, 0.5),
+        # the host's path, of which only the mount's root is visible inside the container
+        ("0::/system.slice/docker-ab12.scope\n", {"cpu.max": "300000 100000"}, 3.0),
+        # cgroup v1
+        (
+            "4:cpu,cpuacct:/docker/ab12\n3:memory:/docker/ab12\n",
+            {"cpu,cpuacct/cpu.cfs_quota_us": "250000", "cpu,cpuacct/cpu.cfs_period_us": "100000"},
+            2.5,
+        ),
+        (
+            "4:cpuacct,cpu:/\n",
+            {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"},
+            None,
+        ),
+        ("3:memory:/x\n0::/\n", {}, None),  # no cpu controller file: no limit known
+        ("0::/\n", {"cpu.max": "garbled"}, None),
+    ],
+)
+def test_cpu_limit_reads_the_cgroup_quota(
+    tmp_path: Path, membership: str, files: dict[str, str], limit: float | None
+) -> None:
+    root, own = _cgroup(tmp_path, membership, files)
+    assert cpu_load.cpu_limit(root, own) == limit
+
+
+def test_cpu_limit_is_none_without_proc_self_cgroup(tmp_path: Path) -> None:
+    assert cpu_load.cpu_limit(tmp_path, tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize(
+    ("cpus", "limit", "usable"), [(8, 2.0, 2), (8, 1.5, 2), (8, 0.5, 1), (2, 6.0, 2), (4, None, 4)]
+)
+def test_usable_cpus_is_the_mask_capped_by_the_limit(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, limit: float | None, usable: int
+) -> None:
+    monkeypatch.setattr(cpu_load, "usable_cpu_set", lambda: set(range(cpus)))
+    monkeypatch.setattr(cpu_load, "cpu_limit", lambda: limit)
+    assert cpu_load.usable_cpus() == usable
+
+
+@pytest.mark.parametrize(
+    ("num_threads", "named"), [(0, "torch's default of 2 threads"), (2, "num_threads 2")]
+)
+def test_a_run_under_a_cpu_limit_uses_that_many_threads(
+    monkeypatch: pytest.MonkeyPatch, num_threads: int, named: str
+) -> None:
+    """Under `docker run --cpus 1` torch's default still counts every core the mask shows; a
+    training run is capped at the limit, with one warning, and config.yaml records the cap."""
+    import torch
+
+    from gaunet.training import memory
+
+    torch.set_num_threads(2)
+    monkeypatch.setattr(memory, "usable_cpus", lambda: 1)
+    cfg = load_config("cpu-tiny", {"size": 16, "num_threads": num_threads, "device": "cpu"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_resources(cfg, Distributed(), images=24)
+    messages = [str(w.message) for w in caught if issubclass(w.category, GaunetWarning)]
+    assert messages == [f"{named} is more than the 1 CPU(s) this process may use; using 1"]
+    assert cfg.num_threads == 1

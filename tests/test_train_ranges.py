@@ -13,9 +13,9 @@ from train_helpers import PHANTOM, TINY, one_train_error_line
 
 from gaunet.cli import main
 from gaunet.config import load_config
+from gaunet.cpu_load import usable_cpus
 from gaunet.errors import GaunetError
 from gaunet.training import memory, train
-from gaunet.training.memory import usable_cpus
 
 TINY_SETS = [f"--set={key}={value}" for key, value in TINY.items()]
 

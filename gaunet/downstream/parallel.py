@@ -29,7 +29,7 @@ _grid: Grid | None = None  # a worker's grid, built once by _start_worker
 def auto_jobs(threads: int, most: int = 4) -> int:
     """Processes for cells when none are asked for: one per usable CPU (`threads` each), at
     most `most` (each process holds its own copy of the data and networks)."""
-    from gaunet.training.memory import usable_cpus
+    from gaunet.cpu_load import usable_cpus
 
     return max(1, min(most, usable_cpus() // max(1, threads)))
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from gaunet.config import TrainConfig
-from gaunet.cpu_load import usable_cpu_set, warn_if_busy
+from gaunet.cpu_load import usable_cpu_set, usable_cpus, warn_if_busy
 from gaunet.device import resolve_device
 from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.io import human_bytes
@@ -157,22 +157,21 @@ def check_memory(cfg: TrainConfig, device: torch.device, images: int, models: in
         )
 
 
-def usable_cpus() -> int:
-    """How many CPUs this process may run on (gaunet.cpu_load.usable_cpu_set)."""
-    return len(usable_cpu_set())
-
-
 def check_resources(cfg: TrainConfig, dist: Distributed, images: int) -> None:
     """Threads capped to the CPUs there are (9999 OpenMP threads on 2 cores made three steps
     of 18 s take minutes), with one warning; config.yaml then records the cap. More than one
     thread on cores other processes keep busy: a warning (gaunet/cpu_load.py). The images and
     one training step must fit in memory (training/memory.py): else one line with both numbers."""
     cpus = usable_cpus()
-    if cfg.num_threads > cpus:
+    # torch's own default (num_threads 0) follows the affinity mask, not a cgroup CPU limit
+    asked = cfg.num_threads or torch.get_num_threads()
+    if asked > cpus:
         if dist.is_main:
+            what = (
+                f"num_threads {asked}" if cfg.num_threads else f"torch's default of {asked} threads"
+            )
             warnings.warn(
-                f"num_threads {cfg.num_threads} is more than the {cpus} CPU(s) this process may "
-                f"use; using {cpus}",
+                f"{what} is more than the {cpus} CPU(s) this process may use; using {cpus}",
                 GaunetWarning,
                 stacklevel=3,
             )
