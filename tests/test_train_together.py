@@ -451,3 +451,20 @@ def test_a_non_finite_loss_in_one_member_rolls_every_member_back(tmp_path, monke
         records = _records(run)
         assert [r["step"] for r in records] == [5, 10]  # the steps after the rollback, once
         assert records[-1]["rollbacks"] == 1 and records[-1]["lr_g"] == pytest.approx(lr / 2)
+
+
+def test_a_stack_checkpoints_by_the_clock_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """checkpoint_minutes holds for a stack: every member's last.pt at each log step past the
+    time, at one step, as with checkpoint_every."""
+    saved: list[tuple[str, int]] = []
+    original_save = loop.Trainer.save
+
+    def save(self):
+        saved.append((self.out.name, self.step))
+        return original_save(self)
+
+    monkeypatch.setattr(loop.Trainer, "save", save)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    _together(outs, 7, seeds=SEEDS, log_every=3, checkpoint_every=0, periodic_every=0,
+              checkpoint_minutes=1e-9)  # fmt: skip
+    assert saved == [(name, step) for step in (3, 6, 7) for name in ("a", "b")]
