@@ -142,12 +142,31 @@ def warn_if_busy(threads: int, cpus: set[int], what: str, option: str) -> float 
     return busy
 
 
+def capped_threads(threads: int, torch_default: int, warn: bool = True) -> int:
+    """`threads` (0: torch's default, `torch_default`), or usable_cpus() where it asks for more,
+    with one warning: 9999 OpenMP threads on 2 cores made three steps of 18 s take minutes, and
+    torch's default ignores a cgroup CPU limit."""
+    cpus = usable_cpus()
+    asked = threads or torch_default
+    if asked <= cpus:
+        return threads
+    if warn:
+        what = f"num_threads {asked}" if threads else f"torch's default of {asked} threads"
+        warnings.warn(
+            f"{what} is more than the {cpus} CPU(s) this process may use; using {cpus}",
+            GaunetWarning,
+            stacklevel=3,
+        )
+    return cpus
+
+
 def use_threads(threads: int, device_type: str, what: str, option: str) -> None:
     """A command's torch CPU threads (0: torch's choice), then, where its networks run on the
     CPU, the busy-cores warning for that many (`gaunet train` checks its own in
     training/memory.check_resources, before it sets them)."""
     import torch
 
+    threads = capped_threads(threads, torch.get_num_threads())
     if threads > 0:
         torch.set_num_threads(threads)
     if device_type == "cpu":

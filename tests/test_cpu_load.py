@@ -247,10 +247,8 @@ def test_a_run_under_a_cpu_limit_uses_that_many_threads(
     training run is capped at the limit, with one warning, and config.yaml records the cap."""
     import torch
 
-    from gaunet.training import memory
-
     torch.set_num_threads(2)
-    monkeypatch.setattr(memory, "usable_cpus", lambda: 1)
+    monkeypatch.setattr(cpu_load, "usable_cpus", lambda: 1)
     cfg = load_config("cpu-tiny", {"size": 16, "num_threads": num_threads, "device": "cpu"})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -258,3 +256,22 @@ def test_a_run_under_a_cpu_limit_uses_that_many_threads(
     messages = [str(w.message) for w in caught if issubclass(w.category, GaunetWarning)]
     assert messages == [f"{named} is more than the 1 CPU(s) this process may use; using 1"]
     assert cfg.num_threads == 1
+
+
+@pytest.mark.parametrize(
+    ("threads", "named"), [(0, "torch's default of 3 threads"), (9999, "num_threads 9999")]
+)
+def test_the_benchmark_and_demo_threads_are_capped_the_same(
+    monkeypatch: pytest.MonkeyPatch, threads: int, named: str
+) -> None:
+    """`gaunet benchmark --threads 9999` (and the demo's) set 9999 torch threads on 2 cores."""
+    import torch
+
+    torch.set_num_threads(3)
+    monkeypatch.setattr(cpu_load, "usable_cpus", lambda: 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cpu_load.use_threads(threads, "cuda:0", "the benchmark", "--threads 1")
+    messages = [str(w.message) for w in caught if issubclass(w.category, GaunetWarning)]
+    assert messages == [f"{named} is more than the 1 CPU(s) this process may use; using 1"]
+    assert torch.get_num_threads() == 1

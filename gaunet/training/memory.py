@@ -14,7 +14,6 @@ are.
 from __future__ import annotations
 
 import os
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -22,9 +21,9 @@ import numpy as np
 import torch
 
 from gaunet.config import TrainConfig
-from gaunet.cpu_load import usable_cpu_set, usable_cpus, warn_if_busy
+from gaunet.cpu_load import capped_threads, usable_cpu_set, warn_if_busy
 from gaunet.device import resolve_device
-from gaunet.errors import GaunetError, GaunetWarning
+from gaunet.errors import GaunetError
 from gaunet.io import human_bytes
 from gaunet.training.distributed import Distributed
 
@@ -162,20 +161,8 @@ def check_resources(cfg: TrainConfig, dist: Distributed, images: int) -> None:
     of 18 s take minutes), with one warning; config.yaml then records the cap. More than one
     thread on cores other processes keep busy: a warning (gaunet/cpu_load.py). The images and
     one training step must fit in memory (training/memory.py): else one line with both numbers."""
-    cpus = usable_cpus()
     # torch's own default (num_threads 0) follows the affinity mask, not a cgroup CPU limit
-    asked = cfg.num_threads or torch.get_num_threads()
-    if asked > cpus:
-        if dist.is_main:
-            what = (
-                f"num_threads {asked}" if cfg.num_threads else f"torch's default of {asked} threads"
-            )
-            warnings.warn(
-                f"{what} is more than the {cpus} CPU(s) this process may use; using {cpus}",
-                GaunetWarning,
-                stacklevel=3,
-            )
-        cfg.num_threads = cpus
+    cfg.num_threads = capped_threads(cfg.num_threads, torch.get_num_threads(), dist.is_main)
     device = dist.device(resolve_device(cfg.device))
     if device.type == "cpu" and dist.is_main and not dist.enabled:  # ranks would count as busy
         threads = cfg.num_threads or torch.get_num_threads()
