@@ -93,14 +93,15 @@ def test_every_periodic_snapshot_is_written(tmp_path, checkpoint_every, periodic
 
 @pytest.mark.parametrize(
     ("checkpoint_minutes", "saved_at_steps"),
-    [(1e-9, [2, 4, 6, 8, 9]), (0, [9]), (60, [9])],
+    [(1e-9, [2, 4, 6, 8, 10]), (0, [10]), (60, [10])],
 )
 def test_checkpoint_minutes_saves_at_log_steps_between_step_checkpoints(
     tmp_path, monkeypatch, checkpoint_minutes, saved_at_steps
 ):
     """checkpoint_every 0: without checkpoint_minutes only the end writes last.pt, so a kill
     (which no handler sees) would lose the whole run; with it, every log step past the time
-    writes one (each step here takes far more than 1e-9 minutes, far less than 60)."""
+    writes one (each step here takes far more than 1e-9 minutes, far less than 60). The last
+    step is saved once, by the end's save, also when it is due."""
     from gaunet.training import loop
 
     saved = []
@@ -113,11 +114,11 @@ def test_checkpoint_minutes_saves_at_log_steps_between_step_checkpoints(
     monkeypatch.setattr(loop, "save_checkpoint", recording_save)
     run = tiny_train(
         tmp_path / "run",
-        steps=9,
+        steps=10,
         log_every=2,
         checkpoint_every=0,
         periodic_every=0,
         checkpoint_minutes=checkpoint_minutes,
     )
     assert saved == saved_at_steps
-    assert _final(run)["step"] == 9
+    assert _final(run)["step"] == 10

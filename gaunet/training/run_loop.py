@@ -75,7 +75,7 @@ class RunLoop:
                     continue
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self._sample_grids()
-                if due:
+                if due and reason is None:  # else the end's save below writes this step
                     self._save_run(finished=False)
                     saved_at = time.perf_counter()
         except KeyboardInterrupt as stop:
