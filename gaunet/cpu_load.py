@@ -4,7 +4,8 @@ has put aside for another process holds up every region. Measured with `gaunet t
 2-core CPU (docs/performance.md, "Threads on a busy CPU"; benchmarks/cpu_threads_check.sh):
 two threads beside one busy process ran 2-3x slower than one thread, beside two 1.5-51x. So a
 run that asks for more than one thread samples the cores first and, when other processes hold
-them, says so and what to do.
+them, says so and what to do. How many CPUs a process may use at all (usable_cpus): its
+affinity mask, capped by a cgroup CPU limit (`docker run --cpus`), which the mask does not show.
 """
 
 from __future__ import annotations
