@@ -18,11 +18,15 @@ from pathlib import Path
 
 import yaml
 
+from gaunet.config import parse_overrides
 from gaunet.training import loop, train
 
 
-def timed_saves(data: str, config: str, overrides: dict, steps: int) -> tuple[int, list[float]]:
-    """(bytes of last.pt, seconds of each save) of a `steps`-step run of `config`."""
+def timed_saves(
+    data: str, config: str, overrides: dict, steps: int
+) -> tuple[int, list[float], float]:
+    """(bytes of last.pt, seconds of each save, the run's checkpoint_minutes) of a `steps`-step
+    run of `config`."""
     real_save = loop.save_checkpoint
     seconds: list[float] = []
 
@@ -37,9 +41,10 @@ def timed_saves(data: str, config: str, overrides: dict, steps: int) -> tuple[in
         with tempfile.TemporaryDirectory() as folder:
             run = train(data, Path(folder) / "run", config=config, overrides=overrides, steps=steps)
             size = (run / "checkpoints" / "last.pt").stat().st_size
+            minutes = yaml.safe_load((run / "config.yaml").read_text())["checkpoint_minutes"]
     finally:
         loop.save_checkpoint = real_save
-    return size, seconds
+    return size, seconds, minutes
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -49,12 +54,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    overrides = {"sample_every": 0, "tensorboard": False}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    size, seconds = timed_saves(args.data, args.config, overrides, args.steps)
-    minutes = overrides.get("checkpoint_minutes", 10.0)
+    overrides = {"sample_every": 0, "tensorboard": False, **parse_overrides(args.set)}
+    size, seconds, minutes = timed_saves(args.data, args.config, overrides, args.steps)
     share = max(seconds) / (minutes * 60) if minutes else float("nan")
     line = (
         f"{args.config} {size} bytes, saves {' '.join(f'{s:.2f}' for s in seconds)} s, "
