@@ -63,7 +63,9 @@ def test_a_stop_ends_the_running_folders_and_starts_no_other(
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == code, output
     how = "terminated (SIGTERM)" if sent == signal.SIGTERM else "interrupted"
-    assert f"{how}: checkpoint saved at step" in output  # the generators' own lines
+    assert f"{how}: checkpoint saved at step" in output  # the generators' own lines,
+    assert "continue with: rerun the same gaunet benchmark command" in output  # not train's
+    assert "gaunet train --out" not in output
     assert f"{how}: rerun the same command to continue" in output
     assert not (out / "subset-2").exists(), "a waiting folder started after Ctrl-C"
     for seed in (0, 1):

@@ -72,7 +72,15 @@ def test_minutes_budget_stops_by_wall_clock(tmp_path):
     assert info["finished"] and info["steps"] >= 1 and info["wall_seconds"] < 30
 
 
-def test_ctrl_c_saves_a_checkpoint_and_reraises(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "hint, says",
+    [("", "continue with: gaunet train --out {run} --resume"),
+     ("rerun the same gaunet benchmark command",
+      "continue with: rerun the same gaunet benchmark command")],
+)  # fmt: skip
+def test_ctrl_c_saves_a_checkpoint_and_reraises(tmp_path, monkeypatch, capsys, hint, says):
+    """The message names how to continue: `gaunet train --resume`, or the caller's command
+    (a benchmark or demo resumes its generator itself)."""
     original = Trainer.train_step
 
     def interrupted(self, totals):
@@ -81,10 +89,14 @@ def test_ctrl_c_saves_a_checkpoint_and_reraises(tmp_path, monkeypatch):
         original(self, totals)
 
     monkeypatch.setattr(Trainer, "train_step", interrupted)
+    run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        tiny_train(tmp_path / "run", steps=10)
-    state, _, _ = load_checkpoint(tmp_path / "run" / "checkpoints")
+        train(PHANTOM, run, config="cpu-tiny", overrides=TINY, steps=10, resume_hint=hint)
+    state, _, _ = load_checkpoint(run / "checkpoints")
     assert state["step"] == 3
+    err = capsys.readouterr().err
+    assert f"interrupted: checkpoint saved at step 3; {says.format(run=run)}" in err
+    assert hint or "gaunet benchmark" not in err
 
 
 def test_non_finite_loss_rolls_back_and_is_counted(tmp_path, monkeypatch):

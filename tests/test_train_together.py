@@ -184,6 +184,31 @@ def test_each_member_starts_as_a_single_run_of_its_seed(tmp_path, monkeypatch):
     assert (outs[0] / "split.csv").read_bytes() != (outs[1] / "split.csv").read_bytes()
 
 
+@pytest.mark.parametrize(
+    "hint, says",
+    [("", "rerun the same command to continue them together, or `gaunet train --out RUN"),
+     ("rerun the same gaunet benchmark command",
+      "continue with: rerun the same gaunet benchmark command")],
+)  # fmt: skip
+def test_an_interrupted_stack_says_how_to_continue(tmp_path, monkeypatch, capsys, hint, says):
+    """Ctrl-C: every member saved, and the message names the caller's command when it gives
+    one (a benchmark's --stack-generators resumes the stack itself)."""
+    original = StackedStepper.train_step
+
+    def interrupted(self, totals):
+        if self.step == 2:
+            raise KeyboardInterrupt
+        original(self, totals)
+
+    monkeypatch.setattr(StackedStepper, "train_step", interrupted)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    with pytest.raises(KeyboardInterrupt):
+        train_together([PHANTOM] * 2, outs, "cpu-tiny", FP32, steps=5, progress=False,
+                       resume_hint=hint)  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"interrupted: checkpoints saved at step 2 in 2 run folders; {says}" in err, err
+
+
 # ----- 3. a stack resumes exactly --------------------------------------------------------------
 @pytest.mark.parametrize(
     ("first", "ctrl_c", "carried"), [(10, False, False), (7, True, False), (7, True, True)]

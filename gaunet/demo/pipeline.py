@@ -138,6 +138,7 @@ class Demo:
             minutes=minutes,
             resume=started,
             seed=s.seed,
+            resume_hint="rerun the same gaunet demo command",  # the demo resumes it
         )
         return json.loads(info_path.read_text())
 

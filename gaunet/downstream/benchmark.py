@@ -37,7 +37,7 @@ from gaunet.downstream.classifiers import (
     check_classifiers,
 )
 from gaunet.downstream.fit import FitSettings
-from gaunet.downstream.generator_arms import GeneratorArms, TrainingJob
+from gaunet.downstream.generator_arms import RESUME_HINT, GeneratorArms, TrainingJob
 from gaunet.downstream.report import write_reports
 from gaunet.downstream.results_file import (
     cells_left,
@@ -282,6 +282,7 @@ def train_generators_together(
                 steps=settings.gen_steps,
                 minutes=settings.gen_minutes,
                 seeds=[job.seed for job in jobs],
+                resume_hint=RESUME_HINT,
             )
             for job, run in zip(jobs, runs):
                 job.done(Path(run))

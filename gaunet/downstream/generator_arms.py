@@ -39,6 +39,9 @@ from gaunet.downstream.provenance import check_provenance, check_run_matches, lo
 from gaunet.errors import GaunetError
 from gaunet.progress import progress
 
+# what an interrupted generator tells the user: the benchmark resumes it (and skips done cells)
+RESUME_HINT = "rerun the same gaunet benchmark command"
+
 
 def _counts(wanted: np.ndarray) -> list[int]:
     """Per-class image counts for generate_dataset: each class its own (see `_make`)."""
@@ -191,6 +194,7 @@ class GeneratorArms:
                 steps=self.gen_steps,
                 minutes=self.gen_minutes,
                 seed=job.seed,
+                resume_hint=RESUME_HINT,
             )
             job.done(run)
         wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)

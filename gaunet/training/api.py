@@ -57,12 +57,15 @@ def train(
     resume: bool = False,
     seed: int | None = None,
     progress: bool = True,
+    resume_hint: str = "",
 ) -> Path:
     """Train `config.model` on the train split of `data` (a SOURCE or an ImageSet) into the run
     folder `out`, which is returned. `steps` is the run's total; `minutes` a wall-clock budget
     for this call (steps then unlimited unless also given). `resume` continues the run in `out`
     from its last good checkpoint with its saved config and training images (`data` may be
-    None). `seed` None keeps the config's seed.
+    None). `seed` None keeps the config's seed. `resume_hint`: what an interrupted run tells
+    the user to run to continue ("" = `gaunet train --out OUT --resume`; a caller that
+    resumes the run itself, as `gaunet benchmark` does, names its own command).
 
     A refused call (any GaunetError raised before training starts) leaves `out` as it was: not
     created when it did not exist. A file system error (disk full, no permission, --out a file)
@@ -74,7 +77,7 @@ def train(
         overrides["seed"] = seed
     dist = distributed.setup(str(overrides.get("device") or "auto"))
     try:
-        _train(data, out, config, overrides, resume, progress, dist, launched)
+        _train(data, out, config, overrides, resume, progress, dist, launched, resume_hint)
     except OSError as error:
         raise GaunetError(os_error(error, out)) from error
     finally:
@@ -91,13 +94,14 @@ def train_together(
     minutes: float | None = None,
     seeds: list[int] | None = None,
     progress: bool = True,
+    resume_hint: str = "",
 ) -> list[Path]:
     """Train one run per (data[k], outs[k]) at once, stacked (training/stacked.py): the same
     config, each run with its own data and seed (`seeds[k]`, default the config's seed + k).
     Each folder ends as `train()` leaves one, and `gaunet train --resume` continues it alone.
     A folder that already holds checkpoints is resumed (its `data` may be None); all runs must
     then be at the same step. `steps`/`minutes` are the budget of the whole stack. One process
-    only (no torchrun). Refused calls leave every folder as it was."""
+    only (no torchrun). Refused calls leave every folder as it was. `resume_hint` as train()'s."""
     launched = time.perf_counter()
     outs = [Path(out) for out in outs]
     if len(data) != len(outs) or not outs:
@@ -110,7 +114,7 @@ def train_together(
         raise GaunetError("runs trained together use one process: run without torchrun")
     overrides = _with_budget(overrides, steps, minutes)
     try:
-        _train_together(data, outs, config, overrides, seeds, progress, launched)
+        _train_together(data, outs, config, overrides, seeds, progress, launched, resume_hint)
     except OSError as error:
         raise GaunetError(os_error(error, outs[0])) from error
     return outs
@@ -124,6 +128,7 @@ def _train_together(
     seeds: list[int] | None,
     progress: bool,
     launched: float,
+    resume_hint: str = "",
 ) -> None:
     """train_together(): every run checked as _train() checks one (new runs before the locks,
     resumes under them), the memory of the whole stack, the stack itself (built before any
@@ -159,6 +164,7 @@ def _train_together(
         check_memory(plans[0].cfg, resolve_device(plans[0].cfg.device), images, len(plans))
         trainers = [_trainer(out, plan, False, dist, launched) for out, plan in zip(outs, plans)]
         stack = StackedTrainer(trainers, show_progress=progress)  # refuses what cannot stack
+        stack.resume_hint = resume_hint
         for out, plan, resumed in zip(outs, plans, resumes):
             if not resumed:
                 _write_new_run(out, plan, dist)
@@ -195,6 +201,7 @@ def _train(
     progress: bool,
     dist: Distributed,
     launched: float,
+    resume_hint: str = "",
 ) -> None:
     """train() in one process of the job: checks, then the lock, then writes.
 
@@ -226,6 +233,7 @@ def _train(
             save_config(plan.cfg, out / "config.yaml")
         if plan.trainer is None:
             plan.trainer = _trainer(out, plan, progress, dist, launched)
+        plan.trainer.resume_hint = resume_hint
         plan.trainer.run()
 
 

@@ -72,6 +72,7 @@ class Trainer(Stepper, RunLoop):
         self.launched: float | None = None  # perf_counter() when train() was called
         self.first_step_seconds: float | None = None
         self.run_notes: dict[str, Any] = {}  # written over run.json's fields (stacked runs)
+        self.resume_hint = ""  # how an interrupt says to continue ("": gaunet train --resume)
 
     # ----- state -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -314,7 +315,8 @@ class Trainer(Stepper, RunLoop):
 
     def _interrupted_message(self, saved: bool) -> str:
         where = f"checkpoint saved at step {self.step}" if saved else "no checkpoint written"
-        return f"{where}; continue with: gaunet train --out {self.out} --resume"
+        hint = self.resume_hint or f"gaunet train --out {self.out} --resume"
+        return f"{where}; continue with: {hint}"
 
     def _stop_reason(self, deadline: float) -> str | None:
         """ "steps" when the step limit is reached, "time" when the budget is spent, else None.

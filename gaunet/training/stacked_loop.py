@@ -77,6 +77,7 @@ class StackedTrainer(RunLoop):
         self.members = members
         self.cfg = members[0].cfg
         self.show_progress = show_progress
+        self.resume_hint = ""  # how an interrupt says to continue ("": rerun, or one --resume)
         for member in members:  # the stack's iterations are theirs: no graphs of their own
             member.leave_graph_mode("stacked")
         self.stepper = StackedStepper(members)
@@ -193,6 +194,8 @@ class StackedTrainer(RunLoop):
 
     def _interrupted_message(self, saved: bool) -> str:
         where = f"checkpoints saved at step {self.step}" if saved else "not every checkpoint saved"
+        if self.resume_hint:
+            return f"{where} in {len(self.members)} run folders; continue with: {self.resume_hint}"
         return (
             f"{where} in {len(self.members)} run folders; rerun the same command "
             "to continue them together, or `gaunet train --out RUN --resume` for one"
