@@ -29,10 +29,11 @@ lint: install
 	$(VENV)/bin/ruff format --check gaunet tests benchmarks
 
 # Test processes: one per CPU, at most 4 (each runs torch on one thread: tests/conftest.py);
-# `make test TEST_JOBS=0` runs the suite in this one process.
+# `make test TEST_JOBS=0` runs the suite in this one process. The 20 slowest tests are listed
+# at the end: CI should stay near 20 minutes, and that list says where the time goes.
 TEST_JOBS ?= auto
 test: lint
-	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --maxprocesses 4
+	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --maxprocesses 4 --durations=20
 
 format: install
 	$(VENV)/bin/ruff check --fix gaunet tests benchmarks

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,51 @@ def test_two_processes_match_and_resume_across_process_counts(tmp_path: Path):
     rank0, rank1 = _train_two_processes(out, steps=14, resume=True)  # and back
     _assert_same(rank0, rank1)
     assert json.loads((out / "run.json").read_text())["steps"] == 14
+
+
+def _clock_worker(rank: int, out: str, port: int) -> None:
+    """Rank 1's clock runs a million seconds ahead, so on its own it would find a checkpoint
+    due at every log step; rank 0's never. Each rank records what `_checkpoint_due` decided."""
+    import types
+
+    from gaunet.training import loop
+
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port), GAUNET_NO_PROGRESS="1",
+    )  # fmt: skip
+    if rank == 1:
+        real = loop.time.perf_counter
+        loop.time = types.SimpleNamespace(perf_counter=lambda: real() + 1e6)
+    decided = []
+    original = loop.Trainer._checkpoint_due
+
+    def recorded(self: loop.Trainer, saved_at: float) -> bool:
+        decided.append((self.step, original(self, saved_at)))
+        return decided[-1][1]
+
+    loop.Trainer._checkpoint_due = recorded
+    overrides = {**TINY, "device": "cpu", "checkpoint_every": 0, "periodic_every": 0,
+                 "checkpoint_minutes": 1000.0, "log_every": 2}  # fmt: skip
+    train(PHANTOM, out, config="cpu-tiny", overrides=overrides, steps=6)
+    (Path(out) / f"decided-rank{rank}.json").write_text(json.dumps(decided))
+
+
+def test_rank_0s_clock_decides_a_checkpoint_for_every_rank(tmp_path: Path):
+    """Ranks whose clocks disagree take rank 0's decision (one broadcast at log steps): a rank
+    that saved alone would leave the others waiting in a collective of its own. The job is
+    watched with a deadline, so a regression fails instead of hanging the suite."""
+    out = tmp_path / "run"
+    job = mp.spawn(_clock_worker, args=(str(out), _free_port()), nprocs=WORLD, join=False)
+    deadline = time.monotonic() + 240
+    while not job.join(timeout=5):
+        if time.monotonic() > deadline:
+            for process in job.processes:
+                process.kill()
+            pytest.fail("the two ranks did not finish in 240 s: a collective left waiting")
+    decided = [json.loads((out / f"decided-rank{r}.json").read_text()) for r in range(WORLD)]
+    assert decided[0] == decided[1] == [[step, False] for step in range(1, 7)]
+    assert json.loads((out / "run.json").read_text())["steps"] == 6
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
