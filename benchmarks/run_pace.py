@@ -87,7 +87,12 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--to-step", type=int, default=None)
     parser.add_argument("--intervals", type=int, default=10, help="without --from-step")
     args = parser.parse_args(argv)
-    lines = [line(pace(run, args.from_step, args.to_step, args.intervals)) for run in args.runs]
+    lines = []
+    for run in args.runs:
+        try:
+            lines.append(line(pace(run, args.from_step, args.to_step, args.intervals)))
+        except ValueError as error:  # a run too young for the window: said, the others go on
+            lines.append(str(error))
     print("\n".join(lines))
     return lines
 

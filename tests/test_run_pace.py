@@ -61,3 +61,11 @@ def test_a_real_run(tmp_path: Path, capsys) -> None:
     (text,) = run_pace.main([str(run)])
     assert capsys.readouterr().out.strip() == text
     assert text.startswith(f"{run}: step 6 of 6; steps 2-6: ") and "0.00 h left" in text
+
+
+def test_a_run_too_young_is_named_and_the_others_still_measured(tmp_path: Path, capsys) -> None:
+    young = _run(tmp_path / "young", [(0, 0.0)])
+    older = _run(tmp_path / "older", [(0, 0.0), (10, 20.0)])
+    lines = run_pace.main([str(young), str(older)])
+    assert lines[0] == f"{young}: fewer than two log records in the window"
+    assert lines[1].startswith(f"{older}: step 10 of 100; steps 0-10: 2.00 s/step")
