@@ -30,11 +30,10 @@ lint: install
 
 # Test processes: one per CPU, at most 4 (each runs torch on one thread: tests/conftest.py);
 # `make test TEST_JOBS=0` runs the suite in this one process. The 20 slowest tests are listed
-# at the end: CI should stay near 20 minutes, and that list says where the time goes. Tests
-# marked xdist_group("NAME") run in one process, so they share its session fixtures.
+# at the end: CI should stay near 20 minutes, and that list says where the time goes.
 TEST_JOBS ?= auto
 test: lint
-	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --maxprocesses 4 --dist loadgroup --durations=20
+	$(VENV)/bin/pytest -q -n $(TEST_JOBS) --maxprocesses 4 --durations=20
 
 format: install
 	$(VENV)/bin/ruff check --fix gaunet tests benchmarks

@@ -42,9 +42,10 @@ def item5_smoke_check(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One smoke run of benchmarks/gpu_train_check.py's item-5 stage, as it comes back from the
     GPU: the check's output folder (summary.json, log.txt and item5/, the benchmark folder
     copied back), whose recorded absolute paths lead to a work folder that no longer exists.
-    Shared by tests/test_gpu_train_check.py and tests/test_item5_report.py (about 60 s;
-    xdist_group "item5-smoke" keeps them in one test process under `make test`); a test that
-    changes item5/ works on a copy."""
+    Shared by tests/test_gpu_train_check.py and tests/test_item5_report.py (about 60 s) where
+    they run in one test process (pytest-xdist's loadgroup would pin them to one, but it groups
+    nothing with pytest 9.2: pytest-xdist issue 1386); a test that changes item5/ works on a
+    copy."""
     from test_gpu_train_check import ALL_BUT_ITEM5
 
     root = Path(__file__).resolve().parents[1]

@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = ",".join(
     [
@@ -162,7 +160,6 @@ ALL_BUT_ITEM5 = ",".join(
 )  # fmt: skip
 
 
-@pytest.mark.xdist_group("item5-smoke")  # with test_item5_report.py: one smoke run for both
 def test_item5_continues_in_a_carried_folder(item5_smoke_check, tmp_path):
     """--item5-dir with the folder a first check brought back (conftest.item5_smoke_check),
     carried to another path as to a fresh GPU machine, its recorded paths stale: the second

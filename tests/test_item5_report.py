@@ -22,8 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import item5_report  # noqa: E402
 
-# one test process for these and test_gpu_train_check's item-5 test: they share the smoke run
-pytestmark = pytest.mark.xdist_group("item5-smoke")
 DATA = "phantom:n=48,classes=2"
 REPORT = [sys.executable, str(ROOT / "benchmarks" / "item5_report.py")]
 QUICK = ["--data", DATA, "--device", "cpu", "--domain-steps", "50"]  # a 3-second domain CNN
@@ -38,7 +36,7 @@ EXPECTED = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def smoke_item5(item5_smoke_check: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke item-5 folder as it comes back from the GPU (conftest.item5_smoke_check): a
     copy, whose recorded absolute paths point to a folder (the 'GPU machine's') that no longer
@@ -51,11 +49,11 @@ def _copy(source: Path, target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def reported_item5(smoke_item5: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """That folder carried elsewhere again and reported on: one run of the script (four
-    evaluations, most of this file's time), shared; (the folder, the run's stdout). Its
-    recorded paths were checked to lead nowhere before the run."""
+    evaluations, most of this file's time), shared by the tests of a test process; (the folder,
+    the run's stdout). Its recorded paths were checked to lead nowhere before the run."""
     item5 = _copy(smoke_item5, tmp_path_factory.mktemp("elsewhere") / "ITEM5")
     for record in item5.glob("subset-*/generators/gaunet-*.json"):
         assert not Path(json.loads(record.read_text())["run"]).exists()  # stale, as after the GPU
