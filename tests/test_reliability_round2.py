@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import PHANTOM, TINY, tiny_train
+from train_helpers import PHANTOM, TINY, ctrl_c_at, tiny_train
 
 import gaunet.io as io_module
 from gaunet.cli import main
@@ -287,14 +287,7 @@ def test_run_json_tells_completed_from_budget_exhausted(tmp_path):
 def test_interrupted_run_is_marked_interrupted(tmp_path, monkeypatch):
     from gaunet.training.loop import Trainer
 
-    original = Trainer.train_step
-
-    def interrupted(self, totals):
-        if self.step == 2:
-            raise KeyboardInterrupt
-        original(self, totals)
-
-    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    ctrl_c_at(monkeypatch, Trainer, 2)
     with pytest.raises(KeyboardInterrupt):
         tiny_train(tmp_path / "run", steps=10)
     info = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from train_helpers import PHANTOM, TINY, tiny_train
+from train_helpers import PHANTOM, TINY, ctrl_c_at, tiny_train
 
 from gaunet.data import load_source
 from gaunet.errors import GaunetError
@@ -81,14 +81,7 @@ def test_minutes_budget_stops_by_wall_clock(tmp_path):
 def test_ctrl_c_saves_a_checkpoint_and_reraises(tmp_path, monkeypatch, capsys, hint, says):
     """The message names how to continue: `gaunet train --resume`, or the caller's command
     (a benchmark or demo resumes its generator itself)."""
-    original = Trainer.train_step
-
-    def interrupted(self, totals):
-        if self.step == 3:
-            raise KeyboardInterrupt
-        original(self, totals)
-
-    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    ctrl_c_at(monkeypatch, Trainer, 3)
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train(PHANTOM, run, config="cpu-tiny", overrides=TINY, steps=10, resume_hint=hint)

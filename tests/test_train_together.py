@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import PHANTOM, TINY, tiny_train
+from train_helpers import PHANTOM, TINY, ctrl_c_at, tiny_train
 
 import gaunet.training.loop as loop
 from gaunet import load_generator
@@ -193,14 +193,7 @@ def test_each_member_starts_as_a_single_run_of_its_seed(tmp_path, monkeypatch):
 def test_an_interrupted_stack_says_how_to_continue(tmp_path, monkeypatch, capsys, hint, says):
     """Ctrl-C: every member saved, and the message names the caller's command when it gives
     one (a benchmark's --stack-generators resumes the stack itself)."""
-    original = StackedStepper.train_step
-
-    def interrupted(self, totals):
-        if self.step == 2:
-            raise KeyboardInterrupt
-        original(self, totals)
-
-    monkeypatch.setattr(StackedStepper, "train_step", interrupted)
+    ctrl_c_at(monkeypatch, StackedStepper, 2)
     outs = [tmp_path / "a", tmp_path / "b"]
     with pytest.raises(KeyboardInterrupt):
         train_together([PHANTOM] * 2, outs, "cpu-tiny", FP32, steps=5, progress=False,
@@ -220,14 +213,7 @@ def test_a_stack_resumes_exactly(stack, tmp_path, monkeypatch, first, ctrl_c, ca
     they continue, as a GPU machine's folders brought back and continued on another."""
     outs = [tmp_path / "a", tmp_path / "b"]
     if ctrl_c:
-        original = StackedStepper.train_step
-
-        def interrupted(self, totals):
-            if self.step == first:
-                raise KeyboardInterrupt
-            original(self, totals)
-
-        monkeypatch.setattr(StackedStepper, "train_step", interrupted)
+        ctrl_c_at(monkeypatch, StackedStepper, first)
         with pytest.raises(KeyboardInterrupt):
             _together(outs, STEPS, seeds=SEEDS)
         monkeypatch.undo()

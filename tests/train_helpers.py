@@ -45,3 +45,16 @@ def one_train_error_line(err: str, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
+
+
+def ctrl_c_at(monkeypatch, stepper: type, step: int) -> None:
+    """Make `stepper.train_step` (Trainer or StackedStepper) raise KeyboardInterrupt, as Ctrl-C
+    would, when it is about to train past `step`."""
+    original = stepper.train_step
+
+    def interrupted(self, totals):
+        if self.step == step:
+            raise KeyboardInterrupt
+        original(self, totals)
+
+    monkeypatch.setattr(stepper, "train_step", interrupted)
