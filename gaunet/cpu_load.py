@@ -3,9 +3,10 @@ much slower than one: each parallel region waits for its slowest thread, and a t
 has put aside for another process holds up every region. Measured with `gaunet train` on a
 2-core CPU (docs/performance.md, "Threads on a busy CPU"; benchmarks/cpu_threads_check.sh):
 two threads beside one busy process ran 2-3x slower than one thread, beside two 1.5-51x. So a
-run that asks for more than one thread samples the cores first and, when other processes hold
-them, says so and what to do. How many CPUs a process may use at all (usable_cpus): its
-affinity mask, capped by a cgroup CPU limit (`docker run --cpus`), which the mask does not show.
+run that asks for more than one thread samples the cores (and, under a cgroup CPU limit, what
+others under it use) first and, when other processes hold them, says so and what to do. How
+many CPUs a process may use at all (usable_cpus): its affinity mask, capped by a cgroup CPU
+limit (`docker run --cpus`), which the mask does not show.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gaunet.errors import GaunetWarning
 STAT = Path("/proc/stat")
 CGROUP = Path("/sys/fs/cgroup")
 OWN_CGROUP = Path("/proc/self/cgroup")
+_clock = time.monotonic  # the window over which a cgroup's CPU use is sampled (tests set it)
 
 
 def usable_cpu_set() -> set[int]:
@@ -45,20 +47,53 @@ def cpu_limit(root: Path = CGROUP, membership: Path = OWN_CGROUP) -> float | Non
     """CPUs' worth of time a cgroup limit gives this process (`docker run --cpus 2`, a
     Kubernetes CPU limit: a CFS quota); the tightest of its cgroup's and those above it. None
     without one, or where it cannot be read (not Linux)."""
+    tightest = limiting_cgroup(root, membership)
+    return tightest[0] if tightest else None
+
+
+def limiting_cgroup(
+    root: Path = CGROUP, membership: Path = OWN_CGROUP
+) -> tuple[float, Path] | None:
+    """The tightest cgroup CPU limit over this process and its folder: every process under that
+    folder shares the limit (cpu_limit)."""
     try:
         lines = membership.read_text().splitlines()
     except OSError:
         return None
-    limits: list[float | None] = []
+    limits: list[tuple[float | None, Path]] = []
     for line in lines:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
         if controllers == "" and line.startswith("0::"):  # cgroup v2
-            limits += [_v2_limit(folder) for folder in _folders(root, path)]
+            limits += [(_v2_limit(folder), folder) for folder in _folders(root, path)]
         elif "cpu" in controllers.split(","):  # cgroup v1, e.g. "4:cpu,cpuacct:/docker/ab12"
             base = root / controllers if (root / controllers).is_dir() else root / "cpu"
-            limits += [_v1_limit(folder) for folder in _folders(base, path)]
-    found = [limit for limit in limits if limit]
-    return min(found) if found else None
+            limits += [(_v1_limit(folder), folder) for folder in _folders(base, path)]
+    found = [(limit, folder) for limit, folder in limits if limit]
+    return min(found, key=lambda pair: pair[0]) if found else None
+
+
+def cgroup_cpu_seconds(folder: Path, root: Path = CGROUP) -> float | None:
+    """CPU seconds every process under a cgroup folder has used so far: cgroup v2 cpu.stat's
+    usage_usec, v1 cpuacct.usage (nanoseconds) beside the limit or, where cpuacct is mounted
+    apart from cpu, in its own hierarchy at the same path. None where none can be read."""
+    try:
+        for line in (folder / "cpu.stat").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "usage_usec":
+                return int(value) / 1e6
+    except (OSError, ValueError):
+        pass
+    candidates = [folder / "cpuacct.usage"]
+    if folder.is_relative_to(root) and folder != root:
+        controller, *path = folder.relative_to(root).parts
+        if controller.startswith("cpu"):  # v1: "cpu" or "cpu,cpuacct"
+            candidates.append(root.joinpath("cpuacct", *path, "cpuacct.usage"))
+    for usage in candidates:
+        try:
+            return int(usage.read_text()) / 1e9
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _folders(base: Path, path: str) -> list[Path]:
@@ -125,22 +160,53 @@ def busy_cores(
 
 
 def warn_if_busy(threads: int, cpus: set[int], what: str, option: str) -> float | None:
-    """Warn when fewer than `threads` of `cpus` are free. Returns the busy cores (None: not
-    sampled, one thread, or no /proc/stat). `option` is how the user asks for one thread."""
+    """Warn when fewer than `threads` of `cpus` are free, or, under a cgroup CPU limit, when
+    other processes under it (`docker run --cpus 2` with two jobs inside) leave less than
+    `threads` CPUs of it: the affinity mask shows the host's cores, idle or not, while the
+    limit throttles this process. Returns the busy cores of `cpus` (None: not sampled, one
+    thread, or no /proc/stat). `option` is how the user asks for one thread."""
     if threads <= 1:
         return None
-    busy = busy_cores(cpus)
+    limited = limiting_cgroup()
+    started = (_clock(), cgroup_cpu_seconds(limited[1])) if limited else None
+    busy = busy_cores(cpus)  # this process sleeps meanwhile: the cgroup's use is the others'
+    if limited and started and started[1] is not None:
+        used = _cpus_used_since(limited[1], *started)
+        if used is not None and limited[0] - used < threads - 0.5:
+            _warn_busy(
+                f"other processes under this process's CPU limit use {used:.1f} of its "
+                f"{limited[0]:g} CPUs",
+                threads,
+                what,
+                option,
+            )
+            return busy
     if busy is None or len(cpus) - busy >= threads - 0.5:
         return busy
-    warnings.warn(
-        f"other processes keep {busy:.1f} of the {len(cpus)} CPU cores busy, and {what} asks for "
-        f"{threads} threads: each step waits for threads the system has set aside (measured "
-        "2-3x slower than one thread with one of 2 cores taken, up to 51x with both; "
-        f"docs/performance.md, 'Threads on a busy CPU'). Use {option} while they run.",
-        GaunetWarning,
-        stacklevel=3,
+    _warn_busy(
+        f"other processes keep {busy:.1f} of the {len(cpus)} CPU cores busy", threads, what, option
     )
     return busy
+
+
+def _cpus_used_since(folder: Path, started: float, seconds_then: float) -> float | None:
+    """CPUs' worth a cgroup used since `started` (time.monotonic) when it had `seconds_then`."""
+    seconds_now = cgroup_cpu_seconds(folder)
+    elapsed = _clock() - started
+    if seconds_now is None or elapsed < 0.05:  # too short a window to say anything
+        return None
+    return max(0.0, seconds_now - seconds_then) / elapsed
+
+
+def _warn_busy(who: str, threads: int, what: str, option: str) -> None:
+    warnings.warn(
+        f"{who}, and {what} asks for {threads} threads: each step waits for threads the system "
+        "has set aside (measured 2-3x slower than one thread with one of 2 cores taken, up to "
+        f"51x with both; docs/performance.md, 'Threads on a busy CPU'). Use {option} while they "
+        "run.",
+        GaunetWarning,
+        stacklevel=4,
+    )
 
 
 def capped_threads(threads: int, torch_default: int, warn: bool = True) -> int:

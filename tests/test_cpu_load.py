@@ -275,3 +275,90 @@ def test_the_benchmark_and_demo_threads_are_capped_the_same(
     messages = [str(w.message) for w in caught if issubclass(w.category, GaunetWarning)]
     assert messages == [f"{named} is more than the 1 CPU(s) this process may use; using 1"]
     assert torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize(
+    ("folder", "files", "seconds"),
+    [
+        # cgroup v2: cpu.stat's usage_usec
+        ("", {"cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n"}, 2.5),
+        # v1 with cpu and cpuacct mounted together (docker): cpuacct.usage in nanoseconds
+        ("cpu,cpuacct/docker/ab12", {"cpu,cpuacct/docker/ab12/cpuacct.usage": "1500000000"}, 1.5),
+        # v1 with cpuacct mounted apart: its hierarchy at the same path; v1's own cpu.stat
+        # holds throttling counts, not usage
+        (
+            "cpu/docker/ab12",
+            {
+                "cpu/docker/ab12/cpu.stat": "nr_periods 10\nnr_throttled 2\nthrottled_time 9\n",
+                "cpuacct/docker/ab12/cpuacct.usage": "4000000000\n",
+            },
+            4.0,
+        ),
+        ("cpu/docker/ab12", {"cpu/docker/ab12/cpu.stat": "nr_periods 10\n"}, None),
+        ("", {"cpu.stat": "usage_usec lots\n"}, None),
+    ],
+)
+def test_cgroup_cpu_seconds_reads_v2_and_v1_usage(
+    tmp_path: Path, folder: str, files: dict[str, str], seconds: float | None
+) -> None:
+    root, _ = _cgroup(tmp_path, "0::/\n", files)
+    assert cpu_load.cgroup_cpu_seconds(root / folder, root) == seconds
+
+
+def test_the_limiting_cgroup_is_the_folder_of_the_tightest_limit(tmp_path: Path) -> None:
+    """Every process under that folder shares its limit, so its usage is what competes."""
+    files = {"kubepods/cpu.max": "400000 100000", "kubepods/pod1/c1/cpu.max": "150000 100000"}
+    root, own = _cgroup(tmp_path, "0::/kubepods/pod1/c1\n", files)
+    assert cpu_load.limiting_cgroup(root, own) == (1.5, root / "kubepods" / "pod1" / "c1")
+    (root / "kubepods" / "cpu.max").write_text("100000 100000")
+    assert cpu_load.limiting_cgroup(root, own) == (1.0, root / "kubepods")
+    assert cpu_load.limiting_cgroup(root, tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "others_use", "host_busy", "threads", "said"),
+    [
+        # `docker run --cpus 2` on a 64-core host, another job in the container using 1.5 CPUs:
+        # the host's cores are mostly idle, but two threads share half a CPU of quota
+        (2.0, 1.5, 1.5, 2, "other processes under this process's CPU limit use 1.5 of its 2 CPUs"),
+        (2.0, 0.2, 40.0, 2, None),  # a busy host, an idle container: 24 free cores, the quota free
+        (4.0, 1.0, 1.0, 2, None),  # three of four CPUs of quota left for two threads
+        (2.0, 1.5, 1.5, 1, None),  # one thread waits on no other
+        # no usage file under the limit: the host's cores are all there is to go by
+        (2.0, None, 63.0, 2, "other processes keep 63.0 of the 64 CPU cores busy"),
+    ],
+)
+def test_a_warning_when_others_under_the_cpu_limit_use_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: float,
+    others_use: float | None,
+    host_busy: float,
+    threads: int,
+    said: str | None,
+) -> None:
+    """The affinity mask shows the host's cores; a cgroup quota throttles this process when the
+    others under it use it up, however idle the host is. Sampled over the same window."""
+    folder = tmp_path / "pod"
+    folder.mkdir()
+    stat = folder / "cpu.stat"
+    if others_use is not None:
+        stat.write_text("usage_usec 7000000\n")
+    clock = iter([100.0, 102.0])  # a two-second window
+
+    def sample_host(cpus: set[int], seconds: float = 0.3) -> float:
+        if others_use is not None:  # what the others used meanwhile (this process sleeps)
+            stat.write_text(f"usage_usec {7000000 + int(2e6 * others_use)}\n")
+        return host_busy
+
+    monkeypatch.setattr(cpu_load, "limiting_cgroup", lambda: (limit, folder))
+    monkeypatch.setattr(cpu_load, "busy_cores", sample_host)
+    monkeypatch.setattr(cpu_load, "_clock", lambda: next(clock))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = cpu_load.warn_if_busy(threads, set(range(64)), "this run", "--threads 1")
+    assert got == (None if threads == 1 else host_busy)
+    messages = [str(w.message) for w in caught if issubclass(w.category, GaunetWarning)]
+    assert len(messages) == (said is not None)
+    if said:
+        assert messages[0].startswith(said) and "this run asks for 2 threads" in messages[0]
