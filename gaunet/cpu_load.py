@@ -168,9 +168,9 @@ def warn_if_busy(threads: int, cpus: set[int], what: str, option: str) -> float 
     if threads <= 1:
         return None
     limited = limiting_cgroup()
-    started = (_clock(), cgroup_cpu_seconds(limited[1])) if limited else None
+    started = (_clock(), cgroup_cpu_seconds(limited[1])) if limited else (0.0, None)
     busy = busy_cores(cpus)  # this process sleeps meanwhile: the cgroup's use is the others'
-    if limited and started and started[1] is not None:
+    if limited and started[1] is not None:
         used = _cpus_used_since(limited[1], *started)
         if used is not None and limited[0] - used < threads - 0.5:
             _warn_busy(
