@@ -4,6 +4,10 @@ A worker process (`gaunet benchmark --subset-seeds --jobs N`) does not draw its 
 would garble the parent's. With `relay_bars`, each of its bars sends its state to the parent,
 which shows every worker's latest state in its own bar (`WorkerBars`): hours of generator
 training in a worker are not a silent "0/5 subsets".
+
+A job stopped and continued (Ctrl-Z then `fg`, `kill -STOP`/`-CONT`) would otherwise fold the
+whole pause into the bar's smoothed rate: its ETA read hours too long for a dozen updates. On
+SIGCONT, every live bar drops the one interval that holds the pause (`_skip_paused_interval`).
 """
 
 from __future__ import annotations
@@ -11,18 +15,25 @@ from __future__ import annotations
 import math
 import os
 import queue as queue_module
+import signal
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, NamedTuple
 
 from tqdm.auto import tqdm
+from tqdm.std import EMA
 from tqdm.std import tqdm as plain_tqdm
 
 _silenced = 0  # > 0 inside `silenced()`: every bar is off (`--quiet`)
 _relay: tuple[Any, str] | None = None  # in a worker: (queue, label) its bars report to
 RELAY_SECONDS = 2.0  # a relayed bar sends at most this often (and always when it ends)
+_live_bars: weakref.WeakSet = weakref.WeakSet()  # bars progress() made, for SIGCONT
+_sigcont_watched = False
 
 
 @contextmanager
@@ -48,11 +59,16 @@ def progress(
     """A tqdm bar on stderr; off with `disable`, inside `silenced()`, or with
     GAUNET_NO_PROGRESS=1 (tests, logs). A disabled bar prints nothing, not even its start."""
     disable = disable or _silenced > 0 or os.environ.get("GAUNET_NO_PROGRESS", "") == "1"
-    if _relay is not None and not disable:
-        return _RelayedBar(
+    if disable:
+        return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, disable=True)
+    _watch_sigcont()
+    if _relay is not None:
+        bar = _RelayedBar(
             iterable, relay=_relay, total=total, desc=desc, unit=unit, initial=initial
         )
-    return tqdm(
+        _live_bars.add(bar)
+        return bar
+    bar = tqdm(
         iterable,
         total=total,
         desc=desc,
@@ -61,9 +77,54 @@ def progress(
         leave=leave,
         file=sys.stderr,
         dynamic_ncols=True,
-        disable=disable,
         mininterval=0.5,
     )
+    _live_bars.add(bar)
+    return bar
+
+
+class _SkipNext:
+    """A bar's moving average (tqdm's EMA of steps or of seconds between draws) that ignores
+    the next value it is given: the interval a stop-and-continue fell into."""
+
+    def __init__(self, average: EMA) -> None:
+        self.average = average
+        self.skip = True
+
+    def __call__(self, value: float | None = None) -> float:
+        if value is not None and self.skip:
+            self.skip = False
+            value = None
+        return self.average(value)
+
+
+def _skip_paused_interval(bar: plain_tqdm) -> None:
+    """The bar's next interval (steps and seconds alike) stays out of its rate."""
+    for name in ("_ema_dn", "_ema_dt"):
+        average = getattr(bar, name, None)
+        if isinstance(average, _SkipNext):
+            average.skip = True
+        elif average is not None:
+            setattr(bar, name, _SkipNext(average))
+
+
+def _on_sigcont(signum: int, frame: FrameType | None) -> None:
+    for bar in list(_live_bars):
+        _skip_paused_interval(bar)
+
+
+def _watch_sigcont() -> None:
+    """Handle SIGCONT once per process, from the main thread, where nobody else does (a
+    program that embeds gaunet and handles SIGCONT itself keeps its handler)."""
+    global _sigcont_watched
+    sigcont = getattr(signal, "SIGCONT", None)  # not on Windows
+    if _sigcont_watched or sigcont is None:
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _sigcont_watched = True
+    if signal.getsignal(sigcont) == signal.SIG_DFL:
+        signal.signal(sigcont, _on_sigcont)
 
 
 class BarState(NamedTuple):

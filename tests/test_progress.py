@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,30 @@ def test_subset_folders_at_once_show_their_own_bars(tmp_path: Path, monkeypatch,
     err = capfd.readouterr().err
     for seed in range(3):
         assert f"subset seed {seed} done (subset {seed}: benchmark 4/4 cell" in err
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGCONT"), reason="no SIGCONT on this system")
+@pytest.mark.parametrize("continued", [True, False])
+def test_a_stop_and_continue_stays_out_of_the_rate(monkeypatch, continued: bool) -> None:
+    """Ctrl-Z, an hour, `fg`: the hour is not folded into the rate (and so the ETA). Without
+    the SIGCONT, a one-hour interval between two steps is a slow step, and counts."""
+    monkeypatch.delenv("GAUNET_NO_PROGRESS", raising=False)
+    clock = [1000.0]
+    with progress(total=100, desc="train", unit="step") as bar:
+        bar._time = lambda: clock[0]
+        bar.start_t = bar.last_print_t = clock[0]
+        for _ in range(5):
+            clock[0] += 2.0
+            bar.update()
+        assert bar.format_dict["rate"] == pytest.approx(0.5)
+        clock[0] += 3600.0
+        if continued:
+            os.kill(os.getpid(), signal.SIGCONT)
+        for _ in range(2):
+            clock[0] += 2.0
+            bar.update()
+        rate = bar.format_dict["rate"]
+    if continued:
+        assert rate == pytest.approx(0.5)
+    else:
+        assert rate < 0.01
