@@ -18,6 +18,10 @@ wall seconds) beside its image metrics, their means, and the pooled gains of the
 item 5 asks about. The folder was copied from another machine, so the absolute paths recorded
 inside it are stale: every file is found relative to ITEM5.
 
+`--evaluate-only` writes the evaluations alone, for each subset whose generator has finished,
+before its cells are done: once both JSONs exist the report no longer needs the generator's
+checkpoint, so the folder can move to another machine without it (benchmarks/item5_cpu.sh).
+
 `--earlier REPORT.json` joins subsets that an earlier run of this script reported and whose
 folders are gone (a machine that did not keep `runs/`): their rows and per-subset gains are
 taken as that report recorded them, and the gains are pooled again over all the subsets.
@@ -113,7 +117,10 @@ def locate(subset: Path) -> dict:
     run = _need(subset, records[0].with_suffix(""), "the generator's run folder")
     _need(subset, run / "run.json", "the generator's run record")
     _need(subset, run / "config.yaml", "the generator's settings")
-    _need(subset, run / "checkpoints" / "last.pt", "the generator's weights")
+    if not all((subset / f"{name}.json").exists() for name in ("evaluate", "evaluate-real")):
+        # evaluate's noise diversity samples the generator; once both JSONs exist the folder
+        # may travel without its checkpoint (benchmarks/item5_cpu.sh save)
+        _need(subset, run / "checkpoints" / "last.pt", "the generator's weights")
     manifests = sorted((subset / "synthetic").glob("gaunet-*/manifest.csv"))
     if not manifests:
         raise ReportError(
@@ -434,6 +441,13 @@ def build(args: argparse.Namespace) -> dict:
     """Check every subset (and an --earlier report) first, so a missing file fails before
     minutes of evaluation; then evaluate each and gather the report."""
     item5 = args.item5
+    if args.evaluate_only:  # each subset whose generator has finished, before pooled.json
+        finished = [s for s in subsets(item5) if list((s / "generators").glob("gaunet-*.json"))]
+        found = [locate(subset) for subset in finished]
+        for parts in found:
+            evaluate(parts, args)
+            evaluate(parts, args, real=True)
+        return {"evaluated": [str(parts["subset"]) for parts in found]}
     pooled_path = item5 / "pooled.json"
     if not pooled_path.exists():
         raise ReportError(
@@ -492,12 +506,21 @@ def main(argv: list[str] | None = None) -> None:
         help="an earlier item5.json whose subsets join this report (their folders gone); "
         "repeatable",
     )
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="only write each subset's evaluate.json and evaluate-real.json (the part that "
+        "needs the generator's checkpoint), before the cells are done and pooled",
+    )
     args = parser.parse_args(argv)
     out = args.out or args.item5 / "item5.md"
     try:
         report = build(args)
     except ReportError as error:
         raise SystemExit(f"item5_report: {error}") from None
+    if args.evaluate_only:
+        print("evaluated:", *report["evaluated"])
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out.with_suffix(".json"), report)
     out.write_text(markdown(report))

@@ -155,6 +155,41 @@ def test_a_subset_without_its_images_is_named(smoke_item5: Path, tmp_path: Path)
     assert not list(item5.glob("subset-*/evaluate.*")) and not (item5 / "item5.md").exists()
 
 
+def test_evaluated_first_then_reported_without_checkpoints(
+    smoke_item5: Path, tmp_path: Path
+) -> None:
+    """--evaluate-only scores each finished subset before there is a pooled.json; after that
+    the folder reports without its generators' checkpoints (benchmarks/item5_cpu.sh keeps
+    folders in git without them), and a subset not yet evaluated still names what it lacks."""
+    item5 = _copy(smoke_item5, tmp_path / "ITEM5")
+    pooled = (item5 / "pooled.json").read_bytes()
+    (item5 / "pooled.json").unlink()
+    first = subprocess.run(
+        [*REPORT, str(item5), *QUICK, "--evaluate-only"], capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.stdout.count("gaunet evaluate") == 4  # two subsets, generated and real
+    for subset in ("subset-0", "subset-1"):
+        assert (item5 / subset / "evaluate.json").is_file()
+        assert (item5 / subset / "evaluate-real.json").is_file()
+    assert not (item5 / "item5.md").exists()
+
+    for checkpoints in item5.glob("subset-*/generators/*/checkpoints"):
+        shutil.rmtree(checkpoints)
+    (item5 / "pooled.json").write_bytes(pooled)
+    done = subprocess.run([*REPORT, str(item5), *QUICK], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "gaunet evaluate" not in done.stdout
+    rows = json.loads((item5 / "item5.json").read_text())["subsets"]
+    scored = json.loads((item5 / "subset-1" / "evaluate.json").read_text())
+    assert rows[1]["fd_domain"] == scored["features"]["domain"]["overall"]["FD_domain"]
+
+    (item5 / "subset-1" / "evaluate-real.json").unlink()
+    missing = subprocess.run([*REPORT, str(item5), *QUICK], capture_output=True, text=True)
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    assert "subset-1" in missing.stderr and "last.pt is missing" in missing.stderr
+
+
 def test_an_earlier_report_joins_its_subsets(
     reported_item5: tuple[Path, str], tmp_path: Path
 ) -> None:

@@ -1,0 +1,71 @@
+#!/bin/bash
+# Issue 29 item 5 on the 2-core CPU, across sessions that may each get a fresh machine (a clean
+# checkout without the git-ignored runs/): docs/augmentation.md, "Item 5 on the 2-core CPU".
+#
+#   bash benchmarks/item5_cpu.sh run SEEDS JOBS [more gaunet benchmark options]
+#       e.g. run 2,3 2   or   run 4 1 --threads 2
+#     restores each subset folder kept under docs/results/item5-cpu/ that runs/ lacks, then
+#     runs (or continues) the item-5 benchmark for those subset seeds in runs/item5-cpu/item5.
+#   bash benchmarks/item5_cpu.sh save
+#     keeps every subset folder whose generator has finished in docs/results/item5-cpu/,
+#     without its checkpoints, samples and TensorBoard logs (a few MB in git instead of 8 MB
+#     per checkpoint): its synthetic images, cells (results.csv) and the generator's run.json,
+#     config, metrics and image metrics (evaluate*.json from benchmarks/item5_report.py, which
+#     need the checkpoint, so run that first). A restored folder continues from its images.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ITEM5=runs/item5-cpu/item5
+KEPT=docs/results/item5-cpu
+GEN_CONFIG=runs/item5-cpu/gen-tiny-b128.yaml  # the path is pinned in each benchmark.json
+PY=.venv/bin/python
+
+case "${1:-}" in
+run)
+    seeds=$2 jobs=$3
+    shift 3
+    mkdir -p "$ITEM5"
+    if [ ! -f "$GEN_CONFIG" ]; then  # cpu-tiny at 28 px (padded to 32), batch 128
+        $PY -c "from pathlib import Path; from gaunet.config import load_config, save_config; \
+save_config(load_config('cpu-tiny', {'size': 28, 'pad_input': True, 'batch_size': 128}), \
+Path('$GEN_CONFIG'))"
+    fi
+    for kept in "$KEPT"/subset-*; do
+        [ -d "$kept" ] || continue
+        subset=$(basename "$kept")
+        [ -e "$ITEM5/$subset" ] && continue
+        cp -r "$kept" "$ITEM5/$subset"
+        # the generator record names its run folder by absolute path: this checkout's
+        for record in "$ITEM5/$subset"/generators/*.json; do
+            [ -f "$record" ] || continue
+            $PY - "$record" <<'PY'
+import json, pathlib, sys
+record = pathlib.Path(sys.argv[1])
+entry = json.loads(record.read_text())
+if "run" in entry:
+    entry["run"] = str(record.with_suffix("").resolve())
+    record.write_text(json.dumps(entry))
+PY
+        done
+        echo "restored $ITEM5/$subset from $kept"
+    done
+    exec $PY -m gaunet benchmark --data ../shared/data/breastmnist.npz --out "$ITEM5" \
+        --fractions 0.25 --arms none,classic,gaunet,gaunet+classic,copies,copies+classic \
+        --seeds 10 --classifiers resnet18 --width 0.5 --epochs 20 --gen-config "$GEN_CONFIG" \
+        --gen-steps 5352 --subset-seeds "$seeds" --jobs "$jobs" --device cpu "$@"
+    ;;
+save)
+    for folder in "$ITEM5"/subset-*; do
+        ls "$folder"/generators/*.json > /dev/null 2>&1 || continue  # generator not finished
+        subset=$(basename "$folder")
+        rm -rf "${KEPT:?}/$subset"
+        mkdir -p "$KEPT/$subset"
+        tar -C "$folder" --exclude=checkpoints --exclude=samples --exclude=tensorboard \
+            --exclude=.gaunet.lock -cf - . | tar -C "$KEPT/$subset" -xf -
+        echo "kept $folder in $KEPT/$subset ($(du -sh "$KEPT/$subset" | cut -f1))"
+    done
+    ;;
+*)
+    sed -n 2,16p "$0"
+    exit 2
+    ;;
+esac
