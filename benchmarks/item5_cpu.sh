@@ -3,7 +3,7 @@
 # checkout without the git-ignored runs/): docs/augmentation.md, "Item 5 on the 2-core CPU".
 #
 #   bash benchmarks/item5_cpu.sh run SEEDS JOBS [more gaunet benchmark options]
-#       e.g. run 2,3 2   or   run 4 1 --threads 2
+#       e.g. run 2,3 2   or   run 4 1 --threads 2   (JOBS is ignored for one subset)
 #     restores each subset folder kept under docs/results/item5-cpu/ that runs/ lacks, then
 #     runs (or continues) the item-5 benchmark for those subset seeds in runs/item5-cpu/item5.
 #   bash benchmarks/item5_cpu.sh save
@@ -48,10 +48,15 @@ PY
         done
         echo "restored $ITEM5/$subset from $kept"
     done
-    exec $PY -m gaunet benchmark --data ../shared/data/breastmnist.npz --out "$ITEM5" \
+    if [[ $seeds == *,* ]]; then  # subset-S folders under ITEM5, JOBS of them at once
+        where=(--out "$ITEM5" --subset-seeds "$seeds" --jobs "$jobs")
+    else  # one subset: its own folder, as --subset-seeds would name it
+        where=(--out "$ITEM5/subset-$seeds" --subset-seed "$seeds")
+    fi
+    exec $PY -m gaunet benchmark --data ../shared/data/breastmnist.npz "${where[@]}" \
         --fractions 0.25 --arms none,classic,gaunet,gaunet+classic,copies,copies+classic \
         --seeds 10 --classifiers resnet18 --width 0.5 --epochs 20 --gen-config "$GEN_CONFIG" \
-        --gen-steps 5352 --subset-seeds "$seeds" --jobs "$jobs" --device cpu "$@"
+        --gen-steps 5352 --device cpu "$@"
     ;;
 save)
     for folder in "$ITEM5"/subset-*; do
