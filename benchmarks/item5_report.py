@@ -437,17 +437,21 @@ def join_earlier(report: dict, earlier: dict, path: Path) -> dict:
     }
 
 
+def evaluate_finished(args: argparse.Namespace) -> list[Path]:
+    """--evaluate-only: both evaluations of each subset whose generator has finished (it has
+    a run record), before there is a pooled.json; the subsets evaluated."""
+    finished = [s for s in subsets(args.item5) if list((s / "generators").glob("gaunet-*.json"))]
+    found = [locate(subset) for subset in finished]
+    for parts in found:
+        evaluate(parts, args)
+        evaluate(parts, args, real=True)
+    return [parts["subset"] for parts in found]
+
+
 def build(args: argparse.Namespace) -> dict:
     """Check every subset (and an --earlier report) first, so a missing file fails before
     minutes of evaluation; then evaluate each and gather the report."""
     item5 = args.item5
-    if args.evaluate_only:  # each subset whose generator has finished, before pooled.json
-        finished = [s for s in subsets(item5) if list((s / "generators").glob("gaunet-*.json"))]
-        found = [locate(subset) for subset in finished]
-        for parts in found:
-            evaluate(parts, args)
-            evaluate(parts, args, real=True)
-        return {"evaluated": [str(parts["subset"]) for parts in found]}
     pooled_path = item5 / "pooled.json"
     if not pooled_path.exists():
         raise ReportError(
@@ -515,12 +519,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     out = args.out or args.item5 / "item5.md"
     try:
+        if args.evaluate_only:
+            print("evaluated:", *evaluate_finished(args))
+            return
         report = build(args)
     except ReportError as error:
         raise SystemExit(f"item5_report: {error}") from None
-    if args.evaluate_only:
-        print("evaluated:", *report["evaluated"])
-        return
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out.with_suffix(".json"), report)
     out.write_text(markdown(report))
