@@ -11,7 +11,8 @@
 #     without its checkpoints, samples and TensorBoard logs (a few MB in git instead of 8 MB
 #     per checkpoint): its synthetic images, cells (results.csv) and the generator's run.json,
 #     config, metrics and image metrics (evaluate*.json from benchmarks/item5_report.py, which
-#     need the checkpoint, so run that first). A restored folder continues from its images.
+#     need the checkpoint, so run that first). A restored folder continues from its images
+#     (the benchmark finds a recorded generator run beside its record when the path moved).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITEM5=runs/item5-cpu/item5
@@ -34,18 +35,6 @@ Path('$GEN_CONFIG'))"
         subset=$(basename "$kept")
         [ -e "$ITEM5/$subset" ] && continue
         cp -r "$kept" "$ITEM5/$subset"
-        # the generator record names its run folder by absolute path: this checkout's
-        for record in "$ITEM5/$subset"/generators/*.json; do
-            [ -f "$record" ] || continue
-            $PY - "$record" <<'PY'
-import json, pathlib, sys
-record = pathlib.Path(sys.argv[1])
-entry = json.loads(record.read_text())
-if "run" in entry:
-    entry["run"] = str(record.with_suffix("").resolve())
-    record.write_text(json.dumps(entry))
-PY
-        done
         echo "restored $ITEM5/$subset from $kept"
     done
     if [[ $seeds == *,* ]]; then  # subset-S folders under ITEM5, JOBS of them at once

@@ -7,6 +7,7 @@ the same signatures and files (split.csv, manifest.csv, PNGs), so these tests ne
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,28 @@ def test_generator_is_trained_on_the_subset_once_and_cached(tmp_path: Path) -> N
     again = GeneratorArms(tmp_path, ratio=1.0, train_fn=fake.train, generate_fn=fake.generate)
     again.extra_images(arm, 0.5, subset)
     assert len(fake.trained) == 1
+
+
+def test_a_moved_benchmark_folder_reuses_its_generator(tmp_path: Path) -> None:
+    """The record names the run by the path it was trained at; after the benchmark folder
+    moves (another checkout, another machine) the run beside the record is used, not retrained."""
+    subset = train_subset(phantom(), 0.5)
+    fake = FakeGenerators()
+    arm = parse_arms(["gaunet"])[0]
+    first = GeneratorArms(tmp_path / "a", ratio=1.0, train_fn=fake.train, generate_fn=fake.generate)
+    _, labels, _ = first.extra_images(arm, 0.5, subset)
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    moved = GeneratorArms(tmp_path / "b", ratio=1.0, train_fn=fake.train, generate_fn=fake.generate)
+    _, again, manifest = moved.extra_images(arm, 0.5, subset)
+    assert len(fake.trained) == 1 and len(fake.calls) == 1
+    assert manifest.is_relative_to(tmp_path / "b") and again.tolist() == labels.tolist()
+    # a record whose run is gone and has no folder beside it is an error that says what to do
+    for folder in (tmp_path / "b" / "generators").iterdir():
+        if folder.is_dir():
+            shutil.rmtree(folder)
+    fresh = GeneratorArms(tmp_path / "b", ratio=1.0, train_fn=fake.train, generate_fn=fake.generate)
+    with pytest.raises(GaunetError, match="delete the record to train the generator again"):
+        fresh.extra_images(arm, 0.5, subset)
 
 
 def test_each_class_gets_only_the_images_it_needs(tmp_path: Path) -> None:

@@ -48,6 +48,22 @@ def _counts(wanted: np.ndarray) -> list[int]:
     return [int(n) for n in wanted]
 
 
+def _recorded_run(record: Path) -> Path:
+    """The run folder a generator record names or, when that path is gone (the benchmark
+    folder was moved, copied to another checkout or recorded from another working directory),
+    the folder the benchmark trained it in: generators/<tag>/ beside the record."""
+    run = Path(json.loads(record.read_text())["run"])
+    beside = record.with_suffix("")
+    if run.is_dir():
+        return run
+    if beside.is_dir():
+        return beside
+    raise GaunetError(
+        f"{record}: the generator run it records is gone (neither {run} nor {beside} exists); "
+        "restore that folder, or delete the record to train the generator again"
+    )
+
+
 def _default_train(*args: object, **kwargs: object) -> Path:
     from gaunet.training import train
 
@@ -181,7 +197,7 @@ class GeneratorArms:
             check_run_matches(arm.run, subset_ids, fraction)
             run = arm.run
         elif record.is_file():
-            run = Path(json.loads(record.read_text())["run"])
+            run = _recorded_run(record)
         else:
             job = self.training_job(arm, fraction, subset)
             assert job is not None  # neither a run folder nor recorded
