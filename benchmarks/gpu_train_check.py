@@ -106,6 +106,22 @@ def run_summary(run: Path) -> dict:
     return out
 
 
+def write_generator_config(config: Path, batch: int, smoke: bool = False) -> Path:
+    """The benchmark stages' generator, cpu-tiny at 28 px (padded to 32) with this batch, as
+    `config`; benchmarks/item5_cpu.sh writes item 5's on the CPU with it too, so both train the
+    same generator."""
+    from gaunet.config import load_config, save_config
+
+    config.parent.mkdir(parents=True, exist_ok=True)
+    overrides = {"size": 28, "pad_input": True, "batch_size": batch}
+    if smoke:  # batch 8 under the same name: 5 stacked models at 128 took minutes
+        overrides |= {"g_width": 4, "g_width_max": 8, "d_growth": 4, "d_stem": 4}
+        overrides |= {"log_every": 2, "precision": "fp32", "periodic_every": 2}
+        overrides |= {"batch_size": 8}
+    save_config(load_config("cpu-tiny", overrides), config)
+    return config
+
+
 class Check:
     def __init__(
         self, out: Path, budget: float, smoke: bool, data: str, item5_dir: Path | None = None
@@ -283,17 +299,8 @@ class Check:
         """cpu-tiny at 28 px (padded to 32) with this batch: the benchmark stages' generator,
         written into `folder` (default: this check's work folder). Its name is pinned in the
         benchmark folders, so a folder continued later must find it under the same name."""
-        from gaunet.config import load_config, save_config
-
         config = (folder or self.work) / f"gen-tiny-b{batch}.yaml"
-        config.parent.mkdir(parents=True, exist_ok=True)
-        overrides = {"size": 28, "pad_input": True, "batch_size": batch}
-        if self.smoke:  # batch 8 under the same name: 5 stacked models at 128 took minutes
-            overrides |= {"g_width": 4, "g_width_max": 8, "d_growth": 4, "d_stem": 4}
-            overrides |= {"log_every": 2, "precision": "fp32", "periodic_every": 2}
-            overrides |= {"batch_size": 8}
-        save_config(load_config("cpu-tiny", overrides), config)
-        return config
+        return write_generator_config(config, batch, self.smoke)
 
     def stacked_train(self, models: int, need: float) -> None:
         """`gaunet benchmark --subset-seeds --stack-generators`, generators only (one SVM cell

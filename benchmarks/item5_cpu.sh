@@ -26,9 +26,9 @@ run)
     shift 3
     mkdir -p "$ITEM5"
     if [ ! -f "$GEN_CONFIG" ]; then  # cpu-tiny at 28 px (padded to 32), batch 128
-        $PY -c "from pathlib import Path; from gaunet.config import load_config, save_config; \
-save_config(load_config('cpu-tiny', {'size': 28, 'pad_input': True, 'batch_size': 128}), \
-Path('$GEN_CONFIG'))"
+        $PY -c "import sys; from pathlib import Path; sys.path.insert(0, 'benchmarks'); \
+from gpu_train_check import write_generator_config; \
+write_generator_config(Path('$GEN_CONFIG'), 128)"
     fi
     for kept in "$KEPT"/subset-*; do
         [ -d "$kept" ] || continue
