@@ -49,7 +49,9 @@ write_generator_config(Path('$GEN_CONFIG'), 128)"
     ;;
 save)
     for folder in "$ITEM5"/subset-*; do
-        ls "$folder"/generators/*.json > /dev/null 2>&1 || continue  # generator not finished
+        records=$(find "$folder/generators" -maxdepth 1 -name 'gaunet-*.json' \
+            ! -name '*-selection.json' 2> /dev/null || true)
+        [ -n "$records" ] || continue  # generator not finished: no run record yet
         subset=$(basename "$folder")
         rm -rf "${KEPT:?}/$subset"
         mkdir -p "$KEPT/$subset"

@@ -101,15 +101,21 @@ def _need(subset: Path, path: Path, what: str) -> Path:
     return path
 
 
-def locate(subset: Path) -> dict:
-    """The subset's generator run folder and synthetic folder, found beside each other inside
-    the subset (the run record's absolute "run" path points to the GPU machine's folders), and
-    its seed; a ReportError names the subset and the first missing file."""
-    records = sorted(
+def generator_records(subset: Path) -> list[Path]:
+    """The gaunet arm's generator run records (generators/gaunet-*.json), not the snapshot
+    selection scores beside them (gaunet-*-selection.json)."""
+    return sorted(
         p
         for p in (subset / "generators").glob("gaunet-*.json")
         if not p.name.endswith("-selection.json")
     )
+
+
+def locate(subset: Path) -> dict:
+    """The subset's generator run folder and synthetic folder, found beside each other inside
+    the subset (the run record's absolute "run" path points to the GPU machine's folders), and
+    its seed; a ReportError names the subset and the first missing file."""
+    records = generator_records(subset)
     if not records:
         raise ReportError(
             f"{subset.name}: no generators/gaunet-*.json (the gaunet arm's generator record)"
@@ -440,7 +446,7 @@ def join_earlier(report: dict, earlier: dict, path: Path) -> dict:
 def evaluate_finished(args: argparse.Namespace) -> list[Path]:
     """--evaluate-only: both evaluations of each subset whose generator has finished (it has
     a run record), before there is a pooled.json; the subsets evaluated."""
-    finished = [s for s in subsets(args.item5) if list((s / "generators").glob("gaunet-*.json"))]
+    finished = [s for s in subsets(args.item5) if generator_records(s)]
     found = [locate(subset) for subset in finished]
     for parts in found:
         evaluate(parts, args)

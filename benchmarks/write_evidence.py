@@ -50,6 +50,30 @@ GAINS = {
         "runs/pooled/copies9 (docs/augmentation.md, 'Is the fd-val gain the images?')",
     ),
 }
+# the paper's budget (5,000 epochs) over subsets: benchmarks/item5_report.py's JSON, its pooled
+# rows already in points; key -> (what it is, source JSON, comparison)
+PAPER_BUDGET_COMMAND = (
+    "gaunet benchmark --data ../shared/data/breastmnist.npz --fractions 0.25 --arms "
+    "none,classic,gaunet,gaunet+classic,copies,copies+classic --seeds 10 --classifiers resnet18 "
+    "--width 0.5 --epochs 20 --gen-config GEN --gen-steps 5352 --subset-seeds 0,1,2,3,4, then "
+    "benchmarks/item5_report.py (GEN: cpu-tiny at batch 128; benchmarks/item5_cpu.sh runs both; "
+    "docs/augmentation.md, 'Item 5 on the 2-core CPU instead')"
+)
+PAPER_BUDGET = {
+    "paper_budget_combined_vs_copies": (
+        "gaunet+classic against copies+classic with generators trained for the paper's 5,000 "
+        "epochs (cpu-tiny preset at 28 px, batch 128), pooled over BreastMNIST subsets",
+        "item5-cpu-five-subsets.json",
+        "gaunet+classic vs copies+classic",
+    ),
+    "paper_budget_alone_vs_copies": (
+        "gaunet images alone against the same number of plain copies with generators trained "
+        "for the paper's 5,000 epochs (cpu-tiny preset at 28 px, batch 128), pooled over "
+        "BreastMNIST subsets",
+        "item5-cpu-five-subsets.json",
+        "gaunet vs copies",
+    ),
+}
 # a single benchmark's summary.json: the ceiling arm where even new real images did not help
 CEILING = (
     "new real images (more-real) against none on PneumoniaMNIST at 10 %, 10 seeds",
@@ -89,6 +113,17 @@ def _gain(stat: dict) -> dict:
     }
 
 
+def _pooled_points(row: dict) -> dict:
+    """A pooled row of benchmarks/item5_report.py (already in points) as `_gain` writes one."""
+    return {
+        "mean": round(row["mean"], 1),
+        "low": round(row["low"], 1),
+        "high": round(row["high"], 1),
+        "p": float(f"{row['p']:.2g}"),
+        "significant": bool(row["low"] > 0),
+    }
+
+
 def _entry(data: dict, arm: str) -> dict:
     return next(e for e in data["entries"] if e["arm"] == arm)
 
@@ -106,6 +141,16 @@ def build() -> dict:
             "subsets": len(data["subset_seeds"]),
             "accuracy": _gain(stats["accuracy"]),
             "auc": _gain(stats["auc"]),
+        }
+    for key, (what, name, comparison) in PAPER_BUDGET.items():
+        data = json.loads((RESULTS / name).read_text())
+        rows = {r["metric"]: r for r in data["pooled"] if r["comparison"] == comparison}
+        evidence[key] = {
+            "what": what,
+            "source": f"docs/results/{name}",
+            "command": PAPER_BUDGET_COMMAND,
+            "subsets": len(data["pooled_subset_seeds"]),
+            **{metric: _pooled_points(rows[metric]) for metric in ("accuracy", "auc")},
         }
     what, name, arm, command = CEILING
     data = json.loads((RESULTS / name).read_text())

@@ -64,6 +64,10 @@ def test_the_advice_quotes_the_evidence_file():
         evidence.gain("pneumoniamnist_ceiling", "auc"),
         evidence.spread(),
         evidence.subsets("fdval_vs_last_combined"),
+        evidence.gain("paper_budget_combined_vs_copies", "accuracy"),
+        evidence.gain("paper_budget_combined_vs_copies", "auc"),
+        evidence.gain("paper_budget_alone_vs_copies", "accuracy"),
+        evidence.subsets("paper_budget_combined_vs_copies"),
     ]
     for number in quoted:
         assert number in text, number
@@ -83,6 +87,27 @@ def test_a_changed_number_changes_the_advice(monkeypatch):
     entries, settings = _entries()
     text = "\n".join(advice.next_steps(entries, settings))
     assert "+9.9 AUC points" in text and "not significant" not in text
+
+
+@pytest.mark.parametrize("significant", [False, True])
+def test_the_paper_budget_advice_follows_its_significance(monkeypatch, significant):
+    """Whether "train longer" is advised follows the measured paper-budget gain over copies."""
+    changed = {key: dict(value) for key, value in evidence.evidence().items()}
+    key = "paper_budget_combined_vs_copies"
+    changed[key] = {**changed[key], "auc": {**changed[key]["auc"], "significant": significant}}
+    changed["paper_budget_alone_vs_copies"] = {
+        **changed["paper_budget_alone_vs_copies"],
+        **{
+            m: {**changed["paper_budget_alone_vs_copies"][m], "significant": False}
+            for m in ("accuracy", "auc")
+        },
+    }
+    changed[key]["accuracy"] = {**changed[key]["accuracy"], "significant": False}
+    monkeypatch.setattr(evidence, "evidence", lambda: changed)
+    text = "\n".join(advice.next_steps(*_entries()))
+    assert ("Train the generator longer" in text) is significant
+    assert ("none significant" in text) is not significant
+    assert "--gen-config paper" in text
 
 
 # a signed decimal next to a unit of gain ("+1.2 accuracy", "-2.0 AUC", "+0.9 points"), or a

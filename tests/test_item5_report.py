@@ -158,17 +158,30 @@ def test_a_subset_without_its_images_is_named(smoke_item5: Path, tmp_path: Path)
 def test_evaluated_first_then_reported_without_checkpoints(
     smoke_item5: Path, tmp_path: Path
 ) -> None:
-    """--evaluate-only scores each finished subset before there is a pooled.json; after that
+    """--evaluate-only scores each finished subset (one with a run record, not only snapshot
+    selection scores) before there is a pooled.json; after that
     the folder reports without its generators' checkpoints (benchmarks/item5_cpu.sh keeps
     folders in git without them), and a subset not yet evaluated still names what it lacks."""
     item5 = _copy(smoke_item5, tmp_path / "ITEM5")
     pooled = (item5 / "pooled.json").read_bytes()
     (item5 / "pooled.json").unlink()
+    # subset-1's generator still training: no run record yet, only a snapshot selection's scores
+    generators = item5 / "subset-1" / "generators"
+    (record,) = [p for p in generators.glob("gaunet-*.json")]
+    hidden = record.rename(tmp_path / record.name)
+    (generators / f"{record.stem}-selection.json").write_text("{}")
+    early = subprocess.run(
+        [*REPORT, str(item5), *QUICK, "--evaluate-only"], capture_output=True, text=True
+    )
+    assert early.returncode == 0, early.stderr[-2000:]
+    assert early.stdout.count("gaunet evaluate") == 2  # subset-0 only
+    assert not (item5 / "subset-1" / "evaluate.json").exists()
+    hidden.rename(record)
     first = subprocess.run(
         [*REPORT, str(item5), *QUICK, "--evaluate-only"], capture_output=True, text=True
     )
     assert first.returncode == 0, first.stderr[-2000:]
-    assert first.stdout.count("gaunet evaluate") == 4  # two subsets, generated and real
+    assert first.stdout.count("gaunet evaluate") == 2  # subset-1 now; subset-0's kept
     for subset in ("subset-0", "subset-1"):
         assert (item5 / subset / "evaluate.json").is_file()
         assert (item5 / subset / "evaluate-real.json").is_file()
