@@ -20,6 +20,11 @@ RESULTS = ROOT / "docs" / "results"
 EVIDENCE = ROOT / "gaunet" / "evidence.yaml"
 POINTS = 100.0
 
+FILTER_COMMAND = (
+    "gaunet benchmark --data ../shared/data/breastmnist.npz --out runs/item5-filter "
+    "--subset-seeds 2,3,4 --filter-pool 3 ... with item 5's generators (benchmarks/"
+    "item5_filter_cpu.sh; docs/augmentation.md, 'Filtering the 5,000-epoch images')"
+)
 # key -> (what it is, source JSON, arm, comparison, the commands that made the JSON)
 GAINS = {
     "fdval_vs_last_combined": (
@@ -48,6 +53,23 @@ GAINS = {
         "gain_vs_classic",
         "gaunet pool --benchmarks <the nine subsets' breastmnist-copies folders> --out "
         "runs/pooled/copies9 (docs/augmentation.md, 'Is the fd-val gain the images?')",
+    ),
+    "paper_budget_filter_alone_vs_copies": (
+        "gaunet images alone with --filter-pool 3 (the third of a 3x pool a CNN trained on the "
+        "subset's real images is surest of) against plain copies, generators trained for the "
+        "paper's 5,000 epochs (cpu-tiny, 28 px), pooled over BreastMNIST subsets",
+        "item5-cpu-filter3-subsets-2-4.json",
+        "gaunet",
+        "gain_vs_copies",
+        FILTER_COMMAND,
+    ),
+    "paper_budget_filter_combined_vs_copies": (
+        "gaunet+classic with --filter-pool 3 against copies+classic, generators trained for "
+        "the paper's 5,000 epochs (cpu-tiny, 28 px), pooled over BreastMNIST subsets",
+        "item5-cpu-filter3-subsets-2-4.json",
+        "gaunet+classic",
+        "gain_vs_copies",
+        FILTER_COMMAND,
     ),
 }
 # the paper's budget (5,000 epochs) over subsets: benchmarks/item5_report.py's JSON, its pooled

@@ -68,6 +68,9 @@ def test_the_advice_quotes_the_evidence_file():
         evidence.gain("paper_budget_combined_vs_copies", "auc"),
         evidence.gain("paper_budget_alone_vs_copies", "accuracy"),
         evidence.subsets("paper_budget_combined_vs_copies"),
+        evidence.gain("paper_budget_filter_alone_vs_copies", "accuracy"),
+        evidence.gain("paper_budget_filter_combined_vs_copies", "accuracy"),
+        evidence.subsets("paper_budget_filter_alone_vs_copies"),
     ]
     for number in quoted:
         assert number in text, number
@@ -85,8 +88,8 @@ def test_a_changed_number_changes_the_advice(monkeypatch):
     }
     monkeypatch.setattr(evidence, "evidence", lambda: changed)
     entries, settings = _entries()
-    text = "\n".join(advice.next_steps(entries, settings))
-    assert "+9.9 AUC points" in text and "not significant" not in text
+    (step,) = [s for s in advice.next_steps(entries, settings) if "--gen-init-from" in s]
+    assert "+9.9 AUC points" in step and "not significant" not in step
 
 
 @pytest.mark.parametrize("significant", [False, True])
@@ -108,6 +111,21 @@ def test_the_paper_budget_advice_follows_its_significance(monkeypatch, significa
     assert ("Train the generator longer" in text) is significant
     assert ("none significant" in text) is not significant
     assert "--gen-config paper" in text
+
+
+@pytest.mark.parametrize(
+    ("filter_pool", "arms", "advised"),
+    [
+        (1, ("gaunet", "gaunet+classic"), True),
+        (3, ("gaunet", "gaunet+classic"), False),  # already filtered
+        (1, ("gaunet+classic",), False),  # measured no gain on top of classic
+    ],
+)
+def test_the_filter_is_advised_for_unfiltered_images_alone(filter_pool, arms, advised):
+    entries, settings = _entries()
+    entries = [e for e in entries if e["arm"] in arms]
+    text = "\n".join(advice.next_steps(entries, {**settings, "filter_pool": filter_pool}))
+    assert ("`--filter-pool 3`" in text) is advised
 
 
 # a signed decimal next to a unit of gain ("+1.2 accuracy", "-2.0 AUC", "+0.9 points"), or a
