@@ -45,7 +45,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]  # a checkout, as gpu_train
 
 from augmentation_gain import _find, _gain, evaluate_command  # noqa: E402
 
+from gaunet.downstream.generator_arms import recorded_run  # noqa: E402
 from gaunet.downstream.pooled import pooled_stat  # noqa: E402
+from gaunet.errors import GaunetError  # noqa: E402
 from gaunet.io import write_json  # noqa: E402
 
 # (arm, gain key in pooled.json, what the row says): the comparisons of issue 29 item 5. A
@@ -112,15 +114,19 @@ def generator_records(subset: Path) -> list[Path]:
 
 
 def locate(subset: Path) -> dict:
-    """The subset's generator run folder and synthetic folder, found beside each other inside
-    the subset (the run record's absolute "run" path points to the GPU machine's folders), and
-    its seed; a ReportError names the subset and the first missing file."""
+    """The subset's generator run folder and synthetic folder, and its seed; the run folder as
+    `gaunet benchmark` finds it (the recorded path, else generators/<tag>/ beside the record:
+    a GPU machine's absolute paths do not exist here); a ReportError names the subset and the
+    first missing file."""
     records = generator_records(subset)
     if not records:
         raise ReportError(
             f"{subset.name}: no generators/gaunet-*.json (the gaunet arm's generator record)"
         )
-    run = _need(subset, records[0].with_suffix(""), "the generator's run folder")
+    try:
+        run = recorded_run(records[0])
+    except GaunetError as error:
+        raise ReportError(f"{subset.name}: {error}") from None
     _need(subset, run / "run.json", "the generator's run record")
     _need(subset, run / "config.yaml", "the generator's settings")
     if not all((subset / f"{name}.json").exists() for name in ("evaluate", "evaluate-real")):

@@ -143,14 +143,24 @@ def test_report_from_a_carried_folder(reported_item5: tuple[Path, str]) -> None:
     assert json.loads(out.with_suffix(".json").read_text())["subsets"] == rows
 
 
-def test_a_subset_without_its_images_is_named(smoke_item5: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("removed", "named"),
+    [
+        ("synthetic", "synthetic/gaunet-*/manifest.csv"),
+        # neither the recorded path nor generators/<tag>/ beside the record: gaunet benchmark's rule
+        ("generators/gaunet-f0.25-s1", "the generator run it records is gone"),
+    ],
+)
+def test_a_subset_without_its_images_or_run_is_named(
+    smoke_item5: Path, tmp_path: Path, removed: str, named: str
+) -> None:
     """Every subset is checked before any is evaluated: the error names the subset and what it
     lacks, and no evaluation was started."""
     item5 = _copy(smoke_item5, tmp_path / "ITEM5")
-    shutil.rmtree(item5 / "subset-1" / "synthetic")
+    shutil.rmtree(item5 / "subset-1" / removed)
     done = subprocess.run([*REPORT, str(item5), *QUICK], capture_output=True, text=True)
     assert done.returncode != 0
-    assert "subset-1" in done.stderr and "synthetic/gaunet-*/manifest.csv" in done.stderr
+    assert "subset-1" in done.stderr and named in done.stderr
     assert "Traceback" not in done.stderr
     assert not list(item5.glob("subset-*/evaluate.*")) and not (item5 / "item5.md").exists()
 

@@ -48,7 +48,7 @@ def _counts(wanted: np.ndarray) -> list[int]:
     return [int(n) for n in wanted]
 
 
-def _recorded_run(record: Path) -> Path:
+def recorded_run(record: Path) -> Path:
     """The run folder a generator record names or, when that path is gone (the benchmark
     folder was moved, copied to another checkout or recorded from another working directory),
     the folder the benchmark trained it in: generators/<tag>/ beside the record."""
@@ -197,7 +197,7 @@ class GeneratorArms:
             check_run_matches(arm.run, subset_ids, fraction)
             run = arm.run
         elif record.is_file():
-            run = _recorded_run(record)
+            run = recorded_run(record)
         else:
             job = self.training_job(arm, fraction, subset)
             assert job is not None  # neither a run folder nor recorded
