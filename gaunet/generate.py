@@ -16,11 +16,13 @@ import csv
 import io
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gaunet.class_filter import check_filter_pool, filter_by_confidence
 from gaunet.data.imageset import from_unit_range
 from gaunet.errors import GaunetError, GaunetWarning, os_error, writable_folder
 from gaunet.io import human_bytes, write_atomic, write_json, write_npz
@@ -58,6 +60,7 @@ def generate_dataset(
     keep_source_names: bool = False,
     max_copy_rate: float | None = None,
     noise_scale: float = 1.0,
+    filter_pool: int = 1,
 ) -> Path:
     """Write `per_class` images per class to out/<folder>/<id>.png and out/manifest.csv (or, with
     fmt="npz", out/synthetic.npz in the MedMNIST layout with out/provenance.csv, whose `index`
@@ -71,25 +74,34 @@ def generate_dataset(
     CANDIDATE_FACTOR * per_class candidates per class) and writes out/copy_filter.json with the
     counts. File names keep the candidate number k, so image k still depends only on
     (seed, class, k). `noise_scale` multiplies every noise vector (1: as trained); the manifest
-    records it.
+    records it. `filter_pool` K > 1 draws K x the images of each class and keeps those the
+    domain CNN trained on the run's training images is surest of (gaunet.class_filter; the
+    same rule as `gaunet benchmark --filter-pool K`), with out/filter.json.
 
     A generation that fails (disk full, no permission) raises GaunetError naming the file, and
     leaves no manifest and no partial file: the manifest is written last, atomically, and
     only lists files that exist."""
     _check_request(fmt, per_class, batch_size)
+    check_filter_pool(filter_pool, max_copy_rate)
     gen = load_generator(checkpoint or run, device=device, noise_scale=noise_scale)
     per_class = class_counts(per_class, len(gen.class_names))
     check_disk_room(out, max(per_class), len(gen.class_names), gen.size, gen.channels, fmt)
     out = writable_folder(out)
+    choice = _Choice(max_copy_rate, filter_pool, "auto" if device is None else str(device))
     with folder_lock(out, "generate"):  # a second writer into `out` is refused
-        return _write_dataset(
-            gen, out, per_class, seed, fmt, batch_size, max_copy_rate, keep_source_names
-        )
+        return _write_dataset(gen, out, per_class, seed, fmt, batch_size, choice, keep_source_names)
 
 
-def _write_dataset(
-    gen, out, per_class, seed, fmt, batch_size, max_copy_rate, keep_source_names
-) -> Path:
+@dataclass(frozen=True)
+class _Choice:
+    """Which candidates are written: the near-copy allowance and the confidence pool."""
+
+    max_copy_rate: float | None
+    filter_pool: int
+    device: str
+
+
+def _write_dataset(gen, out, per_class, seed, fmt, batch_size, choice, keep_source_names) -> Path:
     """generate_dataset() once this process alone writes `out`."""
     warning = undertrained_warning(gen)
     if warning:
@@ -102,9 +114,7 @@ def _write_dataset(
         raise GaunetError(os_error(error, manifest, "cannot replace")) from None
     written_files = 0
     try:
-        rows_out, arrays, names = _generate(
-            gen, out, per_class, seed, fmt, batch_size, max_copy_rate
-        )
+        rows_out, arrays, names = _generate(gen, out, per_class, seed, fmt, batch_size, choice)
         written_files = len(rows_out)
         _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source_names)
     except _Stopped as stopped:
@@ -228,21 +238,38 @@ def _stopped_message(error: OSError, written: int, fmt: str) -> str:
     return f"{os_error(error)}; generation stopped, {done}, no manifest"
 
 
-def _generate(gen, out, per_class, seed, fmt, batch_size, max_copy_rate):
+def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
     """The images of every class: manifest rows, npz arrays, opaque id -> training id."""
     train = gen.train_images
     classes = [c for c in range(len(gen.class_names)) if (train.labels == c).any()]
     folders = folder_names(gen.class_names)
     copy_filter = None
-    if max_copy_rate is not None:
+    if choice.max_copy_rate is not None:
         reference, note = held_out_images(gen)
-        copy_filter = CopyFilter(train.images, max_copy_rate, reference, note)
+        copy_filter = CopyFilter(train.images, choice.max_copy_rate, reference, note)
+    pool = choice.filter_pool
     group = max(1, batch_size // GENERATION_CHUNK) * GENERATION_CHUNK
-    rows_out, arrays, names, written = [], [], {}, {}
-    bar = progress(total=sum(per_class[c] for c in classes), desc="generate", unit="img")
+    rows_out, arrays, names, written, held = [], [], {}, {}, []
+
+    def emit(c: int, k: int, image: np.ndarray, source: str) -> None:
+        item = f"{folders[c]}/{k:06d}.png" if fmt == "png" else f"{len(arrays)}"
+        if fmt == "png":
+            try:
+                _write_png(inside(out, item), image)
+            except OSError as error:
+                raise _Stopped(error, len(rows_out)) from None
+        names[opaque_id(source)] = source
+        rows_out.append(
+            [item, c, gen.class_names[c], opaque_id(source), seed, gen.checkpoint_sha256]
+            + [folders[c], repr(gen.noise_scale)]
+        )
+        if fmt == "npz":
+            arrays.append(image)
+
+    bar = progress(total=sum(per_class[c] for c in classes) * pool, desc="generate", unit="img")
     try:
         for c in classes:
-            name, start, accepted, wanted = gen.class_names[c], 0, 0, per_class[c]
+            name, start, accepted, wanted = gen.class_names[c], 0, 0, per_class[c] * pool
             limit = wanted * (CANDIDATE_FACTOR if copy_filter else 1)
             while accepted < wanted and start < limit:
                 n = min(group, wanted - accepted, limit - start)
@@ -250,38 +277,41 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, max_copy_rate):
                 sources = train.ids[gen.conditioning_rows(c, n, seed, start)]
                 keep = copy_filter.keep(name, images, wanted) if copy_filter else [True] * n
                 for k in np.flatnonzero(keep):
-                    item = f"{folders[c]}/{start + k:06d}.png" if fmt == "png" else f"{len(arrays)}"
-                    if fmt == "png":
-                        try:
-                            _write_png(inside(out, item), images[k])
-                        except OSError as error:
-                            raise _Stopped(error, len(rows_out)) from None
-                    source = str(sources[k])
-                    names[opaque_id(source)] = source
-                    rows_out.append(
-                        [item, c, name, opaque_id(source), seed, gen.checkpoint_sha256]
-                        + [folders[c], repr(gen.noise_scale)]
-                    )
-                    if fmt == "npz":
-                        arrays.append(images[k])
+                    candidate = (c, start + int(k), images[k], str(sources[k]))
+                    if pool > 1:
+                        held.append(candidate)
+                    else:
+                        emit(*candidate)
                 accepted += int(np.count_nonzero(keep))
                 start += n
                 bar.update(int(np.count_nonzero(keep)))
             written[name] = accepted
     finally:
         bar.close()
+    if held:  # the most confident of each class's pool, in candidate order
+        labels = np.asarray([h[0] for h in held], dtype=np.int64)
+        kept, report = filter_by_confidence(
+            train, np.stack([h[2] for h in held]), labels, np.asarray(per_class), choice.device
+        )
+        for index in kept:
+            emit(*held[index])
+        _write_report(out / "filter.json", {"pool": pool, **report}, len(rows_out))
     if copy_filter:
         report = copy_filter.report(written)
-        try:
-            write_json(out / "copy_filter.json", report)
-        except OSError as error:
-            raise _Stopped(error, len(rows_out)) from None
+        _write_report(out / "copy_filter.json", report, len(rows_out))
         if not rows_out:
             raise GaunetError(
                 f"every candidate was a near-copy of a training image ({report['dropped']} "
                 f"dropped); nothing written. The generator memorises its training images."
             )
     return rows_out, arrays, names
+
+
+def _write_report(path: Path, report: dict, written: int) -> None:
+    try:
+        write_json(path, report)
+    except OSError as error:
+        raise _Stopped(error, written) from None
 
 
 def _write_csv(path: Path, header: list[str], rows: list) -> None:

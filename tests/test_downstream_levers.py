@@ -12,9 +12,10 @@ import pytest
 import torch
 from downstream_helpers import FakeGenerators, one_quiet_thread
 
+from gaunet.class_filter import keep_most_confident
 from gaunet.data import ImageSet, assign_split, load_source
 from gaunet.downstream import cells as cells_module
-from gaunet.downstream.arms import keep_most_confident, parse_arms
+from gaunet.downstream.arms import parse_arms
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
 from gaunet.downstream.classifiers import SvmClassifier, balanced_accuracy
 from gaunet.downstream.fit import FitSettings, fit_network

@@ -198,3 +198,70 @@ def test_class_names_differing_in_case_or_too_long_get_distinct_short_folders(tm
     assert len(list((tmp_path / "out").rglob("*.png"))) == 8
     back = load_source(tmp_path / "out", size=16, channels=1)
     assert back.class_names == names and back.class_counts() == dict.fromkeys(names, 2)
+
+
+def _numbers(folder):
+    """{class folder: candidate numbers} of the PNGs written."""
+    found = {}
+    for path in sorted(folder.rglob("*.png")):
+        found.setdefault(path.parent.name, []).append(int(path.stem))
+    return found
+
+
+def test_filter_pool_keeps_the_most_confident_candidates_of_a_larger_draw(run, tmp_path):
+    """--filter-pool 3: of the 9 candidates per class (the same files a plain 9-per-class
+    generation writes), the 3 the domain CNN trained on the run's images is surest of."""
+    import json
+
+    from PIL import Image
+
+    from gaunet.metrics.features.domain import DomainExtractor
+
+    generate_dataset(run, tmp_path / "all", per_class=9, seed=2)
+    generate_dataset(run, tmp_path / "kept", per_class=3, seed=2, filter_pool=3)
+    everything, kept = _digests(tmp_path / "all"), _digests(tmp_path / "kept")
+    assert len(kept) == 6 and all(everything[name] == digest for name, digest in kept.items())
+
+    gen = load_generator(run)
+    scorer = DomainExtractor.for_training_set(gen.train_images, device="cpu")
+    rows = list(csv.DictReader((tmp_path / "all" / "manifest.csv").open()))
+    pixels = [np.asarray(Image.open(tmp_path / "all" / r["path"])) for r in rows]
+    images = np.stack([p[None] if p.ndim == 2 else p.transpose(2, 0, 1) for p in pixels])
+    labels = np.asarray([int(r["label"]) for r in rows])
+    confidence = scorer.predict_proba(images)[np.arange(len(rows)), labels]
+    for c in (0, 1):
+        folder = rows[int(np.flatnonzero(labels == c)[0])]["folder"]
+        order = np.argsort(-confidence[labels == c], kind="stable")[:3]
+        numbers = [int(r["path"].split("/")[1][:-4]) for r in rows if int(r["label"]) == c]
+        assert sorted(numbers[i] for i in order) == _numbers(tmp_path / "kept")[folder]
+
+    report = json.loads((tmp_path / "kept" / "filter.json").read_text())
+    assert (report["pool"], report["candidates"], report["kept"]) == (3, 18, 6)
+    assert report["mean_confidence_kept"] >= report["mean_confidence_all"]
+    assert all(v["candidates"] == 9 and v["kept"] == 3 for v in report["per_class"].values())
+
+
+@pytest.mark.parametrize(
+    ("pool", "rate", "message"),
+    [
+        (0, None, "whole number"),
+        (2.5, None, "whole number"),
+        (True, None, "whole number"),
+        (3, 0.5, "--max-copy-rate 0"),
+    ],
+)
+def test_a_bad_filter_pool_is_refused_before_anything_is_written(
+    run, tmp_path, pool, rate, message
+):
+    with pytest.raises(GaunetError, match=message):
+        generate_dataset(run, tmp_path / "o", per_class=2, filter_pool=pool, max_copy_rate=rate)
+    assert not (tmp_path / "o").exists()
+
+
+def test_filter_pool_after_dropping_every_near_copy_and_from_the_cli(run, tmp_path, capsys):
+    out = tmp_path / "o"
+    args = ["generate", "--run", str(run), "--out", str(out), "--per-class", "2", "--quiet"]
+    assert cli_main([*args, "--filter-pool", "2", "--max-copy-rate", "0"]) == 0
+    assert "kept 4 of 8 candidates" in capsys.readouterr().out
+    assert (out / "filter.json").is_file() and (out / "copy_filter.json").is_file()
+    assert len(_digests(out)) == 4

@@ -69,6 +69,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "one conditioning image (docs/augmentation.md, 'Noise scale'); the manifest records S"
         ),
     )
+    parser.add_argument(
+        "--filter-pool",
+        type=int,
+        default=1,
+        metavar="K",
+        help=(
+            "K > 1: draw K x --per-class images of each class and keep the --per-class that a "
+            "small CNN trained on the run's training images assigns to their class most "
+            "confidently (as `gaunet benchmark --filter-pool K`), with filter.json giving the "
+            "confidences; 1 (default) keeps every draw. Combines with --max-copy-rate 0 only"
+        ),
+    )
     parser.set_defaults(func=run)
 
 
@@ -98,9 +110,17 @@ def run(args: argparse.Namespace) -> int:
             keep_source_names=args.keep_source_names,
             max_copy_rate=args.max_copy_rate,
             noise_scale=args.noise_scale,
+            filter_pool=args.filter_pool,
         )
     if args.max_copy_rate is not None:
         report = json.loads((manifest.parent / "copy_filter.json").read_text())
         print(summary_line(report))
+    if args.filter_pool > 1:
+        report = json.loads((manifest.parent / "filter.json").read_text())
+        print(
+            f"kept {report['kept']} of {report['candidates']} candidates: mean confidence in "
+            f"the intended class {report['mean_confidence_kept']:.2f} kept, "
+            f"{report['mean_confidence_all']:.2f} over all (filter.json)"
+        )
     print(f"wrote {manifest}")
     return 0

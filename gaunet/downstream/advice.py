@@ -166,7 +166,8 @@ def _filter_step() -> str:
         f"{subsets(FILTER_ALONE)} of BreastMNIST{verdict} (AUC {gain(FILTER_ALONE, 'auc')}"
         f"{auc}), but not on top of classic augmentation ({gain(FILTER_COMBINED, 'accuracy')} "
         "against copies+classic; docs/augmentation.md): a lead to confirm on your data, "
-        "with the `copies` control."
+        "with the `copies` control. `gaunet generate --filter-pool 3` writes such images for "
+        "your own training."
     )
 
 

@@ -90,19 +90,6 @@ def per_class_targets(labels: np.ndarray, num_classes: int, ratio: float) -> np.
     return np.rint(counts * ratio).astype(np.int64)
 
 
-def keep_most_confident(
-    probabilities: np.ndarray, labels: np.ndarray, wanted: np.ndarray
-) -> np.ndarray:
-    """Indices of the `wanted[c]` candidates of each class c with the highest p(c), in order."""
-    confidence = probabilities[np.arange(len(labels)), labels]
-    kept = []
-    for c, n in enumerate(wanted):
-        rows = np.flatnonzero(labels == c)
-        best = rows[np.argsort(-confidence[rows], kind="stable")[:n]]
-        kept.append(np.sort(best))
-    return np.concatenate(kept) if kept else np.zeros(0, np.int64)
-
-
 def snapshot_overrides_for(
     model: str, gen_config: str, gen_steps: int | None, gen_minutes: float | None
 ) -> dict:

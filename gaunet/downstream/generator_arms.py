@@ -27,14 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from gaunet.class_filter import keep_most_confident
 from gaunet.data import ImageSet
 from gaunet.downstream import snapshots
-from gaunet.downstream.arms import (
-    Arm,
-    keep_most_confident,
-    per_class_targets,
-    snapshot_overrides_for,
-)
+from gaunet.downstream.arms import Arm, per_class_targets, snapshot_overrides_for
 from gaunet.downstream.provenance import check_provenance, check_run_matches, load_synthetic
 from gaunet.errors import GaunetError
 from gaunet.progress import progress
