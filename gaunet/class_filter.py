@@ -52,35 +52,35 @@ def filter_by_confidence(
     device: str = "cpu",
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The indices of `images` (uint8 NCHW, labelled `labels`) to keep, `wanted[c]` per class,
-    and a report: per class the candidates, the kept count and the mean confidence in the
-    intended class over all candidates and over the kept ones (filter.json)."""
+    and their report (`confidence_report`, with the scorer's description)."""
     from gaunet.metrics.features.domain import DomainExtractor
 
     scorer = DomainExtractor.for_training_set(train, device=device)
     probabilities = scorer.predict_proba(images)
     kept = keep_most_confident(probabilities, labels, wanted)
+    report = confidence_report(probabilities, labels, kept, train.class_names)
+    return kept, {**report, "scorer": scorer.describe()}
+
+
+def confidence_report(
+    probabilities: np.ndarray, labels: np.ndarray, kept: np.ndarray, class_names: list[str]
+) -> dict[str, Any]:
+    """filter.json: the candidates, the kept count and the mean confidence in the intended
+    class over all candidates and over the kept ones, in all and per class."""
     confidence = probabilities[np.arange(len(labels)), labels]
     chosen = np.zeros(len(labels), bool)
     chosen[kept] = True
-    per_class = {}
-    for c, name in enumerate(train.class_names):
-        rows = labels == c
-        if not rows.any():
-            continue
-        per_class[name] = {
+
+    def summary(rows: np.ndarray) -> dict[str, Any]:
+        both = rows & chosen
+        return {
             "candidates": int(rows.sum()),
-            "kept": int((rows & chosen).sum()),
-            "mean_confidence_all": float(confidence[rows].mean()),
-            "mean_confidence_kept": float(confidence[rows & chosen].mean())
-            if (rows & chosen).any()
-            else None,
+            "kept": int(both.sum()),
+            "mean_confidence_all": float(confidence[rows].mean()) if rows.any() else None,
+            "mean_confidence_kept": float(confidence[both].mean()) if both.any() else None,
         }
-    report = {
-        "candidates": len(labels),
-        "kept": len(kept),
-        "mean_confidence_all": float(confidence.mean()) if len(labels) else None,
-        "mean_confidence_kept": float(confidence[kept].mean()) if len(kept) else None,
-        "per_class": per_class,
-        "scorer": scorer.describe(),
+
+    per_class = {
+        name: summary(labels == c) for c, name in enumerate(class_names) if (labels == c).any()
     }
-    return kept, report
+    return {**summary(np.ones(len(labels), bool)), "per_class": per_class}

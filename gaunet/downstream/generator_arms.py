@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gaunet.class_filter import keep_most_confident
+from gaunet.class_filter import confidence_report, keep_most_confident
 from gaunet.data import ImageSet
 from gaunet.downstream import snapshots
 from gaunet.downstream.arms import Arm, per_class_targets, snapshot_overrides_for
@@ -233,14 +233,8 @@ class GeneratorArms:
         if pool > 1:
             probabilities = self._scorer(subset)(images)
             kept = keep_most_confident(probabilities, labels, wanted)
-            confidence = probabilities[np.arange(len(labels)), labels]
-            report = {
-                "pool": pool,
-                "candidates": len(labels),
-                "kept": len(kept),
-                "mean_confidence_all": float(confidence.mean()),
-                "mean_confidence_kept": float(confidence[kept].mean()) if len(kept) else None,
-            }
+            report = confidence_report(probabilities, labels, kept, subset.class_names)
+            report = {"pool": pool, **report}
             (folder / "filter.json").write_text(json.dumps(report, indent=2) + "\n")
             images, labels = images[kept], labels[kept]
         return images, labels, manifest

@@ -1,0 +1,54 @@
+"""gaunet.class_filter: which candidates a pool keeps, what filter.json says of them, and which
+pool settings are refused (the generate and benchmark commands both use it)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gaunet.class_filter import check_filter_pool, confidence_report, keep_most_confident
+from gaunet.errors import GaunetError
+
+# five candidates: class 0 at rows 0-2, class 1 at rows 3-4; p(intended class) 0.2 0.9 0.6 | 0.7 0.4
+PROBABILITIES = np.array([[0.2, 0.8], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.6, 0.4]])
+LABELS = np.array([0, 0, 0, 1, 1])
+
+
+@pytest.mark.parametrize(
+    ("wanted", "kept"),
+    [([1, 1], [1, 3]), ([2, 1], [1, 2, 3]), ([3, 2], [0, 1, 2, 3, 4]), ([0, 1], [3])],
+)
+def test_the_most_confident_of_each_class_in_candidate_order(wanted, kept):
+    assert keep_most_confident(PROBABILITIES, LABELS, np.array(wanted)).tolist() == kept
+
+
+def test_the_report_counts_and_averages_per_class():
+    report = confidence_report(PROBABILITIES, LABELS, np.array([1, 3]), ["benign", "malignant"])
+    assert (report["candidates"], report["kept"]) == (5, 2)
+    assert report["mean_confidence_all"] == pytest.approx((0.2 + 0.9 + 0.6 + 0.7 + 0.4) / 5)
+    assert report["mean_confidence_kept"] == pytest.approx(0.8)
+    benign = report["per_class"]["benign"]
+    assert (benign["candidates"], benign["kept"]) == (3, 1)
+    assert benign["mean_confidence_all"] == pytest.approx(1.7 / 3)
+    assert benign["mean_confidence_kept"] == pytest.approx(0.9)
+
+
+def test_a_class_with_nothing_kept_reports_none():
+    report = confidence_report(PROBABILITIES, LABELS, np.array([1]), ["a", "b"])
+    assert report["per_class"]["b"]["kept"] == 0
+    assert report["per_class"]["b"]["mean_confidence_kept"] is None
+
+
+@pytest.mark.parametrize(("pool", "rate"), [(1, None), (1, 0.5), (3, None), (3, 0.0), (3, 0)])
+def test_allowed_pools(pool, rate):
+    check_filter_pool(pool, rate)  # raises on refusal
+
+
+@pytest.mark.parametrize(
+    ("pool", "rate", "message"),
+    [(0, None, "whole number"), (-2, None, "whole number"), (1.5, None, "whole number"),
+     (False, None, "whole number"), (2, 0.1, "--max-copy-rate 0")],
+)  # fmt: skip
+def test_refused_pools(pool, rate, message):
+    with pytest.raises(GaunetError, match=message):
+        check_filter_pool(pool, rate)
