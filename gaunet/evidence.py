@@ -41,3 +41,9 @@ def spread(key: str = "subset_spread") -> str:
     """The range of a gain's movement between subsets, in points: `3.1-4.2`."""
     record = evidence()[key]
     return f"{record['smallest']:.1f}-{record['largest']:.1f}"
+
+
+def pa_range(kind: str, key: str = "filter_pa") -> str:
+    """A measured range of class fidelity, `0.61-0.78` (kind: unfiltered or filtered)."""
+    record = evidence()[key][f"pa_{kind}"]
+    return f"{record['low']:.2f}-{record['high']:.2f}"

@@ -222,4 +222,15 @@ def test_terminal_lines_give_each_next_step_once() -> None:
     lines = verdict_lines(image_verdicts(result))
     assert lines[0].startswith("UNUSABLE (overall)")
     assert sum("train longer" in line for line in lines) == 1
-    assert all(x.next_step == v.LONGER for x in image_verdicts(result)[1:4])
+    assert sum("--filter-pool 3" in line for line in lines) == 1
+    steps = {x.topic: x.next_step for x in image_verdicts(result)[1:4]}
+    assert steps["class fidelity"] == v.fidelity_next_step()  # the filter first, then longer
+    assert v.LONGER in steps["class fidelity"] and steps["realism"] == v.LONGER
+
+
+def test_the_class_fidelity_step_quotes_the_evidence_file() -> None:
+    from gaunet import evidence
+
+    step = v.fidelity_next_step()
+    assert evidence.pa_range("unfiltered") in step and evidence.pa_range("filtered") in step
+    assert f"on {evidence.evidence()['filter_pa']['runs']} BreastMNIST" in step

@@ -1,0 +1,82 @@
+"""Class fidelity with and without `--filter-pool`: for each generator run, `gaunet generate`
+the same number of images per class unfiltered and filtered, score both with `gaunet evaluate
+--features domain` against the real test split, and write PA (overall and per class) and
+FD_domain side by side. The numbers gaunet's evaluate verdict quotes for low class fidelity
+(gaunet/evidence.yaml, `filter_pa`) come from its JSON.
+
+    .venv/bin/python benchmarks/filter_pa.py --data ../shared/data/breastmnist.npz \\
+        --runs runs/item5-cpu/item5/subset-{2,3,4}/generators/gaunet-f0.25-s* \\
+        --out runs/filter-pa --json docs/results/filter-pa-item5-subsets-2-4.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+GAUNET = [sys.executable, "-m", "gaunet"]
+
+
+def _run(command: list[str]) -> None:
+    print("$", shlex.join(command), flush=True)
+    subprocess.run(command, check=True)
+
+
+def measure(run: Path, data: str, out: Path, per_class: int, pool: int, args) -> dict:
+    """Generate `per_class` images per class with `--filter-pool pool`, evaluate them."""
+    folder = out / f"{run.name}-p{pool}"
+    _run([*GAUNET, "generate", "--run", str(run), "--out", str(folder), "--per-class",
+          str(per_class), "--filter-pool", str(pool), "--device", args.device, "--quiet"])  # fmt: skip
+    scores = folder.with_suffix(".json")
+    _run([*GAUNET, "evaluate", "--real", data, "--synthetic", str(folder), "--features",
+          "domain", "--size", str(args.size), "--channels", str(args.channels), "--device",
+          args.device, "--quiet", "--json", str(scores)])  # fmt: skip
+    result = json.loads(scores.read_text())
+    return {
+        "PA": result["PA"]["value"],
+        "PA_per_class": {k: v["value"] for k, v in result["PA"]["per_class"].items()},
+        "FD_domain": result["features"]["domain"]["overall"]["FD_domain"],
+        "domain_classifier_accuracy": result["PA"]["real_reference_accuracy"]["value"],
+        "images": result["samples"]["synthetic"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="the real SOURCE the runs trained on")
+    parser.add_argument("--runs", nargs="+", required=True, help="gaunet train run folders")
+    parser.add_argument("--out", required=True, help="folder for the images and evaluations")
+    parser.add_argument("--json", required=True, help="the results file")
+    parser.add_argument("--per-class", type=int, default=50)
+    parser.add_argument("--pool", type=int, default=3)
+    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    rows = []
+    for run in map(Path, args.runs):
+        row = {"run": str(run)}
+        for name, pool in (("unfiltered", 1), ("filtered", args.pool)):
+            row[name] = measure(run, args.data, out, args.per_class, pool, args)
+        rows.append(row)
+        print(f"{run}: PA {row['unfiltered']['PA']:.3f} -> {row['filtered']['PA']:.3f}")
+    report = {
+        "command": shlex.join(["benchmarks/filter_pa.py", *(argv or sys.argv[1:])]),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "data": args.data,
+        "per_class": args.per_class,
+        "pool": args.pool,
+        "runs": rows,
+    }
+    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(args.json)
+
+
+if __name__ == "__main__":
+    main()
