@@ -27,13 +27,13 @@ def _run(command: list[str]) -> None:
     subprocess.run(command, check=True)
 
 
-def measure(run: Path, data: str, out: Path, per_class: int, pool: int, args) -> dict:
-    """Generate `per_class` images per class with `--filter-pool pool`, evaluate them."""
-    folder = out / f"{run.name}-p{pool}"
+def measure(run: Path, pool: int, args: argparse.Namespace) -> dict:
+    """Generate --per-class images per class with `--filter-pool pool`, evaluate them."""
+    folder = Path(args.out) / f"{run.name}-p{pool}"
     _run([*GAUNET, "generate", "--run", str(run), "--out", str(folder), "--per-class",
-          str(per_class), "--filter-pool", str(pool), "--device", args.device, "--quiet"])  # fmt: skip
+          str(args.per_class), "--filter-pool", str(pool), "--device", args.device, "--quiet"])  # fmt: skip
     scores = folder.with_suffix(".json")
-    _run([*GAUNET, "evaluate", "--real", data, "--synthetic", str(folder), "--features",
+    _run([*GAUNET, "evaluate", "--real", args.data, "--synthetic", str(folder), "--features",
           "domain", "--size", str(args.size), "--channels", str(args.channels), "--device",
           args.device, "--quiet", "--json", str(scores)])  # fmt: skip
     result = json.loads(scores.read_text())
@@ -58,12 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    out = Path(args.out)
     rows = []
     for run in map(Path, args.runs):
         row = {"run": str(run)}
         for name, pool in (("unfiltered", 1), ("filtered", args.pool)):
-            row[name] = measure(run, args.data, out, args.per_class, pool, args)
+            row[name] = measure(run, pool, args)
         rows.append(row)
         print(f"{run}: PA {row['unfiltered']['PA']:.3f} -> {row['filtered']['PA']:.3f}")
     report = {

@@ -6,6 +6,13 @@
 #       e.g. run 2,3 2   or   run 4 1 --threads 2   (JOBS is ignored for one subset)
 #     restores each subset folder kept under docs/results/item5-cpu/ that runs/ lacks, then
 #     runs (or continues) the item-5 benchmark for those subset seeds in runs/item5-cpu/item5.
+#   bash benchmarks/item5_cpu.sh filter [more gaunet benchmark options]
+#     the same benchmark with --filter-pool 3 in runs/item5-filter, on subsets 2-4's finished
+#     generators (their records copied in, so nothing is retrained; needs their checkpoints in
+#     runs/, which the kept folders lack): docs/augmentation.md, "Filtering the 5,000-epoch
+#     images". `gaunet pool --benchmarks runs/item5-filter/subset-{2,3,4} --against
+#     runs/item5-cpu/item5/subset-{2,3,4} --out runs/item5-filter/vs-unfiltered` then compares
+#     the filtered images with the unfiltered ones of the same generators.
 #   bash benchmarks/item5_cpu.sh save
 #     keeps every subset folder whose generator has finished in docs/results/item5-cpu/,
 #     without its checkpoints, samples and TensorBoard logs (a few MB in git instead of 8 MB
@@ -19,6 +26,10 @@ ITEM5=runs/item5-cpu/item5
 KEPT=docs/results/item5-cpu
 GEN_CONFIG=runs/item5-cpu/gen-tiny-b128.yaml  # the path is pinned in each benchmark.json
 PY=.venv/bin/python
+BENCHMARK=($PY -m gaunet benchmark --data ../shared/data/breastmnist.npz --fractions 0.25
+    --arms none,classic,gaunet,gaunet+classic,copies,copies+classic --seeds 10
+    --classifiers resnet18 --width 0.5 --epochs 20 --gen-config "$GEN_CONFIG" --gen-steps 5352
+    --device cpu)
 
 case "${1:-}" in
 run)
@@ -42,10 +53,17 @@ write_generator_config(Path('$GEN_CONFIG'), 128)"
     else  # one subset: its own folder, as --subset-seeds would name it
         where=(--out "$ITEM5/subset-$seeds" --subset-seed "$seeds")
     fi
-    exec $PY -m gaunet benchmark --data ../shared/data/breastmnist.npz "${where[@]}" \
-        --fractions 0.25 --arms none,classic,gaunet,gaunet+classic,copies,copies+classic \
-        --seeds 10 --classifiers resnet18 --width 0.5 --epochs 20 --gen-config "$GEN_CONFIG" \
-        --gen-steps 5352 --device cpu "$@"
+    exec "${BENCHMARK[@]}" "${where[@]}" "$@"
+    ;;
+filter)
+    shift
+    for s in 2 3 4; do
+        mkdir -p runs/item5-filter/subset-$s/generators
+        cp -n "$ITEM5/subset-$s/generators/gaunet-f0.25-s$s.json" \
+            runs/item5-filter/subset-$s/generators/
+    done
+    exec "${BENCHMARK[@]}" --out runs/item5-filter --subset-seeds 2,3,4 --jobs 3 \
+        --filter-pool 3 "$@"
     ;;
 save)
     for folder in "$ITEM5"/subset-*; do
@@ -61,7 +79,7 @@ save)
     done
     ;;
 *)
-    sed -n 2,16p "$0"
+    sed -n 2,22p "$0"
     exit 2
     ;;
 esac

@@ -22,8 +22,8 @@ POINTS = 100.0
 
 FILTER_COMMAND = (
     "gaunet benchmark --data ../shared/data/breastmnist.npz --out runs/item5-filter "
-    "--subset-seeds 2,3,4 --filter-pool 3 ... with item 5's generators (benchmarks/"
-    "item5_filter_cpu.sh; docs/augmentation.md, 'Filtering the 5,000-epoch images')"
+    "--subset-seeds 2,3,4 --filter-pool 3 ... with item 5's generators (bash "
+    "benchmarks/item5_cpu.sh filter; docs/augmentation.md, 'Filtering the 5,000-epoch images')"
 )
 # key -> (what it is, source JSON, arm, comparison, the commands that made the JSON)
 GAINS = {
@@ -132,28 +132,26 @@ def _points(value: float) -> float:
     return round(value * POINTS, 1)
 
 
-def _gain(stat: dict) -> dict:
-    """A pooled or per-benchmark gain in points: mean, interval, p, and whether it is
-    significant (the 95 % interval above 0)."""
-    low = stat["mean"] - stat["half"]
+def _record(mean: float, low: float, high: float, p: float) -> dict:
+    """A gain in points: mean, interval, p, and whether it is significant (interval above 0)."""
     return {
-        "mean": _points(stat["mean"]),
-        "low": _points(low),
-        "high": _points(stat["mean"] + stat["half"]),
-        "p": float(f"{stat['p']:.2g}"),
+        "mean": round(mean, 1),
+        "low": round(low, 1),
+        "high": round(high, 1),
+        "p": float(f"{p:.2g}"),
         "significant": bool(low > 0),
     }
 
 
+def _gain(stat: dict) -> dict:
+    """A pooled or per-benchmark gain of summary.json / pooled.json (fractions, +- half)."""
+    mean, half = stat["mean"] * POINTS, stat["half"] * POINTS
+    return _record(mean, mean - half, mean + half, stat["p"])
+
+
 def _pooled_points(row: dict) -> dict:
-    """A pooled row of benchmarks/item5_report.py (already in points) as `_gain` writes one."""
-    return {
-        "mean": round(row["mean"], 1),
-        "low": round(row["low"], 1),
-        "high": round(row["high"], 1),
-        "p": float(f"{row['p']:.2g}"),
-        "significant": bool(row["low"] > 0),
-    }
+    """A pooled row of benchmarks/item5_report.py (already in points)."""
+    return _record(row["mean"], row["low"], row["high"], row["p"])
 
 
 def _entry(data: dict, arm: str) -> dict:

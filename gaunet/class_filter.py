@@ -56,10 +56,16 @@ def filter_by_confidence(
     from gaunet.metrics.features.domain import DomainExtractor
 
     scorer = DomainExtractor.for_training_set(train, device=device)
-    probabilities = scorer.predict_proba(images)
-    kept = keep_most_confident(probabilities, labels, wanted)
-    report = confidence_report(probabilities, labels, kept, train.class_names)
+    kept, report = choose(scorer.predict_proba(images), labels, wanted, train.class_names)
     return kept, {**report, "scorer": scorer.describe()}
+
+
+def choose(
+    probabilities: np.ndarray, labels: np.ndarray, wanted: np.ndarray, class_names: list[str]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Given a scorer's class probabilities: the kept indices and their confidence report."""
+    kept = keep_most_confident(probabilities, labels, wanted)
+    return kept, confidence_report(probabilities, labels, kept, class_names)
 
 
 def confidence_report(

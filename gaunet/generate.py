@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,7 +250,7 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
         copy_filter = CopyFilter(train.images, choice.max_copy_rate, reference, note)
     pool = choice.filter_pool
     group = max(1, batch_size // GENERATION_CHUNK) * GENERATION_CHUNK
-    rows_out, arrays, names, written, held = [], [], {}, {}, []
+    rows_out, arrays, names, held = [], [], {}, []
 
     def emit(c: int, k: int, image: np.ndarray, source: str) -> None:
         item = f"{folders[c]}/{k:06d}.png" if fmt == "png" else f"{len(arrays)}"
@@ -275,7 +276,8 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
                 n = min(group, wanted - accepted, limit - start)
                 images = from_unit_range(gen.sample(c, n, seed, start=start).cpu().numpy())
                 sources = train.ids[gen.conditioning_rows(c, n, seed, start)]
-                keep = copy_filter.keep(name, images, wanted) if copy_filter else [True] * n
+                # the near-copy allowance is a share of what was asked, not of the pool
+                keep = copy_filter.keep(name, images, per_class[c]) if copy_filter else [True] * n
                 for k in np.flatnonzero(keep):
                     candidate = (c, start + int(k), images[k], str(sources[k]))
                     if pool > 1:
@@ -285,7 +287,6 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
                 accepted += int(np.count_nonzero(keep))
                 start += n
                 bar.update(int(np.count_nonzero(keep)))
-            written[name] = accepted
     finally:
         bar.close()
     if held:  # the most confident of each class's pool, in candidate order
@@ -297,7 +298,7 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
             emit(*held[index])
         _write_report(out / "filter.json", {"pool": pool, **report}, len(rows_out))
     if copy_filter:
-        report = copy_filter.report(written)
+        report = copy_filter.report(Counter(row[2] for row in rows_out))  # files per class
         _write_report(out / "copy_filter.json", report, len(rows_out))
         if not rows_out:
             raise GaunetError(

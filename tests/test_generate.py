@@ -1,5 +1,6 @@
 import csv
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -265,3 +266,7 @@ def test_filter_pool_after_dropping_every_near_copy_and_from_the_cli(run, tmp_pa
     assert "kept 4 of 8 candidates" in capsys.readouterr().out
     assert (out / "filter.json").is_file() and (out / "copy_filter.json").is_file()
     assert len(_digests(out)) == 4
+    # the copy filter's counts are of what was asked and written, not of the 2x pool
+    copies = json.loads((out / "copy_filter.json").read_text())
+    assert (copies["requested"], copies["written"]) == (4, 4)
+    assert all((c["requested"], c["written"]) == (2, 2) for c in copies["per_class"].values())

@@ -204,6 +204,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gaunet.class_filter import check_filter_pool
     from gaunet.device import resolve_device
     from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
     from gaunet.downstream.fit import FitSettings
@@ -220,8 +221,9 @@ def run(args: argparse.Namespace) -> int:
     use_threads(args.threads, device.type, "the benchmark", "--threads 1")
     if args.seeds < 1 or args.epochs < 1:
         raise GaunetError("--seeds and --epochs must be at least 1")
-    if args.synthetic_weight < 0 or args.filter_pool < 1:
-        raise GaunetError("--synthetic-weight must be >= 0 and --filter-pool at least 1")
+    if args.synthetic_weight < 0:
+        raise GaunetError("--synthetic-weight must be >= 0")
+    check_filter_pool(args.filter_pool)
     if not 0 <= args.synthetic_smoothing < 1:
         raise GaunetError("--synthetic-smoothing must be in [0, 1)")
     check_noise_scale(args.noise_scale)  # before any training or classifier cell

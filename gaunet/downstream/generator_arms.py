@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gaunet.class_filter import confidence_report, keep_most_confident
+from gaunet.class_filter import choose
 from gaunet.data import ImageSet
 from gaunet.downstream import snapshots
 from gaunet.downstream.arms import Arm, per_class_targets, snapshot_overrides_for
@@ -232,8 +232,7 @@ class GeneratorArms:
         )
         if pool > 1:
             probabilities = self._scorer(subset)(images)
-            kept = keep_most_confident(probabilities, labels, wanted)
-            report = confidence_report(probabilities, labels, kept, subset.class_names)
+            kept, report = choose(probabilities, labels, wanted, subset.class_names)
             report = {"pool": pool, **report}
             (folder / "filter.json").write_text(json.dumps(report, indent=2) + "\n")
             images, labels = images[kept], labels[kept]
