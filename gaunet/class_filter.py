@@ -8,6 +8,7 @@ images")."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,20 +45,91 @@ def keep_most_confident(
     return np.concatenate(kept) if kept else np.zeros(0, np.int64)
 
 
-def filter_by_confidence(
-    train: ImageSet,
-    images: np.ndarray,
-    labels: np.ndarray,
-    wanted: np.ndarray,
-    device: str = "cpu",
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """The indices of `images` (uint8 NCHW, labelled `labels`) to keep, `wanted[c]` per class,
-    and their report (`confidence_report`, with the scorer's description)."""
+def domain_scorer(
+    train: ImageSet, device: str = "cpu"
+) -> tuple[Callable[[np.ndarray], np.ndarray], int, dict[str, Any]]:
+    """The filter's scorer for a generator trained on `train`: class probabilities of uint8 NCHW
+    images, the batch it scores at once, and its description for filter.json."""
     from gaunet.metrics.features.domain import DomainExtractor
 
     scorer = DomainExtractor.for_training_set(train, device=device)
-    kept, report = choose(scorer.predict_proba(images), labels, wanted, train.class_names)
-    return kept, {**report, "scorer": scorer.describe()}
+    return scorer.predict_proba, scorer.inference_batch, scorer.describe()
+
+
+class StreamingChoice:
+    """`choose` over candidates that arrive one at a time, holding only the kept candidates of
+    each class and one scoring batch, not the whole pool (3 x 1,000 candidates per class at
+    256 px RGB would be 1.2 GB). Candidates are scored in batches of `batch` consecutive ones,
+    the batches that scoring the whole pool at once gives, so the probabilities and what is kept
+    are those of `choose` on the whole pool, by construction."""
+
+    def __init__(
+        self,
+        score: Callable[[np.ndarray], np.ndarray],
+        wanted: np.ndarray,
+        class_names: list[str],
+        batch: int,
+    ) -> None:
+        self._score, self._wanted, self._class_names = score, np.asarray(wanted), class_names
+        self._batch = max(1, int(batch))
+        self._pending: list[tuple[int, np.ndarray, Any]] = []
+        self._probabilities: list[np.ndarray] = []
+        self._labels: list[int] = []
+        # per class: the kept candidates' numbers (ascending), confidences and payloads
+        self._kept: dict[int, tuple[np.ndarray, np.ndarray, list[Any]]] = {}
+
+    @property
+    def held(self) -> int:
+        """Candidates held in memory now: the kept ones and the batch waiting to be scored."""
+        return len(self._pending) + sum(len(payloads) for *_, payloads in self._kept.values())
+
+    def add(self, label: int, image: np.ndarray, payload: Any) -> None:
+        """One candidate (uint8 CHW) of class `label`; `payload` comes back if it is kept."""
+        self._pending.append((int(label), image, payload))
+        if len(self._pending) >= self._batch:
+            self._score_pending()
+
+    def finish(self) -> tuple[list[Any], dict[str, Any]]:
+        """The kept payloads, class by class in candidate order, and their confidence report."""
+        self._score_pending()
+        kept = [np.zeros(0, np.int64)]
+        payloads: list[Any] = []
+        for c in sorted(self._kept):
+            numbers, _, held = self._kept[c]
+            kept.append(numbers)
+            payloads.extend(held)
+        labels = np.asarray(self._labels, dtype=np.int64)
+        classes = len(self._class_names)
+        probabilities = (
+            np.concatenate(self._probabilities) if self._probabilities else np.zeros((0, classes))
+        )
+        report = confidence_report(probabilities, labels, np.concatenate(kept), self._class_names)
+        return payloads, report
+
+    def _score_pending(self) -> None:
+        if not self._pending:
+            return
+        from gaunet.progress import silenced
+
+        first = len(self._labels)
+        labels = np.asarray([label for label, _, _ in self._pending], dtype=np.int64)
+        with silenced():  # one bar per batch would flood the caller's own bar
+            probabilities = np.asarray(self._score(np.stack([i for _, i, _ in self._pending])))
+        confidence = probabilities[np.arange(len(labels)), labels]
+        for c in np.unique(labels):
+            rows = np.flatnonzero(labels == c)
+            numbers, kept_confidence, held = self._kept.get(
+                int(c), (np.zeros(0, np.int64), np.zeros(0), [])
+            )
+            # kept ones first: their numbers are lower, so the stable sort breaks ties by number
+            numbers = np.concatenate([numbers, first + rows])
+            kept_confidence = np.concatenate([kept_confidence, confidence[rows]])
+            held = held + [self._pending[r][2] for r in rows]
+            best = np.sort(np.argsort(-kept_confidence, kind="stable")[: self._wanted[c]])
+            self._kept[int(c)] = (numbers[best], kept_confidence[best], [held[b] for b in best])
+        self._probabilities.append(probabilities)
+        self._labels.extend(labels.tolist())
+        self._pending = []
 
 
 def choose(

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaunet.class_filter import check_filter_pool, filter_by_confidence
+from gaunet.class_filter import StreamingChoice, check_filter_pool, domain_scorer
 from gaunet.data.imageset import from_unit_range
 from gaunet.errors import GaunetError, GaunetWarning, os_error, writable_folder
 from gaunet.io import human_bytes, write_atomic, write_json, write_npz
@@ -250,7 +250,11 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
         copy_filter = CopyFilter(train.images, choice.max_copy_rate, reference, note)
     pool = choice.filter_pool
     group = max(1, batch_size // GENERATION_CHUNK) * GENERATION_CHUNK
-    rows_out, arrays, names, held = [], [], {}, []
+    rows_out, arrays, names = [], [], {}
+    confident, scorer = None, {}
+    if pool > 1:  # candidates scored as they come: memory for the kept ones, not the pool
+        score, batch, scorer = domain_scorer(train, choice.device)
+        confident = StreamingChoice(score, np.asarray(per_class), gen.class_names, batch)
 
     def emit(c: int, k: int, image: np.ndarray, source: str) -> None:
         item = f"{folders[c]}/{k:06d}.png" if fmt == "png" else f"{len(arrays)}"
@@ -279,9 +283,11 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
                 # the near-copy allowance is a share of what was asked, not of the pool
                 keep = copy_filter.keep(name, images, per_class[c]) if copy_filter else [True] * n
                 for k in np.flatnonzero(keep):
-                    candidate = (c, start + int(k), images[k], str(sources[k]))
-                    if pool > 1:
-                        held.append(candidate)
+                    # pooled, a copy: a kept view would hold its whole chunk in memory
+                    image = images[k] if confident is None else images[k].copy()
+                    candidate = (c, start + int(k), image, str(sources[k]))
+                    if confident is not None:
+                        confident.add(c, image, candidate)
                     else:
                         emit(*candidate)
                 accepted += int(np.count_nonzero(keep))
@@ -289,14 +295,12 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
                 bar.update(int(np.count_nonzero(keep)))
     finally:
         bar.close()
-    if held:  # the most confident of each class's pool, in candidate order
-        labels = np.asarray([h[0] for h in held], dtype=np.int64)
-        kept, report = filter_by_confidence(
-            train, np.stack([h[2] for h in held]), labels, np.asarray(per_class), choice.device
-        )
-        for index in kept:
-            emit(*held[index])
-        _write_report(out / "filter.json", {"pool": pool, **report}, len(rows_out))
+    if confident is not None:  # the most confident of each class's pool, in candidate order
+        kept, report = confident.finish()
+        for candidate in kept:
+            emit(*candidate)
+        report = {"pool": pool, **report, "scorer": scorer}
+        _write_report(out / "filter.json", report, len(rows_out))
     if copy_filter:
         report = copy_filter.report(Counter(row[2] for row in rows_out))  # files per class
         _write_report(out / "copy_filter.json", report, len(rows_out))

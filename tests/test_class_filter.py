@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gaunet.class_filter import check_filter_pool, confidence_report, keep_most_confident
+from gaunet.class_filter import (
+    StreamingChoice,
+    check_filter_pool,
+    choose,
+    confidence_report,
+    keep_most_confident,
+)
 from gaunet.errors import GaunetError
 
 # five candidates: class 0 at rows 0-2, class 1 at rows 3-4; p(intended class) 0.2 0.9 0.6 | 0.7 0.4
@@ -52,3 +58,53 @@ def test_allowed_pools(pool, rate):
 def test_refused_pools(pool, rate, message):
     with pytest.raises(GaunetError, match=message):
         check_filter_pool(pool, rate)
+
+
+def _streamed(probabilities, labels, wanted, batch):
+    """StreamingChoice over candidates whose image encodes their row, scored by a lookup; the
+    most candidates it held at once, and the batches it scored."""
+    batches = []
+
+    def score(images):
+        rows = images[:, 0, 0, 0].astype(np.int64) * 256 + images[:, 0, 0, 1]
+        batches.append(rows.tolist())
+        return probabilities[rows]
+
+    names = [f"class{c}" for c in range(probabilities.shape[1])]
+    stream = StreamingChoice(score, np.asarray(wanted), names, batch)
+    most = 0
+    for row, label in enumerate(labels):
+        image = np.array([[[[row // 256, row % 256]]]], dtype=np.uint8)[0]
+        stream.add(int(label), image, row)
+        most = max(most, stream.held)
+    kept, report = stream.finish()
+    return kept, report, most, batches
+
+
+@pytest.mark.parametrize("batch", [1, 2, 7, 64, 1000])
+@pytest.mark.parametrize("wanted", [[3, 5, 0], [40, 1, 17], [200, 200, 200]])
+def test_streaming_keeps_what_the_whole_pool_keeps(batch, wanted):
+    """Scored a batch at a time, the kept candidates and the report equal `choose` on the whole
+    pool, ties included (confidences on a coarse grid), and memory holds the kept candidates and
+    one batch, not the pool."""
+    rng = np.random.default_rng(batch * 1000 + sum(wanted))
+    labels = np.sort(rng.integers(0, 3, 600))  # class by class, as generation draws them
+    probabilities = rng.integers(0, 5, (600, 3)).astype(float) + 0.01
+    probabilities /= probabilities.sum(1, keepdims=True)
+    names = ["class0", "class1", "class2"]
+
+    expected, expected_report = choose(probabilities, labels, np.array(wanted), names)
+    kept, report, most, batches = _streamed(probabilities, labels, wanted, batch)
+
+    assert kept == expected.tolist()
+    assert report == expected_report
+    assert most <= sum(wanted) + batch
+    assert [rows[0] for rows in batches] == list(range(0, 600, batch))  # fixed, pool-wide batches
+
+
+def test_streaming_with_no_candidates_keeps_nothing():
+    stream = StreamingChoice(
+        lambda images: np.zeros((len(images), 2)), np.array([2, 2]), ["a", "b"], 4
+    )
+    kept, report = stream.finish()
+    assert kept == [] and (report["candidates"], report["kept"]) == (0, 0)

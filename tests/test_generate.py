@@ -270,3 +270,21 @@ def test_filter_pool_after_dropping_every_near_copy_and_from_the_cli(run, tmp_pa
     copies = json.loads((out / "copy_filter.json").read_text())
     assert (copies["requested"], copies["written"]) == (4, 4)
     assert all((c["requested"], c["written"]) == (2, 2) for c in copies["per_class"].values())
+
+
+def test_filter_pool_holds_copies_not_views_of_the_generated_chunks(run, tmp_path, monkeypatch):
+    """A kept candidate that were a view into its chunk would keep the whole chunk in memory:
+    what the streaming choice is handed owns its pixels."""
+    from gaunet import class_filter
+
+    handed = []
+    add = class_filter.StreamingChoice.add
+
+    def recording_add(self, label, image, payload):
+        handed.append((image, payload[2]))
+        add(self, label, image, payload)
+
+    monkeypatch.setattr(class_filter.StreamingChoice, "add", recording_add)
+    generate_dataset(run, tmp_path / "o", per_class=2, seed=1, filter_pool=3)
+    assert len(handed) == 12
+    assert all(image.base is None and kept is image for image, kept in handed)

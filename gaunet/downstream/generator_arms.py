@@ -33,6 +33,7 @@ from gaunet.downstream import snapshots
 from gaunet.downstream.arms import Arm, per_class_targets, snapshot_overrides_for
 from gaunet.downstream.provenance import check_provenance, check_run_matches, load_synthetic
 from gaunet.errors import GaunetError
+from gaunet.io import write_json
 from gaunet.progress import progress
 
 # what an interrupted generator tells the user: the benchmark resumes it (and skips done cells)
@@ -102,7 +103,7 @@ class TrainingJob:
 
     def done(self, run: Path) -> None:
         payload = {"run": str(run), "arm": self.arm, "fraction": self.fraction}
-        self.record.write_text(json.dumps(payload))
+        write_json(self.record, payload)  # atomic: a torn record would fail the next resume
 
 
 @dataclass
@@ -234,7 +235,7 @@ class GeneratorArms:
             probabilities = self._scorer(subset)(images)
             kept, report = choose(probabilities, labels, wanted, subset.class_names)
             report = {"pool": pool, **report}
-            (folder / "filter.json").write_text(json.dumps(report, indent=2) + "\n")
+            write_json(folder / "filter.json", report)
             images, labels = images[kept], labels[kept]
         return images, labels, manifest
 
@@ -339,7 +340,6 @@ class GeneratorArms:
             entry["images"] = str(folder_of(entry))
         result = {"run": str(run), **result, "chosen": {**result["chosen"]}}
         result["chosen"]["images"] = str(folder_of(result["chosen"]))
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(result, indent=2) + "\n")
+        write_json(record, result)
         folder = folder_of(result["chosen"])
         return folder, folder / "manifest.csv", Path(result["chosen"]["checkpoint"])

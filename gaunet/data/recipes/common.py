@@ -23,6 +23,7 @@ from gaunet.data.imageset import SPLITS
 from gaunet.data.prepare import resize_to
 from gaunet.data.splits import make_split
 from gaunet.errors import GaunetError
+from gaunet.io import write_json
 from gaunet.locking import LOCK_NAME, folder_lock
 from gaunet.progress import progress
 
@@ -175,7 +176,7 @@ def _start(out: Path, meta: dict, overwrite: bool) -> None:
                 f"({previous.get('options')}); pass --overwrite or use another --out"
             )
     out.mkdir(parents=True, exist_ok=True)
-    status_file.write_text(json.dumps({**meta, "status": "incomplete"}, indent=2))
+    write_json(status_file, {**meta, "status": "incomplete"})  # atomic: never torn
 
 
 def _write_images(
@@ -261,7 +262,7 @@ def _write_prepared(
         skipped=problems,
         notes=list(notes),
     )
-    (out / "prepare.json").write_text(json.dumps(meta, indent=2))
+    write_json(out / "prepare.json", meta)
     _print_summary(out, recipe, labels, split, present, split_rule, leaks, problems, notes)
     return out
 

@@ -159,6 +159,7 @@ class DomainExtractor:
 
     name = "domain"
     metric_name = "FD_domain"
+    inference_batch = 256  # images per forward pass (a caller streaming images scores this many)
 
     def __init__(self, net: Any, settings: DomainSettings, class_names: list[str], info: dict):
         self.net = net
@@ -205,11 +206,15 @@ class DomainExtractor:
         return out.cpu().numpy()
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
-        return batched(lambda b: self._forward(b, False), images, 256, "domain features")
+        return batched(
+            lambda b: self._forward(b, False), images, self.inference_batch, "domain features"
+        )
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, num_classes) in the training set's class order."""
-        return batched(lambda b: self._forward(b, True), images, 256, "domain classifier")
+        return batched(
+            lambda b: self._forward(b, True), images, self.inference_batch, "domain classifier"
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
