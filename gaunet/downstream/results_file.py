@@ -1,18 +1,22 @@
 """A benchmark folder's results.csv: one row per (cell, metric), appended as each cell ends.
 
-A cell is (classifier, arm, fraction, seed). Rows of a cell cut off mid-write are dropped on
-reading, so a rerun recomputes that cell and skips every finished one; is_finished says whether
-any cell is left.
+A cell is (classifier, arm, fraction, seed). Rows of a cell cut off mid-write (a full disk, a
+kill) are dropped on reading, so a rerun recomputes that cell and skips every finished one;
+is_finished says whether any cell is left. The file is only ever appended to, starting on a line
+of its own, or replaced whole and atomically: no write can lose a finished cell.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gaunet.downstream.arms import Arm, parse_arms
 from gaunet.downstream.stats import METRICS
+from gaunet.io import write_atomic
 
 if TYPE_CHECKING:
     from gaunet.downstream.benchmark import BenchmarkSettings
@@ -31,8 +35,22 @@ def read_results(path: Path) -> list[dict]:
         rows = list(csv.DictReader(handle))
     by_cell: dict[tuple, list[dict]] = {}
     for row in rows:
-        by_cell.setdefault(cell_key(row), []).append(row)
+        key = _whole_row_key(row)
+        if key is not None:
+            by_cell.setdefault(key, []).append(row)
     return [r for cell in by_cell.values() if len(cell) == len(METRICS) for r in cell]
+
+
+def _whole_row_key(row: dict) -> tuple | None:
+    """A row's cell, or None for a row cut short (missing columns, an unreadable fraction or
+    seed) or run into another (extra fields, which DictReader files under None)."""
+    if None in row or None in row.values():  # DictReader's marks of too many and too few
+        return None
+    try:
+        float(row["value"])
+        return cell_key(row)
+    except ValueError:
+        return None
 
 
 def cell_key(row: dict) -> tuple:
@@ -40,12 +58,23 @@ def cell_key(row: dict) -> tuple:
 
 
 def write_rows(path: Path, rows: list[dict], mode: str) -> None:
-    new = mode == "w" or not path.is_file()
-    with open(path, mode, newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
+    """Mode "w": replace the file, atomically (a kill mid-write leaves the old one). Mode "a":
+    append, first ending a line a cut-off write left open, so no new row joins it."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    if mode == "w" or not path.is_file():
+        writer.writeheader()
         writer.writerows(rows)
+        write_atomic(path, text.getvalue().encode(), durable=False)
+        return
+    writer.writerows(rows)
+    with open(path, "rb+") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        if end:
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write(text.getvalue().encode())
 
 
 def grid_cells(settings: BenchmarkSettings, arms: list[Arm]) -> list[tuple[str, Arm, float, int]]:
