@@ -77,6 +77,21 @@ def test_written_split_is_reused_and_changes_are_caught(tmp_path):
         apply_split(grown, tmp_path / "run" / "split.csv")
 
 
+def test_a_split_write_that_fails_part_way_leaves_the_saved_split(tmp_path):
+    """A resume trusts split.csv: a write stopped mid-file must not leave half of it."""
+    labels, groups = _groups_and_labels(n_groups=30)
+    data = assign_split(_imageset(labels, groups), seed=5)
+    path = tmp_path / "split.csv"
+    write_split(path, data)
+    saved = path.read_bytes()
+    broken = assign_split(_imageset(labels, groups), seed=6)
+    broken.labels = broken.labels.copy()
+    broken.labels[len(labels) // 2] = 99  # no such class: the write stops half-way
+    with pytest.raises(IndexError):
+        write_split(path, broken)
+    assert path.read_bytes() == saved
+
+
 def test_load_source_split_from_a_run_gives_the_generators_split(tmp_path):
     """A classifier trained on load_source(..., split_from=RUN) sees the generator's training
     rows; a source that is not the run's is refused with what differs."""

@@ -17,12 +17,14 @@ generator, whose own split.csv lists only the subset it trained on.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
 from gaunet.data.imageset import SPLITS, ImageSet
 from gaunet.data.readers.items import SourceError
+from gaunet.io import write_atomic
 
 DEFAULT_RATIOS = (0.7, 0.1, 0.2)
 
@@ -65,16 +67,18 @@ def assign_split(data: ImageSet, seed: int = 0) -> ImageSet:
 
 
 def write_split(path: Path, data: ImageSet) -> None:
-    """split.csv: id, group, label, class, split: enough to rebuild and audit the split."""
+    """split.csv: id, group, label, class, split: enough to rebuild and audit the split.
+    Written atomically: a resume trusts it, and a torn one would read as a changed source."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "group", "label", "class", "split"])
-        for i in range(len(data)):
-            label = int(data.labels[i])
-            writer.writerow(
-                [data.ids[i], data.groups[i], label, data.class_names[label], data.split[i]]
-            )
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["id", "group", "label", "class", "split"])
+    for i in range(len(data)):
+        label = int(data.labels[i])
+        writer.writerow(
+            [data.ids[i], data.groups[i], label, data.class_names[label], data.split[i]]
+        )
+    write_atomic(path, text.getvalue().encode(), durable=False)
 
 
 def read_split(path: Path) -> dict[str, str]:
