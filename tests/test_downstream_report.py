@@ -228,3 +228,24 @@ def test_pretrained_generator_is_not_suggested_twice() -> None:
     settings = {**SETTINGS, "select_snapshot": "last", "gen_init_from": "/runs/pretrained"}
     text = summary_markdown(summarise(rows, order), settings)
     assert "What to try next" in text and "--gen-init-from" not in text
+
+
+def test_cell_time_is_counted_once_per_cell_with_its_median_and_total() -> None:
+    rows = _rows({("resnet18", "none"): [0.6, 0.6, 0.6], ("resnet18", "gaunet"): [0.7] * 3})
+    for row in rows:  # every metric row of a cell carries the cell's seconds
+        row["seconds"] = {"none": ["10.0", "30.0", "20.0"], "gaunet": ["5", "7", "60"]}[row["arm"]][
+            row["seed"]
+        ]
+    entries = summarise(rows, ORDER)
+    times = {e["arm"]: e["cell_seconds"] for e in entries}
+    assert times["none"] == {"cells": 3, "median": 20.0, "total": 60.0}
+    assert times["gaunet"] == {"cells": 3, "median": 7.0, "total": 72.0}
+    text = summary_markdown(entries, SETTINGS)
+    assert "6 cells, 2.2 min in all" in text
+    assert "| resnet18 | 0.5 | gaunet | 3 | 7.0 | 1.2 |" in text
+
+
+def test_no_cell_time_section_for_rows_without_seconds() -> None:
+    entries = _entries()
+    assert not any("cell_seconds" in e for e in entries)
+    assert "Time per cell" not in summary_markdown(entries, SETTINGS)

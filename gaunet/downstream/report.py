@@ -30,7 +30,7 @@ from gaunet.downstream.gains import (  # noqa: F401 - CLIPPED: the tables' mark,
     metric_cell,
 )
 from gaunet.downstream.stats import METRICS, paired_difference, t_interval
-from gaunet.io import write_json
+from gaunet.io import write_atomic, write_json
 
 
 def _references(arm: str) -> dict[str, str]:
@@ -55,9 +55,12 @@ def summarise(rows: list[dict], order: dict[str, list]) -> list[dict]:
     """One entry per classifier x fraction x arm: metric t-intervals and gains over `none`
     (and over `classic` / the `copies` control where those arms ran)."""
     values: dict[tuple, dict[int, float]] = defaultdict(dict)
+    seconds: dict[tuple, dict[int, float]] = defaultdict(dict)  # a cell's time, on each metric row
     for row in rows:
         key = (row["classifier"], float(row["fraction"]), row["arm"], row["metric"])
         values[key][int(row["seed"])] = float(row["value"])
+        if row.get("seconds") not in (None, ""):  # older folders may lack it
+            seconds[key[:3]][int(row["seed"])] = float(row["seconds"])
     entries = []
     for classifier in order["classifiers"]:
         for fraction in order["fractions"]:
@@ -78,9 +81,42 @@ def summarise(rows: list[dict], order: dict[str, list]) -> list[dict]:
                         gain = _paired(mine, other)
                         if gain:
                             entry.setdefault(name, {})[metric] = gain
+                times = list(seconds.get((classifier, fraction, arm), {}).values())
+                if times:
+                    entry["cell_seconds"] = {
+                        "cells": len(times),
+                        "median": float(np.median(times)),
+                        "total": float(np.sum(times)),
+                    }
                 if entry["metrics"]:
                     entries.append(entry)
     return entries
+
+
+def cell_time_lines(entries: list[dict]) -> list[str]:
+    """What the cells cost, so a user can plan more seeds or arms: per row, the median and
+    total seconds of its cells (training and testing one classifier, results.csv's
+    `seconds`). Cells run side by side (`--jobs`) each count their own time."""
+    timed = [e for e in entries if e.get("cell_seconds")]
+    if not timed:
+        return []
+    cells = sum(e["cell_seconds"]["cells"] for e in timed)
+    total = sum(e["cell_seconds"]["total"] for e in timed)
+    lines = [
+        "",
+        f"Time per cell (training and testing one classifier on one seed): {cells} cells, "
+        f"{total / 60:.1f} min in all (cells run side by side each count their own time).",
+        "",
+        "| Classifier | Fraction | Arm | Cells | Median (s) | Total (min) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in timed:
+        time = e["cell_seconds"]
+        lines.append(
+            f"| {e['classifier']} | {e['fraction']:g} | {e['arm']} | {time['cells']} | "
+            f"{time['median']:.1f} | {time['total'] / 60:.1f} |"
+        )
+    return lines
 
 
 def verdict_lines(entries: list[dict]) -> list[str]:
@@ -258,6 +294,7 @@ def summary_markdown(
     lines += snapshot_lines(selections or [])
     lines += one_generator_note(entries, settings)
     lines += _detectable_table(entries)
+    lines += cell_time_lines(entries)
     return "\n".join(lines) + "\n"
 
 
@@ -326,5 +363,7 @@ def write_reports(
     entries = summarise(rows, order)
     summary = {"settings": settings, "baseline": BASELINE, "entries": entries}
     write_json(out / "summary.json", without_nan(summary))
-    (out / "summary.md").write_text(summary_markdown(entries, settings, selections))
+    write_atomic(
+        out / "summary.md", summary_markdown(entries, settings, selections).encode(), False
+    )
     plot_gain(entries, out / "gain_vs_fraction.png")
