@@ -15,6 +15,7 @@ import numpy as np
 
 from gaunet.data.imageset import ImageSet
 from gaunet.errors import GaunetError
+from gaunet.progress import silenced
 
 
 def check_filter_pool(filter_pool: int, max_copy_rate: float | None = None) -> None:
@@ -109,8 +110,6 @@ class StreamingChoice:
     def _score_pending(self) -> None:
         if not self._pending:
             return
-        from gaunet.progress import silenced
-
         first = len(self._labels)
         labels = np.asarray([label for label, _, _ in self._pending], dtype=np.int64)
         with silenced():  # one bar per batch would flood the caller's own bar

@@ -39,5 +39,6 @@ def test_cpu_small_does_not_promise_an_hour_or_two() -> None:
     assert "12-13.5 s/step" in text and "19 h" in text
 
 
-def test_paper_on_a_cpu_is_not_measured() -> None:
-    assert "not measured at 256 px" in _comments(CONFIGS / "paper.yaml")
+def test_paper_on_a_cpu_says_it_is_not_a_cpu_preset() -> None:
+    text = _comments(CONFIGS / "paper.yaml")
+    assert "363.2 s/step" in text and "not a CPU preset" in text
