@@ -32,7 +32,7 @@ def measure(run: Path, pool: int, args: argparse.Namespace) -> dict:
     folder = Path(args.out) / f"{run.name}-p{pool}"
     _run([*GAUNET, "generate", "--run", str(run), "--out", str(folder), "--per-class",
           str(args.per_class), "--filter-pool", str(pool), "--device", args.device, "--quiet"])  # fmt: skip
-    scores = folder.with_suffix(".json")
+    scores = folder.parent / f"{folder.name}.json"  # not with_suffix: "f0.25" holds a dot
     _run([*GAUNET, "evaluate", "--real", args.data, "--synthetic", str(folder), "--features",
           "domain", "--size", str(args.size), "--channels", str(args.channels), "--device",
           args.device, "--quiet", "--json", str(scores)])  # fmt: skip

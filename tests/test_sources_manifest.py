@@ -81,18 +81,25 @@ def test_split_column_is_official(tmp_path):
     assert list(data.split) == ["train", "val", "test"]
 
 
-def test_folder_manifest_reports_unlisted_and_duplicate_files(tmp_path):
+@pytest.mark.parametrize("given", ["absolute", "relative"])
+def test_folder_manifest_reports_unlisted_and_duplicate_files(tmp_path, monkeypatch, given):
+    """Only the stray file is unlisted, whether the folder is given by an absolute path or a
+    relative one (`gaunet evaluate --synthetic runs/x` once called every listed file unlisted)."""
     _images(tmp_path / "set", ["a.png", "b.png", "c.png", "stray.png"])
     write_csv(
         tmp_path / "set" / "manifest.csv",
         ["path", "label"],
         [["a.png", "x"], ["b.png", "y"], ["c.png", "x"], ["a.png", "y"]],
     )
-    data = load_source(tmp_path / "set", size=16)
+    monkeypatch.chdir(tmp_path)
+    data = load_source(tmp_path / "set" if given == "absolute" else "set", size=16)
     assert len(data) == 3
     reasons = {p.path.rsplit("/", 1)[-1]: p.reason for p in data.problems}
     assert "listed twice" in reasons["a.png"]
     assert "no label" in reasons["stray.png"]
+    assert [p for p in data.problems if "no label" in p.reason] == [
+        p for p in data.problems if p.path.endswith("stray.png")
+    ]
 
 
 def test_manifest_without_required_columns_is_an_error(tmp_path):

@@ -152,12 +152,18 @@ class _RowReader:
 
 
 def _unlisted_files(path: Path, items: list[Item], problems: list[Problem]) -> list[Problem]:
-    """A problem per readable file under the manifest's folder that no row lists."""
-    listed = {os.path.normpath(str(item.path)) for item in items}
-    listed |= {os.path.normpath(p.path) for p in problems}
+    """A problem per readable file under the manifest's folder that no row lists. Paths are
+    compared absolute: rows resolve against the folder's absolute path, while the folder may
+    have been given relative (`gaunet evaluate --synthetic runs/x`)."""
+
+    def absolute(text: str) -> str:
+        return os.path.normpath(os.path.abspath(text))
+
+    listed = {absolute(str(item.path)) for item in items}
+    listed |= {absolute(p.path) for p in problems}
     unlisted = []
     for candidate in files_under(path.parent):
         text = os.path.normpath(str(candidate))
-        if text not in listed and file_kind(candidate) is not None:
+        if absolute(text) not in listed and file_kind(candidate) is not None:
             unlisted.append(Problem(safe_text(text), f"not in {path.name}: no label"))
     return unlisted
