@@ -13,6 +13,12 @@
 #     images". `gaunet pool --benchmarks runs/item5-filter/subset-{2,3,4} --against
 #     runs/item5-cpu/item5/subset-{2,3,4} --out runs/item5-filter/vs-unfiltered` then compares
 #     the filtered images with the unfiltered ones of the same generators.
+#   bash benchmarks/item5_cpu.sh early STEP [more gaunet benchmark options]
+#     the same three generators at an earlier snapshot (checkpoints/step-STEP.pt of 5,352):
+#     each run copied to runs/item5-early-STEP/generators/ with that snapshot as its last.pt,
+#     then arms none,gaunet,copies unfiltered (plain/) and with --filter-pool 3 (filter/). The
+#     none and copies cells are item 5's own rows (the same cells; no generator in them), so
+#     only the 60 gaunet cells run. `gaunet pool` over plain/subset-* and filter/subset-*.
 #   bash benchmarks/item5_cpu.sh save
 #     keeps every subset folder whose generator has finished in docs/results/item5-cpu/,
 #     without its checkpoints, samples and TensorBoard logs (a few MB in git instead of 8 MB
@@ -65,6 +71,35 @@ filter)
     exec "${BENCHMARK[@]}" --out runs/item5-filter --subset-seeds 2,3,4 --jobs 3 \
         --filter-pool 3 "$@"
     ;;
+early)
+    step=$2
+    shift 2
+    early=runs/item5-early-$step
+    for s in 2 3 4; do
+        source=$ITEM5/subset-$s/generators/gaunet-f0.25-s$s
+        run=$early/generators/gaunet-f0.25-s$s
+        snapshot=$source/checkpoints/step-$(printf %06d "$step").pt
+        if [ ! -f "$run/checkpoints/last.pt" ]; then
+            mkdir -p "$run/checkpoints"
+            cp "$source"/{config.yaml,split.csv,train_images.npz,run.json} "$run/"
+            ln -f "$snapshot" "$run/checkpoints/last.pt" 2> /dev/null \
+                || cp "$snapshot" "$run/checkpoints/last.pt"
+            echo "$(cut -d' ' -f1 "$snapshot.sha256")  last.pt" > "$run/checkpoints/last.pt.sha256"
+        fi
+        for variant in plain filter; do
+            folder=$early/$variant/subset-$s
+            mkdir -p "$folder/generators"
+            printf '{"run": "%s", "arm": "gaunet", "fraction": 0.25}' "$run" \
+                > "$folder/generators/gaunet-f0.25-s$s.json"
+            [ -f "$folder/results.csv" ] || awk -F, 'NR == 1 || $2 == "none" || $2 == "copies"' \
+                "$ITEM5/subset-$s/results.csv" > "$folder/results.csv"
+        done
+    done
+    "${BENCHMARK[@]}" --arms none,gaunet,copies --out "$early/plain" --subset-seeds 2,3,4 \
+        --jobs 2 "$@"
+    exec "${BENCHMARK[@]}" --arms none,gaunet,copies --out "$early/filter" --subset-seeds 2,3,4 \
+        --jobs 2 --filter-pool 3 "$@"
+    ;;
 save)
     for folder in "$ITEM5"/subset-*; do
         records=$(find "$folder/generators" -maxdepth 1 -name 'gaunet-*.json' \
@@ -79,7 +114,7 @@ save)
     done
     ;;
 *)
-    sed -n 2,22p "$0"
+    sed -n 2,28p "$0"
     exit 2
     ;;
 esac
