@@ -179,9 +179,9 @@ def test_train_disk_full_keeps_the_last_good_checkpoint_and_no_temporaries(
     tmp_path, capsys, monkeypatch
 ):
     out = tmp_path / "run"
-    # train_images.npz, config.yaml, the first checkpoint (step 2: data + sidecar) and run.json
-    # are written; the next checkpoint (step 4) hits a full disk
-    _disk_full_after(io_module, monkeypatch, good_writes=5)
+    # train_images.npz, config.yaml, split.csv, the first checkpoint (step 2: data + sidecar)
+    # and run.json are written; the next checkpoint (step 4) hits a full disk
+    _disk_full_after(io_module, monkeypatch, good_writes=6)
     args = ["train", "--data", PHANTOM, "--out", str(out), "--steps", "6", "--quiet", *TINY_ARGS]
     code = main([*args, "--set=checkpoint_every=2", "--set=sample_every=0"])
     assert code == 2
