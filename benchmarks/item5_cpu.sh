@@ -16,9 +16,9 @@
 #   bash benchmarks/item5_cpu.sh early STEP [more gaunet benchmark options]
 #     the same three generators at an earlier snapshot (checkpoints/step-STEP.pt of 5,352):
 #     each run copied to runs/item5-early-STEP/generators/ with that snapshot as its last.pt,
-#     then arms none,gaunet,copies unfiltered (plain/) and with --filter-pool 3 (filter/). The
-#     none and copies cells are item 5's own rows (the same cells; no generator in them), so
-#     only the 60 gaunet cells run. `gaunet pool` over plain/subset-* and filter/subset-*.
+#     then item 5's six arms unfiltered (plain/) and with --filter-pool 3 (filter/). The cells
+#     of the arms without a generator are item 5's own rows (the same cells, bit for bit), so
+#     only the gaunet and gaunet+classic cells run. `gaunet pool` over plain/ and filter/.
 #   bash benchmarks/item5_cpu.sh save
 #     keeps every subset folder whose generator has finished in docs/results/item5-cpu/,
 #     without its checkpoints, samples and TensorBoard logs (a few MB in git instead of 8 MB
@@ -91,14 +91,15 @@ early)
             mkdir -p "$folder/generators"
             printf '{"run": "%s", "arm": "gaunet", "fraction": 0.25}' "$run" \
                 > "$folder/generators/gaunet-f0.25-s$s.json"
-            [ -f "$folder/results.csv" ] || awk -F, 'NR == 1 || $2 == "none" || $2 == "copies"' \
-                "$ITEM5/subset-$s/results.csv" > "$folder/results.csv"
+            own=$folder/results.csv  # item 5's rows of every arm without a generator, then
+            [ -f "$own" ] || own=/dev/null  # the gaunet rows this folder has computed
+            { awk -F, 'FNR == 1 || $2 !~ /^gaunet/' "$ITEM5/subset-$s/results.csv"
+                awk -F, 'FNR > 1 && $2 ~ /^gaunet/' "$own"; } > "$folder/results.tmp"
+            mv "$folder/results.tmp" "$folder/results.csv"
         done
     done
-    "${BENCHMARK[@]}" --arms none,gaunet,copies --out "$early/plain" --subset-seeds 2,3,4 \
-        --jobs 2 "$@"
-    exec "${BENCHMARK[@]}" --arms none,gaunet,copies --out "$early/filter" --subset-seeds 2,3,4 \
-        --jobs 2 --filter-pool 3 "$@"
+    "${BENCHMARK[@]}" --out "$early/plain" --subset-seeds 2,3,4 --jobs 2 "$@"
+    exec "${BENCHMARK[@]}" --out "$early/filter" --subset-seeds 2,3,4 --jobs 2 --filter-pool 3 "$@"
     ;;
 save)
     for folder in "$ITEM5"/subset-*; do
