@@ -41,9 +41,13 @@ def keep_most_confident(
     kept = []
     for c, n in enumerate(wanted):
         rows = np.flatnonzero(labels == c)
-        best = rows[np.argsort(-confidence[rows], kind="stable")[:n]]
-        kept.append(np.sort(best))
+        kept.append(rows[_most_confident(confidence[rows], n)])
     return np.concatenate(kept) if kept else np.zeros(0, np.int64)
+
+
+def _most_confident(confidence: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the `n` highest confidences, ascending; ties go to the earlier position."""
+    return np.sort(np.argsort(-confidence, kind="stable")[:n])
 
 
 def domain_scorer(
@@ -124,7 +128,7 @@ class StreamingChoice:
             numbers = np.concatenate([numbers, first + rows])
             kept_confidence = np.concatenate([kept_confidence, confidence[rows]])
             held = held + [self._pending[r][2] for r in rows]
-            best = np.sort(np.argsort(-kept_confidence, kind="stable")[: self._wanted[c]])
+            best = _most_confident(kept_confidence, self._wanted[c])
             self._kept[int(c)] = (numbers[best], kept_confidence[best], [held[b] for b in best])
         self._probabilities.append(probabilities)
         self._labels.extend(labels.tolist())

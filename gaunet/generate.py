@@ -283,13 +283,11 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
                 # the near-copy allowance is a share of what was asked, not of the pool
                 keep = copy_filter.keep(name, images, per_class[c]) if copy_filter else [True] * n
                 for k in np.flatnonzero(keep):
-                    # pooled, a copy: a kept view would hold its whole chunk in memory
-                    image = images[k] if confident is None else images[k].copy()
-                    candidate = (c, start + int(k), image, str(sources[k]))
-                    if confident is not None:
-                        confident.add(c, image, candidate)
-                    else:
-                        emit(*candidate)
+                    if confident is None:
+                        emit(c, start + int(k), images[k], str(sources[k]))
+                    else:  # a copy: a kept view would hold its whole chunk in memory
+                        image = images[k].copy()
+                        confident.add(c, image, (c, start + int(k), image, str(sources[k])))
                 accepted += int(np.count_nonzero(keep))
                 start += n
                 bar.update(int(np.count_nonzero(keep)))
