@@ -6,13 +6,15 @@
 #       e.g. run 2,3 2   or   run 4 1 --threads 2   (JOBS is ignored for one subset)
 #     restores each subset folder kept under docs/results/item5-cpu/ that runs/ lacks, then
 #     runs (or continues) the item-5 benchmark for those subset seeds in runs/item5-cpu/item5.
-#   bash benchmarks/item5_cpu.sh filter [more gaunet benchmark options]
-#     the same benchmark with --filter-pool 3 in runs/item5-filter, on subsets 2-4's finished
-#     generators (their records copied in, so nothing is retrained; needs their checkpoints in
-#     runs/, which the kept folders lack): docs/augmentation.md, "Filtering the 5,000-epoch
-#     images". `gaunet pool --benchmarks runs/item5-filter/subset-{2,3,4} --against
-#     runs/item5-cpu/item5/subset-{2,3,4} --out runs/item5-filter/vs-unfiltered` then compares
-#     the filtered images with the unfiltered ones of the same generators.
+#   bash benchmarks/item5_cpu.sh filter [POOL] [more gaunet benchmark options]
+#     the same benchmark with --filter-pool POOL (3 if not given) in runs/item5-filter (POOL 3)
+#     or runs/item5-filter-pPOOL, on subsets 2-4's finished generators (their records copied
+#     in, so nothing is retrained; needs their checkpoints in runs/, which the kept folders
+#     lack): docs/augmentation.md, "Filtering the 5,000-epoch images". A new folder starts from
+#     item 5's rows of the arms without a generator (the same cells), so only the gaunet and
+#     gaunet+classic cells run. `gaunet pool --benchmarks runs/item5-filter/subset-{2,3,4}
+#     --against runs/item5-cpu/item5/subset-{2,3,4} --out runs/item5-filter/vs-unfiltered`
+#     then compares the filtered images with the unfiltered ones of the same generators.
 #   bash benchmarks/item5_cpu.sh early STEP [more gaunet benchmark options]
 #     the same three generators at an earlier snapshot (checkpoints/step-STEP.pt of 5,352):
 #     each run copied to runs/item5-early-STEP/generators/ with that snapshot as its last.pt,
@@ -63,13 +65,21 @@ write_generator_config(Path('$GEN_CONFIG'), 128)"
     ;;
 filter)
     shift
+    pool=3
+    if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+        pool=$1
+        shift
+    fi
+    out=runs/item5-filter
+    [ "$pool" = 3 ] || out=runs/item5-filter-p$pool
     for s in 2 3 4; do
-        mkdir -p runs/item5-filter/subset-$s/generators
-        cp -n "$ITEM5/subset-$s/generators/gaunet-f0.25-s$s.json" \
-            runs/item5-filter/subset-$s/generators/
+        mkdir -p "$out/subset-$s/generators"
+        cp -n "$ITEM5/subset-$s/generators/gaunet-f0.25-s$s.json" "$out/subset-$s/generators/"
+        [ -f "$out/subset-$s/results.csv" ] \
+            || awk -F, 'FNR == 1 || $2 !~ /^gaunet/' "$ITEM5/subset-$s/results.csv" \
+                > "$out/subset-$s/results.csv"
     done
-    exec "${BENCHMARK[@]}" --out runs/item5-filter --subset-seeds 2,3,4 --jobs 3 \
-        --filter-pool 3 "$@"
+    exec "${BENCHMARK[@]}" --out "$out" --subset-seeds 2,3,4 --jobs 2 --filter-pool "$pool" "$@"
     ;;
 early)
     step=$2
@@ -115,7 +125,7 @@ save)
     done
     ;;
 *)
-    sed -n 2,28p "$0"
+    sed -n 2,30p "$0"
     exit 2
     ;;
 esac

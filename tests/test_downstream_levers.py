@@ -135,6 +135,41 @@ def test_filter_scorer_sees_only_the_fraction_subset(tmp_path: Path) -> None:
     assert report["mean_confidence_kept"] >= report["mean_confidence_all"]
 
 
+def test_filter_streams_the_pool_and_keeps_what_whole_pool_scoring_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gaunet.class_filter import choose
+    from gaunet.downstream.arms import per_class_targets
+    from gaunet.downstream.provenance import load_synthetic
+    from gaunet.metrics.features.domain import DomainExtractor
+
+    monkeypatch.setattr(DomainExtractor, "inference_batch", 7)  # several batches per pool
+    subset = _subset()
+    batches: list[int] = []
+    fake = FakeGenerators()
+
+    def brightest(images: np.ndarray) -> np.ndarray:
+        batches.append(len(images))
+        p = images.mean((1, 2, 3)) / 255
+        return np.stack([p, 1 - p], 1)
+
+    helper = GeneratorArms(
+        tmp_path,
+        filter_pool=3,
+        train_fn=fake.train,
+        generate_fn=fake.generate,
+        scorer_fn=lambda train: brightest,
+    )
+    images, labels, manifest = helper.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    wanted = per_class_targets(subset.labels, subset.num_classes, 1.0)
+    pool, pool_labels = load_synthetic(manifest, 3 * wanted, subset.size, subset.channels)
+    kept, report = choose(brightest(pool), pool_labels, wanted, subset.class_names)
+    assert max(batches[:-1]) == 7 and sum(batches[:-1]) == len(pool)  # streamed, then whole
+    np.testing.assert_array_equal(images, pool[kept])
+    np.testing.assert_array_equal(labels, pool_labels[kept])
+    assert json.loads((manifest.parent / "filter.json").read_text()) == {"pool": 3, **report}
+
+
 def test_synthetic_weight_zero_equals_training_without_the_extra_images() -> None:
     subset = _subset(1.0)
     x, y = subset.images, subset.labels

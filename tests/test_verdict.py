@@ -234,3 +234,8 @@ def test_the_class_fidelity_step_quotes_the_evidence_file() -> None:
     step = v.fidelity_next_step()
     assert evidence.pa_range("unfiltered") in step and evidence.pa_range("filtered") in step
     assert f"on {evidence.evidence()['filter_pa']['runs']} BreastMNIST" in step
+    # training longer did raise PA (step 1,000 -> 5,352), less than the filter: the step says so
+    early = evidence.evidence()["filter_pa_step1000"]
+    assert early["pa_unfiltered"]["high"] < evidence.evidence()["filter_pa"]["pa_filtered"]["high"]
+    assert f"from {evidence.pa_range('unfiltered', 'filter_pa_step1000')} at epoch 934" in step
+    assert "had not" not in step

@@ -27,11 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from gaunet.class_filter import choose
+from gaunet.class_filter import StreamingChoice
 from gaunet.data import ImageSet
 from gaunet.downstream import snapshots
 from gaunet.downstream.arms import Arm, per_class_targets, snapshot_overrides_for
-from gaunet.downstream.provenance import check_provenance, check_run_matches, load_synthetic
+from gaunet.downstream.provenance import (
+    check_provenance,
+    check_run_matches,
+    iter_synthetic,
+    load_synthetic,
+)
 from gaunet.errors import GaunetError
 from gaunet.io import write_json
 from gaunet.progress import progress
@@ -228,16 +233,22 @@ class GeneratorArms:
                 folder = folder.with_name(folder.name + drawn)
                 manifest = self._generated(run, folder, _counts(wanted * draws), chosen)
         check_provenance(manifest, run, subset_ids)
-        images, labels = load_synthetic(
-            manifest, wanted * pool * draws, subset.size, subset.channels
-        )
-        if pool > 1:
-            probabilities = self._scorer(subset)(images)
-            kept, report = choose(probabilities, labels, wanted, subset.class_names)
-            report = {"pool": pool, **report}
-            write_json(folder / "filter.json", report)
-            images, labels = images[kept], labels[kept]
-        return images, labels, manifest
+        if pool == 1:
+            images, labels = load_synthetic(manifest, wanted * draws, subset.size, subset.channels)
+            return images, labels, manifest
+        # the pool streamed through the scorer in its own batches (the same probabilities as
+        # scoring it whole): only the kept images and one batch are held
+        from gaunet.metrics.features.domain import DomainExtractor
+
+        batch = DomainExtractor.inference_batch
+        choice = StreamingChoice(self._scorer(subset), wanted, subset.class_names, batch)
+        for label, image in iter_synthetic(manifest, wanted * pool, subset.size, subset.channels):
+            choice.add(label, image, (label, image))
+        kept, report = choice.finish()
+        write_json(folder / "filter.json", {"pool": pool, **report})
+        shape = (0, subset.channels, subset.size, subset.size)
+        images = np.stack([image for _, image in kept]) if kept else np.zeros(shape, np.uint8)
+        return images, np.asarray([label for label, _ in kept], dtype=np.int64), manifest
 
     def _resolved_device(self) -> str:
         from gaunet.device import resolve_device

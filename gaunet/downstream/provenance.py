@@ -5,6 +5,7 @@ whose every source is a subset image, and those images read at the benchmark's s
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -69,21 +70,30 @@ def load_synthetic(
     manifest: Path, wanted: np.ndarray, size: int, channels: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first `wanted[c]` images of each class c listed in the manifest, as uint8 arrays."""
-    rows = read_synthetic_manifest(manifest)
-    taken = np.zeros_like(wanted)
     images, labels = [], []
-    for row in rows:
+    for label, image in iter_synthetic(manifest, wanted, size, channels):
+        images.append(image)
+        labels.append(label)
+    shape = (0, channels, size, size)
+    stack = np.stack(images) if images else np.zeros(shape, np.uint8)
+    return stack, np.asarray(labels, dtype=np.int64)
+
+
+def iter_synthetic(
+    manifest: Path, wanted: np.ndarray, size: int, channels: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """`load_synthetic`'s (label, uint8 CHW image) pairs one at a time, in manifest order, for a
+    caller that keeps only some of them (the filter); a class short of its count is refused
+    after the last row."""
+    taken = np.zeros_like(wanted)
+    for row in read_synthetic_manifest(manifest):
         label = int(row["label"])
         if label >= len(wanted) or taken[label] >= wanted[label]:
             continue
         with Image.open(manifest.parent / row["path"]) as image:
-            images.append(resize_to(np.asarray(image), size, channels))
-        labels.append(label)
+            yield label, resize_to(np.asarray(image), size, channels)
         taken[label] += 1
     short = np.flatnonzero(taken < wanted)
     if len(short):
         c = int(short[0])
         raise GaunetError(f"{manifest}: {taken[c]} images of class {c}, {wanted[c]} needed")
-    shape = (0, channels, size, size)
-    stack = np.stack(images) if images else np.zeros(shape, np.uint8)
-    return stack, np.asarray(labels, dtype=np.int64)

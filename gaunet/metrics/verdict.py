@@ -4,10 +4,9 @@ One function, `image_verdicts(result)`, used by `gaunet evaluate` (terminal, JSO
 the demo report, so the two never disagree. The first verdict is the overall one; the others
 each cover one question (is the domain classifier good enough to judge? are the images
 recognisable as their class? do they look real? do they cover the real images? are they
-copies? does the generator use its noise?). Each has a level, a message with the numbers it
-rests on, and what to do next. Thresholds are the constants below (docs/metrics.md, "Verdicts").
-With one real class, class fidelity is not applicable: one NOTE says why, and no verdict rests
-on PA or the domain classifier.
+copies? does the generator use its noise?). Each has a level, its numbers and what to do next.
+Thresholds are the constants below (docs/metrics.md, "Verdicts"). With one real class, class
+fidelity is not applicable: one NOTE says why, and no verdict rests on PA or the classifier.
 """
 
 from __future__ import annotations
@@ -49,8 +48,9 @@ def fidelity_next_step() -> str:
         "keep the images a classifier is surest of (`gaunet generate --filter-pool 3`: of 3x "
         "the images, the third a CNN trained on the run's images finds most like their class); "
         f"on {evidence()['filter_pa']['runs']} BreastMNIST generators trained 5,000 epochs it "
-        f"raised PA from {pa_range('unfiltered')} to {pa_range('filtered')}, where training "
-        f"longer alone had not. Evaluate the filtered folder again; or {LONGER}"
+        f"raised PA from {pa_range('unfiltered')} to {pa_range('filtered')}, more than their "
+        f"last four fifths of training had (from {pa_range('unfiltered', 'filter_pa_step1000')} "
+        f"at epoch 934). Evaluate the filtered folder again; or {LONGER}"
     )
 
 
