@@ -56,3 +56,20 @@ def test_pairs_png_is_a_decodable_image(sets):
     png = pairs_png(train[:20], train, audit["closest_pairs"], title="copies")
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG" and image.size[0] > image.size[1] > 100
+
+
+@pytest.mark.parametrize("max_images", [None, 8])
+def test_capped_evaluation_still_finds_every_copy(max_images):
+    """--max-images caps the sets compared, not the training images the audit searches: a
+    sample of them would miss the copies of every image left out."""
+    from gaunet.data import assign_split, load_source
+    from gaunet.metrics.evaluate import evaluate
+
+    real = assign_split(load_source("phantom:n=40,classes=2,seed=0", size=16, channels=1), seed=0)
+    copies = real.where_split("train")
+    assert len(copies) > 3 * 8
+    result = evaluate(real, copies, features=(), max_images=max_images)
+    audit = result["memorization"]["pixel"]
+    assert audit["n_train"] == len(copies)
+    assert audit["n_synthetic"] == (max_images or len(copies))
+    assert audit["copy_rate"] == 1.0

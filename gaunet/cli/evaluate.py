@@ -86,7 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"way (default: the --run's channels, else {CHANNELS})",
     )
     parser.add_argument(
-        "--max-images", type=int, help="seeded random subset of at most N images per set (CPU time)"
+        "--max-images",
+        type=int,
+        help="seeded random subset of at most N images of the reference, real test and synthetic "
+        "sets (CPU time); the train split stays whole for the copy audit",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of subsets, the assigned split and the metrics"

@@ -48,7 +48,7 @@ def reproduce_commands(settings: dict, num_classes: int) -> str:
         "gaunet compare --runs runs/gaunet --out grid.png --per-class 3",
         f"gaunet evaluate --real {source} --synthetic synthetic/gaunet --features "
         f"{','.join(s['features'])} --size {s['size']} --max-images {s['eval_images']} "
-        "--json metrics.json --report metrics.html   # caps the train split too",
+        "--json metrics.json --report metrics.html",
         f"gaunet benchmark --data {source} --out bench --classifiers {','.join(s['classifiers'])} "
         f"--arms none,classic,gaunet,gaunet+classic{',copies+classic' if s['control'] else ''} "
         f"--fractions {s['fraction']:g} "

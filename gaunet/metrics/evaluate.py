@@ -47,9 +47,11 @@ def subsample(data: ImageSet, max_images: int | None, seed: int) -> ImageSet:
 def draw_sets(
     real: ImageSet, synthetic: ImageSet, split: str, max_images: int | None, seed: int
 ) -> dict[str, ImageSet]:
-    """The four sets the metrics compare, each a seeded subset; every one needs two images."""
+    """The four sets the metrics compare, every one with two images or more: the train split
+    whole (the copy audit searches every image a generator could have copied: of a sample of
+    a third of them it would find about a third of the copies), the others seeded subsets."""
     sets = {
-        "train": subsample(real.where_split("train"), max_images, seed),
+        "train": real.where_split("train"),
         "test": subsample(real.where_split("test"), max_images, seed + 1),
         "reference": subsample(real.where_split(split), max_images, seed + 2),
         "synthetic": subsample(synthetic, max_images, seed + 3),
