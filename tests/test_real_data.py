@@ -64,3 +64,22 @@ def test_inspect_json_on_busi(capsys):
     for cls, total in summary["counts"]["total"].items():
         test_share = summary["counts"]["test"][cls] / total
         assert test_share == pytest.approx(0.2, abs=0.02)
+
+
+def test_identical_images_in_the_real_sets_are_found_and_kept_together(capsys):
+    from gaunet.data import assign_split
+    from gaunet.data.duplicates import duplicate_sets
+
+    brain = assign_split(load_source(_need("brain_tumor_mri"), size=32))
+    sets = duplicate_sets(brain.images)
+    assert len(sets) >= 20  # 22 sets of byte-identical or re-saved files (47 images)
+    assert all(len(set(brain.split[rows])) == 1 for rows in sets)
+    assert main(["data", "inspect", str(_need("busi")), "--json", "--size", "32"]) == 0
+    conflicting = json.loads(capsys.readouterr().out)["duplicates"]["conflicting_classes"]
+    assert [[(r["file"], r["class"]) for r in rows] for rows in conflicting] == [
+        [("benign/benign (433).png", "benign"), ("malignant/malignant (145).png", "malignant")]
+    ]
+    breast = ["data", "inspect", str(_need("breastmnist.npz")), "--json", "--size", "28"]
+    assert main([*breast, "--channels", "1"]) == 0
+    across = json.loads(capsys.readouterr().out)["duplicates"]["across_splits"]
+    assert [[r["file"] for r in rows] for rows in across] == [["train/000115", "test/000076"]]

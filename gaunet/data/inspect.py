@@ -56,10 +56,13 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def summarize(data: ImageSet, seed: int = 0) -> dict:
     """The facts `inspect` prints, as a JSON-able dict (the split is assigned if missing)."""
-    from gaunet.data.splits import make_split
+    from gaunet.data.splits import split_keeping_copies
 
     official = data.split is not None
-    split = data.split if official else make_split(data.labels, data.groups, seed=seed)
+    if official:
+        split = data.split
+    else:
+        split = split_keeping_copies(data.labels, data.groups, data.images, seed=seed)
     counts = {
         name: {
             cls: int(np.sum((split == name) & (data.labels == k)))
@@ -83,8 +86,49 @@ def summarize(data: ImageSet, seed: int = 0) -> dict:
         "skipped": len(data.problems),
         "problems": [{"path": p.path, "reason": p.reason} for p in data.problems],
         "notes": data.info.get("notes", {}),
+        "duplicates": duplicates_summary(data, split),
         "cache": data.info.get("cache"),
     }
+
+
+def duplicates_summary(data: ImageSet, split: np.ndarray) -> dict:
+    """Identical images: how many sets, the sets crossing splits and those with two classes,
+    each set as its files (ids for array sources)."""
+    from gaunet.data.duplicates import DuplicateReport
+
+    report = DuplicateReport.of(data.images, data.labels, split)
+    shown = {int(i) for rows in report.across_splits + report.conflicting for i in rows}
+    names = _file_names(data, [str(data.ids[i]) for i in sorted(shown)])
+
+    def described(rows: np.ndarray) -> list[dict]:
+        return [
+            {
+                "file": names.get(str(data.ids[i]), str(data.ids[i])),
+                "class": data.class_names[int(data.labels[i])],
+                "split": str(split[i]),
+            }
+            for i in rows
+        ]
+
+    return {
+        "sets": len(report.sets),
+        "images": report.images,
+        "across_splits": [described(rows) for rows in report.across_splits],
+        "conflicting_classes": [described(rows) for rows in report.conflicting],
+    }
+
+
+def _file_names(data: ImageSet, ids: list[str]) -> dict[str, str]:
+    """Opaque id -> file (relative path) for a file source; {} for arrays (their ids are
+    clear) or a source that cannot be listed again."""
+    from gaunet.data.ids import lookup
+
+    if not ids or not data.source or not Path(data.source).expanduser().exists():
+        return {}
+    try:
+        return lookup(data.source, ids)
+    except Exception:  # an array file or a changed folder: the ids are shown instead
+        return {}
 
 
 def _sizes_line(sizes: dict[str, int]) -> str:
@@ -120,7 +164,43 @@ def format_report(summary: dict) -> str:
     lines.append(f"problems {summary['skipped']} file(s) skipped")
     lines += [f"  {p['path']}: {p['reason']}" for p in summary["problems"]]
     lines += [f"note     {n} image(s): {note}" for note, n in summary.get("notes", {}).items()]
-    return "\n".join(lines)
+    return "\n".join(lines + _duplicate_lines(summary))
+
+
+def _duplicate_lines(summary: dict) -> list[str]:
+    found = summary.get("duplicates") or {}
+    if not found.get("sets"):
+        return ["copies   no two images are identical"]
+    official = summary["split"] == "official"
+    where = (
+        f"{len(found['across_splits'])} of them span the official splits"
+        if official
+        else "each kept within one split"
+    )
+    lines = [f"copies   {found['sets']} set(s) of identical images ({found['images']}): {where}"]
+    if official and found["across_splits"]:
+        lines.append(
+            "  a test or val image identical to a training image is tested on what was learnt; "
+            "leave one copy out (gaunet evaluate's copy audit leaves such test images out of its threshold):"
+        )
+        lines += _copies_lines(found["across_splits"])
+    if found["conflicting_classes"]:
+        lines.append(
+            f"  WARNING {len(found['conflicting_classes'])} set(s) hold one image under two "
+            "classes: no classifier can get both right; check the labels and remove the wrong "
+            "copy:"
+        )
+        lines += _copies_lines(found["conflicting_classes"])
+    return lines
+
+
+def _copies_lines(sets: list[list[dict]], shown: int = 10) -> list[str]:
+    lines = [
+        "  " + " = ".join(f"{r['file']} ({r['class']}, {r['split']})" for r in rows)
+        for rows in sets[:shown]
+    ]
+    more = len(sets) - shown
+    return lines + ([f"  ... and {more} more (--json lists every one)"] if more > 0 else [])
 
 
 def write_sheet(data: ImageSet, path: Path, seed: int = 0) -> None:

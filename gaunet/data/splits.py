@@ -4,9 +4,11 @@ No group is in two splits. A group is the unit the source names (a manifest's `p
 `group`, a DICOM PatientID, a lesion or volume in the recipes). A source without such ids
 (class folders, most .npz files) makes each image its own group: then near-duplicate images of
 one patient (views, frames, crops) may land in different splits, and leakage between them
-cannot be ruled out; `grouping_note` says which case a set is in. Groups are assigned greedily,
-largest first, to the split whose per-class counts are furthest below target, so small classes
-still reach val and test.
+cannot be ruled out; `grouping_note` says which case a set is in. Identical images (one image
+stored twice) never land in two splits: where the split of the source's groups would separate
+them, their groups are joined and the split made again (since 2026-12-07; duplicates.py).
+Groups are assigned greedily, largest first, to the split whose per-class counts are furthest
+below target, so small classes still reach val and test.
 
 `apply_run_split` (also `load_source(..., split_from=RUN)`) gives a source the split a training
 run used, so that a classifier trained afterwards sees the same train/val/test rows;
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaunet.data.duplicates import split_groups
 from gaunet.data.imageset import SPLITS, ImageSet
 from gaunet.data.readers.items import SourceError
 from gaunet.io import write_atomic
@@ -60,10 +63,25 @@ def make_split(
 
 
 def assign_split(data: ImageSet, seed: int = 0) -> ImageSet:
-    """Keep an official split when the source has one, else make a grouped stratified split."""
+    """Keep an official split when the source has one, else make a grouped stratified split
+    that keeps identical images together (`split_keeping_copies`)."""
     if data.split is None:
-        data.split = make_split(data.labels, data.groups, seed=seed)
+        data.split = split_keeping_copies(data.labels, data.groups, data.images, seed=seed)
     return data
+
+
+def split_keeping_copies(
+    labels: np.ndarray, groups: np.ndarray, images: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """`make_split` of the source's groups when it keeps every set of identical images in one
+    split (then it is the split gaunet assigned before it looked for copies), else of the
+    groups with the copies' groups joined (gaunet.data.duplicates)."""
+    split = make_split(labels, groups, seed=seed)
+    joined = split_groups(groups, images)
+    moved = set(joined[joined != np.asarray(groups).astype(str)])
+    if any(len(set(split[joined == group])) > 1 for group in moved):
+        split = make_split(labels, joined, seed=seed)
+    return split
 
 
 def write_split(path: Path, data: ImageSet) -> None:
@@ -171,7 +189,8 @@ def grouping_note(data: ImageSet) -> str:
     if len(data) and len(np.unique(data.groups)) == len(data):
         return (
             "Each image is its own group (the source names no patient, lesion or volume), so "
-            "no image is in two splits, but near-duplicate images of one patient may be: "
+            "no image is in two splits (nor two identical copies of one), but near-duplicate "
+            "images of one patient may be: "
             "leakage between them cannot be ruled out."
         )
     return "No group (patient, lesion or volume named by the source) is in two splits."

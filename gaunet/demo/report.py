@@ -41,8 +41,8 @@ def _grouping(summary: dict) -> str:
     if summary["groups"] >= summary["images"]:
         return (
             "each image is its own group (the source names no patient), so no image is in two "
-            "splits, but near-duplicate images of one patient may be: leakage between them "
-            "cannot be ruled out."
+            "splits (nor two identical copies of one), but near-duplicate images of one patient "
+            "may be: leakage between them cannot be ruled out."
         )
     return "no group (patient, lesion or volume named by the source) is in two splits."
 

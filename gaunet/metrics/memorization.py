@@ -2,8 +2,9 @@
 
 For each synthetic image: the distance to its nearest training image (in a feature space and in
 pixel space). The threshold is the 5th percentile of the same distance for real test images
-(test -> train); the copy rate is the share of synthetic images under it. A generator that
-samples the real distribution scores about 0.05 (the test images themselves score 0.05 by
+(test -> train; a test image identical to a training image, a duplicate across the source's
+split, is left out of it); the copy rate is the share of synthetic images under it. A generator
+that samples the real distribution scores about 0.05 (the test images themselves score 0.05 by
 construction); one that returns its training images scores about 1. The closest pairs are kept
 for a human to look at.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gaunet.data.duplicates import identical_to_any
 from gaunet.io import write_atomic
 from gaunet.metrics.bootstrap import bootstrap_mean_ci
 from gaunet.metrics.prdc import pairwise_distances
@@ -97,7 +99,15 @@ def memorization_entry(inputs: MetricInputs) -> dict[str, Any]:
     if feature_space is not None:
         parts = ("train", "test", "synthetic")
         spaces[feature_space] = [inputs.features_of(feature_space, p) for p in parts]
-    return {space: _named_audit(inputs, space, *arrays) for space, arrays in spaces.items()}
+    # a real test image identical to a training image (a duplicate across the source's split)
+    # is at distance 0: it would pull the threshold to 0 and hide every copy
+    duplicate = identical_to_any(inputs.test.images, inputs.train.images)
+    kept = ~duplicate if (~duplicate).sum() >= 2 else np.ones_like(duplicate)
+    entry = {}
+    for space, (train, test, synthetic) in spaces.items():
+        entry[space] = _named_audit(inputs, space, train, test[kept], synthetic)
+        entry[space]["test_identical_to_train"] = int(duplicate.sum())
+    return entry
 
 
 def _named_audit(

@@ -1,0 +1,93 @@
+"""Images that are the same image: identical pixels at the size they were loaded at.
+
+Public datasets hold them (measured on ../shared/data: brain_tumor_mri 22 sets of 47 images,
+PneumoniaMNIST 27 sets of which 8 span its official splits, one pair each in BUSI and
+BreastMNIST with two different classes). A copy in train and another in test lets a classifier
+be tested on an image it trained on, and empties the copy audit's threshold (real test images at
+distance 0 from a training image). So an assigned split keeps each set in one split
+(`split_groups`), and `gaunet data inspect` lists the sets that cross an official split and the
+ones whose copies carry different classes (a classifier cannot get both right).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def duplicate_sets(images: np.ndarray) -> list[np.ndarray]:
+    """Row indices (ascending, two or more each) of the images with identical pixels, ordered
+    by their first row. Exact: rows with equal digests are compared pixel for pixel. Images of
+    one value (blank slices, empty frames) are left out: every volume may have them, and
+    joining their patients would merge whole datasets into one group."""
+    by_digest: dict[bytes, list[int]] = {}
+    for i, image in enumerate(images):
+        if image.size and image.min() != image.max():
+            by_digest.setdefault(_digest(image), []).append(i)
+    sets = []
+    for rows in by_digest.values():
+        while len(rows) > 1:  # a digest collision would split into its pixel-equal parts
+            same = [r for r in rows if np.array_equal(images[r], images[rows[0]])]
+            if len(same) > 1:
+                sets.append(np.asarray(same, dtype=np.int64))
+            rows = [r for r in rows if r not in same]
+    return sorted(sets, key=lambda rows: int(rows[0]))
+
+
+def identical_to_any(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Bool (len(queries),): whether a reference image has exactly the query's pixels."""
+    digests = {_digest(image): i for i, image in enumerate(reference)}
+    found = [digests.get(_digest(image)) for image in queries]
+    return np.asarray(
+        [i is not None and np.array_equal(q, reference[i]) for q, i in zip(queries, found)], bool
+    )
+
+
+def _digest(image: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
+
+
+def split_groups(groups: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """`groups` with the groups of identical images joined (each joined group named after its
+    first row's group), so that a split of whole groups keeps every copy in one split."""
+    groups = np.asarray(groups).astype(str)
+    parent: dict[str, str] = {}
+
+    def root(group: str) -> str:
+        while parent.get(group, group) != group:
+            group = parent[group]
+        return group
+
+    first_row = {g: i for i, g in reversed(list(enumerate(groups)))}
+    for rows in duplicate_sets(images):
+        roots = sorted({root(g) for g in groups[rows]}, key=first_row.__getitem__)
+        for other in roots[1:]:
+            parent[other] = roots[0]
+    if not parent:
+        return groups
+    return np.asarray([root(g) for g in groups], dtype=groups.dtype)
+
+
+@dataclass(frozen=True)
+class DuplicateReport:
+    """What `data inspect` says about identical images: every set, the sets spanning two
+    splits (only possible with an official split) and the sets with different classes."""
+
+    sets: list[np.ndarray]
+    across_splits: list[np.ndarray]
+    conflicting: list[np.ndarray]
+
+    @classmethod
+    def of(cls, images: np.ndarray, labels: np.ndarray, split: np.ndarray) -> DuplicateReport:
+        sets = duplicate_sets(images)
+        return cls(
+            sets,
+            [rows for rows in sets if len(set(split[rows])) > 1],
+            [rows for rows in sets if len(set(labels[rows])) > 1],
+        )
+
+    @property
+    def images(self) -> int:
+        return int(sum(len(rows) for rows in self.sets))
