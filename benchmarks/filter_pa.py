@@ -1,8 +1,9 @@
 """Class fidelity with and without `--filter-pool`: for each generator run, `gaunet generate`
 the same number of images per class unfiltered and filtered, score both with `gaunet evaluate
---features domain` against the real test split, and write PA (overall and per class) and
-FD_domain side by side. The numbers gaunet's evaluate verdict quotes for low class fidelity
-(gaunet/evidence.yaml, `filter_pa`) come from its JSON.
+--features domain` against the real test split, and write PA (overall and per class),
+FD_domain, the domain precision, recall and coverage (variety) and copy rate side by side. The
+numbers gaunet's evaluate verdict quotes for low class fidelity (gaunet/evidence.yaml,
+`filter_pa`) come from its JSON.
 
     .venv/bin/python benchmarks/filter_pa.py --data ../shared/data/breastmnist.npz \\
         --runs runs/item5-cpu/item5/subset-{2,3,4}/generators/gaunet-f0.25-s* \\
@@ -37,10 +38,14 @@ def measure(run: Path, pool: int, args: argparse.Namespace) -> dict:
           "domain", "--size", str(args.size), "--channels", str(args.channels), "--device",
           args.device, "--quiet", "--json", str(scores)])  # fmt: skip
     result = json.loads(scores.read_text())
+    overall = result["features"]["domain"]["overall"]
     return {
         "PA": result["PA"]["value"],
         "PA_per_class": {k: v["value"] for k, v in result["PA"]["per_class"].items()},
-        "FD_domain": result["features"]["domain"]["overall"]["FD_domain"],
+        "FD_domain": overall["FD_domain"],
+        # variety: does keeping the surest images narrow them to the most typical ones?
+        **{name: overall["PRDC"][name]["value"] for name in ("precision", "recall", "coverage")},
+        "copy_rate_domain": result["memorization"]["domain"]["copy_rate"],
         "domain_classifier_accuracy": result["PA"]["real_reference_accuracy"]["value"],
         "images": result["samples"]["synthetic"],
     }
@@ -58,8 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    # run folders only: a glob such as generators/gaunet-f0.25-s* also matches the benchmark's
+    # gaunet-f0.25-sN.json record beside each run
+    runs = [run for run in map(Path, args.runs) if run.is_dir()]
+    if not runs:
+        parser.error(f"--runs: no run folder among {args.runs}")
     rows = []
-    for run in map(Path, args.runs):
+    for run in runs:
         row = {"run": str(run)}
         for name, pool in (("unfiltered", 1), ("filtered", args.pool)):
             row[name] = measure(run, pool, args)
