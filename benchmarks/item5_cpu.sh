@@ -10,9 +10,11 @@
 #     the same benchmark with --filter-pool POOL (3 if not given) in runs/item5-filter (POOL 3)
 #     or runs/item5-filter-pPOOL, on subsets 2-4's finished generators (their records copied
 #     in, so nothing is retrained; needs their checkpoints in runs/, which the kept folders
-#     lack): docs/augmentation.md, "Filtering the 5,000-epoch images". A new folder starts from
-#     item 5's rows of the arms without a generator (the same cells), so only the gaunet and
-#     gaunet+classic cells run. `gaunet pool --benchmarks runs/item5-filter/subset-{2,3,4}
+#     lack): docs/augmentation.md, "Filtering the 5,000-epoch images". SUBSETS="0 1" (default
+#     "2 3 4") takes other subsets; one whose generator checkpoint is gone trains a new one
+#     there (2-2.7 h). A new folder starts from item 5's rows of the arms without a generator
+#     (the same cells) where they are kept, so only the gaunet and gaunet+classic cells run.
+#     `gaunet pool --benchmarks runs/item5-filter/subset-{2,3,4}
 #     --against runs/item5-cpu/item5/subset-{2,3,4} --out runs/item5-filter/vs-unfiltered`
 #     then compares the filtered images with the unfiltered ones of the same generators.
 #   bash benchmarks/item5_cpu.sh early STEP [more gaunet benchmark options]
@@ -72,14 +74,22 @@ filter)
     fi
     out=runs/item5-filter
     [ "$pool" = 3 ] || out=runs/item5-filter-p$pool
-    for s in 2 3 4; do
+    subsets=${SUBSETS:-2 3 4}
+    for s in $subsets; do
         mkdir -p "$out/subset-$s/generators"
-        cp -n "$ITEM5/subset-$s/generators/gaunet-f0.25-s$s.json" "$out/subset-$s/generators/"
-        [ -f "$out/subset-$s/results.csv" ] \
-            || awk -F, 'FNR == 1 || $2 !~ /^gaunet/' "$ITEM5/subset-$s/results.csv" \
+        done_at=$ITEM5/subset-$s  # item 5's folder, else the copy kept in git
+        [ -f "$done_at/results.csv" ] || done_at=$KEPT/subset-$s
+        record=$done_at/generators/gaunet-f0.25-s$s.json
+        if [ -f "$(dirname "$record")/gaunet-f0.25-s$s/checkpoints/last.pt" ]; then
+            cp -n "$record" "$out/subset-$s/generators/"
+        fi  # else (subsets 0 and 1: their checkpoints are gone) a new generator trains here
+        if [ -f "$done_at/results.csv" ] && [ ! -f "$out/subset-$s/results.csv" ]; then
+            awk -F, 'FNR == 1 || $2 !~ /^gaunet/' "$done_at/results.csv" \
                 > "$out/subset-$s/results.csv"
+        fi  # else every arm's cells run here
     done
-    exec "${BENCHMARK[@]}" --out "$out" --subset-seeds 2,3,4 --jobs 2 --filter-pool "$pool" "$@"
+    seeds=$(echo $subsets | tr ' ' ,)
+    exec "${BENCHMARK[@]}" --out "$out" --subset-seeds "$seeds" --jobs 2 --filter-pool "$pool" "$@"
     ;;
 early)
     step=$2
@@ -125,7 +135,7 @@ save)
     done
     ;;
 *)
-    sed -n 2,30p "$0"
+    sed -n 2,32p "$0"
     exit 2
     ;;
 esac

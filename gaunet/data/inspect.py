@@ -181,7 +181,8 @@ def _duplicate_lines(summary: dict) -> list[str]:
     if official and found["across_splits"]:
         lines.append(
             "  a test or val image identical to a training image is tested on what was learnt; "
-            "leave one copy out (gaunet evaluate's copy audit leaves such test images out of its threshold):"
+            "leave one copy out (gaunet evaluate's copy audit leaves such test images out of "
+            "its threshold):"
         )
         lines += _copies_lines(found["across_splits"])
     if found["conflicting_classes"]:
