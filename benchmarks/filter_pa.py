@@ -1,7 +1,8 @@
 """Class fidelity with and without `--filter-pool`: for each generator run, `gaunet generate`
 the same number of images per class unfiltered and filtered, score both with `gaunet evaluate
 --features domain` against the real test split, and write PA (overall and per class),
-FD_domain, the domain precision, recall and coverage (variety) and copy rate side by side. The
+FD_domain, the domain precision, recall and coverage (variety), copy rate and the number of
+distinct conditioning images per class side by side. The
 numbers gaunet's evaluate verdict quotes for low class fidelity (gaunet/evidence.yaml,
 `filter_pa`) come from its JSON.
 
@@ -13,6 +14,7 @@ numbers gaunet's evaluate verdict quotes for low class fidelity (gaunet/evidence
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shlex
 import subprocess
@@ -39,16 +41,32 @@ def measure(run: Path, pool: int, args: argparse.Namespace) -> dict:
           args.device, "--quiet", "--json", str(scores)])  # fmt: skip
     result = json.loads(scores.read_text())
     overall = result["features"]["domain"]["overall"]
+    prdc = overall.get("PRDC") or {}  # None when a set is too small for its k neighbours
     return {
         "PA": result["PA"]["value"],
         "PA_per_class": {k: v["value"] for k, v in result["PA"]["per_class"].items()},
         "FD_domain": overall["FD_domain"],
         # variety: does keeping the surest images narrow them to the most typical ones?
-        **{name: overall["PRDC"][name]["value"] for name in ("precision", "recall", "coverage")},
+        **{
+            name: (prdc.get(name) or {}).get("value")
+            for name in ("precision", "recall", "coverage")
+        },
         "copy_rate_domain": result["memorization"]["domain"]["copy_rate"],
+        # how many training images the kept ones were generated from: with little noise
+        # diversity the draws of one conditioning image are nearly one image
+        "distinct_sources": _distinct_sources(folder / "manifest.csv"),
         "domain_classifier_accuracy": result["PA"]["real_reference_accuracy"]["value"],
         "images": result["samples"]["synthetic"],
     }
+
+
+def _distinct_sources(manifest: Path) -> dict[str, int]:
+    """Class -> the number of different conditioning images among its generated images."""
+    sources: dict[str, set[str]] = {}
+    with open(manifest, newline="") as handle:
+        for row in csv.DictReader(handle):
+            sources.setdefault(row["class"], set()).add(row["source_id"])
+    return {name: len(ids) for name, ids in sorted(sources.items())}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,6 +3,7 @@ holds each one's PA, per-class PA and FD_domain as `gaunet evaluate` scored them
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -31,5 +32,11 @@ def test_unfiltered_and_filtered_are_scored_side_by_side(tmp_path):
         assert row[kind]["images"] == 8 and set(row[kind]["PA_per_class"]) == set(
             scored["PA"]["per_class"]
         )
+    for kind, pool in (("unfiltered", 1), ("filtered", 2)):
+        with open(out / f"run-p{pool}" / "manifest.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        classes = {r["class"] for r in rows}
+        sources = {c: len({r["source_id"] for r in rows if r["class"] == c}) for c in classes}
+        assert row[kind]["distinct_sources"] == sources and len(sources) == 2
     assert (out / "run-p2" / "filter.json").is_file()
     assert not (out / "run-p1" / "filter.json").exists()
