@@ -135,6 +135,31 @@ class StreamingChoice:
         self._pending = []
 
 
+def conditioning_images(kept: list[tuple[int, str]], class_names: list[str]) -> dict[str, int]:
+    """filter.json's `conditioning_images`: per class, how many different training images the
+    kept images were generated from. A generator that barely uses its noise draws nearly one
+    image per training image, so the filter then chooses training images, and a larger pool
+    keeps fewer of them (docs/augmentation.md, "A larger pool")."""
+    sources: dict[int, set[str]] = {}
+    for label, source in kept:
+        sources.setdefault(int(label), set()).add(str(source))
+    return {class_names[c]: len(sources[c]) for c in sorted(sources)}
+
+
+def conditioning_line(sources: dict[str, int], per_class: dict[str, dict[str, Any]]) -> str:
+    """What `gaunet generate --filter-pool` says of `conditioning_images`: the count per class,
+    and what it means when each training image gave several kept images."""
+    counts = ", ".join(f"{name} {n} for {per_class[name]['kept']}" for name, n in sources.items())
+    text = f"different training images behind the kept images: {counts}"
+    if any(2 * n < per_class[name]["kept"] for name, n in sources.items()):
+        text += (
+            ". Several kept images per training image: the generator varies little with its "
+            "noise, so the filter chose which training images to condition on, and a larger "
+            'pool narrows them further (docs/augmentation.md, "A larger pool")'
+        )
+    return text
+
+
 def choose(
     probabilities: np.ndarray, labels: np.ndarray, wanted: np.ndarray, class_names: list[str]
 ) -> tuple[np.ndarray, dict[str, Any]]:

@@ -23,7 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gaunet.class_filter import StreamingChoice, check_filter_pool, domain_scorer
+from gaunet.class_filter import (
+    StreamingChoice,
+    check_filter_pool,
+    conditioning_images,
+    domain_scorer,
+)
 from gaunet.data.imageset import from_unit_range
 from gaunet.errors import GaunetError, GaunetWarning, os_error, writable_folder
 from gaunet.io import human_bytes, write_atomic, write_json, write_npz
@@ -297,7 +302,8 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
         kept, report = confident.finish()
         for candidate in kept:
             emit(*candidate)
-        report = {"pool": pool, **report, "scorer": scorer}
+        sources = conditioning_images([(c, source) for c, _, _, source in kept], gen.class_names)
+        report = {"pool": pool, **report, "conditioning_images": sources, "scorer": scorer}
         _write_report(out / "filter.json", report, len(rows_out))
     if copy_filter:
         report = copy_filter.report(Counter(row[2] for row in rows_out))  # files per class

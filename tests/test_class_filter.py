@@ -108,3 +108,20 @@ def test_streaming_with_no_candidates_keeps_nothing():
     )
     kept, report = stream.finish()
     assert kept == [] and (report["candidates"], report["kept"]) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("kept", "counts", "explained"),
+    [
+        ([(0, "a"), (0, "b"), (1, "c")], {"x": 2, "y": 1}, False),  # one image per source
+        ([(0, "a"), (0, "a"), (0, "a"), (1, "c")], {"x": 1, "y": 1}, True),  # 3 from one source
+    ],
+)
+def test_conditioning_images_counts_the_sources_behind_the_kept(kept, counts, explained):
+    from gaunet.class_filter import conditioning_images, conditioning_line
+
+    assert conditioning_images(kept, ["x", "y"]) == counts
+    per_class = {"x": {"kept": sum(c == 0 for c, _ in kept)}, "y": {"kept": 1}}
+    line = conditioning_line(counts, per_class)
+    assert f"x {counts['x']} for {per_class['x']['kept']}" in line
+    assert ("the filter chose which training images" in line) is explained

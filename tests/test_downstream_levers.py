@@ -140,7 +140,7 @@ def test_filter_streams_the_pool_and_keeps_what_whole_pool_scoring_keeps(
 ) -> None:
     from gaunet.class_filter import choose
     from gaunet.downstream.arms import per_class_targets
-    from gaunet.downstream.provenance import load_synthetic
+    from gaunet.downstream.provenance import iter_synthetic, load_synthetic
     from gaunet.metrics.features.domain import DomainExtractor
 
     monkeypatch.setattr(DomainExtractor, "inference_batch", 7)  # several batches per pool
@@ -167,7 +167,15 @@ def test_filter_streams_the_pool_and_keeps_what_whole_pool_scoring_keeps(
     assert max(batches[:-1]) == 7 and sum(batches[:-1]) == len(pool)  # streamed, then whole
     np.testing.assert_array_equal(images, pool[kept])
     np.testing.assert_array_equal(labels, pool_labels[kept])
-    assert json.loads((manifest.parent / "filter.json").read_text()) == {"pool": 3, **report}
+    written = json.loads((manifest.parent / "filter.json").read_text())
+    pool_rows = iter_synthetic(manifest, 3 * wanted, subset.size, subset.channels)
+    pool_sources = [(label, source) for label, _, source in pool_rows]
+    kept_sources = [pool_sources[i] for i in kept]
+    assert written.pop("conditioning_images") == {
+        subset.class_names[c]: len({s for label, s in kept_sources if label == c})
+        for c in sorted({label for label, _ in kept_sources})
+    }
+    assert written == {"pool": 3, **report}
 
 
 def test_synthetic_weight_zero_equals_training_without_the_extra_images() -> None:

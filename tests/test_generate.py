@@ -240,6 +240,11 @@ def test_filter_pool_keeps_the_most_confident_candidates_of_a_larger_draw(run, t
     assert (report["pool"], report["candidates"], report["kept"]) == (3, 18, 6)
     assert report["mean_confidence_kept"] >= report["mean_confidence_all"]
     assert all(v["candidates"] == 9 and v["kept"] == 3 for v in report["per_class"].values())
+    kept_rows = list(csv.DictReader((tmp_path / "kept" / "manifest.csv").open()))
+    assert report["conditioning_images"] == {
+        name: len({r["source_id"] for r in kept_rows if r["class"] == name})
+        for name in sorted({r["class"] for r in kept_rows})
+    }
 
 
 @pytest.mark.parametrize(

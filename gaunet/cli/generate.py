@@ -116,11 +116,14 @@ def run(args: argparse.Namespace) -> int:
         report = json.loads((manifest.parent / "copy_filter.json").read_text())
         print(summary_line(report))
     if args.filter_pool > 1:
+        from gaunet.class_filter import conditioning_line
+
         report = json.loads((manifest.parent / "filter.json").read_text())
         print(
             f"kept {report['kept']} of {report['candidates']} candidates: mean confidence in "
             f"the intended class {report['mean_confidence_kept']:.2f} kept, "
             f"{report['mean_confidence_all']:.2f} over all (filter.json)"
         )
+        print(conditioning_line(report["conditioning_images"], report["per_class"]))
     print(f"wrote {manifest}")
     return 0

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gaunet.class_filter import StreamingChoice
+from gaunet.class_filter import StreamingChoice, conditioning_images
 from gaunet.data import ImageSet
 from gaunet.downstream import snapshots
 from gaunet.downstream.arms import Arm, per_class_targets, snapshot_overrides_for
@@ -242,13 +242,15 @@ class GeneratorArms:
 
         batch = DomainExtractor.inference_batch
         choice = StreamingChoice(self._scorer(subset), wanted, subset.class_names, batch)
-        for label, image in iter_synthetic(manifest, wanted * pool, subset.size, subset.channels):
-            choice.add(label, image, (label, image))
+        candidates = iter_synthetic(manifest, wanted * pool, subset.size, subset.channels)
+        for label, image, source in candidates:
+            choice.add(label, image, (label, image, source))
         kept, report = choice.finish()
-        write_json(folder / "filter.json", {"pool": pool, **report})
+        sources = conditioning_images([(c, source) for c, _, source in kept], subset.class_names)
+        write_json(folder / "filter.json", {"pool": pool, **report, "conditioning_images": sources})
         shape = (0, subset.channels, subset.size, subset.size)
-        images = np.stack([image for _, image in kept]) if kept else np.zeros(shape, np.uint8)
-        return images, np.asarray([label for label, _ in kept], dtype=np.int64), manifest
+        images = np.stack([image for _, image, _ in kept]) if kept else np.zeros(shape, np.uint8)
+        return images, np.asarray([label for label, _, _ in kept], dtype=np.int64), manifest
 
     def _resolved_device(self) -> str:
         from gaunet.device import resolve_device

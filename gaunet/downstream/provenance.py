@@ -71,7 +71,7 @@ def load_synthetic(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first `wanted[c]` images of each class c listed in the manifest, as uint8 arrays."""
     images, labels = [], []
-    for label, image in iter_synthetic(manifest, wanted, size, channels):
+    for label, image, _ in iter_synthetic(manifest, wanted, size, channels):
         images.append(image)
         labels.append(label)
     shape = (0, channels, size, size)
@@ -81,17 +81,17 @@ def load_synthetic(
 
 def iter_synthetic(
     manifest: Path, wanted: np.ndarray, size: int, channels: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """`load_synthetic`'s (label, uint8 CHW image) pairs one at a time, in manifest order, for a
-    caller that keeps only some of them (the filter); a class short of its count is refused
-    after the last row."""
+) -> Iterator[tuple[int, np.ndarray, str]]:
+    """`load_synthetic`'s images one at a time as (label, uint8 CHW image, source_id), in
+    manifest order, for a caller that keeps only some of them (the filter); a class short of
+    its count is refused after the last row."""
     taken = np.zeros_like(wanted)
     for row in read_synthetic_manifest(manifest):
         label = int(row["label"])
         if label >= len(wanted) or taken[label] >= wanted[label]:
             continue
         with Image.open(manifest.parent / row["path"]) as image:
-            yield label, resize_to(np.asarray(image), size, channels)
+            yield label, resize_to(np.asarray(image), size, channels), row.get("source_id", "")
         taken[label] += 1
     short = np.flatnonzero(taken < wanted)
     if len(short):
