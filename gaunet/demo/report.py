@@ -47,6 +47,24 @@ def _grouping(summary: dict) -> str:
     return "no group (patient, lesion or volume named by the source) is in two splits."
 
 
+def _copies(summary: dict) -> str:
+    """Identical images, as `gaunet data inspect` found them ("" for none or an old summary)."""
+    found = summary.get("duplicates") or {}
+    if not found.get("sets"):
+        return ""
+    text = f" {found['sets']} set(s) of identical images ({found['images']} images)"
+    if summary["split"] == "official":
+        text += f", {len(found['across_splits'])} of them across the official splits"
+    else:
+        text += ", each kept within one split"
+    if found["conflicting_classes"]:
+        text += (
+            f"; <b>{len(found['conflicting_classes'])} hold one image under two classes</b>, "
+            "a label error no classifier can get right"
+        )
+    return text + " (<code>gaunet data inspect</code> lists them)."
+
+
 def _dataset_section(folder: DemoFolder, settings: dict) -> str:
     summary = read_if_done(folder.summary)
     subset = read_if_done(folder.subset)
@@ -64,7 +82,7 @@ def _dataset_section(folder: DemoFolder, settings: dict) -> str:
         f"{len(summary['classes'])} classes, {summary['groups']} patients/groups, resized to "
         f"{summary['size']}×{summary['size']} px with {summary['channels']} channel(s). Split: "
         f"{html.escape(summary['split'])}; {_grouping(summary)} "
-        f"{summary['skipped']} file(s) skipped.</p>"
+        f"{summary['skipped']} file(s) skipped.{_copies(summary)}</p>"
         + table(["class", "train", "validation", "test", "total"], rows)
     )
     if subset:
