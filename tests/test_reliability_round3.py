@@ -275,3 +275,5 @@ def test_evaluate_treats_a_tiny_synthetic_class_alike_in_both_sources(
     result = json.loads(out.read_text())
     assert result["samples"]["per_class_synthetic"] == {CLASSES[0]: 0, CLASSES[1]: 6}
     assert "class has 1 usable image(s)" in capsys.readouterr().err  # said, not silent
+    (missing,) = [v for v in result["verdicts"] if v["topic"] == "classes"]
+    assert f"No synthetic image of class {CLASSES[0]}" in missing["message"]

@@ -239,3 +239,27 @@ def test_the_class_fidelity_step_quotes_the_evidence_file() -> None:
     assert early["pa_unfiltered"]["high"] < evidence.evidence()["filter_pa"]["pa_filtered"]["high"]
     assert f"from {evidence.pa_range('unfiltered', 'filter_pa_step1000')} at epoch 934" in step
     assert "had not" not in step
+
+
+@pytest.mark.parametrize(
+    ("per_class", "max_images", "warned", "capped"),
+    [
+        ({"a": 50, "b": 50}, None, False, False),
+        ({"a": 50, "b": 0}, None, True, False),
+        ({"a": 0, "b": 50}, 40, True, True),
+        ({"a": 0, "b": 0}, None, False, False),  # nothing at all: other checks say so
+    ],
+)
+def test_a_class_without_synthetic_images_is_a_warning(per_class, max_images, warned, capped):
+    result = make_result()
+    result["samples"].update(per_class_synthetic=per_class, max_images=max_images)
+    verdicts = image_verdicts(result)
+    classes = [x for x in verdicts if x.topic == "classes"]
+    assert bool(classes) is warned
+    if warned:
+        missing = next(name for name, n in per_class.items() if not n)
+        assert classes[0].level == WARNING and f"class {missing} (of 2" in classes[0].message
+        assert ("--max-images" in classes[0].next_step) is capped
+        assert verdicts[0].level == WARNING and "classes" in verdicts[0].message
+    else:
+        assert verdicts[0].level == OK

@@ -11,13 +11,13 @@ fidelity is not applicable: one NOTE says why, and no verdict rests on PA or the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from gaunet.evidence import evidence, pa_range
 from gaunet.metrics.domain_trust import domain_trust
+from gaunet.metrics.verdict_types import NOTE, OK, UNUSABLE, WARNING, Verdict, verdict_lines
 
-UNUSABLE, WARNING, OK, NOTE = "unusable", "warning", "ok", "note"
+__all__ = ["NOTE", "OK", "UNUSABLE", "WARNING", "Verdict", "image_verdicts", "verdict_lines"]
 
 # PA (class fidelity)
 PA_GAP = 0.15  # warning when PA is this far below the classifier's real test accuracy
@@ -52,31 +52,6 @@ def fidelity_next_step() -> str:
         f"last four fifths of training had (from {pa_range('unfiltered', 'filter_pa_step1000')} "
         f"at epoch 934). Evaluate the filtered folder again; or {LONGER}"
     )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    level: str  # unusable | warning | ok | note
-    topic: str
-    message: str
-    next_step: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    def line(self, next_step: bool = True) -> str:
-        text = f"{self.level.upper()} ({self.topic}): {self.message}"
-        return f"{text} Next: {self.next_step}" if self.next_step and next_step else text
-
-
-def verdict_lines(verdicts: list[Verdict]) -> list[str]:
-    """One line per verdict; a next step already given on an earlier line is not repeated."""
-    given: set[str] = set()
-    lines = []
-    for v in verdicts:
-        lines.append(v.line(next_step=not any(v.next_step in g for g in given)))
-        given.add(v.next_step)
-    return lines
 
 
 def _prdc(result: dict[str, Any], name: str) -> dict[str, float] | None:
@@ -363,8 +338,29 @@ def image_verdicts(result: dict[str, Any]) -> list[Verdict]:
         detail.append(_nothing_judged(result, one_class))
     failed = not judged or any(v.level == UNUSABLE for v in detail)
     detail += _copy_verdicts(result, failed, trusted)
-    detail += _diversity_verdicts(result)
+    detail = _missing_classes(result) + detail + _diversity_verdicts(result)
     return [overall(detail), *detail]
+
+
+def _missing_classes(result: dict[str, Any]) -> list[Verdict]:
+    """A real class with no synthetic image: every other verdict speaks of the rest only."""
+    samples = result.get("samples") or {}
+    counts = samples.get("per_class_synthetic") or {}
+    missing = [name for name, n in counts.items() if not n]
+    if not missing or len(missing) == len(counts):
+        return []
+    capped = " or a --max-images sample too small to hold it" if samples.get("max_images") else ""
+    return [
+        Verdict(
+            WARNING,
+            "classes",
+            f"No synthetic image of class {', '.join(missing)} (of {len(counts)} real classes): "
+            "the other verdicts speak of the other classes only, and adding these images to a "
+            "training set would shift its class balance.",
+            f"generate every class (`gaunet generate --per-class N` writes N of each); check "
+            f"the synthetic folder for a missing class folder{capped}",
+        )
+    ]
 
 
 def overall(detail: list[Verdict]) -> Verdict:
