@@ -17,6 +17,10 @@
 #     `gaunet pool --benchmarks runs/item5-filter/subset-{2,3,4}
 #     --against runs/item5-cpu/item5/subset-{2,3,4} --out runs/item5-filter/vs-unfiltered`
 #     then compares the filtered images with the unfiltered ones of the same generators.
+#   bash benchmarks/item5_cpu.sh typical [more gaunet benchmark options]
+#     the filter's control: runs/item5-filter's benchmark (subsets 2-4, --filter-pool 3) with
+#     the arms typical-copies and typical-copies+classic added, in runs/item5-typical, starting
+#     from runs/item5-filter's rows (so only the 60 typical-copies cells run).
 #   bash benchmarks/item5_cpu.sh early STEP [more gaunet benchmark options]
 #     the same three generators at an earlier snapshot (checkpoints/step-STEP.pt of 5,352):
 #     each run copied to runs/item5-early-STEP/generators/ with that snapshot as its last.pt,
@@ -36,8 +40,9 @@ ITEM5=runs/item5-cpu/item5
 KEPT=docs/results/item5-cpu
 GEN_CONFIG=runs/item5-cpu/gen-tiny-b128.yaml  # the path is pinned in each benchmark.json
 PY=.venv/bin/python
+BENCHMARK_ARMS=none,classic,gaunet,gaunet+classic,copies,copies+classic
 BENCHMARK=($PY -m gaunet benchmark --data ../shared/data/breastmnist.npz --fractions 0.25
-    --arms none,classic,gaunet,gaunet+classic,copies,copies+classic --seeds 10
+    --arms "$BENCHMARK_ARMS" --seeds 10
     --classifiers resnet18 --width 0.5 --epochs 20 --gen-config "$GEN_CONFIG" --gen-steps 5352
     --device cpu)
 
@@ -91,6 +96,17 @@ filter)
     seeds=$(echo $subsets | tr ' ' ,)
     exec "${BENCHMARK[@]}" --out "$out" --subset-seeds "$seeds" --jobs 2 --filter-pool "$pool" "$@"
     ;;
+typical)
+    shift
+    for s in 2 3 4; do
+        mkdir -p "runs/item5-typical/subset-$s/generators"
+        cp -n "$ITEM5/subset-$s/generators/gaunet-f0.25-s$s.json" \
+            "runs/item5-typical/subset-$s/generators/"
+        cp -n "runs/item5-filter/subset-$s/results.csv" "runs/item5-typical/subset-$s/"
+    done
+    exec "${BENCHMARK[@]}" --out runs/item5-typical --subset-seeds 2,3,4 --jobs 2 \
+        --filter-pool 3 --arms "${BENCHMARK_ARMS},typical-copies,typical-copies+classic" "$@"
+    ;;
 early)
     step=$2
     shift 2
@@ -135,7 +151,7 @@ save)
     done
     ;;
 *)
-    sed -n 2,32p "$0"
+    sed -n 2,36p "$0"
     exit 2
     ;;
 esac

@@ -394,3 +394,67 @@ def test_more_real_at_the_full_split_fails_before_any_cell(tmp_path: Path) -> No
 def read_rows(folder: Path) -> list[dict]:
     with open(folder / "results.csv") as handle:
         return list(csv.DictReader(handle))
+
+
+def _darkest_scorer(train: ImageSet):
+    """A "classifier" surest of the darkest images of each class."""
+    return lambda images: np.stack(
+        [1 - images.mean((1, 2, 3)) / 255, images.mean((1, 2, 3)) / 255], 1
+    )
+
+
+def test_typical_copies_are_what_the_filter_keeps_from_copies(tmp_path: Path) -> None:
+    subset = _subset()
+    helper = GeneratorArms(tmp_path, filter_pool=3, scorer_fn=_darkest_scorer)
+    images, labels = helper.typical_copies(0.5, subset)
+    assert np.bincount(labels, minlength=2).tolist() == np.bincount(subset.labels).tolist()
+    confidence = _darkest_scorer(subset)(subset.images)[np.arange(len(subset)), subset.labels]
+    for c in (0, 1):
+        rows = np.flatnonzero(subset.labels == c)
+        n = len(rows)
+        best = rows[np.argsort(-confidence[rows], kind="stable")]
+        # whole blocks of 3 copies of the surest images, then what is left of the next block
+        expected = np.repeat(best, 3)[:n]
+        kept = images[labels == c]  # in candidate order: by real image, then copy
+        np.testing.assert_array_equal(kept, subset.images[np.sort(expected)])
+        assert len(set(expected.tolist())) == -(-n // 3)
+    report = json.loads((tmp_path / "synthetic" / "typical-copies-f0.5-s0-p3.json").read_text())
+    counts = np.bincount(subset.labels)
+    blocks = {name: int(-(-counts[c] // 3)) for c, name in enumerate(subset.class_names)}
+    assert report == {"pool": 3, "real_images": blocks}
+
+
+def test_typical_copies_are_compared_with_and_need_a_filter(tmp_path: Path) -> None:
+    fake = FakeGenerators()
+    settings = BenchmarkSettings(
+        data="phantom:n=24",
+        classifiers=["resnet18"],
+        arms=["none", "gaunet", "typical-copies"],
+        fractions=[0.5],
+        seeds=2,
+        size=16,
+        width=0.125,
+        fit=FitSettings(epochs=1),
+        filter_pool=3,
+    )
+    helper = GeneratorArms(
+        tmp_path, train_fn=fake.train, generate_fn=fake.generate, scorer_fn=_darkest_scorer
+    )
+    run_benchmark(settings, tmp_path, arms_helper=helper)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    gaunet = next(e for e in summary["entries"] if e["arm"] == "gaunet")
+    assert gaunet["gain_vs_typical_copies"]["accuracy"]["n"] == 2
+    typical = next(e for e in summary["entries"] if e["arm"] == "typical-copies")
+    assert "gain_vs_typical_copies" not in typical and typical["gain"]["accuracy"]["n"] == 2
+    assert "against `typical-copies`" in (tmp_path / "summary.md").read_text()
+    settings.filter_pool = 1
+    with pytest.raises(GaunetError, match="control of --filter-pool"):
+        run_benchmark(settings, tmp_path / "other", arms_helper=helper)
+
+
+@pytest.mark.parametrize(
+    "spec, classic", [("typical-copies", False), ("typical-copies+classic", True)]
+)
+def test_typical_copies_arm_names(spec: str, classic: bool) -> None:
+    (arm,) = parse_arms([spec])
+    assert (arm.kind, arm.classic, arm.name) == ("typical-copies", classic, spec)

@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma list of none, classic, gaunet, gan, cgan, gaunet+classic (generator images "
         "plus on-the-fly classic augmentation; also gan+classic, cgan+classic), run folders, "
         "the control copies / copies+classic (plain copies of the real images in place "
-        "of generated ones), and the ceiling more-real / more-real+classic (real training "
+        "of generated ones), typical-copies / typical-copies+classic (the control of "
+        "--filter-pool K: copies of the real images its scorer is surest of, as the filter "
+        "keeps them), and the ceiling more-real / more-real+classic (real training "
         "images from outside the fraction subset: the most new images could give; fractions "
         "below 1 only)",
     )

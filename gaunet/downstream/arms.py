@@ -7,6 +7,9 @@ samples them), and a run folder given as an arm adds that run's. `gaunet+classic
 generator name + `+classic`) adds the same generator's images AND augments every batch on the
 fly, as users would combine them; it reuses the generator arm's run and images. `copies` adds
 plain copies of the real images (the control), `more-real` new real images (the ceiling).
+`typical-copies` is the control of `--filter-pool K`: what the filter keeps from a generator
+that ignores its noise, K copies of every real image with the most confident kept, i.e. copies
+of the real images the filter's scorer is surest of.
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ COPIES = "copies"
 # ceiling arm: the extra images are real training images from outside the fraction subset (the
 # ones a larger subset would add next), so its gain is the most new images of the class could give
 MORE_REAL = "more-real"
+# control of --filter-pool K: the filter's choice among K copies of each real image, so a gain
+# of filtered `gaunet` over it is more than choosing the most typical real images
+TYPICAL_COPIES = "typical-copies"
 
 
 @dataclass(frozen=True)
 class Arm:
-    """name: column value in results.csv; kind: none | classic | copies | more-real | generator |
-    run;
+    """name: column value in results.csv; kind: none | classic | copies | typical-copies |
+    more-real | generator | run;
     classic: the batches are also augmented on the fly (`classic` and `<generator>+classic`)."""
 
     name: str
@@ -59,6 +65,8 @@ def parse_arms(specs: list[str]) -> list[Arm]:
             arms.append(Arm(spec, "copies", classic=spec != COPIES))
         elif spec in (MORE_REAL, MORE_REAL + COMBINED):
             arms.append(Arm(spec, MORE_REAL, classic=spec != MORE_REAL))
+        elif spec in (TYPICAL_COPIES, TYPICAL_COPIES + COMBINED):
+            arms.append(Arm(spec, TYPICAL_COPIES, classic=spec != TYPICAL_COPIES))
         elif spec in GENERATOR_MODELS:
             arms.append(Arm(spec, "generator"))
         elif spec.endswith(COMBINED) and spec.removesuffix(COMBINED) in GENERATOR_MODELS:
@@ -75,7 +83,8 @@ def parse_arms(specs: list[str]) -> list[Arm]:
         else:
             models = ", ".join(GENERATOR_MODELS)
             raise GaunetError(
-                f"arm {spec!r}: not none, classic, {COPIES}, {MORE_REAL}, {models}, one of those + "
+                f"arm {spec!r}: not none, classic, {COPIES}, {TYPICAL_COPIES}, {MORE_REAL}, "
+                f"{models}, one of those + "
                 f"'{COMBINED}' or a run folder"
             )
     names = [a.name for a in arms]

@@ -28,6 +28,7 @@ from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary,
 from gaunet.device import resolve_device
 from gaunet.downstream.arms import (
     MORE_REAL,
+    TYPICAL_COPIES,
     Arm,
     parse_arms,
     snapshot_overrides_for,
@@ -220,6 +221,11 @@ def _prepare(
     arms = parse_arms(settings.arms)
     _check_snapshot_selection(settings, arms)
     check_synthetic_draws(settings)
+    if settings.filter_pool < 2 and any(a.kind == TYPICAL_COPIES for a in arms):
+        raise GaunetError(
+            "the typical-copies arm is the control of --filter-pool K: give --filter-pool 2 or "
+            "more (3 is the measured one)"
+        )
     record = pin_settings(
         out / "benchmark.json",
         asdict(settings),

@@ -16,7 +16,7 @@ import torch
 from gaunet.data import ImageSet
 from gaunet.data.imageset import to_unit_tensor
 from gaunet.device import resolve_device
-from gaunet.downstream.arms import MORE_REAL, Arm, per_class_targets
+from gaunet.downstream.arms import MORE_REAL, TYPICAL_COPIES, Arm, per_class_targets
 from gaunet.downstream.augment import classic_augment
 from gaunet.downstream.classifiers import NETWORKS, SvmClassifier, build_network, frozen_features
 from gaunet.downstream.fit import fit_network, predict_proba
@@ -122,7 +122,8 @@ class Grid:
             classifier, self.train.channels, self.train.num_classes, s.size, s.width
         )
         device = self.device
-        synthetic = arm.kind in ("generator", "run", "copies", MORE_REAL) and len(extra[0]) > 0
+        kinds = ("generator", "run", "copies", TYPICAL_COPIES, MORE_REAL)
+        synthetic = arm.kind in kinds and len(extra[0]) > 0
         val = (self.val.images, self.val.labels)
         if synthetic and s.synthetic_schedule == "pretrain":
             first = fit_network(
@@ -160,6 +161,8 @@ class Grid:
                 extra_x, extra_y = extra_x[first], extra_y[first]
         elif arm.kind == "copies":
             extra_x, extra_y = real_copies(x, y, s.synthetic_ratio)
+        elif arm.kind == TYPICAL_COPIES:
+            extra_x, extra_y = self.arms_helper.typical_copies(fraction, subset)
         elif arm.kind == MORE_REAL:
             extra = self.train.subset(self.more_real_rows(fraction))
             extra_x, extra_y = extra.images, extra.labels

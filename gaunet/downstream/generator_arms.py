@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gaunet.class_filter import StreamingChoice, conditioning_images
+from gaunet.class_filter import StreamingChoice, conditioning_images, keep_most_confident
 from gaunet.data import ImageSet
 from gaunet.downstream import snapshots
 from gaunet.downstream.arms import Arm, per_class_targets, snapshot_overrides_for
@@ -155,6 +155,27 @@ class GeneratorArms:
         key = (arm.model, fraction)
         if key not in self.cache:
             self.cache[key] = self._make(arm, fraction, subset)
+        return self.cache[key]
+
+    def typical_copies(self, fraction: float, subset: ImageSet) -> tuple[np.ndarray, np.ndarray]:
+        """The `typical-copies` control: what `filter_pool` K keeps from K copies of each real
+        image of `subset` (K draws of a generator that ignores its noise), scored by the same
+        CNN; ties go to the earlier candidate, so each chosen image comes with its K copies.
+        What it kept is recorded in synthetic/typical-copies-<fraction>-s<seed>-p<K>.json."""
+        pool = max(1, int(self.filter_pool))  # the benchmark refuses 1 (plain copies)
+        key = ("typical-copies", fraction)
+        if key not in self.cache:
+            wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
+            probabilities = np.repeat(self._scorer(subset)(subset.images), pool, axis=0)
+            labels = np.repeat(subset.labels, pool)
+            kept = keep_most_confident(probabilities, labels, wanted) // pool
+            chosen = {
+                name: len(set(kept[subset.labels[kept] == c].tolist()))
+                for c, name in enumerate(subset.class_names)
+            }
+            name = f"typical-copies-f{fraction:g}-s{self.subset_seed}-p{pool}.json"
+            write_json(self.out / "synthetic" / name, {"pool": pool, "real_images": chosen})
+            self.cache[key] = (subset.images[kept], subset.labels[kept])
         return self.cache[key]
 
     def _tag(self, arm: Arm, fraction: float) -> str:

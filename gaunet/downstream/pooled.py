@@ -32,6 +32,7 @@ GAIN_KEYS = {
     "gain": "vs none",
     "gain_vs_classic": "vs classic",
     "gain_vs_copies": "vs copies",
+    "gain_vs_typical_copies": "vs typical copies",
 }
 # the settings that change results (benchmark.json's pinned ones) must match, except this one;
 # arms, classifiers, fractions and seeds may differ (the rows every folder has are pooled)

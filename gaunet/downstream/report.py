@@ -17,7 +17,7 @@ from gaunet.downstream.advice import (
     next_steps,
     one_generator_note,
 )
-from gaunet.downstream.arms import COMBINED, COPIES
+from gaunet.downstream.arms import COMBINED, COPIES, MORE_REAL, TYPICAL_COPIES
 from gaunet.downstream.gains import (  # noqa: F401 - CLIPPED: the tables' mark, read by tests
     BASELINE,
     CLASSIC,
@@ -37,8 +37,11 @@ def _references(arm: str) -> dict[str, str]:
     """The arms a W row is also compared with: `classic` for combined arms, and the `copies`
     control of the same kind (with or without classic) for generator and run arms."""
     references = {"gain_vs_classic": CLASSIC} if arm.endswith(COMBINED) else {}
+    suffix = COMBINED if arm.endswith(COMBINED) else ""
     if arm not in (BASELINE, CLASSIC) and not arm.startswith(COPIES):
-        references["gain_vs_copies"] = COPIES + COMBINED if arm.endswith(COMBINED) else COPIES
+        references["gain_vs_copies"] = COPIES + suffix
+    if arm.removesuffix(suffix) not in (BASELINE, CLASSIC, COPIES, TYPICAL_COPIES, MORE_REAL):
+        references["gain_vs_typical_copies"] = TYPICAL_COPIES + suffix  # where it ran
     return references
 
 
@@ -268,6 +271,14 @@ def summary_markdown(
             "Generator (and `more-real`) arms against the `copies` control (the same count "
             "of plain copies of the real images, same weight and smoothing): what the "
             "generated images add",
+        ),
+        *_reference_table(
+            entries,
+            flags,
+            "gain_vs_typical_copies",
+            "Generator arms against `typical-copies` (what --filter-pool keeps from copies of "
+            "the real images: the ones its scorer is surest of): more than choosing typical "
+            "real images",
         ),
     ]
     ceiling = ceiling_lines(entries, flags)  # before the note, which its intervals may need
