@@ -458,3 +458,40 @@ def test_typical_copies_are_compared_with_and_need_a_filter(tmp_path: Path) -> N
 def test_typical_copies_arm_names(spec: str, classic: bool) -> None:
     (arm,) = parse_arms([spec])
     assert (arm.kind, arm.classic, arm.name) == ("typical-copies", classic, spec)
+
+
+@pytest.mark.parametrize(
+    ("pool", "arms", "low", "said"),
+    [
+        (3, ["gaunet"], 0.5, True),  # beat copies with a filter: the control is asked for
+        (1, ["gaunet"], 0.5, False),  # no filter, nothing chosen
+        (3, ["gaunet"], -0.5, False),  # did not beat copies
+        (3, ["gaunet", "typical-copies"], 0.5, False),  # the control already ran
+    ],
+)
+def test_summary_asks_for_the_filter_control_when_filtered_images_beat_copies(
+    pool: int, arms: list[str], low: float, said: bool
+) -> None:
+    from gaunet.downstream.advice import typical_caution
+
+    gain = {"accuracy": {"mean": low + 1.0, "half": 1.0, "p": 0.01, "n": 10}}
+    entries = [
+        {"classifier": "resnet18", "fraction": 0.25, "arm": arm, "gain": gain, "metrics": {}}
+        for arm in arms
+    ]
+    entries[0]["gain_vs_copies"] = gain
+    lines = typical_caution(entries, {"filter_pool": pool})
+    assert bool(lines) is said
+    if said:
+        assert "`gaunet` beat the `copies` control" in lines[1]
+        assert "typical-copies,typical-copies+classic" in lines[1]
+
+
+def test_typical_copies_are_a_control_not_a_generator_arm() -> None:
+    from gaunet.downstream.gains import generator_entries
+    from gaunet.report.html import arm_name
+
+    arms = ["gaunet", "typical-copies", "typical-copies+classic", "copies", "gaunet+classic"]
+    entries = [{"arm": arm} for arm in arms]
+    assert [e["arm"] for e in generator_entries(entries)] == ["gaunet", "gaunet+classic"]
+    assert "most typical" in arm_name("typical-copies+classic")

@@ -5,7 +5,7 @@ report.py; the measured effects quoted here come from docs/augmentation.md."""
 
 from __future__ import annotations
 
-from gaunet.downstream.arms import COMBINED, MORE_REAL
+from gaunet.downstream.arms import COMBINED, MORE_REAL, TYPICAL_COPIES
 from gaunet.downstream.gains import (
     CLASSIC,
     LABELS,
@@ -238,4 +238,29 @@ def copies_caution(entries: list[dict]) -> list[str]:
         "...,copies,copies+classic`), the same number of plain copies of the real images. "
         f"{copies_evidence()}: a gain over `none` or `classic` alone is not yet a gain of the "
         "generated images.",
+    ]
+
+
+def typical_caution(entries: list[dict], settings: dict) -> list[str]:
+    """With --filter-pool, a generator arm that beat the `copies` control may owe it to the
+    filter's choice of typical images: the `typical-copies` control would tell."""
+    if int(settings.get("filter_pool") or 1) <= 1:
+        return []
+    if any(e["arm"].startswith(TYPICAL_COPIES) for e in entries):
+        return []
+    beat = [
+        e["arm"]
+        for e in generator_entries(entries)
+        if lower_end((e.get("gain_vs_copies") or {}).get("accuracy")) > 0
+    ]
+    if not beat:
+        return []
+    arms = ", ".join(f"`{arm}`" for arm in dict.fromkeys(beat))
+    return [
+        "",
+        f"{arms} beat the `copies` control with `--filter-pool`, which chooses the images a "
+        "classifier finds most typical: add `typical-copies,typical-copies+classic` to `--arms` "
+        "(copies of the real images that filter would choose) to see whether the generated "
+        "images add more than that choice (docs/augmentation.md, \"Is the filter's gain the "
+        "generator's?\").",
     ]

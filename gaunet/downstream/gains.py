@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaunet.downstream.arms import COMBINED, COPIES, MORE_REAL
+from gaunet.downstream.arms import COMBINED, COPIES, MORE_REAL, TYPICAL_COPIES
 
 BASELINE = "none"
 CLASSIC = "classic"
@@ -92,6 +92,7 @@ def lower_end(stat: dict | None) -> float:
 
 
 def generator_entries(entries: list[dict]) -> list[dict]:
-    """The W rows whose images come from a generator (not none, classic, copies, more-real)."""
-    controls = (BASELINE, CLASSIC, COPIES, MORE_REAL)
+    """The W rows whose images come from a generator (not none, classic, copies,
+    typical-copies, more-real)."""
+    controls = (BASELINE, CLASSIC, COPIES, TYPICAL_COPIES, MORE_REAL)
     return [e for e in entries if not e["arm"].removesuffix(COMBINED).startswith(controls)]

@@ -16,6 +16,7 @@ from gaunet.downstream.advice import (
     copies_caution,
     next_steps,
     one_generator_note,
+    typical_caution,
 )
 from gaunet.downstream.arms import COMBINED, COPIES, MORE_REAL, TYPICAL_COPIES
 from gaunet.downstream.gains import (  # noqa: F401 - CLIPPED: the tables' mark, read by tests
@@ -301,6 +302,7 @@ def summary_markdown(
         ]
     lines += next_steps(entries, settings)
     lines += copies_caution(entries)
+    lines += typical_caution(entries, settings)
     lines += ceiling
     lines += snapshot_lines(selections or [])
     lines += one_generator_note(entries, settings)

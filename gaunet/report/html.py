@@ -41,6 +41,8 @@ def arm_name(arm: str) -> str:
         return "classic augmentation"
     if arm == "copies":  # the control arm: extra optimiser steps without new images
         return "plain copies of the real images"
+    if arm == "typical-copies":  # the filter's control
+        return "copies of the real images the filter's classifier finds most typical"
     return f"{MODEL_NAMES.get(model, model)} images"
 
 
