@@ -71,6 +71,7 @@ def test_the_advice_quotes_the_evidence_file():
         evidence.gain("paper_budget_filter_alone_vs_copies", "accuracy"),
         evidence.gain("paper_budget_filter_combined_vs_copies", "accuracy"),
         evidence.subsets("paper_budget_filter_alone_vs_copies"),
+        evidence.gain("paper_budget_filter_alone_vs_typical", "accuracy"),
     ]
     for number in quoted:
         assert number in text, number

@@ -23,6 +23,7 @@ COPIES_KEY, CEILING = "copies_combined_vs_classic", "pneumoniamnist_ceiling"
 LONG_COMBINED, LONG_ALONE = "paper_budget_combined_vs_copies", "paper_budget_alone_vs_copies"
 FILTER_ALONE = "paper_budget_filter_alone_vs_copies"
 FILTER_COMBINED = "paper_budget_filter_combined_vs_copies"
+FILTER_TYPICAL = "paper_budget_filter_alone_vs_typical"
 
 
 def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
@@ -164,10 +165,13 @@ def _filter_step() -> str:
         "snapshot). With generators trained for the paper's 5,000 epochs it made the images "
         f"alone beat plain copies by {gain(FILTER_ALONE, 'accuracy')} accuracy points over "
         f"{subsets(FILTER_ALONE)} of BreastMNIST{verdict} (AUC {gain(FILTER_ALONE, 'auc')}"
-        f"{auc}), but not on top of classic augmentation ({gain(FILTER_COMBINED, 'accuracy')} "
-        "against copies+classic; docs/augmentation.md): a lead to confirm on your data, "
-        "with the `copies` control. `gaunet generate --filter-pool 3` writes such images for "
-        "your own training."
+        f"{auc}), and copies of the real images the filter's CNN finds most typical by "
+        f"{gain(FILTER_TYPICAL, 'accuracy')}"
+        f"{'' if significant(FILTER_TYPICAL, 'accuracy') else ', not significant'}, but not on "
+        f"top of classic augmentation ({gain(FILTER_COMBINED, 'accuracy')} against "
+        "copies+classic; docs/augmentation.md): a lead to confirm on your data, with the "
+        "`copies` and `typical-copies` controls. `gaunet generate --filter-pool 3` writes such "
+        "images for your own training."
     )
 
 
