@@ -56,9 +56,9 @@ def test_split_groups_joins_groups_through_chains_of_copies() -> None:
     images[3] = images[0]  # c joins a
     images[5] = images[2]  # e joins b
     images[6] = images[7]  # f joins e, so b
-    joined = split_groups(groups, images)
+    joined = split_groups(groups, duplicate_sets(images))
     assert joined.tolist() == ["a", "b", "b", "a", "d", "b", "b", "b"]
-    assert split_groups(groups, _distinct(8)).tolist() == groups.tolist()
+    assert split_groups(groups, duplicate_sets(_distinct(8))).tolist() == groups.tolist()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -133,7 +133,7 @@ def test_inspect_says_when_there_are_no_copies() -> None:
 def test_report_counts() -> None:
     images = _distinct(5)
     images[3] = images[2]
-    report = DuplicateReport.of(images, np.zeros(5, int), np.asarray(["train"] * 5))
+    report = DuplicateReport.of(duplicate_sets(images), np.zeros(5, int), np.asarray(["train"] * 5))
     assert report.images == 2 and report.across_splits == [] and report.conflicting == []
 
 

@@ -49,9 +49,10 @@ def _digest(image: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest()
 
 
-def split_groups(groups: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """`groups` with the groups of identical images joined (each joined group named after its
-    first row's group), so that a split of whole groups keeps every copy in one split."""
+def split_groups(groups: np.ndarray, sets: list[np.ndarray]) -> np.ndarray:
+    """`groups` with the groups of each set of identical images (`duplicate_sets`) joined, each
+    joined group named after its first row's group, so that a split of whole groups keeps
+    every copy in one split."""
     groups = np.asarray(groups).astype(str)
     parent: dict[str, str] = {}
 
@@ -61,7 +62,7 @@ def split_groups(groups: np.ndarray, images: np.ndarray) -> np.ndarray:
         return group
 
     first_row = {g: i for i, g in reversed(list(enumerate(groups)))}
-    for rows in duplicate_sets(images):
+    for rows in sets:
         roots = sorted({root(g) for g in groups[rows]}, key=first_row.__getitem__)
         for other in roots[1:]:
             parent[other] = roots[0]
@@ -80,8 +81,8 @@ class DuplicateReport:
     conflicting: list[np.ndarray]
 
     @classmethod
-    def of(cls, images: np.ndarray, labels: np.ndarray, split: np.ndarray) -> DuplicateReport:
-        sets = duplicate_sets(images)
+    def of(cls, sets: list[np.ndarray], labels: np.ndarray, split: np.ndarray) -> DuplicateReport:
+        """From `duplicate_sets`' sets, the labels and the split of the same rows."""
         return cls(
             sets,
             [rows for rows in sets if len(set(split[rows])) > 1],

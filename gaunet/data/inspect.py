@@ -56,13 +56,15 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def summarize(data: ImageSet, seed: int = 0) -> dict:
     """The facts `inspect` prints, as a JSON-able dict (the split is assigned if missing)."""
+    from gaunet.data.duplicates import duplicate_sets
     from gaunet.data.splits import split_keeping_copies
 
     official = data.split is not None
+    sets = duplicate_sets(data.images)  # once: for the split and for the report
     if official:
         split = data.split
     else:
-        split = split_keeping_copies(data.labels, data.groups, data.images, seed=seed)
+        split = split_keeping_copies(data.labels, data.groups, sets, seed=seed)
     counts = {
         name: {
             cls: int(np.sum((split == name) & (data.labels == k)))
@@ -86,17 +88,17 @@ def summarize(data: ImageSet, seed: int = 0) -> dict:
         "skipped": len(data.problems),
         "problems": [{"path": p.path, "reason": p.reason} for p in data.problems],
         "notes": data.info.get("notes", {}),
-        "duplicates": duplicates_summary(data, split),
+        "duplicates": duplicates_summary(data, split, sets),
         "cache": data.info.get("cache"),
     }
 
 
-def duplicates_summary(data: ImageSet, split: np.ndarray) -> dict:
-    """Identical images: how many sets, the sets crossing splits and those with two classes,
-    each set as its files (ids for array sources)."""
+def duplicates_summary(data: ImageSet, split: np.ndarray, sets: list[np.ndarray]) -> dict:
+    """Identical images (`duplicate_sets`' sets): how many sets, the sets crossing splits and
+    those with two classes, each set as its files (ids for array sources)."""
     from gaunet.data.duplicates import DuplicateReport
 
-    report = DuplicateReport.of(data.images, data.labels, split)
+    report = DuplicateReport.of(sets, data.labels, split)
     shown = {int(i) for rows in report.across_splits + report.conflicting for i in rows}
     names = _file_names(data, [str(data.ids[i]) for i in sorted(shown)])
 

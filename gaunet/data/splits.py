@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gaunet.data.duplicates import split_groups
+from gaunet.data.duplicates import duplicate_sets, split_groups
 from gaunet.data.imageset import SPLITS, ImageSet
 from gaunet.data.readers.items import SourceError
 from gaunet.io import write_atomic
@@ -66,21 +66,20 @@ def assign_split(data: ImageSet, seed: int = 0) -> ImageSet:
     """Keep an official split when the source has one, else make a grouped stratified split
     that keeps identical images together (`split_keeping_copies`)."""
     if data.split is None:
-        data.split = split_keeping_copies(data.labels, data.groups, data.images, seed=seed)
+        sets = duplicate_sets(data.images)
+        data.split = split_keeping_copies(data.labels, data.groups, sets, seed=seed)
     return data
 
 
 def split_keeping_copies(
-    labels: np.ndarray, groups: np.ndarray, images: np.ndarray, seed: int = 0
+    labels: np.ndarray, groups: np.ndarray, sets: list[np.ndarray], seed: int = 0
 ) -> np.ndarray:
-    """`make_split` of the source's groups when it keeps every set of identical images in one
-    split (then it is the split gaunet assigned before it looked for copies), else of the
-    groups with the copies' groups joined (gaunet.data.duplicates)."""
+    """`make_split` of the source's groups when it keeps every set of identical images
+    (`duplicate_sets`) in one split (then it is the split gaunet assigned before it looked for
+    copies), else of the groups with the copies' groups joined."""
     split = make_split(labels, groups, seed=seed)
-    joined = split_groups(groups, images)
-    moved = set(joined[joined != np.asarray(groups).astype(str)])
-    if any(len(set(split[joined == group])) > 1 for group in moved):
-        split = make_split(labels, joined, seed=seed)
+    if any(len(set(split[rows])) > 1 for rows in sets):
+        split = make_split(labels, split_groups(groups, sets), seed=seed)
     return split
 
 

@@ -91,8 +91,13 @@ def lower_end(stat: dict | None) -> float:
     return stat["mean"] - stat["half"]
 
 
-def generator_entries(entries: list[dict]) -> list[dict]:
-    """The W rows whose images come from a generator (not none, classic, copies,
-    typical-copies, more-real)."""
+def is_generator_arm(arm: str) -> bool:
+    """Whether an arm's images come from a generator (not none, classic, copies,
+    typical-copies, more-real), with or without `+classic`."""
     controls = (BASELINE, CLASSIC, COPIES, TYPICAL_COPIES, MORE_REAL)
-    return [e for e in entries if not e["arm"].removesuffix(COMBINED).startswith(controls)]
+    return not arm.removesuffix(COMBINED).startswith(controls)
+
+
+def generator_entries(entries: list[dict]) -> list[dict]:
+    """The W rows whose images come from a generator (`is_generator_arm`)."""
+    return [e for e in entries if is_generator_arm(e["arm"])]

@@ -18,7 +18,7 @@ from gaunet.downstream.advice import (
     one_generator_note,
     typical_caution,
 )
-from gaunet.downstream.arms import COMBINED, COPIES, MORE_REAL, TYPICAL_COPIES
+from gaunet.downstream.arms import COMBINED, COPIES, TYPICAL_COPIES
 from gaunet.downstream.gains import (  # noqa: F401 - CLIPPED: the tables' mark, read by tests
     BASELINE,
     CLASSIC,
@@ -27,6 +27,7 @@ from gaunet.downstream.gains import (  # noqa: F401 - CLIPPED: the tables' mark,
     POINTS,
     accuracy_verdict,
     gain_text,
+    is_generator_arm,
     is_nan,
     metric_cell,
 )
@@ -41,7 +42,7 @@ def _references(arm: str) -> dict[str, str]:
     suffix = COMBINED if arm.endswith(COMBINED) else ""
     if arm not in (BASELINE, CLASSIC) and not arm.startswith(COPIES):
         references["gain_vs_copies"] = COPIES + suffix
-    if arm.removesuffix(suffix) not in (BASELINE, CLASSIC, COPIES, TYPICAL_COPIES, MORE_REAL):
+    if is_generator_arm(arm):
         references["gain_vs_typical_copies"] = TYPICAL_COPIES + suffix  # where it ran
     return references
 
