@@ -78,6 +78,10 @@ def test_real_busi(tmp_path):
     split = Counter(row["split"] for row in rows)
     assert split["train"] / len(rows) == pytest.approx(0.7, abs=0.02)
     assert split["test"] / len(rows) == pytest.approx(0.2, abs=0.02)
+    pair = ["images/benign/benign_433.png", "images/malignant/malignant_145.png"]
+    copies = json.loads((out / "prepare.json").read_text())["identical_images"]
+    assert (copies["sets"], copies["conflicting_classes"]) == (1, [pair])  # one image, two classes
+    assert len({row["split"] for row in rows if row["path"] in pair}) == 1
     assert np.asarray(Image.open(out / rows[-1]["path"])).shape == (32, 32, 3)
 
 

@@ -12,6 +12,7 @@ ones whose copies carry different classes (a classifier cannot get both right).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,17 +23,34 @@ def duplicate_sets(images: np.ndarray) -> list[np.ndarray]:
     by their first row. Exact: rows with equal digests are compared pixel for pixel. Images of
     one value (blank slices, empty frames) are left out: every volume may have them, and
     joining their patients would merge whole datasets into one group."""
+    digests = [pixel_digest(image) for image in images]
+    return sets_of_equal_digests(digests, lambda a, b: np.array_equal(images[a], images[b]))
+
+
+def pixel_digest(image: np.ndarray) -> bytes | None:
+    """A digest of the image's pixels, or None for an image of one value (never a copy)."""
+    if not image.size or image.min() == image.max():
+        return None
+    return _digest(image)
+
+
+def sets_of_equal_digests(
+    digests: Sequence[bytes | None], same: Callable[[int, int], bool]
+) -> list[np.ndarray]:
+    """`duplicate_sets` from the rows' `pixel_digest`s, where `same(i, j)` compares two rows'
+    pixels (so a caller that cannot hold every image, such as `gaunet data prepare`, reads
+    only the rows whose digests are equal)."""
     by_digest: dict[bytes, list[int]] = {}
-    for i, image in enumerate(images):
-        if image.size and image.min() != image.max():
-            by_digest.setdefault(_digest(image), []).append(i)
+    for i, digest in enumerate(digests):
+        if digest is not None:
+            by_digest.setdefault(digest, []).append(i)
     sets = []
     for rows in by_digest.values():
         while len(rows) > 1:  # a digest collision would split into its pixel-equal parts
-            same = [r for r in rows if np.array_equal(images[r], images[rows[0]])]
-            if len(same) > 1:
-                sets.append(np.asarray(same, dtype=np.int64))
-            rows = [r for r in rows if r not in same]
+            equal = [rows[0]] + [r for r in rows[1:] if same(r, rows[0])]
+            if len(equal) > 1:
+                sets.append(np.asarray(equal, dtype=np.int64))
+            rows = [r for r in rows if r not in equal]
     return sorted(sets, key=lambda rows: int(rows[0]))
 
 

@@ -72,14 +72,18 @@ def assign_split(data: ImageSet, seed: int = 0) -> ImageSet:
 
 
 def split_keeping_copies(
-    labels: np.ndarray, groups: np.ndarray, sets: list[np.ndarray], seed: int = 0
+    labels: np.ndarray,
+    groups: np.ndarray,
+    sets: list[np.ndarray],
+    seed: int = 0,
+    ratios: tuple[float, float, float] = DEFAULT_RATIOS,
 ) -> np.ndarray:
     """`make_split` of the source's groups when it keeps every set of identical images
     (`duplicate_sets`) in one split (then it is the split gaunet assigned before it looked for
     copies), else of the groups with the copies' groups joined."""
-    split = make_split(labels, groups, seed=seed)
+    split = make_split(labels, groups, seed=seed, ratios=ratios)
     if any(len(set(split[rows])) > 1 for rows in sets):
-        split = make_split(labels, split_groups(groups, sets), seed=seed)
+        split = make_split(labels, split_groups(groups, sets), seed=seed, ratios=ratios)
     return split
 
 

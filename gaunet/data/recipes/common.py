@@ -2,8 +2,9 @@
 
 A recipe only finds its files and labels (a list of `Item`); this module decodes, resizes with
 `resize_to` (OpenCV, as the paper), writes 8-bit PNGs under `OUT/images/<class>/`, settles the
-split, checks that no group (patient) is in two splits and writes `manifest.csv` and
-`prepare.json`. An interrupted run resumes: PNGs already written with the same options are kept.
+split (identical images kept in one split, as `assign_split` does; identical.py), checks
+that no group (patient) is in two splits and writes `manifest.csv` and `prepare.json`. An
+interrupted run resumes: PNGs already written with the same options are kept.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gaunet.data.duplicates import DuplicateReport, pixel_digest
 from gaunet.data.imageset import SPLITS
 from gaunet.data.prepare import resize_to
-from gaunet.data.splits import make_split
+from gaunet.data.recipes.identical import copies_record, identical_written, print_copies, read_png
+from gaunet.data.splits import split_keeping_copies
 from gaunet.errors import GaunetError
 from gaunet.io import write_json
 from gaunet.locking import LOCK_NAME, folder_lock
@@ -105,25 +108,38 @@ def window_to_uint8(values: np.ndarray, window: tuple[float, float]) -> np.ndarr
     return np.rint((np.clip(values, lo, hi) - lo) / (hi - lo) * 255.0).astype(np.uint8)
 
 
-def carve_val(labels: np.ndarray, groups: np.ndarray, seed: int) -> np.ndarray:
-    """train/val names for the rows of an official train set: whole groups, class-stratified."""
+def carve_val(
+    labels: np.ndarray, groups: np.ndarray, seed: int, sets: Sequence[np.ndarray] = ()
+) -> np.ndarray:
+    """train/val names for the rows of an official train set: whole groups, class-stratified,
+    each set of identical images (rows of these arrays) on one side."""
     ratios = (1.0 - VAL_SHARE_OF_TRAIN, VAL_SHARE_OF_TRAIN, 0.0)
-    split = make_split(labels, groups, seed=seed, ratios=ratios)
+    split = split_keeping_copies(labels, groups, list(sets), seed=seed, ratios=ratios)
     return np.where(split == "test", "train", split)
 
 
-def settle_split(items: Sequence[Item], class_names: list[str], seed: int, resplit: bool):
-    """Official test kept, val carved from official train; else (or resplit) a grouped 7:1:2."""
+def settle_split(
+    items: Sequence[Item],
+    class_names: list[str],
+    seed: int,
+    resplit: bool,
+    sets: Sequence[np.ndarray] = (),
+):
+    """Official test kept, val carved from official train; else (or resplit) a grouped 7:1:2.
+    What gaunet assigns keeps each of `sets` (rows of identical images) in one split."""
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.asarray([index[item.label] for item in items], dtype=np.int64)
     groups = np.asarray([item.group for item in items])
     official = [item.split for item in items]
     if resplit or any(s is None for s in official):
-        return make_split(labels, groups, seed=seed), "grouped stratified 7:1:2 (make_split)"
+        split = split_keeping_copies(labels, groups, list(sets), seed=seed)
+        return split, "grouped stratified 7:1:2 (make_split)"
     split = np.asarray(official, dtype=object)
     train = split == "train"
     if train.any() and not (split == "val").any():
-        split[train] = carve_val(labels[train], groups[train], seed)
+        rows = np.flatnonzero(train)
+        inside = [np.searchsorted(rows, s[train[s]]) for s in sets if train[s].sum() > 1]
+        split[train] = carve_val(labels[train], groups[train], seed, inside)
         return split.astype(str), "official train/test; val carved from train by group"
     return split.astype(str), "official"
 
@@ -181,18 +197,22 @@ def _start(out: Path, meta: dict, overwrite: bool) -> None:
 
 def _write_images(
     items: Sequence[Item], out: Path, recipe: str, options: PrepareOptions
-) -> tuple[list[tuple[Item, str]], list[str]]:
+) -> tuple[list[tuple[Item, str]], list[str], list[bytes | None]]:
     """Each item as an 8-bit PNG under out/images/<class>/: (item, relative path) per image
-    written or already there, and one line per input that could not be read."""
+    written or already there, one line per input that could not be read, and the written
+    images' `pixel_digest`s (to find identical images without holding them all)."""
     from PIL import Image
 
     written: list[tuple[Item, str]] = []
     problems: list[str] = []
+    digests: list[bytes | None] = []
     used: set[str] = set()
     for item in progress(items, desc=f"prepare {recipe}", unit="img"):
         relative = _unique(f"images/{safe_name(item.label)}/{item.name}", used)
         target = out / relative
-        if not target.exists():  # present = written by an interrupted run, same options
+        if target.exists():  # written by an interrupted run, same options
+            pixels = read_png(target)
+        else:
             try:
                 array = resize_to(item.load(), options.size, options.channels)
             except Exception as error:  # noqa: BLE001 - any unreadable input is skipped, named
@@ -204,7 +224,8 @@ def _write_images(
             Image.fromarray(pixels).save(partial, compress_level=PNG_COMPRESS_LEVEL)
             partial.replace(target)
         written.append((item, relative))
-    return written, problems
+        digests.append(pixel_digest(pixels))
+    return written, problems, digests
 
 
 def write_prepared(
@@ -241,15 +262,18 @@ def _write_prepared(
     items, out, recipe, root, class_names, options, notes, extra_column, meta
 ) -> Path:
     """write_prepared() once this process alone writes `out`."""
-    written, problems = _write_images(items, out, recipe, options)
+    written, problems, digests = _write_images(items, out, recipe, options)
     if not written:
         raise GaunetError(f"{root}: none of the {len(items)} images could be read: {problems[0]}")
     kept = [item for item, _ in written]
     present = [c for c in class_names if any(item.label == c for item in kept)]
-    split, split_rule = settle_split(kept, present, options.seed, options.resplit)
+    files = [relative for _, relative in written]
+    sets = identical_written(out, files, digests)
+    split, split_rule = settle_split(kept, present, options.seed, options.resplit, sets)
     leaks = groups_in_two_splits([item.group for item in kept], split)
     _write_manifest(out, written, split, extra_column)
     labels = [item.label for item in kept]
+    copies = DuplicateReport.of(sets, np.asarray(labels), np.asarray(split))
     pairs = Counter(zip(labels, split, strict=True))
     counts = {name: {s: pairs[(name, s)] for s in SPLITS} for name in present}
     meta.update(
@@ -259,11 +283,13 @@ def _write_prepared(
         images=len(kept),
         groups=len({item.group for item in kept}),
         groups_in_two_splits=leaks,
+        identical_images=copies_record(copies, files),
         skipped=problems,
         notes=list(notes),
     )
     write_json(out / "prepare.json", meta)
     _print_summary(out, recipe, labels, split, present, split_rule, leaks, problems, notes)
+    print_copies(meta["identical_images"])
     return out
 
 
