@@ -18,9 +18,15 @@
 #     --against runs/item5-cpu/item5/subset-{2,3,4} --out runs/item5-filter/vs-unfiltered`
 #     then compares the filtered images with the unfiltered ones of the same generators.
 #   bash benchmarks/item5_cpu.sh typical [more gaunet benchmark options]
-#     the filter's control: runs/item5-filter's benchmark (subsets 2-4, --filter-pool 3) with
-#     the arms typical-copies and typical-copies+classic added, in runs/item5-typical, starting
-#     from runs/item5-filter's rows (so only the 60 typical-copies cells run).
+#     the filter's control: runs/item5-filter's benchmark (--filter-pool 3; SUBSETS, default
+#     "2 3 4", each finished there) with the arms typical-copies and typical-copies+classic
+#     added, in runs/item5-typical, starting from runs/item5-filter's rows (so only the 20
+#     typical-copies cells of each subset run).
+#   bash benchmarks/item5_cpu.sh plain [more gaunet benchmark options]
+#     the generators `filter` trained itself (SUBSETS, default "0 1", whose item-5 generators
+#     are gone) unfiltered: item 5's six arms in runs/item5-plain, starting from
+#     runs/item5-filter's rows of the arms without a generator (the same cells), so only the
+#     gaunet and gaunet+classic cells run. With those, subsets 0-1 have what subsets 2-4 have.
 #   bash benchmarks/item5_cpu.sh early STEP [more gaunet benchmark options]
 #     the same three generators at an earlier snapshot (checkpoints/step-STEP.pt of 5,352):
 #     each run copied to runs/item5-early-STEP/generators/ with that snapshot as its last.pt,
@@ -45,6 +51,24 @@ BENCHMARK=($PY -m gaunet benchmark --data ../shared/data/breastmnist.npz --fract
     --arms "$BENCHMARK_ARMS" --seeds 10
     --classifiers resnet18 --width 0.5 --epochs 20 --gen-config "$GEN_CONFIG" --gen-steps 5352
     --device cpu)
+
+# seed_folder FOLDER RECORD ROWS KEEP: a benchmark folder that reuses a finished generator (its
+# record copied in, so nothing is retrained) and starts from the cells of another folder of the
+# same subset (ROWS, its results.csv): every row (KEEP=all) or those of the arms without a
+# generator (KEEP=controls). Either may be missing: then the generator trains, or the cells run.
+seed_folder() {
+    local folder=$1 record=$2 rows=$3 keep=$4
+    mkdir -p "$folder/generators"
+    [ -f "$record" ] && cp -n "$record" "$folder/generators/"
+    if [ -f "$rows" ] && [ ! -f "$folder/results.csv" ]; then
+        if [ "$keep" = all ]; then
+            cp "$rows" "$folder/results.csv"
+        else
+            awk -F, 'FNR == 1 || $2 !~ /^gaunet/' "$rows" > "$folder/results.csv"
+        fi
+    fi
+}
+seeds_of() { echo $1 | tr ' ' ,; }
 
 case "${1:-}" in
 run)
@@ -81,31 +105,36 @@ filter)
     [ "$pool" = 3 ] || out=runs/item5-filter-p$pool
     subsets=${SUBSETS:-2 3 4}
     for s in $subsets; do
-        mkdir -p "$out/subset-$s/generators"
         done_at=$ITEM5/subset-$s  # item 5's folder, else the copy kept in git
         [ -f "$done_at/results.csv" ] || done_at=$KEPT/subset-$s
         record=$done_at/generators/gaunet-f0.25-s$s.json
-        if [ -f "$(dirname "$record")/gaunet-f0.25-s$s/checkpoints/last.pt" ]; then
-            cp -n "$record" "$out/subset-$s/generators/"
-        fi  # else (subsets 0 and 1: their checkpoints are gone) a new generator trains here
-        if [ -f "$done_at/results.csv" ] && [ ! -f "$out/subset-$s/results.csv" ]; then
-            awk -F, 'FNR == 1 || $2 !~ /^gaunet/' "$done_at/results.csv" \
-                > "$out/subset-$s/results.csv"
-        fi  # else every arm's cells run here
+        # subsets 0 and 1: their checkpoints are gone, so a new generator trains here
+        [ -f "$(dirname "$record")/gaunet-f0.25-s$s/checkpoints/last.pt" ] || record=none
+        seed_folder "$out/subset-$s" "$record" "$done_at/results.csv" controls
     done
-    seeds=$(echo $subsets | tr ' ' ,)
-    exec "${BENCHMARK[@]}" --out "$out" --subset-seeds "$seeds" --jobs 2 --filter-pool "$pool" "$@"
+    exec "${BENCHMARK[@]}" --out "$out" --subset-seeds "$(seeds_of "$subsets")" --jobs 2 \
+        --filter-pool "$pool" "$@"
     ;;
-typical)
+typical | plain)
+    kind=$1
     shift
-    for s in 2 3 4; do
-        mkdir -p "runs/item5-typical/subset-$s/generators"
-        cp -n "$ITEM5/subset-$s/generators/gaunet-f0.25-s$s.json" \
-            "runs/item5-typical/subset-$s/generators/"
-        cp -n "runs/item5-filter/subset-$s/results.csv" "runs/item5-typical/subset-$s/"
+    if [ "$kind" = typical ]; then
+        subsets=${SUBSETS:-2 3 4} keep=all
+        more=(--filter-pool 3 --arms "${BENCHMARK_ARMS},typical-copies,typical-copies+classic")
+    else
+        subsets=${SUBSETS:-0 1} keep=controls more=()
+    fi
+    for s in $subsets; do
+        filtered=runs/item5-filter/subset-$s
+        record=$filtered/generators/gaunet-f0.25-s$s.json
+        if [ ! -f "$record" ] || [ ! -f "$filtered/summary.json" ]; then
+            echo "$filtered has not finished: run SUBSETS=\"$subsets\" $0 filter first" >&2
+            exit 2
+        fi
+        seed_folder "runs/item5-$kind/subset-$s" "$record" "$filtered/results.csv" "$keep"
     done
-    exec "${BENCHMARK[@]}" --out runs/item5-typical --subset-seeds 2,3,4 --jobs 2 \
-        --filter-pool 3 --arms "${BENCHMARK_ARMS},typical-copies,typical-copies+classic" "$@"
+    exec "${BENCHMARK[@]}" --out "runs/item5-$kind" --subset-seeds "$(seeds_of "$subsets")" \
+        --jobs 2 "${more[@]}" "$@"
     ;;
 early)
     step=$2
@@ -151,7 +180,7 @@ save)
     done
     ;;
 *)
-    sed -n 2,36p "$0"
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
     exit 2
     ;;
 esac
