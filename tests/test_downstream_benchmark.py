@@ -88,6 +88,30 @@ def test_rerun_skips_finished_cells_and_recomputes_a_cut_cell(
         run_benchmark(_settings(size=20), tmp_path)
 
 
+def test_a_resumed_folder_keeps_its_saved_split(tmp_path: Path) -> None:
+    """A folder made by an earlier gaunet, whose split assign_split would no longer give, is
+    continued on that split (its finished cells were made on it), in this process and in the
+    workers of --jobs."""
+    from gaunet.downstream.benchmark import worker_grid
+
+    run_benchmark(_settings(seeds=1), tmp_path)
+    saved = read_split(tmp_path / "split.csv")
+    ids = sorted(saved)
+    moved = next(i for i in ids if saved[i] == "train")
+    other = next(i for i in ids if saved[i] == "test")
+    saved[moved], saved[other] = "test", "train"  # as another rule would have split
+    lines = (tmp_path / "split.csv").read_text().splitlines()
+    rewritten = [lines[0]] + [
+        ",".join(line.split(",")[:-1] + [saved[line.split(",")[0]]]) for line in lines[1:]
+    ]
+    (tmp_path / "split.csv").write_text("\n".join(rewritten) + "\n")
+    run_benchmark(_settings(seeds=2), tmp_path)
+    assert read_split(tmp_path / "split.csv") == saved
+    grid = worker_grid(_settings(seeds=2), tmp_path, None)
+    assert {str(i): part for part in ("train", "val", "test")
+            for i in getattr(grid, part).ids} == saved  # fmt: skip
+
+
 def test_generator_arm_uses_only_training_subset_images(tmp_path: Path) -> None:
     fake = FakeGenerators()
     helper = GeneratorArms(tmp_path, train_fn=fake.train, generate_fn=fake.generate)

@@ -68,6 +68,23 @@ def test_unreadable_file_is_skipped_and_named(tmp_path, capsys):
     assert main(["data", "prepare", "busi", "--root", str(tmp_path), "--out", str(out)]) == 2
 
 
+def test_an_input_named_like_a_partial_file_is_not_overwritten(tmp_path):
+    """`scan.part.png` and `scan.png`: the first's output must survive the second's write."""
+    make_busi(tmp_path, {"benign": 3, "malignant": 3, "normal": 3})
+    Image.fromarray(np.full((20, 24), 200, np.uint8)).save(tmp_path / "benign" / "scan.part.png")
+    Image.fromarray(np.full((20, 24), 50, np.uint8)).save(tmp_path / "benign" / "scan.png")
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "busi", "--root", str(tmp_path), "--out", str(out),
+                 "--size", "8", "--channels", "1"]) == 0  # fmt: skip
+    values = {
+        row["path"]: int(np.asarray(Image.open(out / row["path"])).max())
+        for row in read_prepared_manifest(out)
+        if "scan" in row["path"]
+    }
+    assert values == {"images/benign/scan.part.png": 200, "images/benign/scan.png": 50}
+    assert not list(out.rglob("*.part"))
+
+
 @pytest.mark.skipif(not REAL_BUSI.is_dir(), reason=f"real BUSI copy not found at {REAL_BUSI}")
 def test_real_busi(tmp_path):
     out = tmp_path / "busi"

@@ -107,8 +107,12 @@ def test_an_official_split_is_kept_and_what_it_separates_is_named(tmp_path, caps
     assert "val" in split.values()
     record = json.loads((out / "prepare.json").read_text())["identical_images"]
     assert (record["sets"], record["across_splits"]) == (9, [crossing])
+    in_train = split[crossing[0]] == "train"  # else carved into val
+    assert record["across_splits_with_train"] == int(in_train)
     printed = capsys.readouterr().out
     assert "1 set of identical images crosses the official split" in printed
+    harm = "tested or validated on images it trained on" if in_train else "also test images"
+    assert harm in printed
     assert "--resplit" in printed
 
     again = tmp_path / "resplit"
@@ -151,3 +155,14 @@ def test_images_of_one_value_are_not_copies(tmp_path):
     for row in read_prepared_manifest(out):
         by_class[row["label"]].append(row["path"])
     assert all(f"images/{name}/{name}_50.png" in by_class[name] for name in BUSI_CLASSES)
+
+
+def test_a_set_across_val_and_test_only_is_not_called_training_data(capsys):
+    from gaunet.data.recipes.identical import print_copies
+
+    record = {"sets": 2, "images": 4, "across_splits": [["v.png", "t.png"]],
+              "across_splits_with_train": 0, "conflicting_classes": []}  # fmt: skip
+    print_copies(record)
+    printed = capsys.readouterr().out
+    assert "chosen on validation images that are also test images" in printed
+    assert "trained on" not in printed and "copies: 2 sets of identical images (4" in printed

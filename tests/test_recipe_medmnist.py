@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from collections import Counter
@@ -30,8 +31,9 @@ def test_unknown_or_multilabel_flag(tmp_path, capsys):
     assert "nosuchmnist" in capsys.readouterr().err
 
 
-def fake_medmnist(fail: bool) -> types.ModuleType:
-    """A stand-in for the medmnist package: INFO, and a dataset class that 'downloads' an npz."""
+def fake_medmnist(fail: bool, copy_across: bool = False) -> types.ModuleType:
+    """A stand-in for the medmnist package: INFO, and a dataset class that 'downloads' an npz
+    (`copy_across`: its first test image is its first train image, with the same label)."""
 
     class BreastMNIST:
         def __init__(self, split, download, root):
@@ -42,6 +44,8 @@ def fake_medmnist(fail: bool) -> types.ModuleType:
             for name, n in (("train", 14), ("val", 4), ("test", 6)):
                 arrays[f"{name}_images"] = rng.integers(0, 255, (n, 28, 28), dtype=np.uint8)
                 arrays[f"{name}_labels"] = (np.arange(n) % 2)[:, None]
+            if copy_across:
+                arrays["test_images"][0] = arrays["train_images"][0]
             np.savez(Path(root) / "breastmnist.npz", **arrays)
 
     module = types.ModuleType("medmnist")
@@ -68,3 +72,22 @@ def test_network_failure_is_a_clear_message(tmp_path, monkeypatch, capsys):
     error = capsys.readouterr().err
     assert "could not download breastmnist (network is unreachable)" in error
     assert "breastmnist.npz" in error
+
+
+def test_resplit_seed_and_overwrite_reach_the_medmnist_recipe(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "medmnist", fake_medmnist(fail=False, copy_across=True))
+    out = tmp_path / "out"
+    command = ["data", "prepare", "medmnist:breastmnist", "--out", str(out), "--size", "8"]
+    pair = ["images/malignant/train-000000.png", "images/malignant/test-000000.png"]
+    assert main(command) == 0
+    assert "Pass --resplit" in capsys.readouterr().out
+    assert json.loads((out / "prepare.json").read_text())["identical_images"]["across_splits"] == [
+        pair
+    ]
+    assert main(command) == 2  # a finished folder is not redone without --overwrite
+    assert main([*command, "--resplit", "--seed", "3", "--overwrite"]) == 0
+    meta = json.loads((out / "prepare.json").read_text())
+    assert meta["split_rule"].startswith("grouped stratified 7:1:2")
+    assert meta["options"]["seed"] == 3 and meta["identical_images"]["across_splits"] == []
+    split = {row["path"]: row["split"] for row in read_prepared_manifest(out)}
+    assert split[pair[0]] == split[pair[1]]

@@ -140,3 +140,52 @@ def test_grouping_note_does_not_promise_patients_without_patient_ids():
     alone = _imageset(labels, np.asarray([f"img-{i}" for i in range(len(labels))]))
     note = grouping_note(alone)
     assert "its own group" in note and "cannot be ruled out" in note and "No group" not in note
+
+
+def _with_copies(n: int = 60) -> ImageSet:
+    """`n` distinct images, each its own group, with image 1 stored again as image 0."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (n, 1, 8, 8), dtype=np.uint8)
+    images[0] = images[1]
+    labels = np.arange(n) % 2
+    labels[0] = labels[1]
+    data = _imageset(labels, np.asarray([f"g{i}" for i in range(n)]))
+    data.images = images
+    return data
+
+
+def test_a_folder_keeps_the_split_it_saved(tmp_path, capsys):
+    from gaunet.data.splits import folder_split
+
+    saved = tmp_path / "split.csv"
+    fresh = folder_split(_with_copies(), saved, seed=0)  # nothing saved: assign_split
+    assert np.array_equal(fresh.split, assign_split(_with_copies(), seed=0).split)
+    assert fresh.split[0] == fresh.split[1]
+    old = _with_copies()  # as a folder made before copies were kept together might hold it
+    old.split = fresh.split.copy()
+    old.split[0], old.split[2] = ("test" if fresh.split[1] != "test" else "train"), "val"
+    write_split(saved, old)
+    resumed = folder_split(_with_copies(), saved, seed=0)
+    assert np.array_equal(resumed.split, old.split)
+    note = capsys.readouterr().err
+    assert "1 set of identical images in two splits" in note and str(saved) in note
+    write_split(saved, fresh)
+    assert np.array_equal(folder_split(_with_copies(), saved, seed=5).split, fresh.split)
+    assert capsys.readouterr().err == ""  # the saved split keeps the copies together
+
+
+def test_a_folder_refuses_a_changed_source(tmp_path):
+    from gaunet.data import SourceError
+    from gaunet.data.splits import folder_split
+
+    saved = tmp_path / "bench" / "split.csv"
+    write_split(saved, assign_split(_with_copies(60), seed=0))
+    with pytest.raises(SourceError, match=r"bench was made on another version.*not in it"):
+        folder_split(_with_copies(50), saved)
+    other = _with_copies(60)
+    other.labels = 1 - other.labels
+    with pytest.raises(SourceError, match="another class"):
+        folder_split(other, saved)
+    official = _with_copies(50)  # an official split is the source's own: used as it is
+    official.split = np.full(50, "train")
+    assert set(folder_split(official, saved).split) == {"train"}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,33 @@ def assign_split(data: ImageSet, seed: int = 0) -> ImageSet:
     if data.split is None:
         sets = duplicate_sets(data.images)
         data.split = split_keeping_copies(data.labels, data.groups, sets, seed=seed)
+    return data
+
+
+def folder_split(data: ImageSet, saved: Path, seed: int = 0) -> ImageSet:
+    """`data` with the split a resumable folder (a benchmark's, the demo's) saved in `saved`
+    when there is one, else `assign_split`. The folder's finished work was made on its saved
+    split, and a later gaunet may assign another (identical images kept together since
+    2026-12-07): resuming on a new split would mix cells of two splits. A source that no
+    longer matches the saved split is refused, saying what differs."""
+    if data.split is not None or not saved.is_file():
+        return assign_split(data, seed=seed)
+    rows, mismatch = _saved_rows(data, saved, "the saved split")
+    if mismatch:
+        raise SourceError(
+            f"{saved.parent} was made on another version of {data.source or 'this source'} "
+            f"({mismatch}): continue it on the source it was made on, or use a new folder"
+        )
+    data.split = np.asarray([rows[str(i)]["split"] for i in data.ids])
+    crossing = [rows for rows in duplicate_sets(data.images) if len(set(data.split[rows])) > 1]
+    if crossing:
+        print(
+            f"note: {saved} puts {len(crossing)} set{'s' * (len(crossing) != 1)} of identical "
+            "images in two splits (made "
+            "before gaunet kept them together); this folder keeps it so that its results stay "
+            "comparable, and a new folder gets a split that keeps them together",
+            file=sys.stderr,
+        )
     return data
 
 
@@ -139,33 +167,42 @@ def apply_run_split(data: ImageSet, run: str | Path) -> ImageSet:
     of `data` with the same classes: a changed or different source is never matched by guess.
     """
     path = split_file(run)
+    rows, mismatch = _saved_rows(data, path, "the run's split")
+    if mismatch:
+        raise SourceError(
+            f"{data.source or 'this source'} does not match the split of {path.parent}: "
+            f"{mismatch}. Load the source the run was trained on (its config.yaml `data`), "
+            "unchanged: adding or removing files changes every id"
+        )
+    data.split = np.asarray([rows[str(i)]["split"] for i in data.ids])
+    return data
+
+
+def _saved_rows(data: ImageSet, path: Path, name: str) -> tuple[dict[str, dict], str]:
+    """A split.csv's rows by id, and what keeps them from being exactly `data`'s images with
+    the same classes ("" when nothing does); `name`: what to call the split in that."""
     with open(path, newline="") as handle:
         rows = {row["id"]: row for row in csv.DictReader(handle)}
     ids = [str(i) for i in data.ids]
     missing = [i for i in ids if i not in rows]
     extra = len(set(rows) - set(ids))
-    where = f"{data.source or 'this source'} does not match the split of {path.parent}"
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"{len(missing)} of its {len(ids)} images are not in the run's split")
+            parts.append(f"{len(missing)} of its {len(ids)} images are not in {name}")
         if extra:
-            parts.append(f"{extra} of the run's {len(rows)} images are not in it")
-        raise SourceError(
-            f"{where}: {' and '.join(parts)}. Load the source the run was trained on (its "
-            "config.yaml `data`), unchanged: adding or removing files changes every id"
-        )
+            parts.append(f"{extra} of the {len(rows)} images of {name} are not in it")
+        return rows, " and ".join(parts)
     wrong = [
         i for i, label in zip(ids, data.labels)
         if rows[i].get("class") not in (None, data.class_names[int(label)])
     ]  # fmt: skip
     if wrong:
-        raise SourceError(
-            f"{where}: {len(wrong)} images have another class there (e.g. {wrong[0]}: "
+        return rows, (
+            f"{len(wrong)} images have another class there (e.g. {wrong[0]}: "
             f"{rows[wrong[0]]['class']!r})"
         )
-    data.split = np.asarray([rows[i]["split"] for i in ids])
-    return data
+    return rows, ""
 
 
 def generator_split(data: ImageSet, run: str | Path) -> tuple[ImageSet, Path]:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
+from gaunet.data import ImageSet, load_source, print_skip_summary, write_split
+from gaunet.data.splits import folder_split
 from gaunet.demo.layout import DemoFolder, read_if_done
 from gaunet.demo.settings import PINNED, STEPS, DemoSettings, resolve_demo_data
 from gaunet.io import pin_settings, write_json
@@ -42,8 +43,9 @@ class Demo:
 
     @cached_property
     def data(self) -> ImageSet:
-        """The source with the split every step uses (official, else grouped 7:1:2)."""
-        return assign_split(self.source, seed=self.settings.seed)
+        """The source with the split every step uses (official, else grouped 7:1:2; a resumed
+        demo keeps the split it saved)."""
+        return folder_split(self.source, self.folder.split, seed=self.settings.seed)
 
     @cached_property
     def subset(self) -> ImageSet:

@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from gaunet.config import SECTIONS, ConfigError, load_config
-from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
+from gaunet.data import ImageSet, load_source, print_skip_summary, write_split
+from gaunet.data.splits import folder_split
 from gaunet.device import resolve_device
 from gaunet.downstream.arms import (
     MORE_REAL,
@@ -154,7 +155,8 @@ def worker_grid(settings: BenchmarkSettings, out: Path, data: ImageSet | None) -
     the same data, split and generator arms, and nothing written."""
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)
-    grid = Grid(assign_split(data, seed=settings.split_seed), settings, GeneratorArms(out))
+    data = folder_split(data, out / "split.csv", seed=settings.split_seed)  # the parent's
+    grid = Grid(data, settings, GeneratorArms(out))
     _configured(grid.arms_helper, out, settings).validation = grid.val
     return grid
 
@@ -237,7 +239,7 @@ def _prepare(
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)
         print_skip_summary(data, out)
-    data = assign_split(data, seed=settings.split_seed)
+    data = folder_split(data, out / "split.csv", seed=settings.split_seed)
     write_split(out / "split.csv", data)
     arms_helper = _configured(
         GeneratorArms(out) if arms_helper is None else arms_helper, out, settings

@@ -170,7 +170,9 @@ def _run_prepare(args: argparse.Namespace) -> int:
     if args.name.startswith("medmnist:"):
         from gaunet.data.recipes.medmnist import prepare_medmnist
 
-        prepare_medmnist(args.name, args.out, args.size, args.channels)
+        prepare_medmnist(
+            args.name, args.out, args.size, args.channels, args.seed, args.resplit, args.overwrite
+        )
         return 0
     if args.root is None:
         raise GaunetError(f"{args.name} needs --root (the downloaded dataset folder)")

@@ -220,8 +220,8 @@ def _write_images(
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             pixels = array[0] if options.channels == 1 else array.transpose(1, 2, 0)
-            partial = target.with_suffix(".part.png")
-            Image.fromarray(pixels).save(partial, compress_level=PNG_COMPRESS_LEVEL)
+            partial = target.with_name(target.name + ".part")  # no output ends so: no clash
+            Image.fromarray(pixels).save(partial, "PNG", compress_level=PNG_COMPRESS_LEVEL)
             partial.replace(target)
         written.append((item, relative))
         digests.append(pixel_digest(pixels))
@@ -283,7 +283,7 @@ def _write_prepared(
         images=len(kept),
         groups=len({item.group for item in kept}),
         groups_in_two_splits=leaks,
-        identical_images=copies_record(copies, files),
+        identical_images=copies_record(copies, files, np.asarray(split)),
         skipped=problems,
         notes=list(notes),
     )

@@ -36,13 +36,17 @@ def identical_written(
     return sets_of_equal_digests(digests, same)
 
 
-def copies_record(copies: DuplicateReport, files: Sequence[str]) -> dict:
-    """prepare.json's `identical_images`: counts, and the files of each set that an official
-    split separates or that carries two classes (what `gaunet data inspect` lists)."""
+def copies_record(copies: DuplicateReport, files: Sequence[str], split: np.ndarray) -> dict:
+    """prepare.json's `identical_images`: counts, the files of each set that an official split
+    separates (and how many of those have a copy in train) or that carries two classes (what
+    `gaunet data inspect` lists)."""
     return {
         "sets": len(copies.sets),
         "images": copies.images,
         "across_splits": [[files[i] for i in rows] for rows in copies.across_splits],
+        "across_splits_with_train": sum(
+            int("train" in split[rows]) for rows in copies.across_splits
+        ),
         "conflicting_classes": [[files[i] for i in rows] for rows in copies.conflicting],
     }
 
@@ -56,11 +60,15 @@ def print_copies(record: dict) -> None:
         "a split gaunet makes keeps each set in one split"
     )
     if crossing := record["across_splits"]:
+        harm = (
+            "a classifier is tested or validated on images it trained on"
+            if record["across_splits_with_train"]
+            else "a classifier is chosen on validation images that are also test images"
+        )
         print(
             f"warning: {_sets(len(crossing))} of identical images "
             f"{'crosses' if len(crossing) == 1 else 'cross'} the official split (e.g. "
-            f"{', '.join(crossing[0])}): a classifier is tested on images it trained on. "
-            "Pass --resplit to keep each set in one split."
+            f"{', '.join(crossing[0])}): {harm}. Pass --resplit to keep each set in one split."
         )
     if conflicting := record["conflicting_classes"]:
         print(

@@ -36,8 +36,17 @@ DOWNLOAD_HINT = (
 )
 
 
-def prepare_medmnist(name: str, out: Path, size: int = 256, channels: int = 3) -> Path:
-    """Download FLAG with the medmnist package and write it as a prepared dataset."""
+def prepare_medmnist(
+    name: str,
+    out: Path,
+    size: int = 256,
+    channels: int = 3,
+    seed: int = 0,
+    resplit: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Download FLAG with the medmnist package and write it as a prepared dataset (official
+    split kept unless `resplit`, as every recipe)."""
     flag = name.split(":", 1)[1].strip().lower()
     if flag not in FLAGS_2D:
         raise GaunetError(
@@ -78,5 +87,6 @@ def prepare_medmnist(name: str, out: Path, size: int = 256, channels: int = 3) -
         recipe=name,
         root=Path(f"medmnist:{flag}"),
         class_names=class_names,
-        options=PrepareOptions(size=size, channels=channels),
+        options=PrepareOptions(size=size, channels=channels, seed=seed, resplit=resplit),
+        overwrite=overwrite,
     )
