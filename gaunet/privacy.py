@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gaunet.data.duplicates import duplicate_sets, identical_to_any
 from gaunet.errors import GaunetError
 from gaunet.metrics.memorization import THRESHOLD_PERCENTILE, nearest, pixel_features
 from gaunet.metrics.prdc import pairwise_distances
@@ -91,12 +92,25 @@ class CopyFilter:
         if len(self.train) < 2:
             raise GaunetError("the copy filter needs at least 2 training images")
         self.train_features = pixel_features(self.train)
+        # images identical to a training image (one image stored twice in the source) sit at
+        # distance 0 and could pull the threshold to 0, so that nothing counts as a copy: left
+        # out, as the copy audit leaves them out (metrics/memorization.py)
         if self.reference is not None and len(self.reference) >= 2:
-            distances, _ = nearest(self.train_features, pixel_features(self.reference))
-            self.rule = f"real test -> train (n={len(self.reference)})"
+            identical = identical_to_any(self.reference, self.train)
+            usable = ~identical if (~identical).sum() >= 2 else np.ones_like(identical)
+            distances, _ = nearest(self.train_features, pixel_features(self.reference[usable]))
+            self.rule = f"real test -> train (n={int(usable.sum())})"
+            what = "real test images identical to a training image"
         else:
-            distances = _leave_one_out(self.train_features)
-            self.rule = f"train -> other train images, leave-one-out (n={len(self.train)})"
+            identical = np.zeros(len(self.train), dtype=bool)
+            for rows in duplicate_sets(self.train):
+                identical[rows] = True
+            usable = ~identical if (~identical).sum() >= 2 else np.ones_like(identical)
+            distances = _leave_one_out(self.train_features)[usable]
+            self.rule = f"train -> other train images, leave-one-out (n={int(usable.sum())})"
+            what = "training images with an identical twin"
+        if identical.any() and not usable.all():
+            self.rule += f"; {int(identical.sum())} {what} left out"
         self.threshold = float(np.percentile(distances, THRESHOLD_PERCENTILE))
 
     def near_copies(self, images: np.ndarray) -> np.ndarray:

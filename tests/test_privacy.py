@@ -192,3 +192,25 @@ def test_a_memorising_generator_is_refused(run, tmp_path, monkeypatch, capsys):
     assert "copy filter: dropped 14 of 16 candidates" in printed
     assert "classes short of --per-class" in printed
     assert cli_main([*args, "--max-copy-rate", "1.5"]) == 2
+
+
+@pytest.mark.parametrize("held_out", [False, True])
+def test_identical_images_do_not_pull_the_copy_threshold_to_zero(held_out):
+    """A source storing images twice (brain_tumor_mri: 19 %) puts them at distance 0 from a
+    training image; the threshold is set without them, so copies are still caught."""
+    from gaunet.privacy import CopyFilter
+
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 255, (40, 1, 16, 16), dtype=np.uint8)
+    if held_out:
+        reference = rng.integers(0, 255, (20, 1, 16, 16), dtype=np.uint8)
+        reference[:4] = train[:4]  # 20 % of the test split is training images
+    else:
+        reference = None
+        train[30:35] = train[:5]  # 5 images stored twice: 25 % at distance 0
+    copy_filter = CopyFilter(train=train, max_rate=0.0, reference=reference)
+    assert copy_filter.threshold > 0
+    assert "left out" in copy_filter.rule
+    copies = train[5:10].copy()
+    assert copy_filter.near_copies(copies).all()
+    assert not copy_filter.near_copies(rng.integers(0, 255, (10, 1, 16, 16), np.uint8)).any()
