@@ -210,3 +210,16 @@ def test_the_same_data_file_named_another_way_continues_the_folder(
     assert json.loads((out / "benchmark.json").read_text())["data"] == "../real.npz"
     with pytest.raises(GaunetError, match="other data"):
         run_benchmark(_settings(data=str(tmp_path / "copy.npz"), arms=["none"]), out)
+
+
+def test_a_fraction_with_more_digits_than_stored_is_found_again(tmp_path: Path) -> None:
+    """results.csv keeps 6 significant digits (0.333333): the cells of --fractions 0.3333333
+    are found done on a rerun, and its rows reach the summary."""
+    from gaunet.downstream.subsets import parse_fractions
+
+    settings = _settings(fractions=[1 / 3, 1.0], seeds=1)
+    run_benchmark(settings, tmp_path)
+    rerun = run_benchmark(_settings(fractions=parse_fractions("0.3333333,1"), seeds=1), tmp_path)
+    assert len(_rows(rerun)) == 2 * 2 * len(METRICS)  # nothing computed twice
+    entries = json.loads((tmp_path / "summary.json").read_text())["entries"]
+    assert {round(float(e["fraction"]), 6) for e in entries} == {0.333333, 1.0}

@@ -72,3 +72,5 @@ def test_paired_difference_by_hand() -> None:
 def test_paired_difference_without_spread_claims_no_p(with_values: list, without: list) -> None:
     result = paired_difference(np.array(with_values), np.array(without))
     assert result["mean"] == pytest.approx(0.1) and math.isnan(result["p"])
+    # nor an interval: a zero-width one would read as a certain gain wherever mean - half is used
+    assert all(math.isnan(result[key]) for key in ("half", "low", "high", "mde"))

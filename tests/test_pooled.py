@@ -71,6 +71,9 @@ def test_only_entries_present_in_every_folder_are_pooled() -> None:
         ([0.05, -0.02, 0.01], "includes 0; the subsets disagree in sign"),
         ([0.05, 0.01], "not shown over the 2 subsets"),
         ([0.05, 0.06, 0.055, 0.05, -0.001], "above 0; the subsets disagree in sign"),
+        # accuracy moves in steps of 1/N_test: equal subset gains happen, and give no interval
+        ([2 / 156, 2 / 156], "the 2 subsets gave the same gain, so they give no interval"),
+        ([0.02], "one subset only"),
     ],
 )
 def test_verdict_says_what_the_subsets_support(per_subset: list[float], words: str) -> None:

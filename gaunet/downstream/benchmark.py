@@ -48,6 +48,7 @@ from gaunet.downstream.results_file import (
     write_rows,
 )
 from gaunet.downstream.snapshots import check_criterion
+from gaunet.downstream.subsets import stored_fractions
 from gaunet.errors import GaunetError
 from gaunet.io import pin_settings
 from gaunet.locking import folder_lock
@@ -144,6 +145,7 @@ def run_benchmark(
     """Run (or resume) the grid in `out`; returns the results.csv path. Reports are rewritten.
     `jobs` > 1 runs that many cells at once, a process each (parallel.py): the same rows."""
     out = Path(out)
+    settings = replace(settings, fractions=stored_fractions(settings.fractions))
     check_source(settings.gen_init_from, "--gen-init-from")  # before the folder is made
     resolve_device(settings.device)  # `cuda` without CUDA: refused before the folder is made
     with folder_lock(out, "benchmark"):  # made here; a second writer into `out` is refused

@@ -147,8 +147,13 @@ def verdict(stat: dict, what: str) -> str:
     """A sentence on one pooled gain that says what the subsets support."""
     low, high = stat["mean"] - stat["half"], stat["mean"] + stat["half"]
     k = stat["n"]
-    if not np.isfinite(stat["half"]):
+    if not np.isfinite(stat["half"]) and k < 2:
         return f"{what}: one subset only; nothing about the recipe can be said."
+    if not np.isfinite(stat["half"]):
+        return (
+            f"{what}: the {k} subsets gave the same gain, so they give no interval; "
+            "nothing is shown (add subsets)."
+        )
     signs = {np.sign(v) for v in stat["per_subset"] if v != 0}
     mixed = "; the subsets disagree in sign" if len(signs) > 1 else ""
     if low > 0:

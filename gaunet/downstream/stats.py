@@ -85,10 +85,12 @@ def paired_difference(
     result = t_interval(difference, confidence)
     if result["n"] < 2 or np.allclose(difference, difference[0]):
         # no spread over seeds (n < 2, or a deterministic classifier such as the SVM on the
-        # same images): the seeds are not independent replicates, so no p-value is claimed
-        result["p"] = float("nan")
-    else:
-        result["p"] = float(scipy_stats.ttest_rel(w[keep], wo[keep]).pvalue)
+        # same images): the seeds are not independent replicates, so neither a p-value nor an
+        # interval is claimed (a zero-width interval would read as a certain gain)
+        nan = float("nan")
+        result.update(p=nan, low=nan, high=nan, half=nan, mde=nan)
+        return result
+    result["p"] = float(scipy_stats.ttest_rel(w[keep], wo[keep]).pvalue)
     result["mde"] = detectable_gain(difference, confidence)
     return result
 

@@ -15,14 +15,21 @@ from gaunet.errors import GaunetError
 
 
 def parse_fractions(text: str) -> list[float]:
-    """'0.1,0.25,1' -> [0.1, 0.25, 1.0]; each in (0, 1]."""
+    """'0.1,0.25,1' -> [0.1, 0.25, 1.0]; each in (0, 1], as `stored_fractions` keeps them."""
     try:
         fractions = [float(item) for item in text.split(",") if item.strip()]
     except ValueError as error:
         raise GaunetError(f"--fractions {text!r}: not a comma-separated list of numbers") from error
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise GaunetError(f"--fractions {text!r}: every fraction must be in (0, 1]")
-    return sorted(set(fractions))
+    return stored_fractions(fractions)
+
+
+def stored_fractions(fractions: list[float]) -> list[float]:
+    """The fractions as results.csv and the folder's file names write them (`:g`, 6
+    significant digits), sorted and distinct: a finished cell of 0.3333333 is found again
+    (stored as 0.333333), and two fractions that would share one name are one."""
+    return sorted({float(f"{f:g}") for f in fractions})
 
 
 def class_count_at(n: int, fraction: float, min_per_class: int) -> int:
