@@ -24,15 +24,25 @@ from gaunet.metrics.registry import compute_metrics
 
 
 def align_classes(synthetic: ImageSet, class_names: list[str]) -> np.ndarray:
-    """Synthetic labels as indices into the real class names (matched by name when possible)."""
-    if all(name in class_names for name in synthetic.class_names):
-        lookup = np.asarray([class_names.index(n) for n in synthetic.class_names], dtype=np.int64)
-        return lookup[synthetic.labels]
-    if synthetic.labels.max(initial=0) < len(class_names):
-        return np.asarray(synthetic.labels, dtype=np.int64)
+    """Synthetic labels as indices into the real class names, matched by name: exactly, else
+    ignoring case, else as `gaunet generate` names class folders (`privacy.folder_names`).
+    Never by position: two classes swapped would score good images as unusable."""
+    from gaunet.privacy import folder_names
+
+    candidates = [
+        {name: k for k, name in enumerate(class_names)},
+        {name.lower(): k for k, name in enumerate(class_names)},
+        {name.lower(): k for k, name in enumerate(folder_names(class_names))},
+    ]
+    for lookup, fold in zip(candidates, (str, str.lower, str.lower)):
+        found = [lookup.get(fold(name)) for name in synthetic.class_names]
+        if None not in found and len(set(found)) == len(found):
+            return np.asarray(found, dtype=np.int64)[synthetic.labels]
+    unknown = [n for n in synthetic.class_names if n not in class_names]
     raise GaunetError(
         f"{synthetic.source}: classes {synthetic.class_names} do not match the real classes "
-        f"{class_names}"
+        f"{class_names} (no real class named {', '.join(map(repr, unknown))}): name each "
+        "synthetic class folder after its real class, as `gaunet generate` does"
     )
 
 

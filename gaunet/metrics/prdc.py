@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaunet.metrics.bootstrap import bootstrap_mean_ci
+from gaunet.metrics.bootstrap import bootstrap_mean_ci, bootstrap_reach_ci
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -30,29 +30,44 @@ def kth_neighbour_radii(features: np.ndarray, k: int) -> np.ndarray:
 
 def prdc_values(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, np.ndarray]:
     """Per-sample indicators whose means are precision, recall, density and coverage."""
+    precision, density, recall_balls, coverage_balls = _balls(real, fake, k)
+    return {
+        "precision": precision,
+        "recall": recall_balls.any(1).astype(np.float64),
+        "density": density,
+        "coverage": coverage_balls.any(1).astype(np.float64),
+    }
+
+
+def _balls(real: np.ndarray, fake: np.ndarray, k: int):
+    """(precision and density per fake, then (real, fake) booleans: real inside the fake's
+    ball (recall), fake inside the real's ball (coverage))."""
     if len(real) <= k or len(fake) <= k:
         raise ValueError(f"PRDC with k={k} needs more than {k} real and {k} synthetic samples")
     real_radii = kth_neighbour_radii(real, k)
     fake_radii = kth_neighbour_radii(fake, k)
     real_fake = pairwise_distances(real, fake)
     inside_real = real_fake < real_radii[:, None]  # (real, fake): fake inside real ball
-    return {
-        "precision": inside_real.any(0).astype(np.float64),
-        "recall": (real_fake < fake_radii[None, :]).any(1).astype(np.float64),
-        "density": inside_real.sum(0) / k,
-        "coverage": (real_fake.min(1) < real_radii).astype(np.float64),
-    }
+    precision = inside_real.any(0).astype(np.float64)
+    density = inside_real.sum(0) / k
+    return precision, density, real_fake < fake_radii[None, :], inside_real
 
 
 def prdc(
     real: np.ndarray, fake: np.ndarray, k: int = 5, resamples: int = 1000, seed: int = 0
 ) -> dict[str, dict[str, float | list[float] | None]]:
-    """{metric: {"value", "ci95"}} with bootstrap intervals over the per-sample indicators."""
-    values = prdc_values(real, fake, k)
-    return {
-        name: {
-            "value": float(v.mean()),
-            "ci95": bootstrap_mean_ci(v, resamples=resamples, seed=seed),
-        }
-        for name, v in values.items()
+    """{metric: {"value", "ci95"}}. Every interval resamples the synthetic images, the real
+    reference held fixed (bootstrap.py): precision and density are means over the synthetic
+    images; recall and coverage are shares of real images, so their resamples redraw which
+    synthetic images (each with the ball of the whole set) are there to reach them."""
+    precision, density, recall_balls, coverage_balls = _balls(real, fake, k)
+    result = {
+        name: {"value": float(v.mean()), "ci95": bootstrap_mean_ci(v, resamples, seed)}
+        for name, v in (("precision", precision), ("density", density))
     }
+    for name, balls in (("recall", recall_balls), ("coverage", coverage_balls)):
+        result[name] = {
+            "value": float(balls.any(1).mean()),
+            "ci95": bootstrap_reach_ci(balls, resamples, seed),
+        }
+    return {name: result[name] for name in ("precision", "recall", "density", "coverage")}

@@ -1,0 +1,42 @@
+"""`align_classes`: synthetic classes are matched to the real ones by name, never by position."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gaunet.data import ImageSet
+from gaunet.errors import GaunetError
+from gaunet.metrics.evaluate import align_classes
+
+REAL = ["benign", "malignant", "normal+benign"]
+
+
+def _synthetic(class_names: list[str]) -> ImageSet:
+    labels = np.repeat(np.arange(len(class_names)), 2)
+    return ImageSet(
+        images=np.zeros((len(labels), 1, 4, 4), np.uint8),
+        labels=labels,
+        class_names=class_names,
+        groups=np.arange(len(labels)).astype(str),
+        ids=np.arange(len(labels)).astype(str),
+        source="synthetic",
+    )
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["malignant", "benign"], [1, 1, 0, 0]),  # another order: by name, not position
+        (["Malignant", "BENIGN"], [1, 1, 0, 0]),  # a folder renamed in another case
+        (["normal_benign", "benign"], [2, 2, 0, 0]),  # gaunet generate's folder name
+        (["benign", "malignant", "normal+benign"], [0, 0, 1, 1, 2, 2]),
+    ],
+)
+def test_classes_are_matched_by_name(names: list[str], expected: list[int]) -> None:
+    assert align_classes(_synthetic(names), REAL).tolist() == expected
+
+
+def test_an_unknown_class_name_is_refused_not_paired_by_position() -> None:
+    with pytest.raises(GaunetError, match="no real class named 'tumour'"):
+        align_classes(_synthetic(["benign", "tumour"]), REAL)
