@@ -40,3 +40,17 @@ def test_classes_are_matched_by_name(names: list[str], expected: list[int]) -> N
 def test_an_unknown_class_name_is_refused_not_paired_by_position() -> None:
     with pytest.raises(GaunetError, match="no real class named 'tumour'"):
         align_classes(_synthetic(["benign", "tumour"]), REAL)
+
+
+def test_split_test_draws_the_reference_as_the_test_subset() -> None:
+    """With --split test and --max-images, the reference and the test set are one sample: the
+    output then has one real test accuracy, not two from two different subsets."""
+    from gaunet.data import load_source
+    from gaunet.metrics.evaluate import draw_sets
+
+    real = load_source("phantom:n=120", size=8, channels=1)
+    real.split = np.resize(np.asarray(["train", "train", "val", "test", "test"]), len(real))
+    sets = draw_sets(real, _synthetic(["benign", "malignant"]), "test", max_images=10, seed=0)
+    assert list(sets["reference"].ids) == list(sets["test"].ids) and len(sets["test"]) == 10
+    other = draw_sets(real, _synthetic(["benign", "malignant"]), "val", max_images=10, seed=0)
+    assert set(other["reference"].ids) <= set(real.where_split("val").ids)

@@ -63,7 +63,11 @@ def draw_sets(
     sets = {
         "train": real.where_split("train"),
         "test": subsample(real.where_split("test"), max_images, seed + 1),
-        "reference": subsample(real.where_split(split), max_images, seed + 2),
+        # --split test: the same subset as `test`, so that one run reports one real test
+        # accuracy (PA's and the domain classifier's), not two from two samples
+        "reference": subsample(
+            real.where_split(split), max_images, seed + (1 if split == "test" else 2)
+        ),
         "synthetic": subsample(synthetic, max_images, seed + 3),
     }
     sizes = {
