@@ -147,3 +147,37 @@ def test_conflicting_class_names_for_one_label_is_an_error(tmp_path):
     csv = write_csv(tmp_path / "m.csv", ["path", "label", "class"], rows)
     with pytest.raises(SourceError, match="label 0 is named both 'cat' and 'dog'"):
         load_source(csv, size=16)
+
+
+def test_split_names_in_any_case_and_common_spellings(tmp_path):
+    _images(tmp_path, ["a.png", "b.png", "c.png", "d.png", "e.png"])
+    rows = [["a.png", "x", "Train"], ["b.png", "y", "valid"], ["c.png", "x", "TEST"],
+            ["d.png", "y", "Validation"], ["e.png", "x", "holdout"]]  # fmt: skip
+    data = load_source(write_csv(tmp_path / "m.csv", ["path", "label", "split"], rows), size=16)
+    assert dict(zip(clear_ids(tmp_path / "m.csv", data), data.split)) == {
+        "a.png": "train", "b.png": "val", "c.png": "test", "d.png": "val"
+    }  # fmt: skip
+    assert [p.reason.split(" (")[0] for p in data.problems] == [
+        "split 'holdout' is not one of train/val/test"
+    ]
+
+
+def test_a_row_with_more_fields_than_the_header_is_a_problem_on_its_own_line(tmp_path):
+    """An unquoted comma in a path: the row is named with its line (blank lines and quoted
+    line breaks counted), not a traceback."""
+    _images(tmp_path, ["a.png", "b.png", "c.png"])
+    (tmp_path / "m.csv").write_text(
+        'path,label\na.png,x\n\n"b.png","y\nz"\nscan 1, left.png,x\nc.png,y\n'
+    )
+    data = load_source(tmp_path / "m.csv", size=16)
+    assert sorted(clear_ids(tmp_path / "m.csv", data)) == ["a.png", "b.png", "c.png"]
+    (problem,) = data.problems
+    assert "3 fields where the header has 2 (an unquoted comma" in problem.reason
+    assert problem.reason.endswith("m.csv:6)")
+
+
+def test_a_path_written_on_windows_is_found(tmp_path):
+    _images(tmp_path, ["sub dir/img 1.png", "sub dir/img 2.png"])
+    rows = [["sub dir\\img 1.png", "x"], ["sub dir\\img 2.png", "y"]]
+    data = load_source(write_csv(tmp_path / "m.csv", ["path", "label"], rows), size=16)
+    assert len(data) == 2 and not data.problems

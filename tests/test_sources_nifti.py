@@ -78,3 +78,17 @@ def test_window_applies_to_volumes(tmp_path):
     narrow = load_source(csv, 16, window=(550.0, 10.0))  # 545..555: two levels each side
     assert set(np.unique(narrow.images)) == {0, 255}
     assert (narrow.images == 0).mean() == 0.5
+
+
+def test_a_slice_listed_twice_or_inside_a_whole_volume_row_is_used_once(tmp_path):
+    """`3` and `03` are one slice, and a whole-volume row already lists every slice: the
+    later rows are problems, so no slice is read twice (with two labels or in two splits)."""
+    make_nifti(tmp_path / "v.nii.gz", _volume(5, blank=()))
+    make_nifti(tmp_path / "w.nii.gz", _volume(4, blank=(), seed=1))
+    rows = [["v.nii.gz", "a", ""], ["v.nii.gz", "b", "3"], ["w.nii.gz", "a", "1"],
+            ["w.nii.gz", "b", "01"], ["w.nii.gz", "a", ""]]  # fmt: skip
+    data = load_source(_manifest(tmp_path, rows, ("path", "label", "slice")), 16)
+    ids = clear_ids(tmp_path / "m.csv", data)
+    assert len(ids) == len(set(ids)) == 6  # v's 5 slices and w's slice 1
+    reasons = [p.reason.split(";")[0] for p in data.problems]
+    assert reasons == ["listed whole and by slice", "listed twice", "listed whole and by slice"]

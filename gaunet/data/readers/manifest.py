@@ -4,8 +4,11 @@ Labels: when every label is an integer they are class indices (names from a `cla
 when present, else "0", "1", ...), so the order of a generated or prepared dataset is kept;
 otherwise the class names are the sorted unique labels. `patient_id` (or `group`) is the
 unit a split never cuts; without it a DICOM file's PatientID, then the file, is the group.
-`split` (train/val/test) is an official split (an all-empty column is ignored). `slice` picks
-one axial slice of a NIfTI row.
+`split` (train/val/test, in any case; also training, valid, validation, testing) is an
+official split (an all-empty column is ignored). `slice` picks one axial slice of a NIfTI row
+(a file listed whole and by slice, or one slice twice, is used once). A path written on
+Windows (`sub\\img.png`) is found too. A row with more fields than the header (an unquoted
+comma) is a problem naming its line.
 A folder holding `manifest.csv` is read through it; files under that folder that the manifest
 does not list are reported as having no label.
 """
@@ -23,17 +26,33 @@ from gaunet.data.readers.folder import files_under
 from gaunet.data.readers.items import Item, SourceError, safe_text
 
 GROUP_COLUMNS = ("patient_id", "group")
+SPLIT_NAMES = {  # what split columns say, in any case -> gaunet's split names
+    **{name: name for name in SPLITS},
+    "training": "train", "valid": "val", "validation": "val", "testing": "test",
+}  # fmt: skip
+EXTRA = "\0extra"  # a row's key for the fields beyond the header (csv.DictReader's None key)
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
+    """Columns, rows (stripped; `EXTRA` holds how many fields a row has beyond the header) and
+    each row's line in the file (blank lines and quoted line breaks counted)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            rows = list(reader)
+            rows, lines = [], []
+            for row in reader:
+                rows.append(row)
+                lines.append(reader.line_num)
             columns = [c.strip() for c in reader.fieldnames or []]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise SourceError(f"{path}: cannot read the manifest ({error})") from error
-    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in rows]
+    rows = [
+        {
+            **{k.strip(): (v or "").strip() for k, v in row.items() if k is not None},
+            **({EXTRA: str(len(row[None]))} if None in row else {}),
+        }
+        for row in rows
+    ]
     missing = [c for c in ("path", "label") if c not in columns]
     if missing:
         raise SourceError(
@@ -42,7 +61,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         )
     if not rows:
         raise SourceError(f"{path}: manifest has no rows")
-    return columns, rows
+    return columns, rows, lines
 
 
 def _class_names(rows: list[dict[str, str]], has_class: bool) -> tuple[list[str], dict[str, str]]:
@@ -82,7 +101,7 @@ def is_generated(path: Path) -> bool:
 
 def scan_manifest(path: Path) -> tuple[list[Item], list[str], list[Problem]]:
     """Items from a manifest CSV; rows that cannot be used become problems."""
-    columns, rows = _read_rows(path)
+    columns, rows, lines = _read_rows(path)
     try:
         names, label_to_class = _class_names(rows, "class" in columns)
     except SourceError as error:
@@ -96,8 +115,8 @@ def scan_manifest(path: Path) -> tuple[list[Item], list[str], list[Problem]]:
     )
     problems: list[Problem] = []
     items: list[Item] = []
-    for number, row in enumerate(rows, start=2):  # line 1 is the header
-        result = reader.item(row, f"{path}:{number}")
+    for line, row in zip(lines, rows, strict=True):
+        result = reader.item(row, f"{path}:{line}", len(columns))
         (problems if isinstance(result, Problem) else items).append(result)
     if path.name == "manifest.csv":
         problems += _unlisted_files(path, items, problems)
@@ -113,13 +132,23 @@ class _RowReader:
     group_column: str | None
     label_to_class: dict[str, str]
     has_split: bool
-    seen: set[tuple[str, str]] = field(default_factory=set)
+    seen: dict[str, set[int | None]] = field(default_factory=dict)  # file -> slices listed
 
-    def item(self, row: dict[str, str], where: str) -> Item | Problem:
+    def item(self, row: dict[str, str], where: str, columns: int) -> Item | Problem:
         relative = row["path"]
+        if EXTRA in row:
+            fields = columns + int(row[EXTRA])
+            return Problem(
+                safe_text(relative) or where,
+                f"{fields} fields where the header has {columns} (an unquoted comma in a path "
+                f"or label? quote such a field) ({where})",
+            )
         if not relative:
             return Problem(where, "row has no path")
         full = os.path.normpath(os.path.join(self.root_text, relative))
+        if not os.path.isfile(full) and "\\" in relative and os.sep == "/":
+            windows = os.path.normpath(os.path.join(self.root_text, relative.replace("\\", "/")))
+            full = windows if os.path.isfile(windows) else full  # a path written on Windows
         shown = safe_text(full)
         if os.path.commonpath([self.root_text, full]) != self.root_text:
             return Problem(
@@ -129,17 +158,20 @@ class _RowReader:
             return Problem(shown, f"label missing from the manifest ({where})")
         if not os.path.isfile(full):
             return Problem(shown, f"file not found ({where})")
-        split = row.get("split") or None
-        if self.has_split and split not in SPLITS:
-            reason = f"split {split!r} is not one of train/val/test ({where})"
-            return Problem(shown, reason if split else f"split missing ({where})")
+        written = row.get("split") or None
+        split = SPLIT_NAMES.get(written.lower()) if written else None
+        if self.has_split and split is None:
+            reason = f"split {written!r} is not one of train/val/test ({where})"
+            return Problem(shown, reason if written else f"split missing ({where})")
         slice_text = row.get("slice", "")
         if slice_text and not slice_text.isdigit():
             return Problem(shown, f"slice {slice_text!r} is not an integer ({where})")
-        key = (full, slice_text)
-        if key in self.seen:
-            return Problem(shown, f"listed twice; the first row is used ({where})")
-        self.seen.add(key)
+        slice_index = int(slice_text) if slice_text else None
+        listed = self.seen.setdefault(full, set())
+        if slice_index in listed or None in listed or (slice_index is None and listed):
+            what = "listed twice" if slice_index in listed else "listed whole and by slice"
+            return Problem(shown, f"{what}; the first row is used ({where})")
+        listed.add(slice_index)
         group = self.group_column
         return Item(
             path=Path(full),
@@ -147,7 +179,7 @@ class _RowReader:
             class_name=self.label_to_class[row["label"]],
             group=(row.get(group) or None) if group else None,
             split=split,
-            slice_index=int(slice_text) if slice_text else None,
+            slice_index=slice_index,
         )
 
 
