@@ -86,3 +86,24 @@ def test_dicom_without_pixel_data_is_skipped(tmp_path):
     assert len(data) == 2
     assert [p.reason for p in data.problems] == ["DICOM file without pixel data"]
     assert data.problems[0].path.endswith("empty.dcm")
+
+
+@pytest.mark.parametrize("empty", ["", "center", "width", "zero"])
+def test_an_empty_or_unusable_file_window_falls_back_to_the_image_range(tmp_path, empty):
+    """De-identified files keep WindowCenter/WindowWidth with no value: the image range is
+    used, as without the tags, instead of skipping the file."""
+    import pydicom
+
+    path = make_dicom(tmp_path / "d" / "a.dcm", STORED, intercept=-1000, window=(-500, 500))
+    dataset = pydicom.dcmread(path)
+    if empty in ("", "center"):
+        dataset.WindowCenter = None
+    if empty in ("", "width"):
+        dataset.WindowWidth = None
+    if empty == "zero":
+        dataset.WindowWidth = 0
+    dataset.save_as(path)
+    make_dicom(tmp_path / "d" / "b.dcm", STORED, intercept=-1000)  # no window tags at all
+    data = load_source(_source(tmp_path, [("d/a.dcm", "x"), ("d/b.dcm", "y")]), size=16)
+    assert not data.problems and len(data) == 2
+    assert np.array_equal(data.images[0], data.images[1])

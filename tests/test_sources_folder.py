@@ -96,3 +96,19 @@ def test_second_load_uses_cache_and_change_invalidates(tmp_path):
     write_image(tmp_path / "src" / "a" / "new.png", seed=99)
     third = load_source(tmp_path / "src", size=16)
     assert third.info["cache"] != cache_file and len(third) == 5
+
+
+def test_a_multi_page_tiff_says_that_only_its_first_page_is_read(tmp_path):
+    from PIL import Image
+
+    from gaunet.data.readers.image import MULTI_PAGE_NOTE
+
+    for name in ("a", "b"):
+        write_image(tmp_path / name / "one.png", seed=1)
+    pages = [Image.fromarray(np.full((16, 16), v, np.uint8)) for v in (10, 120, 240)]
+    pages[0].save(tmp_path / "a" / "stack.tif", save_all=True, append_images=pages[1:])
+    write_image(tmp_path / "b" / "two.png", seed=2)
+    data = load_source(tmp_path, size=8, channels=1)
+    assert len(data) == 4 and data.info["notes"] == {MULTI_PAGE_NOTE: 1}
+    stack = clear_ids(tmp_path, data).index("a/stack.tif")
+    assert int(data.images[stack].max()) == 10  # the first page

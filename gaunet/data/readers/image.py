@@ -23,8 +23,15 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
 
 
+MULTI_PAGE_NOTE = (
+    "multi-page file (TIFF, GIF): only its first page is read; save each page as its own "
+    "file to use the others"
+)
+
+
 def read_image(path: Path, options: ReadOptions) -> Frame:
     """PNG/JPEG/TIFF/BMP, 8- or 16-bit, any mode -> one Frame."""
+    pages = 1
     try:
         with Image.open(path) as image:
             mode, shape = image.mode, f"{image.width}x{image.height}"
@@ -32,6 +39,7 @@ def read_image(path: Path, options: ReadOptions) -> Frame:
             if limit and image.width * image.height > limit:
                 raise Image.DecompressionBombError(f"{shape} pixels exceeds {limit}")
             array = _pil_array(image, options.size)
+            pages = getattr(image, "n_frames", 1)
     except Image.DecompressionBombError as error:
         raise SkipFile(
             f"image too large ({error}; decoding it would need about 4 bytes per pixel of "
@@ -50,10 +58,12 @@ def read_image(path: Path, options: ReadOptions) -> Frame:
             raise SkipFile(mode) from error
     if min(array.shape[:2]) < 2:
         raise SkipFile(f"image is {shape} pixels, too small to use")
-    note = ""
+    notes = [MULTI_PAGE_NOTE] if pages > 1 else []
     if array.dtype == np.uint16 or (mode == "I" and path.suffix.lower() == ".png"):
         # 16-bit PNG/TIFF (Pillow mode I;16; older Pillow reads 16-bit PNG as mode I)
-        array, note = sixteen_bit_to_uint8(array, options.window)
+        array, depth_note = sixteen_bit_to_uint8(array, options.window)
+        notes.insert(0, depth_note)
+    note = "; ".join(n for n in notes if n)
     try:
         image = resize_to(array, options.size, options.channels)
         return Frame(image, mode=mode, shape=shape, note=note)

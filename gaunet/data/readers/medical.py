@@ -28,6 +28,16 @@ def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.clip(np.rint((values - low) / span * 255.0), 0, 255).astype(np.uint8)
 
 
+def _file_window(dataset) -> tuple[float, float] | None:
+    """The file's (WindowCenter, WindowWidth), or None when either is absent, empty (as
+    de-identification tools leave them), not a number, or the width is not positive."""
+    try:
+        center, width = _first(dataset.get("WindowCenter")), _first(dataset.get("WindowWidth"))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (center, width) if np.isfinite(center) and np.isfinite(width) and width > 0 else None
+
+
 def _first(value: object) -> float:
     """WindowCenter/Width may be multi-valued; the first is the default view."""
     if (
@@ -72,8 +82,8 @@ def read_dicom(path: Path, options: ReadOptions) -> list[Frame]:
     values = apply_modality_lut(stack, dataset).astype(np.float64)
     if options.window is not None:
         center, width = options.window
-    elif "WindowCenter" in dataset and "WindowWidth" in dataset:
-        center, width = _first(dataset.WindowCenter), _first(dataset.WindowWidth)
+    elif (window := _file_window(dataset)) is not None:
+        center, width = window
     else:
         finite = values[np.isfinite(values)]
         if finite.size == 0:
