@@ -112,3 +112,18 @@ def test_a_multi_page_tiff_says_that_only_its_first_page_is_read(tmp_path):
     assert len(data) == 4 and data.info["notes"] == {MULTI_PAGE_NOTE: 1}
     stack = clear_ids(tmp_path, data).index("a/stack.tif")
     assert int(data.images[stack].max()) == 10  # the first page
+
+
+def test_a_file_skipped_for_the_pixel_limit_is_read_once_the_limit_is_raised(tmp_path, monkeypatch):
+    """The skip message says to raise PIL.Image.MAX_IMAGE_PIXELS; the cached skip must not
+    outlive that."""
+    from PIL import Image
+
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    Image.fromarray(np.full((40, 40), 90, np.uint8)).save(tmp_path / "src" / "a" / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    first = load_source(tmp_path / "src", size=16)
+    assert len(first) == 4 and "image too large" in first.problems[0].reason
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10**9)
+    second = load_source(tmp_path / "src", size=16)
+    assert len(second) == 5 and not second.problems

@@ -33,7 +33,22 @@ def _identity(items: list[Item], options: ReadOptions) -> list:
             (str(item.path), item.item_id, item.class_name, item.group, item.split,
              item.slice_index, stamp)
         )  # fmt: skip
-    return [rows, options.window, options.skip_blank]
+    return [rows, options.window, options.skip_blank, _decoders()]
+
+
+DICOM_CODECS = ("pylibjpeg", "libjpeg", "openjpeg", "rle", "gdcm", "jpeg_ls")
+
+
+def _decoders() -> list:
+    """What decides whether a file can be decoded besides the file: Pillow's pixel limit and
+    the DICOM codecs installed. A file skipped for either is decoded again once the user
+    raises the limit or installs a codec, as the skip message says to (not read back as
+    skipped from the cache)."""
+    from importlib.util import find_spec
+
+    from PIL import Image
+
+    return [Image.MAX_IMAGE_PIXELS, [name for name in DICOM_CODECS if find_spec(name)]]
 
 
 def _decode_one(item: Item, options: ReadOptions) -> list[Frame] | Problem:
