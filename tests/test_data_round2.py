@@ -144,3 +144,18 @@ def test_large_png_is_reduced_before_any_full_size_copy(tmp_path, monkeypatch):
     assert peak < 20e6, f"{peak / 1e6:.0f} MB traced"
     monkeypatch.setattr("gaunet.data.readers.image.REDUCE_ABOVE", 10**9)
     assert _peak_bytes(root)[0] > 100e6  # what it was without the reduction
+
+
+def test_sixteen_bit_images_of_one_source_share_one_scale(tmp_path):
+    """A 14-bit set where one image stays under 4096: the same stored value must give the same
+    pixel in every image (scaled by its own depth, 4000 gave 249 there and 62 elsewhere)."""
+    root = tmp_path / "src"
+    for cls, top in (("a", 4000), ("b", 5000)):
+        (root / cls).mkdir(parents=True)
+        for k in range(2):
+            values = np.full((32, 32), 4000, np.uint16)
+            values[:, 16:] = top if k == 0 else 1000
+            Image.fromarray(values).save(root / cls / f"{k}.png")
+    data = load_source(root, size=32, channels=1)
+    assert {int(v) for v in data.images[:, 0, :, :16].reshape(-1)} == {62}  # 4000 of 16383
+    assert "notes" not in data.info  # 14 bits: most of the range, no note

@@ -85,6 +85,7 @@ class _Frames:
     shapes: Counter = field(default_factory=Counter)
     notes: Counter = field(default_factory=Counter)
     skipped_items: list[int] = field(default_factory=list)  # item index of each decode problem
+    depths: list[int] = field(default_factory=list)  # Frame.depth of each frame
 
 
 def _collect(items: list[Item], results: list, class_names: list[str], problems: list) -> _Frames:
@@ -104,9 +105,27 @@ def _collect(items: list[Item], results: list, class_names: list[str], problems:
             frames.splits.append(item.split)
             frames.modes[frame.mode] += 1
             frames.shapes[frame.shape] += 1
+            frames.depths.append(frame.depth)
             if frame.note:
                 frames.notes[frame.note] += 1
+    one_depth(frames)
     return frames
+
+
+def one_depth(frames: _Frames) -> None:
+    """16-bit images of one source scaled by one depth, the deepest any of them uses: each
+    file was scaled by its own (a 14-bit set whose darker images stay under 4096 would give
+    those 4x the brightness of the rest), so relative brightness between images is kept."""
+    depths = np.asarray(frames.depths)
+    deepest = int(depths.max(initial=0))
+    if not deepest:
+        return
+    for i in np.flatnonzero((depths > 0) & (depths < deepest)):
+        factor = (2 ** int(depths[i]) - 1) / (2**deepest - 1)
+        frames.images[i] = np.rint(frames.images[i] * factor).astype(np.uint8)
+    if deepest <= 12:  # under 1/16 of the 0..65535 range
+        note = f"16-bit image uses only 0..{2**deepest - 1} of 0..65535: scaled as {deepest}-bit"
+        frames.notes[note] += int((depths > 0).sum())
 
 
 # The one rule for tiny class folders, whoever wrote them (a class-folder tree, or a

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from gaunet.data.prepare import resize_to, sixteen_bit_to_uint8
+from gaunet.data.prepare import bit_depth, resize_to, sixteen_bit_to_uint8
 from gaunet.data.readers.items import Frame, ReadOptions, SkipFile
 
 # Pillow's bomb warning is replaced by the check in read_image, which skips and reports; its TIFF
@@ -58,15 +58,17 @@ def read_image(path: Path, options: ReadOptions) -> Frame:
             raise SkipFile(mode) from error
     if min(array.shape[:2]) < 2:
         raise SkipFile(f"image is {shape} pixels, too small to use")
-    notes = [MULTI_PAGE_NOTE] if pages > 1 else []
+    depth = 0
     if array.dtype == np.uint16 or (mode == "I" and path.suffix.lower() == ".png"):
-        # 16-bit PNG/TIFF (Pillow mode I;16; older Pillow reads 16-bit PNG as mode I)
-        array, depth_note = sixteen_bit_to_uint8(array, options.window)
-        notes.insert(0, depth_note)
-    note = "; ".join(n for n in notes if n)
+        # 16-bit PNG/TIFF (Pillow mode I;16; older Pillow reads 16-bit PNG as mode I): by the
+        # depth this image's values use; the source is brought to one depth once every file
+        # is read (build.one_depth), with its note
+        depth = 0 if options.window is not None else bit_depth(array)
+        array, _ = sixteen_bit_to_uint8(array, options.window)
+    note = MULTI_PAGE_NOTE if pages > 1 else ""
     try:
         image = resize_to(array, options.size, options.channels)
-        return Frame(image, mode=mode, shape=shape, note=note)
+        return Frame(image, mode=mode, shape=shape, note=note, depth=depth)
     except ValueError as error:
         raise SkipFile(str(error)) from error
 

@@ -56,6 +56,7 @@ class Frame:
     mode: str = ""
     shape: str = ""
     note: str = ""  # something the user should know about this image (no file names)
+    depth: int = 0  # 16-bit data scaled by the depth its values use (8..16); 0 otherwise
 
 
 def safe_text(text: str) -> str:
