@@ -92,3 +92,21 @@ def test_a_slice_listed_twice_or_inside_a_whole_volume_row_is_used_once(tmp_path
     assert len(ids) == len(set(ids)) == 6  # v's 5 slices and w's slice 1
     reasons = [p.reason.split(";")[0] for p in data.problems]
     assert reasons == ["listed whole and by slice", "listed twice", "listed whole and by slice"]
+
+
+def test_slices_are_numbered_from_the_feet_and_a_file_stored_otherwise_says_so(tmp_path):
+    """The `slice` column and `#z` count RAS slices (foot to head); a volume stored head to
+    foot gets a note, since a viewer's slice k of the file is slice depth-1-k here."""
+    import nibabel as nib
+
+    from gaunet.data.readers.medical import NIFTI_ORDER_NOTE
+
+    volume = _volume(4, blank=())
+    volume[:, :, 0] = 50.0  # the file's first slice: a flat, dark one
+    flipped = np.diag([1.0, 1.0, -1.0, 1.0])
+    nib.save(nib.Nifti1Image(volume, flipped), str(tmp_path / "down.nii.gz"))
+    make_nifti(tmp_path / "up.nii.gz", volume)
+    rows = [["down.nii.gz", "a", "3"], ["up.nii.gz", "b", "0"]]
+    data = load_source(_manifest(tmp_path, rows, ("path", "label", "slice")), 16)
+    assert data.info["notes"] == {NIFTI_ORDER_NOTE: 1}
+    assert np.array_equal(data.images[0], data.images[1])  # both are the file's first slice

@@ -105,12 +105,20 @@ def is_blank(slice_uint8: np.ndarray) -> bool:
     return float((slice_uint8 > BLANK_LEVEL).mean()) < BLANK_FRACTION
 
 
+NIFTI_ORDER_NOTE = (
+    "NIfTI volume not stored foot to head: its slices are numbered (ids `#z`, the `slice` "
+    "column) after reorientation to RAS, from the feet up, not in the file's own order"
+)
+
+
 def read_nifti(path: Path, options: ReadOptions, slice_index: int | None = None) -> list[Frame]:
     """A NIfTI volume -> its axial slices (or only `slice_index`), ids suffixed `#z`."""
     import nibabel as nib
 
     try:
-        image = nib.as_closest_canonical(nib.load(str(path)))
+        stored = nib.load(str(path))
+        reordered = nib.aff2axcodes(stored.affine)[2] != "S"  # third axis not foot -> head
+        image = nib.as_closest_canonical(stored)
         volume = np.asarray(image.dataobj, dtype=np.float32)
     except Exception as error:  # noqa: BLE001 - nibabel raises many types for bad files
         raise SkipFile(f"not a readable NIfTI volume ({error})") from error
@@ -144,7 +152,8 @@ def read_nifti(path: Path, options: ReadOptions, slice_index: int | None = None)
         if options.skip_blank and slice_index is None and is_blank(plane):
             continue
         image_2d = resize_to(np.ascontiguousarray(plane), options.size, options.channels)
-        frames.append(Frame(image_2d, f"#{z}", None, "NIfTI", shape))
+        note = NIFTI_ORDER_NOTE if reordered else ""
+        frames.append(Frame(image_2d, f"#{z}", None, "NIfTI", shape, note))
     if not frames:
         raise SkipFile("every axial slice of the volume is blank")
     return frames
