@@ -127,3 +127,22 @@ def test_a_file_skipped_for_the_pixel_limit_is_read_once_the_limit_is_raised(tmp
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10**9)
     second = load_source(tmp_path / "src", size=16)
     assert len(second) == 5 and not second.problems
+
+
+def test_an_exif_rotated_image_is_read_as_a_viewer_shows_it(tmp_path):
+    """Orientation 6 (stored on its side, to be turned 90 degrees clockwise)."""
+    from PIL import Image
+
+    stored = np.zeros((16, 24), np.uint8)
+    stored[:4, :] = 255  # a bright band along the stored top edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    for cls in ("a", "b"):
+        for k in range(2):
+            (tmp_path / cls).mkdir(exist_ok=True)
+            Image.fromarray(stored).save(tmp_path / cls / f"{k}.png", exif=exif)
+    data = load_source(tmp_path, size=24, channels=1)
+    shown = np.rot90(stored, -1)  # turned clockwise: the band is now on the right
+    assert data.info["sizes"] == {"24x16": 4}  # width x height as stored
+    assert data.images[0, 0, :, -2:].min() > 200 and data.images[0, 0, :, :2].max() < 50
+    assert shown[:, -4:].min() == 255

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gaunet.data.prepare import bit_depth, resize_to, sixteen_bit_to_uint8
 from gaunet.data.readers.items import Frame, ReadOptions, SkipFile
@@ -23,6 +23,7 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
 
 
+EXIF_ORIENTATION = 0x0112
 MULTI_PAGE_NOTE = (
     "multi-page file (TIFF, GIF): only its first page is read; save each page as its own "
     "file to use the others"
@@ -79,6 +80,8 @@ def _pil_array(image: Image.Image, size: int) -> np.ndarray:
         image.draft(image.mode, (size, size))  # decode at >= S x S, not at full size
     image.load()
     image = _reduced(image, size)
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:  # a phone or camera JPEG turned on
+        image = ImageOps.exif_transpose(image)  # its side: shown as a viewer shows it
     mode = image.mode
     if mode in ("1", "LA"):
         return np.asarray(image.convert("L"))
