@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,3 +70,39 @@ def default_sigint() -> None:
     starts with SIGINT ignored, a Python started so keeps ignoring it, and the child then ran on
     instead of saving and stopping."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def deferred_interrupts(notice: str = "") -> Iterator[None]:
+    """Inside this block Ctrl-C (and SIGTERM where `sigterm_as_interrupt` applies) waits for
+    its end, then raises as usual: a training step stopped half-way would leave some critic
+    updates done and the step counter behind them, and a resume from there is not the run it
+    continues. A second Ctrl-C raises at once (the caller then keeps its last checkpoint).
+    `notice` is printed at the first signal. Not deferred outside the main thread or under
+    torchrun (whose agent stops ranks with signals)."""
+    if threading.current_thread() is not threading.main_thread() or _distributed():
+        yield
+        return
+    caught: list[int] = []
+
+    def defer(signum: int, frame: FrameType | None) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        if notice:
+            print(notice, file=sys.stderr, flush=True)
+
+    previous = {signal.SIGINT: signal.getsignal(signal.SIGINT)}
+    if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+        previous[signal.SIGTERM] = _raise_terminated
+    if previous[signal.SIGINT] is not signal.default_int_handler:
+        previous.pop(signal.SIGINT)  # SIGINT ignored (a background job) or handled elsewhere
+    for signum in previous:
+        signal.signal(signum, defer)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if caught:
+        raise Terminated("SIGTERM") if caught[0] == signal.SIGTERM else KeyboardInterrupt

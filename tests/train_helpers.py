@@ -48,13 +48,18 @@ def one_train_error_line(err: str, *needles: str) -> str:
 
 
 def ctrl_c_at(monkeypatch, stepper: type, step: int) -> None:
-    """Make `stepper.train_step` (Trainer or StackedStepper) raise KeyboardInterrupt, as Ctrl-C
-    would, when it is about to train past `step`."""
+    """Press Ctrl-C (a real SIGINT to this process) inside the step that reaches `step` of
+    `stepper.train_step` (Trainer or StackedStepper): the loop finishes that step, then stops
+    and saves at `step`."""
+    import os
+    import signal
+
+    assert step >= 1, "Ctrl-C arrives inside a step, so the earliest stop is after step 1"
     original = stepper.train_step
 
     def interrupted(self, totals):
-        if self.step == step:
-            raise KeyboardInterrupt
+        if self.step == step - 1:
+            os.kill(os.getpid(), signal.SIGINT)
         original(self, totals)
 
     monkeypatch.setattr(stepper, "train_step", interrupted)

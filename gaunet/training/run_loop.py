@@ -15,13 +15,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gaunet.config import TrainConfig
-from gaunet.interrupts import stopped_by
+from gaunet.interrupts import deferred_interrupts, stopped_by
 from gaunet.progress import progress as progress_bar
 from gaunet.training.run_folder import MetricsLog
 from gaunet.training.window import LogWindow
 
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
+
+
+STOPPING = "stopping after this step (Ctrl-C again stops at once, without saving it)"
 
 
 class RunLoop:
@@ -54,10 +57,14 @@ class RunLoop:
         reason = self._stop_reason(deadline)
         if self.warming_up:
             bar.set_description(self._bar_description(warming_up=True))
+        mid_step = False
         try:
             while reason is None:
                 warming_up = self.warming_up
-                self.train_step(window.totals)
+                mid_step = True  # a stop in here leaves the step half done: never saved
+                with deferred_interrupts(STOPPING):  # a Ctrl-C now stops after the step
+                    self.train_step(window.totals)
+                    mid_step = False
                 window.steps += 1
                 bar.update(1)
                 if self.first_step_seconds is None:
@@ -78,14 +85,14 @@ class RunLoop:
                 if due and reason is None:  # else the end's save below writes this step
                     self._save_run(finished=False)
                     saved_at = time.perf_counter()
+            self._sample_grids()
+            self._save_run(finished=True, status=self._status(reason))
         except KeyboardInterrupt as stop:
             bar.close()
-            self._interrupted(logs, stopped_by(stop))
+            self._interrupted(logs, stopped_by(stop), save=not mid_step)
             raise
         finally:
             bar.close()
-        self._sample_grids()
-        self._save_run(finished=True, status=self._status(reason))
         for log in logs:
             log.close()
 
@@ -107,12 +114,17 @@ class RunLoop:
             return True
         return self._log_window(window, logs, bar, deadline)
 
-    def _interrupted(self, logs: list[MetricsLog], how: str) -> None:
-        """Ctrl-C or SIGTERM (`how` names which): save what there is and say how to continue."""
-        saved = self._save_run(finished=False, status="interrupted")
+    def _interrupted(self, logs: list[MetricsLog], how: str, save: bool = True) -> None:
+        """Ctrl-C or SIGTERM (`how` names which): save what there is and say how to continue.
+        `save` False: stopped inside a step (a second Ctrl-C), whose half-done state is not
+        saved; the last checkpoint stays what a resume continues from."""
+        saved = self._save_run(finished=False, status="interrupted") if save else False
         for log in logs:
             log.close()
-        print(f"{how}: {self._interrupted_message(saved)}", file=sys.stderr)
+        message = self._interrupted_message(saved)
+        if not save:
+            message = "stopped inside a step, which is not saved; " + message
+        print(f"{how}: {message}", file=sys.stderr)
 
     # ----- hooks -------------------------------------------------------------------------------
     @property
