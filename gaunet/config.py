@@ -9,7 +9,6 @@ was trained.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ import yaml
 
 from gaunet.errors import GaunetError, shorten
 from gaunet.io import write_atomic
-from gaunet.precision import PRECISIONS
 
 PRESET_DIR = Path(__file__).parent / "configs"
 MAX_SEED = 2**32 - 1  # the usual seed range; seed + offsets must stay below torch's 2**64
@@ -140,88 +138,13 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
 
     def validate(self) -> TrainConfig:
-        """Catch settings that would fail deep inside training, with a message that says why."""
-        problems = []
-        if self.size % (2**self.g_depth) and not self.pad_input:
-            problems.append(
-                f"size {self.size} is not divisible by 2**g_depth = {2**self.g_depth} "
-                "(set pad_input=true to pad it inside the generator)"
-            )
-        if self.size < 4:
-            problems.append(f"size must be at least 4, not {self.size}")
-        # numeric ranges (issue 30): out of range, each failed deep inside or ran away
-        if not 0 <= self.seed <= MAX_SEED:
-            problems.append(f"seed must be in 0..{MAX_SEED}, not {self.seed}")
-        if self.steps < 0:
-            problems.append(
-                f"steps must be at least 0 (0: no step limit, with minutes), not {self.steps}"
-            )
-        if not (math.isfinite(self.minutes) and self.minutes >= 0):
-            problems.append(f"minutes must be a finite number >= 0 (0: off), not {self.minutes}")
-        if not (math.isfinite(self.checkpoint_minutes) and self.checkpoint_minutes >= 0):
-            problems.append(
-                "checkpoint_minutes must be a finite number >= 0 (0: by steps only), "
-                f"not {self.checkpoint_minutes}"
-            )
-        if self.num_threads < 0:
-            problems.append(
-                f"num_threads must be at least 0 (0: torch's default), not {self.num_threads}"
-            )
-        for name in (
-            "sample_every",
-            "checkpoint_every",
-            "periodic_every",
-            "keep_periodic",
-            "grid_samples",
-            "max_rollbacks",
-            "d_stem_down",
-        ):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be at least 0, not {getattr(self, name)}")
-        if self.channels not in (1, 3):
-            problems.append(f"channels must be 1 or 3, not {self.channels}")
-        if self.precision not in PRECISIONS:
-            problems.append(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        """Catch settings that would fail deep inside training, with a message that says why
+        (config_checks.py holds the rules)."""
+        from gaunet.config_checks import problems_of
+
         # one spelling for every reader: a YAML `false` arrives as "False"
         self.cuda_graphs = str(self.cuda_graphs).strip().lower()
-        if self.cuda_graphs not in ("auto", "true", "false"):
-            problems.append(f"cuda_graphs must be auto, true or false, not {self.cuda_graphs!r}")
-        if not 0 < self.gp_fraction <= 1:
-            problems.append(f"gp_fraction must be in (0, 1], not {self.gp_fraction}")
-        try:
-            from gaunet.training.diffaugment import parse_policy
-
-            parse_policy(self.diffaugment)
-        except ValueError as error:
-            problems.append(str(error))
-        if not 0 <= self.diffaugment_p <= 1 or not 0 <= self.skip_dropout < 1:
-            problems.append("diffaugment_p must be in [0, 1] and skip_dropout in [0, 1)")
-        if self.pixel_noise < 0:
-            problems.append(f"pixel_noise must be >= 0 (0 = off), not {self.pixel_noise}")
-        if self.ema_ramp < 0:
-            problems.append(f"ema_ramp must be >= 0 (0 = the default ramp), not {self.ema_ramp}")
-        if self.diversity_lambda < 0 or self.diversity_cap <= 0:
-            problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
-        for name in (
-            "batch_size",
-            "n_critic",
-            "gp_every",
-            "log_every",
-            "g_depth",
-            "d_blocks",
-            "critic_pack",
-            "g_width",
-            "g_width_max",
-            "g_convs_per_block",
-            "d_growth",
-            "d_layers_per_block",
-            "d_stem",
-            "z_dim",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1")
-        if self.batch_size < 2:
-            problems.append("batch_size must be at least 2 (batch statistics)")
+        problems = problems_of(self)
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -358,6 +281,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return result
 
 
+MODEL_SECTIONS = ("gaunet", "gan", "cgan")  # training.loss.FAMILIES
+
+
 def load_config(
     config: str | Path | TrainConfig = "cpu-tiny", overrides: dict[str, Any] | None = None
 ) -> TrainConfig:
@@ -367,17 +293,26 @@ def load_config(
     else:
         text = str(config)
         path = Path(text)
-        if path.suffix in (".yaml", ".yml") or path.exists():
-            if not path.exists():
+        preset = PRESET_DIR / f"{text}.yaml"
+        # a preset's name is the preset even beside a folder of that name (`--out cpu-tiny`)
+        if path.suffix in (".yaml", ".yml") or (path.is_file() and not preset.is_file()):
+            if not path.is_file():
                 raise ConfigError(f"{path}: no such config file")
             values = read_yaml_mapping(path)
-        elif (PRESET_DIR / f"{text}.yaml").exists():
-            values = read_yaml_mapping(PRESET_DIR / f"{text}.yaml")
+        elif preset.is_file():
+            values = read_yaml_mapping(preset)
         else:
             raise ConfigError(
                 f"{text!r} is neither a config file nor a preset ({', '.join(preset_names())})"
             )
     sections = {k: values.pop(k) for k in list(values) if isinstance(values[k], dict)}
+    unknown = sorted(set(sections) - set(MODEL_SECTIONS))
+    if unknown:  # a mapping is one model's settings; anything else would be dropped unread
+        raise ConfigError(
+            f"{config}: {', '.join(unknown)}: a nested block in a config is one model's "
+            f"settings ({', '.join(MODEL_SECTIONS)}); write other settings as flat `key: value` "
+            "lines"
+        )
     model = (overrides or {}).get("model") or values.get("model", "gaunet")
     values.update(sections.get(str(model), {}))  # `gan: {n_critic: 1}`: that model's settings
     merged = {k: _coerce(k, v) for k, v in values.items()}

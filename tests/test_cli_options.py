@@ -179,3 +179,17 @@ def test_interrupted_benchmark_says_how_to_continue(
     code = main(["benchmark", "--data", "phantom", "--out", str(tmp_path / "b")])
     assert code == 130
     assert "interrupted: rerun the same command to continue" in capsys.readouterr().err
+
+
+def test_train_resume_refuses_a_config_it_would_ignore(tmp_path: Path, capsys) -> None:
+    """A resume keeps the run's config.yaml: a --config given with it (even a missing file)
+    was dropped without a word."""
+    run = tiny_train(tmp_path / "run", steps=2)
+    other = tmp_path / "other.yaml"
+    other.write_text("lr_g: 0.5\n")
+    for config in (str(other), "/nonexistent.yaml"):
+        code = main(["train", "--out", str(run), "--resume", "--steps", "3", "--config", config])
+        assert code == 2
+        assert f"--config {config} does not apply to --resume" in capsys.readouterr().err
+    assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--quiet"]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["lr_g"] == 1e-4

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from gaunet.config import (
+    PRESET_DIR,
     SECTIONS,
     ConfigError,
     TrainConfig,
@@ -41,6 +42,13 @@ def test_overrides_are_typed():
         ({"size": 20}, "not divisible"),
         ({"precision": "fp8"}, "precision"),
         ({"compile": "maybe"}, "expects bool"),
+        # ranges that failed deep inside torch (a traceback) or trained on silently
+        ({"lr_g": "-1"}, "lr_g must be a finite number above 0"),
+        ({"lr_d": "nan"}, "lr_d must be a finite number above 0"),
+        ({"beta1": "1.5"}, r"beta1 must be in \[0, 1\)"),
+        ({"g_dropout": "1.5"}, r"g_dropout must be in \[0, 1\)"),
+        ({"gp_lambda": "-5"}, "gp_lambda must be a finite number >= 0"),
+        ({"ema_decay": "2"}, r"ema_decay must be in \(0, 1\]"),
     ],
 )
 def test_bad_overrides_name_the_problem(overrides, message):
@@ -82,3 +90,19 @@ def test_saved_config_is_grouped_by_section_and_stays_flat(tmp_path: Path):
     assert list(yaml.safe_load(path.read_text())) == [f.name for f in fields(TrainConfig)]
     assert load_config(path).data == "a: b # c"
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically, no temporary left
+
+
+def test_a_nested_block_other_than_a_model_section_is_refused(tmp_path: Path):
+    """`generator: {g_width: 32}` was dropped unread (only model sections are applied)."""
+    path = tmp_path / "grouped.yaml"
+    path.write_text("generator:\n  g_width: 32\nsteps: 7\n")
+    with pytest.raises(ConfigError, match="generator: a nested block in a config is one model"):
+        load_config(path)
+    path.write_text("steps: 7\ngan:\n  n_critic: 1\n")
+    assert load_config(path, {"model": "gan"}).n_critic == 1
+
+
+def test_a_preset_name_beside_a_folder_of_that_name_is_the_preset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cpu-tiny").mkdir()  # e.g. after `gaunet train --out cpu-tiny`
+    assert load_config("cpu-tiny") == load_config(PRESET_DIR / "cpu-tiny.yaml")

@@ -196,3 +196,55 @@ def test_ctrl_c_while_the_last_sample_grid_is_drawn_saves_the_last_step(tmp_path
     state, _, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["step"] == 3  # was lost: the end's save ran after the interrupt's handler
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_precision_auto_is_resolved_once_per_run(tmp_path, monkeypatch, capsys):
+    """A run begun where `auto` means fp32 (a CPU without native bf16) and resumed where it
+    means bf16 (a GPU, another CPU) continues in fp32, and says so."""
+    import gaunet.training.step as step_module
+
+    def resolved_as(precision):
+        monkeypatch.setattr(
+            step_module, "resolve_precision", lambda *a, **k: (precision, f"{precision}: here")
+        )
+
+    resolved_as("fp32")
+    run = tiny_train(tmp_path / "run", steps=2, precision="auto")
+    resolved_as("bf16")
+    train(None, run, steps=3, resume=True, progress=False)
+    record = json.loads((run / "run.json").read_text())
+    assert (
+        record["precision"] == "fp32"
+        and "as resolved when this run started" in (record["precision_reason"])
+    )
+    assert "note: fp32: precision auto as resolved when this run started" in capsys.readouterr().err
+
+
+def test_a_rollback_does_not_count_the_time_before_its_checkpoint_twice(tmp_path, monkeypatch):
+    import time
+
+    from gaunet.training.loss_gaunet import GaunetFamily
+
+    original = GaunetFamily.generator_loss
+    calls = {"n": 0}
+
+    def poisoned(self, generator, critic, batch):
+        calls["n"] += 1
+        loss, stats = original(self, generator, critic, batch)
+        if calls["n"] == 7:
+            time.sleep(1.0)  # inside the wall time of step 8's checkpoint
+        if calls["n"] == 9:  # after the checkpoints of steps 2..8
+            loss = loss * float("nan")
+            stats = {"loss_g": loss.detach()}
+        return loss, stats
+
+    monkeypatch.setattr(GaunetFamily, "generator_loss", poisoned)
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = tiny_train(tmp_path / "run", steps=12, checkpoint_every=2, log_every=1)
+    took = time.perf_counter() - started
+    record = json.loads((run / "run.json").read_text())
+    assert record["rollbacks"] == 1
+    training = took - (record["startup_seconds"] or 0.0)  # the loop's own time
+    assert record["wall_seconds"] <= training + 0.05  # was the checkpoint's seconds more

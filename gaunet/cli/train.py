@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", required=True, help="run folder")
     parser.add_argument(
-        "--config", default="cpu-tiny", help="preset (paper, cpu-small, cpu-tiny) or YAML file"
+        "--config",
+        help="preset (paper, cpu-small, cpu-tiny) or YAML file (default: cpu-tiny; a --resume "
+        "keeps the run's config.yaml)",
     )
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument(
@@ -110,11 +112,17 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError(f"--batch-size must be at least 2, not {args.batch_size}")
     if not args.resume and not args.data:
         raise GaunetError("--data SOURCE is required (except with --resume)")
+    if args.resume and args.config is not None:
+        raise GaunetError(
+            f"--config {args.config} does not apply to --resume: a resumed run keeps its "
+            "config.yaml (a resume may change only its budget and how it runs: --steps, "
+            "--minutes, --set device=..., ...)"
+        )
     with silenced() if args.quiet else nullcontext():  # the data-loading bars too
         out = train(
             args.data,
             args.out,
-            config=args.config,
+            config=args.config or "cpu-tiny",
             overrides=overrides,
             steps=args.steps,
             minutes=args.minutes,

@@ -91,6 +91,7 @@ class Trainer(Stepper, RunLoop):
             "rng": rng_state(),
             "sampler": self.sampler.state_dict(),
             "config": self.cfg.to_dict(),
+            "precision_used": self.precision,  # what `auto` resolved to for this run
             "class_names": list(self.data.class_names),
             "warm_start": self.warm_start,
         }
@@ -107,6 +108,17 @@ class Trainer(Stepper, RunLoop):
         self.rollbacks = int(state["rollbacks"])
         self.wall_before = float(state["wall_seconds"])
         self.warm_start = state.get("warm_start")
+        used = state.get("precision_used")
+        if self.cfg.precision == "auto" and used in ("fp32", "bf16") and used != self.precision:
+            # `auto` is resolved once, when a run starts: a run begun in fp32 on a CPU without
+            # native bf16 and resumed on a GPU (or the reverse) continues in its own arithmetic
+            self.precision_reason = (
+                f"{used}: precision auto as resolved when this run started (here it would be "
+                f"{self.precision})"
+            )
+            self.precision = used
+            if self.dist.is_main:
+                print(f"note: {self.precision_reason}", file=sys.stderr)
         self._reseed_rank()
         # the saved param groups carry the capture flag of the run that wrote them
         set_capturable([self.opt_g, self.opt_d], self.graphs is not None)
@@ -251,9 +263,11 @@ class Trainer(Stepper, RunLoop):
             state, _, _ = load_checkpoint(self.out / "checkpoints", map_location="cpu")
         except GaunetError:
             state = initial
-        rollbacks = self.rollbacks
+        rollbacks, wall_before = self.rollbacks, self.wall_before
         self.load_state(state)
-        self.rollbacks = rollbacks
+        # the count and the clock go on: the checkpoint's wall time is already in wall_before
+        # (plus this invocation's elapsed), so taking it again would count that time twice
+        self.rollbacks, self.wall_before = rollbacks, wall_before
         if log:
             log.truncate_after(self.step)
         lr_g, lr_d = (backed_off_lr(lr, rollbacks) for lr in (self.cfg.lr_g, self.cfg.lr_d))

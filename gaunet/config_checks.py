@@ -1,0 +1,107 @@
+"""The ranges every TrainConfig field must be in (`TrainConfig.validate`): a setting out of
+range would fail deep inside training, or train on silently, so each is named with its range."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from gaunet.config import MAX_SEED
+from gaunet.precision import PRECISIONS
+
+if TYPE_CHECKING:
+    from gaunet.config import TrainConfig
+
+
+def problems_of(config: TrainConfig) -> list[str]:
+    """One line per setting out of its range (empty: the config is usable)."""
+    problems: list[str] = []
+    if config.size % (2**config.g_depth) and not config.pad_input:
+        problems.append(
+            f"size {config.size} is not divisible by 2**g_depth = {2**config.g_depth} "
+            "(set pad_input=true to pad it inside the generator)"
+        )
+    if config.size < 4:
+        problems.append(f"size must be at least 4, not {config.size}")
+    # numeric ranges (issue 30): out of range, each failed deep inside or ran away
+    if not 0 <= config.seed <= MAX_SEED:
+        problems.append(f"seed must be in 0..{MAX_SEED}, not {config.seed}")
+    if config.steps < 0:
+        problems.append(
+            f"steps must be at least 0 (0: no step limit, with minutes), not {config.steps}"
+        )
+    if not (math.isfinite(config.minutes) and config.minutes >= 0):
+        problems.append(f"minutes must be a finite number >= 0 (0: off), not {config.minutes}")
+    if not (math.isfinite(config.checkpoint_minutes) and config.checkpoint_minutes >= 0):
+        problems.append(
+            "checkpoint_minutes must be a finite number >= 0 (0: by steps only), "
+            f"not {config.checkpoint_minutes}"
+        )
+    if config.num_threads < 0:
+        problems.append(
+            f"num_threads must be at least 0 (0: torch's default), not {config.num_threads}"
+        )
+    for name in (
+        "sample_every",
+        "checkpoint_every",
+        "periodic_every",
+        "keep_periodic",
+        "grid_samples",
+        "max_rollbacks",
+        "d_stem_down",
+    ):
+        if getattr(config, name) < 0:
+            problems.append(f"{name} must be at least 0, not {getattr(config, name)}")
+    if config.channels not in (1, 3):
+        problems.append(f"channels must be 1 or 3, not {config.channels}")
+    if config.precision not in PRECISIONS:
+        problems.append(f"precision must be auto, fp32 or bf16, not {config.precision!r}")
+    if config.cuda_graphs not in ("auto", "true", "false"):
+        problems.append(f"cuda_graphs must be auto, true or false, not {config.cuda_graphs!r}")
+    if not 0 < config.gp_fraction <= 1:
+        problems.append(f"gp_fraction must be in (0, 1], not {config.gp_fraction}")
+    try:
+        from gaunet.training.diffaugment import parse_policy
+
+        parse_policy(config.diffaugment)
+    except ValueError as error:
+        problems.append(str(error))
+    if not 0 <= config.diffaugment_p <= 1 or not 0 <= config.skip_dropout < 1:
+        problems.append("diffaugment_p must be in [0, 1] and skip_dropout in [0, 1)")
+    if config.pixel_noise < 0:
+        problems.append(f"pixel_noise must be >= 0 (0 = off), not {config.pixel_noise}")
+    if config.ema_ramp < 0:
+        problems.append(f"ema_ramp must be >= 0 (0 = the default ramp), not {config.ema_ramp}")
+    if config.diversity_lambda < 0 or config.diversity_cap <= 0:
+        problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
+    for name in (
+        "batch_size",
+        "n_critic",
+        "gp_every",
+        "log_every",
+        "g_depth",
+        "d_blocks",
+        "critic_pack",
+        "g_width",
+        "g_width_max",
+        "g_convs_per_block",
+        "d_growth",
+        "d_layers_per_block",
+        "d_stem",
+        "z_dim",
+    ):
+        if getattr(config, name) < 1:
+            problems.append(f"{name} must be at least 1")
+    if config.batch_size < 2:
+        problems.append("batch_size must be at least 2 (batch statistics)")
+    for name in ("lr_g", "lr_d"):  # each a finite number > 0 (NaN fails every test)
+        if not (math.isfinite(getattr(config, name)) and getattr(config, name) > 0):
+            problems.append(f"{name} must be a finite number above 0, not {getattr(config, name)}")
+    for name in ("beta1", "beta2", "g_dropout", "d_dropout"):
+        if not 0 <= getattr(config, name) < 1:
+            problems.append(f"{name} must be in [0, 1), not {getattr(config, name)}")
+    if not (math.isfinite(config.gp_lambda) and config.gp_lambda >= 0):
+        problems.append(f"gp_lambda must be a finite number >= 0, not {config.gp_lambda}")
+    if not 0 < config.ema_decay <= 1:
+        problems.append(f"ema_decay must be in (0, 1], not {config.ema_decay}")
+    return problems
