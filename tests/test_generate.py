@@ -293,3 +293,59 @@ def test_filter_pool_holds_copies_not_views_of_the_generated_chunks(run, tmp_pat
     generate_dataset(run, tmp_path / "o", per_class=2, seed=1, filter_pool=3)
     assert len(handed) == 12
     assert all(image.base is None and kept is image for image, kept in handed)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--max-copy-rate", "2"], r"--max-copy-rate must be in \[0, 1\]"),
+        (["--seed", "-1"], "seed must be in 0.."),
+        (["--device", "gpu"], "device 'gpu': use auto, cpu, cuda or cuda:N"),
+    ],
+)
+def test_a_bad_option_leaves_an_earlier_generation_whole(run, tmp_path, capsys, options, message):
+    """A bad option pointed at a folder of an earlier generation deleted its manifest before
+    the option was checked (a bad seed or device was a traceback)."""
+    out = tmp_path / "o"
+    args = ["generate", "--run", str(run), "--out", str(out), "--per-class", "2", "--quiet"]
+    assert cli_main(args) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert cli_main([*args, *options]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and __import__("re").search(message, err)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert cli_main([*args[:4], str(tmp_path / "new"), *args[5:], "--seed", "-1"]) == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_rerun_in_another_format_or_without_a_filter_leaves_no_earlier_record(run, tmp_path):
+    out = tmp_path / "o"
+    generate_dataset(run, out, per_class=2, filter_pool=2)
+    assert (out / "manifest.csv").is_file() and (out / "filter.json").is_file()
+    generate_dataset(run, out, per_class=3, fmt="npz")
+    assert not (out / "manifest.csv").exists() and not (out / "filter.json").exists()
+    assert not list(out.rglob("*.png"))  # read as a class-folder source, they were the images
+    assert len(load_source(out / "synthetic.npz", size=16, channels=1)) == 3 * 2
+    generate_dataset(run, out, per_class=1)  # and back: fewer images than the npz held
+    assert not (out / "synthetic.npz").exists() and len(_digests(out)) == 2
+    generate_dataset(run, out, per_class=4)
+    generate_dataset(run, out, per_class=2)  # fewer PNGs: none left unlisted
+    data = load_source(out, size=16, channels=1)
+    assert len(data) == 4 and not data.problems
+
+
+def test_a_checkpoint_of_another_run_is_refused(run, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(GaunetError, match="is not inside --run"):
+        generate_dataset(other, tmp_path / "o", 2, checkpoint=run / "checkpoints" / "last.pt")
+    path = generate_dataset(run, tmp_path / "o", 2, checkpoint=run / "checkpoints" / "last.pt")
+    assert path.is_file()
+
+
+@pytest.mark.parametrize("out", ["grid", "grid.jpg", "."])
+def test_compare_wants_a_png_to_write(run, tmp_path, capsys, out):
+    target = str(tmp_path / out)
+    assert cli_main(["compare", "--runs", str(run), "--out", target]) == 2
+    assert "give a PNG file to write" in capsys.readouterr().err

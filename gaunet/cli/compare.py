@@ -38,9 +38,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gaunet.config import MAX_SEED
+    from gaunet.errors import GaunetError
     from gaunet.report.compare_grid import compare_grid
     from gaunet.trained_generator import load_generator
 
+    # checked before any run is loaded (a grid of several generators takes a while)
+    if not 0 <= args.seed <= MAX_SEED:
+        raise GaunetError(f"--seed must be in 0..{MAX_SEED}, not {args.seed}")
+    for option, path in (("--out", args.out), ("--losses", args.losses)):
+        if path and (Path(path).suffix.lower() != ".png" or Path(path).is_dir()):
+            raise GaunetError(f"{option} {path}: give a PNG file to write (ending in .png)")
     generators = [load_generator(run, device=args.device) for run in args.runs]
     out = compare_grid(generators, args.out, per_class=args.per_class, seed=args.seed)
     print(f"wrote {out}")
