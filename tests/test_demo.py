@@ -131,10 +131,29 @@ def test_other_settings_in_the_same_folder_are_refused(demo_dir: Path, capsys) -
     assert "was run with other" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args", [["--fraction", "0"], ["--seeds", "0"], ["--eval-images", "2"]])
-def test_cli_rejects_bad_budgets(args: list[str], tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path / "d"), *args]) == 2
-    assert "error" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--fraction", "0"], "--fraction must be in (0, 1]"),
+        (["--seeds", "0"], "--seeds and --epochs must be at least 1"),
+        (["--eval-images", "2"], "--eval-images at least 10"),
+        (["--minutes", "0"], "--minutes must be a number above 0"),
+        (["--minutes", "-1"], "--minutes must be a number above 0"),
+        (["--steps", "0"], "--steps must be at least 1"),
+        (["--classifiers", "resnet18,foo"], "unknown classifier 'foo'"),
+        (["--features", "vgg"], "unknown extractor 'vgg'"),
+        (["--data", "/no/such/data"], "/no/such/data: no such file or folder"),
+    ],
+)
+def test_bad_settings_are_refused_before_the_folder_is_pinned_to_them(
+    args: list[str], says: str, tmp_path: Path, capsys
+) -> None:
+    """Each was found at its own step (the classifiers after training and evaluation), by
+    then saved in demo.json, so the rerun with the fix was refused as other settings."""
+    out = tmp_path / "d"
+    assert main(["demo", "--out", str(out), *args]) == 2
+    assert says in capsys.readouterr().err
+    assert not (out / "demo.json").exists()
 
 
 def test_cli_defaults_are_the_documented_budget() -> None:

@@ -100,15 +100,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from gaunet.demo import Demo, DemoSettings
     from gaunet.device import resolve_device
-    from gaunet.errors import GaunetError
 
     resolve_device(args.device)  # `cuda` without CUDA: refused before anything is written
-    if not 0 < args.fraction <= 1:
-        raise GaunetError("--fraction must be in (0, 1]")
-    if args.jobs < 0:
-        raise GaunetError("--jobs must be 0 (one per CPU) or more")
-    if args.seeds < 1 or args.epochs < 1 or args.eval_images < 10:
-        raise GaunetError("--seeds and --epochs must be at least 1, --eval-images at least 10")
     settings = DemoSettings(
         data=str(args.data),
         out=str(args.out),

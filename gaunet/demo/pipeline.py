@@ -17,6 +17,7 @@ from gaunet.data import ImageSet, load_source, print_skip_summary, write_split
 from gaunet.data.splits import folder_split
 from gaunet.demo.layout import DemoFolder, read_if_done
 from gaunet.demo.settings import PINNED, STEPS, DemoSettings, resolve_demo_data
+from gaunet.errors import GaunetError
 from gaunet.io import pin_settings, write_json
 from gaunet.locking import folder_lock
 from gaunet.progress import progress
@@ -26,7 +27,13 @@ class Demo:
     """One demo folder. Each `step_*` method returns its one-line summary."""
 
     def __init__(self, settings: DemoSettings) -> None:
+        settings.check()  # before anything is read or written: the folder is pinned to them
         settings.data, self.data_note = resolve_demo_data(settings.data)
+        if (
+            not settings.data.startswith("phantom")
+            and not Path(settings.data).expanduser().exists()
+        ):
+            raise GaunetError(f"{settings.data}: no such file or folder")
         self.settings = settings
         self.out = Path(settings.out)
         self.folder = DemoFolder(self.out)

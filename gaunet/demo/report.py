@@ -98,7 +98,7 @@ def _dataset_section(folder: DemoFolder, settings: dict) -> str:
     )
 
 
-def _training_section(folder: DemoFolder, models: list[str]) -> str:
+def _training_section(folder: DemoFolder, models: list[str], size: object = "?") -> str:
     rows = []
     for model in models:
         info = read_if_done(folder.run(model) / "run.json") or {}
@@ -113,7 +113,7 @@ def _training_section(folder: DemoFolder, models: list[str]) -> str:
         "<h2>2. Training the generator</h2><p>GAU-Net is a U-Net generator that turns a real "
         "image of a class into a new image of the same class, trained against a critic that "
         "judges pairs of same-class images (Chen et al., arXiv 2101.04793). Here it is the "
-        "<code>cpu-tiny</code> preset (32 px, narrow), time-boxed for a laptop; the paper trains "
+        f"<code>cpu-tiny</code> preset ({size} px, narrow), time-boxed for a laptop; the paper trains "
         "256 px models on a GPU for much longer, so expect blurry images here.</p>"
         + table(["model", "training images", "steps", "minutes", "images/s", "rollbacks"], rows)
         + "<p>Adversarial losses do not fall steadily like a classifier's: the critic's loss "
@@ -294,7 +294,7 @@ def render_report(folder: str | Path) -> str:
         + "<p>What the demo did, step by step:</p>"
         + table(["step", "seconds", "result"], step_rows)
         + _dataset_section(folder, settings)
-        + _training_section(folder, models)
+        + _training_section(folder, models, settings.get("size", "?"))
         + _images_section(folder, models)
         + metrics_section(folder, models)
         + _downstream_section(folder)

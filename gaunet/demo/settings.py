@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gaunet.errors import GaunetError
 
 CLI_OPTIONS = (
     "minutes", "train_steps", "fraction", "size", "channels", "seed", "baselines", "eval_images",
@@ -95,3 +98,30 @@ class DemoSettings:
     @property
     def models(self) -> list[str]:
         return demo_models(self.baselines)
+
+    def check(self) -> None:
+        """Every setting in its range and every name known, before a demo folder is written:
+        found at its own step, a bad one had already pinned the folder to it (the rerun with
+        the fix was refused as other settings), some after minutes of training."""
+        from gaunet.downstream.classifiers import check_classifiers
+        from gaunet.metrics.features import EXTRACTORS
+
+        problems = []
+        if not 0 < self.fraction <= 1:
+            problems.append(f"--fraction must be in (0, 1], not {self.fraction}")
+        if self.jobs < 0:
+            problems.append("--jobs must be 0 (one per CPU) or more")
+        if self.seeds < 1 or self.epochs < 1 or self.eval_images < 10:
+            problems.append("--seeds and --epochs must be at least 1, --eval-images at least 10")
+        if self.train_steps is not None and self.train_steps < 1:
+            problems.append(f"--steps must be at least 1, not {self.train_steps}")
+        if self.train_steps is None and not (0 < self.minutes < math.inf):
+            problems.append(f"--minutes must be a number above 0, not {self.minutes}")
+        unknown = [f for f in self.features if f not in EXTRACTORS]
+        if unknown:
+            problems.append(
+                f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})"
+            )
+        if problems:
+            raise GaunetError("; ".join(problems))
+        check_classifiers(self.classifiers)
