@@ -31,6 +31,13 @@ from gaunet.class_filter import (
 )
 from gaunet.data.imageset import from_unit_range
 from gaunet.errors import GaunetError, GaunetWarning, os_error, writable_folder
+from gaunet.generation_setup import (
+    check_request,
+    checkpoint_of,
+    class_counts,
+    remove_earlier_generation,
+    skip_unpaired,
+)
 from gaunet.io import human_bytes, write_atomic, write_json, write_npz
 from gaunet.locking import folder_lock
 from gaunet.privacy import CANDIDATE_FACTOR, CopyFilter, folder_names, inside
@@ -87,10 +94,10 @@ def generate_dataset(
     A generation that fails (disk full, no permission) raises GaunetError naming the file, and
     leaves no manifest and no partial file: the manifest is written last, atomically, and
     only lists files that exist."""
-    _check_request(fmt, per_class, batch_size, seed, max_copy_rate)
+    check_request(fmt, per_class, batch_size, seed, max_copy_rate)
     check_filter_pool(filter_pool, max_copy_rate)
-    gen = load_generator(_checkpoint_of(run, checkpoint), device=device, noise_scale=noise_scale)
-    per_class = class_counts(per_class, len(gen.class_names))
+    gen = load_generator(checkpoint_of(run, checkpoint), device=device, noise_scale=noise_scale)
+    per_class = skip_unpaired(gen, class_counts(per_class, len(gen.class_names)))
     check_disk_room(out, max(per_class), len(gen.class_names), gen.size, gen.channels, fmt)
     out = writable_folder(out)
     choice = _Choice(max_copy_rate, filter_pool, "auto" if device is None else str(device))
@@ -113,7 +120,7 @@ def _write_dataset(gen, out, per_class, seed, fmt, batch_size, choice, keep_sour
     if warning:
         warnings.warn(warning, GaunetWarning, stacklevel=3)  # generate_dataset's caller
     manifest = out / ("manifest.csv" if fmt == "png" else "provenance.csv")
-    _remove_earlier_generation(out)
+    remove_earlier_generation(out)
     written_files = 0
     try:
         rows_out, arrays, names = _generate(gen, out, per_class, seed, fmt, batch_size, choice)
@@ -124,85 +131,6 @@ def _write_dataset(gen, out, per_class, seed, fmt, batch_size, choice, keep_sour
     except OSError as error:
         raise GaunetError(_stopped_message(error, written_files, fmt)) from None
     return manifest
-
-
-EARLIER_RECORDS = (
-    "manifest.csv", "provenance.csv", "filter.json", "copy_filter.json", "source_ids.csv"
-)  # fmt: skip
-
-
-def _remove_earlier_generation(out: Path) -> None:
-    """What an earlier generation into `out` wrote: the images its manifest lists, its npz and
-    its records. Left, they would be read as this generation's (a PNG folder without its
-    manifest is a class-folder source), listed as unlabelled files, or describe a filter this
-    generation did not apply. Only files gaunet wrote are removed."""
-    listed: list[Path] = []
-    if (out / "manifest.csv").is_file():
-        with open(out / "manifest.csv", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        root = out.resolve()
-        listed = [
-            path for row in rows if row.get("path")
-            if (path := (out / row["path"]).resolve()).is_relative_to(root)
-        ]  # fmt: skip
-    for path in [*listed, out / "synthetic.npz", *(out / name for name in EARLIER_RECORDS)]:
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as error:
-            raise GaunetError(os_error(error, path, "cannot replace")) from None
-    for folder in {path.parent for path in listed} - {out.resolve()}:
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-
-
-def _checkpoint_of(run: str | Path, checkpoint: str | Path | None) -> Path:
-    """The checkpoint to sample: `checkpoint` when given, which must belong to `run` (its
-    training images and split are the run's), else the run's last."""
-    if checkpoint is None:
-        return Path(run)
-    where = Path(checkpoint).expanduser().resolve()
-    if not where.is_relative_to(Path(run).expanduser().resolve()):
-        raise GaunetError(
-            f"--checkpoint {checkpoint} is not inside --run {run}: give the run folder the "
-            "checkpoint was written in (its training images and split come from there)"
-        )
-    return Path(checkpoint)
-
-
-def _check_request(
-    fmt: str,
-    per_class: int | Sequence[int],
-    batch_size: int,
-    seed: int = 0,
-    max_copy_rate: float | None = None,
-) -> None:
-    """Every option checked before anything is read or an earlier output touched."""
-    from gaunet.config import MAX_SEED
-
-    if not 0 <= seed <= MAX_SEED:
-        raise GaunetError(f"seed must be in 0..{MAX_SEED}, not {seed}")
-    if max_copy_rate is not None and not 0.0 <= max_copy_rate <= 1.0:
-        raise GaunetError(f"--max-copy-rate must be in [0, 1], not {max_copy_rate}")
-    if fmt not in ("png", "npz"):
-        raise GaunetError(f"format must be png or npz, not {fmt!r}")
-    if isinstance(per_class, int) and per_class < 1:
-        raise GaunetError(f"per_class must be at least 1, not {per_class}")
-    if not isinstance(per_class, int) and (min(per_class, default=-1) < 0 or sum(per_class) < 1):
-        raise GaunetError(f"per_class counts must be >= 0 with at least one image: {per_class}")
-    if batch_size < 1:
-        raise GaunetError(f"batch size must be at least 1, not {batch_size}")
-
-
-def class_counts(per_class: int | Sequence[int], classes: int) -> list[int]:
-    """One count per class: an int is the same for every class; a sequence (class index order)
-    lets an imbalanced dataset get only the images each class needs. Image k of a class depends
-    only on (seed, class, k), so a smaller count gives a prefix of the same images."""
-    if isinstance(per_class, int):
-        return [per_class] * classes
-    counts = [int(n) for n in per_class]
-    if len(counts) != classes:
-        raise GaunetError(f"per_class has {len(counts)} counts, the generator {classes} classes")
-    return counts
 
 
 # Share of the free disk a generation may fill: the rest stays for the system and other jobs.

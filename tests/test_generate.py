@@ -349,3 +349,35 @@ def test_compare_wants_a_png_to_write(run, tmp_path, capsys, out):
     target = str(tmp_path / out)
     assert cli_main(["compare", "--runs", str(run), "--out", target]) == 2
     assert "give a PNG file to write" in capsys.readouterr().err
+
+
+def test_a_class_with_one_training_image_is_named_and_not_generated(tmp_path):
+    """The pair sampler leaves such a class out, so the generator never trains on it (its
+    class embedding stays as initialised); it was generated anyway, without a word."""
+    import warnings as _warnings
+
+    from train_helpers import PHANTOM, TINY
+
+    from gaunet.data import ImageSet
+    from gaunet.errors import GaunetWarning
+    from gaunet.training import train
+
+    base = load_source(PHANTOM, size=16, channels=1)
+    labels = np.asarray([0] * 6 + [1] * 6 + [2])
+    rows = np.concatenate(
+        [np.flatnonzero(base.labels == 0)[:6], np.flatnonzero(base.labels == 1)[:7]]
+    )
+    data = ImageSet(
+        images=base.images[rows], labels=labels, class_names=["a", "b", "c"],
+        groups=base.groups[rows], ids=base.ids[rows], split=np.full(13, "train"),
+    )  # fmt: skip
+    with pytest.warns(GaunetWarning, match="'c' have fewer than 2 training images"):
+        run = train(data, tmp_path / "run", config="cpu-tiny", overrides=TINY, steps=2)
+    assert json.loads((run / "run.json").read_text())["unpaired_classes"] == ["c"]
+    with pytest.warns(GaunetWarning, match="'c' left out"):
+        manifest = generate_dataset(run, tmp_path / "g", per_class=2)
+    with open(manifest, newline="") as handle:
+        assert sorted(row["class"] for row in csv.DictReader(handle)) == ["a", "a", "b", "b"]
+    with _warnings.catch_warnings(), pytest.raises(GaunetError, match="never trained on"):
+        _warnings.simplefilter("ignore")
+        generate_dataset(run, tmp_path / "h", per_class=[0, 0, 3])

@@ -171,3 +171,15 @@ def test_cli_refuses_zero_draws_in_one_line(tmp_path: Path, capsys) -> None:
     assert cli_main([*args, "--arms", "gaunet", "--synthetic-draws", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--synthetic-draws 0" in err
+
+
+@pytest.mark.parametrize("lever", [dict(synthetic_smoothing=0.2), dict(synthetic_weight=0.5)])
+def test_pretrain_refuses_the_levers_it_would_not_apply(lever):
+    """Both were accepted and pinned with `pretrain`, whose stages never applied them."""
+    from gaunet.downstream.benchmark import BenchmarkSettings, check_synthetic_draws
+    from gaunet.errors import GaunetError
+
+    settings = BenchmarkSettings(data="phantom", synthetic_schedule="pretrain", **lever)
+    with pytest.raises(GaunetError, match="apply with --synthetic-schedule mix only"):
+        check_synthetic_draws(settings)
+    check_synthetic_draws(BenchmarkSettings(data="phantom", **lever))  # mix: fine

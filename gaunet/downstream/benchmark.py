@@ -325,6 +325,13 @@ def check_synthetic_draws(settings: BenchmarkSettings) -> None:
             "--synthetic-draws > 1 needs --synthetic-schedule mix: pretraining on the synthetic "
             "images alone has no real images to rotate the draws beside"
         )
+    if settings.synthetic_schedule == "pretrain" and (
+        settings.synthetic_smoothing or settings.synthetic_weight != 1.0
+    ):  # both were accepted and pinned, and silently not applied
+        raise GaunetError(
+            "--synthetic-smoothing and --synthetic-weight apply with --synthetic-schedule mix "
+            "only: pretrain's first stage trains on the synthetic images alone, hard labels"
+        )
 
 
 def _check_snapshot_selection(settings: BenchmarkSettings, arms: list[Arm]) -> None:

@@ -12,8 +12,10 @@ augments each training batch on the fly.
 On a GPU (`device`), pairing holds by construction: the caller builds and initialises the
 network on the CPU under the seed and fit_network moves it; the batch order and the classic
 augmentation's parameters are drawn from a CPU generator and only the indexed batch lives on
-the device. So every arm of one seed starts from the same weights and sees the same batches on
-any device, and CPU results are bit-identical to a run without `device`. cuDNN kernels are not
+the device. So every arm of one seed starts from the same weights on any device, and arms of
+one training set size and augmentation setting see the same batches (classic augmentation
+draws from the batch order's generator, so `classic` and `none` share only the first epoch's
+order); CPU results are bit-identical to a run without `device`. cuDNN kernels are not
 bit-reproducible, so GPU numbers agree with CPU ones within the spread over seeds, not exactly.
 """
 

@@ -234,6 +234,7 @@ class Trainer(Stepper, RunLoop):
                 "init_from": self.warm_start,
                 "precision": self.precision,
                 "precision_reason": self.precision_reason,
+                "unpaired_classes": self.unpaired_classes,  # never trained on: generate skips
                 "cuda_graphs": self.graphs is not None,
                 "cuda_graphs_reason": self.graphs_reason,
                 # graph mode: first warm-up step -> graphs captured (this invocation)

@@ -5,8 +5,10 @@ folder, checkpoints, rollbacks) is loop.py; what each step computes is the famil
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -14,12 +16,21 @@ from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.pairs import PairSampler
 from gaunet.device import resolve_device
+from gaunet.errors import GaunetWarning
 from gaunet.precision import resolve_precision
 from gaunet.training.batches import DeviceBatches
 from gaunet.training.distributed import Distributed
 from gaunet.training.ema import EMA
 from gaunet.training.graphs import GraphedIterations, IterationGraphs, graphs_decision
 from gaunet.training.loss import Batch, build_family
+
+
+def unpaired_message(names: list[str]) -> str:
+    return (
+        f"class(es) {', '.join(map(repr, names))} have fewer than 2 training images: the "
+        "generator never trains on them (a pair needs two images of a class), so `gaunet "
+        "generate` leaves them out; add images of them or merge them into another class"
+    )
 
 
 class Stepper(GraphedIterations):
@@ -43,6 +54,10 @@ class Stepper(GraphedIterations):
             rank=self.dist.rank,
             world_size=self.dist.world_size,
         )
+        counts = np.bincount(data.labels, minlength=data.num_classes)
+        self.unpaired_classes = [data.class_names[c] for c in np.flatnonzero(counts < 2)]
+        if self.unpaired_classes and dist.is_main:
+            warnings.warn(unpaired_message(self.unpaired_classes), GaunetWarning, stacklevel=2)
         self.batches = DeviceBatches(
             data, self.sampler, self.device, cfg.batch_size, cfg.n_critic + 1, cfg.channels_last
         )

@@ -1,0 +1,115 @@
+"""What `gaunet generate` settles before it draws an image: every option checked (before an
+earlier generation in the folder is touched), the checkpoint (of the run given), the classes
+it can draw (not those the generator never trained on), and the earlier generation's files
+out of the way."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gaunet.errors import GaunetError, GaunetWarning, os_error
+
+EARLIER_RECORDS = (
+    "manifest.csv", "provenance.csv", "filter.json", "copy_filter.json", "source_ids.csv"
+)  # fmt: skip
+
+
+def remove_earlier_generation(out: Path) -> None:
+    """What an earlier generation into `out` wrote: the images its manifest lists, its npz and
+    its records. Left, they would be read as this generation's (a PNG folder without its
+    manifest is a class-folder source), listed as unlabelled files, or describe a filter this
+    generation did not apply. Only files gaunet wrote are removed."""
+    listed: list[Path] = []
+    if (out / "manifest.csv").is_file():
+        with open(out / "manifest.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        root = out.resolve()
+        listed = [
+            path for row in rows if row.get("path")
+            if (path := (out / row["path"]).resolve()).is_relative_to(root)
+        ]  # fmt: skip
+    for path in [*listed, out / "synthetic.npz", *(out / name for name in EARLIER_RECORDS)]:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            raise GaunetError(os_error(error, path, "cannot replace")) from None
+    for folder in {path.parent for path in listed} - {out.resolve()}:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def skip_unpaired(gen, counts: list[int]) -> list[int]:
+    """No images of a class with fewer than 2 training images: the generator never trained
+    on it (its class embedding is as initialised), so its images would only look labelled."""
+    try:
+        train = np.bincount(gen.train_images.labels, minlength=len(gen.class_names))
+    except GaunetError:  # no training images beside the checkpoint: nothing to tell by
+        return counts
+    unpaired = [c for c in range(len(counts)) if train[c] < 2 and counts[c]]
+    if not unpaired:
+        return counts
+    names = ", ".join(repr(gen.class_names[c]) for c in unpaired)
+    if len(unpaired) == sum(1 for n in counts if n):
+        raise GaunetError(f"class(es) {names}: fewer than 2 training images, never trained on")
+    warnings.warn(
+        f"class(es) {names} left out: fewer than 2 training images, so the generator never "
+        "trained on them",
+        GaunetWarning,
+        stacklevel=3,
+    )
+    return [0 if c in unpaired else n for c, n in enumerate(counts)]
+
+
+def checkpoint_of(run: str | Path, checkpoint: str | Path | None) -> Path:
+    """The checkpoint to sample: `checkpoint` when given, which must belong to `run` (its
+    training images and split are the run's), else the run's last."""
+    if checkpoint is None:
+        return Path(run)
+    where = Path(checkpoint).expanduser().resolve()
+    if not where.is_relative_to(Path(run).expanduser().resolve()):
+        raise GaunetError(
+            f"--checkpoint {checkpoint} is not inside --run {run}: give the run folder the "
+            "checkpoint was written in (its training images and split come from there)"
+        )
+    return Path(checkpoint)
+
+
+def check_request(
+    fmt: str,
+    per_class: int | Sequence[int],
+    batch_size: int,
+    seed: int = 0,
+    max_copy_rate: float | None = None,
+) -> None:
+    """Every option checked before anything is read or an earlier output touched."""
+    from gaunet.config import MAX_SEED
+
+    if not 0 <= seed <= MAX_SEED:
+        raise GaunetError(f"seed must be in 0..{MAX_SEED}, not {seed}")
+    if max_copy_rate is not None and not 0.0 <= max_copy_rate <= 1.0:
+        raise GaunetError(f"--max-copy-rate must be in [0, 1], not {max_copy_rate}")
+    if fmt not in ("png", "npz"):
+        raise GaunetError(f"format must be png or npz, not {fmt!r}")
+    if isinstance(per_class, int) and per_class < 1:
+        raise GaunetError(f"per_class must be at least 1, not {per_class}")
+    if not isinstance(per_class, int) and (min(per_class, default=-1) < 0 or sum(per_class) < 1):
+        raise GaunetError(f"per_class counts must be >= 0 with at least one image: {per_class}")
+    if batch_size < 1:
+        raise GaunetError(f"batch size must be at least 1, not {batch_size}")
+
+
+def class_counts(per_class: int | Sequence[int], classes: int) -> list[int]:
+    """One count per class: an int is the same for every class; a sequence (class index order)
+    lets an imbalanced dataset get only the images each class needs. Image k of a class depends
+    only on (seed, class, k), so a smaller count gives a prefix of the same images."""
+    if isinstance(per_class, int):
+        return [per_class] * classes
+    counts = [int(n) for n in per_class]
+    if len(counts) != classes:
+        raise GaunetError(f"per_class has {len(counts)} counts, the generator {classes} classes")
+    return counts
