@@ -187,12 +187,14 @@ def _number(value: object) -> str:
 
 
 def _gain(stat: dict | None) -> str:
-    if not stat:
+    """`+1.2 [-0.3, +2.7] p=0.1`; the mean alone where there is no interval (no spread)."""
+    if not stat or stat.get("mean") is None:
         return "-"
     p = stat.get("p")
-    return f"{100 * stat['mean']:+.1f} [{100 * stat['low']:+.1f}, {100 * stat['high']:+.1f}]" + (
-        "" if p is None else f" p={p:.2g}"
-    )
+    p = "" if p is None or p != p else f" p={p:.2g}"
+    if stat.get("low") is None or stat.get("high") is None or stat["low"] != stat["low"]:
+        return f"{100 * stat['mean']:+.1f} (no interval: no spread){p}"
+    return f"{100 * stat['mean']:+.1f} [{100 * stat['low']:+.1f}, {100 * stat['high']:+.1f}]{p}"
 
 
 def markdown(args: argparse.Namespace, rows: list[dict]) -> str:

@@ -277,9 +277,9 @@ def pooled_rows(pooled: dict) -> list[dict]:
                 }
                 if stat:
                     row |= {
-                        "mean": 100 * stat["mean"],
-                        "low": 100 * stat["low"],
-                        "high": 100 * stat["high"],
+                        "mean": _points(stat["mean"]),
+                        "low": _points(stat["low"]),  # None: the subsets gave no interval
+                        "high": _points(stat["high"]),
                         "p": stat.get("p"),
                         "n": stat.get("n"),
                         "per_subset": [100 * v for v in stat["per_subset"]],
@@ -287,6 +287,11 @@ def pooled_rows(pooled: dict) -> list[dict]:
                 rows.append(row)
     order = {label: k for k, (_, _, label) in enumerate(COMPARISONS)}
     return sorted(rows, key=lambda r: (r["classifier"], r["fraction"], order[r["comparison"]]))
+
+
+def _points(value: float | None) -> float | None:
+    """A fraction as percentage points; None stays None (JSON's NaN: no value)."""
+    return None if value is None or not math.isfinite(value) else 100 * value
 
 
 def _cell(value: object, form: str) -> str:
@@ -371,7 +376,8 @@ def markdown(report: dict) -> str:
     ]
     for row in report["pooled"]:
         if "mean" in row:
-            stat = {k: row[k] / 100 for k in ("mean", "low", "high")} | {"p": row["p"]}
+            stat = {k: None if row[k] is None else row[k] / 100 for k in ("mean", "low", "high")}
+            stat["p"] = row["p"]
             per, pooled = ", ".join(f"{v:+.1f}" for v in row["per_subset"]), _gain(stat)
         else:
             per, pooled = "-", "- (not in pooled.json)"

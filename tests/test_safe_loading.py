@@ -85,9 +85,11 @@ def test_load_checkpoint_and_load_generator_refuse(tmp_path, container, via):
 
 def test_cli_generate_with_malicious_checkpoint_refuses(run, tmp_path, capsys):
     marker = tmp_path / "pwned"
-    evil = _plant(tmp_path / "evil.pt", _malicious_bytes(marker, "system", "zip"))
+    copy = tmp_path / "run"  # a checkpoint is taken from its own run folder only
+    shutil.copytree(run, copy)
+    evil = _plant(copy / "checkpoints" / "evil.pt", _malicious_bytes(marker, "system", "zip"))
     out = tmp_path / "out"
-    command = ["generate", "--run", str(run), "--out", str(out), "--per-class", "1"]
+    command = ["generate", "--run", str(copy), "--out", str(out), "--per-class", "1"]
     assert cli_main([*command, "--checkpoint", str(evil)]) == 2
     message = capsys.readouterr().err.strip()
     assert message.startswith("gaunet generate: error:") and "refused" in message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from data_helpers import clear_ids, make_tree, partition, pattern, write_image
@@ -146,3 +148,65 @@ def test_an_exif_rotated_image_is_read_as_a_viewer_shows_it(tmp_path):
     assert data.info["sizes"] == {"24x16": 4}  # width x height as stored
     assert data.images[0, 0, :, -2:].min() > 200 and data.images[0, 0, :, :2].max() < 50
     assert shown[:, -4:].min() == 255
+
+
+def test_a_file_replaced_keeping_its_size_and_mtime_is_decoded_again(tmp_path):
+    """`cp -p` (or an archive that stores whole seconds) keeps size and mtime: the cache key
+    also holds ctime and inode, which no copy keeps."""
+    import os
+    import shutil
+
+    make_tree(tmp_path / "src", {"a": 2, "b": 2}, suffix=".bmp")  # BMP: one size per shape
+    first = load_source(tmp_path / "src", size=16)
+    target = sorted((tmp_path / "src" / "a").iterdir())[0]
+    stat = target.stat()
+    write_image(tmp_path / "other.bmp", seed=77)
+    shutil.copyfile(tmp_path / "other.bmp", tmp_path / "other-same-size.bmp")
+    assert (tmp_path / "other.bmp").stat().st_size == stat.st_size
+    os.replace(tmp_path / "other-same-size.bmp", target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    second = load_source(tmp_path / "src", size=16)
+    assert second.info["cache"] != first.info["cache"]
+    assert not np.array_equal(first.images, second.images)
+
+
+def test_the_cache_keeps_one_entry_per_source_and_none_from_other_reader_code(
+    tmp_path, monkeypatch
+):
+    import gaunet.data.cache as cache
+
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    load_source(tmp_path / "src", size=16)
+    write_image(tmp_path / "src" / "a" / "new.png", seed=5)
+    second = load_source(tmp_path / "src", size=16)
+    entries = list((tmp_path / "cache").glob("folder-src-*.npz"))
+    assert [p.name for p in entries] == [Path(second.info["cache"]).name]  # the older removed
+    cache.reader_fingerprint.cache_clear()
+    monkeypatch.setattr(cache, "reader_fingerprint", lambda: "another-gaunet")
+    third = load_source(tmp_path / "src", size=16)
+    assert third.info["cache"] != second.info["cache"]  # decoded again, not read back
+
+
+def test_an_unreadable_cache_folder_only_costs_speed(tmp_path, monkeypatch):
+    from pathlib import Path as _Path
+
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    original = _Path.is_file
+
+    def denied(self):
+        if "cache" in self.parts:
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self)
+
+    monkeypatch.setattr(_Path, "is_file", denied)
+    assert len(load_source(tmp_path / "src", size=16)) == 4
+
+
+def test_a_folder_named_phantom_is_not_taken_for_the_built_in_set(tmp_path, monkeypatch):
+    from gaunet.data import SourceError
+
+    monkeypatch.chdir(tmp_path)
+    make_tree(tmp_path / "phantom", {"a": 2, "b": 2})
+    with pytest.raises(SourceError, match="write ./phantom for the path"):
+        load_source("phantom", size=16)
+    assert len(load_source("./phantom", size=16)) == 4

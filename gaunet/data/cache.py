@@ -1,8 +1,10 @@
 """The decoded-array cache: decode and resize a file source once per (source, size, channels).
 
-Key: a hash of everything that changes the result (reader version, the file list with each
-file's size and mtime, labels, size, channels, reader options), so an edited, added or removed
-file makes a new entry instead of a stale hit. Entries are uncompressed .npz written atomically
+Key: a hash of everything that changes the result (the readers' own code, the file list with
+each file's size, mtime, ctime and inode, labels, size, channels, reader options), so an
+edited, added or removed file, or another gaunet, makes a new entry instead of a stale hit.
+Saving an entry removes the older entries of the same source at the same size and channels
+(and temporaries a killed write left over a day ago), so the cache does not grow with edits. Entries are uncompressed .npz written atomically
 (gaunet.io.write_npz), so an interrupted write never leaves a half file under the real name; a
 file that does not load is ignored and rebuilt.
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +28,19 @@ from gaunet.data.imageset import ImageSet, Problem
 from gaunet.data.readers.items import safe_text
 from gaunet.io import write_npz
 
-CACHE_VERSION = 2  # 2: opaque ids and groups, no file names
+CACHE_VERSION = 3  # 2: opaque ids and groups, no file names; 3: the readers' code in the key
+STALE_TEMPORARY_SECONDS = 24 * 3600
+
+
+@lru_cache(maxsize=1)
+def reader_fingerprint() -> str:
+    """A digest of the code that turns files into pixels (readers/, prepare.py): a gaunet
+    that decodes otherwise never reads an entry an older one wrote."""
+    digest = hashlib.sha256()
+    data = Path(__file__).parent
+    for path in sorted([*(data / "readers").glob("*.py"), data / "prepare.py"]):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def cache_dir() -> Path | None:
@@ -37,16 +53,20 @@ def cache_dir() -> Path | None:
 
 def cache_key(identity: object) -> str:
     """A short hex digest of a JSON-able description of the source."""
-    text = json.dumps([CACHE_VERSION, identity], sort_keys=True, default=str)
+    text = json.dumps([CACHE_VERSION, reader_fingerprint(), identity], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def cache_path(kind: str, name: str, key: str, size: int, channels: int) -> Path | None:
+def cache_path(kind: str, source: str, key: str, size: int, channels: int) -> Path | None:
+    """`KIND-NAME-WHERE-Spx-Cch-KEY.npz`: NAME the source's own name, WHERE a digest of its
+    absolute path (two sources of one name are two sets of entries), KEY its content's."""
     root = cache_dir()
     if root is None:
         return None
+    name = Path(source).name
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40] or "source"
-    return root / f"{kind}-{safe}-{size}px-{channels}ch-{key}.npz"
+    where = hashlib.sha256(os.path.abspath(os.path.expanduser(source)).encode()).hexdigest()[:8]
+    return root / f"{kind}-{safe}-{where}-{size}px-{channels}ch-{key}.npz"
 
 
 def _mask(reason: str, path: str) -> str:
@@ -67,9 +87,11 @@ def load_cached(
     file_paths: the source's files in item order; scan_problems: the problems found while
     listing them (not stored: they are found again before the cache is looked up).
     """
-    if path is None or not path.is_file():
+    if path is None:
         return None
-    try:
+    try:  # an unreadable cache folder (another user's, no permission) only costs speed
+        if not path.is_file():
+            return None
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             split = archive["split"] if meta["has_split"] else None
@@ -130,4 +152,20 @@ def save_cached(
             meta=np.asarray(json.dumps(meta)),
         )
     except OSError:  # write_npz leaves no temporary behind
+        return
+    _remove_older(path)
+
+
+def _remove_older(path: Path) -> None:
+    """The other entries of this source at this size and channels (made before a file was
+    edited, added or removed; or by another gaunet), and temporaries of killed writes."""
+    prefix = path.name[: path.name.rindex("-") + 1]  # all but the key
+    now = time.time()
+    try:
+        for other in path.parent.iterdir():
+            older = other.name.startswith(prefix) and other.name != path.name
+            leftover = other.name.startswith(".") and ".npz.tmp" in other.name
+            if older or (leftover and now - other.stat().st_mtime > STALE_TEMPORARY_SECONDS):
+                other.unlink(missing_ok=True)
+    except OSError:  # another process's entry, a read-only folder: left as it is
         pass

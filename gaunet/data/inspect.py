@@ -211,14 +211,17 @@ def write_sheet(data: ImageSet, path: Path, seed: int = 0) -> None:
     from PIL import Image, ImageDraw
 
     rng = np.random.default_rng(seed)
-    label_width = 10 + 7 * max(len(c) for c in data.class_names)
+    # each row labelled `k name`: the default font draws letters outside ASCII as boxes, and
+    # the number keeps two such classes apart (the order of `data inspect`'s counts)
+    labels = [f"{k} {name}" for k, name in enumerate(data.class_names)]
+    label_width = 10 + 7 * max(len(c) for c in labels)
     sheet = Image.new(
         "RGB",
         (label_width + SHEET_SAMPLES * SHEET_TILE, data.num_classes * SHEET_TILE),
         "white",
     )
     draw = ImageDraw.Draw(sheet)
-    for k, name in enumerate(data.class_names):
+    for k, name in enumerate(labels):
         top = k * SHEET_TILE
         draw.text((5, top + SHEET_TILE // 2 - 6), name, fill="black")
         members = np.flatnonzero(data.labels == k)
@@ -229,7 +232,7 @@ def write_sheet(data: ImageSet, path: Path, seed: int = 0) -> None:
             tile = tile.convert("RGB").resize((SHEET_TILE - 2, SHEET_TILE - 2))
             sheet.paste(tile, (label_width + column * SHEET_TILE + 1, top + 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+    sheet.save(path, format="PNG")  # whatever the name ends in
 
 
 def run_inspect(args: argparse.Namespace) -> int:

@@ -100,6 +100,11 @@ def _load(
         raise SourceError(f"size must be at least 8 pixels, not {size}")
     text = str(spec)
     if text == "phantom" or text.startswith("phantom:"):
+        if Path(text).exists():  # a folder or file of that name beside the built-in set
+            raise SourceError(
+                f"{text!r} is both the built-in synthetic set and a path here: write ./{text} "
+                "for the path (or run elsewhere for the built-in set)"
+            )
         try:
             return load_phantom(text, size, channels)
         except ValueError as error:

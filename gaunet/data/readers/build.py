@@ -25,8 +25,8 @@ def _identity(items: list[Item], options: ReadOptions) -> list:
     rows = []
     for item in items:
         try:
-            stat = item.path.stat()
-            stamp = (stat.st_size, stat.st_mtime_ns)
+            stat = item.path.stat()  # ctime and inode: `cp -p` keeps size and mtime, and
+            stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)  # chmod too
         except OSError:
             stamp = None
         rows.append(
@@ -189,7 +189,7 @@ def build_imageset(
     scan_problems = list(problems)
     identity = [kind, source, class_names, [str(p) for p in problems], min_per_class, clear_ids]
     key = cache_key(identity + _identity(items, options))
-    path = cache_path(kind, Path(source).name, key, options.size, options.channels)
+    path = cache_path(kind, source, key, options.size, options.channels)
     file_paths = [str(item.path) for item in items]
     cached = load_cached(path, file_paths, scan_problems)
     if cached is not None:
