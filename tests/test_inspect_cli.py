@@ -68,6 +68,9 @@ def test_sheet_has_one_row_per_class(tmp_path, capsys):
     image = np.asarray(Image.open(sheet).convert("L"))
     assert image.shape[0] == 3 * 96  # three class rows
     assert image[:, -90:].std() > 5  # samples were pasted, not a blank canvas
+    bare = tmp_path / "sheet_without_suffix"  # was a traceback, and the report was lost
+    code, out, _ = _inspect(capsys, "phantom:n=10,classes=3", "--size", "16", "--sheet", str(bare))
+    assert code == 0 and "images" in out and Image.open(bare).format == "PNG"
 
 
 def test_official_split_shown_for_npz(tmp_path, capsys):
