@@ -223,3 +223,24 @@ def test_a_fraction_with_more_digits_than_stored_is_found_again(tmp_path: Path) 
     assert len(_rows(rerun)) == 2 * 2 * len(METRICS)  # nothing computed twice
     entries = json.loads((tmp_path / "summary.json").read_text())["entries"]
     assert {round(float(e["fraction"]), 6) for e in entries} == {0.333333, 1.0}
+
+
+def test_a_resumed_generator_gets_what_is_left_of_its_minutes(tmp_path: Path) -> None:
+    """An interrupted generator got the whole --gen-minutes again on every resume."""
+    from gaunet.data import load_source
+    from gaunet.downstream.arms import parse_arms
+    from gaunet.downstream.generator_arms import GeneratorArms, minutes_left
+
+    (arm,) = parse_arms(["gaunet"])
+    subset = load_source(DATA, size=16, channels=1)
+    arms = GeneratorArms(tmp_path, gen_minutes=5.0)
+    assert arms.training_job(arm, 1.0, subset).minutes is None  # a new run: the whole budget
+    folder = tmp_path / "generators" / "gaunet-f1-s0"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last.pt").write_bytes(b"")
+    (folder / "run.json").write_text(json.dumps({"wall_seconds": 120.0}))
+    job = arms.training_job(arm, 1.0, subset)
+    assert job.resume and job.minutes == pytest.approx(3.0)
+    (folder / "run.json").write_text(json.dumps({"wall_seconds": 600.0}))
+    assert minutes_left(5.0, folder / "run.json") == pytest.approx(0.05)  # spent: a moment
+    assert minutes_left(None, folder / "run.json") is None

@@ -290,7 +290,9 @@ def train_generators_together(
                 config=settings.gen_config,
                 overrides=jobs[0].overrides,
                 steps=settings.gen_steps,
-                minutes=settings.gen_minutes,
+                # a resumed stack gets what is left of its joint budget (its least-spent run's)
+                minutes=max((j.minutes for j in jobs if j.minutes is not None), default=None)
+                or settings.gen_minutes,
                 seeds=[job.seed for job in jobs],
                 resume_hint=RESUME_HINT,
             )

@@ -105,10 +105,23 @@ class TrainingJob:
     record: Path
     arm: str
     fraction: float
+    minutes: float | None = None  # what is left of --gen-minutes (a resume spent some)
 
     def done(self, run: Path) -> None:
         payload = {"run": str(run), "arm": self.arm, "fraction": self.fraction}
         write_json(self.record, payload)  # atomic: a torn record would fail the next resume
+
+
+def minutes_left(budget: float | None, run_json: Path) -> float | None:
+    """What is left of a --gen-minutes `budget` for a run resumed after `run_json`'s
+    wall_seconds (a resume gets the rest, not a whole new budget); None without a budget."""
+    if not budget:
+        return budget
+    try:
+        spent = float(json.loads(run_json.read_text()).get("wall_seconds") or 0.0)
+    except (OSError, ValueError):
+        spent = 0.0
+    return max(budget - spent / 60.0, 0.05)
 
 
 @dataclass
@@ -210,6 +223,7 @@ class GeneratorArms:
             record=record,
             arm=arm.model,
             fraction=fraction,
+            minutes=minutes_left(self.gen_minutes, folder / "run.json") if started else None,
         )
 
     def _make(self, arm: Arm, fraction: float, subset: ImageSet) -> tuple:
@@ -231,7 +245,7 @@ class GeneratorArms:
                 config=self.gen_config,
                 overrides=job.overrides,
                 steps=self.gen_steps,
-                minutes=self.gen_minutes,
+                minutes=self.gen_minutes if job.minutes is None else job.minutes,
                 seed=job.seed,
                 resume_hint=RESUME_HINT,
             )
