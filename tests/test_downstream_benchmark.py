@@ -244,3 +244,32 @@ def test_a_resumed_generator_gets_what_is_left_of_its_minutes(tmp_path: Path) ->
     (folder / "run.json").write_text(json.dumps({"wall_seconds": 600.0}))
     assert minutes_left(5.0, folder / "run.json") == pytest.approx(0.05)  # spent: a moment
     assert minutes_left(None, folder / "run.json") is None
+
+
+def test_images_of_a_generator_retrained_in_place_are_made_again(tmp_path: Path) -> None:
+    """Deleting a generator's record (as a refusal advises) retrained it, but its synthetic
+    folder was reused: the new generator's images were never made."""
+    from gaunet.downstream.generator_arms import GeneratorArms
+    from gaunet.downstream.provenance import made_by_checkpoint
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt.sha256").write_text("aaa  last.pt\n")
+    folder = tmp_path / "synthetic"
+    folder.mkdir()
+    (folder / "manifest.csv").write_text("path,checkpoint_sha256\nx/1.png,aaa\n")
+    calls: list[Path] = []
+
+    def generate(run_path, out, **options):
+        calls.append(out)
+        return out / "manifest.csv"
+
+    arms = GeneratorArms(tmp_path, generate_fn=generate)
+    assert made_by_checkpoint(folder / "manifest.csv", run / "checkpoints")
+    arms._generated(run, folder, per_class=1, checkpoint=None)
+    assert calls == []  # the images are this checkpoint's: reused
+    (run / "checkpoints" / "last.pt.sha256").write_text("bbb  last.pt\n")  # retrained
+    arms._generated(run, folder, per_class=1, checkpoint=None)
+    assert calls == [folder]
+    (run / "checkpoints" / "last.pt.sha256").unlink()  # carried without checkpoints
+    assert made_by_checkpoint(folder / "manifest.csv", run / "checkpoints")

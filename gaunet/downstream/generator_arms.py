@@ -36,6 +36,7 @@ from gaunet.downstream.provenance import (
     check_run_matches,
     iter_synthetic,
     load_synthetic,
+    made_by_checkpoint,
 )
 from gaunet.errors import GaunetError
 from gaunet.io import write_json
@@ -322,7 +323,9 @@ class GeneratorArms:
         """The manifest of `per_class` images per class from `run` (its `checkpoint` if given),
         generated unless the folder already holds them."""
         manifest = folder / "manifest.csv"
-        if manifest.is_file():
+        if manifest.is_file() and made_by_checkpoint(
+            manifest, checkpoint or Path(run) / "checkpoints"
+        ):
             return manifest
         chosen: dict[str, Any] = {} if checkpoint is None else {"checkpoint": checkpoint}
         if self.noise_scale != 1.0:

@@ -97,3 +97,21 @@ def iter_synthetic(
     if len(short):
         c = int(short[0])
         raise GaunetError(f"{manifest}: {taken[c]} images of class {c}, {wanted[c]} needed")
+
+
+def made_by_checkpoint(manifest: Path, checkpoint: Path) -> bool:
+    """Whether a synthetic folder's images came from this checkpoint (a file, or a run's
+    checkpoints/ folder meaning its last.pt): its manifest's checkpoint_sha256 against the
+    checkpoint's sidecar. A generator retrained in place (after its record was deleted, as a
+    refusal advises) must not keep the images of the one before. True where no checkpoint is
+    left to compare with (a folder carried without them continues from its images)."""
+    if checkpoint.is_dir():
+        checkpoint = checkpoint / "last.pt"
+    sidecar = checkpoint.with_name(checkpoint.name + ".sha256")
+    try:
+        expected = sidecar.read_text().split()[0]
+        with open(manifest, newline="") as handle:
+            made = next(csv.DictReader(handle), {}).get("checkpoint_sha256")
+    except (OSError, IndexError):
+        return True
+    return not made or made == expected
