@@ -119,15 +119,17 @@ def pin_settings(
     for name in paths:
         if _same_file(saved.get(name), plain.get(name)):
             plain[name] = saved[name]
+    edited = []  # the same file name, its settings changed since (edited in place)
     for name, resolve in (resolved or {}).items():
         as_resolved = f"{name}_resolved"
         plain[as_resolved] = json.loads(json.dumps(resolve(plain[name]), default=jsonable))
-        if (
-            saved.get(name, plain[name]) != plain[name]
-            and saved.get(as_resolved) == plain[as_resolved]
-        ):
+        before, now = saved.get(as_resolved), plain[as_resolved]
+        if saved.get(name, plain[name]) != plain[name] and before == now:
             plain[name] = saved[name]
-    changed = [
+        elif saved.get(name) == plain[name] and isinstance(before, dict) and isinstance(now, dict):
+            if any(before[k] != now[k] for k in before.keys() & now.keys()):
+                edited.append(f"{name} settings (the file was edited since)")
+    changed = edited + [
         name
         for name in pinned
         if path.is_file()

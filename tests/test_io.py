@@ -148,6 +148,11 @@ def test_pin_settings_takes_a_carried_config_that_resolves_the_same_as_unchanged
 
     recorded = pin(first)
     assert recorded["gen_config_resolved"]["batch_size"] == 128
+    first.write_text("model: gaunet\nbatch_size: 64\n")  # edited in place: was not refused
+    with pytest.raises(GaunetError, match="other gen_config settings .the file was edited"):
+        pin(first)
+    first.write_text("model: gaunet\nbatch_size: 128\n")
+    assert pin(first) == recorded
     first.unlink()
     second.parent.mkdir()
     second.write_text("batch_size: 128\nmodel: gaunet\n")  # the same settings, written otherwise

@@ -21,7 +21,12 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-from gaunet.downstream.benchmark import PIN_DEFAULTS, PINNED, generator_settings
+from gaunet.downstream.benchmark import (
+    PIN_DEFAULTS,
+    PINNED,
+    RUN_FOLDER_KEYS,
+    generator_settings,
+)
 from gaunet.downstream.report import without_nan
 from gaunet.downstream.stats import METRICS, paired_difference
 from gaunet.errors import GaunetError
@@ -58,9 +63,10 @@ def check_poolable(folders: list[Path], settings: list[dict]) -> None:
             if key in VARYING:
                 continue
             a, b = first.get(key), other.get(key)
-            if key == "gen_config" and a != b:
-                a = generator_settings(a, snapshots_matter)
-                b = generator_settings(b, snapshots_matter)
+            if key == "gen_config":  # by the settings each folder recorded, else resolved now
+                a, b = (_recorded_config(x, snapshots_matter) for x in (first, other))
+                if isinstance(a, dict) and isinstance(b, dict):
+                    a, b = ({k: x[k] for k in a.keys() & b.keys()} for x in (a, b))
             if a != b:
                 raise GaunetError(
                     f"{folder}: setting {key!r} is {other.get(key)!r}, but {first.get(key)!r} "
@@ -75,6 +81,16 @@ def pooled_stat(per_subset: list[float]) -> dict:
     result = paired_difference(values, np.zeros_like(values))
     result["per_subset"] = [float(v) for v in values]
     return result
+
+
+def _recorded_config(settings: dict, snapshots_matter: bool) -> Any:
+    """A folder's generator config as the settings it recorded when it ran (a file edited
+    since, under the same name, is not what trained it); older folders: resolved now. Keys
+    a gaunet of one folder has and the other's lacks are not compared."""
+    recorded = settings.get("gen_config_resolved")
+    if not isinstance(recorded, dict):
+        return generator_settings(settings.get("gen_config"), snapshots_matter)
+    return {k: v for k, v in recorded.items() if snapshots_matter or k not in RUN_FOLDER_KEYS}
 
 
 def _keyed(summaries: list[dict]) -> list[dict]:
