@@ -93,7 +93,9 @@ def test_ctrl_c_saves_a_checkpoint_and_reraises(tmp_path, monkeypatch, capsys, h
     assert hint or "gaunet benchmark" not in err
 
 
-def test_non_finite_loss_rolls_back_and_is_counted(tmp_path, monkeypatch):
+def poison_generator_loss(monkeypatch, at: int, before=None) -> None:
+    """The generator loss of call `at` becomes NaN (its gradients poison the weights, so the
+    window's losses go non-finite and the run rolls back); `before(call)` runs first."""
     from gaunet.training.loss_gaunet import GaunetFamily
 
     original = GaunetFamily.generator_loss
@@ -101,13 +103,19 @@ def test_non_finite_loss_rolls_back_and_is_counted(tmp_path, monkeypatch):
 
     def poisoned(self, generator, critic, batch):
         calls["n"] += 1
+        if before is not None:
+            before(calls["n"])
         loss, stats = original(self, generator, critic, batch)
-        if calls["n"] == 7:  # inside the second log window: NaN gradients poison the weights
+        if calls["n"] == at:
             loss = loss * float("nan")
             stats = {"loss_g": loss.detach()}
         return loss, stats
 
     monkeypatch.setattr(GaunetFamily, "generator_loss", poisoned)
+
+
+def test_non_finite_loss_rolls_back_and_is_counted(tmp_path, monkeypatch):
+    poison_generator_loss(monkeypatch, at=7)  # inside the second log window
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run = tiny_train(tmp_path / "run", steps=15)
@@ -223,22 +231,11 @@ def test_precision_auto_is_resolved_once_per_run(tmp_path, monkeypatch, capsys):
 def test_a_rollback_does_not_count_the_time_before_its_checkpoint_twice(tmp_path, monkeypatch):
     import time
 
-    from gaunet.training.loss_gaunet import GaunetFamily
-
-    original = GaunetFamily.generator_loss
-    calls = {"n": 0}
-
-    def poisoned(self, generator, critic, batch):
-        calls["n"] += 1
-        loss, stats = original(self, generator, critic, batch)
-        if calls["n"] == 7:
+    def pause(call: int) -> None:
+        if call == 7:
             time.sleep(1.0)  # inside the wall time of step 8's checkpoint
-        if calls["n"] == 9:  # after the checkpoints of steps 2..8
-            loss = loss * float("nan")
-            stats = {"loss_g": loss.detach()}
-        return loss, stats
 
-    monkeypatch.setattr(GaunetFamily, "generator_loss", poisoned)
+    poison_generator_loss(monkeypatch, at=9, before=pause)  # after the checkpoints of 2..8
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
