@@ -193,3 +193,11 @@ def test_train_resume_refuses_a_config_it_would_ignore(tmp_path: Path, capsys) -
         assert f"--config {config} does not apply to --resume" in capsys.readouterr().err
     assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--quiet"]) == 0
     assert yaml.safe_load((run / "config.yaml").read_text())["lr_g"] == 1e-4
+
+
+def test_train_refuses_an_empty_out(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`--out "$RUN"` with RUN unset wrote a whole run into the current folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", PHANTOM, "--out", "", "--steps", "1"]) == 2
+    assert "--out is empty" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -273,3 +273,35 @@ def test_images_of_a_generator_retrained_in_place_are_made_again(tmp_path: Path)
     assert calls == [folder]
     (run / "checkpoints" / "last.pt.sha256").unlink()  # carried without checkpoints
     assert made_by_checkpoint(folder / "manifest.csv", run / "checkpoints")
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--arms", ","], "--arms lists nothing"),
+        (["--classifiers", "svm,svm"], "--classifiers names one twice"),
+        (["--synthetic-ratio", "0"], "--synthetic-ratio must be a number above 0"),
+        (["--synthetic-ratio", "nan"], "--synthetic-ratio must be a number above 0"),
+        (["--width", "0"], "--width must be a number above 0"),
+        (["--lr", "-1"], "--lr must be a number above 0"),
+        (["--synthetic-weight", "nan"], "--synthetic-weight must be a number >= 0"),
+        (["--batch-size", "0"], "--batch-size must be at least 2"),
+        (["--size", "0"], "--size at least 8"),
+        (["--split-seed", "-1"], "--split-seed must be in 0.."),
+        (["--gen-steps", "0"], "--gen-steps must be at least 1"),
+        (["--gen-minutes", "inf"], "--gen-minutes must be a number above 0"),
+        (["--out", ""], "--out is empty"),
+    ],
+)
+def test_bad_numbers_and_lists_are_refused_before_the_folder_is_pinned(
+    tmp_path: Path, capsys: pytest.CaptureFixture, options: list[str], says: str
+) -> None:
+    """Each was a traceback, ran to a meaningless result (an empty grid, twice the cells, an
+    untrained network), or was pinned in benchmark.json before being refused."""
+    out = tmp_path / "b"
+    args = ["benchmark", "--data", DATA, "--out", str(out), "--classifiers", "svm",
+            "--arms", "none,copies", "--seeds", "2", "--size", "16", *options]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert not out.exists()

@@ -226,3 +226,26 @@ def test_empty_reference_or_test_split_is_one_line(tmp_path, capsys, parts, empt
     assert main([*args, "--split", "val", "--features", "domain", *FAST]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and empty in err and "real.npz" in err
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--json", "{tmp}"], "is a folder; give a file to write"),
+        (["--report", "{tmp}"], "is a folder; give a file to write"),
+        (["--run", "/no/such/run"], "--run /no/such/run: no such run folder"),
+        (["--max-images", "1"], "--max-images must be at least 2"),
+        (["--diversity-draws", "1"], "--diversity-draws must be at least 2"),
+        (["--k", "0"], "--k must be at least 1"),
+        (["--features", ","], "--features lists nothing"),
+    ],
+)
+def test_requests_that_failed_after_the_metrics_are_refused_first(tmp_path, capsys, options, says):
+    """Each was found after every metric was computed (and lost with them), or never (an
+    empty --features computed nothing and exited 0)."""
+    synthetic = write_generated_folder(tmp_path / "synthetic", per_class=4)
+    options = [o.format(tmp=tmp_path) for o in options]
+    code = main(["evaluate", "--real", REAL, "--synthetic", str(synthetic), *FAST, *options])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err and "FD" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -205,6 +206,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.parse_known_args = with_protocol(parser, parser.parse_known_args)  # type: ignore
 
 
+def check_ranges(args: argparse.Namespace) -> None:
+    """The numbers and lists a benchmark runs on, each refused by its option's name before
+    any folder is written (a bad value pinned in benchmark.json made the folder unusable with
+    the corrected one; NaN passes `< 0` checks, so each test is written to fail on it)."""
+    from gaunet.config import MAX_SEED
+
+    problems = []
+    for option, value in (("--out", args.out), ("--data", args.data)):
+        if not str(value).strip():
+            problems.append(f"{option} is empty")
+    for option in ("arms", "classifiers"):
+        names = comma_list(getattr(args, option))
+        if not names:
+            problems.append(f"--{option} lists nothing")
+        elif len(set(names)) < len(names):
+            problems.append(f"--{option} names one twice: {getattr(args, option)}")
+    positive = {
+        "--synthetic-ratio": args.synthetic_ratio,
+        "--width": args.width,
+        "--lr": args.lr,
+    }
+    for option, value in positive.items():
+        if not 0 < value < math.inf:
+            problems.append(f"{option} must be a number above 0, not {value}")
+    if not 0 <= args.synthetic_weight < math.inf:
+        problems.append(f"--synthetic-weight must be a number >= 0, not {args.synthetic_weight}")
+    if args.batch_size < 2 or args.patience < 1 or args.size < 8:
+        problems.append("--batch-size must be at least 2, --patience at least 1, --size at least 8")
+    for option, value in (("--split-seed", args.split_seed), ("--subset-seed", args.subset_seed)):
+        if value is not None and not 0 <= value <= MAX_SEED:
+            problems.append(f"{option} must be in 0..{MAX_SEED}, not {value}")
+    if args.gen_steps is not None and args.gen_steps < 1:
+        problems.append(f"--gen-steps must be at least 1, not {args.gen_steps}")
+    if args.gen_minutes is not None and not 0 < args.gen_minutes < math.inf:
+        problems.append(f"--gen-minutes must be a number above 0, not {args.gen_minutes}")
+    if problems:
+        raise GaunetError("; ".join(problems))
+
+
 def run(args: argparse.Namespace) -> int:
     from gaunet.class_filter import check_filter_pool
     from gaunet.device import resolve_device
@@ -223,8 +263,7 @@ def run(args: argparse.Namespace) -> int:
     use_threads(args.threads, device.type, "the benchmark", "--threads 1")
     if args.seeds < 1 or args.epochs < 1:
         raise GaunetError("--seeds and --epochs must be at least 1")
-    if args.synthetic_weight < 0:
-        raise GaunetError("--synthetic-weight must be >= 0")
+    check_ranges(args)
     check_filter_pool(args.filter_pool)
     if not 0 <= args.synthetic_smoothing < 1:
         raise GaunetError("--synthetic-smoothing must be in [0, 1)")

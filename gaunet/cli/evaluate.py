@@ -207,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.metrics.verdict import verdicts_json
 
     features = checked_features(args.features)
+    check_request(args)
     device = str(resolve_device(args.device))  # `cuda` without CUDA: refused before any work
     if args.noise_scale is not None:  # refused before minutes of metrics, not after
         from gaunet.trained_generator import check_noise_scale
@@ -266,12 +267,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_request(args: argparse.Namespace) -> None:
+    """What was found only after minutes of metrics (then lost with them), or never: the
+    outputs are files that can be written, the --run exists, and each number is in range."""
+    from gaunet.errors import GaunetError
+
+    problems = []
+    for option, path in (("--json", args.json), ("--report", args.report)):
+        if path is not None and Path(path).is_dir():
+            problems.append(f"{option} {path} is a folder; give a file to write")
+    if args.run is not None and not Path(args.run).expanduser().exists():
+        problems.append(f"--run {args.run}: no such run folder or checkpoint")
+    if args.max_images is not None and args.max_images < 2:
+        problems.append(f"--max-images must be at least 2, not {args.max_images}")
+    if args.diversity_draws < 2 or args.diversity_sources < 1:
+        problems.append("--diversity-draws must be at least 2 and --diversity-sources at least 1")
+    if args.k < 1 or args.domain_size < 8:
+        problems.append("--k must be at least 1 and --domain-size at least 8")
+    if problems:
+        raise GaunetError("; ".join(problems))
+
+
 def checked_features(text: str) -> list[str]:
     """The --features list; an unknown name is an error before any image is loaded."""
     from gaunet.errors import GaunetError
     from gaunet.metrics.features import EXTRACTORS
 
     features = comma_list(text)
+    if not features:
+        raise GaunetError(f"--features lists nothing (choose from {', '.join(EXTRACTORS)})")
     unknown = [f for f in features if f not in EXTRACTORS]
     if unknown:
         raise GaunetError(f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})")

@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError(f"--seed must be in 0..{MAX_SEED}, not {args.seed}")
     if args.batch_size is not None and args.batch_size < 2:
         raise GaunetError(f"--batch-size must be at least 2, not {args.batch_size}")
+    if not str(args.out).strip():  # an unset shell variable: the run would fill this folder
+        raise GaunetError("--out is empty; name the run folder")
     if not args.resume and not args.data:
         raise GaunetError("--data SOURCE is required (except with --resume)")
     if args.resume and args.config is not None:
