@@ -259,11 +259,13 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, str) or not isinstance(value, (bool, int)):
                 raise ValueError(value)
             return bool(value)
-        if kind == "int":
-            if isinstance(value, float) and not value.is_integer():
+        if kind == "int":  # `steps: true` is not a step count
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
             return int(value)
         if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
             return float(value)
         return str(value)
     except (TypeError, ValueError) as error:

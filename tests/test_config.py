@@ -42,6 +42,8 @@ def test_overrides_are_typed():
         ({"size": 20}, "not divisible"),
         ({"precision": "fp8"}, "precision"),
         ({"compile": "maybe"}, "expects bool"),
+        ({"steps": "true"}, "steps expects int"),  # was read as 1
+        ({"lr_g": "yes"}, "lr_g expects float"),
         # ranges that failed deep inside torch (a traceback) or trained on silently
         ({"lr_g": "-1"}, "lr_g must be a finite number above 0"),
         ({"lr_d": "nan"}, "lr_d must be a finite number above 0"),
