@@ -67,7 +67,7 @@ CASES = [
     ({"gp_every": 1}, 1),
     ({"gp_every": 4, "n_critic": 2}, 2),
     ({"gp_every": 3, "n_critic": 2, "ema_ramp": 0.5}, 3),
-    ({"gp_every": 2, "diversity_lambda": 1.0, "skip_dropout": 0.2, "pixel_noise": True}, 1),
+    ({"gp_every": 2, "diversity_lambda": 1.0, "skip_dropout": 0.2, "pixel_noise": 1.0}, 1),
 ]
 
 
