@@ -22,6 +22,11 @@ PRESET_DIR = Path(__file__).parent / "configs"
 MAX_SEED = 2**32 - 1  # the usual seed range; seed + offsets must stay below torch's 2**64
 
 
+def seed_problem(value: int, name: str = "seed") -> str:
+    """The one line every command gives for a seed out of range ("" when it is in range)."""
+    return "" if 0 <= value <= MAX_SEED else f"{name} must be in 0..{MAX_SEED}, not {value}"
+
+
 class ConfigError(GaunetError, ValueError):
     """A config file or override that cannot be used; the message says which and why."""
 

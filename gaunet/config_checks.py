@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from gaunet.config import MAX_SEED
+from gaunet.config import seed_problem
 from gaunet.precision import PRECISIONS
 
 if TYPE_CHECKING:
@@ -24,8 +24,8 @@ def problems_of(config: TrainConfig) -> list[str]:
     if config.size < 4:
         problems.append(f"size must be at least 4, not {config.size}")
     # numeric ranges (issue 30): out of range, each failed deep inside or ran away
-    if not 0 <= config.seed <= MAX_SEED:
-        problems.append(f"seed must be in 0..{MAX_SEED}, not {config.seed}")
+    if seed_problem(config.seed):
+        problems.append(seed_problem(config.seed))
     if config.steps < 0:
         problems.append(
             f"steps must be at least 0 (0: no step limit, with minutes), not {config.steps}"

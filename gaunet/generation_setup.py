@@ -87,10 +87,10 @@ def check_request(
     max_copy_rate: float | None = None,
 ) -> None:
     """Every option checked before anything is read or an earlier output touched."""
-    from gaunet.config import MAX_SEED
+    from gaunet.config import seed_problem
 
-    if not 0 <= seed <= MAX_SEED:
-        raise GaunetError(f"seed must be in 0..{MAX_SEED}, not {seed}")
+    if seed_problem(seed):
+        raise GaunetError(seed_problem(seed))
     if max_copy_rate is not None and not 0.0 <= max_copy_rate <= 1.0:
         raise GaunetError(f"--max-copy-rate must be in [0, 1], not {max_copy_rate}")
     if fmt not in ("png", "npz"):

@@ -210,7 +210,7 @@ def check_ranges(args: argparse.Namespace) -> None:
     """The numbers and lists a benchmark runs on, each refused by its option's name before
     any folder is written (a bad value pinned in benchmark.json made the folder unusable with
     the corrected one; NaN passes `< 0` checks, so each test is written to fail on it)."""
-    from gaunet.config import MAX_SEED
+    from gaunet.config import seed_problem
 
     problems = []
     for option, value in (("--out", args.out), ("--data", args.data)):
@@ -235,8 +235,8 @@ def check_ranges(args: argparse.Namespace) -> None:
     if args.batch_size < 2 or args.patience < 1 or args.size < 8:
         problems.append("--batch-size must be at least 2, --patience at least 1, --size at least 8")
     for option, value in (("--split-seed", args.split_seed), ("--subset-seed", args.subset_seed)):
-        if value is not None and not 0 <= value <= MAX_SEED:
-            problems.append(f"{option} must be in 0..{MAX_SEED}, not {value}")
+        if value is not None and seed_problem(value, option):
+            problems.append(seed_problem(value, option))
     if args.gen_steps is not None and args.gen_steps < 1:
         problems.append(f"--gen-steps must be at least 1, not {args.gen_steps}")
     if args.gen_minutes is not None and not 0 < args.gen_minutes < math.inf:

@@ -40,14 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gaunet.config import MAX_SEED
+    from gaunet.config import seed_problem
     from gaunet.errors import GaunetError
     from gaunet.report.compare_grid import compare_grid
     from gaunet.trained_generator import load_generator
 
     # checked before any run is loaded (a grid of several generators takes a while)
-    if not 0 <= args.seed <= MAX_SEED:
-        raise GaunetError(f"--seed must be in 0..{MAX_SEED}, not {args.seed}")
+    if seed_problem(args.seed, "--seed"):
+        raise GaunetError(seed_problem(args.seed, "--seed"))
     for option, path in (("--out", args.out), ("--losses", args.losses)):
         if path and (Path(path).suffix.lower() != ".png" or Path(path).is_dir()):
             raise GaunetError(f"{option} {path}: give a PNG file to write (ending in .png)")

@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from gaunet.config import MAX_SEED, parse_overrides
+    from gaunet.config import parse_overrides, seed_problem
     from gaunet.errors import GaunetError
     from gaunet.progress import silenced
     from gaunet.training import train
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError(f"--steps must be at least 1, not {args.steps}")
     if args.minutes is not None and not 0 < args.minutes < float("inf"):
         raise GaunetError(f"--minutes must be a number above 0, not {args.minutes}")
-    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-        raise GaunetError(f"--seed must be in 0..{MAX_SEED}, not {args.seed}")
+    if args.seed is not None and seed_problem(args.seed, "--seed"):
+        raise GaunetError(seed_problem(args.seed, "--seed"))
     if args.batch_size is not None and args.batch_size < 2:
         raise GaunetError(f"--batch-size must be at least 2, not {args.batch_size}")
     if not str(args.out).strip():  # an unset shell variable: the run would fill this folder

@@ -72,12 +72,13 @@ def assign_split(data: ImageSet, seed: int = 0) -> ImageSet:
     return data
 
 
-def folder_split(data: ImageSet, saved: Path, seed: int = 0) -> ImageSet:
+def folder_split(data: ImageSet, saved: Path, seed: int = 0, note: bool = True) -> ImageSet:
     """`data` with the split a resumable folder (a benchmark's, the demo's) saved in `saved`
     when there is one, else `assign_split`. The folder's finished work was made on its saved
     split, and a later gaunet may assign another (identical images kept together since
     2026-12-07): resuming on a new split would mix cells of two splits. A source that no
-    longer matches the saved split is refused, saying what differs."""
+    longer matches the saved split is refused, saying what differs. `note` False: no look for
+    identical images across the saved split (a --jobs worker: its parent has said it)."""
     if data.split is not None or not saved.is_file():
         return assign_split(data, seed=seed)
     rows, mismatch = _saved_rows(data, saved, "the saved split")
@@ -87,7 +88,8 @@ def folder_split(data: ImageSet, saved: Path, seed: int = 0) -> ImageSet:
             f"({mismatch}): continue it on the source it was made on, or use a new folder"
         )
     data.split = np.asarray([rows[str(i)]["split"] for i in data.ids])
-    crossing = [rows for rows in duplicate_sets(data.images) if len(set(data.split[rows])) > 1]
+    sets = duplicate_sets(data.images) if note else []  # hashes every image: once, not per worker
+    crossing = [rows for rows in sets if len(set(data.split[rows])) > 1]
     if crossing:
         print(
             f"note: {saved} puts {len(crossing)} set{'s' * (len(crossing) != 1)} of identical "

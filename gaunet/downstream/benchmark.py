@@ -157,7 +157,7 @@ def worker_grid(settings: BenchmarkSettings, out: Path, data: ImageSet | None) -
     the same data, split and generator arms, and nothing written."""
     if data is None:
         data = load_source(settings.data, size=settings.size, channels=settings.channels)
-    data = folder_split(data, out / "split.csv", seed=settings.split_seed)  # the parent's
+    data = folder_split(data, out / "split.csv", seed=settings.split_seed, note=False)  # parent's
     grid = Grid(data, settings, GeneratorArms(out))
     _configured(grid.arms_helper, out, settings).validation = grid.val
     return grid
