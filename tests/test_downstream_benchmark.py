@@ -286,7 +286,7 @@ def test_images_of_a_generator_retrained_in_place_are_made_again(tmp_path: Path)
         (["--lr", "-1"], "--lr must be a number above 0"),
         (["--synthetic-weight", "nan"], "--synthetic-weight must be a number >= 0"),
         (["--batch-size", "0"], "--batch-size must be at least 2"),
-        (["--size", "0"], "--size at least 8"),
+        (["--size", "0"], "--size must be at least 8"),
         (["--split-seed", "-1"], "--split-seed must be in 0.."),
         (["--gen-steps", "0"], "--gen-steps must be at least 1"),
         (["--gen-minutes", "inf"], "--gen-minutes must be a number above 0"),

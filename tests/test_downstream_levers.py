@@ -175,6 +175,9 @@ def test_filter_streams_the_pool_and_keeps_what_whole_pool_scoring_keeps(
         subset.class_names[c]: len({s for label, s in kept_sources if label == c})
         for c in sorted({label for label, _ in kept_sources})
     }
+    assert written.pop("kept_candidates") == sorted(kept.tolist())  # read back on a rerun
+    assert written.pop("candidates_per_class") == [int(n) for n in 3 * wanted]
+    assert {written.pop("manifest_sha256"), written.pop("subset_sha256")} != {None}
     assert written == {"pool": 3, **report}
 
 
@@ -422,6 +425,8 @@ def test_typical_copies_are_what_the_filter_keeps_from_copies(tmp_path: Path) ->
     report = json.loads((tmp_path / "synthetic" / "typical-copies-f0.5-s0-p3.json").read_text())
     counts = np.bincount(subset.labels)
     blocks = {name: int(-(-counts[c] // 3)) for c, name in enumerate(subset.class_names)}
+    assert report.pop("wanted") == counts.tolist() and report.pop("subset_sha256")
+    assert len(report.pop("kept_rows")) == len(subset)  # the rows, read back on a rerun
     assert report == {"pool": 3, "real_images": blocks}
 
 

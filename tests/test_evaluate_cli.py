@@ -3,6 +3,7 @@ every number and sample size, a self-contained HTML report, and honest unavailab
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -237,6 +238,11 @@ def test_empty_reference_or_test_split_is_one_line(tmp_path, capsys, parts, empt
         (["--max-images", "1"], "--max-images must be at least 2"),
         (["--diversity-draws", "1"], "--diversity-draws must be at least 2"),
         (["--k", "0"], "--k must be at least 1"),
+        (["--kid-subsets", "0"], "--kid-subsets must be at least 1"),
+        (["--kid-subset-size", "1"], "--kid-subset-size must be at least 2"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--domain-steps", "0"], "--domain-steps must be at least 1"),
+        (["--domain-size", "4"], "--domain-size must be at least 8"),
         (["--features", ","], "--features lists nothing"),
     ],
 )
@@ -249,3 +255,24 @@ def test_requests_that_failed_after_the_metrics_are_refused_first(tmp_path, caps
     assert code == 2
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err and "FD" not in err
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (dict(kid_subsets=0), "--kid-subsets must be at least 1"),
+        (dict(split="holdout"), "--split 'holdout'"),
+        (dict(max_images=1), "--max-images must be at least 2"),
+        (dict(noise_scale=float("nan")), "the noise scale must be a positive number"),
+        (dict(k=True), "--k must be at least 1"),
+    ],
+)
+def test_evaluate_from_python_refuses_what_the_command_refuses(options, says):
+    """evaluate() took these from Python: an unknown split drew nothing, 0 KID subsets gave NaN."""
+    from gaunet.data import load_source
+    from gaunet.errors import GaunetError
+    from gaunet.metrics.evaluate import evaluate
+
+    real = load_source("phantom:n=12", size=16, channels=1)
+    with pytest.raises(GaunetError, match=re.escape(says)):
+        evaluate(real, real, features=("domain",), **options)

@@ -4,6 +4,7 @@ images are closest to the validation images, scored with features of the fractio
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +192,46 @@ def test_the_selection_is_scored_once_then_read_back(tmp_path: Path) -> None:
     repeat, _, _ = again.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
     assert len(extractors) == 1  # no second scoring
     assert np.array_equal(images, repeat)
+
+
+@pytest.mark.parametrize("without_checkpoints", [False, True])
+def test_a_moved_folder_reads_its_selection_back(tmp_path: Path, without_checkpoints: bool) -> None:
+    """The record named the run's old path, so a moved or carried folder scored its snapshots
+    again (another device's extractor could pick another one for its new cells)."""
+    subset, validation, fake, extractors = _selection_setup()
+    first = _helper(tmp_path / "a", fake, validation, extractors)
+    images, _, _ = first.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    if without_checkpoints:  # a GPU folder brought back without its large files
+        for folder in (tmp_path / "b" / "generators").glob("*/checkpoints"):
+            shutil.rmtree(folder)
+    again = _helper(tmp_path / "b", fake, validation, extractors)
+    repeat, _, manifest = again.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    assert len(extractors) == 1  # no second scoring
+    assert np.array_equal(images, repeat) and tmp_path / "b" in manifest.parents
+
+
+def test_saved_choice_needs_the_same_criterion_and_snapshots(tmp_path: Path) -> None:
+    from gaunet.downstream.snapshots import saved_choice
+
+    here = [{"step": s, "checkpoint": f"/new/step-{s}.pt", "sha256": f"d{s}"} for s in STEPS]
+    before = [{**c, "checkpoint": c["checkpoint"].replace("/new", "/old")} for c in here]
+    saved = {"criterion": "fd-val", "chosen": before[1], "snapshots": before}
+
+    def folder_of(candidate: dict) -> Path:
+        return tmp_path / f"step-{candidate['step']}"
+
+    assert saved_choice(saved, "fd-val", here, folder_of) == (
+        tmp_path / f"step-{STEPS[1]}",
+        Path(f"/new/step-{STEPS[1]}.pt"),
+    )  # the checkpoint where it is now
+    assert saved_choice(saved, "cas-val", here, folder_of) is None
+    retrained = [{**c, "sha256": "x" + c["sha256"]} for c in here]
+    assert saved_choice(saved, "fd-val", retrained, folder_of) is None
+    assert saved_choice(saved, "fd-val", [], folder_of) is None  # no checkpoints, no images
+    (tmp_path / f"step-{STEPS[1]}").mkdir()
+    (tmp_path / f"step-{STEPS[1]}" / "manifest.csv").write_text("path,label\n")
+    assert saved_choice(saved, "fd-val", [], folder_of)[0] == tmp_path / f"step-{STEPS[1]}"
 
 
 def test_a_retrained_run_is_scored_again(tmp_path: Path) -> None:

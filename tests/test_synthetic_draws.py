@@ -176,7 +176,8 @@ def test_cli_refuses_zero_draws_in_one_line(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize("lever", [dict(synthetic_smoothing=0.2), dict(synthetic_weight=0.5)])
 def test_pretrain_refuses_the_levers_it_would_not_apply(lever):
     """Both were accepted and pinned with `pretrain`, whose stages never applied them."""
-    from gaunet.downstream.benchmark import BenchmarkSettings, check_synthetic_draws
+    from gaunet.downstream.benchmark import BenchmarkSettings
+    from gaunet.downstream.settings_checks import check_synthetic_draws
     from gaunet.errors import GaunetError
 
     settings = BenchmarkSettings(data="phantom", synthetic_schedule="pretrain", **lever)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -206,52 +205,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.parse_known_args = with_protocol(parser, parser.parse_known_args)  # type: ignore
 
 
-def check_ranges(args: argparse.Namespace) -> None:
-    """The numbers and lists a benchmark runs on, each refused by its option's name before
-    any folder is written (a bad value pinned in benchmark.json made the folder unusable with
-    the corrected one; NaN passes `< 0` checks, so each test is written to fail on it)."""
-    from gaunet.config import seed_problem
-
-    problems = []
-    for option, value in (("--out", args.out), ("--data", args.data)):
-        if not str(value).strip():
-            problems.append(f"{option} is empty")
-    for option in ("arms", "classifiers"):
-        names = comma_list(getattr(args, option))
-        if not names:
-            problems.append(f"--{option} lists nothing")
-        elif len(set(names)) < len(names):
-            problems.append(f"--{option} names one twice: {getattr(args, option)}")
-    positive = {
-        "--synthetic-ratio": args.synthetic_ratio,
-        "--width": args.width,
-        "--lr": args.lr,
-    }
-    for option, value in positive.items():
-        if not 0 < value < math.inf:
-            problems.append(f"{option} must be a number above 0, not {value}")
-    if not 0 <= args.synthetic_weight < math.inf:
-        problems.append(f"--synthetic-weight must be a number >= 0, not {args.synthetic_weight}")
-    if args.batch_size < 2 or args.patience < 1 or args.size < 8:
-        problems.append("--batch-size must be at least 2, --patience at least 1, --size at least 8")
-    for option, value in (("--split-seed", args.split_seed), ("--subset-seed", args.subset_seed)):
-        if value is not None and seed_problem(value, option):
-            problems.append(seed_problem(value, option))
-    if args.gen_steps is not None and args.gen_steps < 1:
-        problems.append(f"--gen-steps must be at least 1, not {args.gen_steps}")
-    if args.gen_minutes is not None and not 0 < args.gen_minutes < math.inf:
-        problems.append(f"--gen-minutes must be a number above 0, not {args.gen_minutes}")
-    if problems:
-        raise GaunetError("; ".join(problems))
+def check_out(args: argparse.Namespace) -> None:
+    """The one check of the command line alone; the settings' own are check_benchmark_settings
+    (settings_checks.py), which run_benchmark() meets from Python too."""
+    if not str(args.out).strip():
+        raise GaunetError("--out is empty")
 
 
 def run(args: argparse.Namespace) -> int:
-    from gaunet.class_filter import check_filter_pool
     from gaunet.device import resolve_device
     from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
     from gaunet.downstream.fit import FitSettings
+    from gaunet.downstream.settings_checks import check_benchmark_settings
     from gaunet.downstream.subsets import parse_fractions
-    from gaunet.trained_generator import check_noise_scale
 
     if getattr(args, "protocol_error", None):
         raise GaunetError(args.protocol_error)
@@ -261,13 +227,7 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.cpu_load import use_threads
 
     use_threads(args.threads, device.type, "the benchmark", "--threads 1")
-    if args.seeds < 1 or args.epochs < 1:
-        raise GaunetError("--seeds and --epochs must be at least 1")
-    check_ranges(args)
-    check_filter_pool(args.filter_pool)
-    if not 0 <= args.synthetic_smoothing < 1:
-        raise GaunetError("--synthetic-smoothing must be in [0, 1)")
-    check_noise_scale(args.noise_scale)  # before any training or classifier cell
+    check_out(args)
     settings = BenchmarkSettings(
         data=str(args.data),
         classifiers=comma_list(args.classifiers),
@@ -301,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         protocol=args.protocol or "",
     )
+    check_benchmark_settings(settings)  # every problem at once, before any folder or training
     out = Path(args.out)
     subset_seeds = _subset_seeds(args)
     try:

@@ -209,10 +209,6 @@ def run(args: argparse.Namespace) -> int:
     features = checked_features(args.features)
     check_request(args)
     device = str(resolve_device(args.device))  # `cuda` without CUDA: refused before any work
-    if args.noise_scale is not None:  # refused before minutes of metrics, not after
-        from gaunet.trained_generator import check_noise_scale
-
-        check_noise_scale(args.noise_scale)
     real, synthetic = load_sets(args)
     figures, prefix = figures_place(args)
     settings = ExtractorSettings(
@@ -271,6 +267,8 @@ def check_request(args: argparse.Namespace) -> None:
     """What was found only after minutes of metrics (then lost with them), or never: the
     outputs are files that can be written, the --run exists, and each number is in range."""
     from gaunet.errors import GaunetError
+    from gaunet.metrics.evaluate import evaluation_problems
+    from gaunet.metrics.features import ExtractorSettings
 
     problems = []
     for option, path in (("--json", args.json), ("--report", args.report)):
@@ -278,12 +276,13 @@ def check_request(args: argparse.Namespace) -> None:
             problems.append(f"{option} {path} is a folder; give a file to write")
     if args.run is not None and not Path(args.run).expanduser().exists():
         problems.append(f"--run {args.run}: no such run folder or checkpoint")
-    if args.max_images is not None and args.max_images < 2:
-        problems.append(f"--max-images must be at least 2, not {args.max_images}")
-    if args.diversity_draws < 2 or args.diversity_sources < 1:
-        problems.append("--diversity-draws must be at least 2 and --diversity-sources at least 1")
-    if args.k < 1 or args.domain_size < 8:
-        problems.append("--k must be at least 1 and --domain-size at least 8")
+    problems += evaluation_problems(
+        args.split, args.max_images, args.k, args.kid_subsets, args.kid_subset_size,
+        args.diversity_sources, args.diversity_draws, args.noise_scale,
+        ExtractorSettings(
+            batch_size=args.batch_size, domain={"steps": args.domain_steps, "size": args.domain_size}
+        ),
+    )  # fmt: skip
     if problems:
         raise GaunetError("; ".join(problems))
 

@@ -47,6 +47,7 @@ from gaunet.downstream.results_file import (
     read_results,
     write_rows,
 )
+from gaunet.downstream.settings_checks import check_benchmark_settings
 from gaunet.downstream.snapshots import check_criterion
 from gaunet.downstream.subsets import stored_fractions
 from gaunet.errors import GaunetError
@@ -67,7 +68,6 @@ PIN_DEFAULTS = {
     "synthetic_schedule": "mix", "select_snapshot": "last", "noise_scale": 1.0,
     "synthetic_draws": 1, "gen_init_from": "",
 }  # fmt: skip
-SCHEDULES = ("mix", "pretrain")
 CELL_LOG = "cells.jsonl"  # one JSON line per finished cell: its device (not a result)
 
 
@@ -145,6 +145,7 @@ def run_benchmark(
     """Run (or resume) the grid in `out`; returns the results.csv path. Reports are rewritten.
     `jobs` > 1 runs that many cells at once, a process each (parallel.py): the same rows."""
     out = Path(out)
+    check_benchmark_settings(settings)  # fractions as given: 0 is refused, not dropped
     settings = replace(settings, fractions=stored_fractions(settings.fractions))
     check_source(settings.gen_init_from, "--gen-init-from")  # before the folder is made
     resolve_device(settings.device)  # `cuda` without CUDA: refused before the folder is made
@@ -224,7 +225,6 @@ def _prepare(
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
     _check_snapshot_selection(settings, arms)
-    check_synthetic_draws(settings)
     if settings.filter_pool < 2 and any(a.kind == TYPICAL_COPIES for a in arms):
         raise GaunetError(
             "the typical-copies arm is the control of --filter-pool K: give --filter-pool 2 or "
@@ -261,6 +261,7 @@ def train_generators_together(
     Returns the number of generators trained; `train_fn` follows training.train_together."""
     if train_fn is None:
         from gaunet.training import train_together as train_fn
+    check_benchmark_settings(settings)
     check_source(settings.gen_init_from, "--gen-init-from")
     resolve_device(settings.device)
     data = load_source(settings.data, size=settings.size, channels=settings.channels)
@@ -310,30 +311,6 @@ def _log_cell(path: Path, row: dict, device: torch.device) -> None:
         entry["device_name"] = torch.cuda.get_device_name(device)
     with open(path, "a") as handle:
         handle.write(json.dumps(entry) + "\n")
-
-
-def check_synthetic_draws(settings: BenchmarkSettings) -> None:
-    """--synthetic-draws problems, refused before any generator trains."""
-    draws = settings.synthetic_draws
-    if not isinstance(draws, int) or isinstance(draws, bool) or draws < 1:
-        raise GaunetError(f"--synthetic-draws {draws!r}: use a whole number, 1 or more")
-    if draws > 1 and settings.filter_pool > 1:
-        raise GaunetError(
-            "--synthetic-draws > 1 and --filter-pool > 1 do not combine: the filter keeps "
-            "one image per candidate pool, leaving no draws to rotate"
-        )
-    if draws > 1 and settings.synthetic_schedule == "pretrain":
-        raise GaunetError(
-            "--synthetic-draws > 1 needs --synthetic-schedule mix: pretraining on the synthetic "
-            "images alone has no real images to rotate the draws beside"
-        )
-    if settings.synthetic_schedule == "pretrain" and (
-        settings.synthetic_smoothing or settings.synthetic_weight != 1.0
-    ):  # both were accepted and pinned, and silently not applied
-        raise GaunetError(
-            "--synthetic-smoothing and --synthetic-weight apply with --synthetic-schedule mix "
-            "only: pretrain's first stage trains on the synthetic images alone, hard labels"
-        )
 
 
 def _check_snapshot_selection(settings: BenchmarkSettings, arms: list[Arm]) -> None:

@@ -27,14 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from gaunet.class_filter import StreamingChoice, conditioning_images, keep_most_confident
 from gaunet.data import ImageSet
 from gaunet.downstream import snapshots
 from gaunet.downstream.arms import Arm, per_class_targets, snapshot_overrides_for
+from gaunet.downstream.filter_choices import filtered_images, typical_rows
 from gaunet.downstream.provenance import (
     check_provenance,
     check_run_matches,
-    iter_synthetic,
     load_synthetic,
     made_by_checkpoint,
 )
@@ -180,15 +179,9 @@ class GeneratorArms:
         key = ("typical-copies", fraction)
         if key not in self.cache:
             wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
-            probabilities = np.repeat(self._scorer(subset)(subset.images), pool, axis=0)
-            labels = np.repeat(subset.labels, pool)
-            kept = keep_most_confident(probabilities, labels, wanted) // pool
-            chosen = {
-                name: len(set(kept[subset.labels[kept] == c].tolist()))
-                for c, name in enumerate(subset.class_names)
-            }
             name = f"typical-copies-f{fraction:g}-s{self.subset_seed}-p{pool}.json"
-            write_json(self.out / "synthetic" / name, {"pool": pool, "real_images": chosen})
+            record = self.out / "synthetic" / name
+            kept = typical_rows(record, subset, wanted, pool, lambda: self._scorer(subset))
             self.cache[key] = (subset.images[kept], subset.labels[kept])
         return self.cache[key]
 
@@ -273,20 +266,15 @@ class GeneratorArms:
             images, labels = load_synthetic(manifest, wanted * draws, subset.size, subset.channels)
             return images, labels, manifest
         # the pool streamed through the scorer in its own batches (the same probabilities as
-        # scoring it whole): only the kept images and one batch are held
+        # scoring it whole): only the kept images and one batch are held; the choice is
+        # recorded in filter.json and read back when the folder continues (filter_choices.py)
         from gaunet.metrics.features.domain import DomainExtractor
 
-        batch = DomainExtractor.inference_batch
-        choice = StreamingChoice(self._scorer(subset), wanted, subset.class_names, batch)
-        candidates = iter_synthetic(manifest, wanted * pool, subset.size, subset.channels)
-        for label, image, source in candidates:
-            choice.add(label, image, (label, image, source))
-        kept, report = choice.finish()
-        sources = conditioning_images([(c, source) for c, _, source in kept], subset.class_names)
-        write_json(folder / "filter.json", {"pool": pool, **report, "conditioning_images": sources})
-        shape = (0, subset.channels, subset.size, subset.size)
-        images = np.stack([image for _, image, _ in kept]) if kept else np.zeros(shape, np.uint8)
-        return images, np.asarray([label for label, _, _ in kept], dtype=np.int64), manifest
+        images, labels = filtered_images(
+            manifest, wanted, pool, subset, lambda: self._scorer(subset),
+            DomainExtractor.inference_batch,
+        )  # fmt: skip
+        return images, labels, manifest
 
     def _resolved_device(self) -> str:
         from gaunet.device import resolve_device
@@ -344,7 +332,6 @@ class GeneratorArms:
         digests) are the same."""
         snapshots.check_criterion(self.select_snapshot, tuple(snapshots.RANKED_BY))
         candidates = snapshots.snapshot_candidates(run)
-        fingerprint = [(c["step"], c["sha256"]) for c in candidates]
         root = self.out / "synthetic" / f"{name}-snapshots"
 
         def folder_of(candidate: dict) -> Path:
@@ -352,10 +339,9 @@ class GeneratorArms:
 
         record = self.out / "generators" / f"{name}-selection.json"
         saved = json.loads(record.read_text()) if record.is_file() else {}
-        same = saved.get("run") == str(run) and saved.get("criterion") == self.select_snapshot
-        if same and [(c["step"], c["sha256"]) for c in saved["snapshots"]] == fingerprint:
-            folder = folder_of(saved["chosen"])
-            chosen = Path(saved["chosen"]["checkpoint"])
+        reused = snapshots.saved_choice(saved, self.select_snapshot, candidates, folder_of)
+        if reused is not None:  # matched by the snapshots' digests, not the run's path
+            folder, chosen = reused
             return folder, self._generated(run, folder, _counts(wanted), chosen), chosen
         if self.validation is None or len(self.validation) < 2:
             raise GaunetError(

@@ -88,6 +88,26 @@ def snapshot_candidates(run: Path, earliest: float = EARLIEST) -> list[dict]:
     ]
 
 
+def saved_choice(
+    saved: dict, criterion: str, candidates: list[dict], folder_of: Callable[[dict], Path]
+) -> tuple[Path, Path] | None:
+    """(images folder, checkpoint) of a recorded pick (a <name>-selection.json) when it still
+    holds: the same criterion and the same snapshots (steps and digests), wherever the run now
+    is (a moved folder's record names the old path); or, for a folder carried without its
+    checkpoints, the recorded pick whose images are still here. None: choose again."""
+    if saved.get("criterion") != criterion or "chosen" not in saved:
+        return None
+    pick = saved["chosen"]
+    if not candidates:
+        folder = folder_of(pick)
+        return (folder, Path(pick["checkpoint"])) if (folder / "manifest.csv").is_file() else None
+    recorded = [(c["step"], c["sha256"]) for c in saved.get("snapshots", [])]
+    if recorded != [(c["step"], c["sha256"]) for c in candidates]:
+        return None
+    here = next((c for c in candidates if c["sha256"] == pick["sha256"]), None)
+    return None if here is None else (folder_of(here), Path(here["checkpoint"]))
+
+
 def check_criterion(criterion: str, allowed: tuple[str, ...] = CRITERIA) -> None:
     """Refuse a --select-snapshot value that is not one of `allowed`."""
     if criterion not in allowed:

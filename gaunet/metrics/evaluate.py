@@ -98,6 +98,50 @@ def sample_sizes(inputs: MetricInputs, split: str, max_images: int | None) -> di
     }
 
 
+SPLITS = ("train", "val", "test")
+
+
+def evaluation_problems(
+    split: str = "test",
+    max_images: int | None = None,
+    k: int = 5,
+    kid_subsets: int = 100,
+    kid_subset_size: int = 1000,
+    diversity_sources: int = 16,
+    diversity_draws: int = 8,
+    noise_scale: float | None = None,
+    settings: ExtractorSettings | None = None,
+) -> list[str]:
+    """Every out-of-range request as one line, named by its `gaunet evaluate` option: checked
+    by the command before the images load, and by evaluate() for callers from Python (a
+    kid_subsets of 0 or a batch size of 0 failed minutes in, or gave NaN)."""
+
+    def whole(value: Any, low: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+    problems = [] if split in SPLITS else [f"--split {split!r}: choose one of {', '.join(SPLITS)}"]
+    at_least = {
+        "--k": (k, 1),
+        "--kid-subsets": (kid_subsets, 1),
+        "--kid-subset-size": (kid_subset_size, 2),
+        "--diversity-sources": (diversity_sources, 1),
+        "--diversity-draws": (diversity_draws, 2),
+    }
+    if max_images is not None:
+        at_least["--max-images"] = (max_images, 2)
+    if settings is not None:
+        at_least["--batch-size"] = (settings.batch_size, 1)
+        for key, low in (("steps", 1), ("size", 8)):
+            if key in settings.domain:
+                at_least[f"--domain-{key}"] = (settings.domain[key], low)
+    for option, (value, low) in at_least.items():
+        if not whole(value, low):
+            problems.append(f"{option} must be at least {low}, not {value!r}")
+    if noise_scale is not None and not 0 < noise_scale < float("inf"):
+        problems.append(f"--noise-scale {noise_scale}: the noise scale must be a positive number")
+    return problems
+
+
 def evaluate(
     real: ImageSet,
     synthetic: ImageSet,
@@ -125,6 +169,12 @@ def evaluate(
     the domain copy audit) are left out, `not_applicable` says why, and the copy audit uses the
     next requested extractor; the rest is measured as usual. `generator` (a loader of a trained
     generator, called when its metric runs) adds `noise_diversity`."""
+    problems = evaluation_problems(
+        split, max_images, k, kid_subsets, kid_subset_size, diversity_sources, diversity_draws,
+        noise_scale, settings,
+    )  # fmt: skip
+    if problems:
+        raise GaunetError("; ".join(problems))
     real = assign_split(real, seed=seed)
     sets = draw_sets(real, synthetic, split, max_images, seed)
     synthetic_labels = align_classes(sets["synthetic"], real.class_names)
