@@ -315,3 +315,5 @@ def test_against_pools_the_per_subset_differences(tmp_path: Path) -> None:
     assert "minus the gain in" in (tmp_path / "out" / "pooled.md").read_text()
     with pytest.raises(GaunetError, match="same order"):
         write_pooled(tmp_path / "bad", folders, others[::-1])
+    with pytest.raises(GaunetError, match="--against gives 2 folders for 3 --benchmarks"):
+        write_pooled(tmp_path / "bad", folders, others[:2])  # was: "2 or more" of --against

@@ -479,3 +479,21 @@ def test_a_stack_checkpoints_by_the_clock_too(tmp_path: Path, monkeypatch: pytes
     _together(outs, 7, seeds=SEEDS, log_every=3, checkpoint_every=0, periodic_every=0,
               checkpoint_minutes=1e-9)  # fmt: skip
     assert saved == [(name, step) for step in (3, 6, 7) for name in ("a", "b")]
+
+
+def test_a_stack_killed_in_its_first_checkpoint_write_starts_again(tmp_path: Path) -> None:
+    """Only temporary files in checkpoints/: no run yet. The rerun was refused ("already holds
+    a run"), and the benchmark resumed it without data."""
+    from gaunet.training.checkpoint import holds_checkpoints
+
+    outs = [tmp_path / "a", tmp_path / "b"]
+    _together(outs, 2, seeds=SEEDS)
+    for out in outs:  # as a kill during the first save leaves it: a write not yet renamed
+        for written in (out / "checkpoints").iterdir():
+            written.unlink()
+        (out / "checkpoints" / f".last.pt.tmp{4242}").write_bytes(b"half a checkpoint")
+        assert not holds_checkpoints(out / "checkpoints")
+    _together(outs, 2, seeds=SEEDS)
+    for out in outs:
+        assert _run_json(out)["steps"] == 2 and holds_checkpoints(out / "checkpoints")
+        assert not list((out / "checkpoints").glob(".*.tmp*"))  # the first save cleared it

@@ -21,6 +21,7 @@ from gaunet.errors import GaunetError
 from gaunet.io import pin_settings, write_json
 from gaunet.locking import folder_lock
 from gaunet.progress import progress
+from gaunet.training.checkpoint import holds_checkpoints
 
 
 class Demo:
@@ -123,7 +124,7 @@ class Demo:
         info = read_if_done(info_path) or {}
         if info.get("finished"):
             return info
-        started = (run / "checkpoints").is_dir() and any((run / "checkpoints").iterdir())
+        started = holds_checkpoints(run / "checkpoints")
         minutes = None
         if s.train_steps is None:  # a resumed run gets what is left of its budget
             minutes = max(s.minutes - info.get("wall_seconds", 0.0) / 60.0, 0.05)

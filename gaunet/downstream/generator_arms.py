@@ -40,6 +40,7 @@ from gaunet.downstream.provenance import (
 from gaunet.errors import GaunetError
 from gaunet.io import write_json
 from gaunet.progress import progress
+from gaunet.training.checkpoint import holds_checkpoints
 
 # what an interrupted generator tells the user: the benchmark resumes it (and skips done cells)
 RESUME_HINT = "rerun the same gaunet benchmark command"
@@ -196,7 +197,7 @@ class GeneratorArms:
         if arm.kind == "run" or record.is_file():
             return None
         folder = self.out / "generators" / self._tag(arm, fraction)
-        started = (folder / "checkpoints").is_dir() and any((folder / "checkpoints").iterdir())
+        started = holds_checkpoints(folder / "checkpoints")
         overrides = {
             "model": arm.model,
             "channels": subset.channels,

@@ -257,6 +257,11 @@ def write_pooled(out: Path, folders: list[Path], against: list[Path] | None = No
     are the per-subset differences folders minus against."""
     folders = [Path(f) for f in folders]
     against = [Path(f) for f in against or []]
+    if against and len(against) != len(folders):  # before either is read: the plain count
+        raise GaunetError(
+            f"--against gives {len(against)} folders for {len(folders)} --benchmarks folders: "
+            "give one per pooled folder, in the same subset-seed order"
+        )
     summaries = _read_summaries(folders)
     seeds = [s.get("settings", {}).get("subset_seed", 0) for s in summaries]
     if against:

@@ -19,7 +19,7 @@ from gaunet.device import resolve_device
 from gaunet.errors import GaunetError, os_error
 from gaunet.locking import check_can_create, folder_lock
 from gaunet.training import distributed, resume_checks
-from gaunet.training.checkpoint import load_checkpoint
+from gaunet.training.checkpoint import holds_checkpoints, load_checkpoint
 from gaunet.training.distributed import Distributed
 from gaunet.training.loop import Trainer
 from gaunet.training.memory import check_memory, check_resources, image_count
@@ -243,8 +243,7 @@ def _check_resumable(out: Path) -> None:
 
 
 def _check_no_run(out: Path) -> None:
-    checkpoints = out / "checkpoints"
-    if checkpoints.exists() and any(checkpoints.iterdir()):
+    if holds_checkpoints(out / "checkpoints"):
         raise GaunetError(f"{out}: already holds a run; use --resume or another --out")
 
 

@@ -7,6 +7,7 @@ states as uint8 tensors), so it always loads with `torch.load(weights_only=True)
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import pickle
@@ -63,11 +64,24 @@ def save_checkpoint(state: dict[str, Any], paths: list[Path]) -> str:
     return digest
 
 
+TEMPORARY = ".*.tmp*"  # a write not yet renamed (gaunet.io.atomic_file): no checkpoint yet
+
+
 def _remove_stale_temporaries(folder: Path) -> None:
     """Temporary files of writers killed mid-write (SIGKILL, power loss) would pile up; ours
     are all renamed by now, and one run folder has one writer."""
-    for stale in folder.glob(".*.tmp*"):
+    for stale in folder.glob(TEMPORARY):
         stale.unlink(missing_ok=True)
+
+
+def holds_checkpoints(folder: Path) -> bool:
+    """Whether a run's checkpoints/ holds anything a save finished. A run killed during its
+    first checkpoint write leaves only a temporary file: it holds no run, and a rerun starts
+    it anew (the stacked trainer refused it as "already holds a run", the benchmark as a
+    resume without data)."""
+    if not folder.is_dir():
+        return False
+    return any(not fnmatch.fnmatch(entry.name, TEMPORARY) for entry in folder.iterdir())
 
 
 def _load_verified(path: Path, map_location: str | torch.device) -> tuple[dict, str]:
