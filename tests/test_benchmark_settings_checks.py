@@ -27,7 +27,7 @@ GOOD = BenchmarkSettings(data="phantom:n=24", classifiers=["svm"], arms=["none"]
         (dict(fractions=[0.0]), "every fraction must be in (0, 1]"),
         (dict(fractions=[float("nan")]), "every fraction must be in (0, 1]"),
         (dict(seeds=0), "--seeds must be at least 1"),
-        (dict(seeds=2.5), "--seeds must be at least 1, not 2.5"),
+        (dict(seeds=2.5), "--seeds must be a whole number, not 2.5"),
         (dict(size=4), "--size must be at least 8"),
         (dict(channels=2), "--channels must be 1 or 3"),
         (dict(channels=True), "--channels must be 1 or 3"),

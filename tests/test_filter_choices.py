@@ -87,6 +87,11 @@ def test_a_choice_that_no_longer_matches_is_made_again(tmp_path: Path) -> None:
     record.write_text("{not json")  # a damaged record: chosen again, not a traceback
     _filtered(tmp_path, fake, counted)
     assert calls == [1, 1]
+    written = json.loads(record.read_text())
+    short = {**written, "kept_candidates": written["kept_candidates"][:2]}
+    record.write_text(json.dumps(short))  # too few for the wanted counts: chosen again
+    third, _, _ = _filtered(tmp_path, fake, counted)
+    assert calls == [1, 1, 1] and len(third) == len(first)
 
 
 def test_typical_copies_are_read_back(tmp_path: Path) -> None:

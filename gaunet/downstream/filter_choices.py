@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +63,21 @@ def filtered_images(
         "manifest_sha256": sha256_file(manifest),
         "subset_sha256": ids_digest(subset),
     }
-    candidates = iter_synthetic(manifest, np.asarray(wanted) * pool, subset.size, subset.channels)
+
+    def candidates() -> Iterator[tuple[int, np.ndarray, str]]:
+        return iter_synthetic(manifest, np.asarray(wanted) * pool, subset.size, subset.channels)
+
     numbers = _recorded(record, expected, "kept_candidates")
+    kept: list[tuple[int, np.ndarray, str]] = []
     if numbers is not None:  # chosen before (maybe on another device): the same images
         chosen = set(numbers)  # class by class in candidate order, as StreamingChoice keeps
-        kept = sorted((c for n, c in enumerate(candidates) if n in chosen), key=lambda c: c[0])
-    else:
+        kept = sorted((c for n, c in enumerate(candidates()) if n in chosen), key=lambda c: c[0])
+        counts = np.bincount([c[0] for c in kept], minlength=len(wanted))[: len(wanted)]
+        if len(kept) != len(numbers) or not np.array_equal(counts, np.asarray(wanted)):
+            numbers = None  # a record that does not give the wanted counts: choose again
+    if numbers is None:
         choice = StreamingChoice(scorer(), wanted, subset.class_names, batch)
-        for number, (label, image, source) in enumerate(candidates):
+        for number, (label, image, source) in enumerate(candidates()):
             choice.add(label, image, (number, label, image, source))
         held, report = choice.finish()
         kept = [(label, image, source) for _, label, image, source in held]

@@ -46,9 +46,9 @@ def _names(option: str, names: Any) -> list[str]:
 
 
 def _at_least(option: str, value: Any, low: int) -> list[str]:
-    if _whole(value) and value >= low:
-        return []
-    return [f"{option} must be at least {low}, not {value!r} (a whole number)"]
+    if not _whole(value):
+        return [f"{option} must be a whole number, not {value!r}"]
+    return [] if value >= low else [f"{option} must be at least {low}, not {value!r}"]
 
 
 def benchmark_problems(settings: BenchmarkSettings) -> list[str]:
