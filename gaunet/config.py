@@ -244,7 +244,7 @@ def read_yaml_mapping(
     file and says what is wrong with it (`what` it was meant to be; `shape`, the mapping's)."""
     try:
         content = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read {what} ({shorten(str(error))})") from None
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: {shape}")
@@ -258,7 +258,10 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"unknown config field {name!r} (known: {', '.join(sorted(kinds))})")
     kind = kinds[name]
     if isinstance(value, str) and kind != "str":
-        value = yaml.safe_load(value)
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass  # not a YAML scalar: the type check below names the field and the value
     try:
         if kind == "bool":
             if isinstance(value, str) or not isinstance(value, (bool, int)):

@@ -35,6 +35,7 @@ from gaunet.generation_setup import (
     check_request,
     checkpoint_of,
     class_counts,
+    refuse_foreign_records,
     remove_earlier_generation,
     skip_unpaired,
 )
@@ -99,6 +100,7 @@ def generate_dataset(
     gen = load_generator(checkpoint_of(run, checkpoint), device=device, noise_scale=noise_scale)
     per_class = skip_unpaired(gen, class_counts(per_class, len(gen.class_names)))
     check_disk_room(out, max(per_class), len(gen.class_names), gen.size, gen.channels, fmt)
+    refuse_foreign_records(Path(out))
     out = writable_folder(out)
     choice = _Choice(max_copy_rate, filter_pool, "auto" if device is None else str(device))
     with folder_lock(out, "generate"):  # a second writer into `out` is refused

@@ -19,6 +19,22 @@ EARLIER_RECORDS = (
 )  # fmt: skip
 
 
+def refuse_foreign_records(out: Path) -> None:
+    """GaunetError, before anything is written, when `out` holds a manifest.csv or
+    provenance.csv that `gaunet generate` did not write (a dataset's): replacing an earlier
+    generation would delete the files it lists, i.e. the dataset's own images."""
+    from gaunet.data.readers.manifest import is_generated
+
+    for name in ("manifest.csv", "provenance.csv"):
+        path = Path(out) / name
+        if path.is_file() and not is_generated(path):
+            raise GaunetError(
+                f"--out {out}: holds a {name} that gaunet generate did not write (a dataset?); "
+                "generating there would replace the files it lists. Nothing written; choose "
+                "another --out"
+            )
+
+
 def remove_earlier_generation(out: Path) -> None:
     """What an earlier generation into `out` wrote: the images its manifest lists, its npz and
     its records. Left, they would be read as this generation's (a PNG folder without its

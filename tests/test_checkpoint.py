@@ -50,6 +50,21 @@ def test_no_usable_checkpoint_is_an_error(tmp_path):
         load_checkpoint(tmp_path / "empty")
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"hello\n", "not a PyTorch checkpoint file"),  # was "(last.pt: 101)", torch's KeyError
+        (b"\x89PNG\r\n\x1a\n" + bytes(40), "not a PyTorch checkpoint file"),  # was "malicious"
+        (b'{"step": 1}', "not a PyTorch checkpoint file"),  # was "possibly malicious"
+        (b"", "empty file"),  # was "unreadable"
+    ],
+)
+def test_a_file_that_is_no_checkpoint_says_so(tmp_path, content, reason):
+    (tmp_path / "last.pt").write_bytes(content)
+    with pytest.raises(CheckpointError, match=f"last.pt: {reason}"):
+        load_checkpoint(tmp_path / "last.pt")
+
+
 def test_prune_keeps_newest_periodic(tmp_path):
     for step in (10, 20, 30):
         save_checkpoint(_state(step), [tmp_path / f"step-{step:06d}.pt"])

@@ -51,6 +51,9 @@ def test_overrides_are_typed():
         ({"g_dropout": "1.5"}, r"g_dropout must be in \[0, 1\)"),
         ({"gp_lambda": "-5"}, "gp_lambda must be a finite number >= 0"),
         ({"ema_decay": "2"}, r"ema_decay must be in \(0, 1\]"),
+        # not YAML at all: a yaml.ScannerError traceback
+        ({"batch_size": "[1"}, r"batch_size expects int, got '\[1'"),
+        ({"lr_g": "{1"}, "lr_g expects float"),
     ],
 )
 def test_bad_overrides_name_the_problem(overrides, message):
@@ -63,6 +66,14 @@ def test_unknown_preset_and_missing_file():
         load_config("no-such-preset")
     with pytest.raises(ConfigError, match="no such config file"):
         load_config("missing.yaml")
+
+
+def test_a_config_file_that_is_not_text_is_a_config_error(tmp_path: Path):
+    """A config file in UTF-16 or binary was a UnicodeDecodeError traceback."""
+    path = tmp_path / "mine.yaml"
+    path.write_bytes(b"\xff\xfe\x00steps: 2")
+    with pytest.raises(ConfigError, match="mine.yaml: cannot read config"):
+        load_config(path)
 
 
 def test_saved_config_round_trips(tmp_path: Path):

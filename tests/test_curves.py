@@ -42,3 +42,18 @@ def test_line_cut_short_by_a_kill_is_ignored(tmp_path: Path) -> None:
 def test_missing_metrics_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(GaunetError, match="metrics.jsonl"):
         read_metrics(tmp_path)
+
+
+def test_garbled_metrics_and_run_json_are_skipped_not_a_traceback(tmp_path: Path) -> None:
+    """A metrics.jsonl with bytes that are not UTF-8, or a line of JSON that is no record, and a
+    damaged run.json were tracebacks of `gaunet compare --losses`."""
+    from gaunet.report.curves import run_label
+
+    write_lines(tmp_path, [json.dumps({"step": 25}), "[1, 2]", '{"step": "x"}', "7"])
+    with open(tmp_path / "metrics.jsonl", "ab") as handle:
+        handle.write(b'{"step": 50, "lo\xff\n' + json.dumps({"step": 75}).encode() + b"\n")
+    assert [r["step"] for r in read_metrics(tmp_path)] == [25, 75]
+    (tmp_path / "run.json").write_text("{")
+    assert run_label(tmp_path) == f"? ({tmp_path.name})"
+    (tmp_path / "run.json").write_text("[1]")
+    assert run_label(tmp_path) == f"? ({tmp_path.name})"

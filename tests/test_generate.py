@@ -335,6 +335,23 @@ def test_a_rerun_in_another_format_or_without_a_filter_leaves_no_earlier_record(
     assert len(data) == 4 and not data.problems
 
 
+@pytest.mark.parametrize("name", ["manifest.csv", "provenance.csv"])
+def test_a_dataset_folder_as_out_is_refused_and_its_images_kept(run, tmp_path, capsys, name):
+    """--out naming a dataset folder (a manifest of the user's images) deleted every image its
+    manifest listed, taking them for an earlier generation's, and replaced the manifest."""
+    out = tmp_path / "data"
+    for k in range(2):
+        (out / "a").mkdir(parents=True, exist_ok=True)
+        (out / "a" / f"{k}.png").write_bytes(b"png")
+    (out / name).write_text("path,label\na/0.png,a\na/1.png,a\n")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    args = ["generate", "--run", str(run), "--out", str(out), "--per-class", "2", "--quiet"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"holds a {name} that gaunet generate did not write" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_a_checkpoint_of_another_run_is_refused(run, tmp_path):
     other = tmp_path / "other"
     other.mkdir()

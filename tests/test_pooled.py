@@ -166,6 +166,21 @@ def test_a_folder_without_a_summary_is_named(tmp_path: Path) -> None:
         write_pooled(tmp_path / "out", [tmp_path / "a", tmp_path / "b"])
 
 
+@pytest.mark.parametrize(
+    "content", ["[]", "{}", '{"entries": [{"arm": "gaunet"}]}', '{"settings": 1, "entries": []}']
+)
+def test_a_summary_json_that_is_not_a_benchmarks_is_named(tmp_path: Path, content: str) -> None:
+    """A summary.json of another shape (another tool's, a list) was an AttributeError or a
+    KeyError traceback."""
+    good, odd = tmp_path / "a", tmp_path / "b"
+    for folder, text in ((good, json.dumps(_summary(0, {"accuracy": 0.01}))), (odd, content)):
+        folder.mkdir()
+        (folder / "summary.json").write_text(text)
+    with pytest.raises(GaunetError, match="b/summary.json: not the summary.json of a `gaunet"):
+        write_pooled(tmp_path / "out", [good, odd])
+    assert not (tmp_path / "out").exists()
+
+
 def test_benchmark_subset_seeds_runs_each_subset_then_pools(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     command = [

@@ -152,3 +152,24 @@ def test_a_damaged_run_archive_names_the_file_and_the_problem(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(SourceError, match=r"bad.npz: no train_images.*ids and groups"):
         load_source(tmp_path / "bad.npz", size=12)
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [
+        (b"label,path\n0,a.png\n", "not a zip archive"),
+        (None, "a single .npy array"),
+    ],
+)
+def test_a_file_that_is_not_a_zip_of_arrays_says_what_it_is(tmp_path, content, kind):
+    """numpy's message for such a file ended "you can load it unsafely using allow_pickle":
+    advice a user should never take from gaunet."""
+    path = tmp_path / "data.npz"
+    if content is None:
+        with open(path, "wb") as handle:
+            np.save(handle, np.zeros((2, 8, 8), np.uint8))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(SourceError, match=f"data.npz: not a .npz archive \\({kind}") as error:
+        load_source(path, size=8)
+    assert "allow_pickle" not in str(error.value) and "unsafely" not in str(error.value)

@@ -237,6 +237,17 @@ def pooled_markdown(
     return "\n".join(lines + ["", "Verdicts:", "", *verdicts, "", advice]) + "\n"
 
 
+def _is_summary(summary: Any) -> bool:
+    """Whether `summary` has the shape pooling reads: settings and keyed entries."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("settings", {}), dict):
+        return False
+    entries = summary.get("entries")
+    keys = ("classifier", "fraction", "arm")
+    return isinstance(entries, list) and all(
+        isinstance(e, dict) and all(k in e for k in keys) for e in entries
+    )
+
+
 def _read_summaries(folders: list[Path]) -> list[dict]:
     summaries = []
     for folder in folders:
@@ -244,9 +255,15 @@ def _read_summaries(folders: list[Path]) -> list[dict]:
         if not path.is_file():
             raise GaunetError(f"{path}: missing; run `gaunet benchmark --out {folder}` first")
         try:
-            summaries.append(json.loads(path.read_text()))
+            summary = json.loads(path.read_text())
         except (OSError, ValueError) as error:
             raise GaunetError(f"{path}: unreadable ({error})") from None
+        if not _is_summary(summary):
+            raise GaunetError(
+                f"{path}: not the summary.json of a `gaunet benchmark` folder (no 'entries' of "
+                "classifier, fraction and arm)"
+            )
+        summaries.append(summary)
     check_poolable(folders, [s.get("settings", {}) for s in summaries])
     return summaries
 

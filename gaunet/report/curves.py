@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, os_error
 
 
 def read_metrics(run: str | Path) -> list[dict]:
@@ -14,15 +14,23 @@ def read_metrics(run: str | Path) -> list[dict]:
     path = Path(run) / "metrics.jsonl"
     if not path.exists():
         raise GaunetError(f"{path}: missing; is {run} a run folder that has logged a step?")
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:
+        raise GaunetError(os_error(error, path, "cannot read")) from None
     records: list[dict] = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a kill mid-append
+        except json.JSONDecodeError:  # a line cut short by a kill mid-append, or garbled
+            continue
+        if not isinstance(record, dict):
+            continue  # not a record a run logs
+        step = record.get("step")
+        if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
             continue
         # After a resume the steps logged since the last checkpoint are logged again: the
         # later record of a step wins, so each step appears once and in order.
-        step = record.get("step")
         while records and step is not None and records[-1].get("step", -1) >= step:
             records.pop()
         records.append(record)
@@ -31,8 +39,11 @@ def read_metrics(run: str | Path) -> list[dict]:
 
 def run_label(run: str | Path) -> str:
     """The run's model name (from run.json) and folder name."""
-    info = Path(run) / "run.json"
-    model = json.loads(info.read_text()).get("model", "?") if info.exists() else "?"
+    try:
+        info = json.loads((Path(run) / "run.json").read_text())
+    except (OSError, ValueError):  # missing or damaged: the label does without
+        info = {}
+    model = str(info.get("model", "?")) if isinstance(info, dict) else "?"
     return f"{model} ({Path(run).name})" if model != Path(run).name else model
 
 

@@ -84,6 +84,11 @@ def holds_checkpoints(folder: Path) -> bool:
     return any(not fnmatch.fnmatch(entry.name, TEMPORARY) for entry in folder.iterdir())
 
 
+# torch.save's zip container, and its legacy one (a pickle, protocol 2): nothing else is a
+# checkpoint, and torch.load's errors on other files read as "malicious" or "KeyError: 101"
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
+
+
 def _load_verified(path: Path, map_location: str | torch.device) -> tuple[dict, str]:
     sidecar = path.with_name(path.name + ".sha256")
     digest = sha256_file(path)
@@ -91,6 +96,12 @@ def _load_verified(path: Path, map_location: str | torch.device) -> tuple[dict, 
         expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
         if expected != digest:
             raise ValueError(f"sha256 mismatch (expected {expected[:12]}, file {digest[:12]})")
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not head:
+        raise ValueError("empty file (0 bytes)")
+    if not head.startswith(TORCH_FILE_STARTS):  # a text, image or other file named .pt
+        raise ValueError("not a PyTorch checkpoint file (gaunet train writes them)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:

@@ -201,6 +201,17 @@ def _run_images(path: Path, archive, size: int, channels: int) -> ImageSet:
 def load_npz(path: Path, size: int, channels: int) -> ImageSet:
     """Every split present in the archive, resized, with `split` set from the array names."""
     try:
+        with open(path, "rb") as handle:
+            head = handle.read(6)
+    except OSError as error:
+        raise SourceError(f"{path}: cannot read ({error.strerror or error})") from error
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # numpy's own error on such
+        # a file ends "If you trust the file you can load it unsafely": advice we never want
+        kind = "a single .npy array" if head.startswith(b"\x93NUMPY") else "not a zip archive"
+        raise SourceError(
+            f"{path}: not a .npz archive ({kind}; an .npz is a zip of arrays, as np.savez writes)"
+        )
+    try:
         archive = np.load(path, allow_pickle=False)
         files = set(archive.files)
     except Exception as error:  # noqa: BLE001 - any decode failure is the same user error
