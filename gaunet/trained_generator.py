@@ -89,7 +89,8 @@ class TrainedGenerator:
             if not path.exists():
                 raise GaunetError(
                     f"{path}: missing, so there are no conditioning images; keep the checkpoint "
-                    "inside its run folder or pass conditioning= to sample()"
+                    f"inside its run folder, beside {TRAIN_IMAGES} (from Python, sample() also "
+                    "takes conditioning=)"
                 )
             self._train = read_train_images(path)
         return self._train
