@@ -235,6 +235,7 @@ def test_empty_reference_or_test_split_is_one_line(tmp_path, capsys, parts, empt
         (["--json", "{tmp}"], "is a folder; give a file to write"),
         (["--report", "{tmp}"], "is a folder; give a file to write"),
         (["--run", "/no/such/run"], "--run /no/such/run: no such run folder"),
+        (["--inception-weights", "/no/such.pt"], "--inception-weights /no/such.pt: no such file"),
         (["--max-images", "1"], "--max-images must be at least 2"),
         (["--diversity-draws", "1"], "--diversity-draws must be at least 2"),
         (["--k", "0"], "--k must be at least 1"),

@@ -276,6 +276,9 @@ def check_request(args: argparse.Namespace) -> None:
             problems.append(f"{option} {path} is a folder; give a file to write")
     if args.run is not None and not Path(args.run).expanduser().exists():
         problems.append(f"--run {args.run}: no such run folder or checkpoint")
+    weights = args.inception_weights
+    if weights is not None and not Path(weights).expanduser().is_file():  # was found after
+        problems.append(f"--inception-weights {weights}: no such file")  # the other metrics
     problems += evaluation_problems(
         args.split, args.max_images, args.k, args.kid_subsets, args.kid_subset_size,
         args.diversity_sources, args.diversity_draws, args.noise_scale,
