@@ -105,6 +105,7 @@ def test_manifest_row_problems(tmp_path):
     for i, name in enumerate(["a.png", "b.png", "c.png"]):
         write_image(tmp_path / "set" / name, seed=i)
     write_image(tmp_path / "outside.png")
+    (tmp_path / "set" / "sub").mkdir()
     csv = write_csv(
         tmp_path / "set" / "labels.csv",
         ["path", "label"],
@@ -115,6 +116,7 @@ def test_manifest_row_problems(tmp_path):
             ["../outside.png", "x"],
             [str(tmp_path / "outside.png"), "x"],
             ["missing.png", "y"],
+            ["sub", "y"],
         ],
     )
     data = load_source(csv, size=16)
@@ -125,6 +127,7 @@ def test_manifest_row_problems(tmp_path):
         ("outside.png", "path outside the manifest's folder " + str(tmp_path / "set")),
         ("outside.png", "path outside the manifest's folder " + str(tmp_path / "set")),
         ("missing.png", "file not found"),
+        ("sub", "a folder, not a file"),  # was "file not found"
     ]
     assert all("labels.csv:" in p.reason for p in data.problems)  # the row is named
 

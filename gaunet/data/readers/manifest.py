@@ -157,7 +157,8 @@ class _RowReader:
         if not row["label"]:
             return Problem(shown, f"label missing from the manifest ({where})")
         if not os.path.isfile(full):
-            return Problem(shown, f"file not found ({where})")
+            what = "a folder, not a file" if os.path.isdir(full) else "file not found"
+            return Problem(shown, f"{what} ({where})")
         written = row.get("split") or None
         split = SPLIT_NAMES.get(written.lower()) if written else None
         if self.has_split and split is None:
