@@ -123,16 +123,30 @@ def _write_dataset(gen, out, per_class, seed, fmt, batch_size, choice, keep_sour
         warnings.warn(warning, GaunetWarning, stacklevel=3)  # generate_dataset's caller
     manifest = out / ("manifest.csv" if fmt == "png" else "provenance.csv")
     remove_earlier_generation(out)
-    written_files = 0
+    # the images on disk, removed if the generation does not finish: without a manifest they
+    # would be read as a class-folder dataset, and a rerun (which removes what a manifest
+    # lists) would leave them beside its own
+    rows_out: list = []
     try:
-        rows_out, arrays, names = _generate(gen, out, per_class, seed, fmt, batch_size, choice)
-        written_files = len(rows_out)
-        _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source_names)
+        try:
+            arrays, names = _generate(gen, out, per_class, seed, fmt, batch_size, choice, rows_out)
+            _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source_names)
+        except BaseException:  # a full disk, Ctrl-C, SIGTERM, an error
+            _remove_images(out, rows_out, fmt)
+            raise
     except _Stopped as stopped:
         raise GaunetError(_stopped_message(stopped.error, stopped.written, fmt)) from None
     except OSError as error:
-        raise GaunetError(_stopped_message(error, written_files, fmt)) from None
+        raise GaunetError(_stopped_message(error, len(rows_out), fmt)) from None
     return manifest
+
+
+def _remove_images(out: Path, rows: list, fmt: str) -> None:
+    """The PNGs this generation wrote (its rows' paths), when it stops before its manifest."""
+    if fmt != "png":
+        return
+    for row in rows:
+        inside(out, row[0]).unlink(missing_ok=True)
 
 
 # Share of the free disk a generation may fill: the rest stays for the system and other jobs.
@@ -222,12 +236,13 @@ class _Stopped(Exception):
 
 
 def _stopped_message(error: OSError, written: int, fmt: str) -> str:
-    done = f"{written} image file(s) written" if fmt == "png" else "nothing written"
+    done = f"the {written} image file(s) it wrote removed" if fmt == "png" else "nothing written"
     return f"{os_error(error)}; generation stopped, {done}, no manifest"
 
 
-def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
-    """The images of every class: manifest rows, npz arrays, opaque id -> training id."""
+def _generate(gen, out, per_class, seed, fmt, batch_size, choice, rows_out):
+    """The images of every class: manifest rows (appended to `rows_out` as each image is
+    written), npz arrays, opaque id -> training id."""
     train = gen.train_images
     classes = [c for c in range(len(gen.class_names)) if (train.labels == c).any()]
     folders = folder_names(gen.class_names)
@@ -237,7 +252,7 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
         copy_filter = CopyFilter(train.images, choice.max_copy_rate, reference, note)
     pool = choice.filter_pool
     group = max(1, batch_size // GENERATION_CHUNK) * GENERATION_CHUNK
-    rows_out, arrays, names = [], [], {}
+    arrays, names = [], {}
     confident, scorer = None, {}
     if pool > 1:  # candidates scored as they come: memory for the kept ones, not the pool
         score, batch, scorer = domain_scorer(train, choice.device)
@@ -245,16 +260,15 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
 
     def emit(c: int, k: int, image: np.ndarray, source: str) -> None:
         item = f"{folders[c]}/{k:06d}.png" if fmt == "png" else f"{len(arrays)}"
-        if fmt == "png":
+        row = [item, c, gen.class_names[c], opaque_id(source), seed, gen.checkpoint_sha256]
+        rows_out.append(row + [folders[c], repr(gen.noise_scale)])  # first: an interrupt
+        if fmt == "png":  # during the write still finds the file in the rows to remove
             try:
                 _write_png(inside(out, item), image)
             except OSError as error:
+                rows_out.pop()
                 raise _Stopped(error, len(rows_out)) from None
         names[opaque_id(source)] = source
-        rows_out.append(
-            [item, c, gen.class_names[c], opaque_id(source), seed, gen.checkpoint_sha256]
-            + [folders[c], repr(gen.noise_scale)]
-        )
         if fmt == "npz":
             arrays.append(image)
 
@@ -295,7 +309,7 @@ def _generate(gen, out, per_class, seed, fmt, batch_size, choice):
                 f"every candidate was a near-copy of a training image ({report['dropped']} "
                 f"dropped); nothing written. The generator memorises its training images."
             )
-    return rows_out, arrays, names
+    return arrays, names
 
 
 def _write_report(path: Path, report: dict, written: int) -> None:

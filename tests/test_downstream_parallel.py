@@ -47,3 +47,31 @@ def test_cells_at_once_write_the_rows_of_one_at_a_time(tmp_path: Path) -> None:
     # a rerun finds every cell done
     assert main([*command, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
     assert _cells(tmp_path / "two") == one
+
+
+def test_an_interrupt_stops_the_running_cells_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM to this process alone) while cells run: their rows would be dropped,
+    so the workers are killed, not waited for. The pool's shutdown used to wait for every
+    running and queued cell (here two ResNet-18 cells of about 30 s each), and a second Ctrl-C
+    during that wait left the command hung at exit."""
+    import time
+
+    from gaunet.downstream import benchmark
+
+    logged: list[float] = []
+
+    def interrupt_at_the_first_cell(*args: object) -> None:
+        logged.append(time.perf_counter())
+        raise KeyboardInterrupt  # as Ctrl-C does once a quick SVM cell has ended
+
+    monkeypatch.setattr(benchmark, "_log_cell", interrupt_at_the_first_cell)
+    command = [
+        "benchmark", "--data", "phantom:n=40,classes=2", "--classifiers", "resnet18,svm",
+        "--arms", "none", "--fractions", "1.0", "--seeds", "2", "--size", "16",
+        "--width", "0.125", "--epochs", "300", "--patience", "300", "--quiet", "--jobs", "2",
+        "--out", str(tmp_path / "bench"),
+    ]  # fmt: skip
+    assert main(command) == 130
+    assert len(logged) == 1 and time.perf_counter() - logged[0] < 10

@@ -131,6 +131,33 @@ def test_interrupted_run_resumes_and_loads_as_source(tmp_path):
     )
 
 
+def test_ctrl_c_says_how_to_continue_and_the_rerun_finishes(tmp_path, capsys, monkeypatch):
+    """Ctrl-C (or SIGTERM) mid-run: exit 130 with a line saying to rerun the same command (it
+    said only `gaunet data: interrupted`), and the rerun writes what an uninterrupted run does."""
+    from gaunet.data.recipes import common
+
+    make_busi(tmp_path / "busi", {"benign": 6, "malignant": 6, "normal": 6})
+    args = ["data", "prepare", "busi", "--root", str(tmp_path / "busi"), "--size", "16"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    resize, calls = common.resize_to, []
+
+    def stopped_at_the_fifth(*a, **k):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return resize(*a, **k)
+
+    monkeypatch.setattr(common, "resize_to", stopped_at_the_fifth)
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: rerun the same command to continue" in err and str(out) in err
+    assert len(list(out.rglob("*.png"))) == 4 and not (out / "manifest.csv").exists()
+    assert main([*args, "--out", str(out)]) == 0
+    assert read_prepared_manifest(out) == read_prepared_manifest(tmp_path / "whole")
+
+
 def test_refuses_non_empty_foreign_out(tmp_path, capsys):
     make_busi(tmp_path / "busi", {"benign": 2, "malignant": 2, "normal": 2})
     assert main(["data", "prepare", "busi", "--root", str(tmp_path / "busi"), "--out",

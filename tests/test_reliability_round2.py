@@ -124,7 +124,36 @@ def test_generate_disk_full_leaves_no_partial_file_and_no_manifest(
     assert not (out / "manifest.csv").exists()  # the old one described files now replaced
     files = [p for p in out.rglob("*") if p.is_file() and p.name != LOCK_NAME]  # (empty)
     assert not [p for p in files if p.name.startswith(".")], files  # no temporaries
-    assert all(p.stat().st_size > 0 for p in files)  # no 0-byte PNG
+    assert "the 2 image file(s) it wrote removed" in line
+    assert not [p for p in files if p.suffix == ".png"]  # no PNG left for a manifest-less read
+
+
+def test_an_interrupted_generation_leaves_no_image_and_the_rerun_lists_every_one(
+    run, tmp_path, capsys, monkeypatch
+):
+    """Interrupted, the written PNGs stayed without a manifest: read as a class-folder
+    dataset, and a rerun (which removes what a manifest lists) left them beside its own."""
+    import gaunet.generate as generate_module
+
+    out = tmp_path / "syn"
+    real_write, calls = generate_module._write_png, []
+
+    def write_then_stop(path: Path, image) -> None:
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        real_write(path, image)
+
+    monkeypatch.setattr(generate_module, "_write_png", write_then_stop)
+    args = ["generate", "--run", str(run), "--out", str(out), "--per-class", "3", "--quiet"]
+    assert main(args) == 130
+    assert "images this generation wrote were removed" in capsys.readouterr().err
+    assert not list(out.rglob("*.png")) and not (out / "manifest.csv").exists()
+    monkeypatch.setattr(generate_module, "_write_png", real_write)
+    assert main(args) == 0
+    with open(out / "manifest.csv") as handle:
+        listed = {line.split(",")[0] for line in list(handle)[1:]}
+    assert {str(p.relative_to(out)) for p in out.rglob("*.png")} == listed
 
 
 def test_generate_disk_full_on_the_manifest_leaves_none(run, tmp_path, monkeypatch):

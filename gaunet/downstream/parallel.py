@@ -60,7 +60,19 @@ def run_cells(
         except BaseException:
             for future in futures:
                 future.cancel()
+            _stop_workers(pool)
             raise
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Ctrl-C, SIGTERM or a failed cell: the running cells' rows would be dropped (a rerun
+    redoes those cells) and the workers write nothing, so they are killed, not waited for. The
+    pool's shutdown waited for every running and queued cell (minutes each), a SIGTERM sent to
+    this process alone (`docker stop`, `kill`) never reached them, and a second Ctrl-C during
+    that wait left the command hung at exit."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.kill()
 
 
 def _start_worker(settings: object, out: Path, data: ImageSet | None, threads: int) -> None:

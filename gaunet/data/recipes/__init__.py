@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -177,17 +178,27 @@ def _run_prepare(args: argparse.Namespace) -> int:
     if args.root is None:
         raise GaunetError(f"{args.name} needs --root (the downloaded dataset folder)")
     recipe_options = {key: getattr(args, key) for key in RECIPE_DEFAULTS}
-    prepare_dataset(
-        args.name,
-        args.root,
-        args.out,
-        size=args.size,
-        channels=args.channels,
-        seed=args.seed,
-        resplit=args.resplit,
-        overwrite=args.overwrite,
-        **recipe_options,
-    )
+    try:
+        prepare_dataset(
+            args.name,
+            args.root,
+            args.out,
+            size=args.size,
+            channels=args.channels,
+            seed=args.seed,
+            resplit=args.resplit,
+            overwrite=args.overwrite,
+            **recipe_options,
+        )
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: say how to continue, as train does
+        from gaunet.interrupts import stopped_by
+
+        print(
+            f"{stopped_by(stop)}: rerun the same command to continue (the images written are "
+            f"kept in {args.out})",
+            file=sys.stderr,
+        )
+        raise
     return 0
 
 
