@@ -22,8 +22,10 @@ POINTS = 100.0
 
 FILTER_COMMAND = (
     "gaunet benchmark --data ../shared/data/breastmnist.npz --out runs/item5-filter "
-    "--subset-seeds 2,3,4 --filter-pool 3 ... with item 5's generators (bash "
-    "benchmarks/item5_cpu.sh filter; docs/augmentation.md, 'Filtering the 5,000-epoch images')"
+    "--subset-seeds 2,3,4 --filter-pool 3 ... with item 5's generators, then SUBSETS='0 1' with "
+    "generators trained again for 5,352 steps (bash benchmarks/item5_cpu.sh filter), then gaunet "
+    "pool --benchmarks runs/item5-filter/subset-{0,1,2,3,4} (docs/augmentation.md, 'Filtering "
+    "the 5,000-epoch images' and 'Five subsets')"
 )
 # key -> (what it is, source JSON, arm, comparison, the commands that made the JSON)
 GAINS = {
@@ -58,7 +60,7 @@ GAINS = {
         "gaunet images alone with --filter-pool 3 (the third of a 3x pool a CNN trained on the "
         "subset's real images is surest of) against plain copies, generators trained for the "
         "paper's 5,000 epochs (cpu-tiny, 28 px), pooled over BreastMNIST subsets",
-        "item5-cpu-filter3-subsets-2-4.json",
+        "item5-cpu-filter3-five-subsets.json",
         "gaunet",
         "gain_vs_copies",
         FILTER_COMMAND,
@@ -66,7 +68,7 @@ GAINS = {
     "paper_budget_filter_combined_vs_copies": (
         "gaunet+classic with --filter-pool 3 against copies+classic, generators trained for "
         "the paper's 5,000 epochs (cpu-tiny, 28 px), pooled over BreastMNIST subsets",
-        "item5-cpu-filter3-subsets-2-4.json",
+        "item5-cpu-filter3-five-subsets.json",
         "gaunet+classic",
         "gain_vs_copies",
         FILTER_COMMAND,

@@ -157,21 +157,23 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
 def _filter_step() -> str:
     """Class-confidence filtering, measured on the paper-budget generators: it moved the images
     alone, not on top of classic augmentation."""
-    verdict = "" if significant(FILTER_ALONE, "accuracy") else ", not significant"
+    shown = significant(FILTER_ALONE, "accuracy")
+    verdict = "" if shown else ", not significant"
     auc = "" if significant(FILTER_ALONE, "auc") else ", not significant"
+    lead = "a lead to confirm on your data" if shown else "no gain shown; judge it on your data"
     return (
-        "For the images alone, keep the third of three times as many images that "
+        "For the images alone, try keeping the third of three times as many images that "
         "a CNN trained on your real images is surest of (`--filter-pool 3`, with the last "
-        "snapshot). With generators trained for the paper's 5,000 epochs it made the images "
-        f"alone beat plain copies by {gain(FILTER_ALONE, 'accuracy')} accuracy points over "
+        "snapshot). With generators trained for the paper's 5,000 epochs the filtered images "
+        f"alone gave {gain(FILTER_ALONE, 'accuracy')} accuracy points against plain copies over "
         f"{subsets(FILTER_ALONE)} of BreastMNIST{verdict} (AUC {gain(FILTER_ALONE, 'auc')}"
-        f"{auc}), and copies of the real images the filter's CNN finds most typical by "
-        f"{gain(FILTER_TYPICAL, 'accuracy')}"
-        f"{'' if significant(FILTER_TYPICAL, 'accuracy') else ', not significant'}, but not on "
-        f"top of classic augmentation ({gain(FILTER_COMBINED, 'accuracy')} against "
-        "copies+classic; docs/augmentation.md): a lead to confirm on your data, with the "
-        "`copies` and `typical-copies` controls. `gaunet generate --filter-pool 3` writes such "
-        "images for your own training."
+        f"{auc}), {gain(FILTER_TYPICAL, 'accuracy')} against copies of the real images the "
+        f"filter's CNN finds most typical over {subsets(FILTER_TYPICAL)}"
+        f"{'' if significant(FILTER_TYPICAL, 'accuracy') else ', not significant'}, and "
+        f"{gain(FILTER_COMBINED, 'accuracy')} on top of classic augmentation against "
+        f"copies+classic (docs/augmentation.md): {lead}, with the `copies` and "
+        "`typical-copies` controls. `gaunet generate --filter-pool 3` writes such images for "
+        "your own training."
     )
 
 
