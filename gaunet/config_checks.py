@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from gaunet.config import TrainConfig
 
 
+def is_whole(value: object) -> bool:
+    """A whole number, not a bool (True is an int to Python, never a count to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def problems_of(config: TrainConfig) -> list[str]:
     """One line per setting out of its range (empty: the config is usable)."""
     problems: list[str] = []

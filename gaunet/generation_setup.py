@@ -39,7 +39,9 @@ def remove_earlier_generation(out: Path) -> None:
     """What an earlier generation into `out` wrote: the images its manifest lists, its npz and
     its records. Left, they would be read as this generation's (a PNG folder without its
     manifest is a class-folder source), listed as unlabelled files, or describe a filter this
-    generation did not apply. Only files gaunet wrote are removed."""
+    generation did not apply. Only files gaunet wrote are removed: a manifest it did not write
+    (a dataset's) is refused here too, under the lock, not only in generate's early check."""
+    refuse_foreign_records(out)
     listed: list[Path] = []
     if (out / "manifest.csv").is_file():
         with open(out / "manifest.csv", newline="") as handle:

@@ -33,6 +33,17 @@ def exit_code(stop: KeyboardInterrupt) -> int:
     return 128 + signal.SIGTERM if isinstance(stop, Terminated) else 130
 
 
+@contextmanager
+def said_on_interrupt(advice: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM inside the block: one line, what stopped it and `advice` (how to
+    continue), then the interrupt goes on to the command's exit code."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        print(f"{stopped_by(stop)}: {advice}", file=sys.stderr)
+        raise
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated("SIGTERM")
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 ORDER = 30
 
@@ -94,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gaunet.errors import GaunetError
     from gaunet.generate import generate_dataset
+    from gaunet.interrupts import said_on_interrupt
     from gaunet.privacy import summary_line
     from gaunet.progress import silenced
 
@@ -101,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError("--per-class must be at least 1")
     if args.batch_size < 1:
         raise GaunetError("--batch-size must be at least 1")
-    with silenced() if args.quiet else nullcontext(), _said_on_interrupt(args.out):
+    advice = (
+        f"the images this generation wrote were removed ({args.out} holds no part-generation); "
+        "rerun the same command, which starts it again"
+    )
+    with silenced() if args.quiet else nullcontext(), said_on_interrupt(advice):
         manifest = generate_dataset(
             args.run,
             args.out,
@@ -131,20 +132,3 @@ def run(args: argparse.Namespace) -> int:
         print(conditioning_line(report["conditioning_images"], report["per_class"]))
     print(f"wrote {manifest}")
     return 0
-
-
-@contextmanager
-def _said_on_interrupt(out: str | Path) -> Iterator[None]:
-    """Ctrl-C or SIGTERM: what became of the images, and how to continue (then the exit code
-    of the signal, as every command gives)."""
-    try:
-        yield
-    except KeyboardInterrupt as stop:
-        from gaunet.interrupts import stopped_by
-
-        print(
-            f"{stopped_by(stop)}: the images this generation wrote were removed ({out} holds "
-            "no part-generation); rerun the same command, which starts it again",
-            file=sys.stderr,
-        )
-        raise

@@ -9,7 +9,6 @@ new cells, so the choice is recorded beside the images it came from, with what i
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,12 +21,9 @@ from gaunet.data import ImageSet
 from gaunet.downstream.provenance import iter_synthetic
 from gaunet.hashing import sha256_file
 from gaunet.io import write_json
+from gaunet.training.resume_checks import source_fingerprint
 
 Scorer = Callable[[np.ndarray], np.ndarray]
-
-
-def ids_digest(subset: ImageSet) -> str:
-    return hashlib.sha256("\n".join(map(str, subset.ids)).encode()).hexdigest()
 
 
 def _recorded(path: Path, expected: dict[str, Any], key: str) -> list[int] | None:
@@ -61,7 +57,7 @@ def filtered_images(
         "pool": pool,
         "candidates_per_class": per_class,
         "manifest_sha256": sha256_file(manifest),
-        "subset_sha256": ids_digest(subset),
+        "subset_sha256": source_fingerprint(subset),
     }
 
     def candidates() -> Iterator[tuple[int, np.ndarray, str]]:
@@ -98,7 +94,7 @@ def typical_rows(
     expected = {
         "pool": pool,
         "wanted": [int(n) for n in wanted],
-        "subset_sha256": ids_digest(subset),
+        "subset_sha256": source_fingerprint(subset),
     }
     rows = _recorded(record, expected, "kept_rows")
     if rows is not None and all(0 <= r < len(subset.labels) for r in rows):

@@ -13,6 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from gaunet.config import seed_problem
+from gaunet.config_checks import is_whole
 from gaunet.errors import GaunetError
 
 if TYPE_CHECKING:
@@ -21,10 +22,6 @@ if TYPE_CHECKING:
 SCHEDULES = ("mix", "pretrain")
 MODEL_SELECTIONS = ("loss", "auc")
 CHANNELS = (1, 3)
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _number(value: Any) -> bool:
@@ -46,7 +43,7 @@ def _names(option: str, names: Any) -> list[str]:
 
 
 def _at_least(option: str, value: Any, low: int) -> list[str]:
-    if not _whole(value):
+    if not is_whole(value):
         return [f"{option} must be a whole number, not {value!r}"]
     return [] if value >= low else [f"{option} must be at least {low}, not {value!r}"]
 
@@ -61,10 +58,10 @@ def benchmark_problems(settings: BenchmarkSettings) -> list[str]:
     problems += _at_least("--seeds", s.seeds, 1) + _at_least("--epochs", fit.epochs, 1)
     problems += _at_least("--patience", fit.patience, 1)
     problems += _at_least("--batch-size", fit.batch_size, 2) + _at_least("--size", s.size, 8)
-    if s.channels not in CHANNELS or not _whole(s.channels):
+    if s.channels not in CHANNELS or not is_whole(s.channels):
         problems.append(f"--channels must be 1 or 3, not {s.channels!r}")
     for option, seed in (("--split-seed", s.split_seed), ("--subset-seed", s.subset_seed)):
-        if not _whole(seed):
+        if not is_whole(seed):
             problems.append(f"{option} must be a whole number, not {seed!r}")
         elif seed_problem(seed, option):
             problems.append(seed_problem(seed, option))
@@ -114,7 +111,7 @@ def check_synthetic_draws(settings: BenchmarkSettings) -> None:
     """--synthetic-draws problems, and the levers `pretrain` would not apply: refused before
     any generator trains."""
     draws = settings.synthetic_draws
-    if not _whole(draws) or draws < 1:
+    if not is_whole(draws) or draws < 1:
         raise GaunetError(f"--synthetic-draws {draws!r}: use a whole number, 1 or more")
     if draws > 1 and settings.filter_pool > 1:
         raise GaunetError(

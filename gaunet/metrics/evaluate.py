@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gaunet.config_checks import is_whole
 from gaunet.data.imageset import ImageSet
 from gaunet.data.splits import assign_split
 from gaunet.errors import GaunetError
@@ -116,9 +117,6 @@ def evaluation_problems(
     by the command before the images load, and by evaluate() for callers from Python (a
     kid_subsets of 0 or a batch size of 0 failed minutes in, or gave NaN)."""
 
-    def whole(value: Any, low: int) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
     problems = [] if split in SPLITS else [f"--split {split!r}: choose one of {', '.join(SPLITS)}"]
     at_least = {
         "--k": (k, 1),
@@ -135,7 +133,7 @@ def evaluation_problems(
             if key in settings.domain:
                 at_least[f"--domain-{key}"] = (settings.domain[key], low)
     for option, (value, low) in at_least.items():
-        if not whole(value, low):
+        if not (is_whole(value) and value >= low):
             problems.append(f"{option} must be at least {low}, not {value!r}")
     if noise_scale is not None and not 0 < noise_scale < float("inf"):
         problems.append(f"--noise-scale {noise_scale}: the noise scale must be a positive number")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from gaunet.errors import GaunetError
+from gaunet.interrupts import said_on_interrupt
 from gaunet.io import jsonable
 
 RECIPES: dict[str, tuple[str, str]] = {
@@ -178,7 +178,8 @@ def _run_prepare(args: argparse.Namespace) -> int:
     if args.root is None:
         raise GaunetError(f"{args.name} needs --root (the downloaded dataset folder)")
     recipe_options = {key: getattr(args, key) for key in RECIPE_DEFAULTS}
-    try:
+    advice = f"rerun the same command to continue (the images written are kept in {args.out})"
+    with said_on_interrupt(advice):  # Ctrl-C or SIGTERM: how to continue, as train says
         prepare_dataset(
             args.name,
             args.root,
@@ -190,15 +191,6 @@ def _run_prepare(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             **recipe_options,
         )
-    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: say how to continue, as train does
-        from gaunet.interrupts import stopped_by
-
-        print(
-            f"{stopped_by(stop)}: rerun the same command to continue (the images written are "
-            f"kept in {args.out})",
-            file=sys.stderr,
-        )
-        raise
     return 0
 
 
