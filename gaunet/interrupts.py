@@ -68,11 +68,60 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# A worker's stop forwarded by its parent (forward_stop): SIGUSR1 for the parent's SIGTERM,
+# SIGUSR2 for its Ctrl-C. Not SIGTERM itself: a stop sent to the whole group reaches a worker
+# twice (directly and forwarded), and a second SIGTERM or Ctrl-C means "stop now, do not save".
+_FORWARDED = {
+    getattr(signal, name): stop
+    for name, stop in (("SIGUSR1", Terminated), ("SIGUSR2", KeyboardInterrupt))
+    if hasattr(signal, name)
+}
+_worker_stopping = False  # in a worker: a stop has been raised (later forwarded ones are it)
+
+
+def _worker_stop(signum: int, frame: FrameType | None) -> None:
+    """A worker's SIGTERM or its parent's forwarded stop: the first raises, a later one is the
+    same stop arriving by the other way and is dropped."""
+    global _worker_stopping
+    if _worker_stopping:
+        return
+    _worker_stopping = True
+    raise _FORWARDED.get(signum, Terminated)("SIGTERM" if signum == signal.SIGTERM else "stop")
+
+
+def _worker_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C in a worker: raises every time (a second one still stops at once), and marks the
+    worker stopping, so the parent's forwarded stop that follows is dropped."""
+    global _worker_stopping
+    _worker_stopping = True
+    raise KeyboardInterrupt
+
+
 def raise_on_sigterm() -> None:
     """In a spawned worker process, for its lifetime: SIGTERM raises Terminated there too, so
-    a scheduler's signal to the whole process group lets every worker save."""
-    if not _distributed():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+    a scheduler's signal to the whole process group lets every worker save; a stop its parent
+    forwards (forward_stop) does the same, once."""
+    if _distributed():
+        return
+    for signum in (signal.SIGTERM, *_FORWARDED):
+        signal.signal(signum, _worker_stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _worker_interrupt)
+
+
+def forward_stop(pids: list[int], stop: KeyboardInterrupt) -> None:
+    """The parent's Ctrl-C or SIGTERM, passed on to its workers (started with raise_on_sigterm):
+    `kill PID` or `docker stop` reach the parent alone, and its workers ran on to their end. A
+    worker the terminal's Ctrl-C reached as well stops once."""
+    wanted = Terminated if isinstance(stop, Terminated) else KeyboardInterrupt
+    signum = next((n for n, kind in _FORWARDED.items() if kind is wanted), None)
+    if signum is None:  # no SIGUSR1 (Windows): the workers run to their end, as before
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass  # ended meanwhile
 
 
 def default_sigint() -> None:
@@ -97,16 +146,22 @@ def deferred_interrupts(notice: str = "") -> Iterator[None]:
     caught: list[int] = []
 
     def defer(signum: int, frame: FrameType | None) -> None:
+        global _worker_stopping
         if caught:
+            if previous[signum] is _worker_stop and signum != caught[0]:
+                return  # a worker's stop arriving the other way (forwarded or direct)
             raise KeyboardInterrupt
+        if previous[signum] in (_worker_stop, _worker_interrupt):
+            _worker_stopping = True
         caught.append(signum)
         if notice:
             print(notice, file=sys.stderr, flush=True)
 
     previous = {signal.SIGINT: signal.getsignal(signal.SIGINT)}
-    if signal.getsignal(signal.SIGTERM) is _raise_terminated:
-        previous[signal.SIGTERM] = _raise_terminated
-    if previous[signal.SIGINT] is not signal.default_int_handler:
+    for signum in (signal.SIGTERM, *_FORWARDED):
+        if signal.getsignal(signum) in (_raise_terminated, _worker_stop):
+            previous[signum] = signal.getsignal(signum)
+    if previous[signal.SIGINT] not in (signal.default_int_handler, _worker_interrupt):
         previous.pop(signal.SIGINT)  # SIGINT ignored (a background job) or handled elsewhere
     for signum in previous:
         signal.signal(signum, defer)
@@ -116,4 +171,5 @@ def deferred_interrupts(notice: str = "") -> Iterator[None]:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if caught:
-        raise Terminated("SIGTERM") if caught[0] == signal.SIGTERM else KeyboardInterrupt
+        kind = Terminated if caught[0] == signal.SIGTERM else _FORWARDED.get(caught[0])
+        raise (kind or KeyboardInterrupt)("SIGTERM" if kind is Terminated else "")

@@ -80,3 +80,61 @@ def test_default_sigint_gives_a_child_of_a_background_job_its_ctrl_c() -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     assert (plain, fixed) == ("False", "True")
+
+
+_WORKER_PROBE = """
+import os, signal, sys, time
+from gaunet.interrupts import Terminated, deferred_interrupts, raise_on_sigterm
+
+def send(*signums):
+    for signum in signums:
+        os.kill(os.getpid(), signum)
+    time.sleep(0.2)  # the handlers run here, in order of signal number
+
+raise_on_sigterm()
+seen = []
+inside = {inside}
+try:
+    if inside:
+        with deferred_interrupts():
+            send({first}, {second})
+            seen.append("finished the step")
+    else:
+        send({first}, {second})
+        seen.append("not raised")
+except KeyboardInterrupt as stop:
+    seen.append(type(stop).__name__)
+    try:
+        send({second})  # a late copy of the stop, during the save
+        seen.append("saved")
+    except KeyboardInterrupt as again:
+        seen.append("save cut by " + type(again).__name__)
+print(" | ".join(seen))
+"""
+
+
+@pytest.mark.parametrize(
+    "first, second, inside, expected",
+    [
+        # the group's SIGTERM and the parent's forwarded one (SIGUSR1): one stop, saved
+        ("SIGTERM", "SIGUSR1", False, "Terminated | saved"),
+        ("SIGTERM", "SIGUSR1", True, "finished the step | Terminated | saved"),
+        # the terminal's Ctrl-C and the parent's forwarded Ctrl-C (SIGUSR2)
+        ("SIGINT", "SIGUSR2", False, "KeyboardInterrupt | saved"),
+        ("SIGINT", "SIGUSR2", True, "finished the step | KeyboardInterrupt | saved"),
+        # the forwarded stop handled first: the direct SIGTERM is the copy
+        ("SIGUSR1", "SIGTERM", True, "finished the step | Terminated | saved"),
+        ("SIGUSR2", "SIGTERM", False, "KeyboardInterrupt | saved"),
+        # a second Ctrl-C still means "now": the step is cut
+        ("SIGINT", "SIGINT", True, "KeyboardInterrupt | save cut by KeyboardInterrupt"),
+    ],
+)
+def test_a_worker_stops_once_when_a_stop_reaches_it_twice(
+    first: str, second: str, inside: bool, expected: str
+) -> None:
+    """A stop sent to a process group reaches a `--subset-seeds --jobs` worker directly and
+    again through its parent (forward_stop): the copy must not count as the second Ctrl-C that
+    cuts a training step or a save short."""
+    code = _WORKER_PROBE.format(first=f"signal.{first}", second=f"signal.{second}", inside=inside)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == expected, result.stderr

@@ -26,14 +26,20 @@ def _started(folder: Path) -> bool:
     return any(folder.glob("generators/*/checkpoints/last.pt"))
 
 
-@pytest.mark.parametrize("sent, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    "sent, to_group, code",
+    [(signal.SIGINT, True, 130), (signal.SIGTERM, True, 143), (signal.SIGTERM, False, 143)],
+    ids=["ctrl-c", "sigterm-to-group", "sigterm-to-parent"],
+)
 def test_a_stop_ends_the_running_folders_and_starts_no_other(
-    tmp_path: Path, sent: signal.Signals, code: int
+    tmp_path: Path, sent: signal.Signals, to_group: bool, code: int
 ) -> None:
     """Three subsets, two at once, Ctrl-C (or a scheduler's SIGTERM) to the process group while
     the first two train their generators: both save and stop, the third never starts (it used
-    to wait in the pool and run after), and the command ends as interrupted. A rerun continues
-    (test_gpu_train_check.py)."""
+    to wait in the pool and run after), and the command ends as interrupted. A SIGTERM to the
+    parent alone (`kill PID`, `docker stop`) is passed on (the workers ran to their end); sent to
+    the group, each worker gets it twice (directly and passed on) and still saves once. A rerun
+    continues (test_gpu_train_check.py)."""
     config = tmp_path / "gen.yaml"
     config.write_text(
         yaml.safe_dump({**TINY, "precision": "fp32", "checkpoint_every": 2, "log_every": 2})
@@ -56,7 +62,10 @@ def test_a_stop_ends_the_running_folders_and_starts_no_other(
             assert process.poll() is None, process.communicate()[0]
             assert time.monotonic() < deadline, "the generators did not start in 120 s"
             time.sleep(0.1)
-        os.killpg(process.pid, sent)
+        if to_group:
+            os.killpg(process.pid, sent)
+        else:
+            os.kill(process.pid, sent)
         output = process.communicate(timeout=120)[0]
     finally:
         if process.poll() is None:

@@ -70,9 +70,15 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     pool's shutdown waited for every running and queued cell (minutes each), a SIGTERM sent to
     this process alone (`docker stop`, `kill`) never reached them, and a second Ctrl-C during
     that wait left the command hung at exit."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        if process.is_alive():
-            process.kill()
+    for process in live_processes(pool):
+        process.kill()
+
+
+def live_processes(pool: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
+    """The pool's running processes. The executor keeps them private (`_processes`): a Python
+    that drops it gives none, and the callers fall back to the pool's own wait."""
+    processes = (getattr(pool, "_processes", None) or {}).values()
+    return [process for process in list(processes) if process.is_alive()]
 
 
 def _start_worker(settings: object, out: Path, data: ImageSet | None, threads: int) -> None:

@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark, train_generators_together
-from gaunet.downstream.parallel import spawned_pool
+from gaunet.downstream.parallel import live_processes, spawned_pool
 from gaunet.downstream.pooled import write_pooled
 from gaunet.downstream.results_file import is_finished
-from gaunet.interrupts import raise_on_sigterm
+from gaunet.interrupts import forward_stop, raise_on_sigterm
 from gaunet.locking import folder_lock
 from gaunet.progress import RELAY_SECONDS, WorkerBars, progress, relay_bars
 
@@ -90,24 +90,30 @@ def _in_parallel(
 
         pending = {start_next() for _ in range(min(jobs, len(waiting)))}
         shown = None
-        while pending:
-            done, pending = wait(pending, timeout=RELAY_SECONDS, return_when=FIRST_COMPLETED)
-            workers.poll()
-            for future in done:
-                future.result()  # a worker's error (or its Ctrl-C), raised in this process
-                seed = futures[future]
-                last = workers.pop(f"subset {seed}")
-                if relay is not None:
-                    line = f"subset seed {seed} done" + (f" ({last.describe()})" if last else "")
-                    bar.write(line, file=sys.stderr)
-                if seed not in finished:
-                    bar.update(1)
-                if waiting:
-                    pending.add(start_next())
-            line = workers.line()
-            if line != shown:  # a log file gets a line per change, not per poll
-                bar.set_postfix_str(line)
-                shown = line
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=RELAY_SECONDS, return_when=FIRST_COMPLETED)
+                workers.poll()
+                for future in done:
+                    future.result()  # a worker's error (or its Ctrl-C), raised in this process
+                    seed = futures[future]
+                    last = workers.pop(f"subset {seed}")
+                    if relay is not None:
+                        line = f"subset seed {seed} done"
+                        bar.write(line + (f" ({last.describe()})" if last else ""), file=sys.stderr)
+                    if seed not in finished:
+                        bar.update(1)
+                    if waiting:
+                        pending.add(start_next())
+                line = workers.line()
+                if line != shown:  # a log file gets a line per change, not per poll
+                    bar.set_postfix_str(line)
+                    shown = line
+        except KeyboardInterrupt as stop:
+            # the running folders save and stop (the pool's exit waits for them): a SIGTERM to
+            # this process alone (`kill`, `docker stop`) never reached them, and they ran on
+            forward_stop([process.pid for process in live_processes(pool)], stop)
+            raise
 
 
 _relay_queue = None  # a worker's queue to the parent's bar (None: its bars are off)
