@@ -352,6 +352,23 @@ def test_a_dataset_folder_as_out_is_refused_and_its_images_kept(run, tmp_path, c
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.parametrize("where", ["benign/0.png", "scan.JPG"])
+def test_a_class_folder_dataset_as_out_is_refused(run, tmp_path, capsys, where):
+    """--out naming a class-folder dataset (images, no manifest): the generation wrote its
+    manifest there, and the folder then read as the generated images alone."""
+    out = tmp_path / "data"
+    (out / where).parent.mkdir(parents=True)
+    (out / where).write_bytes(b"image")
+    args = ["generate", "--run", str(run), "--out", str(out), "--per-class", "2", "--quiet"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "holds images no gaunet generate manifest lists" in err
+    assert where.split("/")[-1] in err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == sorted(
+        {where, *([where.split("/")[0]] if "/" in where else [])}
+    )
+
+
 def test_a_checkpoint_of_another_run_is_refused(run, tmp_path):
     other = tmp_path / "other"
     other.mkdir()

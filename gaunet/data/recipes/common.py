@@ -23,6 +23,7 @@ import numpy as np
 from gaunet.data.duplicates import DuplicateReport, pixel_digest
 from gaunet.data.imageset import SPLITS
 from gaunet.data.prepare import resize_to
+from gaunet.data.readers.decode import IMAGE_SUFFIXES
 from gaunet.data.recipes.identical import copies_record, identical_written, print_copies, read_png
 from gaunet.data.splits import split_keeping_copies
 from gaunet.errors import GaunetError
@@ -30,7 +31,6 @@ from gaunet.io import write_json
 from gaunet.locking import LOCK_NAME, folder_lock
 from gaunet.progress import progress
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 VAL_SHARE_OF_TRAIN = 0.125  # 7:1 train:val, as in the paper's 7:1:2
 PNG_COMPRESS_LEVEL = 1  # lossless either way; level 1 encodes ~4x faster than the default 6
 
