@@ -17,6 +17,8 @@ def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or len(features) < 2:
         raise ValueError("need at least two feature vectors of shape (N, D)")
+    if not np.isfinite(features).all():
+        raise ValueError("Frechet distance needs finite features: NaN or inf found")
     return features.mean(0), np.cov(features, rowvar=False).reshape(features.shape[1], -1)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gaunet.data.imageset import ImageSet
+from gaunet.errors import GaunetError
 from gaunet.metrics.features import (
     ExtractorSettings,
     FeatureExtractor,
@@ -71,7 +72,16 @@ class MetricInputs:
             extractor = self.extractor(name)
             if extractor is None:
                 raise ValueError(f"extractor {name!r} is unavailable: {self.unavailable[name]}")
-            self._features[name, part] = extractor(getattr(self, part).images)
+            features = extractor(getattr(self, part).images)
+            bad = int((~np.isfinite(features)).any(axis=tuple(range(1, features.ndim))).sum())
+            if bad:  # every distance to them compares False: FD fails, PRDC and copies read 0
+                raise GaunetError(
+                    f"the {name} features of {bad} of the {len(features)} {part} images are "
+                    "NaN or inf, so no metric on them means anything"
+                    + ("; the domain classifier trained on the real images diverged: leave "
+                       "domain out of --features" if name == "domain" else "")
+                )  # fmt: skip
+            self._features[name, part] = features
         return self._features[name, part]
 
     def audit_space(self) -> str | None:

@@ -48,6 +48,8 @@ def kernel_distance(
     b = np.asarray(features_b, dtype=np.float64)
     if min(len(a), len(b)) < 2:
         raise ValueError("KID needs at least two feature vectors in each set")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("KID needs finite features: NaN or inf found")
     size = subset_rows(len(a), len(b), subset_size)
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)

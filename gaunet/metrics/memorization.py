@@ -62,6 +62,9 @@ def copy_audit(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Copy rate of synthetic vs train, thresholded by real test -> train distances."""
+    if not all(np.isfinite(part).all() for part in (train, test, synthetic)):
+        # a NaN distance is never under the threshold: the copy rate would read 0.0
+        raise ValueError("the copy audit needs finite features: NaN or inf found")
     test_distance, _ = nearest(train, test)
     threshold = float(np.percentile(test_distance, THRESHOLD_PERCENTILE))
     distance, index = nearest(train, synthetic)

@@ -44,6 +44,8 @@ def _balls(real: np.ndarray, fake: np.ndarray, k: int):
     ball (recall), fake inside the real's ball (coverage))."""
     if len(real) <= k or len(fake) <= k:
         raise ValueError(f"PRDC with k={k} needs more than {k} real and {k} synthetic samples")
+    if not (np.isfinite(real).all() and np.isfinite(fake).all()):  # NaN compares False: 0.0
+        raise ValueError("PRDC needs finite features: NaN or inf found")
     real_radii = kth_neighbour_radii(real, k)
     fake_radii = kth_neighbour_radii(fake, k)
     real_fake = pairwise_distances(real, fake)
