@@ -1,7 +1,7 @@
 """One file -> decoded 2D frames: the dispatcher above the readers of each file kind.
 
-The kind comes from the extension (DICOM also from its 'DICM' marker); `image` reads ordinary
-images, `medical` DICOM files and NIfTI volumes. Whatever a decoder raises on hostile bytes
+The kind comes from the extension (DICOM also from its 'DICM' marker, whatever the name);
+`image` reads ordinary images, `medical` DICOM files and NIfTI volumes. Whatever a decoder raises on hostile bytes
 becomes a SkipFile with a one-line reason.
 """
 
@@ -20,7 +20,7 @@ SUPPORTED = IMAGE_SUFFIXES + DICOM_SUFFIXES + NIFTI_SUFFIXES
 
 
 def file_kind(path: Path) -> str | None:
-    """'image', 'dicom', 'nifti' or None (unsupported), from the name or the DICOM marker."""
+    """'image', 'dicom', 'nifti' or None (unsupported), from the name or else the DICOM marker."""
     name = path.name.lower()
     if name.endswith(NIFTI_SUFFIXES):
         return "nifti"
@@ -28,7 +28,9 @@ def file_kind(path: Path) -> str | None:
         return "dicom"
     if name.endswith(IMAGE_SUFFIXES):
         return "image"
-    if "." not in name:  # DICOM files often carry no extension at all
+    # DICOM files often carry no extension, or are named by their UID ("1.2.840.113619.2.55.3.
+    # 604688119.969.1268071029.320", a PACS export): whatever the name, the marker decides
+    if path.is_file():
         try:
             with open(path, "rb") as handle:
                 head = handle.read(132)

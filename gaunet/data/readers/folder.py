@@ -25,12 +25,20 @@ def files_under(
     Symlinked sub-folders are followed; one that leads to a folder already read (a loop back up,
     or a second link to the same folder, whose images would otherwise be read twice and could
     land in two splits) is skipped and, when `problems` is given, reported there. `seen` (real
-    paths) is shared between calls so that a link into another class folder is caught too.
+    paths) is shared between calls so that a link into another class folder is caught too. A
+    folder that cannot be listed (no permission) is reported there too.
     """
     found = []
     seen = set() if seen is None else seen
     seen.add(os.path.realpath(folder))
-    for parent, dirs, files in os.walk(folder, followlinks=True):
+
+    def unlisted(error: OSError) -> None:  # os.walk would pass over such a folder silently
+        if problems is not None:
+            shown = safe_text(str(error.filename or folder))
+            reason = error.strerror or str(error)
+            problems.append(Problem(shown, f"folder cannot be listed ({reason}); not read"))
+
+    for parent, dirs, files in os.walk(folder, followlinks=True, onerror=unlisted):
         kept = []
         for name in sorted(d for d in dirs if not d.startswith(".")):
             real = os.path.realpath(os.path.join(parent, name))

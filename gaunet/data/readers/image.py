@@ -39,7 +39,11 @@ def read_image(path: Path, options: ReadOptions) -> Frame:
             limit = Image.MAX_IMAGE_PIXELS
             if limit and image.width * image.height > limit:
                 raise Image.DecompressionBombError(f"{shape} pixels exceeds {limit}")
-            array = _pil_array(image, options.size)
+            deep = _opencv_decode(path) if _sixteen_bit_colour(image) else None
+            if deep is not None and deep.dtype == np.uint16:
+                array, mode = deep, f"{mode};16"  # Pillow would keep only the high byte
+            else:
+                array = _pil_array(image, options.size)
             pages = getattr(image, "n_frames", 1)
     except Image.DecompressionBombError as error:
         raise SkipFile(
@@ -108,19 +112,40 @@ def _reduced(image: Image.Image, size: int) -> Image.Image:
     return image.reduce(factor)
 
 
+def _sixteen_bit_colour(image: Image.Image) -> bool:
+    """A 16-bit-per-sample colour (or grey+alpha) PNG/TIFF: Pillow decodes these as 8-bit
+    RGB/RGBA/LA by keeping each sample's high byte, so 12-bit data stored in 16 bits would come
+    out 16x too dark; OpenCV reads them at full depth instead."""
+    if image.mode not in ("RGB", "RGBA", "LA") or not image.tile:
+        return False
+    args = image.tile[0].args
+    raw = args if isinstance(args, str) else (args[0] if args else "")
+    return isinstance(raw, str) and ";16" in raw
+
+
 def _opencv_fallback(path: Path, reason: str) -> tuple[np.ndarray | None, str, str]:
     """OpenCV reads some TIFF variants Pillow cannot (float64, float RGB), quietly."""
     with open(path, "rb") as handle:
         if handle.read(4) not in (b"II*\0", b"MM\0*"):  # only real TIFF content
             return None, reason, ""
+    array = _opencv_decode(path)
+    if array is None:
+        return None, reason, ""
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    return array, f"TIFF {array.dtype} x{channels}", f"{array.shape[1]}x{array.shape[0]}"
+
+
+def _opencv_decode(path: Path) -> np.ndarray | None:
+    """The file at its stored depth, RGB order (alpha dropped), or None; quietly."""
     import cv2
 
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # the problem line says it
     data = np.fromfile(path, dtype=np.uint8)
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     if array is None or array.size == 0:
-        return None, reason, ""
+        return None
     if array.ndim == 3 and array.shape[2] >= 3:
         array = array[..., 2::-1] if array.shape[2] == 3 else array[..., [2, 1, 0]]
-    channels = 1 if array.ndim == 2 else array.shape[2]
-    return array, f"TIFF {array.dtype} x{channels}", f"{array.shape[1]}x{array.shape[0]}"
+    elif array.ndim == 3 and array.shape[2] == 2:  # grey + alpha
+        array = array[..., 0]
+    return array

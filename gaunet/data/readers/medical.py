@@ -73,6 +73,10 @@ def read_dicom(path: Path, options: ReadOptions) -> list[Frame]:
     stack = pixels if frames > 1 else pixels[None]
     group = str(dataset.get("PatientID", "") or "") or None
     shape = f"{stack.shape[2]}x{stack.shape[1]}"
+    if min(stack.shape[1:3]) < 2:  # as for ordinary images: no picture to resize
+        raise SkipFile(f"image is {shape} pixels, too small to use")
+    if photometric == "PALETTE COLOR" and samples == 1:  # stored values index a colour table
+        stack, samples = _palette_rgb(stack, dataset), 3
     if samples > 1:  # colour (RGB / YBR already converted by pydicom): no window applies
         return [
             Frame(resize_to(f, options.size, options.channels), f"#{k}" if frames > 1 else "",
@@ -98,6 +102,22 @@ def read_dicom(path: Path, options: ReadOptions) -> list[Frame]:
               group, f"DICOM {photometric}", shape)
         for k, f in enumerate(scaled)
     ]  # fmt: skip
+
+
+def _palette_rgb(stack: np.ndarray, dataset) -> np.ndarray:
+    """PALETTE COLOR indices -> uint8 RGB through the file's colour table (16-bit table entries
+    by their full range), not the indices shown as grey levels."""
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        rgb = apply_color_lut(stack, dataset)
+    except Exception as error:  # noqa: BLE001 - missing or malformed table
+        raise SkipFile(
+            f"PALETTE COLOR DICOM whose colour table cannot be used ({error})"
+        ) from error
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(np.rint(rgb.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    return rgb
 
 
 def is_blank(slice_uint8: np.ndarray) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gaunet.data.imageset import SPLITS, ImageSet
-from gaunet.data.prepare import resize_stack
+from gaunet.data.prepare import bit_depth, resize_stack
 from gaunet.data.readers.items import SourceError
 
 ORGAN = [
@@ -138,6 +138,76 @@ def _resized(path: Path, arrays: list[np.ndarray], size: int, channels: int) -> 
     return images
 
 
+def _one_scale(path: Path, arrays: list[np.ndarray]) -> tuple[list[np.ndarray], dict[str, int]]:
+    """Non-uint8 stacks -> uint8 by one mapping for the whole archive, so that relative
+    brightness between images is kept (a dark image is not stretched to full range): 16-bit by
+    the deepest depth any image uses (as build.one_depth does for 16-bit files), floats all in
+    [0, 1] by 255, other numbers by the archive's min..max. NaN/inf first take their image's
+    lowest finite value. Also a note when 16-bit data use 12 bits or fewer."""
+    scaled = [x for x in arrays if x.dtype not in (np.uint8, np.bool_)]
+    if not scaled:
+        return arrays, {}
+    note: dict[str, int] = {}
+    if all(x.dtype == np.uint16 for x in scaled):
+        bits = max(bit_depth(x) for x in scaled)
+        low, high, factor = 0.0, float(2**bits - 1), None
+        if bits <= 12:
+            text = f"16-bit image uses only 0..{2**bits - 1} of 0..65535: scaled as {bits}-bit"
+            note[text] = sum(len(x) for x in scaled)
+    else:
+        ranges = [_finite_range(path, x) for x in scaled]
+        low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        floats = all(x.dtype.kind == "f" for x in scaled)
+        factor = 255.0 if floats and low >= 0.0 and high <= 1.0 else None
+    out = []
+    for x in arrays:
+        if x.dtype in (np.uint8, np.bool_):
+            out.append(x)
+            continue
+        result = np.empty(x.shape, dtype=np.uint8)
+        for start in range(0, len(x), CHUNK):
+            values = _finite_filled(x[start : start + CHUNK])
+            if factor is not None:
+                values = values * factor
+            elif high > low:
+                values = (values - low) / (high - low) * 255.0
+            else:
+                values = np.zeros_like(values)
+            result[start : start + CHUNK] = np.clip(np.rint(values), 0, 255)
+        out.append(result)
+    return out, note
+
+
+CHUNK = 1024  # images converted at a time: no float64 copy of a whole large archive
+
+
+def _finite_filled(part: np.ndarray) -> np.ndarray:
+    """float64 copy of a chunk of images, NaN/inf set to each image's lowest finite value."""
+    values = part.astype(np.float64)
+    if part.dtype.kind != "f":
+        return values
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    axes = tuple(range(1, values.ndim))
+    lowest = np.where(finite, values, np.inf).min(axis=axes, keepdims=True)
+    return np.where(finite, values, lowest)
+
+
+def _finite_range(path: Path, x: np.ndarray) -> tuple[float, float]:
+    """Lowest and highest finite value of a stack; SourceError if an image has none."""
+    low, high = np.inf, -np.inf
+    for start in range(0, len(x), CHUNK):
+        part = x[start : start + CHUNK]
+        if part.dtype.kind == "f":
+            finite = np.isfinite(part)
+            if not finite.reshape(len(part), -1).any(1).all():
+                raise SourceError(f"{path}: image has no finite pixel values")
+            part = part[finite]
+        low, high = min(low, float(part.min())), max(high, float(part.max()))
+    return low, high
+
+
 # a run folder's train_images.npz (gaunet/training/run_folder.py: save_train_images)
 RUN_ARRAYS = {"images", "labels", "class_names", "ids", "groups"}
 
@@ -235,13 +305,16 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
         sizes[key] = sizes.get(key, 0) + len(x)
     labels_all = np.concatenate(labels)
     class_names = _check_labels(path, labels_all, known_class_names(path))
+    non_finite = sum(count_non_finite(x) for x in arrays)
+    arrays, depth_note = _one_scale(path, arrays)
     images = _resized(path, arrays, size, channels)
     ids_all = np.asarray(ids)
     mode = "L" if arrays[0].ndim == 3 or arrays[0].shape[3] == 1 else "RGB"
     info = {"kind": "npz", "sizes": sizes, "modes": {mode: len(ids_all)}}
-    non_finite = sum(count_non_finite(x) for x in arrays)
-    if non_finite:  # one line in every command's skip summary, as for other changed images
-        info["notes"] = {NON_FINITE_NOTE: non_finite}
+    notes = {NON_FINITE_NOTE: non_finite} if non_finite else {}
+    notes.update(depth_note)
+    if notes:  # one line in every command's skip summary, as for other changed images
+        info["notes"] = notes
     return ImageSet(
         images=images,
         labels=labels_all,
