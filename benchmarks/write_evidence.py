@@ -78,11 +78,11 @@ GAINS = {
         "among 3 copies of each real image: copies of the real images its CNN is surest of), "
         "generators trained for the paper's 5,000 epochs (cpu-tiny, 28 px), pooled over "
         "BreastMNIST subsets",
-        "item5-cpu-typical-subsets-2-4.json",
+        "item5-cpu-typical-five-subsets.json",
         "gaunet",
         "gain_vs_typical_copies",
         "gaunet benchmark --data ../shared/data/breastmnist.npz --out runs/item5-typical "
-        "--subset-seeds 2,3,4 --filter-pool 3 --arms ...,typical-copies,typical-copies+classic "
+        "--subset-seeds 0,1,2,3,4 --filter-pool 3 --arms ...,typical-copies,typical-copies+classic "
         "with item 5's generators (bash benchmarks/item5_cpu.sh typical; docs/augmentation.md, "
         "'Is the filter's gain the generator's?')",
     ),
