@@ -112,3 +112,18 @@ def test_window_and_blank_slice_options_reach_the_reader(tmp_path, capsys):
     assert json.loads(_inspect(capsys, *args)[1])["images"] == 4
     kept = json.loads(_inspect(capsys, *args, "--skip-blank-slices", "--window", "500,1000")[1])
     assert kept["images"] == 2 and kept["kind"] == "nifti"
+
+
+def test_one_shared_patient_id_is_named_as_why_val_and_test_are_empty(tmp_path, capsys):
+    """A manifest (or DICOM export) giving every image one patient id: the grouped split puts
+    everything in train; inspect warns why, and benchmark's refusal says the same."""
+    root = make_tree(tmp_path / "src", {"a": 10, "b": 10})
+    rows = [f"{c}/{p.name},{c},ANON" for c in "ab" for p in sorted((root / c).iterdir())]
+    (root / "manifest.csv").write_text("path,label,patient_id\n" + "\n".join(rows) + "\n")
+    code, out, _ = _inspect(capsys, str(root), "--size", "16")
+    assert code == 0
+    assert "warning  val and test got no image because the 20 images belong to only 1 group" in out
+    code = main(["benchmark", "--data", str(root), "--size", "16", "--arms", "none",
+                 "--classifiers", "svm", "--seeds", "1", "--out", str(tmp_path / "bench")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "no validation or no test images: val and test got no image" in err

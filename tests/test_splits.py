@@ -189,3 +189,27 @@ def test_a_folder_refuses_a_changed_source(tmp_path):
     official = _with_copies(50)  # an official split is the source's own: used as it is
     official.split = np.full(50, "train")
     assert set(folder_split(official, saved).split) == {"train"}
+
+
+@pytest.mark.parametrize(
+    "split, groups, expected",
+    [
+        # an anonymised export: every file one PatientID, so every image in train
+        (
+            ["train"] * 40,
+            ["ANON"] * 40,
+            "val and test got no image because the 40 images belong to only 1 group",
+        ),
+        (["train"] * 30 + ["test"] * 10, ["p1"] * 30 + ["p2"] * 10, "val got no image because"),
+        (["train"] * 4, ["a", "b", "c", "d"], "val and test got no image: 4 images are too few"),
+        (["train"] * 7 + ["val"] + ["test"] * 2, [str(i) for i in range(10)], ""),  # nothing empty
+        (["train"] * 40, [str(i % 8) for i in range(40)], ""),  # enough groups: another cause
+    ],
+)
+def test_empty_split_cause_names_too_few_groups(split, groups, expected):
+    """`data inspect`, `benchmark` and `evaluate` only said val or test was empty; a grouped
+    split of one shared patient id cannot be anything else, and the user is told why."""
+    from gaunet.data.splits import empty_split_cause
+
+    cause = empty_split_cause(np.asarray(split), np.asarray(groups))
+    assert cause.startswith(expected) if expected else cause == ""

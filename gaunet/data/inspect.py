@@ -57,7 +57,7 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
 def summarize(data: ImageSet, seed: int = 0) -> dict:
     """The facts `inspect` prints, as a JSON-able dict (the split is assigned if missing)."""
     from gaunet.data.duplicates import duplicate_sets
-    from gaunet.data.splits import split_keeping_copies
+    from gaunet.data.splits import empty_split_cause, split_keeping_copies
 
     official = data.split is not None
     sets = duplicate_sets(data.images)  # once: for the split and for the report
@@ -90,6 +90,7 @@ def summarize(data: ImageSet, seed: int = 0) -> dict:
         "notes": data.info.get("notes", {}),
         "duplicates": duplicates_summary(data, split, sets),
         "cache": data.info.get("cache"),
+        "empty_split": empty_split_cause(split, data.groups),
     }
 
 
@@ -166,6 +167,8 @@ def format_report(summary: dict) -> str:
     lines.append(f"problems {summary['skipped']} file(s) skipped")
     lines += [f"  {p['path']}: {p['reason']}" for p in summary["problems"]]
     lines += [f"note     {n} image(s): {note}" for note, n in summary.get("notes", {}).items()]
+    if summary.get("empty_split"):
+        lines.append(f"warning  {summary['empty_split']}")
     return "\n".join(lines + _duplicate_lines(summary))
 
 

@@ -226,6 +226,26 @@ def generator_split(data: ImageSet, run: str | Path) -> tuple[ImageSet, Path]:
         return apply_run_split(data, whole), whole
 
 
+def empty_split_cause(split: np.ndarray | None, groups: np.ndarray) -> str:
+    """Why the val or test split is empty, when few groups are the cause ("" otherwise): a
+    split keeps each group (patient) whole, so an anonymised export that gives every file one
+    PatientID ("ANON") puts every image in train, and the commands that need val and test
+    only said that they were empty."""
+    empty = [name for name in ("val", "test") if split is None or name not in split]
+    count = len(np.unique(groups))
+    if not empty or count >= len(SPLITS) * 2:
+        return ""
+    if count == len(groups):
+        return f"{' and '.join(empty)} got no image: {count} images are too few to split 7:1:2"
+    return (
+        f"{' and '.join(empty)} got no image because the {len(groups)} images belong to only "
+        f"{count} group(s) (patient ids) and a split keeps each group whole (an anonymised "
+        "export that gives every file one PatientID?): give each patient its own id (a "
+        "manifest.csv `patient_id` column) or, if each image is its own patient, a manifest "
+        "without that column"
+    )
+
+
 def grouping_note(data: ImageSet) -> str:
     """One sentence on what the split can promise about leakage for this set."""
     if len(data) and len(np.unique(data.groups)) == len(data):

@@ -15,6 +15,7 @@ import torch
 
 from gaunet.data import ImageSet
 from gaunet.data.imageset import to_unit_tensor
+from gaunet.data.splits import empty_split_cause
 from gaunet.device import resolve_device
 from gaunet.downstream.arms import MORE_REAL, TYPICAL_COPIES, Arm, per_class_targets
 from gaunet.downstream.augment import classic_augment
@@ -76,7 +77,11 @@ class Grid:
         self.val = data.where_split("val")
         self.test = data.where_split("test")
         if len(self.val) == 0 or len(self.test) == 0:
-            raise GaunetError(f"{settings.data}: the split has no validation or no test images")
+            cause = empty_split_cause(data.split, data.groups)
+            raise GaunetError(
+                f"{settings.data}: the split has no validation or no test images"
+                + (f": {cause}" if cause else "")
+            )
         self.subsets = nested_subsets(
             self.train.labels, settings.fractions, seed=settings.subset_seed
         )

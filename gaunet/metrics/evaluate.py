@@ -16,7 +16,7 @@ import numpy as np
 
 from gaunet.config_checks import is_whole
 from gaunet.data.imageset import ImageSet
-from gaunet.data.splits import assign_split
+from gaunet.data.splits import assign_split, empty_split_cause
 from gaunet.errors import GaunetError
 from gaunet.metrics.features import ExtractorSettings
 from gaunet.metrics.fidelity import two_class_reason
@@ -79,7 +79,11 @@ def draw_sets(
     }
     if min(sizes.values()) < 2:  # before any extractor: an empty set fails deep inside one
         counts = ", ".join(f"{name} {n}" for name, n in sizes.items())
-        raise GaunetError(f"{real.source}: need at least two images in each set ({counts})")
+        cause = empty_split_cause(real.split, real.groups)
+        raise GaunetError(
+            f"{real.source}: need at least two images in each set ({counts})"
+            + (f": {cause}" if cause else "")
+        )
     return sets
 
 
