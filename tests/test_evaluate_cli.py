@@ -245,6 +245,8 @@ def test_empty_reference_or_test_split_is_one_line(tmp_path, capsys, parts, empt
         (["--domain-steps", "0"], "--domain-steps must be at least 1"),
         (["--domain-size", "4"], "--domain-size must be at least 8"),
         (["--features", ","], "--features lists nothing"),
+        # the HTML report silently replaced the JSON written just before it
+        (["--json", "{tmp}/out", "--report", "{tmp}/./out"], "--json and --report name one file"),
     ],
 )
 def test_requests_that_failed_after_the_metrics_are_refused_first(tmp_path, capsys, options, says):

@@ -51,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     for option, path in (("--out", args.out), ("--losses", args.losses)):
         if path and (Path(path).suffix.lower() != ".png" or Path(path).is_dir()):
             raise GaunetError(f"{option} {path}: give a PNG file to write (ending in .png)")
+    if args.losses and Path(args.losses).resolve() == Path(args.out).resolve():
+        raise GaunetError(
+            f"--losses {args.losses} is the --out file: the curves would replace the grid; "
+            "give them another file name"
+        )
     generators = [load_generator(run, device=args.device) for run in args.runs]
     out = compare_grid(generators, args.out, per_class=args.per_class, seed=args.seed)
     print(f"wrote {out}")

@@ -274,6 +274,9 @@ def check_request(args: argparse.Namespace) -> None:
     for option, path in (("--json", args.json), ("--report", args.report)):
         if path is not None and Path(path).is_dir():
             problems.append(f"{option} {path} is a folder; give a file to write")
+    if args.json is not None and args.report is not None:
+        if Path(args.json).resolve() == Path(args.report).resolve():  # the HTML replaced it
+            problems.append(f"--json and --report name one file ({args.json}); give two")
     if args.run is not None and not Path(args.run).expanduser().exists():
         problems.append(f"--run {args.run}: no such run folder or checkpoint")
     weights = args.inception_weights

@@ -72,7 +72,8 @@ def _dataset_section(folder: DemoFolder, settings: dict) -> str:
         return "<h2>1. The data</h2><p>not inspected yet</p>"
     splits = ("train", "val", "test", "total")
     rows = [
-        [html.escape(c)] + [str(summary["counts"][s][c]) for s in splits]
+        # "^": a name cell, so a class named "~5mm" or "^x" keeps its first character
+        ["^" + html.escape(c)] + [str(summary["counts"][s][c]) for s in splits]
         for c in summary["classes"]
     ]
     rows.append(["<b>all</b>"] + [f"<b>{sum(summary['counts'][s].values())}</b>" for s in splits])

@@ -13,8 +13,13 @@ from gaunet.metrics.verdict import image_verdicts
 from gaunet.report.html import MODEL_NAMES, img, table
 
 
+def _missing(value: Any) -> bool:
+    """None (not measured) or NaN (not measurable, e.g. a class with one real image)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def _num(value: Any, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    return "n/a" if _missing(value) else f"{value:.{digits}f}"
 
 
 MEANINGS = {
@@ -41,6 +46,8 @@ MEANINGS = {
 
 
 def _ci(stat: dict) -> str:
+    if _missing(stat.get("value")):
+        return "n/a"
     ci = stat.get("ci95")
     return f"{stat['value']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{stat['value']:.3f}"
 
@@ -90,6 +97,9 @@ def _metric_rows(result: dict) -> list[tuple[str, str, str, str]]:
         value = (
             f"{diversity['ratio']:.3f} ({diversity['within_source']:.4f} between draws / "
             f"{diversity['real_pairs']:.4f} between real images)"
+            if not _missing(diversity.get("ratio"))
+            else "n/a (no class has two different real training images to compare the draws "
+            f"with; {_num(diversity.get('within_source'), 4)} between draws)"
         )
         rows.append(("noise diversity", value, sizes, f"~{MEANINGS['diversity']}"))
     return rows

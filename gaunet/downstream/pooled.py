@@ -27,7 +27,7 @@ from gaunet.downstream.benchmark import (
     RUN_FOLDER_KEYS,
     generator_settings,
 )
-from gaunet.downstream.report import without_nan
+from gaunet.downstream.report import md_cell, without_nan
 from gaunet.downstream.stats import METRICS, paired_difference
 from gaunet.errors import GaunetError
 from gaunet.io import write_json
@@ -218,10 +218,8 @@ def pooled_markdown(
                 if not stat:
                     continue
                 per = ", ".join(f"{POINTS * v:+.1f}" for v in stat["per_subset"])
-                lines.append(
-                    f"| {e['classifier']} | {e['fraction']:g} | {e['arm']} | {label} | {metric} "
-                    f"| {per} | {_points(stat)} |"
-                )
+                names = f"| {md_cell(e['classifier'])} | {e['fraction']:g} | {md_cell(e['arm'])} |"
+                lines.append(f"{names} {label} | {metric} | {per} | {_points(stat)} |")
                 what = f"{e['classifier']} f={e['fraction']:g} {e['arm']} {label} ({metric})"
                 verdicts.append("- " + verdict(stat, what))
     k = len(folders)

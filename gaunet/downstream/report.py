@@ -98,6 +98,12 @@ def summarise(rows: list[dict], order: dict[str, list]) -> list[dict]:
     return entries
 
 
+def md_cell(text: str) -> str:
+    """A name as one Markdown table cell: a `|` in it (a run arm is named after its folder,
+    `run:a|b`) would split the cell and shift every later column."""
+    return str(text).replace("|", r"\|")
+
+
 def cell_time_lines(entries: list[dict]) -> list[str]:
     """What the cells cost, so a user can plan more seeds or arms: per row, the median and
     total seconds of its cells (training and testing one classifier, results.csv's
@@ -118,7 +124,7 @@ def cell_time_lines(entries: list[dict]) -> list[str]:
     for e in timed:
         time = e["cell_seconds"]
         lines.append(
-            f"| {e['classifier']} | {e['fraction']:g} | {e['arm']} | {time['cells']} | "
+            f"| {md_cell(e['classifier'])} | {e['fraction']:g} | {md_cell(e['arm'])} | {time['cells']} | "
             f"{time['median']:.1f} | {time['total'] / 60:.1f} |"
         )
     return lines
@@ -150,7 +156,7 @@ def _main_table(entries: list[dict], flags: list[bool]) -> list[str]:
         gains = [gain_text(entry["gain"].get(m), flags) for m in ("accuracy", "auc")]
         n = max(s["n"] for s in entry["metrics"].values())
         lines.append(
-            f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | {tag} | "
+            f"| {md_cell(entry['classifier'])} | {entry['fraction']:g} | {md_cell(entry['arm'])} | {tag} | "
             + " | ".join(cells + gains)
             + f" | {n} |"
         )
@@ -172,7 +178,7 @@ def _reference_table(entries: list[dict], flags: list[bool], key: str, against: 
     for entry in compared:
         vs = entry[key]
         lines.append(
-            f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
+            f"| {md_cell(entry['classifier'])} | {entry['fraction']:g} | {md_cell(entry['arm'])} | "
             f"{gain_text(vs.get('accuracy'), flags)} | {gain_text(vs.get('auc'), flags)} | "
             f"{max(v['n'] for v in vs.values())} |"
         )
@@ -197,7 +203,7 @@ def _detectable_table(entries: list[dict]) -> list[str]:
         mde = [entry["gain"].get(m, {}).get("mde", float("nan")) for m in ("accuracy", "auc")]
         text = ["-" if is_nan(v) else f"{v * POINTS:.1f}" for v in mde]
         lines.append(
-            f"| {entry['classifier']} | {entry['fraction']:g} | {entry['arm']} | "
+            f"| {md_cell(entry['classifier'])} | {entry['fraction']:g} | {md_cell(entry['arm'])} | "
             + " | ".join(text)
             + " |"
         )
@@ -319,6 +325,8 @@ def plot_gain(entries: list[dict], path: Path, metric: str = "accuracy") -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from gaunet.report.curves import literal
+
     classifiers = list(dict.fromkeys(e["classifier"] for e in entries))
     figure, axes = plt.subplots(
         1, max(1, len(classifiers)), figsize=(4.2 * max(1, len(classifiers)), 3.4), squeeze=False
@@ -338,13 +346,13 @@ def plot_gain(entries: list[dict], path: Path, metric: str = "accuracy") -> None
             x = [p[0] for p in points]
             y = [p[1]["mean"] for p in points]
             err = [0.0 if np.isnan(p[1]["half"]) else p[1]["half"] for p in points]
-            axis.errorbar(x, y, yerr=err, marker="o", capsize=3, label=arm)
+            axis.errorbar(x, y, yerr=err, marker="o", capsize=3, label=literal(arm))
         axis.axhline(0.0, color="grey", linewidth=0.8)
         axis.set_xscale("log")
         fractions = sorted({e["fraction"] for e in entries})
         axis.set_xticks(fractions, [f"{f:g}" for f in fractions])
         axis.minorticks_off()
-        axis.set_title(classifier)
+        axis.set_title(literal(classifier))
         axis.set_xlabel("fraction of the training split")
         axis.set_ylabel(f"{LABELS[metric]} gain (W - W/O)")
         if arms:

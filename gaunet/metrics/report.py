@@ -27,7 +27,7 @@ STYLE = (
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
         return "n/a"
     if isinstance(value, dict) and "value" in value:
         text = _fmt(value["value"])
@@ -130,7 +130,9 @@ def per_class_chart(result: dict[str, Any]) -> bytes | None:
     width = 0.8 / len(series)
     for i, (label, values) in enumerate(series.items()):
         ax.bar(np.arange(len(classes)) + i * width, values, width, label=label)
-    ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, classes)
+    from gaunet.report.curves import literal
+
+    ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, [literal(c) for c in classes])
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("per-class fidelity and coverage")

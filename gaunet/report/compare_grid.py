@@ -12,6 +12,7 @@ width = LABEL_WIDTH + (N + 1) * (T + P) + P, height = HEADER_HEIGHT + R * (T + P
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gaunet.data.imageset import from_unit_range, to_unit_tensor
 from gaunet.errors import GaunetError
+from gaunet.io import write_atomic
 
 if TYPE_CHECKING:  # (importing gaunet.generate loads torch and the networks)
     from gaunet.trained_generator import TrainedGenerator
@@ -48,12 +50,18 @@ def _run_folder(gen: TrainedGenerator) -> Path:
     return Path(gen.checkpoint).parent.parent
 
 
-def _column_labels(generators: list[TrainedGenerator]) -> list[str]:
-    """Model names; a name used by several runs gets the run folder's name appended."""
+def _column_labels(generators: list[TrainedGenerator], fit=lambda text: text) -> list[str]:
+    """Model names; a name used by several runs gets the run folder's name appended, or, when
+    those labels are not told apart once `fit` shortens them to a tile's width (two folders
+    of the same name, or long names alike at their start), the run's place in --runs."""
     names = [g.model_name for g in generators]
-    return [
-        f"{name} ({_run_folder(gen).name})" if names.count(name) > 1 else name
+    labels = [
+        fit(f"{name} ({_run_folder(gen).name})") if names.count(name) > 1 else fit(name)
         for name, gen in zip(names, generators)
+    ]
+    return [
+        fit(f"{name} #{i}") if names.count(name) > 1 and labels.count(label) > 1 else label
+        for i, (name, label) in enumerate(zip(names, labels), 1)
     ]
 
 
@@ -129,7 +137,8 @@ def compare_grid(
     canvas = Image.new("RGB", grid_pixels(len(generators), len(rows), tile), "white")
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default()
-    for col, label in enumerate(["real"] + _column_labels(generators)):
+    labels = _column_labels(generators, lambda text: _fit(draw, text, tile, font))
+    for col, label in enumerate(["real"] + labels):
         left = LABEL_WIDTH + PAD + col * (tile + PAD)
         draw.text((left, 4), _fit(draw, label, tile, font), fill="black", font=font)
     for r, (c, images) in enumerate(rows):
@@ -140,5 +149,9 @@ def compare_grid(
             canvas.paste(_to_rgb_tile(image, tile), (LABEL_WIDTH + PAD + col * (tile + PAD), top))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(out)
+    # whole or not at all: `gaunet demo` keeps a grid that exists, so a PNG cut short by a kill
+    # mid-save would stay in its report
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    write_atomic(out, buffer.getvalue(), durable=False)
     return out

@@ -9,6 +9,12 @@ from pathlib import Path
 from gaunet.errors import GaunetError, os_error
 
 
+def literal(text: str) -> str:
+    """`text` as matplotlib shows it verbatim: a `$` (a class or folder name such as `a_$x$`)
+    would otherwise start mathtext, drawn wrong or refused with a ValueError at save time."""
+    return str(text).replace("$", r"\$")
+
+
 def read_metrics(run: str | Path) -> list[dict]:
     """The records of RUN/metrics.jsonl (one per log interval), in order."""
     path = Path(run) / "metrics.jsonl"
@@ -65,7 +71,7 @@ def plot_losses(
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
     for run in runs:
         records = read_metrics(run)
-        label = run_label(run)
+        label = literal(run_label(run))
         for ax, key in zip(axes[0], keys):
             points = [(r[x], r[key]) for r in records if key in r and x in r]
             if not points:
@@ -80,7 +86,7 @@ def plot_losses(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(literal(title))
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -82,13 +82,19 @@ def img(path: Path, alt: str, zoom: int = 1) -> str:
     """The PNG inlined as base64; `zoom` enlarges small pixel images without smoothing."""
     if not path.is_file():
         return f"<p class='note'>({html.escape(alt)}: not produced)</p>"
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    size = ""
-    if zoom > 1:
-        from PIL import Image
+    from PIL import Image
 
+    try:  # an empty or cut-short PNG (a write killed midway) is named, not shown as a blank
         with Image.open(path) as image:
-            size = f' class="zoom" width="{min(image.width * zoom, 1060)}"'
+            image.load()
+            width = image.width
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return (
+            f"<p class='note'>({html.escape(alt)}: {html.escape(path.name)} is empty or "
+            "damaged; delete it and rerun the command that writes it)</p>"
+        )
+    size = f' class="zoom" width="{min(width * zoom, 1060)}"' if zoom > 1 else ""
     return f'<p><img alt="{html.escape(alt)}"{size} src="data:image/png;base64,{data}"></p>'
 
 
