@@ -263,8 +263,8 @@ def _coerce(name: str, value: Any) -> Any:
         except yaml.YAMLError:
             pass  # not a YAML scalar: the type check below names the field and the value
     try:
-        if kind == "bool":
-            if isinstance(value, str) or not isinstance(value, (bool, int)):
+        if kind == "bool":  # 0 and 1 are false and true; `tensorboard: 2` is a mistake
+            if not isinstance(value, (bool, int)) or value not in (0, 1):
                 raise ValueError(value)
             return bool(value)
         if kind == "int":  # `steps: true` is not a step count
@@ -275,9 +275,16 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError(value)
             return float(value)
+        # a YAML `init_from:` without a value is None, not the path "None"; a list is not a
+        # string either (`diffaugment: [translation]` would be the policy "['translation']")
+        if value is None or isinstance(value, (list, dict)):
+            raise TypeError(value)
         return str(value)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"config field {name} expects {kind}, got {value!r}") from error
+        hint = f" (a YAML `{name}:` without a value is null; write {name}: '')" * (
+            value is None and kind == "str"
+        )
+        raise ConfigError(f"config field {name} expects {kind}, got {value!r}{hint}") from error
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -323,6 +330,12 @@ def load_config(
             f"settings ({', '.join(MODEL_SECTIONS)}); write other settings as flat `key: value` "
             "lines"
         )
+    for name, settings in sections.items():  # every block, not only the model's trained now:
+        for key, value in settings.items():  # a typo in `gan:` would wait for a gan run
+            try:
+                _coerce(key, value)
+            except ConfigError as error:
+                raise ConfigError(f"{config}: {name}: {error}") from None
     model = (overrides or {}).get("model") or values.get("model", "gaunet")
     values.update(sections.get(str(model), {}))  # `gan: {n_critic: 1}`: that model's settings
     merged = {k: _coerce(k, v) for k, v in values.items()}

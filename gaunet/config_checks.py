@@ -73,12 +73,20 @@ def problems_of(config: TrainConfig) -> list[str]:
         problems.append(str(error))
     if not 0 <= config.diffaugment_p <= 1 or not 0 <= config.skip_dropout < 1:
         problems.append("diffaugment_p must be in [0, 1] and skip_dropout in [0, 1)")
-    if config.pixel_noise < 0:
+    # `not (x >= 0)`, not `x < 0`: NaN passed every comparison (pixel_noise=nan turned the
+    # noise off while config.yaml said nan; diversity_cap=nan made every loss NaN)
+    if not (math.isfinite(config.pixel_noise) and config.pixel_noise >= 0):
         problems.append(f"pixel_noise must be >= 0 (0 = off), not {config.pixel_noise}")
-    if config.ema_ramp < 0:
+    if not (math.isfinite(config.ema_ramp) and config.ema_ramp >= 0):
         problems.append(f"ema_ramp must be >= 0 (0 = the default ramp), not {config.ema_ramp}")
-    if config.diversity_lambda < 0 or config.diversity_cap <= 0:
+    if not (
+        math.isfinite(config.diversity_lambda)
+        and config.diversity_lambda >= 0
+        and math.isfinite(config.diversity_cap)
+        and config.diversity_cap > 0
+    ):
         problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
+    problems += _generator_problems(config)
     for name in (
         "batch_size",
         "n_critic",
@@ -109,4 +117,32 @@ def problems_of(config: TrainConfig) -> list[str]:
         problems.append(f"gp_lambda must be a finite number >= 0, not {config.gp_lambda}")
     if not 0 < config.ema_decay <= 1:
         problems.append(f"ema_decay must be in (0, 1], not {config.ema_decay}")
+    return problems
+
+
+def _generator_problems(config: TrainConfig) -> list[str]:
+    """The U-Net's and its batch renormalization's ranges, and the critic stem's against the
+    size: out of range, each built a network that failed with a torch traceback (a negative
+    channel count, a stem that halves the image below one pixel) or trained on silently with
+    NaN or a schedule that makes no sense (brn_momentum 2, brn_rmax below 1)."""
+    problems = []
+    for name in ("noise_channels", "class_embed_dim", "decoder_noise_stages"):
+        if getattr(config, name) < 0:
+            problems.append(f"{name} must be at least 0, not {getattr(config, name)}")
+    if config.model == "gaunet" and config.size < 2**config.d_stem_down:
+        # each stem convolution halves the side (4x4, stride 2); the last needs 2+ pixels
+        most = max(config.size.bit_length() - 1, 0)
+        problems.append(
+            f"d_stem_down {config.d_stem_down} halves size {config.size} below one pixel in the "
+            f"critic's stem; at most {most} at this size"
+        )
+    if not 0 < config.brn_momentum <= 1:
+        problems.append(f"brn_momentum must be in (0, 1], not {config.brn_momentum}")
+    for name in ("brn_warmup", "brn_ramp"):
+        if getattr(config, name) < 0:
+            problems.append(f"{name} must be at least 0, not {getattr(config, name)}")
+    if not (math.isfinite(config.brn_rmax) and config.brn_rmax >= 1):
+        problems.append(f"brn_rmax must be a finite number >= 1, not {config.brn_rmax}")
+    if not (math.isfinite(config.brn_dmax) and config.brn_dmax >= 0):
+        problems.append(f"brn_dmax must be a finite number >= 0, not {config.brn_dmax}")
     return problems

@@ -23,6 +23,7 @@ def refuse_foreign_records(out: Path) -> None:
     """GaunetError, before anything is written, when `out` holds a manifest.csv or
     provenance.csv that `gaunet generate` did not write (a dataset's): replacing an earlier
     generation would delete the files it lists, i.e. the dataset's own images."""
+    from gaunet.data.readers.decode import first_image_file
     from gaunet.data.readers.manifest import is_generated
 
     for name in ("manifest.csv", "provenance.csv"):
@@ -34,26 +35,12 @@ def refuse_foreign_records(out: Path) -> None:
                 "another --out"
             )
     manifest = Path(out) / "manifest.csv"
-    if not manifest.is_file() and (image := _first_image(Path(out))) is not None:
+    if not manifest.is_file() and (image := first_image_file(Path(out))) is not None:
         raise GaunetError(
             f"--out {out}: holds images no gaunet generate manifest lists ({image}; a "
             "class-folder dataset?); the manifest written there would make the folder read as "
             "the generated images alone. Nothing written; choose another --out"
         )
-
-
-def _first_image(out: Path) -> Path | None:
-    """An image file in `out` or one folder down (where a class-folder dataset keeps them)."""
-    from gaunet.data.readers.decode import IMAGE_SUFFIXES
-
-    if not out.is_dir():
-        return None
-    for entry in sorted(out.iterdir()):
-        inside = sorted(entry.iterdir()) if entry.is_dir() else [entry]
-        for path in inside:
-            if path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES):
-                return path
-    return None
 
 
 def remove_earlier_generation(out: Path) -> None:

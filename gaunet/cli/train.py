@@ -112,6 +112,18 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError(f"--batch-size must be at least 2, not {args.batch_size}")
     if not str(args.out).strip():  # an unset shell variable: the run would fill this folder
         raise GaunetError("--out is empty; name the run folder")
+    # the same for the flags whose empty value was a silent default: cpu-tiny for a `--config`,
+    # random weights for an `--init-from` ("$PRETRAINED" unset trained without the transfer)
+    if args.config is not None and not args.config.strip():
+        raise GaunetError(
+            "--config is empty; name a preset (cpu-small, cpu-tiny, paper) or a YAML file, or "
+            "leave --config out for cpu-tiny"
+        )
+    if args.init_from is not None and not args.init_from.strip():
+        raise GaunetError(
+            "--init-from is empty; name a run folder or checkpoint, or leave --init-from out "
+            "for random weights"
+        )
     if not args.resume and not args.data:
         raise GaunetError("--data SOURCE is required (except with --resume)")
     if args.resume and args.config is not None:

@@ -6,6 +6,7 @@ train on."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from gaunet.training.loop import Trainer
 from gaunet.training.memory import check_memory, check_resources, image_count
 from gaunet.training.run_folder import (
     TRAIN_IMAGES,
+    check_out_apart,
     previous_step_target,
     read_train_images,
     save_train_images,
@@ -224,6 +226,17 @@ def _train(
     with folder_lock(out, "train", remove_if_unused=False) if dist.is_main else nullcontext():
         if resume:
             plan = _check_resume(out, data, overrides, dist)
+            if plan.state is not None and resume_checks.already_completed(
+                out, plan.cfg.steps, int(plan.state["step"]), plan.sha256
+            ):
+                if dist.is_main:
+                    step = int(plan.state["step"])
+                    print(
+                        f"{out}: already completed (step {step} of {plan.cfg.steps}); nothing to "
+                        f"train, nothing rewritten (give --steps {step + 1} or more to train on)",
+                        file=sys.stderr,
+                    )
+                return
             plan.trainer = _trainer(out, plan, progress, dist, launched)
         else:
             if dist.is_main:
@@ -233,8 +246,17 @@ def _train(
             save_config(plan.cfg, out / "config.yaml")
         if plan.trainer is None:
             plan.trainer = _trainer(out, plan, progress, dist, launched)
-        plan.trainer.resume_hint = resume_hint
+        plan.trainer.resume_hint = resume_hint or _resume_command(out, plan.cfg)
         plan.trainer.run()
+
+
+def _resume_command(out: Path, cfg: TrainConfig) -> str:
+    """How an interrupted run continues ("" = the trainer's `gaunet train --out OUT --resume`).
+    A --minutes run has no step limit (its config.yaml says steps: 0) and a resume's budget is
+    its own, so a plain --resume is refused ("no budget"): say to give one."""
+    if cfg.steps > 0:
+        return ""
+    return f"gaunet train --out {out} --resume --minutes {cfg.minutes:g} (or --steps N)"
 
 
 def _check_resumable(out: Path) -> None:
@@ -261,6 +283,7 @@ def _check_resume(
     if _has_checkpoint(out):
         plan.state, loaded, plan.sha256 = load_checkpoint(out / "checkpoints", "cpu")
         resume_checks.check_checkpoint(out, loaded, plan.state, saved)
+        resume_checks.check_step_target(out, cfg.steps, int(plan.state["step"]))
     plan.rows = read_train_images(out / TRAIN_IMAGES)
     resume_checks.check_data(out, data, cfg.data, plan.rows.info)
     _check_budget(cfg)
@@ -279,6 +302,7 @@ def _check_new_run(
     _check_no_run(out)  # (before the data is read; again under the lock)
     if data is None:
         raise GaunetError("no data given (a SOURCE or an ImageSet)")
+    check_out_apart(data, out, config)
     cfg = load_config(config, overrides)
     _check_budget(cfg)
     check_source(cfg.init_from)  # before the data is read

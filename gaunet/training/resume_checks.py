@@ -183,3 +183,32 @@ def check_data(
             f"differs from the run's record of {where}); {keep}"
         )
     raise GaunetError(f"{other} ({recorded}); {keep}, or train a new run in another --out")
+
+
+def check_step_target(out: Path, steps: int, step: int) -> None:
+    """`steps` is the run's total: a resume to fewer steps than its checkpoint has would train
+    nothing and record the smaller target in config.yaml and run.json ("completed")."""
+    if 0 < steps < step:
+        raise GaunetError(
+            f"{out}: the run is already at step {step}, past steps {steps} (the run's "
+            f"total, not steps to add); give --steps {step + 1} or more to train on"
+        )
+
+
+def already_completed(out: Path, steps: int, step: int, sha256: str) -> bool:
+    """A resume of a run that completed its `steps` already (run.json says so, at the
+    checkpoint's step): there is nothing to train, and it rewrites nothing. It rewrote last.pt
+    (new bytes: its wall time), which then matched no `checkpoint_sha256` its generated images
+    record, and set run.json's first_step_seconds to null."""
+    if not 0 < steps <= step:
+        return False
+    try:
+        info = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(info, dict)
+        and info.get("status") == "completed"
+        and info.get("steps") == step
+        and info.get("checkpoint_sha256") == sha256
+    )

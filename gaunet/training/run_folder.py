@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range
 from gaunet.data.readers.npz import run_images
@@ -170,3 +171,36 @@ def previous_step_target(out: Path) -> int | None:
     except (OSError, ValueError, AttributeError):
         return None
     return target if isinstance(target, int) and target > 0 else None
+
+
+def check_out_apart(
+    data: ImageSet | str | Path | None, out: Path, config: str | Path | TrainConfig
+) -> None:
+    """A new run's folder must not be inside the folder it reads (its samples/*.png would
+    become images of that dataset, and its next read would hold them), nor hold another
+    dataset's images (`gaunet generate` refuses those too), nor the config file it reads (the
+    resolved config.yaml would replace the user's file, comments and model sections included)."""
+    where = out.resolve()
+    if not isinstance(data, ImageSet) and data is not None:
+        source = Path(str(data)).expanduser()
+        if source.is_dir() and where.is_relative_to(source.resolve()):
+            raise GaunetError(
+                f"--out {out} is inside the --data folder {data}: the run's files (samples/*.png) "
+                "would become images of that dataset. Nothing written; choose an --out outside it"
+            )
+    from gaunet.data.readers.decode import first_image_file
+
+    image = first_image_file(where, skip=("samples",))
+    if image is not None:
+        raise GaunetError(
+            f"--out {out} holds images that are not a run's ({image}; a dataset?): the run's "
+            "files and samples/*.png would be written among them. Nothing written; choose "
+            "another --out"
+        )
+    if not isinstance(config, TrainConfig) and (where / "config.yaml").is_file():
+        given = Path(str(config)).expanduser()
+        if given.is_file() and given.resolve() == (where / "config.yaml").resolve():
+            raise GaunetError(
+                f"--config {config} is the run folder's config.yaml, which the run replaces with "
+                "its resolved config. Nothing written; keep the config file outside --out"
+            )

@@ -50,7 +50,7 @@ class WarmStart:
 
 def check_source(source: str, option: str = "init_from") -> None:
     """A missing source, refused before any data is read or anything is written."""
-    if source and not Path(source).exists():
+    if source and not Path(source).expanduser().exists():  # `~/runs/a` from YAML or --set
         raise GaunetError(f"{option} {source}: no such run folder or checkpoint")
 
 
@@ -107,7 +107,7 @@ def warm_start(
 ) -> WarmStart:
     """Load `source`'s generator and critic weights (a run folder or a checkpoint file, read
     with weights_only) into `generator` and `critic`, in place; returns what was carried."""
-    source = Path(source).resolve()  # run.json records where the weights came from
+    source = Path(source).expanduser().resolve()  # run.json records where they came from
     try:
         state, path, digest = load_checkpoint(_checkpoint_path(source), map_location="cpu")
     except CheckpointError as error:

@@ -19,6 +19,22 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 SUPPORTED = IMAGE_SUFFIXES + DICOM_SUFFIXES + NIFTI_SUFFIXES
 
 
+def first_image_file(folder: Path, skip: tuple[str, ...] = ()) -> Path | None:
+    """An image file (by its name) in `folder` or one folder down, where a class-folder dataset
+    keeps them, outside the subfolders named in `skip`; None when there is none. What `train`
+    and `generate` check before writing into a folder that may be a user's dataset."""
+    if not folder.is_dir():
+        return None
+    for entry in sorted(folder.iterdir()):
+        if entry.name in skip:
+            continue
+        inside = sorted(entry.iterdir()) if entry.is_dir() else [entry]
+        for path in inside:
+            if path.is_file() and path.name.lower().endswith(SUPPORTED):
+                return path
+    return None
+
+
 def file_kind(path: Path) -> str | None:
     """'image', 'dicom', 'nifti' or None (unsupported), from the name or else the DICOM marker."""
     name = path.name.lower()
