@@ -332,3 +332,29 @@ def test_against_pools_the_per_subset_differences(tmp_path: Path) -> None:
         write_pooled(tmp_path / "bad", folders, others[::-1])
     with pytest.raises(GaunetError, match="--against gives 2 folders for 3 --benchmarks"):
         write_pooled(tmp_path / "bad", folders, others[:2])  # was: "2 or more" of --against
+
+
+@pytest.mark.parametrize("differ", ["split.csv", "data"])
+def test_against_refuses_folders_of_other_images(tmp_path: Path, differ: str) -> None:
+    """A lever's folders against folders of another dataset or split (same subset seeds):
+    each difference compared two training sets, and pool printed it as the lever's effect."""
+    folders, others = [], []
+    for seed in (0, 1):
+        for name, group in (("a", folders), ("b", others)):
+            folder = tmp_path / f"{name}{seed}"
+            folder.mkdir()
+            summary = _summary(seed, {"accuracy": 0.01})
+            if differ == "data" and name == "b":
+                summary["settings"]["data"] = "other.npz"
+            if differ == "split.csv":
+                (folder / "split.csv").write_text(
+                    f"id,split\nx,{'train' if name == 'a' else 'test'}\n"
+                )
+            (folder / "summary.json").write_text(json.dumps(summary))
+            group.append(folder)
+    with pytest.raises(
+        GaunetError,
+        match=f"its {'split.csv' if differ == 'split.csv' else 'data and split seed'} differs",
+    ):
+        write_pooled(tmp_path / "out", folders, others)
+    assert not (tmp_path / "out").exists()

@@ -266,6 +266,31 @@ def _read_summaries(folders: list[Path]) -> list[dict]:
     return summaries
 
 
+def _check_same_split(
+    folders: list[Path], against: list[Path], summaries: list[dict], others: list[dict]
+) -> None:
+    """A folder and its --against folder must hold the same images in the same split (their
+    split.csv files, else the data and split seed they record): otherwise each subset's
+    difference compares two different training sets, and the pooled numbers look like a
+    lever's effect. Any other setting may differ: it is the lever."""
+    for folder, other, mine, theirs in zip(folders, against, summaries, others):
+        splits = [f / "split.csv" for f in (folder, other)]
+        if all(path.is_file() for path in splits):
+            same = splits[0].read_bytes() == splits[1].read_bytes()
+            what = "split.csv"
+        else:
+            keys = ("data", "split_seed")
+            mine, theirs = mine.get("settings", {}), theirs.get("settings", {})
+            same = all(mine.get(k) == theirs.get(k) for k in keys)
+            what = "data and split seed"
+        if not same:
+            raise GaunetError(
+                f"--against {other}: its {what} differs from {folder}'s, so the two hold "
+                "different images or splits and their difference is no lever's effect; give "
+                "folders of the same data, split seed and subset seed"
+            )
+
+
 def write_pooled(out: Path, folders: list[Path], against: list[Path] | None = None) -> Path:
     """OUT/pooled.json and OUT/pooled.md from finished benchmark folders; returns pooled.md.
     With `against` (one folder per subset, in the same subset-seed order), the pooled numbers
@@ -287,6 +312,7 @@ def write_pooled(out: Path, folders: list[Path], against: list[Path] | None = No
                 f"--against folders have subset seeds {their_seeds}, but {seeds} are pooled: "
                 "give one per pooled folder, in the same order"
             )
+        _check_same_split(folders, against, summaries, others)
         summaries = difference_summaries(summaries, others)
     entries = pool_entries(summaries)
     record = {
