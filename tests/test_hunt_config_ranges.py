@@ -214,3 +214,18 @@ def test_a_run_interrupted_at_its_last_step_is_still_finished_by_a_resume(tmp_pa
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "interrupted"
     assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--quiet"]) == 0
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "completed"
+
+
+def test_minutes_with_a_steps_override_stops_at_the_steps(tmp_path):
+    """`--minutes 30 --set steps=3` (or train(minutes=..., overrides={"steps": 3})) trained
+    for the whole 30 minutes: the steps were silently dropped. Whichever ends first now."""
+    import json
+
+    from train_helpers import PHANTOM, TINY
+
+    from gaunet.training import train
+
+    out = tmp_path / "run"
+    train(PHANTOM, out, config="cpu-tiny", overrides={**TINY, "steps": 3}, minutes=0.5)
+    info = json.loads((out / "run.json").read_text())
+    assert info["steps"] == 3 and info["status"] == "completed"

@@ -185,19 +185,25 @@ def test_each_member_starts_as_a_single_run_of_its_seed(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "hint, says",
-    [("", "rerun the same command to continue them together, or `gaunet train --out RUN"),
-     ("rerun the same gaunet benchmark command",
+    "hint, budget, says",
+    [("", {"steps": 5}, "rerun the same command to continue them together, or `gaunet train "
+      "--out RUN --resume` for one"),
+     # a --minutes stack has no step limit: a plain --resume of one would be refused (no budget)
+     ("", {"minutes": 5.0}, "rerun the same command to continue them together, or `gaunet "
+      "train --out RUN --resume --minutes M (or --steps N)` for one"),
+     ("rerun the same gaunet benchmark command", {"steps": 5},
       "continue with: rerun the same gaunet benchmark command")],
 )  # fmt: skip
-def test_an_interrupted_stack_says_how_to_continue(tmp_path, monkeypatch, capsys, hint, says):
+def test_an_interrupted_stack_says_how_to_continue(
+    tmp_path, monkeypatch, capsys, hint, budget, says
+):
     """Ctrl-C: every member saved, and the message names the caller's command when it gives
     one (a benchmark's --stack-generators resumes the stack itself)."""
     ctrl_c_at(monkeypatch, StackedStepper, 2)
     outs = [tmp_path / "a", tmp_path / "b"]
     with pytest.raises(KeyboardInterrupt):
-        train_together([PHANTOM] * 2, outs, "cpu-tiny", FP32, steps=5, progress=False,
-                       resume_hint=hint)  # fmt: skip
+        train_together([PHANTOM] * 2, outs, "cpu-tiny", FP32, progress=False,
+                       resume_hint=hint, **budget)  # fmt: skip
     err = capsys.readouterr().err
     assert f"interrupted: checkpoints saved at step 2 in 2 run folders; {says}" in err, err
 

@@ -178,11 +178,13 @@ def _with_budget(
     overrides: dict[str, Any] | None, steps: int | None, minutes: float | None
 ) -> dict[str, Any]:
     """A copy of `overrides` with the call's budget: `steps` is the run's total; `minutes`
-    alone trains without a step limit."""
+    alone trains without a step limit (the preset's steps do not apply), unless `steps` is
+    among the overrides (`--minutes 30 --set steps=2000`: whichever ends first; the steps were
+    dropped)."""
     overrides = dict(overrides or {})
     if steps is not None:
         overrides["steps"] = steps
-    elif minutes is not None:
+    elif minutes is not None and "steps" not in overrides:
         overrides["steps"] = 0
     if minutes is not None:
         overrides["minutes"] = minutes

@@ -196,9 +196,10 @@ class StackedTrainer(RunLoop):
         where = f"checkpoints saved at step {self.step}" if saved else "not every checkpoint saved"
         if self.resume_hint:
             return f"{where} in {len(self.members)} run folders; continue with: {self.resume_hint}"
+        budget = " --minutes M (or --steps N)" if self.cfg.steps <= 0 else ""  # no step limit
         return (
             f"{where} in {len(self.members)} run folders; rerun the same command "
-            "to continue them together, or `gaunet train --out RUN --resume` for one"
+            f"to continue them together, or `gaunet train --out RUN --resume{budget}` for one"
         )
 
     def _checkpoint_due(self, saved_at: float) -> bool:
