@@ -126,3 +126,21 @@ def test_cli_device_defaults_to_auto_like_the_other_commands(runs, tmp_path, mon
         assert main([*args, "--out", str(tmp_path / "gpu.png"), "--device", "cuda"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
         assert not (tmp_path / "gpu.png").exists()
+
+
+def test_cli_refuses_what_it_found_only_after_loading_and_drawing(runs, tmp_path, capsys):
+    """`--per-class 0` was refused after every generator had loaded, and a run without
+    metrics.jsonl for `--losses` after the grid was drawn and written."""
+    import shutil
+
+    args = ["compare", "--runs", "/no/such/run", "--out", str(tmp_path / "a.png")]
+    assert main([*args, "--per-class", "0"]) == 2
+    assert "--per-class must be at least 1" in capsys.readouterr().err
+    unlogged = tmp_path / "unlogged"
+    shutil.copytree(runs["gaunet"], unlogged)
+    (unlogged / "metrics.jsonl").unlink()
+    out = tmp_path / "grid.png"
+    command = ["compare", "--runs", str(runs["gan"]), str(unlogged), "--out", str(out),
+               "--losses", str(tmp_path / "losses.png")]  # fmt: skip
+    assert main(command) == 2
+    assert "metrics.jsonl: missing" in capsys.readouterr().err and not out.exists()

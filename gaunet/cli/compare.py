@@ -56,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
             f"--losses {args.losses} is the --out file: the curves would replace the grid; "
             "give them another file name"
         )
+    if args.per_class < 1:
+        raise GaunetError(f"--per-class must be at least 1, not {args.per_class}")
+    if args.losses:  # the curves' data, before minutes of loading and drawing the grid
+        from gaunet.report.curves import read_metrics
+
+        for run in args.runs:
+            read_metrics(run)
     generators = [load_generator(run, device=args.device) for run in args.runs]
     out = compare_grid(generators, args.out, per_class=args.per_class, seed=args.seed)
     print(f"wrote {out}")
