@@ -9,6 +9,7 @@ was trained.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -237,13 +238,29 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping: YAML keeps the last silently, so
+    a copied preset with `steps:` written twice trained with whichever came last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml_mapping(
     path: Path, what: str = "config", shape: str = "a config file must be a mapping of field: value"
 ) -> dict[str, Any]:
     """A YAML file that must hold a mapping (a config, a protocol); a ConfigError names the
     file and says what is wrong with it (`what` it was meant to be; `shape`, the mapping's)."""
     try:
-        content = yaml.safe_load(path.read_text()) or {}
+        content = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read {what} ({shorten(str(error))})") from None
     if not isinstance(content, dict):
@@ -255,7 +272,11 @@ def _coerce(name: str, value: Any) -> Any:
     """Convert an override to the field's type; strings are parsed as YAML scalars first."""
     kinds = {f.name: f.type for f in fields(TrainConfig)}
     if name not in kinds:
-        raise ConfigError(f"unknown config field {name!r} (known: {', '.join(sorted(kinds))})")
+        close = difflib.get_close_matches(str(name), kinds, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"unknown config field {name!r} ({hint}known: {', '.join(sorted(kinds))})"
+        )
     kind = kinds[name]
     if isinstance(value, str) and kind != "str":
         try:

@@ -38,6 +38,7 @@ def test_overrides_are_typed():
     "overrides, message",
     [
         ({"no_such_field": 1}, "unknown config field"),
+        ({"btach_size": 4}, "unknown config field 'btach_size' \\(did you mean 'batch_size'\\?"),
         ({"n_critic": "three"}, "expects int"),
         ({"size": 20}, "not divisible"),
         ({"precision": "fp8"}, "precision"),
@@ -119,3 +120,20 @@ def test_a_preset_name_beside_a_folder_of_that_name_is_the_preset(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cpu-tiny").mkdir()  # e.g. after `gaunet train --out cpu-tiny`
     assert load_config("cpu-tiny") == load_config(PRESET_DIR / "cpu-tiny.yaml")
+
+
+def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path):
+    """YAML keeps the last of two equal keys silently: a copied preset with `steps:` twice
+    trained with whichever came last."""
+    path = tmp_path / "dup.yaml"
+    path.write_text("steps: 5\nn_critic: 2\nsteps: 7\n")
+    with pytest.raises(ConfigError, match="key 'steps' is given twice"):
+        load_config(path)
+    path.write_text("steps: 5\ngan:\n  n_critic: 1\n  n_critic: 2\n")
+    with pytest.raises(ConfigError, match="key 'n_critic' is given twice"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("preset", ["cpu-tiny", "cpu-small", "paper"])
+def test_the_presets_load_with_unique_keys(preset):
+    assert load_config(preset).model == "gaunet"
