@@ -107,3 +107,32 @@ def test_an_empty_or_unusable_file_window_falls_back_to_the_image_range(tmp_path
     data = load_source(_source(tmp_path, [("d/a.dcm", "x"), ("d/b.dcm", "y")]), size=16)
     assert not data.problems and len(data) == 2
     assert np.array_equal(data.images[0], data.images[1])
+
+
+def _with_voi_lut(path, table_bits: int = 8):
+    """A CR/DX-style file: its view is a VOI LUT Sequence (a gamma-like table over stored
+    0..1000), not a window."""
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(path)
+    item = Dataset()
+    entries = np.arange(1001)
+    top = 2**table_bits - 1
+    item.add_new(0x00283002, "US", [1001, 0, table_bits])  # LUT Descriptor
+    item.add_new(0x00283006, "US", [int(v) for v in np.rint(top * np.sqrt(entries / 1000.0))])
+    ds.VOILUTSequence = [item]
+    ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.mark.parametrize("table_bits", [12, 16])
+def test_a_voi_lut_sequence_gives_the_view_it_describes(tmp_path, table_bits):
+    """Without a WindowCenter, a VOI LUT table was ignored and the image stretched to its own
+    min..max: a linear ramp where the file asks for a square-root curve."""
+    for name in ("a.dcm", "b.dcm"):
+        _with_voi_lut(make_dicom(tmp_path / name, STORED), table_bits)
+    data = load_source(_source(tmp_path, [("a.dcm", "x"), ("b.dcm", "x")]), 16, 1)
+    row = data.images[0, 0, 0].astype(float)
+    expected = 255.0 * np.sqrt(STORED[0] / 1000.0)
+    assert np.abs(row - expected).max() <= 1.5, (row, expected)
+    assert row[4] > 255 * 4 / 15 + 40  # well above the linear ramp a min..max stretch gives

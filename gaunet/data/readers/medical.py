@@ -38,6 +38,25 @@ def _file_window(dataset) -> tuple[float, float] | None:
     return (center, width) if np.isfinite(center) and np.isfinite(width) and width > 0 else None
 
 
+def _voi_lut(values: np.ndarray, dataset) -> np.ndarray | None:
+    """The file's VOI LUT Sequence applied (CR/DX files give their view as a table instead of a
+    window), as 0..255 by the table's output depth; None when there is no usable table. Without
+    it such files fell back to each image's own min..max, unlike the view they were made with."""
+    if "VOILUTSequence" not in dataset or not len(dataset.VOILUTSequence):
+        return None
+    from pydicom.pixels import apply_voi
+
+    try:
+        item = dataset.VOILUTSequence[0]
+        bits = int(item.LUTDescriptor[2])
+        shown = apply_voi(np.rint(values).astype(np.int64), dataset)
+    except Exception:  # noqa: BLE001 - a malformed table: the image's own range, as before
+        return None
+    if not 1 <= bits <= 16 or shown is values:
+        return None
+    return shown.astype(np.float64) * (255.0 / (2**bits - 1))
+
+
 def _first(value: object) -> float:
     """WindowCenter/Width may be multi-valued; the first is the default view."""
     if (
@@ -88,6 +107,8 @@ def read_dicom(path: Path, options: ReadOptions) -> list[Frame]:
         center, width = options.window
     elif (window := _file_window(dataset)) is not None:
         center, width = window
+    elif (shown := _voi_lut(values, dataset)) is not None:  # CR/DX: a table, not a window
+        center, width, values = 127.5, 255.0, shown
     else:
         finite = values[np.isfinite(values)]
         if finite.size == 0:
