@@ -210,3 +210,26 @@ def test_a_folder_named_phantom_is_not_taken_for_the_built_in_set(tmp_path, monk
     with pytest.raises(SourceError, match="write ./phantom for the path"):
         load_source("phantom", size=16)
     assert len(load_source("./phantom", size=16)) == 4
+
+
+@pytest.mark.parametrize(
+    "dtype, bright, dark",
+    [(np.float32, (-1000.0, 1000.0), (-1000.0, 0.0)),  # CT in HU
+     (np.int16, (-1000, 1000), (-1000, 0))],
+)  # fmt: skip
+def test_float_and_signed_tiffs_share_one_range(tmp_path, dtype, bright, dark):
+    """Each float or signed TIFF was stretched to its own min..max, so an image of -1000..0 HU
+    came out as bright as one of -1000..1000; the source now has one range, with a note."""
+    import cv2
+
+    for name, (low, high) in (("bright", bright), ("dark", dark)):
+        (tmp_path / "src" / name).mkdir(parents=True)
+        ramp = np.tile(np.linspace(low, high, 32).astype(dtype), (32, 1))
+        for k in range(2):
+            cv2.imwrite(str(tmp_path / "src" / name / f"{k}.tif"), ramp)
+    data = load_source(tmp_path / "src", 16, 1)
+    top = {
+        data.class_names[label]: int(image.max()) for image, label in zip(data.images, data.labels)
+    }
+    assert top["bright"] >= 250 and 120 <= top["dark"] <= 135, top
+    assert any("the source's range -1000..1000" in note for note in data.info["notes"])

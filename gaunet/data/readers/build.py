@@ -86,6 +86,7 @@ class _Frames:
     notes: Counter = field(default_factory=Counter)
     skipped_items: list[int] = field(default_factory=list)  # item index of each decode problem
     depths: list[int] = field(default_factory=list)  # Frame.depth of each frame
+    ranges: list = field(default_factory=list)  # Frame.value_range of each frame
 
 
 def _collect(items: list[Item], results: list, class_names: list[str], problems: list) -> _Frames:
@@ -106,9 +107,11 @@ def _collect(items: list[Item], results: list, class_names: list[str], problems:
             frames.modes[frame.mode] += 1
             frames.shapes[frame.shape] += 1
             frames.depths.append(frame.depth)
+            frames.ranges.append(frame.value_range)
             if frame.note:
                 frames.notes[frame.note] += 1
     one_depth(frames)
+    one_range(frames)
     return frames
 
 
@@ -126,6 +129,27 @@ def one_depth(frames: _Frames) -> None:
     if deepest <= 12:  # under 1/16 of the 0..65535 range
         note = f"16-bit image uses only 0..{2**deepest - 1} of 0..65535: scaled as {deepest}-bit"
         frames.notes[note] += int((depths > 0).sum())
+
+
+def one_range(frames: _Frames) -> None:
+    """Float and signed-integer images of one source (float or int16 TIFF: CT in HU, a
+    microscope's counts) mapped from one range, the lowest to the highest value any of them
+    holds: each was stretched to its own, so a dark image came out as bright as the rest
+    (as 16-bit images did before one_depth, and .npz arrays before their one scale)."""
+    rows = [i for i, bounds in enumerate(frames.ranges) if bounds is not None]
+    if not rows:
+        return
+    low = min(frames.ranges[i][0] for i in rows)
+    high = max(frames.ranges[i][1] for i in rows)
+    for i in rows:
+        lo, hi = frames.ranges[i]
+        if (lo, hi) == (low, high) or high <= low:
+            continue
+        values = lo + frames.images[i].astype(np.float64) / 255.0 * (hi - lo)
+        scaled = np.rint((values - low) / (high - low) * 255.0)
+        frames.images[i] = np.clip(scaled, 0, 255).astype(np.uint8)
+    note = f"float or signed-integer image: the source's range {low:g}..{high:g} shown as 0..255"
+    frames.notes[note] += len(rows)
 
 
 # The one rule for tiny class folders, whoever wrote them (a class-folder tree, or a

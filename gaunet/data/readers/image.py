@@ -73,7 +73,8 @@ def read_image(path: Path, options: ReadOptions) -> Frame:
     note = MULTI_PAGE_NOTE if pages > 1 else ""
     try:
         image = resize_to(array, options.size, options.channels)
-        return Frame(image, mode=mode, shape=shape, note=note, depth=depth)
+        stretched = _stretched_range(array)
+        return Frame(image, mode=mode, shape=shape, note=note, depth=depth, value_range=stretched)
     except ValueError as error:
         raise SkipFile(str(error)) from error
 
@@ -110,6 +111,21 @@ def _reduced(image: Image.Image, size: int) -> Image.Image:
     if image.width * image.height <= REDUCE_ABOVE or factor < 2 or image.mode not in REDUCIBLE:
         return image
     return image.reduce(factor)
+
+
+def _stretched_range(array: np.ndarray) -> tuple[float, float] | None:
+    """(lowest, highest) finite value of a float or signed-integer image, which to_uint8
+    stretches to 0..255 on its own; build.one_range then gives the source one range. None for
+    unsigned images and floats within [0, 1] (those are scaled by 255, the same for all)."""
+    if array.dtype.kind not in "fi":
+        return None
+    values = array[np.isfinite(array)] if array.dtype.kind == "f" else array
+    if values.size == 0:
+        return None
+    low, high = float(values.min()), float(values.max())
+    if array.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+        return None
+    return low, high
 
 
 def _sixteen_bit_colour(image: Image.Image) -> bool:

@@ -57,6 +57,8 @@ class Frame:
     shape: str = ""
     note: str = ""  # something the user should know about this image (no file names)
     depth: int = 0  # 16-bit data scaled by the depth its values use (8..16); 0 otherwise
+    # float or signed data stretched from this (lowest, highest) to 0..255; None otherwise
+    value_range: tuple[float, float] | None = None
 
 
 def safe_text(text: str) -> str:
