@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from gaunet.errors import GaunetError, shorten
+from gaunet.errors import GaunetError, GaunetWarning, shorten
 from gaunet.io import write_atomic
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -238,18 +239,17 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice in one mapping: YAML keeps the last silently, so
-    a copied preset with `steps:` written twice trained with whichever came last."""
+class _KeyNotingLoader(yaml.SafeLoader):
+    """safe_load that notes a key given twice in one mapping (YAML keeps the last): appending
+    `steps: 7` to a copied preset is a way to override it, but a key repeated by mistake
+    should not go unnoticed either."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark
-                )
+                self.repeated.append(str(key))
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -260,9 +260,18 @@ def read_yaml_mapping(
     """A YAML file that must hold a mapping (a config, a protocol); a ConfigError names the
     file and says what is wrong with it (`what` it was meant to be; `shape`, the mapping's)."""
     try:
-        content = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+        loader = _KeyNotingLoader(path.read_text())
+        loader.repeated = []
+        try:
+            content = loader.get_single_data() or {}
+        finally:
+            loader.dispose()
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read {what} ({shorten(str(error))})") from None
+    if loader.repeated:
+        names = ", ".join(dict.fromkeys(loader.repeated))
+        message = f"{path}: {names} given more than once; the last is used"
+        warnings.warn(message, GaunetWarning, stacklevel=2)
     if not isinstance(content, dict):
         raise ConfigError(f"{path}: {shape}")
     return content
