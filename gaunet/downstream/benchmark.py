@@ -40,9 +40,11 @@ from gaunet.downstream.classifiers import (
 )
 from gaunet.downstream.fit import FitSettings
 from gaunet.downstream.generator_arms import RESUME_HINT, GeneratorArms, TrainingJob
+from gaunet.downstream.provenance import check_run_arms
 from gaunet.downstream.report import write_reports
 from gaunet.downstream.results_file import (
     cells_left,
+    check_settings_file,
     grid_cells,
     read_results,
     write_rows,
@@ -175,14 +177,15 @@ def _run_grid(
     arms, record, grid = _prepare(settings, out, data, arms_helper)
     arms_helper = grid.arms_helper
     arms_helper.validation = grid.val  # the reference of --select-snapshot fd-val; never test
+    results = out / "results.csv"
+    rows = read_results(results)  # a run-folder arm changed since its cells: refused first
+    check_run_arms(out, {a.name: a.run for a in arms if a.run is not None}, rows)
     for arm in arms:  # a run folder that fits no fraction fails now, not hours in
         for fraction in settings.fractions:
             if arm.kind == "run":
                 arms_helper.extra_images(arm, fraction, grid.subset(fraction))
             elif arm.kind == MORE_REAL:  # too few images outside the subset: fail now too
                 grid.more_real_rows(fraction)
-    results = out / "results.csv"
-    rows = read_results(results)
     write_rows(results, rows, "w")
     cells = grid_cells(settings, arms)
     todo = cells_left(cells, rows)
@@ -230,6 +233,7 @@ def _prepare(
             "the typical-copies arm is the control of --filter-pool K: give --filter-pool 2 or "
             "more (3 is the measured one)"
         )
+    check_settings_file(out)  # unreadable, or gone from beside finished cells: refused
     record = pin_settings(
         out / "benchmark.json",
         asdict(settings),

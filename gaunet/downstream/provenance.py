@@ -5,6 +5,7 @@ whose every source is a subset image, and those images read at the benchmark's s
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +116,47 @@ def made_by_checkpoint(manifest: Path, checkpoint: Path) -> bool:
     except (OSError, IndexError):
         return True
     return not made or made == expected
+
+
+RUN_ARMS = "run-arms.json"  # a benchmark folder's run-folder arms: which run each name was
+
+
+def _run_identity(run: Path) -> dict[str, str]:
+    """What a run-folder arm is: where it was, and the digest of its last checkpoint."""
+    sidecar = run / "checkpoints" / "last.pt.sha256"
+    try:
+        digest = sidecar.read_text().split()[0]
+    except (OSError, IndexError):
+        digest = ""
+    return {"path": str(run.resolve()), "checkpoint_sha256": digest}
+
+
+def check_run_arms(out: Path, runs: dict[str, Path], rows: list[dict]) -> None:
+    """An arm `run:NAME` named after its folder alone must stay the same run while results.csv
+    holds its cells: another folder of that name, or the run retrained in place, is refused
+    (its images are another generator's), then each arm's run is recorded in out/RUN_ARMS."""
+    from gaunet.io import write_json
+
+    path = Path(out) / RUN_ARMS
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        saved = {}
+    saved = saved if isinstance(saved, dict) else {}
+    done = {row["arm"] for row in rows}
+    for name, run in runs.items():
+        now, before = _run_identity(run), saved.get(name)
+        if name in done and isinstance(before, dict):
+            same = (
+                now["checkpoint_sha256"] == before.get("checkpoint_sha256")
+                if now["checkpoint_sha256"] and before.get("checkpoint_sha256")
+                else now["path"] == before.get("path")
+            )
+            if not same:
+                raise GaunetError(
+                    f"arm {name}: {run} is not the run this folder's {name} cells were made "
+                    f"with ({before.get('path')}, another checkpoint); use another --out, or "
+                    f"give that run"
+                )
+        saved[name] = now if name not in done or name not in saved else saved[name]
+    write_json(path, saved)

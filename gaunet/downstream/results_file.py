@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gaunet.downstream.arms import Arm, parse_arms
 from gaunet.downstream.stats import METRICS
+from gaunet.errors import GaunetError
 from gaunet.io import write_atomic
 
 if TYPE_CHECKING:
@@ -31,14 +33,51 @@ def read_results(path: Path) -> list[dict]:
     """Rows of complete cells; a cell cut off mid-write is dropped so it is recomputed."""
     if not path.is_file():
         return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    # errors="replace": a write cut inside a multi-byte character (an arm named after a run
+    # folder) leaves a row that is dropped below, not a file that cannot be read
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            rows = list(reader)
+        except csv.Error as error:
+            raise _not_results(path, str(error)) from None
+    missing = [c for c in COLUMNS[:6] if c not in (reader.fieldnames or COLUMNS)]
+    if missing:  # edited, or not a results file: its rows cannot be told apart
+        raise _not_results(path, f"its header has no {', '.join(missing)} column")
     by_cell: dict[tuple, list[dict]] = {}
     for row in rows:
         key = _whole_row_key(row)
         if key is not None:
             by_cell.setdefault(key, []).append(row)
     return [r for cell in by_cell.values() if len(cell) == len(METRICS) for r in cell]
+
+
+def _not_results(path: Path, cause: str) -> GaunetError:
+    return GaunetError(
+        f"{path}: not a results file gaunet benchmark can read ({cause}); restore it, or move it "
+        "away to compute every cell again"
+    )
+
+
+def check_settings_file(out: Path) -> None:
+    """benchmark.json must be readable where it is, and present where results.csv holds
+    finished cells: without it a rerun could not tell whether they were made with its settings."""
+    path = Path(out) / "benchmark.json"
+    if not path.exists():
+        if read_results(Path(out) / "results.csv"):
+            raise GaunetError(
+                f"{out}: results.csv holds finished cells but benchmark.json, the settings they "
+                "were made with, is missing; restore it, or use another --out"
+            )
+        return
+    try:
+        content = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise GaunetError(
+            f"{path}: cannot read it ({error}); restore it, or use another --out"
+        ) from None
+    if not isinstance(content, dict):
+        raise GaunetError(f"{path}: not a settings record (a JSON object); restore it")
 
 
 def _whole_row_key(row: dict) -> tuple | None:
