@@ -91,6 +91,20 @@ def _same_file(recorded: Any, given: Any) -> bool:
         return False
 
 
+def read_settings_record(path: Path) -> dict[str, Any]:
+    """A folder's settings record (benchmark.json, demo.json), or a GaunetError in one line
+    when it is torn, empty or not a JSON object: a rerun died in a JSONDecodeError traceback."""
+    try:
+        content = json.loads(Path(path).read_bytes())
+    except (OSError, ValueError) as error:
+        raise GaunetError(
+            f"{path}: cannot read it ({error}); restore it, or use another --out"
+        ) from None
+    if not isinstance(content, dict):
+        raise GaunetError(f"{path}: not a settings record (a JSON object); restore it")
+    return content
+
+
 def pin_settings(
     path: Path,
     record: dict[str, Any],
@@ -112,7 +126,7 @@ def pin_settings(
     and its config file carried elsewhere, where the recorded name leads nowhere); the
     recorded name is kept. Returns the merged file content."""
     path = Path(path)
-    content = json.loads(path.read_text()) if path.is_file() else {}
+    content = read_settings_record(path) if path.exists() else {}
     saved = content.get(key, {}) if key else content
     defaults = defaults or {}
     plain = json.loads(json.dumps(record, default=jsonable))

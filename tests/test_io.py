@@ -166,3 +166,14 @@ def test_pin_settings_takes_a_carried_config_that_resolves_the_same_as_unchanged
     second.write_text("model: gaunet\nbatch_size: 128\n")
     with pytest.raises(GaunetError, match="was run with other gen_config"):
         pin(second)
+
+
+@pytest.mark.parametrize("content", ['{"data": "phan', "", "[1, 2]"])
+def test_a_torn_settings_record_is_one_line_for_every_folder_kind(tmp_path, content):
+    """benchmark.json and demo.json go through pin_settings: a torn, empty or non-object file
+    was a JSONDecodeError (or AttributeError) traceback on the rerun."""
+    path = tmp_path / "demo.json"
+    path.write_text(content)
+    with pytest.raises(GaunetError, match="demo.json: (cannot read it|not a settings record)"):
+        pin_settings(path, {"seed": 1}, ["seed"], key="settings")
+    assert path.read_text() == content

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,24 +59,14 @@ def _not_results(path: Path, cause: str) -> GaunetError:
 
 
 def check_settings_file(out: Path) -> None:
-    """benchmark.json must be readable where it is, and present where results.csv holds
-    finished cells: without it a rerun could not tell whether they were made with its settings."""
-    path = Path(out) / "benchmark.json"
-    if not path.exists():
-        if read_results(Path(out) / "results.csv"):
-            raise GaunetError(
-                f"{out}: results.csv holds finished cells but benchmark.json, the settings they "
-                "were made with, is missing; restore it, or use another --out"
-            )
-        return
-    try:
-        content = json.loads(path.read_bytes())
-    except (OSError, ValueError) as error:
+    """benchmark.json must be present where results.csv holds finished cells: without it a
+    rerun could not tell whether they were made with its settings (pin_settings refuses one
+    that cannot be read)."""
+    if not (Path(out) / "benchmark.json").exists() and read_results(Path(out) / "results.csv"):
         raise GaunetError(
-            f"{path}: cannot read it ({error}); restore it, or use another --out"
-        ) from None
-    if not isinstance(content, dict):
-        raise GaunetError(f"{path}: not a settings record (a JSON object); restore it")
+            f"{out}: results.csv holds finished cells but benchmark.json, the settings they "
+            "were made with, is missing; restore it, or use another --out"
+        )
 
 
 def _whole_row_key(row: dict) -> tuple | None:
