@@ -110,3 +110,22 @@ def test_slices_are_numbered_from_the_feet_and_a_file_stored_otherwise_says_so(t
     data = load_source(_manifest(tmp_path, rows, ("path", "label", "slice")), 16)
     assert data.info["notes"] == {NIFTI_ORDER_NOTE: 1}
     assert np.array_equal(data.images[0], data.images[1])  # both are the file's first slice
+
+
+@pytest.mark.parametrize(
+    "extra, note",
+    [((3,), "only the first of its 3 volumes is read"),  # fMRI / DWI: said now
+     ((1, 1), None)],  # (x, y, z, 1, 1): one volume, was "no 2D axial slices"
+)  # fmt: skip
+def test_a_volume_with_more_axes_keeps_its_first_volume(tmp_path, extra, note):
+    volume = _volume(4, blank=())
+    stacked = np.stack([volume * (k + 1) for k in range(int(np.prod(extra)))], axis=-1)
+    make_nifti(tmp_path / "v.nii.gz", stacked.reshape(volume.shape + extra))
+    make_nifti(tmp_path / "w.nii.gz", volume)
+    data = load_source(_manifest(tmp_path, [["v.nii.gz", "a"], ["w.nii.gz", "a"]]), 16)
+    assert len(data) == 8 and not data.problems
+    notes = data.info.get("notes", {})
+    if note:
+        assert any(note in text and count == 4 for text, count in notes.items()), notes
+    else:
+        assert not any("volumes is read" in text for text in notes), notes

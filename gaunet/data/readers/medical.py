@@ -163,8 +163,12 @@ def read_nifti(path: Path, options: ReadOptions, slice_index: int | None = None)
         volume = np.asarray(image.dataobj, dtype=np.float32)
     except Exception as error:  # noqa: BLE001 - nibabel raises many types for bad files
         raise SkipFile(f"not a readable NIfTI volume ({error})") from error
-    if volume.ndim == 4:
-        volume = volume[..., 0]  # first time point / channel of a 4D series
+    while volume.ndim > 3 and volume.shape[-1] == 1:  # (x, y, z, 1, 1): one volume
+        volume = volume[..., 0]
+    series = ""
+    if volume.ndim == 4:  # a time series or channels: the first volume, said
+        series = f"NIfTI 4D series: only the first of its {volume.shape[3]} volumes is read"
+        volume = volume[..., 0]
     if volume.ndim == 2:
         volume = volume[..., None]
     if volume.ndim != 3 or min(volume.shape[:2]) < 2:
@@ -193,7 +197,7 @@ def read_nifti(path: Path, options: ReadOptions, slice_index: int | None = None)
         if options.skip_blank and slice_index is None and is_blank(plane):
             continue
         image_2d = resize_to(np.ascontiguousarray(plane), options.size, options.channels)
-        note = NIFTI_ORDER_NOTE if reordered else ""
+        note = "; ".join(text for text in (NIFTI_ORDER_NOTE * reordered, series) if text)
         frames.append(Frame(image_2d, f"#{z}", None, "NIfTI", shape, note))
     if not frames:
         raise SkipFile("every axial slice of the volume is blank")
