@@ -219,7 +219,14 @@ def _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source
         labels = np.asarray([r[1] for r in rows_out], dtype=np.int64)[:, None]
         if gen.channels == 1:
             stack = stack[..., 0]
-        write_npz(out / "synthetic.npz", compress=True, train_images=stack, train_labels=labels)
+        names_kept = np.asarray(gen.class_names, dtype=str)  # read back by name, every class
+        write_npz(
+            out / "synthetic.npz",
+            compress=True,
+            train_images=stack,
+            train_labels=labels,
+            class_names=names_kept,
+        )
     if keep_source_names:
         _write_csv(out / "source_ids.csv", ["source_id", "train_id"], sorted(names.items()))
     header = MANIFEST_COLUMNS if fmt == "png" else PROVENANCE_COLUMNS

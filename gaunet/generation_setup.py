@@ -6,6 +6,7 @@ out of the way."""
 from __future__ import annotations
 
 import csv
+import numbers
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,10 +73,9 @@ def remove_earlier_generation(out: Path) -> None:
 def skip_unpaired(gen, counts: list[int]) -> list[int]:
     """No images of a class with fewer than 2 training images: the generator never trained
     on it (its class embedding is as initialised), so its images would only look labelled."""
-    try:
-        train = np.bincount(gen.train_images.labels, minlength=len(gen.class_names))
-    except GaunetError:  # no training images beside the checkpoint: nothing to tell by
-        return counts
+    # no training images beside the checkpoint: GaunetError here, before the output folder or
+    # an earlier generation in it is touched (they condition every image)
+    train = np.bincount(gen.train_images.labels, minlength=len(gen.class_names))
     unpaired = [c for c in range(len(counts)) if train[c] < 2 and counts[c]]
     if not unpaired:
         return counts
@@ -121,20 +121,31 @@ def check_request(
         raise GaunetError(f"--max-copy-rate must be in [0, 1], not {max_copy_rate}")
     if fmt not in ("png", "npz"):
         raise GaunetError(f"format must be png or npz, not {fmt!r}")
-    if isinstance(per_class, int) and per_class < 1:
+    if isinstance(per_class, bool) or not (_is_count(per_class) or _is_counts(per_class)):
+        raise GaunetError(f"per_class must be a whole number or one per class, not {per_class!r}")
+    if _is_count(per_class) and per_class < 1:
         raise GaunetError(f"per_class must be at least 1, not {per_class}")
-    if not isinstance(per_class, int) and (min(per_class, default=-1) < 0 or sum(per_class) < 1):
+    if not _is_count(per_class) and (min(per_class, default=-1) < 0 or sum(per_class) < 1):
         raise GaunetError(f"per_class counts must be >= 0 with at least one image: {per_class}")
     if batch_size < 1:
         raise GaunetError(f"batch size must be at least 1, not {batch_size}")
+
+
+def _is_count(value) -> bool:
+    """A whole number (numpy's included), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_counts(value) -> bool:
+    return isinstance(value, Sequence | np.ndarray) and all(_is_count(n) for n in value)
 
 
 def class_counts(per_class: int | Sequence[int], classes: int) -> list[int]:
     """One count per class: an int is the same for every class; a sequence (class index order)
     lets an imbalanced dataset get only the images each class needs. Image k of a class depends
     only on (seed, class, k), so a smaller count gives a prefix of the same images."""
-    if isinstance(per_class, int):
-        return [per_class] * classes
+    if _is_count(per_class):
+        return [int(per_class)] * classes
     counts = [int(n) for n in per_class]
     if len(counts) != classes:
         raise GaunetError(f"per_class has {len(counts)} counts, the generator {classes} classes")

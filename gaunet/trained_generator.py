@@ -127,8 +127,14 @@ class TrainedGenerator:
         labels = torch.full((GENERATION_CHUNK,), class_index, dtype=torch.long, device=self.device)
         out = self.family.sample(
             self.network, conditioning.to(self.device), labels, z.to(self.device)
-        )
-        return out[:n].float()
+        )[:n].float()
+        if not torch.isfinite(out).all():  # would be written as black or white pixels
+            raise GaunetError(
+                f"the generator gave non-finite pixels for class {self.class_names[class_index]!r}"
+                f" (noise scale {self.noise_scale:g}: too large for the network, or a diverged "
+                "checkpoint); nothing usable to write"
+            )
+        return out
 
     def _chunk(self, class_index: int, seed: int, index: int) -> torch.Tensor:
         """Items index*CHUNK .. (index+1)*CHUNK-1 of a class, conditioned on its training
@@ -163,11 +169,17 @@ class TrainedGenerator:
             raise GaunetError(
                 f"class index {class_index} out of range 0..{len(self.class_names) - 1}"
             )
+        if seed < 0 or start < 0:
+            raise GaunetError(f"seed and start must be >= 0, not seed={seed}, start={start}")
         if n < 1:
             return torch.empty(0, self.channels, self.size, self.size, device=self.device)
         if conditioning is not None:
-            if len(conditioning) != n:
-                raise GaunetError(f"conditioning has {len(conditioning)} images for n={n}")
+            conditioning = torch.as_tensor(conditioning, dtype=torch.float32)
+            shape = (n, self.channels, self.size, self.size)
+            if tuple(conditioning.shape) != shape:
+                raise GaunetError(
+                    f"conditioning has shape {tuple(conditioning.shape)}; n={n} needs {shape}"
+                )
             parts = []
             for first in range(0, n, GENERATION_CHUNK):
                 last = min(first + GENERATION_CHUNK, n)
@@ -249,7 +261,9 @@ def undertrained_warning(gen: TrainedGenerator) -> str | None:
         info = json.loads(info_path.read_text())
     except (OSError, ValueError):
         return None
-    target = info.get("steps_target") if isinstance(info, dict) else None
+    if not isinstance(info, dict):
+        return None
+    target = info.get("steps_target")
     if info.get("status") != "budget_exhausted" or not isinstance(target, int) or target <= 0:
         return None
     if gen.step * 2 >= target:

@@ -89,6 +89,16 @@ def test_npz_format_is_a_medmnist_source(run, tmp_path):
     generate_dataset(run, tmp_path / "npz", per_class=2, fmt="npz")
     data = load_source(tmp_path / "npz" / "synthetic.npz", size=16, channels=1)
     assert len(data) == 4 and sorted(data.labels.tolist()) == [0, 0, 1, 1]
+    assert data.class_names == load_generator(run, device="cpu").class_names  # not '0', '1'
+
+
+def test_npz_format_with_a_class_left_out_reads_back(run, tmp_path):
+    """`per_class=[0, 3]` wrote an archive that `load_source` refused ("classes 0 have no
+    image"): its class names now travel with it."""
+    generate_dataset(run, tmp_path / "npz", per_class=[0, 3], fmt="npz")
+    data = load_source(tmp_path / "npz" / "synthetic.npz", size=16, channels=1)
+    names = load_generator(run, device="cpu").class_names
+    assert data.class_names == names and data.class_counts() == {names[0]: 0, names[1]: 3}
 
 
 def test_load_generator_samples_in_range_and_reproducibly(run):

@@ -173,3 +173,24 @@ def test_a_file_that_is_not_a_zip_of_arrays_says_what_it_is(tmp_path, content, k
     with pytest.raises(SourceError, match=f"data.npz: not a .npz archive \\({kind}") as error:
         load_source(path, size=8)
     assert "allow_pickle" not in str(error.value) and "unsafely" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "names, expected",
+    [(np.array(["benign", "malignant", "normal"]), ["benign", "malignant", "normal"]),
+     (np.array([0, 1]), "class_names must be a list of names")],
+)  # fmt: skip
+def test_class_names_carried_in_the_archive(tmp_path, names, expected):
+    """A MedMNIST-layout archive may carry its class names (`gaunet generate --format npz`);
+    a class without images is then allowed, as for MedMNIST's own sets."""
+    images = np.zeros((4, 8, 8), np.uint8)
+    path = tmp_path / "mine.npz"
+    np.savez(
+        path, train_images=images, train_labels=np.array([[0], [0], [2], [2]]), class_names=names
+    )
+    if isinstance(expected, str):
+        with pytest.raises(SourceError, match=expected):
+            load_source(path, size=8, channels=1)
+    else:
+        data = load_source(path, size=8, channels=1)
+        assert data.class_names == expected and data.class_counts()["malignant"] == 0

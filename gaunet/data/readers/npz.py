@@ -52,6 +52,21 @@ def known_class_names(path: Path) -> list[str] | None:
     return None if names is None else list(names)
 
 
+def _stored_class_names(path: Path, archive) -> list[str] | None:
+    """The `class_names` an archive carries beside its MedMNIST-layout arrays (`gaunet generate
+    --format npz` writes them): without them its classes read back as '0', '1', and one with no
+    image left the archive unreadable ("classes 0 have no image")."""
+    if "class_names" not in archive.files:
+        return None
+    try:
+        names = np.asarray(archive["class_names"])
+    except Exception as error:  # noqa: BLE001 - an object array (pickle) or a torn member
+        raise SourceError(f"{path}: its class_names cannot be read ({error})") from error
+    if names.ndim != 1 or names.dtype.kind not in "US" or not len(names):
+        raise SourceError(f"{path}: class_names must be a list of names (strings)")
+    return [str(name) for name in names]
+
+
 def _check_labels(path: Path, labels: np.ndarray, names: list[str] | None) -> list[str]:
     """Class names for these labels, or a one-line SourceError. O(n): the maximum is checked
     against the image count (or the known class list) before anything is sized by it."""
@@ -304,7 +319,8 @@ def load_npz(path: Path, size: int, channels: int) -> ImageSet:
         key = f"{x.shape[2]}x{x.shape[1]}"
         sizes[key] = sizes.get(key, 0) + len(x)
     labels_all = np.concatenate(labels)
-    class_names = _check_labels(path, labels_all, known_class_names(path))
+    names = _stored_class_names(path, archive) or known_class_names(path)
+    class_names = _check_labels(path, labels_all, names)
     non_finite = sum(count_non_finite(x) for x in arrays)
     arrays, depth_note = _one_scale(path, arrays)
     images = _resized(path, arrays, size, channels)
