@@ -116,3 +116,16 @@ def test_a_run_arm_that_became_another_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GaunetError, match="arm run:r1"):  # same name, another generator
         run_benchmark(_settings(arms=["none", str(runs[1])]), out, arms_helper=helper())
     assert {r["arm"] for r in read_results(out / "results.csv")} == {"none", "run:r1"}
+
+
+def test_a_source_of_one_class_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Every classifier failed in its first cell with a scikit-learn or torch traceback."""
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "src" / "a").mkdir(parents=True)
+    for i in range(12):
+        pixels = np.random.default_rng(i).integers(0, 255, (16, 16), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "src" / "a" / f"{i}.png")
+    with pytest.raises(GaunetError, match=r"has 1 usable class\(es\) \(a\); a benchmark needs two"):
+        run_benchmark(_settings(data=str(tmp_path / "src")), tmp_path / "bench")

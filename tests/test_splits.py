@@ -186,9 +186,17 @@ def test_a_folder_refuses_a_changed_source(tmp_path):
     other.labels = 1 - other.labels
     with pytest.raises(SourceError, match="another class"):
         folder_split(other, saved)
-    official = _with_copies(50)  # an official split is the source's own: used as it is
+    official = _with_copies(50)  # an official split is the source's own: used as it is,
     official.split = np.full(50, "train")
-    assert set(folder_split(official, saved).split) == {"train"}
+    fresh = tmp_path / "fresh" / "split.csv"
+    assert set(folder_split(official, fresh).split) == {"train"}
+    write_split(fresh, official)
+    assert set(folder_split(official, fresh).split) == {"train"}
+    # but a folder made on another official split (a prepared set redone with another seed)
+    # is refused: its finished work used the saved one
+    official.split[:5] = "test"
+    with pytest.raises(SourceError, match="its own split differs from split.csv"):
+        folder_split(official, fresh)
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,15 @@ class Demo:
             and not Path(settings.data).expanduser().exists()
         ):
             raise GaunetError(f"{settings.data}: no such file or folder")
+        data = Path(settings.data).expanduser()
+        if data.is_dir() and Path(settings.out).expanduser().resolve().is_relative_to(
+            data.resolve()
+        ):  # its PNGs would become images of that dataset, and the rerun would be refused
+            raise GaunetError(
+                f"--out {settings.out} is inside the --data folder {settings.data}: the demo's "
+                "images would become images of that dataset. Nothing written; choose an --out "
+                "outside it"
+            )
         self.settings = settings
         self.out = Path(settings.out)
         self.folder = DemoFolder(self.out)
@@ -47,6 +56,12 @@ class Demo:
         source = load_source(s.data, size=s.size, channels=s.channels)
         self.out.mkdir(parents=True, exist_ok=True)
         print_skip_summary(source, self.out)
+        if source.num_classes < 2:  # found after training, the benchmark crashed on it
+            raise GaunetError(
+                f"{s.data} has {source.num_classes} usable class(es) "
+                f"({', '.join(source.class_names) or 'none'}); the demo needs two or more: "
+                "its classifiers and class-fidelity metrics tell classes apart"
+            )
         return source
 
     @cached_property
@@ -323,6 +338,8 @@ class Demo:
 
         print(f"device: {self.device}", file=sys.stderr, flush=True)  # refused here, not later
         use_threads(max(1, self.settings.threads), self.device, "the demo", "--threads 1")
+        if not self.folder.state.is_file():
+            _ = self.source  # a new folder: a source the demo cannot use is refused before pinning
         state = self._check_settings()
         write_json(self.folder.state, state)
         print(self.data_note, file=sys.stderr, flush=True)

@@ -73,6 +73,11 @@ class Grid:
 
     def __init__(self, data: ImageSet, settings: BenchmarkSettings, arms_helper: GeneratorArms):
         self.settings = settings
+        if data.num_classes < 2:  # every classifier failed in its first cell, in a traceback
+            raise GaunetError(
+                f"{settings.data} has {data.num_classes} usable class(es) "
+                f"({', '.join(data.class_names) or 'none'}); a benchmark needs two or more"
+            )
         self.train = data.where_split("train")
         self.val = data.where_split("val")
         self.test = data.where_split("test")

@@ -175,6 +175,16 @@ def _refuse_foreign(out: Path) -> None:
         )
 
 
+def _same_root(before: str | None, now: str) -> bool:
+    """The same download folder, however it was named (relative, absolute, through a link)."""
+    if before is None or before == now:
+        return True
+    try:
+        return Path(before).samefile(now)
+    except OSError:  # the old one is gone: not the same
+        return False
+
+
 def _start(out: Path, meta: dict, overwrite: bool) -> None:
     """Refuse to mix options in one folder; allow resuming an interrupted run with the same ones."""
     status_file = out / "prepare.json"
@@ -186,6 +196,11 @@ def _start(out: Path, meta: dict, overwrite: bool) -> None:
             shutil.rmtree(out / "images", ignore_errors=True)
         elif previous.get("status") == "complete":
             raise GaunetError(f"{out} is already a prepared dataset; pass --overwrite to redo it")
+        elif not _same_root(previous.get("root"), meta["root"]):  # its images would be kept
+            raise GaunetError(
+                f"{out} holds an interrupted run from another --root ({previous.get('root')}); "
+                "continue it with that --root, or pass --overwrite or use another --out"
+            )
         elif (previous.get("options"), previous.get("recipe")) != (meta["options"], meta["recipe"]):
             raise GaunetError(
                 f"{out} holds an interrupted run with other options "
