@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from downstream_helpers import FakeGenerators, one_quiet_thread
+from downstream_helpers import FakeGenerators
 
 from gaunet.cli import main
 from gaunet.data import load_source
@@ -19,12 +19,6 @@ from gaunet.downstream.stats import METRICS
 from gaunet.errors import GaunetError
 
 DATA = "phantom:n=24"
-
-
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch: pytest.MonkeyPatch) -> object:
-    with one_quiet_thread(monkeypatch):
-        yield
 
 
 def _settings(**changes: object) -> BenchmarkSettings:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from train_helpers import tiny_train
 
@@ -23,14 +22,6 @@ from gaunet.report.compare_grid import HEADER_HEIGHT, LABEL_WIDTH, PAD, compare_
 from gaunet.report.curves import plot_losses
 from gaunet.report.html import img
 from gaunet.trained_generator import load_generator
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _rows(arm: str, accuracies: list[float]) -> list[dict]:
