@@ -102,6 +102,8 @@ def checkpoint_of(run: str | Path, checkpoint: str | Path | None) -> Path:
             f"--checkpoint {checkpoint} is not inside --run {run}: give the run folder the "
             "checkpoint was written in (its training images and split come from there)"
         )
+    if where.is_dir() and where.name == "checkpoints":  # the folder of them: its last one
+        return Path(checkpoint) / "last.pt"
     return Path(checkpoint)
 
 

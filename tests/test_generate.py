@@ -386,6 +386,10 @@ def test_a_checkpoint_of_another_run_is_refused(run, tmp_path):
         generate_dataset(other, tmp_path / "o", 2, checkpoint=run / "checkpoints" / "last.pt")
     path = generate_dataset(run, tmp_path / "o", 2, checkpoint=run / "checkpoints" / "last.pt")
     assert path.is_file()
+    # the checkpoints/ folder itself means its last one (was "checkpoints/checkpoints: no
+    # checkpoint found")
+    again = generate_dataset(run, tmp_path / "p", 2, checkpoint=run / "checkpoints")
+    assert _digests(tmp_path / "p") == _digests(tmp_path / "o") and again.is_file()
 
 
 @pytest.mark.parametrize("out", ["grid", "grid.jpg", "."])
