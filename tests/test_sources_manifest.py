@@ -181,3 +181,23 @@ def test_a_path_written_on_windows_is_found(tmp_path):
     rows = [["sub dir\\img 1.png", "x"], ["sub dir\\img 2.png", "y"]]
     data = load_source(write_csv(tmp_path / "m.csv", ["path", "label"], rows), size=16)
     assert len(data) == 2 and not data.problems
+
+
+@pytest.mark.parametrize(
+    "labels, outcome",
+    [(["²", "1"], ["1", "²"]),  # not an ASCII integer: a class name (was a ValueError traceback)
+     (["--1", "1"], ["--1", "1"]),
+     (["1000000000", "0"], "at most 9999; write class names instead")],  # was a 1e9-name list
+)  # fmt: skip
+def test_label_text_that_only_looks_like_an_index(tmp_path, labels, outcome):
+    from gaunet.data import SourceError
+
+    _images(tmp_path, ["a.png", "b.png"])
+    csv = write_csv(
+        tmp_path / "m.csv", ["path", "label"], [["a.png", labels[0]], ["b.png", labels[1]]]
+    )
+    if isinstance(outcome, str):
+        with pytest.raises(SourceError, match=outcome):
+            load_source(csv, size=16)
+    else:
+        assert load_source(csv, size=16).class_names == outcome

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,13 +65,22 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
     return columns, rows, lines
 
 
+MAX_CLASS_INDEX = 10_000
+
+
 def _class_names(rows: list[dict[str, str]], has_class: bool) -> tuple[list[str], dict[str, str]]:
     """Class names and label -> class name, following the module docstring's rules."""
     labels = [r["label"] for r in rows if r["label"]]
-    if labels and all(label.lstrip("-").isdigit() for label in labels):
+    # ASCII digits only: "²" and "--1" passed str.isdigit and then failed int() in a traceback
+    if labels and all(re.fullmatch(r"-?[0-9]+", label) for label in labels):
         values = sorted({int(label) for label in labels})
         if values[0] < 0:
             raise SourceError(f"integer labels must be >= 0, found {values[0]}")
+        if values[-1] >= MAX_CLASS_INDEX:  # one name per index up to it: memory, not classes
+            raise SourceError(
+                f"integer label {values[-1]}: labels are class indices (0, 1, 2, ...), at most "
+                f"{MAX_CLASS_INDEX - 1}; write class names instead"
+            )
         names = [str(i) for i in range(values[-1] + 1)]
         if has_class:
             named: dict[int, str] = {}
@@ -165,7 +175,7 @@ class _RowReader:
             reason = f"split {written!r} is not one of train/val/test ({where})"
             return Problem(shown, reason if written else f"split missing ({where})")
         slice_text = row.get("slice", "")
-        if slice_text and not slice_text.isdigit():
+        if slice_text and not re.fullmatch(r"[0-9]+", slice_text):
             return Problem(shown, f"slice {slice_text!r} is not an integer ({where})")
         slice_index = int(slice_text) if slice_text else None
         listed = self.seen.setdefault(full, set())
