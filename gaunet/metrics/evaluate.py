@@ -20,6 +20,7 @@ from gaunet.data.splits import assign_split, empty_split_cause
 from gaunet.errors import GaunetError
 from gaunet.metrics.features import ExtractorSettings
 from gaunet.metrics.fidelity import two_class_reason
+from gaunet.metrics.identical import identical_to_real
 from gaunet.metrics.inputs import MetricInputs
 from gaunet.metrics.registry import compute_metrics
 
@@ -93,7 +94,8 @@ def sample_sizes(inputs: MetricInputs, split: str, max_images: int | None) -> di
     return {
         "real_train": len(inputs.train),
         "real_test": len(inputs.test),
-        f"real_{split}": len(inputs.reference),
+        # the reference of --split train is a (--max-images) sample of it: not real_train
+        f"real_{split}" + ("_reference" if split == "train" else ""): len(inputs.reference),
         "synthetic": len(inputs.synthetic),
         "max_images": max_images,
         "per_class_reference": inputs.reference.class_counts(),
@@ -171,6 +173,8 @@ def evaluate(
     the domain copy audit) are left out, `not_applicable` says why, and the copy audit uses the
     next requested extractor; the rest is measured as usual. `generator` (a loader of a trained
     generator, called when its metric runs) adds `noise_diversity`."""
+    if isinstance(features, str):  # features="domain,inception" as --features takes it
+        features = [name.strip() for name in features.split(",") if name.strip()]
     problems = evaluation_problems(
         split, max_images, k, kid_subsets, kid_subset_size, diversity_sources, diversity_draws,
         noise_scale, settings,
@@ -211,6 +215,7 @@ def evaluate(
         "classes": real.class_names,
         "seed": seed,
         **compute_metrics(inputs),
+        "identical_to_real": identical_to_real(real, sets["reference"], sets["synthetic"]),
     }
     if one_class:  # said in the JSON, not just left out (gaunet.metrics.verdict says it too)
         result["not_applicable"] = {"PA": one_class, "domain_classifier": one_class}

@@ -15,6 +15,7 @@ from typing import Any
 
 from gaunet.evidence import evidence, pa_range
 from gaunet.metrics.domain_trust import domain_trust
+from gaunet.metrics.identical import identical_verdicts
 from gaunet.metrics.verdict_types import NOTE, OK, UNUSABLE, WARNING, Verdict, verdict_lines
 
 __all__ = ["NOTE", "OK", "UNUSABLE", "WARNING", "Verdict", "image_verdicts", "verdict_lines"]
@@ -338,7 +339,9 @@ def image_verdicts(result: dict[str, Any]) -> list[Verdict]:
         detail.append(_nothing_judged(result, one_class))
     failed = not judged or any(v.level == UNUSABLE for v in detail)
     detail += _copy_verdicts(result, failed, trusted)
-    detail = _missing_classes(result) + detail + _diversity_verdicts(result)
+    detail = (
+        _missing_classes(result) + identical_verdicts(result) + detail + _diversity_verdicts(result)
+    )
     return [overall(detail), *detail]
 
 

@@ -1,0 +1,51 @@
+"""Synthetic images that are real images, pixel for pixel (the `identical_to_real` entry).
+
+`--synthetic` naming the real data, or a folder that mixes real images in, was scored by the
+copy audit alone (a WARNING: "usable only with caution"), and its real test images, being the
+reference split itself, made FD, KID and precision/recall look better than anything generated.
+A generator never writes a real image byte for byte, so such images are counted here, exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gaunet.data.duplicates import identical_to_any
+from gaunet.data.imageset import ImageSet
+from gaunet.metrics.verdict_types import UNUSABLE, WARNING, Verdict
+
+IDENTICAL_HIGH = 0.20  # this share of real images or more: the set is not a generated one
+
+
+def identical_to_real(real: ImageSet, reference: ImageSet, synthetic: ImageSet) -> dict[str, Any]:
+    """How many synthetic images equal a real image (any split), and one of the reference's."""
+    found = identical_to_any(synthetic.images, real.images)
+    in_reference = identical_to_any(synthetic.images, reference.images)
+    return {"n": int(found.sum()), "of": len(found), "in_reference": int(in_reference.sum())}
+
+
+def identical_verdicts(result: dict[str, Any]) -> list[Verdict]:
+    entry = result.get("identical_to_real") or {}
+    n, of = entry.get("n", 0), entry.get("of", 0)
+    if not n or not of:
+        return []
+    split = result.get("reference_split", "test")
+    flattered = (
+        f" ({entry['in_reference']} of them in the real {split} split they are compared with, "
+        "which makes FD, KID, precision and recall look better than they are)"
+        if entry.get("in_reference")
+        else ""
+    )
+    return [
+        Verdict(
+            UNUSABLE if n / of >= IDENTICAL_HIGH else WARNING,
+            "copies",
+            f"{n} of the {of} synthetic images are real images, pixel for pixel{flattered}: "
+            "they are not generated images, and add nothing a copy of the real set would not.",
+            "check that --synthetic names the generated folder, not the real data, and that no "
+            "real image was copied into it",
+        )
+    ]
+
+
+__all__ = ["identical_to_real", "identical_verdicts"]
