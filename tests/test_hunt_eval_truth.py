@@ -39,8 +39,10 @@ def test_generated_images_are_not_called_identical(tmp_path):
     real = load_source(REAL, size=16, channels=1)
     synthetic = load_source("phantom:n=20,classes=2,seed=9", size=16, channels=1)
     settings = ExtractorSettings(domain={"steps": 20, "size": 16})
+    assert real.split is None  # phantom: no split of its own
     result = evaluate(real, synthetic, settings=settings, kid_subsets=5)
     assert result["identical_to_real"]["n"] == 0
+    assert real.split is None  # the caller's ImageSet was given the assigned split in place
 
 
 def test_split_train_keeps_the_whole_train_count(tmp_path):

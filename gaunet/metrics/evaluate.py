@@ -8,6 +8,7 @@ themselves are registered in gaunet.metrics.registry; this module draws the shar
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,8 @@ def evaluate(
     )  # fmt: skip
     if problems:
         raise GaunetError("; ".join(problems))
-    real = assign_split(real, seed=seed)
+    # a shallow copy: the caller's ImageSet keeps its own (absent) split
+    real = assign_split(dataclasses.replace(real), seed=seed)
     sets = draw_sets(real, synthetic, split, max_images, seed)
     synthetic_labels = align_classes(sets["synthetic"], real.class_names)
     settings = settings or ExtractorSettings(seed=seed)
