@@ -3,21 +3,12 @@ sample sizes name the sets they counted, and the Python API takes what the READM
 
 import json
 
-import pytest
+from test_evaluate_cli import FAST, REAL  # one fast setting for every evaluate test
 
 from gaunet.cli import main
 from gaunet.data import load_source
 from gaunet.metrics.evaluate import evaluate
 from gaunet.metrics.features import ExtractorSettings
-
-REAL = "phantom:n=30,classes=2,seed=0"
-FAST = ["--size", "16", "--domain-steps", "40", "--domain-size", "16", "--kid-subsets", "10"]
-
-
-@pytest.fixture(autouse=True)
-def environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("GAUNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
 
 
 def test_real_images_as_synthetic_are_unusable(tmp_path, capsys):
