@@ -177,3 +177,15 @@ def human_bytes(value: float) -> str:
             number = value / scale
             return f"{number:.1f} {unit}" if number < 10 else f"{number:,.0f} {unit}"
     return f"{value / 1024:.1f} KB" if value >= 1024 else f"{value:.0f} bytes"
+
+
+def refuse_out_inside_data(data: object, out: str | Path, what: str) -> None:
+    """GaunetError, before anything is written, when `out` lies inside the folder `data` (a
+    SOURCE given as a path): `what` it writes there (a run's samples, a benchmark's or demo's
+    PNGs) would become images of that dataset, and its next read would hold them."""
+    source = Path(str(data)).expanduser()
+    if source.is_dir() and Path(out).expanduser().resolve().is_relative_to(source.resolve()):
+        raise GaunetError(
+            f"--out {out} is inside the --data folder {data}: {what} would become images of "
+            "that dataset. Nothing written; choose an --out outside it"
+        )

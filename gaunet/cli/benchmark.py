@@ -210,13 +210,10 @@ def check_out(args: argparse.Namespace) -> None:
     (settings_checks.py), which run_benchmark() meets from Python too."""
     if not str(args.out).strip():
         raise GaunetError("--out is empty")
-    out, data = Path(args.out).expanduser(), Path(str(args.data)).expanduser()
-    if data.is_dir() and out.resolve().is_relative_to(data.resolve()):
-        raise GaunetError(
-            f"--out {args.out} is inside the --data folder {args.data}: its files (synthetic/ "
-            "images, gain_vs_fraction.png) would become images of that dataset. Nothing "
-            "written; choose an --out outside it"
-        )
+    from gaunet.io import refuse_out_inside_data
+
+    refuse_out_inside_data(args.data, args.out, "its files (synthetic/, gain_vs_fraction.png)")
+    out = Path(args.out).expanduser()
     if (out / "run.json").is_file() and not (out / "benchmark.json").is_file():
         raise GaunetError(
             f"--out {args.out} is a training run's folder (run.json): the benchmark would write "

@@ -18,7 +18,7 @@ from gaunet.data.splits import folder_split
 from gaunet.demo.layout import DemoFolder, read_if_done
 from gaunet.demo.settings import PINNED, STEPS, DemoSettings, resolve_demo_data
 from gaunet.errors import GaunetError
-from gaunet.io import pin_settings, write_json
+from gaunet.io import pin_settings, refuse_out_inside_data, write_json
 from gaunet.locking import folder_lock
 from gaunet.progress import progress
 from gaunet.training.checkpoint import holds_checkpoints
@@ -35,15 +35,7 @@ class Demo:
             and not Path(settings.data).expanduser().exists()
         ):
             raise GaunetError(f"{settings.data}: no such file or folder")
-        data = Path(settings.data).expanduser()
-        if data.is_dir() and Path(settings.out).expanduser().resolve().is_relative_to(
-            data.resolve()
-        ):  # its PNGs would become images of that dataset, and the rerun would be refused
-            raise GaunetError(
-                f"--out {settings.out} is inside the --data folder {settings.data}: the demo's "
-                "images would become images of that dataset. Nothing written; choose an --out "
-                "outside it"
-            )
+        refuse_out_inside_data(settings.data, settings.out, "the demo's images")
         self.settings = settings
         self.out = Path(settings.out)
         self.folder = DemoFolder(self.out)

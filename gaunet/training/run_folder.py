@@ -20,7 +20,7 @@ from gaunet.data import ImageSet
 from gaunet.data.imageset import from_unit_range
 from gaunet.data.readers.npz import run_images
 from gaunet.errors import GaunetError, shorten
-from gaunet.io import write_atomic, write_npz
+from gaunet.io import refuse_out_inside_data, write_atomic, write_npz
 
 TRAIN_IMAGES = "train_images.npz"
 
@@ -182,12 +182,7 @@ def check_out_apart(
     resolved config.yaml would replace the user's file, comments and model sections included)."""
     where = out.resolve()
     if not isinstance(data, ImageSet) and data is not None:
-        source = Path(str(data)).expanduser()
-        if source.is_dir() and where.is_relative_to(source.resolve()):
-            raise GaunetError(
-                f"--out {out} is inside the --data folder {data}: the run's files (samples/*.png) "
-                "would become images of that dataset. Nothing written; choose an --out outside it"
-            )
+        refuse_out_inside_data(data, out, "the run's files (samples/*.png)")
     from gaunet.data.readers.decode import first_image_file
 
     image = first_image_file(where, skip=("samples",))
