@@ -95,15 +95,23 @@ class CopyFilter:
         # images identical to a training image (one image stored twice in the source) sit at
         # distance 0 and could pull the threshold to 0, so that nothing counts as a copy: left
         # out, as the copy audit leaves them out (metrics/memorization.py)
+        identical = np.zeros(0, dtype=bool)
         if self.reference is not None and len(self.reference) >= 2:
             identical = identical_to_any(self.reference, self.train)
-            usable = ~identical if (~identical).sum() >= 2 else np.ones_like(identical)
+        if (~identical).sum() >= 2:
+            usable = ~identical
             distances, _ = nearest(self.train_features, pixel_features(self.reference[usable]))
             self.rule = f"real test -> train (n={int(usable.sum())})"
             what = "real test images identical to a training image"
-        else:
+        else:  # no held-out images, or too few that are not training images (threshold 0)
+            if len(identical):
+                self.reference_note = self._joined(
+                    f"{int(identical.sum())} of the {len(identical)} real test images are "
+                    "training images, so the threshold comes from the training images instead"
+                )
             identical = np.zeros(len(self.train), dtype=bool)
-            for rows in duplicate_sets(self.train):
+            # blank images count here: two of them sit at distance 0 from each other too
+            for rows in duplicate_sets(self.train, blank=True):
                 identical[rows] = True
             usable = ~identical if (~identical).sum() >= 2 else np.ones_like(identical)
             distances = _leave_one_out(self.train_features)[usable]
@@ -112,6 +120,9 @@ class CopyFilter:
         if identical.any() and not usable.all():
             self.rule += f"; {int(identical.sum())} {what} left out"
         self.threshold = float(np.percentile(distances, THRESHOLD_PERCENTILE))
+
+    def _joined(self, note: str) -> str:
+        return f"{self.reference_note}; {note}" if self.reference_note else note
 
     def near_copies(self, images: np.ndarray) -> np.ndarray:
         """Boolean per image (uint8 (n, C, H, W)): closer to a training image than the threshold."""

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def duplicate_sets(images: np.ndarray) -> list[np.ndarray]:
+def duplicate_sets(images: np.ndarray, blank: bool = False) -> list[np.ndarray]:
     """Row indices (ascending, two or more each) of the images with identical pixels, ordered
     by their first row. Exact: rows with equal digests are compared pixel for pixel. Images of
-    one value (blank slices, empty frames) are left out: every volume may have them, and
-    joining their patients would merge whole datasets into one group."""
-    digests = [pixel_digest(image) for image in images]
+    one value (blank slices, empty frames) are left out unless `blank`: every volume may have
+    them, and joining their patients would merge whole datasets into one group (but two blank
+    images still sit at distance 0 from each other, which a distance threshold must know)."""
+    digests = [_digest(image) if blank else pixel_digest(image) for image in images]
     return sets_of_equal_digests(digests, lambda a, b: np.array_equal(images[a], images[b]))
 
 
@@ -61,6 +62,14 @@ def identical_to_any(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.asarray(
         [i is not None and np.array_equal(q, reference[i]) for q, i in zip(queries, found)], bool
     )
+
+
+def blank_count(images: np.ndarray) -> int:
+    """How many images are of one value (`duplicate_sets` never counts them as copies)."""
+    if not len(images) or not images[0].size:
+        return len(images)
+    flat = np.asarray(images).reshape(len(images), -1)
+    return int(np.count_nonzero(flat.min(1) == flat.max(1)))
 
 
 def _digest(image: np.ndarray) -> bytes:

@@ -27,11 +27,13 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "inspect",
-        help="class counts per split, image sizes/modes, groups and problems of a SOURCE",
+        help="class counts per split, image sizes/modes, groups, problems and copies of a SOURCE",
         description=(
             "Load SOURCE as training would and report class counts per split (official split "
             "when the source has one, else the seeded grouped 7:1:2 split), image sizes and "
-            "modes seen, group (patient) count, and every file that was skipped and why. "
+            "modes seen, group (patient) count, every file that was skipped and why, and the "
+            "sets of identical images (how many; each set that crosses the split or carries two "
+            "classes). "
             "SOURCE: phantom[:n=,classes=,seed=], a MedMNIST .npz, a class-folder tree "
             "root/<class>/<image>, a folder with manifest.csv, or a manifest .csv "
             "(path,label[,patient_id][,split]) listing images, DICOM or NIfTI files."
@@ -56,7 +58,7 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def summarize(data: ImageSet, seed: int = 0) -> dict:
     """The facts `inspect` prints, as a JSON-able dict (the split is assigned if missing)."""
-    from gaunet.data.duplicates import duplicate_sets
+    from gaunet.data.duplicates import blank_count, duplicate_sets
     from gaunet.data.splits import empty_split_cause, split_keeping_copies
 
     official = data.split is not None
@@ -89,6 +91,7 @@ def summarize(data: ImageSet, seed: int = 0) -> dict:
         "problems": [{"path": p.path, "reason": p.reason} for p in data.problems],
         "notes": data.info.get("notes", {}),
         "duplicates": duplicates_summary(data, split, sets),
+        "blank_images": blank_count(data.images),  # of one value: never counted as copies
         "cache": data.info.get("cache"),
         "empty_split": empty_split_cause(split, data.groups),
     }
@@ -174,20 +177,32 @@ def format_report(summary: dict) -> str:
 
 def _duplicate_lines(summary: dict) -> list[str]:
     found = summary.get("duplicates") or {}
+    blank = summary.get("blank_images", 0)
+    # images of one value are never counted as copies (duplicate_sets): say so, not "none"
+    unseen = f" (not counting {blank} blank images of one value)" if blank > 1 else ""
     if not found.get("sets"):
-        return ["copies   no two images are identical"]
+        return [f"copies   no two images are identical{unseen}"]
     official = summary["split"] == "official"
     where = (
         f"{len(found['across_splits'])} of them span the official splits"
         if official
         else "each kept within one split"
     )
-    lines = [f"copies   {found['sets']} set(s) of identical images ({found['images']}): {where}"]
+    lines = [
+        f"copies   {found['sets']} set(s) of identical images ({found['images']}){unseen}: {where}"
+    ]
     if official and found["across_splits"]:
+        splits = [{r["split"] for r in rows} for rows in found["across_splits"]]
+        why = []
+        if any("train" in s for s in splits):
+            why.append(
+                "a test or val image identical to a training image is tested on what was learnt"
+            )
+        if any("train" not in s for s in splits):
+            why.append("an image in both val and test is tested on what chose the model")
         lines.append(
-            "  a test or val image identical to a training image is tested on what was learnt; "
-            "leave one copy out (gaunet evaluate's copy audit leaves such test images out of "
-            "its threshold):"
+            f"  {'; '.join(why)}; leave one copy out (gaunet evaluate's copy audit leaves test "
+            "images identical to a training image out of its threshold):"
         )
         lines += _copies_lines(found["across_splits"])
     if found["conflicting_classes"]:
