@@ -12,20 +12,26 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark, train_generators_together
+from gaunet.downstream.generator_arms import minutes_left
 from gaunet.downstream.parallel import live_processes, spawned_pool
 from gaunet.downstream.pooled import write_pooled
 from gaunet.downstream.results_file import is_finished
+from gaunet.errors import GaunetError
 from gaunet.interrupts import forward_stop, raise_on_sigterm
 from gaunet.locking import folder_lock
 from gaunet.progress import RELAY_SECONDS, WorkerBars, progress, relay_bars
+from gaunet.training.checkpoint import load_checkpoint
 
 
 def run_subsets(
@@ -39,7 +45,8 @@ def run_subsets(
     folders = [out / f"subset-{seed}" for seed in seeds]
     with folder_lock(out, "benchmark"):  # the parent too: pooled.md is written there
         if stack:
-            train_generators_together(settings, dict(zip(seeds, folders)))
+            train_fn = _stacks_by_step(settings.gen_minutes)
+            train_generators_together(settings, dict(zip(seeds, folders)), train_fn)
         if jobs > 1:
             _in_parallel(settings, seeds, folders, jobs)
         else:
@@ -47,6 +54,50 @@ def run_subsets(
                 print(f"subset seed {seed}: {folder}", flush=True)
                 run_benchmark(replace(settings, subset_seed=seed), folder)
         return write_pooled(out, folders)
+
+
+def _stacks_by_step(gen_minutes: float | None) -> Callable[..., list[Path]]:
+    """train_together for benchmark.train_generators_together, whose generators may be at
+    different steps: those of an interrupted stack (or an interrupted unstacked folder) beside
+    those of a subset seed added since. Runs at different steps cannot share a stack
+    (StackedStepper refused them, and no rerun or `gaunet train --resume` got past that), so
+    each step's runs train as a stack of their own, with their own budget: what is left of
+    --gen-minutes for resumed runs, all of it for new ones."""
+    from gaunet.training import train_together
+
+    def train_fn(data: list, outs: list[Path], **kwargs: Any) -> list[Path]:
+        groups: dict[int, list[int]] = {}
+        for k, out in enumerate(outs):
+            groups.setdefault(0 if data[k] is not None else _checkpoint_step(out), []).append(k)
+        if len(groups) == 1:
+            return train_together(data, outs, **kwargs)
+        print(
+            f"(at steps {', '.join(map(str, sorted(groups)))}: trained as {len(groups)} stacks, "
+            "one per step)",
+            flush=True,
+        )
+        for members in groups.values():
+            part = {**kwargs, "seeds": [kwargs["seeds"][k] for k in members]}
+            if gen_minutes:  # a new run has no run.json yet: all of it
+                part["minutes"] = max(
+                    minutes_left(gen_minutes, outs[k] / "run.json") for k in members
+                )
+            train_together([data[k] for k in members], [outs[k] for k in members], **part)
+        return outs
+
+    return train_fn
+
+
+def _checkpoint_step(run: Path) -> int:
+    """The step a resume of `run` continues from (-1: no usable checkpoint; its resume then
+    says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a skipped corrupt file: the resume warns again
+            state, _, _ = load_checkpoint(run / "checkpoints", map_location="cpu")
+        return int(state["step"])
+    except (GaunetError, KeyError, TypeError, ValueError):
+        return -1
 
 
 def _in_parallel(

@@ -13,6 +13,7 @@ measured on a GPU; on a CPU stacking is 0.92x).
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from gaunet.errors import GaunetError
 from gaunet.training.divergence import window_finite
 from gaunet.training.graphs import announce
 from gaunet.training.loop import Trainer
+from gaunet.training.resume_checks import already_completed
 from gaunet.training.run_folder import MetricsLog
 from gaunet.training.run_loop import RunLoop
 from gaunet.training.stacked import StackedStepper
@@ -52,6 +54,20 @@ def check_stackable(members: list[Trainer]) -> None:
             raise GaunetError(
                 f"{member.out}: classes {list(member.data.class_names)} differ from "
                 f"{first.out}'s {list(first.data.class_names)}"
+            )
+        if member.precision != first.precision:  # `auto` as each run resolved it when it began
+            raise GaunetError(
+                f"{member.out}: trains in {member.precision}, but {first.out} in "
+                f"{first.precision} (precision auto as each run resolved it when it started); "
+                "one stack has one precision: resume them one at a time"
+            )
+        rates = [
+            (m.opt_g.param_groups[0]["lr"], m.opt_d.param_groups[0]["lr"]) for m in (member, first)
+        ]
+        if rates[0] != rates[1]:  # lowered by a rollback of one run alone: one stack, one rate
+            raise GaunetError(
+                f"{member.out}: learning rates (lr_g, lr_d) {rates[0]}, but {first.out} has "
+                f"{rates[1]} (lowered by rollbacks); resume them one at a time"
             )
     cfg = first.cfg
     blocker = None
@@ -85,6 +101,21 @@ class StackedTrainer(RunLoop):
     @property
     def step(self) -> int:
         return self.stepper.step
+
+    def run(self) -> None:
+        """RunLoop.run, unless every member already completed its steps (a rerun of the same
+        call): then nothing is trained or rewritten, as train() leaves a completed run (its
+        last.pt rewritten would match no `checkpoint_sha256` its generated images record)."""
+        steps = self.cfg.steps
+        done = [already_completed(m.out, steps, m.step, m.checkpoint_sha256) for m in self.members]
+        if not all(done):
+            super().run()
+            return
+        print(
+            f"{len(self.members)} runs already completed (step {self.step} of {steps}); nothing "
+            f"to train, nothing rewritten (give --steps {self.step + 1} or more to train on)",
+            file=sys.stderr,
+        )
 
     @property
     def first_step_seconds(self) -> float | None:
