@@ -23,15 +23,26 @@ from gaunet.metrics.prdc import prdc_values
 def _t_reference(d: np.ndarray, confidence: float) -> dict[str, float]:
     n, sd = len(d), d.std(ddof=1)
     low, high = stats.t.interval(confidence, n - 1, loc=d.mean(), scale=sd / math.sqrt(n))
-    # smallest detectable gain, 80 % power: (t_{1-a/2, n-1} + t_{0.8, n-1}) sd / sqrt(n)
-    critical = stats.t.ppf(0.5 + confidence / 2, n - 1) + stats.t.ppf(0.8, n - 1)
     return {
         "mean": d.mean(),
         "low": low,
         "high": high,
         "p": stats.ttest_1samp(d, 0.0).pvalue,
-        "mde": critical * sd / math.sqrt(n),
+        "mde": _power_shift(n, confidence, 0.8) * sd / math.sqrt(n),
     }
+
+
+def _power_shift(n: int, confidence: float, power: float) -> float:
+    """Noncentrality at which the two-sided paired t-test has `power` (both tails counted),
+    by plain bisection: an independent route to the smallest detectable gain."""
+    df = n - 1
+    critical = stats.t.ppf(0.5 + confidence / 2, df)
+    low, high = 0.0, 200.0
+    for _ in range(200):
+        middle = (low + high) / 2
+        reach = 1.0 - stats.nct.cdf(critical, df, middle) + stats.nct.sf(critical, df, -middle)
+        low, high = (middle, high) if reach < power else (low, middle)
+    return (low + high) / 2
 
 
 @pytest.mark.parametrize("confidence", [0.9, 0.95])

@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from gaunet.downstream.stats import (
     auc_score,
     classification_metrics,
+    detectable_gain,
     paired_difference,
     t_interval,
 )
@@ -74,3 +76,17 @@ def test_paired_difference_without_spread_claims_no_p(with_values: list, without
     assert result["mean"] == pytest.approx(0.1) and math.isnan(result["p"])
     # nor an interval: a zero-width one would read as a certain gain wherever mean - half is used
     assert all(math.isnan(result[key]) for key in ("half", "low", "high", "mde"))
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_detectable_gain_has_the_promised_power(n: int) -> None:
+    """A true gain of exactly the reported size is detected by the paired t-test 80 % of the
+    time (simulated). The textbook (t_.975 + t_.8) sd / sqrt(n) falls short at few pairs:
+    77 % at n = 3, the subset counts `gaunet pool` sees."""
+    unit = np.resize([1.0, -1.0, 0.5], n)
+    unit = unit / unit.std(ddof=1)
+    shift = detectable_gain(unit)
+    draws = np.random.default_rng(n).normal(shift, 1.0, (200_000, n))
+    t = draws.mean(1) / (draws.std(1, ddof=1) / math.sqrt(n))
+    detected = float((np.abs(t) > stats.t.ppf(0.975, n - 1)).mean())
+    assert detected == pytest.approx(0.8, abs=0.005)

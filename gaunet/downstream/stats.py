@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 from scipy import stats as scipy_stats
+from scipy.optimize import brentq
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
 METRICS = ("accuracy", "precision", "recall", "auc")
@@ -97,12 +98,23 @@ def paired_difference(
 
 def detectable_gain(differences: np.ndarray, confidence: float = 0.95, power: float = 0.8) -> float:
     """Smallest true mean gain this many paired seeds detect with `power` at the two-sided
-    `confidence` level, given the observed spread: (t_{1-a/2} + t_{power}) * sd / sqrt(n).
-    Gains below it can be real and still come out "not significant"."""
+    `confidence` level, given the observed spread: the shift d at which the paired t-test's
+    power, from the noncentral t with noncentrality d * sqrt(n) / sd, reaches `power`.
+    Gains below it can be real and still come out "not significant". Exact rather than the
+    textbook (t_{1-a/2} + t_{power}) * sd / sqrt(n), which understates it by 16 % at n = 2
+    and 5 % at n = 3, the subset counts `gaunet pool` sees."""
     differences = np.asarray(differences, dtype=np.float64)
     n = len(differences)
     if n < 2:
         return float("nan")
     df = n - 1
-    critical = scipy_stats.t.ppf(0.5 + confidence / 2, df) + scipy_stats.t.ppf(power, df)
-    return float(critical * differences.std(ddof=1) / math.sqrt(n))
+    critical = float(scipy_stats.t.ppf(0.5 + confidence / 2, df))
+    approximate = critical + float(scipy_stats.t.ppf(power, df))
+
+    def shortfall(noncentrality: float) -> float:
+        # both rejection tails; the far one as sf at -noncentrality (nct.cdf there gives NaN)
+        near = scipy_stats.nct.sf(critical, df, noncentrality)
+        return float(near + scipy_stats.nct.sf(critical, df, -noncentrality)) - power
+
+    noncentrality = brentq(shortfall, 0.5 * approximate, 4.0 * approximate, xtol=1e-10)
+    return float(noncentrality * differences.std(ddof=1) / math.sqrt(n))
