@@ -94,3 +94,30 @@ def test_one_job_per_generator_folder_with_its_subset_seed(tmp_path: Path) -> No
     # recorded: a second call has nothing left to train
     assert train_generators_together(settings, folders, train_fn=fake_train) == 0
     assert len(calls) == 1
+
+
+def test_fractions_that_share_a_folder_train_it_once(tmp_path: Path) -> None:
+    """0.5 and 0.5000001 are one stored fraction (one generator folder), as run_benchmark
+    keeps them: trained once, not twice into the same folders."""
+    calls = []
+
+    def fake_train(data, outs, **kwargs):
+        calls.append(outs)
+        for folder in outs:
+            folder.mkdir(parents=True, exist_ok=True)
+        return outs
+
+    settings = BenchmarkSettings(
+        data="phantom:n=40,classes=2",
+        classifiers=["svm"],
+        arms=["none", "gaunet"],
+        fractions=[0.5, 0.5000001],
+        seeds=1,
+        size=16,
+        gen_config="cpu-tiny",
+        gen_steps=2,
+    )
+    folders = {1: tmp_path / "subset-1", 2: tmp_path / "subset-2"}
+    assert train_generators_together(settings, folders, train_fn=fake_train) == 2
+    assert calls == [[folders[1] / "generators" / "gaunet-f0.5-s1",
+                      folders[2] / "generators" / "gaunet-f0.5-s2"]]  # fmt: skip

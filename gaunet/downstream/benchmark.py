@@ -266,6 +266,8 @@ def train_generators_together(
     if train_fn is None:
         from gaunet.training import train_together as train_fn
     check_benchmark_settings(settings)
+    # as run_benchmark stores them: 0.5 and 0.5000001 are one folder, trained once
+    settings = replace(settings, fractions=stored_fractions(settings.fractions))
     check_source(settings.gen_init_from, "--gen-init-from")
     resolve_device(settings.device)
     data = load_source(settings.data, size=settings.size, channels=settings.channels)

@@ -27,6 +27,7 @@ from gaunet.downstream.generator_arms import minutes_left
 from gaunet.downstream.parallel import live_processes, spawned_pool
 from gaunet.downstream.pooled import write_pooled
 from gaunet.downstream.results_file import is_finished
+from gaunet.downstream.settings_checks import check_benchmark_settings
 from gaunet.errors import GaunetError
 from gaunet.interrupts import forward_stop, raise_on_sigterm
 from gaunet.locking import folder_lock
@@ -41,7 +42,11 @@ def run_subsets(
     stack: bool = False,
     jobs: int = 1,
 ) -> Path:
-    """Every subset seed's folder (OUT/subset-S), then OUT/pooled.md, which is returned."""
+    """Every subset seed's folder (OUT/subset-S), then OUT/pooled.md, which is returned.
+    Bad settings are refused before OUT is made, as run_benchmark refuses them."""
+    check_benchmark_settings(settings)
+    if len(set(seeds)) < 2:
+        raise GaunetError(f"subset seeds {seeds}: at least 2 different seeds to pool over")
     folders = [out / f"subset-{seed}" for seed in seeds]
     with folder_lock(out, "benchmark"):  # the parent too: pooled.md is written there
         if stack:
