@@ -19,6 +19,18 @@ def _quiet_single_thread(monkeypatch: pytest.MonkeyPatch) -> object:
         yield
 
 
+def _recording_train(calls: list[tuple]):
+    """A train_together stand-in: records (data, outs, kwargs) and makes the folders."""
+
+    def fake_train(data, outs, **kwargs):
+        calls.append((data, outs, kwargs))
+        for folder in outs:
+            folder.mkdir(parents=True, exist_ok=True)
+        return outs
+
+    return fake_train
+
+
 def _command(out: Path, config: Path) -> list[str]:
     return [
         "benchmark", "--data", "phantom:n=40,classes=2", "--out", str(out),
@@ -62,13 +74,8 @@ def test_stacked_generators_train_once_into_each_subset_folder(
 def test_one_job_per_generator_folder_with_its_subset_seed(tmp_path: Path) -> None:
     """gaunet and gaunet+classic share one generator; each subset's job carries its seed and
     its own subset; the shared budget is passed on; the records make the folders reuse it."""
-    calls = []
-
-    def fake_train(data, outs, **kwargs):
-        calls.append((data, outs, kwargs))
-        for folder in outs:
-            folder.mkdir(parents=True, exist_ok=True)
-        return outs
+    calls: list[tuple] = []
+    fake_train = _recording_train(calls)
 
     settings = BenchmarkSettings(
         data="phantom:n=40,classes=2",
@@ -99,13 +106,8 @@ def test_one_job_per_generator_folder_with_its_subset_seed(tmp_path: Path) -> No
 def test_fractions_that_share_a_folder_train_it_once(tmp_path: Path) -> None:
     """0.5 and 0.5000001 are one stored fraction (one generator folder), as run_benchmark
     keeps them: trained once, not twice into the same folders."""
-    calls = []
-
-    def fake_train(data, outs, **kwargs):
-        calls.append(outs)
-        for folder in outs:
-            folder.mkdir(parents=True, exist_ok=True)
-        return outs
+    calls: list[tuple] = []
+    fake_train = _recording_train(calls)
 
     settings = BenchmarkSettings(
         data="phantom:n=40,classes=2",
@@ -119,5 +121,5 @@ def test_fractions_that_share_a_folder_train_it_once(tmp_path: Path) -> None:
     )
     folders = {1: tmp_path / "subset-1", 2: tmp_path / "subset-2"}
     assert train_generators_together(settings, folders, train_fn=fake_train) == 2
-    assert calls == [[folders[1] / "generators" / "gaunet-f0.5-s1",
+    assert [outs for _, outs, _ in calls] == [[folders[1] / "generators" / "gaunet-f0.5-s1",
                       folders[2] / "generators" / "gaunet-f0.5-s2"]]  # fmt: skip
