@@ -26,7 +26,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, out: str, port: int, steps: int, resume: bool) -> None:
+def _worker(rank: int, out: str, port: int, steps: int, resume: bool, extra: dict) -> None:
     """One torchrun-like process: train, then dump this rank's weights for the comparison."""
     from gaunet.training import loop
 
@@ -47,13 +47,22 @@ def _worker(rank: int, out: str, port: int, steps: int, resume: bool) -> None:
 
     loop.Trainer.run = run_and_dump
     # checkpoints by the clock alone (at log steps 5 and 10): rank 0's decision, one collective
-    overrides = {**TINY, "device": "cpu", "checkpoint_every": 0, "checkpoint_minutes": 1e-9}
+    overrides = {
+        **TINY,
+        "device": "cpu",
+        "checkpoint_every": 0,
+        "checkpoint_minutes": 1e-9,
+        **extra,
+    }
     data = None if resume else PHANTOM
     train(data, out, config="cpu-tiny", overrides=overrides, steps=steps, resume=resume)
 
 
-def _train_two_processes(out: Path, steps: int, resume: bool) -> list[dict]:
-    mp.spawn(_worker, args=(str(out), _free_port(), steps, resume), nprocs=WORLD, join=True)
+def _train_two_processes(
+    out: Path, steps: int, resume: bool, extra: dict | None = None
+) -> list[dict]:
+    args = (str(out), _free_port(), steps, resume, extra or {})
+    mp.spawn(_worker, args=args, nprocs=WORLD, join=True)
     return [torch.load(out / f"weights-rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
@@ -80,6 +89,16 @@ def test_two_processes_match_and_resume_across_process_counts(tmp_path: Path):
     rank0, rank1 = _train_two_processes(out, steps=14, resume=True)  # and back
     _assert_same(rank0, rank1)
     assert json.loads((out / "run.json").read_text())["steps"] == 14
+
+
+def test_the_gan_critics_batch_norm_statistics_are_one_model_on_every_rank(tmp_path: Path):
+    """The DCGAN critic has batch norms (the GAU-Net critic layer norms): their running
+    statistics were each rank's own, and the checkpoint held rank 0's alone."""
+    a, b = _train_two_processes(tmp_path / "run", steps=3, resume=False, extra={"model": "gan"})
+    stats = [k for k in a["critic"] if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    for key in stats:
+        assert torch.equal(a["critic"][key], b["critic"][key]), f"critic.{key} differs"
 
 
 def _clock_worker(rank: int, out: str, port: int) -> None:

@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch import nn
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
-from gaunet.models.layers import persistent_buffers
+from gaunet.errors import GaunetError
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Distributed:
     world_size: int = 1
     local_rank: int = 0
     owns_group: bool = False  # setup() created the process group, so teardown() ends it
+    local_world_size: int = 1  # processes on this machine (torchrun's LOCAL_WORLD_SIZE)
 
     @property
     def enabled(self) -> bool:
@@ -46,9 +47,18 @@ class Distributed:
         return self.rank == 0
 
     def device(self, device: torch.device) -> torch.device:
-        """One GPU per process: cuda becomes cuda:LOCAL_RANK."""
-        if self.enabled and device.type == "cuda" and device.index is None:
+        """One GPU per process: cuda becomes cuda:LOCAL_RANK. A named cuda:N would put every
+        process of this machine on one GPU (NCCL refuses that, long after the start): refused."""
+        if not self.enabled or device.type != "cuda":
+            return device
+        if device.index is None:
             return torch.device("cuda", self.local_rank)
+        if self.local_world_size > 1 and device.index != self.local_rank:
+            raise GaunetError(
+                f"device {device}: under torchrun with {self.local_world_size} processes on this "
+                f"machine each process takes its own GPU (cuda:LOCAL_RANK); use device=cuda or "
+                "auto"
+            )
         return device
 
     def average_gradients(self, module: nn.Module) -> None:
@@ -67,11 +77,13 @@ class Distributed:
             grad.copy_(synced)
 
     def average_buffers(self, module: nn.Module) -> None:
-        """Mean of the floating-point state buffers (batch-norm running statistics; the
-        constants of batch renorm's schedule are the same everywhere and stay as they are)."""
+        """Mean of the batch-norm running statistics (running_mean, running_var). Only those:
+        other buffers (batch renorm's schedule, PixelNoise's fixed projection) are the same
+        everywhere and stay as they are; a mean of N equal floats is not always that float
+        (N = 3: (x + x + x) / 3), so averaging them made constants drift step after step."""
         if not self.enabled:
             return
-        buffers = [b for b in persistent_buffers(module) if b.is_floating_point()]
+        buffers = running_statistics(module)
         if not buffers:
             return
         flat = _flatten_dense_tensors(buffers)
@@ -112,18 +124,59 @@ class Distributed:
             dist.destroy_process_group()
 
 
+RUNNING_STATISTICS = ("running_mean", "running_var")
+
+
+def running_statistics(module: nn.Module) -> list[torch.Tensor]:
+    """The floating-point running statistics of the module's normalisation layers, in the
+    order of `module.modules()` (the same on every process)."""
+    return [
+        buffer
+        for sub in module.modules()
+        for name, buffer in sub._buffers.items()
+        if name in RUNNING_STATISTICS
+        and buffer is not None
+        and buffer.is_floating_point()
+        and name not in sub._non_persistent_buffers_set
+    ]
+
+
+def _environment_int(name: str, default: str | None = None) -> int:
+    """An integer of torchrun's environment; a missing or garbled one is a clear error."""
+    value = os.environ.get(name, default)
+    if value is None:
+        raise GaunetError(
+            f"WORLD_SIZE is {os.environ['WORLD_SIZE']} but {name} is not set: start several "
+            "processes with torchrun (it sets RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), or "
+            "unset WORLD_SIZE for one process"
+        )
+    try:
+        return int(value)
+    except ValueError:
+        raise GaunetError(f"{name}={value!r} in the environment is not an integer") from None
+
+
 def setup(device: str = "auto") -> Distributed:
     """Join the torchrun job described by the environment; a single process without one."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    world_size = _environment_int("WORLD_SIZE", "1")
     if world_size <= 1:
         return Distributed()
-    rank = int(os.environ["RANK"])
-    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    rank = _environment_int("RANK")
+    if not 0 <= rank < world_size:
+        raise GaunetError(f"RANK={rank} in the environment: it must be 0 to WORLD_SIZE-1")
+    local_rank = _environment_int("LOCAL_RANK", str(rank))
+    local_world_size = _environment_int("LOCAL_WORLD_SIZE", "1")
     owns = False
     if not dist.is_initialized():
+        for name in ("MASTER_ADDR", "MASTER_PORT"):  # env:// rendezvous, as torchrun sets it
+            if name not in os.environ:
+                raise GaunetError(
+                    f"WORLD_SIZE is {world_size} but {name} is not set: start several processes "
+                    "with torchrun, or unset WORLD_SIZE for one process"
+                )
         use_cuda = device != "cpu" and torch.cuda.is_available()
         if use_cuda:
             torch.cuda.set_device(local_rank)
         dist.init_process_group("nccl" if use_cuda else "gloo")
         owns = True
-    return Distributed(rank, world_size, local_rank, owns)
+    return Distributed(rank, world_size, local_rank, owns, local_world_size)

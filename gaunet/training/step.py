@@ -151,6 +151,8 @@ class Stepper(GraphedIterations):
 
     def end_iteration(self) -> None:
         self.dist.average_buffers(self.generator)
+        # the gan/cgan critics' batch norms too, so every rank holds (and saves) one model
+        self.dist.average_buffers(self.critic)
         self.ema.update(self.generator, self.step)
 
     @property
