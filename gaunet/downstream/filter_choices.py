@@ -86,6 +86,23 @@ def filtered_images(
     return images, np.asarray([label for label, _, _ in kept], dtype=np.int64)
 
 
+def _copies(labels: np.ndarray, wanted: np.ndarray, pool: int) -> np.ndarray:
+    """The rows of the typical-copies candidates, class by class: K (`pool`) copies of each
+    real image, each image's copies together; where a class wants more images than its K
+    copies give (--synthetic-ratio above K), K per image wanted, drawn from its images in turn
+    as a generator that ignores its noise would be conditioned."""
+    candidates = []
+    for c, n in enumerate(np.asarray(wanted, dtype=np.int64)):
+        rows = np.flatnonzero(labels == c)
+        if len(rows) == 0:
+            continue
+        total = max(len(rows), int(n)) * pool
+        counts = np.full(len(rows), total // len(rows))
+        counts[: total % len(rows)] += 1
+        candidates.append(np.repeat(rows, counts))
+    return np.concatenate(candidates) if candidates else np.zeros(0, np.int64)
+
+
 def typical_rows(
     record: Path, subset: ImageSet, wanted: np.ndarray, pool: int, scorer: Callable[[], Scorer]
 ) -> np.ndarray:
@@ -98,10 +115,15 @@ def typical_rows(
     }
     rows = _recorded(record, expected, "kept_rows")
     if rows is not None and all(0 <= r < len(subset.labels) for r in rows):
-        return np.asarray(rows, dtype=np.int64)
-    probabilities = np.repeat(scorer()(subset.images), pool, axis=0)
-    labels = np.repeat(subset.labels, pool)
-    kept = keep_most_confident(probabilities, labels, wanted) // pool
+        rows = np.asarray(rows, dtype=np.int64)
+        # a record of fewer rows than wanted (chosen from K copies alone) is chosen again
+        present = np.bincount(subset.labels, minlength=len(wanted))[: len(wanted)] > 0
+        counts = np.bincount(subset.labels[rows], minlength=len(wanted))[: len(wanted)]
+        if np.array_equal(counts, np.where(present, np.asarray(wanted), 0)):
+            return rows
+    source = _copies(subset.labels, wanted, pool)
+    probabilities = np.asarray(scorer()(subset.images))[source]
+    kept = source[keep_most_confident(probabilities, subset.labels[source], wanted)]
     chosen = {
         name: len(set(kept[subset.labels[kept] == c].tolist()))
         for c, name in enumerate(subset.class_names)

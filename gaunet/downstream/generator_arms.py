@@ -173,8 +173,9 @@ class GeneratorArms:
 
     def typical_copies(self, fraction: float, subset: ImageSet) -> tuple[np.ndarray, np.ndarray]:
         """The `typical-copies` control: what `filter_pool` K keeps from K copies of each real
-        image of `subset` (K draws of a generator that ignores its noise), scored by the same
-        CNN; ties go to the earlier candidate, so each chosen image comes with its K copies.
+        image of `subset` (K draws of a generator that ignores its noise), or, where a class
+        wants more images than that (--synthetic-ratio above K), K per image wanted, drawn from
+        its images in turn; scored by the same CNN; ties go to the earlier candidate.
         What it kept is recorded in synthetic/typical-copies-<fraction>-s<seed>-p<K>.json."""
         pool = max(1, int(self.filter_pool))  # the benchmark refuses 1 (plain copies)
         key = ("typical-copies", fraction)

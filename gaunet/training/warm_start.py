@@ -7,7 +7,8 @@ fine-tune on yours (docs/augmentation.md, "A generator pretrained on another dat
 
 Only the weights travel. The optimizers, step count, EMA history and RNG start fresh, so the
 fine-tuning run's budget is its own. A class embedding (an `nn.Embedding`) is carried only when
-both runs have the same class names: "pneumonia" says nothing about "malignant". Tensors whose
+both runs have the same class names: "pneumonia" says nothing about "malignant". In another
+order, each class takes its own row of the source's embedding, found by name. Tensors whose
 shape differs (another architecture) stay as initialised, and the report names them.
 """
 
@@ -70,13 +71,22 @@ def _embedding_names(module: nn.Module) -> set[str]:
     }
 
 
+def class_rows(source: list[str], target: list[str]) -> list[int] | None:
+    """For each of the run's classes, its row in the source's class embedding (found by name:
+    the same classes in another order are still the same classes); None when the two runs do
+    not have the same class names."""
+    if len(set(target)) != len(target) or sorted(source) != sorted(target):
+        return None
+    return [source.index(name) for name in target]
+
+
 def _carried(
-    module: nn.Module, state: dict[str, torch.Tensor], prefix: str, same_classes: bool
+    module: nn.Module, state: dict[str, torch.Tensor], prefix: str, rows: list[int] | None
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
     """The tensors of `state` whose name and shape match `module`'s, and the names left as
-    initialised (also class embeddings when the classes differ). Refused when less than half of
-    the module's weights would come from the source: that is another architecture, and a start
-    that is mostly random would be passed off as a transfer."""
+    initialised (also class embeddings when the classes differ; `rows`: class_rows). Refused
+    when less than half of the module's weights would come from the source: that is another
+    architecture, and a start that is mostly random would be passed off as a transfer."""
     own = module.state_dict()
     embeddings = _embedding_names(module)
     weights = {name for name, _ in module.named_parameters()}
@@ -85,8 +95,10 @@ def _carried(
         theirs = state.get(name)
         if theirs is None or theirs.shape != tensor.shape:
             fresh.append(f"{prefix}.{name}")
-        elif name in embeddings and not same_classes:
+        elif name in embeddings and (rows is None or len(rows) != len(theirs)):
             fresh.append(f"{prefix}.{name} (class embedding; other classes)")
+        elif name in embeddings:  # row c of the run's embedding is its class c's, by name
+            carried[name] = theirs[rows].to(tensor.dtype)
         else:
             carried[name] = theirs.to(tensor.dtype)
     total = sum(own[name].numel() for name in weights) or 1
@@ -108,8 +120,10 @@ def warm_start(
     """Load `source`'s generator and critic weights (a run folder or a checkpoint file, read
     with weights_only) into `generator` and `critic`, in place; returns what was carried."""
     source = Path(source).expanduser().resolve()  # run.json records where they came from
-    try:
-        state, path, digest = load_checkpoint(_checkpoint_path(source), map_location="cpu")
+    try:  # a file named is that file: another one of its folder would start another run
+        state, path, digest = load_checkpoint(
+            _checkpoint_path(source), map_location="cpu", fallback=source.is_dir()
+        )
     except CheckpointError as error:
         raise GaunetError(f"init_from: {error}") from None
     if state.get("model") != model:
@@ -119,10 +133,10 @@ def warm_start(
     if "generator" not in state or "critic" not in state:
         raise GaunetError(f"init_from {path}: the checkpoint holds no generator and critic")
     source_classes = [str(c) for c in state.get("class_names", [])]
-    same = source_classes == [str(c) for c in class_names]
+    rows = class_rows(source_classes, [str(c) for c in class_names])
     try:  # both checked before either network changes
-        carried_g, fresh_g = _carried(generator, state["generator"], "generator", same)
-        carried_d, fresh_d = _carried(critic, state["critic"], "critic", same)
+        carried_g, fresh_g = _carried(generator, state["generator"], "generator", rows)
+        carried_d, fresh_d = _carried(critic, state["critic"], "critic", rows)
     except GaunetError as error:
         raise GaunetError(f"init_from {path}: {error}") from None
     generator.load_state_dict(carried_g, strict=False)
