@@ -3,8 +3,10 @@ filter behind `--max-copy-rate`.
 
 A synthetic image is a near-copy when its nearest training image (grey, 32x32 pixel space, the
 memorization audit's `pixel_features`) is closer than the audit's threshold: the 5th percentile
-of real held-out (test split) -> train nearest distances. Real unseen images fall under it 5% of
-the time by construction, so a copy rate near 0.05 is what an honest generator scores.
+of real held-out (test split) -> train nearest distances (with fewer than 2 held-out images that
+are not training images, the training images' leave-one-out distances: the audit's
+`ThresholdReference`). Real unseen images fall under it 5% of the time by construction, so a
+copy rate near 0.05 is what an honest generator scores.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from gaunet.data.duplicates import duplicate_sets, identical_to_any
 from gaunet.errors import GaunetError
-from gaunet.metrics.memorization import THRESHOLD_PERCENTILE, nearest, pixel_features
-from gaunet.metrics.prdc import pairwise_distances
+from gaunet.metrics.memorization import (
+    THRESHOLD_PERCENTILE,
+    ThresholdReference,
+    nearest,
+    pixel_features,
+)
 
 CANDIDATE_FACTOR = 4  # at most 4x the requested images are drawn per class to replace drops
 
@@ -66,16 +71,6 @@ def inside(folder: Path, relative: str) -> Path:
     return folder / relative
 
 
-def _leave_one_out(features: np.ndarray, chunk: int = 512) -> np.ndarray:
-    """Each row's distance to its nearest *other* row."""
-    out = []
-    for start in range(0, len(features), chunk):
-        block = pairwise_distances(features[start : start + chunk], features)
-        block[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
-        out.append(block.min(1))
-    return np.concatenate(out)
-
-
 @dataclass
 class CopyFilter:
     """Near-copy test against the training images, and the per-class drop counts."""
@@ -92,33 +87,15 @@ class CopyFilter:
         if len(self.train) < 2:
             raise GaunetError("the copy filter needs at least 2 training images")
         self.train_features = pixel_features(self.train)
-        # images identical to a training image (one image stored twice in the source) sit at
-        # distance 0 and could pull the threshold to 0, so that nothing counts as a copy: left
-        # out, as the copy audit leaves them out (metrics/memorization.py)
-        identical = np.zeros(0, dtype=bool)
-        if self.reference is not None and len(self.reference) >= 2:
-            identical = identical_to_any(self.reference, self.train)
-        if (~identical).sum() >= 2:
-            usable = ~identical
-            distances, _ = nearest(self.train_features, pixel_features(self.reference[usable]))
-            self.rule = f"real test -> train (n={int(usable.sum())})"
-            what = "real test images identical to a training image"
-        else:  # no held-out images, or too few that are not training images (threshold 0)
-            if len(identical):
-                self.reference_note = self._joined(
-                    f"{int(identical.sum())} of the {len(identical)} real test images are "
-                    "training images, so the threshold comes from the training images instead"
-                )
-            identical = np.zeros(len(self.train), dtype=bool)
-            # blank images count here: two of them sit at distance 0 from each other too
-            for rows in duplicate_sets(self.train, blank=True):
-                identical[rows] = True
-            usable = ~identical if (~identical).sum() >= 2 else np.ones_like(identical)
-            distances = _leave_one_out(self.train_features)[usable]
-            self.rule = f"train -> other train images, leave-one-out (n={int(usable.sum())})"
-            what = "training images with an identical twin"
-        if identical.any() and not usable.all():
-            self.rule += f"; {int(identical.sum())} {what} left out"
+        # images identical to a training image (one image stored twice in the source, or blank
+        # training frames) sit at distance 0 and could pull the threshold to 0, so that nothing
+        # counts as a copy: the copy audit's rule leaves them out (metrics/memorization.py)
+        reference = ThresholdReference.of(self.train, self.reference)
+        test_features = pixel_features(self.reference) if reference.from_test else None
+        distances = reference.distances(self.train_features, test_features)
+        self.rule = reference.rule
+        if reference.note:
+            self.reference_note = self._joined(reference.note)
         self.threshold = float(np.percentile(distances, THRESHOLD_PERCENTILE))
 
     def _joined(self, note: str) -> str:

@@ -171,7 +171,9 @@ def summary_lines(result: dict) -> list[str]:
         )
     for space, audit in result["memorization"].items():
         lines.append(
-            f"copy rate ({space}) = {audit['copy_rate']:.3f} (threshold {audit['threshold']:.4g})"
+            f"copy rate ({space}) = {audit['copy_rate']:.3f} (threshold {audit['threshold']:.4g}"
+            + (f": {audit['threshold_note']}" if audit.get("threshold_note") else "")
+            + ")"
             + (beside if space == "domain" else "")
         )
     if "noise_diversity" in result:

@@ -3,7 +3,10 @@
 For each synthetic image: the distance to its nearest training image (in a feature space and in
 pixel space). The threshold is the 5th percentile of the same distance for real test images
 (test -> train; a test image identical to a training image, a duplicate across the source's
-split, is left out of it); the copy rate is the share of synthetic images under it. A generator
+split, is left out of it); the copy rate is the share of synthetic images under it. With fewer
+than 2 test images left, the training images set it instead: each one's distance to its nearest
+other training image, those with an identical twin (blank ones included) left out
+(`ThresholdReference`, shared with `gaunet generate --max-copy-rate`). A generator
 that samples the real distribution scores about 0.05 (the test images themselves score 0.05 by
 construction); one that returns its training images scores about 1. The closest pairs are kept
 for a human to look at.
@@ -12,12 +15,13 @@ for a human to look at.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gaunet.data.duplicates import identical_to_any
+from gaunet.data.duplicates import duplicate_sets, identical_to_any
 from gaunet.io import write_atomic
 from gaunet.metrics.bootstrap import bootstrap_mean_ci
 from gaunet.metrics.prdc import pairwise_distances
@@ -52,6 +56,76 @@ def nearest(
     return np.concatenate(distances), np.concatenate(indices)
 
 
+def leave_one_out(features: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Each row's distance to its nearest *other* row."""
+    out = []
+    for start in range(0, len(features), chunk):
+        block = pairwise_distances(features[start : start + chunk], features)
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
+        out.append(block.min(1))
+    return np.concatenate(out)
+
+
+@dataclass(frozen=True)
+class ThresholdReference:
+    """Which real distances set the copy threshold, chosen from the images (so one choice
+    serves every feature space). Real test images -> train, less the test images identical to
+    a training image: they sit at distance 0 and would pull the threshold to 0, so that no copy
+    is ever found. With fewer than 2 test images left (or none given): each training image ->
+    its nearest other training image, less those with an identical twin, blank (one-value)
+    images included, since two of them sit at distance 0 from each other too."""
+
+    from_test: bool
+    rows: np.ndarray  # bool over the test rows (from_test) or the training rows used
+    rule: str  # what the distances are, with n and what was left out
+    note: str = ""  # why the training images set it, or why it may be 0; "" when neither
+    test_identical: int = 0  # real test images identical to a training image
+
+    @classmethod
+    def of(cls, train: np.ndarray, test: np.ndarray | None) -> ThresholdReference:
+        """From the images (uint8 (N, C, H, W)): the training and the real held-out ones."""
+        identical = np.zeros(0, dtype=bool)
+        if test is not None and len(test):
+            identical = identical_to_any(test, train)
+        same = int(identical.sum())
+        if (~identical).sum() >= 2:
+            rule = f"real test -> train (n={int((~identical).sum())})"
+            if same:
+                rule += f"; {same} real test images identical to a training image left out"
+            return cls(True, ~identical, rule, test_identical=same)
+        if len(train) < 2:
+            raise ValueError("the copy threshold needs at least 2 training images")
+        notes = []
+        if same:
+            notes.append(f"{same} of the {len(identical)} real test images are training images")
+        elif len(identical):
+            notes.append(f"only {len(identical)} real test image")
+        if notes:
+            notes[0] += ", so the threshold comes from the training images instead"
+        twin = np.zeros(len(train), dtype=bool)
+        for rows in duplicate_sets(train, blank=True):
+            twin[rows] = True
+        rows = ~twin if (~twin).sum() >= 2 else np.ones_like(twin)
+        rule = f"train -> other train images, leave-one-out (n={int(rows.sum())})"
+        if not rows.all():
+            rule += f"; {int(twin.sum())} training images with an identical twin left out"
+        elif twin.any():
+            notes.append(
+                f"{int(twin.sum())} of the {len(train)} training images have an identical twin "
+                "(blank ones included), so the threshold may be 0: then nothing counts as a copy"
+            )
+        return cls(False, rows, rule, "; ".join(notes), same)
+
+    def distances(
+        self, train_features: np.ndarray, test_features: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The distances the threshold is a percentile of, in these features' space."""
+        if self.from_test:
+            assert test_features is not None, "a test -> train threshold needs the test features"
+            return nearest(train_features, test_features[self.rows])[0]
+        return leave_one_out(train_features)[self.rows]
+
+
 def copy_audit(
     train: np.ndarray,
     test: np.ndarray,
@@ -60,25 +134,34 @@ def copy_audit(
     class_names: list[str] | None = None,
     pairs: int = 16,
     seed: int = 0,
+    reference: ThresholdReference | None = None,
 ) -> dict[str, Any]:
-    """Copy rate of synthetic vs train, thresholded by real test -> train distances."""
+    """Copy rate of synthetic vs train, thresholded by real test -> train distances (all of
+    `test`'s rows unless `reference`, `ThresholdReference.of` the images, says otherwise)."""
     if not all(np.isfinite(part).all() for part in (train, test, synthetic)):
         # a NaN distance is never under the threshold: the copy rate would read 0.0
         raise ValueError("the copy audit needs finite features: NaN or inf found")
-    test_distance, _ = nearest(train, test)
-    threshold = float(np.percentile(test_distance, THRESHOLD_PERCENTILE))
+    if reference is None:
+        reference = ThresholdReference(
+            True, np.ones(len(test), bool), f"real test -> train (n={len(test)})"
+        )
+    test_distance, _ = nearest(train, test[reference.rows] if reference.from_test else test)
+    threshold_distance = test_distance if reference.from_test else reference.distances(train)
+    threshold = float(np.percentile(threshold_distance, THRESHOLD_PERCENTILE))
     distance, index = nearest(train, synthetic)
     copied = (distance < threshold).astype(np.float64)
     result: dict[str, Any] = {
         "copy_rate": float(copied.mean()),
         "ci95": bootstrap_mean_ci(copied, seed=seed),
         "threshold": threshold,
-        "threshold_rule": f"{THRESHOLD_PERCENTILE:g}th percentile of real test->train distance",
+        "threshold_rule": f"{THRESHOLD_PERCENTILE:g}th percentile of {reference.rule}",
+        "threshold_note": reference.note,
         "n_train": int(len(train)),
         "n_test": int(len(test)),
         "n_synthetic": int(len(synthetic)),
         "synthetic_to_train": _summary(distance),
         "test_to_train": _summary(test_distance),
+        "threshold_from": _summary(threshold_distance),
     }
     if synthetic_labels is not None and class_names is not None:
         result["per_class"] = {
@@ -104,22 +187,24 @@ def memorization_entry(inputs: MetricInputs) -> dict[str, Any]:
         spaces[feature_space] = [inputs.features_of(feature_space, p) for p in parts]
     # a real test image identical to a training image (a duplicate across the source's split)
     # is at distance 0: it would pull the threshold to 0 and hide every copy
-    duplicate = identical_to_any(inputs.test.images, inputs.train.images)
-    kept = ~duplicate if (~duplicate).sum() >= 2 else np.ones_like(duplicate)
+    reference = ThresholdReference.of(inputs.train.images, inputs.test.images)
     entry = {}
     for space, (train, test, synthetic) in spaces.items():
-        entry[space] = _named_audit(inputs, space, train, test[kept], synthetic)
-        entry[space]["test_identical_to_train"] = int(duplicate.sum())
+        entry[space] = _named_audit(inputs, space, (train, test, synthetic), reference)
+        entry[space]["test_identical_to_train"] = reference.test_identical
     return entry
 
 
 def _named_audit(
-    inputs: MetricInputs, space: str, train: np.ndarray, test: np.ndarray, fake: np.ndarray
+    inputs: MetricInputs,
+    space: str,
+    sets: tuple[np.ndarray, np.ndarray, np.ndarray],
+    reference: ThresholdReference,
 ) -> dict[str, Any]:
-    """copy_audit with ids beside the row numbers, and its closest-pairs PNG under
-    `{figures_prefix}closest-pairs-{space}.png` when figures_dir is set."""
+    """copy_audit of (train, test, synthetic) features with ids beside the row numbers, and its
+    closest-pairs PNG under `{figures_prefix}closest-pairs-{space}.png` when figures_dir is set."""
     labels, names = inputs.synthetic_labels, inputs.class_names
-    audit = copy_audit(train, test, fake, labels, names, seed=inputs.seed)
+    audit = copy_audit(*sets, labels, names, seed=inputs.seed, reference=reference)
     for pair in audit["closest_pairs"]:
         pair["synthetic_id"] = str(inputs.synthetic.ids[pair["synthetic"]])
         pair["train_id"] = str(inputs.train.ids[pair["train"]])

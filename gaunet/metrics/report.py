@@ -216,6 +216,10 @@ def _memorization_section(audits: dict[str, Any], note: str) -> list[str]:
         )
     )
     for space, audit in audits.items():
+        why = audit.get("threshold_note")  # why the training images set it, when they did
+        line = html.escape(f"{space} threshold: {audit.get('threshold_rule', '')}")
+        parts.append(f"<p>{line}{f' <b>({html.escape(why)})</b>' if why else ''}</p>")
+    for space, audit in audits.items():
         if audit.get("figure") and Path(audit["figure"]).is_file():
             parts.append(f"<h3>closest pairs, {html.escape(space)} space</h3>")
             parts.append(_img(Path(audit["figure"]).read_bytes(), f"closest pairs {space}"))

@@ -238,8 +238,9 @@ def _copy_verdicts(result: dict[str, Any], failed: bool, trusted: bool) -> list[
                 WARNING,
                 "copies",
                 f"Copy rate ({space}) {rate:.2f}: that share of the images is closer to a "
-                "training image than 95 % of real test images are (an independent real sample "
-                "scores about 0.05). They are near-copies: they add little beyond the training "
+                "training image than 95 % of real images are (test images, or the training images "
+                "when too few test ones differ from them; about 0.05 for unseen real images). "
+                "They are near-copies: they add little beyond the training "
                 f"images and could reveal them if shared.{caveat}",
                 "look at the closest pairs; `gaunet generate --max-copy-rate` drops near-copies; "
                 "more noise: --set decoder_noise_stages=2 (docs/model.md)",
