@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from gaunet.data.readers.items import safe_text
 
 SHEET_SAMPLES = 8
 SHEET_TILE = 96
+SHEET_NAME = "sheet.png"  # the file `--sheet DIR/` writes in DIR
 
 
 def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -52,14 +54,21 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
         "--skip-blank-slices", action="store_true", help="leave out near-empty NIfTI slices"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
-    parser.add_argument("--sheet", metavar="FILE", help="write a contact sheet PNG (row per class)")
+    parser.add_argument(
+        "--sheet",
+        metavar="FILE",
+        help=(
+            "write a contact sheet PNG (row per class) to FILE; FILE an existing directory or "
+            f"ending in '/': {SHEET_NAME} inside it (created)"
+        ),
+    )
     parser.set_defaults(func=run_inspect)
 
 
 def summarize(data: ImageSet, seed: int = 0) -> dict:
     """The facts `inspect` prints, as a JSON-able dict (the split is assigned if missing)."""
     from gaunet.data.duplicates import blank_count, duplicate_sets
-    from gaunet.data.splits import empty_split_cause, split_keeping_copies
+    from gaunet.data.splits import split_keeping_copies
 
     official = data.split is not None
     sets = duplicate_sets(data.images)  # once: for the split and for the report
@@ -93,8 +102,22 @@ def summarize(data: ImageSet, seed: int = 0) -> dict:
         "duplicates": duplicates_summary(data, split, sets),
         "blank_images": blank_count(data.images),  # of one value: never counted as copies
         "cache": data.info.get("cache"),
-        "empty_split": empty_split_cause(split, data.groups),
+        "empty_split": _empty_split(data, split, official, seed),
     }
+
+
+def _empty_split(data: ImageSet, split: np.ndarray, official: bool, seed: int) -> str:
+    """Which of val and test got no image and why, "" when neither: the source's own split,
+    else the cause `empty_split_cause` finds in the groups."""
+    from gaunet.data.splits import empty_split_cause
+
+    empty = " and ".join(name for name in ("val", "test") if name not in split)
+    if not empty:
+        return ""
+    if official:  # the source chose it: its groups are no reason
+        return f"{empty} got no image in the source's own split"
+    cause = empty_split_cause(split, data.groups, data.labels, seed=seed)
+    return cause or f"{empty} got no image in the grouped 7:1:2 split (seed {seed})"
 
 
 def duplicates_summary(data: ImageSet, split: np.ndarray, sets: list[np.ndarray]) -> dict:
@@ -253,6 +276,15 @@ def write_sheet(data: ImageSet, path: Path, seed: int = 0) -> None:
     sheet.save(path, format="PNG")  # whatever the name ends in
 
 
+def sheet_path(given: str) -> Path:
+    """Where `--sheet` writes: the file named, or SHEET_NAME inside a directory (one that
+    exists, or a name ending in a separator: Path() drops it, and the sheet became a file
+    named like the directory)."""
+    separators = tuple(sep for sep in (os.sep, os.altsep) if sep)
+    path = Path(given)
+    return path / SHEET_NAME if given.endswith(separators) or path.is_dir() else path
+
+
 def run_inspect(args: argparse.Namespace) -> int:
     from gaunet.data.sources import load_source, parse_window
 
@@ -265,12 +297,13 @@ def run_inspect(args: argparse.Namespace) -> int:
     )
     summary = summarize(data, seed=args.seed)
     if args.sheet:
-        write_sheet(data, Path(args.sheet), seed=args.seed)
-        summary["sheet"] = args.sheet
+        path = sheet_path(args.sheet)
+        write_sheet(data, path, seed=args.seed)
+        summary["sheet"] = str(path)
     if args.json:
         print(json.dumps(summary, indent=None))
     else:
         print(format_report(summary))
         if args.sheet:
-            print(f"sheet    {args.sheet}")
+            print(f"sheet    {summary['sheet']}")
     return 0

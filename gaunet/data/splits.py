@@ -234,19 +234,43 @@ def generator_split(data: ImageSet, run: str | Path) -> tuple[ImageSet, Path]:
         return apply_run_split(data, whole), whole
 
 
-def empty_split_cause(split: np.ndarray | None, groups: np.ndarray) -> str:
-    """Why the val or test split is empty, when few groups are the cause ("" otherwise): a
-    split keeps each group (patient) whole, so an anonymised export that gives every file one
-    PatientID ("ANON") puts every image in train, and the commands that need val and test
-    only said that they were empty."""
+def empty_split_cause(
+    split: np.ndarray | None,
+    groups: np.ndarray,
+    labels: np.ndarray | None = None,
+    seed: int = 0,
+) -> str:
+    """Why the val or test split is empty, when the groups are the cause ("" when none is
+    empty, or when a grouped split of these groups fills it: a source's own split without it,
+    say). A split keeps each group (patient) whole, so an anonymised export that gives every
+    file one PatientID ("ANON") puts every image in train, and a few groups of unequal sizes
+    (6 to 9 patients, say) can leave val or test without any: the commands that need val and
+    test only said that they were empty. With 6 or more groups the grouped 7:1:2 split is made
+    again (`make_split` of `labels`, all one class when None, and `seed`) to see whether it
+    leaves the same split empty."""
     empty = [name for name in ("val", "test") if split is None or name not in split]
+    groups = np.asarray(groups)
     count = len(np.unique(groups))
-    if not empty or count >= len(SPLITS) * 2:
+    if empty and count >= len(SPLITS) * 2:
+        labels = np.zeros(len(groups), np.int64) if labels is None else np.asarray(labels)
+        again = make_split(labels, groups, seed=seed)
+        empty = [name for name in empty if name not in again]
+    if not empty:
         return ""
+    names = " and ".join(empty)
     if count == len(groups):
-        return f"{' and '.join(empty)} got no image: {count} images are too few to split 7:1:2"
+        return f"{names} got no image: {count} images are too few to split 7:1:2"
+    if count >= len(SPLITS) * 2:
+        largest = int(np.unique(groups, return_counts=True)[1].max())
+        return (
+            f"{names} got no image because the {len(groups)} images belong to only {count} "
+            f"groups (patient ids), the largest of {largest} images, and a split keeps each "
+            "group whole: a grouped 7:1:2 split of so few groups (fewer still per class) "
+            "leaves it none. Add patients, give the images their real patient ids (a "
+            "manifest.csv `patient_id` column) or the split you want (a `split` column)"
+        )
     return (
-        f"{' and '.join(empty)} got no image because the {len(groups)} images belong to only "
+        f"{names} got no image because the {len(groups)} images belong to only "
         f"{count} group(s) (patient ids) and a split keeps each group whole (an anonymised "
         "export that gives every file one PatientID?): give each patient its own id (a "
         "manifest.csv `patient_id` column) or, if each image is its own patient, a manifest "

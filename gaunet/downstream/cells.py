@@ -82,7 +82,7 @@ class Grid:
         self.val = data.where_split("val")
         self.test = data.where_split("test")
         if len(self.val) == 0 or len(self.test) == 0:
-            cause = empty_split_cause(data.split, data.groups)
+            cause = empty_split_cause(data.split, data.groups, data.labels, settings.split_seed)
             raise GaunetError(
                 f"{settings.data}: the split has no validation or no test images"
                 + (f": {cause}" if cause else "")

@@ -81,7 +81,7 @@ def draw_sets(
     }
     if min(sizes.values()) < 2:  # before any extractor: an empty set fails deep inside one
         counts = ", ".join(f"{name} {n}" for name, n in sizes.items())
-        cause = empty_split_cause(real.split, real.groups)
+        cause = empty_split_cause(real.split, real.groups, real.labels, seed=seed)
         raise GaunetError(
             f"{real.source}: need at least two images in each set ({counts})"
             + (f": {cause}" if cause else "")
