@@ -8,9 +8,11 @@ issue 29), so there auto means fp32. run.json records what ran and why (`precisi
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,13 @@ X86 = ("x86_64", "amd64", "i386", "i686", "x86")
 ARM64 = ("aarch64", "arm64")  # 64-bit only: a 32-bit userland lists other features
 X86_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo "flags": bf16 dot products, tiles
 CPUINFO = Path("/proc/cpuinfo")
+# oneDNN (torch's CPU convolutions) runs only the instruction sets up to ONEDNN_MAX_CPU_ISA (older
+# name DNNL_MAX_CPU_ISA); below AVX512_CORE_BF16 it emulates bf16: a bf16 convolution took 12x
+# its fp32 time with ONEDNN_MAX_CPU_ISA=AVX2 on an avx512_bf16 CPU (docs/performance.md uses
+# that variable to run such a CPU as an AVX2-only one)
+ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+ISA_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE")
+ISA_WITHOUT_BF16 += ("AVX512_CORE_VNNI", "AVX512_MIC", "AVX512_MIC_4OPS")  # others: ignored
 
 
 def native_bf16_from_cpuinfo(cpuinfo: str, machine: str) -> tuple[bool | None, str]:
@@ -52,15 +61,31 @@ def native_bf16_from_cpuinfo(cpuinfo: str, machine: str) -> tuple[bool | None, s
 
 @functools.cache
 def cpu_native_bf16() -> tuple[bool | None, str]:
-    """native_bf16_from_cpuinfo for this machine, read once per process; (None, why) where
-    there is no /proc/cpuinfo (macOS, Windows)."""
+    """native_bf16_from_cpuinfo for this machine, read once per process, less what
+    ONEDNN_MAX_CPU_ISA keeps oneDNN from (isa_limited); (None, why) where there is no
+    /proc/cpuinfo (macOS, Windows) or it cannot be read."""
     if not sys.platform.startswith("linux"):
         return None, f"cannot tell whether the CPU has native bf16 on {platform.system()}"
     try:
         text = CPUINFO.read_text(errors="replace")
     except OSError as error:
         return None, f"cannot read {CPUINFO} ({error.strerror or error})"
-    return native_bf16_from_cpuinfo(text, platform.machine())
+    native, reason = native_bf16_from_cpuinfo(text, platform.machine())
+    return isa_limited(native, reason, platform.machine(), os.environ)
+
+
+def isa_limited(
+    native: bool | None, reason: str, machine: str, environ: Mapping[str, str]
+) -> tuple[bool | None, str]:
+    """(native, reason) of an x86 CPU as oneDNN will use it: an ONEDNN_MAX_CPU_ISA below bf16
+    (AVX2, AVX512_CORE, ...) leaves the CPU's bf16 instructions unused, so bf16 is emulated."""
+    if not native or machine.strip().lower() not in X86:
+        return native, reason
+    variable = next((name for name in ISA_VARIABLES if environ.get(name, "").strip()), None)
+    isa = environ.get(variable, "").strip() if variable else ""
+    if isa.upper() not in ISA_WITHOUT_BF16:  # unset, a bf16 ISA, or a name oneDNN ignores
+        return native, reason
+    return False, f"{reason}, but {variable}={isa} keeps torch's oneDNN from it: no native bf16"
 
 
 def _cuda_native_bf16(device: torch.device) -> bool:

@@ -39,6 +39,14 @@ def _stat(busy0: int, idle0: int, busy1: int, idle1: int) -> str:
     return STAT.format(busy0=busy0, idle0=idle0, busy1=busy1, idle1=idle1)
 
 
+def _two_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two CPUs to run two threads on, whatever this machine has: under a cgroup CPU limit of
+    one CPU (`docker run --cpus 1` on a many-core host) the threads were capped to 1 and these
+    tests failed; the busy cores are faked by each test, the limit's usage is not sampled."""
+    monkeypatch.setattr(cpu_load, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(cpu_load, "limiting_cgroup", lambda *args: None)
+
+
 @pytest.mark.parametrize(
     ("cpus", "expected"),
     [
@@ -120,8 +128,7 @@ def test_a_training_run_checks_its_threads(
 ) -> None:
     """`gaunet train` and a benchmark's generators start with check_resources: a run asked for
     two threads on cores other processes hold is warned (and goes on), one thread is not."""
-    if len(cpu_load.usable_cpu_set()) < 2:
-        pytest.skip("needs 2 CPUs for 2 threads")
+    _two_cpus(monkeypatch)
     monkeypatch.setattr(cpu_load, "busy_cores", lambda cpus, seconds=0.3: len(cpus) - 0.2)
     cfg = load_config("cpu-tiny", {"size": 16, "num_threads": threads, "device": "cpu"})
     with warnings.catch_warnings(record=True) as caught:
@@ -137,8 +144,7 @@ def test_a_training_run_checks_its_threads(
 def test_gaunet_benchmark_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    if len(cpu_load.usable_cpu_set()) < 2:
-        pytest.skip("needs 2 CPUs for 2 threads")
+    _two_cpus(monkeypatch)
     monkeypatch.setattr(cpu_load, "busy_cores", lambda cpus, seconds=0.3: float(len(cpus)))
     args = ["benchmark", "--data", "phantom:n=24", "--out", str(tmp_path), "--classifiers", "svm"]
     args += ["--arms", "none", "--fractions", "1", "--seeds", "2", "--size", "16"]
@@ -160,8 +166,7 @@ def test_use_threads_sets_them_and_warns_on_the_cpu(
     networks run on a busy CPU (on a GPU the CPU threads do little)."""
     import torch
 
-    if len(cpu_load.usable_cpu_set()) < 2:
-        pytest.skip("needs 2 CPUs for 2 threads")
+    _two_cpus(monkeypatch)
     monkeypatch.setattr(cpu_load, "busy_cores", lambda cpus, seconds=0.3: float(len(cpus)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

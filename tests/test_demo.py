@@ -140,6 +140,7 @@ def test_other_settings_in_the_same_folder_are_refused(demo_dir: Path, capsys) -
         (["--minutes", "0"], "--minutes must be a number above 0"),
         (["--minutes", "-1"], "--minutes must be a number above 0"),
         (["--steps", "0"], "--steps must be at least 1"),
+        (["--threads", "-2"], "--threads must be at least 0"),
         (["--classifiers", "resnet18,foo"], "unknown classifier 'foo'"),
         (["--features", "vgg"], "unknown extractor 'vgg'"),
         (["--data", "/no/such/data"], "/no/such/data: no such file or folder"),

@@ -10,7 +10,7 @@ from PIL import Image
 from train_helpers import PHANTOM, TINY, ctrl_c_at, tiny_train
 
 from gaunet.data import load_source
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.training import train
 from gaunet.training.checkpoint import load_checkpoint
 from gaunet.training.loop import Trainer
@@ -226,6 +226,24 @@ def test_precision_auto_is_resolved_once_per_run(tmp_path, monkeypatch, capsys):
         and "as resolved when this run started" in (record["precision_reason"])
     )
     assert "note: fp32: precision auto as resolved when this run started" in capsys.readouterr().err
+
+
+def test_a_bf16_run_resumed_on_a_cpu_without_it_warns_of_the_slowdown(tmp_path, monkeypatch):
+    """Begun where `auto` meant bf16 (native), resumed on a CPU where it means fp32: the run
+    stays in bf16, emulated there (5x slower seen), and says so; the reverse only notes it."""
+    import gaunet.training.step as step_module
+
+    def resolved_as(precision):
+        monkeypatch.setattr(
+            step_module, "resolve_precision", lambda *a, **k: (precision, f"{precision}: here")
+        )
+
+    resolved_as("bf16")
+    run = tiny_train(tmp_path / "run", steps=2, precision="auto")
+    resolved_as("fp32")
+    with pytest.warns(GaunetWarning, match="emulated and can be several times slower"):
+        train(None, run, steps=3, resume=True, progress=False)
+    assert json.loads((run / "run.json").read_text())["precision"] == "bf16"
 
 
 def test_a_rollback_does_not_count_the_time_before_its_checkpoint_twice(tmp_path, monkeypatch):

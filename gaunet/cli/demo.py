@@ -78,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads (1: fastest on a busy machine; docs/performance.md)",
+        help="torch CPU threads (1: fastest on a busy machine; 0: torch's choice; "
+        "docs/performance.md)",
     )
     parser.add_argument(
         "--jobs",

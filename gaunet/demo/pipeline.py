@@ -329,7 +329,7 @@ class Demo:
         from gaunet.cpu_load import use_threads
 
         print(f"device: {self.device}", file=sys.stderr, flush=True)  # refused here, not later
-        use_threads(max(1, self.settings.threads), self.device, "the demo", "--threads 1")
+        use_threads(self.settings.threads, self.device, "the demo", "--threads 1")  # 0: torch's
         if not self.folder.state.is_file():
             _ = self.source  # a new folder: a source the demo cannot use is refused before pinning
         state = self._check_settings()

@@ -111,6 +111,8 @@ class DemoSettings:
             problems.append(f"--fraction must be in (0, 1], not {self.fraction}")
         if self.jobs < 0:
             problems.append("--jobs must be 0 (one per CPU) or more")
+        if self.threads < 0:
+            problems.append(f"--threads must be at least 0 (0: torch's choice), not {self.threads}")
         if self.seeds < 1 or self.epochs < 1 or self.eval_images < 10:
             problems.append("--seeds and --epochs must be at least 1, --eval-images at least 10")
         if self.train_steps is not None and self.train_steps < 1:

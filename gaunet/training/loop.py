@@ -116,9 +116,19 @@ class Trainer(Stepper, RunLoop):
                 f"{used}: precision auto as resolved when this run started (here it would be "
                 f"{self.precision})"
             )
+            emulated = used == "bf16" and self.device.type == "cpu"  # auto here: fp32
             self.precision = used
             if self.dist.is_main:
                 print(f"note: {self.precision_reason}", file=sys.stderr)
+            if emulated and self.dist.is_main:  # begun where bf16 was native: slow here
+                warnings.warn(
+                    "this run began in bf16 where the CPU had it natively; this CPU has no "
+                    "native bf16, so it is emulated and can be several times slower (a resume "
+                    "keeps its precision): resume it on such a CPU or a GPU, or start a new run "
+                    "here with --set precision=fp32",
+                    GaunetWarning,
+                    stacklevel=2,
+                )
         self._reseed_rank()
         # the saved param groups carry the capture flag of the run that wrote them
         set_capturable([self.opt_g, self.opt_d], self.graphs is not None)
