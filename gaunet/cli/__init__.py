@@ -59,6 +59,33 @@ def add_device_argument(parser: argparse.ArgumentParser, what: str, note: str = 
     )
 
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """--threads of the commands whose default is torch's choice (evaluate, generate): capped
+    at the CPUs this process may use, since torch's default ignores a container's CPU limit
+    (64 threads under `docker run --cpus 2` on a 64-core host)."""
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (default 0: torch's choice, at most the CPUs this process may "
+        "use; 1 is fastest on a busy machine, docs/guide.md)",
+    )
+
+
+def use_thread_option(threads: int, device: str, what: str) -> None:
+    """Apply --threads (refusing a negative count), with the busy-cores warning on the CPU."""
+    from gaunet.cpu_load import use_threads
+    from gaunet.errors import GaunetError
+
+    if threads < 0:
+        raise GaunetError(f"--threads must be at least 0 (0: torch's choice), not {threads}")
+    use_threads(threads, torch_device_type(device), what, "--threads 1")
+
+
+def torch_device_type(device: str) -> str:
+    return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gaunet",

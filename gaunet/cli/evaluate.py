@@ -8,7 +8,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gaunet.cli import add_device_argument, comma_list, size_help
+from gaunet.cli import (
+    add_device_argument,
+    add_threads_argument,
+    comma_list,
+    size_help,
+    use_thread_option,
+)
 
 if TYPE_CHECKING:
     from gaunet.data.imageset import ImageSet
@@ -127,6 +133,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_device_argument(
         parser, "the feature networks, the domain classifier and the generator (--run)"
     )
+    add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -211,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
     features = checked_features(args.features)
     check_request(args)
     device = str(resolve_device(args.device))  # `cuda` without CUDA: refused before any work
+    use_thread_option(args.threads, device, "gaunet evaluate")
     real, synthetic = load_sets(args)
     figures, prefix = figures_place(args)
     settings = ExtractorSettings(

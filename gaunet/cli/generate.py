@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gaunet.cli import add_threads_argument, use_thread_option
+
 ORDER = 30
 
 
@@ -41,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, default=64, help="images per step (speed only, never the files)"
     )
     parser.add_argument("--device", help="auto (default), cpu, cuda, ...")
+    add_threads_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--keep-source-names",
@@ -98,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError("--per-class must be at least 1")
     if args.batch_size < 1:
         raise GaunetError("--batch-size must be at least 1")
+    from gaunet.device import resolve_device
+
+    use_thread_option(args.threads, str(resolve_device(args.device or "auto")), "gaunet generate")
     advice = (
         f"the images this generation wrote were removed ({args.out} holds no part-generation); "
         "rerun the same command, which starts it again"
