@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -173,3 +173,32 @@ def deferred_interrupts(notice: str = "") -> Iterator[None]:
     if caught:
         kind = Terminated if caught[0] == signal.SIGTERM else _FORWARDED.get(caught[0])
         raise (kind or KeyboardInterrupt)("SIGTERM" if kind is Terminated else "")
+
+
+@contextmanager
+def noted_interrupts() -> Iterator[Callable[[], bool]]:
+    """Under torchrun: inside the block Ctrl-C (SIGINT) is only noted, never raised, and the
+    block yields whether one came. The terminal's Ctrl-C reaches every rank, and torchrun's
+    agent forwards it too, each at its own moment: a rank that stopped on its own would wait in
+    a collective the others never reach, so the ranks agree on the step to stop at (RunLoop)
+    and stop there together, saving it. Repeats are the same stop (the agent's SIGKILL, 30 s
+    on, is the hard stop). SIGTERM stays fatal there: the agent sends it when a rank failed.
+    Elsewhere the block changes nothing and yields a function that says False."""
+    if threading.current_thread() is not threading.main_thread() or not _distributed():
+        yield lambda: False
+        return
+    caught: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        if not caught:
+            print(AGREED_STOP, file=sys.stderr, flush=True)
+        caught.append(signum)
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield lambda: bool(caught)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+AGREED_STOP = "stopping: every process stops at the same step and the run saves it"

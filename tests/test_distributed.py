@@ -146,6 +146,56 @@ def test_rank_0s_clock_decides_a_checkpoint_for_every_rank(tmp_path: Path):
     assert json.loads((out / "run.json").read_text())["steps"] == 6
 
 
+def _ctrl_c_worker(rank: int, out: str, port: int) -> None:
+    """Rank 1 alone gets a Ctrl-C (SIGINT) inside step 3; each rank records how it ended."""
+    import signal
+
+    from gaunet.training import loop
+
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port), GAUNET_NO_PROGRESS="1",
+    )  # fmt: skip
+    original = loop.Trainer.train_step
+
+    def step_with_ctrl_c(self: loop.Trainer, totals: dict) -> None:
+        if rank == 1 and self.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # noted, not raised: the step goes on
+            os.kill(os.getpid(), signal.SIGINT)  # torchrun's agent forwards it again
+        original(self, totals)
+
+    loop.Trainer.train_step = step_with_ctrl_c
+    overrides = {**TINY, "device": "cpu", "checkpoint_every": 0, "periodic_every": 0}
+    try:
+        train(PHANTOM, out, config="cpu-tiny", overrides=overrides, steps=1000)
+        ended = "finished"
+    except KeyboardInterrupt:
+        ended = "interrupted"
+    (Path(out) / f"ended-rank{rank}.txt").write_text(ended)
+
+
+def test_a_ctrl_c_stops_every_rank_at_one_step_and_saves_it(tmp_path: Path):
+    """Under torchrun a Ctrl-C was raised wherever it landed in each rank: no rank saved
+    ("stopped inside a step"), and a rank it missed waited in a collective. Now it is noted,
+    the ranks agree at the next check (every STOP_CHECK_STEPS steps) and save that step."""
+    from gaunet.training.checkpoint import load_checkpoint
+    from gaunet.training.loop import STOP_CHECK_STEPS
+
+    out = tmp_path / "run"
+    job = mp.spawn(_ctrl_c_worker, args=(str(out), _free_port()), nprocs=WORLD, join=False)
+    deadline = time.monotonic() + 240
+    while not job.join(timeout=5):
+        if time.monotonic() > deadline:
+            for process in job.processes:
+                process.kill()
+            pytest.fail("the ranks did not stop in 240 s: a collective left waiting")
+    ended = [(out / f"ended-rank{r}.txt").read_text() for r in range(WORLD)]
+    assert ended == ["interrupted", "interrupted"]
+    state, _, _ = load_checkpoint(out / "checkpoints", map_location="cpu")
+    assert state["step"] == STOP_CHECK_STEPS  # noted in step 3, agreed at the next check
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+
+
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_single_process_is_a_no_op(monkeypatch: pytest.MonkeyPatch, device: str):
     monkeypatch.delenv("WORLD_SIZE", raising=False)

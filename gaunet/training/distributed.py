@@ -115,6 +115,14 @@ class Distributed:
         dist.broadcast(tensor, src=0)
         return bool(tensor.item())
 
+    def any_says(self, flag: bool, device: torch.device) -> bool:
+        """True on every process when `flag` is True on any (a stop one rank noted)."""
+        if not self.enabled:
+            return flag
+        tensor = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        return bool(tensor.item())
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

@@ -39,6 +39,8 @@ from gaunet.training.step import Stepper
 from gaunet.training.warm_start import warm_start
 from gaunet.training.window import LogWindow, cpu_copy, postfix
 
+STOP_CHECK_STEPS = 5  # torchrun: a Ctrl-C stops all ranks within this many steps, then saves
+
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
 
@@ -160,6 +162,13 @@ class Trainer(Stepper, RunLoop):
         saved = self._write_checkpoint()
         self.dist.barrier()
         return saved
+
+    def _stop_agreed(self, noted: bool) -> bool:
+        """Under torchrun, every STOP_CHECK_STEPS steps: whether any rank noted a Ctrl-C (one
+        collective, so not every step: it waits for the step's kernels)."""
+        if not self.dist.enabled or self.step % STOP_CHECK_STEPS:
+            return False
+        return self.dist.any_says(noted, self.device)
 
     def _checkpoint_due(self, saved_at: float) -> bool:
         """At every checkpoint_every step, and at every periodic_every step too, so a periodic

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gaunet.config import TrainConfig
-from gaunet.interrupts import deferred_interrupts, stopped_by
+from gaunet.interrupts import deferred_interrupts, noted_interrupts, stopped_by
 from gaunet.progress import progress as progress_bar
 from gaunet.training.run_folder import MetricsLog
 from gaunet.training.window import LogWindow
@@ -58,41 +58,44 @@ class RunLoop:
         if self.warming_up:
             bar.set_description(self._bar_description(warming_up=True))
         mid_step = False
-        try:
-            while reason is None:
-                warming_up = self.warming_up
-                mid_step = True  # a stop in here leaves the step half done: never saved
-                with deferred_interrupts(STOPPING):  # a Ctrl-C now stops after the step
-                    self.train_step(window.totals)
-                    mid_step = False
-                window.steps += 1
-                bar.update(1)
-                if self.first_step_seconds is None:
-                    self.first_step_seconds = time.perf_counter() - started
-                if warming_up and not self.warming_up:
-                    bar.set_description(self._bar_description(warming_up=False))
-                    self._warm_up_ended()
-                reason = self._stop_reason(deadline)
-                due = self._checkpoint_due(saved_at)
-                if not self._check_and_log(window, reason, due, logs, bar, deadline):
-                    self._diverged(initial, logs)  # never checkpoint or finish on such a window
-                    window.clear()
-                    bar.n = self.step
+        with noted_interrupts() as stop_noted:  # torchrun's Ctrl-C: see _stop_agreed
+            try:
+                while reason is None:
+                    warming_up = self.warming_up
+                    mid_step = True  # a stop in here leaves the step half done: never saved
+                    with deferred_interrupts(STOPPING):  # a Ctrl-C now stops after the step
+                        self.train_step(window.totals)
+                        mid_step = False
+                    if self._stop_agreed(stop_noted()):  # torchrun: every rank at this step
+                        raise KeyboardInterrupt
+                    window.steps += 1
+                    bar.update(1)
+                    if self.first_step_seconds is None:
+                        self.first_step_seconds = time.perf_counter() - started
+                    if warming_up and not self.warming_up:
+                        bar.set_description(self._bar_description(warming_up=False))
+                        self._warm_up_ended()
                     reason = self._stop_reason(deadline)
-                    continue
-                if cfg.sample_every and self.step % cfg.sample_every == 0:
-                    self._sample_grids()
-                if due and reason is None:  # else the end's save below writes this step
-                    self._save_run(finished=False)
-                    saved_at = time.perf_counter()
-            self._sample_grids()
-            self._save_run(finished=True, status=self._status(reason))
-        except KeyboardInterrupt as stop:
-            bar.close()
-            self._interrupted(logs, stopped_by(stop), save=not mid_step)
-            raise
-        finally:
-            bar.close()
+                    due = self._checkpoint_due(saved_at)
+                    if not self._check_and_log(window, reason, due, logs, bar, deadline):
+                        self._diverged(initial, logs)  # never checkpoint or finish on such a window
+                        window.clear()
+                        bar.n = self.step
+                        reason = self._stop_reason(deadline)
+                        continue
+                    if cfg.sample_every and self.step % cfg.sample_every == 0:
+                        self._sample_grids()
+                    if due and reason is None:  # else the end's save below writes this step
+                        self._save_run(finished=False)
+                        saved_at = time.perf_counter()
+                self._sample_grids()
+                self._save_run(finished=True, status=self._status(reason))
+            except KeyboardInterrupt as stop:
+                bar.close()
+                self._interrupted(logs, stopped_by(stop), save=not mid_step)
+                raise
+            finally:
+                bar.close()
         for log in logs:
             log.close()
 
@@ -156,6 +159,12 @@ class RunLoop:
     def _status(self, reason: str | None) -> str:
         """run.json's status of a run that ended by itself."""
         raise NotImplementedError
+
+    def _stop_agreed(self, noted: bool) -> bool:
+        """Whether to stop after this step because a process noted a Ctrl-C (noted_interrupts:
+        under torchrun, where the ranks decide it together, at the same step). A single process
+        notes none: its Ctrl-C raises after the step (deferred_interrupts)."""
+        return noted
 
     def _checkpoint_due(self, saved_at: float) -> bool:
         """Whether this step writes checkpoints (the window is checked first): on the step
