@@ -204,3 +204,15 @@ def test_single_process_is_a_no_op(monkeypatch: pytest.MonkeyPatch, device: str)
     assert dist.device(torch.device(device)) == torch.device(device)
     values = torch.tensor([1.0, 2.0])
     assert dist.mean(values) is values and dist.main_says(True, torch.device("cpu"))
+
+
+def test_no_two_ranks_or_resume_steps_share_a_stream():
+    """Rank 1 resumed at step s + 1 drew the pairs of rank 2 resumed at step s (seed * 1000003 +
+    rank + step): repeated batches across the job."""
+    from gaunet.training.step import rank_seeds
+
+    seeds = [rank_seeds(0, rank, step) for rank in range(1, 8) for step in range(0, 300)]
+    assert len({pair for _, pair in seeds}) == len(seeds)
+    assert len({noise for noise, _ in seeds}) == len(seeds)
+    assert rank_seeds(3, 2, 10) == rank_seeds(3, 2, 10) != rank_seeds(4, 2, 10)
+    assert all(0 <= value < 2**63 for pair in seeds for value in pair)  # torch's seed range

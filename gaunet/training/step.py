@@ -33,6 +33,14 @@ def unpaired_message(names: list[str]) -> str:
     )
 
 
+def rank_seeds(seed: int, rank: int, step: int) -> tuple[int, int]:
+    """The noise and pair-stream seeds of a rank > 0 starting or resuming at `step`: hashed
+    from all three, so no two (rank, step) share a stream (the sum seed * 1000003 + rank + step
+    gave rank 1 resumed at step s + 1 the pairs of rank 2 resumed at step s)."""
+    state = np.random.SeedSequence([seed, rank, step]).generate_state(2, dtype=np.uint64)
+    return int(state[0] >> np.uint64(1)), int(state[1] >> np.uint64(1))
+
+
 class Stepper(GraphedIterations):
     """The networks, optimizers and batches of one process, and the iteration that trains
     them; `train_step` makes no host sync (a CUDA graph can capture it)."""
@@ -111,8 +119,9 @@ class Stepper(GraphedIterations):
         """Other ranks draw their own noise and dropout (rank 0 keeps the single-process stream,
         so a one-process torchrun run equals a plain one)."""
         if self.dist.rank:
-            torch.manual_seed(self.cfg.seed + 7919 * self.step + 104729 * self.dist.rank)
-            self.sampler.generator.manual_seed(self.cfg.seed * 1000003 + self.dist.rank + self.step)
+            noise_seed, pair_seed = rank_seeds(self.cfg.seed, self.dist.rank, self.step)
+            torch.manual_seed(noise_seed)
+            self.sampler.generator.manual_seed(pair_seed)
 
     def draw_iteration(self) -> list[Batch]:
         """The n_critic + 1 batches of one iteration (see DeviceBatches.draw)."""
