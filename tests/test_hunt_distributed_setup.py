@@ -99,3 +99,15 @@ def test_averaging_buffers_keeps_the_constant_ones_bit_for_bit(tmp_path: Path):
         assert torch.equal(state["norm.running_mean"], torch.ones(64))  # still averaged
         assert torch.equal(state["norm.running_var"], torch.ones(64))
         assert int(state["norm.num_batches_tracked"]) == 7
+
+
+def test_a_rank_left_waiting_by_a_stopped_one_says_so_in_one_line(monkeypatch):
+    """Rank 0 refusing a run (no such --data) left rank 1 a gloo traceback from the barrier."""
+    import torch.distributed as dist
+
+    def closed() -> None:
+        raise RuntimeError("[pair.cc:553] Connection closed by peer [127.0.0.1]:43685.")
+
+    monkeypatch.setattr(dist, "barrier", closed)
+    with pytest.raises(GaunetError, match="rank 1: another process of the job stopped"):
+        Distributed(rank=1, world_size=2, local_rank=1).barrier()

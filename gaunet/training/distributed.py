@@ -124,8 +124,16 @@ class Distributed:
         return bool(tensor.item())
 
     def barrier(self) -> None:
-        if self.enabled:
+        """Wait for every process. One that stopped (rank 0 refusing a run, with its message)
+        closes the connection: one line here, not a gloo or NCCL traceback per rank."""
+        if not self.enabled:
+            return
+        try:
             dist.barrier()
+        except RuntimeError:  # gloo's "Connection closed by peer", NCCL's DistBackendError
+            raise GaunetError(
+                f"rank {self.rank}: another process of the job stopped; its message says why"
+            ) from None
 
     def teardown(self) -> None:
         if self.owns_group and dist.is_initialized():
