@@ -120,3 +120,42 @@ def test_window_check_sees_any_step():
         assert not window_finite({**finite, "loss_g": finite["loss_g"] + bad})
     assert not window_finite(finite, reduce=lambda t: t * float("nan"))
     assert backed_off_lr(1e-4, 0) == 1e-4 and backed_off_lr(1e-4, 3) == pytest.approx(1.25e-5)
+
+
+def test_giving_up_records_the_last_good_step_and_how_to_go_on(tmp_path, monkeypatch):
+    """run.json said "running" at the step that diverged, and the advice (other learning
+    rates, fp32) was what a resume refuses."""
+    _poison(monkeypatch, set(range(5, 100)))  # fine until a checkpoint at step 4, then never
+    with warnings.catch_warnings(), pytest.raises(GaunetError) as caught:
+        warnings.simplefilter("ignore")
+        tiny_train(tmp_path / "run", steps=12, log_every=2, checkpoint_every=4, max_rollbacks=2)
+    message = str(caught.value)
+    assert "non-finite 3 times (max_rollbacks 2)" in message
+    assert (
+        "last good checkpoint (step 4)" in message and "--resume --set max_rollbacks=6" in message
+    )
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (record["status"], record["steps"]) == ("diverged", 4)
+
+
+def test_a_ctrl_c_during_a_rollback_saves_the_rolled_back_state(tmp_path, monkeypatch):
+    """Raised inside the rollback, it saved the step that diverged with the checkpoint's weights
+    and no lowered rate (or non-finite Adam moments) over the good last.pt."""
+    import os
+    import signal
+
+    _poison(monkeypatch, {5})  # checkpoint at 4; the window of steps 5-6 rolls back
+    original = loop.Trainer.load_state
+
+    def interrupted_load(self, state):
+        os.kill(os.getpid(), signal.SIGINT)  # lands in the middle of the rollback
+        original(self, state)
+
+    monkeypatch.setattr(loop.Trainer, "load_state", interrupted_load)
+    with warnings.catch_warnings(), pytest.raises(KeyboardInterrupt):
+        warnings.simplefilter("ignore")
+        tiny_train(tmp_path / "run", steps=12, log_every=2, checkpoint_every=4, lr_g=LR, lr_d=LR)
+    state, _, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and state["rollbacks"] == 1
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(LR / 2)
+    assert all_finite([state["generator"], state["critic"], state["ema"]])

@@ -6,7 +6,13 @@ edited, added or removed file, or another gaunet, makes a new entry instead of a
 Saving an entry removes the older entries of the same source at the same size and channels
 (and temporaries a killed write left over a day ago), so the cache does not grow with edits. Entries are uncompressed .npz written atomically
 (gaunet.io.write_npz), so an interrupted write never leaves a half file under the real name; a
-file that does not load is ignored and rebuilt.
+file that does not load is rebuilt, with a note saying so (info["notes"]).
+
+Not written at all (only speed is lost): an entry in which a file was skipped for a reason of
+the moment, not of the file (out of memory, an OS error such as EIO or EMFILE: the next read
+decodes it), and an entry whose files carry whole-second timestamps (HFS+, ext3, FAT, some
+network shares) changed within seconds of the lookup, where a same-size edit in the same second
+would keep size, mtime and ctime (the key's stamp) and be served stale.
 
 Entries hold no file name or patient id in clear: ids and groups are already opaque
 (gaunet.data.ids), and a skipped file is stored as its index in the source's file list (its
@@ -18,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -30,30 +37,69 @@ from gaunet.io import write_npz
 
 CACHE_VERSION = 3  # 2: opaque ids and groups, no file names; 3: the readers' code in the key
 STALE_TEMPORARY_SECONDS = 24 * 3600
+COARSE_SECONDS = 3.0  # a 2-second FAT timestamp, plus the time from the key's stat to the lookup
+DECODER_LIBRARIES = (
+    ("pillow",), ("numpy",), ("pydicom",), ("nibabel",),
+    ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless",
+     "opencv-contrib-python"),
+)  # fmt: skip
+# An OS error of the moment (the next read may work) or memory: not a property of the file.
+_TRANSIENT = re.compile(r"\[Errno \d+\]|too large to decode in memory|^cannot be read \(")
+_looked_up: dict[str, float] = {}  # entry -> when it was looked up (the key's stat just before)
+_damaged: dict[str, str] = {}  # entry -> why it could not be read, for the rebuild's note
 
 
 @lru_cache(maxsize=1)
 def reader_fingerprint() -> str:
-    """A digest of the code that turns files into pixels (readers/, prepare.py): a gaunet
-    that decodes otherwise never reads an entry an older one wrote."""
+    """A digest of the code that turns files into pixels and ids (readers/, prepare.py, the
+    opaque ids of ids.py, this module's entry layout): a gaunet that decodes otherwise never
+    reads an entry an older one wrote."""
     digest = hashlib.sha256()
     data = Path(__file__).parent
-    for path in sorted([*(data / "readers").glob("*.py"), data / "prepare.py"]):
+    code = [
+        *(data / "readers").glob("*.py"),
+        data / "prepare.py",
+        data / "ids.py",
+        data / "cache.py",
+    ]
+    for path in sorted(code):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def decoder_versions() -> list[str | None]:
+    """The installed versions of the libraries that decode and resize (Pillow, OpenCV, pydicom,
+    nibabel, NumPy): an upgraded decoder can give other pixels for the same file."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: list[str | None] = []
+    for names in DECODER_LIBRARIES:
+        for name in names:
+            try:
+                found.append(f"{name} {version(name)}")
+                break
+            except PackageNotFoundError:
+                continue
+        else:
+            found.append(None)
+    return found
 
 
 def cache_dir() -> Path | None:
     """$GAUNET_CACHE, else ~/.cache/gaunet; None when GAUNET_NO_CACHE=1."""
     if os.environ.get("GAUNET_NO_CACHE", "") == "1":
         return None
-    root = os.environ.get("GAUNET_CACHE") or Path.home() / ".cache" / "gaunet"
+    try:  # no $HOME and no passwd entry (a container's arbitrary uid): no cache, not a crash
+        root = os.environ.get("GAUNET_CACHE") or Path.home() / ".cache" / "gaunet"
+    except (RuntimeError, KeyError, OSError):
+        return None
     return Path(root)
 
 
 def cache_key(identity: object) -> str:
     """A short hex digest of a JSON-able description of the source."""
-    text = json.dumps([CACHE_VERSION, reader_fingerprint(), identity], sort_keys=True, default=str)
+    code = [CACHE_VERSION, reader_fingerprint(), decoder_versions()]
+    text = json.dumps([*code, identity], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -89,9 +135,14 @@ def load_cached(
     """
     if path is None:
         return None
+    _damaged.pop(str(path), None)
+    _looked_up[str(path)] = time.time()  # the key's stat was taken just before
     try:  # an unreadable cache folder (another user's, no permission) only costs speed
         if not path.is_file():
             return None
+    except OSError:
+        return None
+    try:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
             split = archive["split"] if meta["has_split"] else None
@@ -101,7 +152,7 @@ def load_cached(
                 for i, r in meta["skipped"]
             ]
             problems += [Problem(p, r) for p, r in meta["other_problems"]]
-            return ImageSet(
+            data = ImageSet(
                 images=archive["images"],
                 labels=archive["labels"].astype(np.int64),
                 class_names=list(meta["class_names"]),
@@ -112,8 +163,25 @@ def load_cached(
                 source=meta["source"],
                 info=meta["info"],
             )
-    except Exception:  # noqa: BLE001 - a damaged cache entry is simply rebuilt
+        _check(data, path)
+        _looked_up.pop(str(path), None)
+        return data
+    except PermissionError:  # another user's entry: only speed is lost
         return None
+    except Exception as error:  # noqa: BLE001 - a damaged cache entry is rebuilt, with a note
+        _damaged[str(path)] = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        return None
+
+
+def _check(data: ImageSet, path: Path) -> None:
+    """ValueError unless the entry holds what its name and its own class list say."""
+    size, channels = (int(part[:-2]) for part in path.name.split("-")[-3:-1])
+    if data.images.shape[1:] != (channels, size, size):
+        raise ValueError(f"images of shape {data.images.shape[1:]}, not {(channels, size, size)}")
+    if len(data) and not 0 <= data.labels.min() <= data.labels.max() < data.num_classes:
+        raise ValueError(f"labels outside 0..{data.num_classes - 1}")
+    if data.split is not None and not set(np.unique(data.split)) <= {"train", "val", "test"}:
+        raise ValueError("split values other than train, val, test")
 
 
 def save_cached(
@@ -130,8 +198,15 @@ def save_cached(
     """
     if path is None:
         return
+    damaged = _damaged.pop(str(path), None)
     first, last = len(scan_problems), len(scan_problems) + len(skipped_items)
     decoded = data.problems[first:last]
+    looked_up = _looked_up.pop(str(path), time.time())
+    if any(_TRANSIENT.search(p.reason) for p in decoded) or _coarse_and_fresh(
+        file_paths, looked_up
+    ):
+        _note_damaged(data, path, damaged, written=False)
+        return
     meta = {
         "class_names": data.class_names,
         "skipped": [[i, _mask(p.reason, file_paths[i])] for i, p in zip(skipped_items, decoded)],
@@ -152,8 +227,38 @@ def save_cached(
             meta=np.asarray(json.dumps(meta)),
         )
     except OSError:  # write_npz leaves no temporary behind
+        _note_damaged(data, path, damaged, written=False)
         return
+    _note_damaged(data, path, damaged, written=True)
     _remove_older(path)
+
+
+def _note_damaged(data: ImageSet, path: Path, damaged: str | None, written: bool) -> None:
+    """A note (after the entry's own notes were stored) that the entry did not load."""
+    if damaged is None:
+        return
+    done = "decoded again and rewritten" if written else "decoded again"
+    note = f"the cache entry {path} could not be read ({damaged}): {done}"
+    notes = data.info.setdefault("notes", {})
+    notes[note] = len(data)
+
+
+def _coarse_and_fresh(file_paths: list[str], looked_up: float) -> bool:
+    """Whether a file has whole-second mtime and ctime (a filesystem that stores no finer)
+    that lie within COARSE_SECONDS of the lookup: an edit in that second keeps the key."""
+    now = time.time()
+    for name in file_paths:
+        try:
+            stat = Path(name).stat()
+        except OSError:
+            continue
+        stamps = (stat.st_mtime_ns, stat.st_ctime_ns)
+        if any(stamp % 1_000_000_000 for stamp in stamps):
+            continue  # finer than seconds: an edit after the lookup changes them
+        newest = max(stamps) / 1e9
+        if looked_up - COARSE_SECONDS <= newest <= now + COARSE_SECONDS:
+            return True
+    return False
 
 
 def _remove_older(path: Path) -> None:

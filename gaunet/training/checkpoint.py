@@ -10,16 +10,17 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import io
+import os
 import pickle
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from gaunet.errors import GaunetError, GaunetWarning, shorten
-from gaunet.hashing import sha256_file
+from gaunet.hashing import sha256_file  # noqa: F401 - imported from here by callers
 from gaunet.io import write_atomic
 
 LAST = "last.pt"
@@ -89,21 +90,63 @@ def holds_checkpoints(folder: Path) -> bool:
 TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
 
 
+def _sidecar_digest(path: Path) -> str | None:
+    """The digest recorded in `path`'s .sha256 sidecar ("" when empty), None when it has none.
+    Read once: a writer removes the sidecar before it replaces the file (save_checkpoint)."""
+    try:
+        words = path.with_name(path.name + ".sha256").read_text().split()
+    except FileNotFoundError:
+        return None
+    return words[0] if words else ""
+
+
+def _digest_of(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+def _replaced(path: Path, handle: BinaryIO) -> bool:
+    """Whether another file was renamed over `path` since `handle` was opened."""
+    opened = os.fstat(handle.fileno())
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return True
+    return (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino)
+
+
+# a save may replace the file while it is read (gaunet generate --run during training): retry
+READ_ATTEMPTS = 3
+
+
 def _load_verified(path: Path, map_location: str | torch.device) -> tuple[dict, str]:
-    sidecar = path.with_name(path.name + ".sha256")
-    digest = sha256_file(path)
-    if sidecar.exists():
-        expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
-        if expected != digest:
-            raise ValueError(f"sha256 mismatch (expected {expected[:12]}, file {digest[:12]})")
-    with open(path, "rb") as handle:
-        head = handle.read(4)
+    """(state, sha256) of one open file, so the digest is always that of the state returned.
+    The sidecar is read after the file was hashed: a mismatch because a save replaced the file
+    in between (the sidecar already the new one's) reads the new file again."""
+    for attempt in range(READ_ATTEMPTS):
+        with open(path, "rb") as handle:
+            digest = _digest_of(handle)
+            expected = _sidecar_digest(path)
+            if expected is not None and expected != digest:
+                if attempt + 1 < READ_ATTEMPTS and _replaced(path, handle):
+                    continue
+                raise ValueError(f"sha256 mismatch (expected {expected[:12]}, file {digest[:12]})")
+            return _load_open(handle, map_location), digest
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _load_open(handle: BinaryIO, map_location: str | torch.device) -> dict:
+    head = handle.read(4)
+    handle.seek(0)
     if not head:
         raise ValueError("empty file (0 bytes)")
     if not head.startswith(TORCH_FILE_STARTS):  # a text, image or other file named .pt
         raise ValueError("not a PyTorch checkpoint file (gaunet train writes them)")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(handle, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         # torch's own text suggests weights_only=False, i.e. running the code: never say that.
         found = re.search(r"GLOBAL (\S+)", str(error))
@@ -111,7 +154,7 @@ def _load_verified(path: Path, map_location: str | torch.device) -> tuple[dict, 
         raise ValueError(f"refused, possibly malicious: {what}, which could run code") from None
     if not isinstance(state, dict) or "step" not in state:
         raise ValueError("not a gaunet checkpoint")
-    return state, digest
+    return state
 
 
 def candidates(folder: Path) -> list[Path]:

@@ -216,8 +216,8 @@ class Trainer(Stepper, RunLoop):
 
     def write_run_json(self, finished: bool, status: str | None = None) -> None:
         """run.json. `status`: "running", "completed", "budget_exhausted" (a --minutes budget
-        ended the run below `steps_target`) or "interrupted"; `finished` (kept for older
-        readers) is true for both completed and budget_exhausted runs."""
+        ended the run below `steps_target`), "interrupted" or "diverged"; `finished` (kept for
+        older readers) is true for both completed and budget_exhausted runs."""
         if not self.dist.is_main:
             return
         wall = self.wall_before + self.elapsed()
@@ -274,15 +274,12 @@ class Trainer(Stepper, RunLoop):
         """Non-finite losses: restore the last good checkpoint (or the start) and reseed; the
         metrics logged after the restored step are dropped, since those steps run again."""
         self.rollbacks += 1
-        if self.rollbacks > self.cfg.max_rollbacks:
-            raise GaunetError(
-                f"{self.out}: losses became non-finite {self.rollbacks} times; lower the learning "
-                "rates (--set lr_g=... lr_d=...) or use precision fp32"
-            )
         try:
             state, _, _ = load_checkpoint(self.out / "checkpoints", map_location="cpu")
         except GaunetError:
             state = initial
+        if self.rollbacks > self.cfg.max_rollbacks:
+            self._give_up(state)
         rollbacks, wall_before = self.rollbacks, self.wall_before
         self.load_state(state)
         # the count and the clock go on: the checkpoint's wall time is already in wall_before
@@ -299,6 +296,21 @@ class Trainer(Stepper, RunLoop):
             f"learning rates lowered to lr_g={lr_g:.3g} lr_d={lr_d:.3g}",
             GaunetWarning,
             stacklevel=2,
+        )
+
+    def _give_up(self, state: dict[str, Any]) -> None:
+        """max_rollbacks spent: run.json says "diverged" at the last good checkpoint's step
+        (it said "running" at the step that diverged), and the message names what a resume
+        may change (a resume refuses other learning rates or precision)."""
+        times, good = self.rollbacks, int(state["step"])
+        self.step, self.images_seen = good, int(state["images_seen"])
+        self.write_run_json(finished=False, status="diverged")
+        again = f"gaunet train --out {self.out} --resume --set max_rollbacks={2 * times}"
+        raise GaunetError(
+            f"{self.out}: losses became non-finite {times} times (max_rollbacks "
+            f"{self.cfg.max_rollbacks}); the last good checkpoint (step {good}) is kept: continue "
+            f"from it with `{again}`, or train a new run (another --out) with lower learning "
+            "rates (--set lr_g=... lr_d=...) or --set precision=fp32"
         )
 
     # ----- the loop's hooks (run_loop.py) ------------------------------------------------------

@@ -78,7 +78,12 @@ class RunLoop:
                     reason = self._stop_reason(deadline)
                     due = self._checkpoint_due(saved_at)
                     if not self._check_and_log(window, reason, due, logs, bar, deadline):
-                        self._diverged(initial, logs)  # never checkpoint or finish on such a window
+                        # never checkpoint or finish on such a window; a Ctrl-C during the
+                        # rollback waits for its end, or it saved a half-restored state
+                        mid_step = True
+                        with deferred_interrupts(STOPPING):
+                            self._diverged(initial, logs)
+                            mid_step = False
                         window.clear()
                         bar.n = self.step
                         reason = self._stop_reason(deadline)
