@@ -30,7 +30,7 @@ from gaunet.downstream.benchmark import (
 from gaunet.downstream.report import md_cell, without_nan
 from gaunet.downstream.stats import METRICS, paired_difference
 from gaunet.errors import GaunetError
-from gaunet.io import write_json
+from gaunet.io import write_atomic, write_json
 from gaunet.locking import folder_lock
 
 GAIN_KEYS = {
@@ -119,8 +119,10 @@ def pool_entries(summaries: list[dict]) -> list[dict]:
         out: dict[str, Any] = {"classifier": key[0], "fraction": key[1], "arm": key[2]}
         for gain_key in GAIN_KEYS:
             for metric in METRICS:
-                means = [(e.get(gain_key) or {}).get(metric, {}).get("mean") for e in entries]
+                means = [((e.get(gain_key) or {}).get(metric) or {}).get("mean") for e in entries]
                 if any(m is None for m in means):
+                    if any(m is not None for m in means):  # some subsets have it: say so
+                        out.setdefault("unpooled", []).append(f"{GAIN_KEYS[gain_key]} {metric}")
                     continue
                 out.setdefault(gain_key, {})[metric] = pooled_stat(means)
         if any(k in out for k in GAIN_KEYS):
@@ -179,12 +181,30 @@ def verdict(stat: dict, what: str) -> str:
     return f"{what}: not shown over the {k} subsets (interval includes 0{mixed})."
 
 
+def _seed_note(seeds: list[int], counts: list, against: bool) -> str:
+    """A sentence where the folders (or a folder and its --against one) ran different numbers
+    of classifier seeds, which the pooled numbers would otherwise hide; else ""."""
+    if len({str(n) for n in counts}) < 2 and not any(" vs " in str(n) for n in counts):
+        return ""
+    listed = ", ".join(f"subset {s}: {n}" for s, n in zip(seeds, counts))
+    pair = ", these folders vs the --against ones" if against else ""
+    unpaired = ", and a difference of two means over different seeds is not paired by seed"
+    return (
+        f" The folders ran different numbers of classifier seeds ({listed}{pair}); each "
+        "subset's mean counts the same in the pooled gain however many seeds it rests on"
+        + (unpaired if against else "")
+        + "."
+    )
+
+
 def pooled_markdown(
     entries: list[dict],
     folders: list[Path],
     seeds: list[int],
     missing: list[tuple] = (),
     against: list[Path] = (),
+    seed_counts: list = (),
+    unfinished: list[Path] = (),
 ) -> str:
     difference = (
         [
@@ -232,6 +252,22 @@ def pooled_markdown(
     if missing:
         rows = "; ".join(f"{c} f={f:g} {a}" for c, f, a in missing)
         advice += f" Not pooled (absent from some folders): {rows}."
+    partial = [
+        f"{e['classifier']} f={e['fraction']:g} {e['arm']} {what}"
+        for e in entries
+        for what in e.get("unpooled", [])
+    ]
+    if unfinished:
+        advice += (
+            " Unfinished: "
+            + ", ".join(f"`{f}`" for f in unfinished)
+            + " began a later run with other settings (benchmark.json) that has not finished;"
+            " the numbers pooled are of the earlier run's summary.json. Finish it "
+            "(`gaunet benchmark --out` again) to pool what it now holds."
+        )
+    if partial:
+        advice += f" Not pooled (no mean gain in some folders): {'; '.join(partial)}."
+    advice += _seed_note(seeds, seed_counts, bool(against))
     return "\n".join(lines + ["", "Verdicts:", "", *verdicts, "", advice]) + "\n"
 
 
@@ -264,6 +300,21 @@ def _read_summaries(folders: list[Path]) -> list[dict]:
         summaries.append(summary)
     check_poolable(folders, [s.get("settings", {}) for s in summaries])
     return summaries
+
+
+def _unfinished(folders: list[Path], summaries: list[dict]) -> list[Path]:
+    """Folders whose benchmark.json differs from the settings their summary.json was made
+    with: a later run (more seeds, arms or fractions) began there and has not finished, so the
+    summary pooled is of the earlier run."""
+    stale = []
+    for folder, summary in zip(folders, summaries):
+        try:
+            pinned = json.loads((folder / "benchmark.json").read_text())
+        except (OSError, ValueError):  # absent (a summary alone) or unreadable: nothing to say
+            continue
+        if pinned != summary.get("settings", {}):
+            stale.append(folder)
+    return stale
 
 
 def _check_same_split(
@@ -304,8 +355,22 @@ def write_pooled(out: Path, folders: list[Path], against: list[Path] | None = No
         )
     summaries = _read_summaries(folders)
     seeds = [s.get("settings", {}).get("subset_seed", 0) for s in summaries]
+    # classifier seeds per folder (with --against, "10 vs 5" where a pair's differ)
+    counts: list = [s.get("settings", {}).get("seeds") for s in summaries]
+    missing = unpooled(summaries)
+    unfinished = _unfinished(folders, summaries)
     if against:
+        for folder, other in zip(folders, against):
+            if folder.resolve() == other.resolve():
+                raise GaunetError(
+                    f"--against {other} is the --benchmarks folder it is paired with: its "
+                    "differences are all 0; give the folders of the other setting"
+                )
         others = _read_summaries(against)
+        unfinished += _unfinished(against, others)
+        missing = unpooled(summaries + others)  # rows of one side only are named too
+        theirs = [s.get("settings", {}).get("seeds") for s in others]
+        counts = [a if a == b else f"{a} vs {b}" for a, b in zip(counts, theirs)]
         their_seeds = [s.get("settings", {}).get("subset_seed", 0) for s in others]
         if their_seeds != seeds:
             raise GaunetError(
@@ -319,10 +384,12 @@ def write_pooled(out: Path, folders: list[Path], against: list[Path] | None = No
         "folders": [str(f) for f in folders],
         "against": [str(f) for f in against],
         "subset_seeds": seeds,
+        "classifier_seeds": counts,
+        "unfinished": [str(f) for f in unfinished],
         "entries": entries,
     }
-    text = pooled_markdown(entries, folders, seeds, unpooled(summaries), against)
+    text = pooled_markdown(entries, folders, seeds, missing, against, counts, unfinished)
     with folder_lock(out, "pool") as out:  # made here; a second writer into `out` is refused
         write_json(out / "pooled.json", without_nan(record))
-        (out / "pooled.md").write_text(text)
+        write_atomic(out / "pooled.md", text.encode(), durable=False)
     return out / "pooled.md"
