@@ -57,3 +57,31 @@ def test_garbled_metrics_and_run_json_are_skipped_not_a_traceback(tmp_path: Path
     assert run_label(tmp_path) == f"? ({tmp_path.name})"
     (tmp_path / "run.json").write_text("[1]")
     assert run_label(tmp_path) == f"? ({tmp_path.name})"
+
+
+def test_a_figure_cut_off_mid_write_leaves_the_earlier_one(tmp_path: Path, monkeypatch) -> None:
+    """savefig wrote straight to the file: a full disk or a kill left a truncated PNG."""
+    from matplotlib.figure import Figure
+
+    from gaunet.report.curves import plot_losses
+
+    run = tmp_path / "run"
+    write_lines(
+        run,
+        [
+            json.dumps({"step": s, "elapsed_seconds": s, "loss_d": 1.0, "loss_g": 2.0})
+            for s in (1, 2)
+        ],
+    )
+    out = plot_losses([run], tmp_path / "losses.png")
+    before = out.read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def cut_off(self, target, **kwargs):
+        target.write(b"\x89PNG half")  # what reached the target before the disk filled
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", cut_off)
+    with pytest.raises(OSError):
+        plot_losses([run], out)
+    assert out.read_bytes() == before

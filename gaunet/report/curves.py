@@ -3,10 +3,12 @@ against wall-clock minutes (the budget every model gets) so runs of different sp
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 from gaunet.errors import GaunetError, os_error
+from gaunet.io import write_atomic
 
 
 def literal(text: str) -> str:
@@ -90,6 +92,8 @@ def plot_losses(
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    buffer = io.BytesIO()  # whole or not at all: a full disk or a kill leaves no half figure
+    fig.savefig(buffer, format=out.suffix[1:].lower() or "png", dpi=100)
     plt.close(fig)
+    write_atomic(out, buffer.getvalue(), durable=False)
     return out
