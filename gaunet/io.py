@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,9 @@ def atomic_file(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     """An open temporary file beside `path`, renamed over it when the block ends; the rules
     of write_atomic. Writers that stream (write_npz) never hold the whole file in memory."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    # pid and a random part: two threads of one process, or two hosts sharing a folder over
+    # NFS, writing the same file must not share one temporary
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{secrets.token_hex(4)}")
     try:
         with open(tmp, "wb") as handle:
             yield handle

@@ -56,3 +56,18 @@ def test_key_changes_with_labels_and_settings(data):
 def test_registry_needs_the_training_split():
     with pytest.raises(Exception, match="training split"):
         make_extractor("domain", ExtractorSettings())
+
+
+def test_no_home_folder_means_a_temporary_cache_not_a_crash(monkeypatch) -> None:
+    """Path.home() raises with no $HOME and no passwd entry (a container's arbitrary uid)."""
+    import tempfile
+    from pathlib import Path
+
+    from gaunet.metrics.features import domain
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("GAUNET_CACHE", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert domain.cache_root().parent == Path(tempfile.gettempdir())

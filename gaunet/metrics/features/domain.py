@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,13 @@ class DomainSettings:
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("GAUNET_CACHE") or Path.home() / ".cache" / "gaunet")
+    """$GAUNET_CACHE, else ~/.cache/gaunet; with no home folder (a container's arbitrary user
+    id) a folder in the temporary directory, not a crash."""
+    try:
+        return Path(os.environ.get("GAUNET_CACHE") or Path.home() / ".cache" / "gaunet")
+    except (RuntimeError, KeyError, OSError):
+        user = getattr(os, "getuid", lambda: 0)()  # no getuid on Windows
+        return Path(tempfile.gettempdir()) / f"gaunet-cache-{user}"
 
 
 def to_input(images: np.ndarray, size: int) -> np.ndarray:
