@@ -177,3 +177,18 @@ def test_a_torn_settings_record_is_one_line_for_every_folder_kind(tmp_path, cont
     with pytest.raises(GaunetError, match="demo.json: (cannot read it|not a settings record)"):
         pin_settings(path, {"seed": 1}, ["seed"], key="settings")
     assert path.read_text() == content
+
+
+def test_two_writers_of_one_file_in_one_process_do_not_share_a_temporary(tmp_path) -> None:
+    """Named by pid alone, the second writer (another thread) truncated the first's temporary
+    and renamed it away, and the first failed with FileNotFoundError."""
+    from gaunet.io import atomic_file
+
+    path = tmp_path / "entry.npz"
+    with atomic_file(path, durable=False) as first:
+        first.write(b"first")
+        with atomic_file(path, durable=False) as second:
+            second.write(b"second")
+        assert path.read_bytes() == b"second"
+    assert path.read_bytes() == b"first"
+    assert not list(tmp_path.glob(".*.tmp*"))
