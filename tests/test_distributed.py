@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import time
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
+from dist_helpers import free_port, spawn_watched
 from train_helpers import PHANTOM, TINY
 
 from gaunet.training import train
 from gaunet.training.distributed import Distributed, setup
 
 WORLD = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank: int, out: str, port: int, steps: int, resume: bool, extra: dict) -> None:
@@ -61,8 +53,8 @@ def _worker(rank: int, out: str, port: int, steps: int, resume: bool, extra: dic
 def _train_two_processes(
     out: Path, steps: int, resume: bool, extra: dict | None = None
 ) -> list[dict]:
-    args = (str(out), _free_port(), steps, resume, extra or {})
-    mp.spawn(_worker, args=args, nprocs=WORLD, join=True)
+    args = (str(out), free_port(), steps, resume, extra or {})
+    spawn_watched(_worker, args, WORLD, 240)
     return [torch.load(out / f"weights-rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
@@ -134,13 +126,7 @@ def test_rank_0s_clock_decides_a_checkpoint_for_every_rank(tmp_path: Path):
     that saved alone would leave the others waiting in a collective of its own. The job is
     watched with a deadline, so a regression fails instead of hanging the suite."""
     out = tmp_path / "run"
-    job = mp.spawn(_clock_worker, args=(str(out), _free_port()), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 240
-    while not job.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in job.processes:
-                process.kill()
-            pytest.fail("the two ranks did not finish in 240 s: a collective left waiting")
+    spawn_watched(_clock_worker, (str(out), free_port()), WORLD, 240)
     decided = [json.loads((out / f"decided-rank{r}.json").read_text()) for r in range(WORLD)]
     assert decided[0] == decided[1] == [[step, False] for step in range(1, 7)]
     assert json.loads((out / "run.json").read_text())["steps"] == 6
@@ -182,13 +168,7 @@ def test_a_ctrl_c_stops_every_rank_at_one_step_and_saves_it(tmp_path: Path):
     from gaunet.training.loop import STOP_CHECK_STEPS
 
     out = tmp_path / "run"
-    job = mp.spawn(_ctrl_c_worker, args=(str(out), _free_port()), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 240
-    while not job.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in job.processes:
-                process.kill()
-            pytest.fail("the ranks did not stop in 240 s: a collective left waiting")
+    spawn_watched(_ctrl_c_worker, (str(out), free_port()), WORLD, 240)
     ended = [(out / f"ended-rank{r}.txt").read_text() for r in range(WORLD)]
     assert ended == ["interrupted", "interrupted"]
     state, _, _ = load_checkpoint(out / "checkpoints", map_location="cpu")

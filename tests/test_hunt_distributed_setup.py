@@ -4,13 +4,11 @@ average: only running statistics, so a constant buffer (PixelNoise's projection)
 from __future__ import annotations
 
 import os
-import socket
-import time
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
+from dist_helpers import free_port, spawn_watched
 from torch import nn
 
 from gaunet.errors import GaunetError
@@ -53,12 +51,6 @@ def test_a_named_gpu_shared_by_the_processes_of_a_machine_is_refused():
     assert alone.device(torch.device("cuda", 3)) == torch.device("cuda", 3)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Net(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -85,13 +77,7 @@ def _average_worker(rank: int, out: str, port: int) -> None:
 
 
 def test_averaging_buffers_keeps_the_constant_ones_bit_for_bit(tmp_path: Path):
-    job = mp.spawn(_average_worker, args=(str(tmp_path), _free_port()), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 120
-    while not job.join(timeout=2):
-        if time.monotonic() > deadline:
-            for process in job.processes:
-                process.kill()
-            pytest.fail("the processes did not finish in 120 s")
+    spawn_watched(_average_worker, (str(tmp_path), free_port()), WORLD, 120)
     fresh = _Net().state_dict()
     states = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     for state in states:

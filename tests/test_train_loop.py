@@ -206,19 +206,21 @@ def test_ctrl_c_while_the_last_sample_grid_is_drawn_saves_the_last_step(tmp_path
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "interrupted"
 
 
+def _resolved_as(monkeypatch, precision: str) -> None:
+    """`precision: auto` resolving to `precision` from here on (as on another machine)."""
+    import gaunet.training.step as step_module
+
+    monkeypatch.setattr(
+        step_module, "resolve_precision", lambda *a, **k: (precision, f"{precision}: here")
+    )
+
+
 def test_precision_auto_is_resolved_once_per_run(tmp_path, monkeypatch, capsys):
     """A run begun where `auto` means fp32 (a CPU without native bf16) and resumed where it
     means bf16 (a GPU, another CPU) continues in fp32, and says so."""
-    import gaunet.training.step as step_module
-
-    def resolved_as(precision):
-        monkeypatch.setattr(
-            step_module, "resolve_precision", lambda *a, **k: (precision, f"{precision}: here")
-        )
-
-    resolved_as("fp32")
+    _resolved_as(monkeypatch, "fp32")
     run = tiny_train(tmp_path / "run", steps=2, precision="auto")
-    resolved_as("bf16")
+    _resolved_as(monkeypatch, "bf16")
     train(None, run, steps=3, resume=True, progress=False)
     record = json.loads((run / "run.json").read_text())
     assert (
@@ -231,16 +233,9 @@ def test_precision_auto_is_resolved_once_per_run(tmp_path, monkeypatch, capsys):
 def test_a_bf16_run_resumed_on_a_cpu_without_it_warns_of_the_slowdown(tmp_path, monkeypatch):
     """Begun where `auto` meant bf16 (native), resumed on a CPU where it means fp32: the run
     stays in bf16, emulated there (5x slower seen), and says so; the reverse only notes it."""
-    import gaunet.training.step as step_module
-
-    def resolved_as(precision):
-        monkeypatch.setattr(
-            step_module, "resolve_precision", lambda *a, **k: (precision, f"{precision}: here")
-        )
-
-    resolved_as("bf16")
+    _resolved_as(monkeypatch, "bf16")
     run = tiny_train(tmp_path / "run", steps=2, precision="auto")
-    resolved_as("fp32")
+    _resolved_as(monkeypatch, "fp32")
     with pytest.warns(GaunetWarning, match="emulated and can be several times slower"):
         train(None, run, steps=3, resume=True, progress=False)
     assert json.loads((run / "run.json").read_text())["precision"] == "bf16"
