@@ -56,7 +56,7 @@ class TrainConfig:
     # ----- generator (U-Net)
     z_dim: int = 100  # paper: z ~ N(0, I); dimension not given, 100 is the GAN convention
     noise_channels: int = 8  # channels of the projected-noise map at the latent
-    decoder_noise_stages: int = 0  # also inject projected noise into this many decoder stages
+    decoder_noise_stages: int = 0  # noise into this many decoder stages too (g_depth - 1 at most)
     class_embed_dim: int = 16  # channels of the learned class map at the latent
     g_width: int = 64  # width of the first level; doubles after each downsampling (U-Net)
     g_width_max: int = 512
