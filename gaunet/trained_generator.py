@@ -128,13 +128,18 @@ class TrainedGenerator:
         out = self.family.sample(
             self.network, conditioning.to(self.device), labels, z.to(self.device)
         )[:n].float()
-        if not torch.isfinite(out).all():  # would be written as black or white pixels
+        return out
+
+    def _finite(self, images: torch.Tensor, class_index: int) -> torch.Tensor:
+        """`images`, or GaunetError if any pixel is non-finite (it would be written black or
+        white). Once per sample() call: on a GPU each check waits for the kernels before it."""
+        if not torch.isfinite(images).all():
             raise GaunetError(
                 f"the generator gave non-finite pixels for class {self.class_names[class_index]!r}"
                 f" (noise scale {self.noise_scale:g}: too large for the network, or a diverged "
                 "checkpoint); nothing usable to write"
             )
-        return out
+        return images
 
     def _chunk(self, class_index: int, seed: int, index: int) -> torch.Tensor:
         """Items index*CHUNK .. (index+1)*CHUNK-1 of a class, conditioned on its training
@@ -185,13 +190,13 @@ class TrainedGenerator:
                 last = min(first + GENERATION_CHUNK, n)
                 z = self._noise(class_index, seed, range(start + first, start + last))
                 parts.append(self._forward(class_index, conditioning[first:last], z))
-            return torch.cat(parts)
+            return self._finite(torch.cat(parts), class_index)
         first_chunk, last_chunk = start // GENERATION_CHUNK, (start + n - 1) // GENERATION_CHUNK
         images = torch.cat(
             [self._chunk(class_index, seed, j) for j in range(first_chunk, last_chunk + 1)]
         )
         offset = start - first_chunk * GENERATION_CHUNK
-        return images[offset : offset + n]
+        return self._finite(images[offset : offset + n], class_index)
 
 
 def load_generator(
