@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gaunet.data.duplicates import identical_to_any
 from gaunet.data.imageset import ImageSet
 from gaunet.metrics.verdict_types import UNUSABLE, WARNING, Verdict
@@ -18,10 +20,22 @@ IDENTICAL_HIGH = 0.20  # this share of real images or more: the set is not a gen
 
 
 def identical_to_real(real: ImageSet, reference: ImageSet, synthetic: ImageSet) -> dict[str, Any]:
-    """How many synthetic images equal a real image (any split), and one of the reference's."""
-    found = identical_to_any(synthetic.images, real.images)
-    in_reference = identical_to_any(synthetic.images, reference.images)
+    """How many synthetic images equal a real image (any split), and one of the reference's.
+    A grey set meets an RGB one as every extractor sees it, grey replicated to 3 channels: RGB
+    copies of grey real images (or the reverse) are the same pixels, not new images."""
+    fake, real_images, reference_images = _same_channels(
+        synthetic.images, real.images, reference.images
+    )
+    found = identical_to_any(fake, real_images)
+    in_reference = identical_to_any(fake, reference_images)
     return {"n": int(found.sum()), "of": len(found), "in_reference": int(in_reference.sum())}
+
+
+def _same_channels(*sets: np.ndarray) -> list[np.ndarray]:
+    """The sets as they are when their channel counts agree, else each grey one replicated."""
+    if len({images.shape[1] for images in sets}) == 1:
+        return list(sets)
+    return [np.repeat(images, 3, axis=1) if images.shape[1] == 1 else images for images in sets]
 
 
 def identical_verdicts(result: dict[str, Any]) -> list[Verdict]:

