@@ -35,6 +35,8 @@ from gaunet.downstream.stats import auc_score
 from gaunet.errors import GaunetError
 from gaunet.models.calibration import recalibrate_batchnorm
 
+RECALIBRATION_BATCH = 256
+
 
 @dataclass
 class FitSettings:
@@ -79,14 +81,41 @@ def predict_proba(
     return _probabilities(model, x, batch_size)
 
 
+def _selection_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The validation AUC (stats.auc_score); where the validation split lacks a class, the
+    macro one-vs-rest AUC over the classes it has (auc_score's NaN would score every epoch
+    alike and keep the first epoch's weights)."""
+    auc = auc_score(labels, probabilities)
+    if not np.isnan(auc):
+        return auc
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels)
+    return float(
+        np.mean([roc_auc_score(labels == c, probabilities[:, c]) for c in np.unique(labels)])
+    )
+
+
 def _val_score(model: nn.Module, x: torch.Tensor, labels: np.ndarray, select: str) -> float:
     """Lower is better: validation cross-entropy, or 1 - validation AUC."""
     probabilities = _probabilities(model, x, 256)
     if select == "auc":
-        auc = auc_score(labels, probabilities)
-        return 1.0 - (0.5 if np.isnan(auc) else auc)
+        return 1.0 - _selection_auc(labels, probabilities)
     picked = probabilities[np.arange(len(labels)), labels]
     return float(-np.log(np.clip(picked, 1e-12, None)).mean())
+
+
+def _recalibrate(model: nn.Module, images: torch.Tensor) -> None:
+    """Exact BatchNorm statistics over `images` in batches of 256. Where that leaves a last
+    batch of one image and a BatchNorm sees a 1x1 map (a small --size), which cannot be
+    normalised in train mode, the pass is made again in batches of 255 (every other case keeps
+    its batches of 256 and its numbers)."""
+    try:
+        recalibrate_batchnorm(model, images, RECALIBRATION_BATCH)
+    except ValueError:
+        if len(images) % RECALIBRATION_BATCH != 1 or len(images) == 1:
+            raise
+        recalibrate_batchnorm(model, images, RECALIBRATION_BATCH - 1)
 
 
 def _weights(sample_weight: np.ndarray | None, n: int) -> torch.Tensor:
@@ -136,8 +165,11 @@ def _train_epoch(
     batch_size: int,
     generator: torch.Generator,
     augment: bool,
+    zero_weights: bool = False,
 ) -> None:
-    """One pass over the shuffled training images; a batch's loss is the weighted mean."""
+    """One pass over the shuffled training images; a batch's loss is the weighted mean. With
+    `zero_weights` (some weights are 0), a batch whose weights are all 0 has no loss and takes
+    no step: Adam would still move the weights along its momentum."""
     x_all, y_all, w_all, s_all = data
     model.train()
     order = torch.randperm(len(x_all), generator=generator)  # on the CPU, as the generator
@@ -148,10 +180,12 @@ def _train_epoch(
         index = index.to(x_all.device)
         x = x_all[index]
         if augment:
-            x = classic_augment(x, generator)
+            x = classic_augment(x, generator)  # drawn even for a skipped batch: pairing
+        w = w_all[index]
+        if zero_weights and not bool(w.sum() > 0):
+            continue
         optimiser.zero_grad(set_to_none=True)
         per_image = _per_image_loss(model(x), y_all[index], None if s_all is None else s_all[index])
-        w = w_all[index]
         loss = (per_image * w).sum() / w.sum().clamp_min(1e-12)
         loss.backward()
         optimiser.step()
@@ -185,6 +219,13 @@ def fit_network(
     and augmentation stay on a CPU generator seeded with `seed` (see the module docstring)."""
     if settings.select not in ("loss", "auc"):
         raise GaunetError(f"model selection {settings.select!r}: use loss or auc")
+    present = np.unique(np.asarray(val_labels))
+    if settings.select == "auc" and len(present) < 2:
+        raise GaunetError(
+            f"--select auc needs validation images of two or more classes; the validation "
+            f"split has {len(val_labels)} image(s), of class(es) {present.tolist()}: "
+            f"use --select loss"
+        )
     if device is not None:
         model.to(device)
     where = model_device(model)
@@ -199,10 +240,9 @@ def fit_network(
         smooth = torch.as_tensor(np.asarray(smoothing, dtype=np.float32))
         if len(smooth) != len(y_all) or not bool(((smooth >= 0) & (smooth < 1)).all()):
             raise GaunetError("smoothing needs one value in [0, 1) per training image")
-    data = tuple(
-        None if t is None else t.to(where)
-        for t in (x_all, y_all, _weights(sample_weight, len(y_all)), smooth)
-    )
+    weights = _weights(sample_weight, len(y_all))
+    zero_weights = bool((weights == 0).any())
+    data = tuple(None if t is None else t.to(where) for t in (x_all, y_all, weights, smooth))
     val_x = to_unit_tensor(val_images).to(where)
     turns = [None if t is None else t.to(where) for t in _turns(rotation, len(y_all))]
     best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
@@ -210,9 +250,11 @@ def fit_network(
     for epoch in range(1, settings.epochs + 1):
         rows = turns[(epoch - 1) % len(turns)]
         epoch_data = data if rows is None else tuple(None if t is None else t[rows] for t in data)
-        _train_epoch(model, epoch_data, optimiser, settings.batch_size, generator, augment)
+        _train_epoch(
+            model, epoch_data, optimiser, settings.batch_size, generator, augment, zero_weights
+        )
         epochs_run = epoch
-        recalibrate_batchnorm(model, epoch_data[0], 256)
+        _recalibrate(model, epoch_data[0])
         score = _val_score(model, val_x, val_labels, settings.select)
         if score < best_score:
             best_score, best_epoch = score, epoch
