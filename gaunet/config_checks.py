@@ -21,7 +21,8 @@ def is_whole(value: object) -> bool:
 def problems_of(config: TrainConfig) -> list[str]:
     """One line per setting out of its range (empty: the config is usable)."""
     problems: list[str] = []
-    if config.size % (2**config.g_depth) and not config.pad_input:
+    # the U-Net's constraint: the DCGAN baselines have no g_depth (their sizes: base_side)
+    if config.model == "gaunet" and config.size % (2**config.g_depth) and not config.pad_input:
         problems.append(
             f"size {config.size} is not divisible by 2**g_depth = {2**config.g_depth} "
             "(set pad_input=true to pad it inside the generator)"
@@ -135,6 +136,12 @@ def _generator_problems(config: TrainConfig) -> list[str]:
         problems.append(
             f"d_stem_down {config.d_stem_down} halves size {config.size} below one pixel in the "
             f"critic's stem; at most {most} at this size"
+        )
+    if config.model == "gaunet" and config.noise_channels == 0 and config.pixel_noise == 0:
+        # no projected noise and no pixel noise: z reached nothing, every draw was the same
+        problems.append(
+            "noise_channels 0 with pixel_noise 0 gives the generator no noise input (every draw "
+            "of an image would be the same): set noise_channels >= 1 or pixel_noise > 0"
         )
     if not 0 < config.brn_momentum <= 1:
         problems.append(f"brn_momentum must be in (0, 1], not {config.brn_momentum}")

@@ -30,7 +30,8 @@ class Dropout(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
-        self.dropped = round(p * 65536)  # out of 65536
+        # out of 65536; at most 65535, since p just below 1 rounded to 65536 (keep rate 0)
+        self.dropped = min(round(p * 65536), 65535)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -10,7 +10,11 @@ import torch
 def in_function_transform() -> bool:
     """True inside torch.func.vmap/grad (stacked models, gaunet/training/stacked.py), where some
     eager idioms (autograd.grad, in-place lerp_, in-place random draws on a fresh tensor) are
-    not allowed."""
+    not allowed. False while torch.compile traces (`compile: true`): dynamo reports an
+    interpreter there too, and the stacked path's autograd Functions (with vmap rules) failed
+    to trace; compiled models are never stacked (training/stacked_loop.py refuses compile)."""
+    if torch.compiler.is_compiling():
+        return False
     return torch._C._functorch.peek_interpreter_stack() is not None
 
 
