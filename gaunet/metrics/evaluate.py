@@ -187,6 +187,8 @@ def evaluate(
     sets = draw_sets(real, synthetic, split, max_images, seed)
     synthetic_labels = align_classes(sets["synthetic"], real.class_names)
     settings = settings or ExtractorSettings(seed=seed)
+    if settings.seed is None:  # evaluate(seed=5, settings=ExtractorSettings(...)) trained with 0
+        settings = dataclasses.replace(settings, seed=seed)
     settings.train = real.where_split("train")  # the whole split: the domain classifier's data
     one_class = two_class_reason(real.class_names)  # no domain classifier on one class
     if one_class and audit_features is None:  # the copy audit's space: the next extractor

@@ -42,7 +42,7 @@ class ExtractorSettings:
     batch_size: int = 32
     device: str = "cpu"  # cpu, auto (CUDA when available), cuda, cuda:1, ...
     domain: dict[str, Any] = field(default_factory=dict)  # DomainSettings overrides
-    seed: int = 0
+    seed: int | None = None  # the domain classifier's; None: evaluate()'s seed (0 elsewhere)
 
 
 def batched(
@@ -77,7 +77,8 @@ def _domain(settings: ExtractorSettings) -> FeatureExtractor:
 
     if settings.train is None:
         raise GaunetError("the domain extractor needs the real training split")
-    options = DomainSettings(**{"seed": settings.seed, **settings.domain})
+    seed = 0 if settings.seed is None else settings.seed
+    options = DomainSettings(**{"seed": seed, **settings.domain})
     return DomainExtractor.for_training_set(settings.train, options, settings.device)
 
 
