@@ -70,3 +70,21 @@ def test_a_named_checkpoint_that_is_corrupt_is_refused_not_swapped(source_run, t
     report = warm_start(*_fresh_networks(), source_run / "checkpoints" / "step-000002.pt",
                         "gaunet", ["a", "b"])  # fmt: skip
     assert report.source_step == 2 and report.checkpoint.endswith("step-000002.pt")
+
+
+def test_the_gan_baselines_network_per_class_follows_its_class(tmp_path):
+    """The gan baseline trains one network per class (`networks.K.`): a source of [a, b]
+    starting a run of [b, a] put class a's network in class b's place."""
+    from gaunet.config import load_config
+    from gaunet.training.loss import build_family
+
+    source = tiny_train(tmp_path / "gan", steps=2, model="gan")
+    state, _, _ = load_checkpoint(source / "checkpoints" / "last.pt")
+    names = list(state["class_names"])
+    generator, critic = build_family(load_config("cpu-tiny", {**TINY, "model": "gan"}), 2).build()
+    warm_start(generator, critic, source, "gan", names[::-1])
+    mine, theirs = generator.state_dict(), state["generator"]
+    keys = [k for k in mine if k.startswith("networks.0.") and mine[k].is_floating_point()]
+    assert keys
+    for key in keys:
+        torch.testing.assert_close(mine[key], theirs[key.replace("networks.0.", "networks.1.", 1)])

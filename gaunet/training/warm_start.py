@@ -14,6 +14,7 @@ shape differs (another architecture) stay as initialised, and the report names t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from torch import nn
 
 from gaunet.errors import GaunetError
 from gaunet.training.checkpoint import CheckpointError, load_checkpoint
+
+PER_CLASS = re.compile(r"networks\.(\d+)\.(.+)")  # the gan baseline's network per class
 
 
 @dataclass
@@ -80,6 +83,16 @@ def class_rows(source: list[str], target: list[str]) -> list[int] | None:
     return [source.index(name) for name in target]
 
 
+def _per_class_source(name: str, rows: list[int] | None) -> str:
+    """The source's name for `name`: a per-class network of the gan baseline (`networks.K.`,
+    models/baselines.py PerClass) takes its own class's network when the same classes come in
+    another order (`rows`); every other name, and other classes, by name as it is."""
+    match = PER_CLASS.match(name)
+    if rows is None or match is None or int(match[1]) >= len(rows):
+        return name
+    return f"networks.{rows[int(match[1])]}.{match[2]}"
+
+
 def _carried(
     module: nn.Module, state: dict[str, torch.Tensor], prefix: str, rows: list[int] | None
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -92,7 +105,7 @@ def _carried(
     weights = {name for name, _ in module.named_parameters()}
     carried, fresh = {}, []
     for name, tensor in own.items():
-        theirs = state.get(name)
+        theirs = state.get(_per_class_source(name, rows))
         if theirs is None or theirs.shape != tensor.shape:
             fresh.append(f"{prefix}.{name}")
         elif name in embeddings and (rows is None or len(rows) != len(theirs)):
