@@ -163,16 +163,16 @@ def _ctrl_c_worker(rank: int, out: str, port: int) -> None:
 def test_a_ctrl_c_stops_every_rank_at_one_step_and_saves_it(tmp_path: Path):
     """Under torchrun a Ctrl-C was raised wherever it landed in each rank: no rank saved
     ("stopped inside a step"), and a rank it missed waited in a collective. Now it is noted,
-    the ranks agree at the next check (every STOP_CHECK_STEPS steps) and save that step."""
+    the ranks agree after the step (every step on the CPU, every STOP_CHECK_STEPS on a GPU) and
+    save it."""
     from gaunet.training.checkpoint import load_checkpoint
-    from gaunet.training.loop import STOP_CHECK_STEPS
 
     out = tmp_path / "run"
     spawn_watched(_ctrl_c_worker, (str(out), free_port()), WORLD, 240)
     ended = [(out / f"ended-rank{r}.txt").read_text() for r in range(WORLD)]
     assert ended == ["interrupted", "interrupted"]
     state, _, _ = load_checkpoint(out / "checkpoints", map_location="cpu")
-    assert state["step"] == STOP_CHECK_STEPS  # noted in step 3, agreed at the next check
+    assert state["step"] == 3  # noted in step 3, agreed after it (every step on the CPU)
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
 
 

@@ -39,7 +39,7 @@ from gaunet.training.step import Stepper
 from gaunet.training.warm_start import warm_start
 from gaunet.training.window import LogWindow, cpu_copy, postfix
 
-STOP_CHECK_STEPS = 5  # torchrun: a Ctrl-C stops all ranks within this many steps, then saves
+STOP_CHECK_STEPS = 5  # torchrun on a GPU: a Ctrl-C stops all ranks within this many steps
 
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
@@ -164,9 +164,11 @@ class Trainer(Stepper, RunLoop):
         return saved
 
     def _stop_agreed(self, noted: bool) -> bool:
-        """Under torchrun, every STOP_CHECK_STEPS steps: whether any rank noted a Ctrl-C (one
-        collective, so not every step: it waits for the step's kernels)."""
-        if not self.dist.enabled or self.step % STOP_CHECK_STEPS:
+        """Under torchrun, whether any rank noted a Ctrl-C: one collective after every step on
+        the CPU (where a step can take minutes and torchrun kills 30 s after its signal), every
+        STOP_CHECK_STEPS steps on a GPU (each check waits for the step's kernels)."""
+        every = 1 if self.device.type == "cpu" else STOP_CHECK_STEPS
+        if not self.dist.enabled or self.step % every:
             return False
         return self.dist.any_says(noted, self.device)
 
