@@ -13,6 +13,8 @@ from gaunet.downstream.gains import (
     deciding_key,
     gain_text,
     generator_entries,
+    helped,
+    is_nan,
     lower_end,
 )
 from gaunet.evidence import evidence, gain, significant, spread, subsets
@@ -41,7 +43,16 @@ def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
             f"{LABELS[m]} {gain_text(gains.get(m), flags)}" for m in ("accuracy", "auc")
         )
         above = [m for m in ("accuracy", "auc") if lower_end(gains.get(m)) > 0]
-        if above:
+        if not above and not _has_interval(gains):
+            judged = (
+                "only one seed, so no interval: add seeds before reading the generator rows"
+                if max(g.get("n", 0) for g in gains.values()) < 2
+                else "every seed gave the same difference (the classifier is deterministic on "
+                "the same images), so there is no interval and more seeds cannot change it: "
+                "judge the ceiling with a network's rows or over several subsets "
+                "(`--subset-seeds`)"
+            )
+        elif above:
             judged = (
                 f"a significant gain in {' and '.join(LABELS[m] for m in above)}: a generator's "
                 "images can at best approach it"
@@ -67,6 +78,55 @@ def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
     ]
 
 
+def _has_interval(gains: dict) -> bool:
+    """Whether a comparison has an interval in accuracy or AUC (not: one seed, or the same
+    difference on every seed)."""
+    return any(
+        gains.get(m) and not is_nan(gains[m]["mean"]) and not is_nan(gains[m]["half"])
+        for m in ("accuracy", "auc")
+    )
+
+
+def _where(groups: list[tuple], everywhere: bool) -> str:
+    """`here`, or the classifier and fraction pairs a line is about."""
+    if everywhere:
+        return "here"
+    return "for " + ", ".join(f"{c} at fraction {f:g}" for c, f in groups)
+
+
+def _ceiling_steps(entries: list[dict], generated: list[dict]) -> list[str]:
+    """Measure the ceiling where no `more-real` row ran, and say where even it showed no gain,
+    per classifier and fraction (a multi-fraction grid must not mix them)."""
+    groups = list(dict.fromkeys((e["classifier"], e["fraction"]) for e in generated))
+    ceiling = [e for e in entries if e["arm"].startswith(MORE_REAL)]
+    measured = {(e["classifier"], e["fraction"]) for e in ceiling}
+    missing = sorted({f for c, f in groups if f < 1 and (c, f) not in measured})
+    steps = []
+    if missing:
+        at = "" if not ceiling else f" at fraction {', '.join(f'{f:g}' for f in missing)}"
+        steps.append(
+            f"Measure the ceiling{at}: add `more-real,more-real+classic` to `--arms` (new real "
+            "training images the subset left out, as many as the generator adds). "
+            f"{_ceiling_evidence()} (docs/augmentation.md)."
+        )
+    flat = []
+    for group in groups:
+        rows = [e for e in ceiling if (e["classifier"], e["fraction"]) == group]
+        gains = [e.get(deciding_key(e), {}) for e in rows]
+        if not any(_has_interval(g) for g in gains):
+            continue  # not run here, or no interval to judge (the ceiling line says which)
+        if not any(lower_end(g.get(m)) > 0 for g in gains for m in ("accuracy", "auc")):
+            flat.append(group)
+    if flat:
+        steps.append(
+            f"Even new real images (`more-real`) did not help significantly "
+            f"{_where(flat, len(flat) == len(groups))}: no generator's images can be shown to "
+            "help there with these seeds and this test split. Add seeds, or judge the "
+            "generator at a smaller fraction where the ceiling shows."
+        )
+    return steps
+
+
 def one_generator_note(entries: list[dict], settings: dict) -> list[str]:
     """Intervals over classifier seeds hide the generator's own randomness: say so wherever a
     generator's images are judged."""
@@ -90,38 +150,24 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
     generated = generator_entries(entries)
     if not generated:
         return []
+    if any(helped(e) for e in generated):
+        return []
     # the comparison that decides: alone against none, combined against classic alone
     kinds = [accuracy_verdict(e, deciding_key(e))[0] for e in generated]
-    if "better" in kinds:
-        return []
+    matched = [e for e, kind in zip(generated, kinds) if kind == "better"]  # not over copies
     steps = []
     if "worse" in kinds:
         steps.append("Do not add the images of an arm that hurt.")
     if settings.get("select_snapshot", "last") == "last":
         steps.append(
             "Sample a better snapshot: `--select-snapshot fd-val` (the generator then keeps a "
-            "snapshot every tenth of its steps). On BreastMNIST it beat the last snapshot on "
-            f"top of classic augmentation by {gain(FDVAL, 'accuracy')} accuracy and "
-            f"{gain(FDVAL, 'auc')} AUC points over {subsets(FDVAL)}, though its images added no "
-            "more than plain copies of the real images (docs/augmentation.md)."
+            "snapshot every tenth of its steps). On BreastMNIST, on top of classic "
+            f"augmentation, it gave {_quoted(FDVAL, 'accuracy')} accuracy and "
+            f"{_quoted(FDVAL, 'auc')} AUC points against the last snapshot over "
+            f"{subsets(FDVAL)}, though its images added no more than plain copies of the real "
+            "images (docs/augmentation.md)."
         )
-    ceiling = [e for e in entries if e["arm"].startswith(MORE_REAL)]
-    if not ceiling and any(e["fraction"] < 1 for e in generated):
-        steps.append(
-            "Measure the ceiling: add `more-real,more-real+classic` to `--arms` (new real "
-            "training images the subset left out, as many as the generator adds). "
-            f"{_ceiling_evidence()} (docs/augmentation.md)."
-        )
-    elif ceiling and not any(
-        lower_end(e.get(deciding_key(e), {}).get(m)) > 0
-        for e in ceiling
-        for m in ("accuracy", "auc")
-    ):
-        steps.append(
-            "Even new real images (`more-real`) did not help significantly here: no "
-            "generator's images can be shown to help with these seeds and this test split. "
-            "Add seeds, or judge the generator at a smaller fraction where the ceiling shows."
-        )
+    steps += _ceiling_steps(entries, generated)
     alone = any("+" not in e["arm"] for e in generated)
     if alone and int(settings.get("filter_pool") or 1) <= 1:
         steps.append(_filter_step())
@@ -145,13 +191,26 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
             "Compare with classic augmentation, the bar any generator has to clear: "
             "`--arms none,classic,gaunet,gaunet+classic`."
         )
-    return [
-        "",
-        "No generator arm improved accuracy significantly (alone against real images only, "
-        "or on top of classic augmentation against classic alone). What to try next:",
-        "",
-        *[f"- {step}" for step in steps],
-    ]
+    if matched:
+        arms = ", ".join(f"`{arm}`" for arm in dict.fromkeys(e["arm"] for e in matched))
+        head = (
+            f"No generator arm's images improved accuracy significantly beyond the `copies` "
+            f"control: {arms} helped (alone against real images only, or on top of classic "
+            "augmentation against classic alone), but not significantly more than the same "
+            "number of plain copies of the real images, so that gain is not shown to be the "
+            "generated images'. What to try next:"
+        )
+    else:
+        head = (
+            "No generator arm improved accuracy significantly (alone against real images only, "
+            "or on top of classic augmentation against classic alone). What to try next:"
+        )
+    return ["", head, "", *[f"- {step}" for step in steps]]
+
+
+def _quoted(key: str, metric: str) -> str:
+    """A measured gain with `(not significant)` where its interval includes 0."""
+    return gain(key, metric) + ("" if significant(key, metric) else " (not significant)")
 
 
 def _filter_step() -> str:
@@ -170,7 +229,7 @@ def _filter_step() -> str:
         f"{auc}), {gain(FILTER_TYPICAL, 'accuracy')} against copies of the real images the "
         f"filter's CNN finds most typical over {subsets(FILTER_TYPICAL)}"
         f"{'' if significant(FILTER_TYPICAL, 'accuracy') else ', not significant'}, and "
-        f"{gain(FILTER_COMBINED, 'accuracy')} on top of classic augmentation against "
+        f"{_quoted(FILTER_COMBINED, 'accuracy')} on top of classic augmentation against "
         f"copies+classic (docs/augmentation.md): {lead}, with the `copies` and "
         "`typical-copies` controls. `gaunet generate --filter-pool 3` writes such images for "
         "your own training."

@@ -68,14 +68,35 @@ def for_verdict(stat: dict | None) -> dict | None:
     return {k: None if is_nan(v) else v for k, v in stat.items()}
 
 
+def against_text(entry: dict, key: str) -> str:
+    """What a comparison `key` of an entry is against, in the verdict's words."""
+    if key == "gain_vs_classic":
+        return "classic augmentation alone"
+    if key == "gain_vs_copies":
+        combined = " with classic augmentation" if entry["arm"].endswith(COMBINED) else ""
+        return f"plain copies of the real images{combined}"
+    return "real images only"
+
+
 def accuracy_verdict(entry: dict, key: str = "gain") -> tuple[str, str]:
-    """(kind, sentence) of an entry's paired accuracy gain: `key` "gain" (against `none`) or
-    "gain_vs_classic" (a combined arm against classic alone)."""
+    """(kind, sentence) of an entry's paired accuracy gain: `key` "gain" (against `none`),
+    "gain_vs_classic" (a combined arm against classic alone) or "gain_vs_copies" (against the
+    `copies` control of its kind)."""
     from gaunet.report.html import verdict
 
-    against = "classic augmentation alone" if key == "gain_vs_classic" else "real images only"
     gain = for_verdict((entry.get(key) or {}).get("accuracy"))
-    return verdict(entry["classifier"], entry["arm"], gain, against=against)
+    return verdict(entry["classifier"], entry["arm"], gain, against=against_text(entry, key))
+
+
+def helped(entry: dict) -> bool:
+    """Whether an arm helped: better by its deciding comparison and, where the `copies` control
+    ran beside it, better than that control too (a gain plain copies match is not the
+    generated images')."""
+    if accuracy_verdict(entry, deciding_key(entry))[0] != "better":
+        return False
+    return (
+        not entry.get("gain_vs_copies") or accuracy_verdict(entry, "gain_vs_copies")[0] == "better"
+    )
 
 
 def deciding_key(entry: dict) -> str:

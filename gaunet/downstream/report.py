@@ -131,13 +131,16 @@ def cell_time_lines(entries: list[dict]) -> list[str]:
 
 
 def verdict_lines(entries: list[dict]) -> list[str]:
-    """One sentence per W row (and per combined arm against classic alone), from the paired
-    accuracy gain: the same function and wording as the demo report's verdicts."""
+    """One sentence per W row (and per combined arm against classic alone, and per generator
+    arm against its `copies` control), from the paired accuracy gain: the same function and
+    wording as the demo report's verdicts."""
     lines = []
     for entry in entries:
         if entry["arm"] == BASELINE:
             continue
         keys = ["gain", "gain_vs_classic"] if entry.get("gain_vs_classic") else ["gain"]
+        if is_generator_arm(entry["arm"]) and entry.get("gain_vs_copies"):
+            keys.append("gain_vs_copies")
         for key in keys:
             lines.append(f"- fraction {entry['fraction']:g}: {accuracy_verdict(entry, key)[1]}")
     return lines
