@@ -80,12 +80,15 @@ def folder_split(data: ImageSet, saved: Path, seed: int = 0, note: bool = True) 
     longer matches the saved split is refused, saying what differs. `note` False: no look for
     identical images across the saved split (a --jobs worker: its parent has said it)."""
     if data.split is not None and saved.is_file():  # an official split: still the saved one?
-        now = {str(i): str(s) for i, s in zip(data.ids, data.split, strict=True)}
-        if read_split(saved) != now:  # a prepared set redone with another seed, say
+        rows, mismatch = _saved_rows(data, saved, "the saved split")  # and the same classes
+        if not mismatch and any(
+            rows[str(i)]["split"] != str(s) for i, s in zip(data.ids, data.split, strict=True)
+        ):  # a prepared set redone with another seed, say
+            mismatch = f"its own split differs from {saved.name}"
+        if mismatch:
             raise SourceError(
                 f"{saved.parent} was made on another version of {data.source or 'this source'} "
-                f"(its own split differs from {saved.name}): continue it on the source it was "
-                "made on, or use a new folder"
+                f"({mismatch}): continue it on the source it was made on, or use a new folder"
             )
     if data.split is not None or not saved.is_file():
         return assign_split(data, seed=seed)

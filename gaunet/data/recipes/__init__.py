@@ -67,6 +67,7 @@ def prepare_dataset(
     if not root.is_dir():
         raise GaunetError(f"--root {root} is not a folder; expected layout:\n{module.LAYOUT}")
     collected = module.collect(root, options)
+    _check_collected(collected, root, name, resplit)
     return write_prepared(
         collected.items,
         Path(out),
@@ -192,6 +193,24 @@ def _run_prepare(args: argparse.Namespace) -> int:
             **recipe_options,
         )
     return 0
+
+
+def _check_collected(collected, root: Path, name: str, resplit: bool) -> None:
+    """Before any image is written: an official split without a test image (its test folder
+    empty or not downloaded yet) is refused, since carving val from train would leave the
+    prepared set without a test split; a class no file was found for is noted (a class folder
+    still empty in a partial download would otherwise just be missing from the table)."""
+    official = {item.split for item in collected.items}
+    if collected.items and not resplit and None not in official and "test" not in official:
+        raise GaunetError(
+            f"{root}: the official split of {name} has no test image (its test folder empty "
+            "or not downloaded yet?); finish the download, or pass --resplit for a grouped "
+            "7:1:2 split of the images found"
+        )
+    found = {item.label for item in collected.items}
+    for missing in [c for c in collected.class_names if c not in found]:
+        if not any(f"{missing} class" in note for note in collected.notes):  # luna16 says why
+            collected.notes.append(f"no image of class {missing} was found: it is left out")
 
 
 def _module_for(name: str) -> str:

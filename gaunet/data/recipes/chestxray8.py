@@ -10,6 +10,7 @@ ID. The official patient-level train_val_list.txt / test_list.txt are used when 
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -66,7 +67,7 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
         raise GaunetError(f"no PNG images in {root}/images*/\nexpected layout:\n{LAYOUT}")
     official = _official_split(root)
     classes = FINDINGS + ([NO_FINDING] if options.no_finding else [])
-    items, missing, multi = [], 0, 0
+    items, missing, multi, other = [], 0, 0, Counter()
     with open(metadata, newline="") as handle:
         for row in csv.DictReader(handle):
             findings = row["Finding Labels"].split("|")
@@ -74,6 +75,7 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
                 multi += 1
                 continue
             if findings[0] not in classes:
+                other[findings[0]] += 1
                 continue
             path = images.get(row["Image Index"])
             if path is None:
@@ -93,6 +95,9 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
     notes = []
     if multi:
         notes.append(f"{multi} multi-finding images left out (use --multi-label to keep them)")
+    if other:  # "No Finding" without --no-finding, or a finding spelt otherwise
+        named = ", ".join(f"{n} '{name}'" for name, n in other.most_common())
+        notes.append(f"left out {sum(other.values())} images outside the classes: {named}")
     if options.multi_label:
         notes.append("multi-label: label = first finding listed; every finding in 'labels'")
     if missing:

@@ -89,10 +89,13 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
         keep = len(rows) if options.negatives_per_series <= 0 else options.negatives_per_series
         chosen = sorted(rng.choice(len(rows), size=min(keep, len(rows)), replace=False))
         points[uid] += [(NON_NODULE, rows[i]) for i in chosen]
+    elsewhere = 0  # nodules of CTs not under ROOT (a partial download): counted, not silent
     for label, rows in ((SMALL, small), (LARGE, annotations)):
         for row in rows:
             if row["seriesuid"] in volumes:
                 points[row["seriesuid"]].append((label, row))
+            else:
+                elsewhere += 1
     items = []
     for uid, found in points.items():
         for index, (label, row) in enumerate(found):
@@ -107,6 +110,8 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
                 )
             )
     notes = [f"{len(volumes)} CT volumes found"]
+    if elsewhere:
+        notes.append(f"{elsewhere} nodule rows name a CT not under {root}: left out")
     if not small:
         notes.append("no --small-nodules CSV: the nodule_under_3mm class is empty (see docs)")
     return Collected(items, CLASSES, notes)

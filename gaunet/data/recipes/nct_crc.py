@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from gaunet.data.recipes.common import Collected, class_folder_items, require
+from gaunet.errors import GaunetError
 
 CLASSES = ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 TRAIN_NAMES = ("NCT-CRC-HE-100K", "NCT-CRC-HE-100K-NONORM")
@@ -46,8 +47,17 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
     use_external = external.is_dir() and not options.ignore_external_test
     notes = ["file names carry no patient/slide id: one group per patch"]
     if use_external:
+        for name in CLASSES:  # a partial download: say so rather than test without a class
+            what = f"{TEST_NAME} class folder '{name}/' (or pass --ignore-external-test)"
+            require(external / name, what, LAYOUT)
         items = class_folder_items(train_folder, CLASSES, group_of, split="train")
-        items += class_folder_items(external, CLASSES, group_of, split="test", prefix="val7k-")
+        tests = class_folder_items(external, CLASSES, group_of, split="test", prefix="val7k-")
+        if not tests:
+            raise GaunetError(
+                f"{external} holds no image (not unpacked yet?): finish it, or pass "
+                "--ignore-external-test to split the 100K 7:1:2"
+            )
+        items += tests
         notes.append(f"{TEST_NAME} (other patients) is the test split")
     else:
         items = class_folder_items(train_folder, CLASSES, group_of)

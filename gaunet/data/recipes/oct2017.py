@@ -43,4 +43,7 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
         )
     odd = sum(1 for item in items if item.group.startswith("file:"))
     notes = [f"{odd} file names did not match CLASS-PATIENT-N"] if odd else []
+    if (root / "val").is_dir():  # the Kaggle copy's 32-image val/: not used, but not silently
+        unused = len(class_folder_items(root / "val", CLASSES, patient_of))
+        notes.append(f"val/ ({unused} images) is not used: train/ and test/ are the split")
     return Collected(items, CLASSES, notes)
