@@ -4,19 +4,10 @@ image at a size where the last blocks see 1x1 maps."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from gaunet.downstream.classifiers import build_network
 from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_257_images_at_size_8_train_although_the_last_recalibration_batch_has_one() -> None:

@@ -12,14 +12,6 @@ from gaunet.downstream.fit import FitSettings, fit_network, predict_proba
 from gaunet.errors import GaunetError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _noisy(n: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Overlapping classes (mean brightness 90 + 30 x class, noise +-70): the AUC moves."""
     rng = np.random.default_rng(seed)

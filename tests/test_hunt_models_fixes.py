@@ -18,14 +18,6 @@ from gaunet.training.loss_gaunet import build_critic
 SMALL_CRITIC = {**TINY, "d_blocks": 2, "d_layers_per_block": 1}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_torch_compile_is_not_taken_for_a_function_transform():
     """Under torch.compile's trace `in_function_transform()` was True, so cat_channels took the
     stacked models' autograd Function, which dynamo failed to trace (InternalTorchDynamoError
