@@ -249,3 +249,20 @@ def test_no_cell_time_section_for_rows_without_seconds() -> None:
     entries = _entries()
     assert not any("cell_seconds" in e for e in entries)
     assert "Time per cell" not in summary_markdown(entries, SETTINGS)
+
+
+def test_the_verdict_header_counts_the_seeds_paired_not_those_asked_for() -> None:
+    """A folder whose cells have not all finished said "paired over 10 seeds" over lines that
+    each rest on fewer."""
+    entries = summarise(
+        _rows(
+            {
+                ("resnet18", "none"): [0.60, 0.62, 0.61],
+                ("resnet18", "gaunet"): [0.70, 0.73],  # seed 2 not finished yet
+            }
+        ),
+        {**ORDER, "classifiers": ["resnet18"]},
+    )
+    text = summary_markdown(entries, SETTINGS)
+    assert "Verdicts (accuracy, paired over as few as 2 of the 3 seeds;" in text
+    assert "Verdicts (accuracy, paired over 3 seeds;" in summary_markdown(_entries(), SETTINGS)

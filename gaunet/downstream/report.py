@@ -303,10 +303,13 @@ def summary_markdown(
     verdicts = verdict_lines(entries)
     if verdicts:
         seeds = settings["seeds"]
+        paired = {(e.get("gain") or {}).get("accuracy", {}).get("n") for e in entries} - {None}
+        fewest = min(paired, default=seeds)  # a folder whose cells have not all finished
+        over = f"{seeds} seed{'s' if seeds != 1 else ''}"
+        over = over if fewest >= seeds else f"as few as {fewest} of the {over}"
         lines += [
             "",
-            f"Verdicts (accuracy, paired over {seeds} seed{'s' if seeds != 1 else ''}; p < 0.05 "
-            "is needed for better or worse):",
+            f"Verdicts (accuracy, paired over {over}; p < 0.05 is needed for better or worse):",
             "",
             *verdicts,
         ]
