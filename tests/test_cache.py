@@ -49,3 +49,16 @@ def test_no_cache_when_disabled(tmp_path, monkeypatch):
     make_tree(tmp_path / "src", {"a": 2, "b": 2})
     data = load_source(tmp_path / "src", size=16)
     assert "cache" not in data.info and not (tmp_path / "cache").exists()
+
+
+def test_one_source_read_two_ways_keeps_both_entries(tmp_path):
+    """Entries of one source at one size differing only in --window (or --skip-blank-slices)
+    evicted each other: reading it both ways in turn decoded it every time."""
+    make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    for window in ((40.0, 400.0), (50.0, 300.0), None):
+        load_source(tmp_path / "src", size=16, channels=1, window=window)
+    entries = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(entries) == 3
+    again = load_source(tmp_path / "src", size=16, channels=1, window=(40.0, 400.0))
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == entries
+    assert again.info["cache"] in {str(tmp_path / "cache" / name) for name in entries}

@@ -103,15 +103,21 @@ def cache_key(identity: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def cache_path(kind: str, source: str, key: str, size: int, channels: int) -> Path | None:
-    """`KIND-NAME-WHERE-Spx-Cch-KEY.npz`: NAME the source's own name, WHERE a digest of its
-    absolute path (two sources of one name are two sets of entries), KEY its content's."""
+def cache_path(
+    kind: str, source: str, key: str, size: int, channels: int, options: object = None
+) -> Path | None:
+    """`KIND-NAME-WHERE[oOPTS]-Spx-Cch-KEY.npz`: NAME the source's own name, WHERE a digest of
+    its absolute path (two sources of one name are two sets of entries), OPTS one of the other
+    reading options (`--window`, `--skip-blank-slices`) when given, so entries of one source
+    read two ways do not evict each other (_remove_older), KEY its content's."""
     root = cache_dir()
     if root is None:
         return None
     name = Path(source).name
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40] or "source"
     where = hashlib.sha256(os.path.abspath(os.path.expanduser(source)).encode()).hexdigest()[:8]
+    if options is not None:
+        where += "o" + hashlib.sha256(json.dumps(options, default=str).encode()).hexdigest()[:6]
     return root / f"{kind}-{safe}-{where}-{size}px-{channels}ch-{key}.npz"
 
 

@@ -213,7 +213,9 @@ def build_imageset(
     scan_problems = list(problems)
     identity = [kind, source, class_names, [str(p) for p in problems], min_per_class, clear_ids]
     key = cache_key(identity + _identity(items, options))
-    path = cache_path(kind, source, key, options.size, options.channels)
+    other = [options.window, options.skip_blank]  # read two ways: two entries, both kept
+    varied = other if other != [None, False] else None
+    path = cache_path(kind, source, key, options.size, options.channels, varied)
     file_paths = [str(item.path) for item in items]
     cached = load_cached(path, file_paths, scan_problems)
     if cached is not None:
