@@ -72,18 +72,15 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def use_thread_option(threads: int, device: str, what: str) -> None:
-    """Apply --threads (refusing a negative count), with the busy-cores warning on the CPU."""
+def use_thread_option(threads: int, device_type: str, what: str) -> None:
+    """Apply --threads (refusing a negative count), with the busy-cores warning where the
+    networks run on the CPU (`device_type`: resolve_device(...).type)."""
     from gaunet.cpu_load import use_threads
     from gaunet.errors import GaunetError
 
     if threads < 0:
         raise GaunetError(f"--threads must be at least 0 (0: torch's choice), not {threads}")
-    use_threads(threads, torch_device_type(device), what, "--threads 1")
-
-
-def torch_device_type(device: str) -> str:
-    return "cuda" if str(device).startswith("cuda") else "cpu"
+    use_threads(threads, device_type, what, "--threads 1")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gaunet.cli import add_device_argument, comma_list, size_help
+from gaunet.cli import add_device_argument, comma_list, size_help, use_thread_option
 from gaunet.cli._protocol import with_protocol
 from gaunet.errors import GaunetError
 
@@ -231,11 +231,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "protocol_error", None):
         raise GaunetError(args.protocol_error)
     device = resolve_device(args.device)  # `cuda` without CUDA: refused before any write
-    if args.threads < 0:
-        raise GaunetError("--threads must be at least 0 (0: torch's choice)")
-    from gaunet.cpu_load import use_threads
-
-    use_threads(args.threads, device.type, "the benchmark", "--threads 1")
+    use_thread_option(args.threads, device.type, "the benchmark")
     check_out(args)
     settings = BenchmarkSettings(
         data=str(args.data),

@@ -217,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
 
     features = checked_features(args.features)
     check_request(args)
-    device = str(resolve_device(args.device))  # `cuda` without CUDA: refused before any work
-    use_thread_option(args.threads, device, "gaunet evaluate")
+    resolved = resolve_device(args.device)  # `cuda` without CUDA: refused before any work
+    use_thread_option(args.threads, resolved.type, "gaunet evaluate")
+    device = str(resolved)
     real, synthetic = load_sets(args)
     figures, prefix = figures_place(args)
     settings = ExtractorSettings(

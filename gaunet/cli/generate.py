@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError("--batch-size must be at least 1")
     from gaunet.device import resolve_device
 
-    use_thread_option(args.threads, str(resolve_device(args.device or "auto")), "gaunet generate")
+    use_thread_option(args.threads, resolve_device(args.device or "auto").type, "gaunet generate")
     advice = (
         f"the images this generation wrote were removed ({args.out} holds no part-generation); "
         "rerun the same command, which starts it again"

@@ -67,7 +67,8 @@ def reader_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def decoder_versions() -> list[str | None]:
+@lru_cache(maxsize=1)
+def decoder_versions() -> tuple[str | None, ...]:
     """The installed versions of the libraries that decode and resize (Pillow, OpenCV, pydicom,
     nibabel, NumPy): an upgraded decoder can give other pixels for the same file."""
     from importlib.metadata import PackageNotFoundError, version
@@ -82,7 +83,7 @@ def decoder_versions() -> list[str | None]:
                 continue
         else:
             found.append(None)
-    return found
+    return tuple(found)  # read once a process: an installed package does not change under it
 
 
 def cache_dir() -> Path | None:
@@ -98,7 +99,7 @@ def cache_dir() -> Path | None:
 
 def cache_key(identity: object) -> str:
     """A short hex digest of a JSON-able description of the source."""
-    code = [CACHE_VERSION, reader_fingerprint(), decoder_versions()]
+    code = [CACHE_VERSION, reader_fingerprint(), list(decoder_versions())]
     text = json.dumps([*code, identity], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -196,14 +197,15 @@ def save_cached(
     scan_problems: list[Problem],
     skipped_items: list[int],
     file_paths: list[str],
-) -> None:
+) -> bool:
     """Write atomically; a cache that cannot be written only costs speed, so it is not fatal.
+    Whether the entry was written (`data inspect` names only an entry that is there).
 
     data.problems is scan_problems, then one problem per index of `skipped_items` (a file that
     could not be decoded), then the rest (classes left out), in that order.
     """
     if path is None:
-        return
+        return False
     damaged = _damaged.pop(str(path), None)
     first, last = len(scan_problems), len(scan_problems) + len(skipped_items)
     decoded = data.problems[first:last]
@@ -212,7 +214,7 @@ def save_cached(
         file_paths, looked_up
     ):
         _note_damaged(data, path, damaged, written=False)
-        return
+        return False
     meta = {
         "class_names": data.class_names,
         "skipped": [[i, _mask(p.reason, file_paths[i])] for i, p in zip(skipped_items, decoded)],
@@ -234,9 +236,10 @@ def save_cached(
         )
     except OSError:  # write_npz leaves no temporary behind
         _note_damaged(data, path, damaged, written=False)
-        return
+        return False
     _note_damaged(data, path, damaged, written=True)
     _remove_older(path)
+    return True
 
 
 def _note_damaged(data: ImageSet, path: Path, damaged: str | None, written: bool) -> None:

@@ -79,25 +79,11 @@ def load_source(
     run's split does not list exactly this source's images.
     """
     data = _load(spec, size, channels, window=window, skip_blank=skip_blank)
-    _drop_unwritten_cache(data)
     if split_from is not None:
         from gaunet.data.splits import apply_run_split
 
         data = apply_run_split(data, split_from)
     return data
-
-
-def _drop_unwritten_cache(data: ImageSet) -> None:
-    """info["cache"] only when the entry is there: one that could not be written (read-only or
-    full cache folder) or was not (gaunet.data.cache.save_cached) is no cache, and `data
-    inspect --json` said `cache: PATH` for a file that did not exist."""
-    entry = data.info.get("cache")
-    try:
-        written = entry is not None and Path(entry).is_file()
-    except OSError:
-        written = False
-    if entry is not None and not written:
-        del data.info["cache"]
 
 
 def _load(

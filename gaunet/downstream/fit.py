@@ -173,17 +173,20 @@ def _train_epoch(
     x_all, y_all, w_all, s_all = data
     model.train()
     order = torch.randperm(len(x_all), generator=generator)  # on the CPU, as the generator
+    # which batches weigh nothing, read on the CPU: one copy an epoch, no host sync a batch
+    weighed = (w_all.cpu() > 0) if zero_weights else None
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         if len(index) < 2 and len(order) > 1:
             continue  # BatchNorm cannot train on a batch of one
+        skip = weighed is not None and not bool(weighed[index].any())
         index = index.to(x_all.device)
         x = x_all[index]
         if augment:
             x = classic_augment(x, generator)  # drawn even for a skipped batch: pairing
-        w = w_all[index]
-        if zero_weights and not bool(w.sum() > 0):
+        if skip:
             continue
+        w = w_all[index]
         optimiser.zero_grad(set_to_none=True)
         per_image = _per_image_loss(model(x), y_all[index], None if s_all is None else s_all[index])
         loss = (per_image * w).sum() / w.sum().clamp_min(1e-12)

@@ -249,7 +249,6 @@ def build_imageset(
         source=source,
         info=info,
     )
-    save_cached(path, data, scan_problems, frames.skipped_items, file_paths)
-    if path is not None:
-        data.info["cache"] = str(path)
+    if save_cached(path, data, scan_problems, frames.skipped_items, file_paths):
+        data.info["cache"] = str(path)  # only an entry that is there (not written: no cache)
     return data
