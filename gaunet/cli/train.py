@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from gaunet.cli import size_help
 
@@ -134,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
             "config.yaml (a resume may change only its budget and how it runs: --steps, "
             "--minutes, --set device=..., ...)"
         )
-    with silenced() if args.quiet else nullcontext(), compile_failure_said():
+    with silenced() if args.quiet else nullcontext():
         out = train(
             args.data,
             args.out,
@@ -152,24 +150,3 @@ def run(args: argparse.Namespace) -> int:
             f"gaunet generate --run {out} --out DIR --per-class N)"
         )
     return 0
-
-
-@contextmanager
-def compile_failure_said() -> Iterator[None]:
-    """`compile: true` failing inside torch's compiler (Inductor's "Cannot convert expression
-    to float" on the CPU, torch 2.13, for the cpu-tiny generator at 32 px): one line that says
-    what failed and what to do, not a traceback from deep inside torch."""
-    try:
-        yield
-    except Exception as error:
-        if not type(error).__module__.startswith(("torch._inductor", "torch._dynamo")):
-            raise
-        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        from gaunet.errors import GaunetError
-
-        raise GaunetError(
-            f"torch.compile failed on this model ({type(error).__name__}: {first}); compile is "
-            "off by default (it gained nothing on a CPU, docs/performance.md): train without "
-            "--set compile=true (a run with a checkpoint keeps compile on --resume: start "
-            "that one in another --out)"
-        ) from None

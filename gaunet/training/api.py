@@ -31,6 +31,7 @@ from gaunet.training.run_folder import (
     read_train_images,
     save_train_images,
 )
+from gaunet.training.step import compile_failure_said
 from gaunet.training.warm_start import check_source
 
 
@@ -79,7 +80,8 @@ def train(
         overrides["seed"] = seed
     dist = distributed.setup(str(overrides.get("device") or "auto"))
     try:
-        _train(data, out, config, overrides, resume, progress, dist, launched, resume_hint)
+        with compile_failure_said():
+            _train(data, out, config, overrides, resume, progress, dist, launched, resume_hint)
     except OSError as error:
         raise GaunetError(os_error(error, out)) from error
     finally:

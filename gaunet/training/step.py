@@ -6,7 +6,8 @@ folder, checkpoints, rollbacks) is loop.py; what each step computes is the famil
 from __future__ import annotations
 
 import warnings
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -16,13 +17,33 @@ from gaunet.config import TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.pairs import PairSampler
 from gaunet.device import resolve_device
-from gaunet.errors import GaunetWarning
+from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.precision import resolve_precision
 from gaunet.training.batches import DeviceBatches
 from gaunet.training.distributed import Distributed
 from gaunet.training.ema import EMA
 from gaunet.training.graphs import GraphedIterations, IterationGraphs, graphs_decision
 from gaunet.training.loss import Batch, build_family
+
+
+@contextmanager
+def compile_failure_said() -> Iterator[None]:
+    """`compile: true` failing inside torch's compiler (Inductor's "Cannot convert expression
+    to float" on the CPU, torch 2.13, for the cpu-tiny generator at 32 px): one line that says
+    what failed and what to do, not a traceback from deep inside torch; from `gaunet train` and
+    from `gaunet.training.train(...)` alike."""
+    try:
+        yield
+    except Exception as error:
+        if not type(error).__module__.startswith(("torch._inductor", "torch._dynamo")):
+            raise
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise GaunetError(
+            f"torch.compile failed on this model ({type(error).__name__}: {first}); compile is "
+            "off by default (it gained nothing on a CPU, docs/performance.md): train without "
+            "--set compile=true (a run with a checkpoint keeps compile on --resume: start "
+            "that one in another --out)"
+        ) from None
 
 
 def unpaired_message(names: list[str]) -> str:
