@@ -104,7 +104,7 @@ def _skip_paused_interval(bar: plain_tqdm) -> None:
         average = getattr(bar, name, None)
         if isinstance(average, _SkipNext):
             average.skip = True
-        elif average is not None:
+        elif isinstance(average, EMA):  # not a closed bar's `lambda: None` (its overall rate)
             setattr(bar, name, _SkipNext(average))
 
 

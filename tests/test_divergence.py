@@ -159,3 +159,32 @@ def test_a_ctrl_c_during_a_rollback_saves_the_rolled_back_state(tmp_path, monkey
     assert state["step"] == 4 and state["rollbacks"] == 1
     assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(LR / 2)
     assert all_finite([state["generator"], state["critic"], state["ema"]])
+
+
+def test_the_bar_goes_back_with_a_rollback(tmp_path, monkeypatch):
+    """After a rollback from step 4 to 2, the bar draws steps 3 and 4 again: setting its count
+    alone left tqdm's last drawn count at 4, so it drew nothing until step 5 (and its rate then
+    counted one step for all the time since)."""
+    import io
+    import re
+
+    from tqdm import tqdm
+
+    import gaunet.training.run_loop as run_loop
+
+    drawn = io.StringIO()
+
+    def bar(*args, **kwargs):
+        kwargs.pop("disable", None)
+        return tqdm(*args, **kwargs, file=drawn, mininterval=0, miniters=1, ascii=True)
+
+    monkeypatch.setattr(run_loop, "progress_bar", bar)
+    _poison(monkeypatch, {3})
+    rollbacks, _ = _spy(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tiny_train(tmp_path / "run", steps=6, checkpoint_every=2)
+    assert rollbacks == [4]
+    counts = [int(n) for n in re.findall(r"(\d+)/6\b", drawn.getvalue())]
+    after = counts[counts.index(4) + 1 :]
+    assert after[:2] == [3, 4] or after[:3] == [2, 3, 4], counts

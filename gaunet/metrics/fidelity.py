@@ -71,9 +71,11 @@ def pa_entry(inputs: MetricInputs) -> dict[str, Any]:
     classifier = inputs.extractor("domain")
     names = inputs.class_names
     synthetic = classifier.predict_proba(inputs.synthetic.images)
-    entry = class_fidelity(synthetic, inputs.synthetic_labels, names)
+    entry = class_fidelity(synthetic, inputs.synthetic_labels, names, seed=inputs.seed)
     reference = classifier.predict_proba(inputs.reference.images)
-    entry["real_reference_accuracy"] = class_fidelity(reference, inputs.reference.labels, names)
+    entry["real_reference_accuracy"] = class_fidelity(
+        reference, inputs.reference.labels, names, seed=inputs.seed
+    )
     return entry
 
 

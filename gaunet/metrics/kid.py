@@ -46,8 +46,12 @@ def kernel_distance(
     """KID mean and std over `subsets` random subsets of `subset_rows(...)` rows each."""
     a = np.asarray(features_a, dtype=np.float64)
     b = np.asarray(features_b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"KID needs (N, D) feature arrays, not shapes {a.shape} and {b.shape}")
     if min(len(a), len(b)) < 2:
         raise ValueError("KID needs at least two feature vectors in each set")
+    if subsets < 1:  # no subsets: a mean and std of nothing, NaN
+        raise ValueError(f"KID needs at least one subset, not subsets={subsets}")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("KID needs finite features: NaN or inf found")
     size = subset_rows(len(a), len(b), subset_size)

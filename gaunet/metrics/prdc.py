@@ -42,6 +42,11 @@ def prdc_values(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, np.
 def _balls(real: np.ndarray, fake: np.ndarray, k: int):
     """(precision and density per fake, then (real, fake) booleans: real inside the fake's
     ball (recall), fake inside the real's ball (coverage))."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        # k=0: every radius 0, density divides by 0; k<0 indexes radii from the far end
+        raise ValueError(f"PRDC needs a whole k of at least 1, not k={k!r}")
+    if np.ndim(real) != 2 or np.ndim(fake) != 2:
+        raise ValueError("PRDC needs (N, D) feature arrays for the real and synthetic sets")
     if len(real) <= k or len(fake) <= k:
         raise ValueError(f"PRDC with k={k} needs more than {k} real and {k} synthetic samples")
     if not (np.isfinite(real).all() and np.isfinite(fake).all()):  # NaN compares False: 0.0

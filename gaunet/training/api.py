@@ -26,6 +26,7 @@ from gaunet.training.loop import Trainer
 from gaunet.training.memory import check_memory, check_resources, image_count
 from gaunet.training.run_folder import (
     TRAIN_IMAGES,
+    check_no_foreign_files,
     check_out_apart,
     previous_step_target,
     read_train_images,
@@ -271,6 +272,7 @@ def _check_resumable(out: Path) -> None:
 def _check_no_run(out: Path) -> None:
     if holds_checkpoints(out / "checkpoints"):
         raise GaunetError(f"{out}: already holds a run; use --resume or another --out")
+    check_no_foreign_files(out)
 
 
 def _check_resume(

@@ -23,6 +23,24 @@ from gaunet.errors import GaunetError, shorten
 from gaunet.io import refuse_out_inside_data, write_atomic, write_npz
 
 TRAIN_IMAGES = "train_images.npz"
+# What a new run writes in its folder: files of these names that are not a run's are refused.
+RUN_FILES = ("config.yaml", "split.csv", TRAIN_IMAGES, "run.json", "metrics.jsonl", "samples",
+             "tensorboard", "checkpoints")  # fmt: skip
+
+
+def check_no_foreign_files(out: Path) -> None:
+    """A new run in an existing folder replaces its config.yaml, split.csv, samples/, ...: refused
+    unless the folder is an earlier run's (its training images are there: a run stopped before
+    its first checkpoint, which a new run replaces), so a user's own files of those names in a
+    folder given as --out are never overwritten."""
+    if not out.is_dir() or (out / TRAIN_IMAGES).is_file():
+        return
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found:
+        raise GaunetError(
+            f"--out {out}: holds {', '.join(found)}, not from a gaunet run, which a new run "
+            "would replace; give a new or empty folder (or move those files)"
+        )
 
 
 def save_train_images(path: Path, data: ImageSet) -> None:
@@ -64,7 +82,10 @@ class MetricsLog:
     def truncate_after(self, step: int) -> int:
         """Drop the records logged after `step` (and a line cut short by a kill), so a resumed or
         rolled-back run logs each step once. Rewritten atomically; returns how many were dropped.
+        TensorBoard is told the same: its events after `step` are purged when it reads them.
         """
+        if self.writer is not None:
+            self._purge_events_after(step)
         if not self.path.exists():
             return 0
         kept, dropped = [], 0
@@ -81,6 +102,15 @@ class MetricsLog:
         if dropped:
             write_atomic(self.path, "".join(line + "\n" for line in kept).encode(), durable=False)
         return dropped
+
+    def _purge_events_after(self, step: int) -> None:
+        """A session-start event at step + 1 (what SummaryWriter's purge_step writes): TensorBoard
+        then drops the events of earlier sessions from that step on, which this run logs again;
+        else a resumed or rolled-back run showed those steps twice."""
+        from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+        start = SessionLog(status=SessionLog.START)
+        self.writer._get_file_writer().add_event(Event(step=step + 1, session_log=start))
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as handle:

@@ -85,7 +85,7 @@ class RunLoop:
                             self._diverged(initial, logs)
                             mid_step = False
                         window.clear()
-                        bar.n = self.step
+                        bar.update(self.step - bar.n)  # back: tqdm then redraws from here
                         reason = self._stop_reason(deadline)
                         continue
                     if cfg.sample_every and self.step % cfg.sample_every == 0:
