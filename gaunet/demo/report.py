@@ -15,6 +15,7 @@ from gaunet.demo.report_images import copies_section, metrics_section
 from gaunet.demo.settings import demo_models
 from gaunet.downstream.advice import copies_evidence, uncontrolled_gains
 from gaunet.downstream.arms import COPIES
+from gaunet.downstream.gains import CLIPPED, RANGE, interval_text
 from gaunet.io import write_atomic
 from gaunet.metrics.verdict import image_verdicts
 from gaunet.report.html import CLASSIFIER_NAMES, MODEL_NAMES, STYLE, arm_name, img, table, verdict
@@ -136,12 +137,17 @@ def _images_section(folder: DemoFolder, models: list[str]) -> str:
 
 
 def _cell(stat: dict | None, scale: float = 1.0, sign: bool = False) -> str:
+    """mean ± half, or, as summary.md writes it, [low, high]† clipped to the metric's range
+    (0-1; -1 to 1 for a gain) when the t-interval passes it."""
     if not stat or stat.get("mean") is None:
         return "-"
     mean = f"{stat['mean'] * scale:+.1f}" if sign else f"{stat['mean'] * scale:.3f}"
     if stat.get("half") is None:
         return mean
-    return f"{mean} ± {stat['half'] * scale:.{1 if sign else 3}f}"
+    width = RANGE[1] - RANGE[0]
+    low, high = (-width, width) if sign else RANGE
+    digits, plus = (1, "+") if sign else (3, "")
+    return interval_text(stat["mean"], stat["half"], low, high, scale, digits, plus)[0]
 
 
 def chance_note(summary: dict, test_counts: dict[str, int]) -> str:
@@ -250,6 +256,12 @@ def _downstream_section(folder: DemoFolder) -> str:
             rows,
             classes,
         )  # fmt: skip
+        + (
+            f"<p class='note'>{CLIPPED} The interval passed the metric's range (0-1, or ±100 "
+            "points for a gain) and is shown as [low, high] clipped to it.</p>"
+            if any(CLIPPED in cell for row in rows for cell in row)
+            else ""
+        )
         + f"<h3>Verdict</h3>{boxes}"
         + (f"<p class='note'><b>Caution:</b> {html.escape(warning)}</p>" if warning else "")
     )

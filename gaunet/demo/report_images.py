@@ -84,7 +84,7 @@ def _metric_rows(result: dict) -> list[tuple[str, str, str, str]]:
         ceiling = pa["real_reference_accuracy"]["value"]
         rows.append(
             ("PA (class fidelity)", _ci(pa), f"{pa['n']} synthetic",
-             f"~{MEANINGS['PA']} Here the ceiling is {ceiling:.3f}.{beside}"),
+             f"~{MEANINGS['PA']} Here the ceiling is {_num(ceiling)}.{beside}"),
         )  # fmt: skip
     for space, audit in result.get("memorization", {}).items():
         value = _ci({"value": audit["copy_rate"], "ci95": audit.get("ci95")})

@@ -23,6 +23,7 @@ STYLE = (
     ".verdict.unusable{border-color:#cf222e;background:#fff1f0}"
     ".verdict.warning{border-color:#bf8700;background:#fff8c5}"
     ".verdict.ok{border-color:#2da44e;background:#eef6ee}"
+    "img{max-width:100%}"  # the per-class chart widens with the classes: kept inside the page
 )
 
 
@@ -30,9 +31,12 @@ def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):  # None or NaN
         return "n/a"
     if isinstance(value, dict) and "value" in value:
-        text = _fmt(value["value"])
+        # a rate or share with its interval: both to 3 decimals (as the demo report writes them)
+        # so "0.05 [0.028, 0.052]" never shows the estimate coarser or finer than its bounds
+        point = value["value"]
+        text = "n/a" if _fmt(point) == "n/a" else f"{point:.3f}"
         ci = value.get("ci95")
-        return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else text
+        return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and text != "n/a" else text
     if isinstance(value, dict) and "mean" in value:
         if not value["std"] > 0:  # every subset was the whole (tiny) set
             return f"{value['mean']:.4f} (no spread: too few images)"

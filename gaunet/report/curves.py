@@ -63,8 +63,9 @@ def plot_losses(
     title: str = "",
 ) -> Path:
     """PNG with one panel per key in `keys`; x is minutes (from `elapsed_seconds`) or, with
-    x="step" / "images_seen", that column. Runs lacking a key are left out of its panel. Losses
-    of different families are on different scales (WGAN critic vs BCE): compare their trends."""
+    x="step" / "images_seen", that column. A run lacking a key is named in its panel's legend
+    as having logged none. Losses of different families are on different scales (WGAN critic
+    vs BCE): compare their trends."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,7 +77,8 @@ def plot_losses(
         label = literal(run_label(run))
         for ax, key in zip(axes[0], keys):
             points = [(r[x], r[key]) for r in records if key in r and x in r]
-            if not points:
+            if not points:  # named in the legend, not silently missing (an empty metrics.jsonl)
+                ax.plot([], [], linestyle="none", label=f"{label}: no {literal(key)} logged")
                 continue
             xs, ys = zip(*points)
             if x == "elapsed_seconds":
