@@ -138,6 +138,35 @@ def test_giving_up_records_the_last_good_step_and_how_to_go_on(tmp_path, monkeyp
     assert (record["status"], record["steps"]) == ("diverged", 4)
 
 
+def test_a_resume_after_giving_up_tries_new_rates(tmp_path, monkeypatch):
+    """The resume the message names (--set max_rollbacks=6) went on from the checkpoint's count
+    and rates: its first three rollbacks repeated the three that had failed, same rates, same
+    seeds. The checkpoint is now saved as the last rollback left it."""
+    from train_helpers import TINY
+
+    from gaunet.training import train
+
+    _poison(monkeypatch, set(range(5, 200)))
+    settings = {**TINY, "log_every": 2, "checkpoint_every": 4, "max_rollbacks": 2}
+    with warnings.catch_warnings(), pytest.raises(GaunetError):
+        warnings.simplefilter("ignore")
+        tiny_train(tmp_path / "run", steps=12, lr_g=LR, lr_d=LR, **settings)
+    state, _, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and state["rollbacks"] == 3 and all_finite(state["generator"])
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(LR / 8)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(GaunetError) as again:
+        warnings.simplefilter("always")
+        train(None, tmp_path / "run", resume=True, overrides={"max_rollbacks": 6}, steps=12)
+    rolled = [str(w.message) for w in caught if "rolled back" in str(w.message)]
+    assert [m.split("(")[1].split(")")[0] for m in rolled] == [
+        "rollback 4",
+        "rollback 5",
+        "rollback 6",
+    ]
+    assert "lr_g=6.25e-06" in rolled[0]  # LR / 16: a rate not tried before
+    assert "non-finite 7 times (max_rollbacks 6)" in str(again.value)
+
+
 def test_a_ctrl_c_during_a_rollback_saves_the_rolled_back_state(tmp_path, monkeypatch):
     """Raised inside the rollback, it saved the step that diverged with the checkpoint's weights
     and no lowered rate (or non-finite Adam moments) over the good last.pt."""

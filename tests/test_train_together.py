@@ -470,6 +470,43 @@ def test_a_non_finite_loss_in_one_member_rolls_every_member_back(tmp_path, monke
         assert records[-1]["rollbacks"] == 1 and records[-1]["lr_g"] == pytest.approx(lr / 2)
 
 
+def test_a_stack_that_gives_up_can_be_rerun_with_more_rollbacks(tmp_path, monkeypatch):
+    """max_rollbacks spent in one member: every member saves its rolled-back state (weights of
+    the last good step, the lowered rate, the count) before the refusal, so the stack's rerun
+    with more rollbacks is not refused for members at different rates and tries new ones."""
+    lr = 1e-4
+    original = StackedStep.generator_step
+
+    def poisoned(self, batch):  # model 1's generator loss is NaN from the third call on
+        stats = original(self, batch)
+        poisoned.calls += 1
+        if poisoned.calls >= 3:
+            loss = stats["loss_g"].clone()
+            loss[1] = float("nan")
+            stats = {**stats, "loss_g": loss}
+        return stats
+
+    poisoned.calls = 0
+    monkeypatch.setattr(StackedStep, "generator_step", poisoned)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    settings = {"checkpoint_every": 2, "lr_g": lr, "lr_d": lr, "max_rollbacks": 1}
+    with warnings.catch_warnings(), pytest.raises(GaunetError, match="non-finite 2 times"):
+        warnings.simplefilter("ignore")
+        _together(outs, 10, seeds=SEEDS, **settings)
+    for run in outs:
+        state = _last(run)
+        assert (state["step"], state["rollbacks"]) == (2, 2)
+        assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(lr / 4)
+        assert _run_json(run)["status"] == "diverged"
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(GaunetError) as again:
+        warnings.simplefilter("always")
+        _together(outs, 10, **{**settings, "max_rollbacks": 3})
+    messages = [str(w.message) for w in caught if "rolled back" in str(w.message)]
+    assert len(messages) == 2 and all("(rollback 3)" in m for m in messages), messages
+    assert "lr_g=1.25e-05" in messages[0]  # lr / 8: a rate not tried before
+    assert "non-finite 4 times (max_rollbacks 3)" in str(again.value)
+
+
 def test_a_stack_checkpoints_by_the_clock_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """checkpoint_minutes holds for a stack: every member's last.pt at each log step past the
     time, at one step, as with checkpoint_every."""

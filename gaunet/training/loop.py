@@ -280,8 +280,6 @@ class Trainer(Stepper, RunLoop):
             state, _, _ = load_checkpoint(self.out / "checkpoints", map_location="cpu")
         except GaunetError:
             state = initial
-        if self.rollbacks > self.cfg.max_rollbacks:
-            self._give_up(state)
         rollbacks, wall_before = self.rollbacks, self.wall_before
         self.load_state(state)
         # the count and the clock go on: the checkpoint's wall time is already in wall_before
@@ -293,6 +291,8 @@ class Trainer(Stepper, RunLoop):
         set_lr(self.opt_g, lr_g)
         set_lr(self.opt_d, lr_d)
         torch.manual_seed(self.cfg.seed + 7919 * rollbacks + 104729 * self.dist.rank)
+        if rollbacks > self.cfg.max_rollbacks:
+            self._give_up()
         warnings.warn(
             f"non-finite loss; rolled back to step {self.step} (rollback {rollbacks}), "
             f"learning rates lowered to lr_g={lr_g:.3g} lr_d={lr_d:.3g}",
@@ -300,12 +300,14 @@ class Trainer(Stepper, RunLoop):
             stacklevel=2,
         )
 
-    def _give_up(self, state: dict[str, Any]) -> None:
-        """max_rollbacks spent: run.json says "diverged" at the last good checkpoint's step
-        (it said "running" at the step that diverged), and the message names what a resume
-        may change (a resume refuses other learning rates or precision)."""
-        times, good = self.rollbacks, int(state["step"])
-        self.step, self.images_seen = good, int(state["images_seen"])
+    def _give_up(self) -> None:
+        """max_rollbacks spent: the last good checkpoint is saved again as this rollback left it
+        (its weights, the rates lowered once more, the count), so a resume with more rollbacks
+        tries new rates, not the failed ones again; run.json says "diverged" at that step (it
+        said "running" at the step that diverged), and the message names what a resume may
+        change (a resume refuses other learning rates or precision)."""
+        times, good = self.rollbacks, self.step
+        self.save()
         self.write_run_json(finished=False, status="diverged")
         again = f"gaunet train --out {self.out} --resume --set max_rollbacks={2 * times}"
         raise GaunetError(

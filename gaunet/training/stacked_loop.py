@@ -203,9 +203,17 @@ class StackedTrainer(RunLoop):
 
     def _diverged(self, initial: list[dict[str, Any]], logs: list[MetricsLog]) -> None:
         """Non-finite losses in any model: every member back to its last good checkpoint (they
-        are written together, so at one step) with lowered learning rates, then stacked again."""
+        are written together, so at one step) with lowered learning rates, then stacked again.
+        When max_rollbacks is spent, every member gives up (each saves its rolled-back state,
+        so a rerun of the stack finds them at one step and one rate) before the first says so."""
+        refusals = []
         for member, state, log in zip(self.members, initial, logs):
-            member.rollback(state, log)
+            try:
+                member.rollback(state, log)
+            except GaunetError as refusal:
+                refusals.append(refusal)
+        if refusals:
+            raise refusals[0]
         self.stepper = StackedStepper(self.members)
         self._note_members()
 
