@@ -217,3 +217,35 @@ def test_the_bar_goes_back_with_a_rollback(tmp_path, monkeypatch):
     counts = [int(n) for n in re.findall(r"(\d+)/6\b", drawn.getvalue())]
     after = counts[counts.index(4) + 1 :]
     assert after[:2] == [3, 4] or after[:3] == [2, 3, 4], counts
+
+
+def test_inf_adam_moments_are_rolled_back_before_a_checkpoint(tmp_path, monkeypatch):
+    """A squared gradient overflowing to inf in Adam's second moment freezes that weight
+    (update exp_avg / inf = 0): every loss and weight stays finite, so only the losses' check
+    let the checkpoint be written with it. The moments are checked with the losses now."""
+    original = GaunetFamily.generator_loss
+    calls = {"n": 0}
+
+    def after_step_3(self, generator, critic, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:  # step 3's Adam step has run: poison its moments
+            trainer_opt = after_step_3.opt
+            state = next(iter(trainer_opt.state.values()))
+            state["exp_avg_sq"].view(-1)[0] = float("inf")
+        return original(self, generator, critic, batch)
+
+    original_begin = loop.Trainer._begin
+
+    def begin(self, started):
+        after_step_3.opt = self.opt_g
+        return original_begin(self, started)
+
+    monkeypatch.setattr(GaunetFamily, "generator_loss", after_step_3)
+    monkeypatch.setattr(loop.Trainer, "_begin", begin)
+    rollbacks, saved = _spy(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = tiny_train(tmp_path / "run", steps=6, checkpoint_every=2, lr_g=LR, lr_d=LR)
+    assert rollbacks == [4]
+    state, _, _ = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 6 and all_finite([state["opt_g"], state["opt_d"]])

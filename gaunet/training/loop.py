@@ -332,8 +332,8 @@ class Trainer(Stepper, RunLoop):
         announce(self.graphs, self.show_progress)
 
     def _window_finite(self, totals: dict[str, torch.Tensor]) -> bool:
-        """A collective: every process reaches the same answer."""
-        return window_finite(totals, self.dist.mean)
+        """A collective: every process reaches the same answer. Adam's moments too."""
+        return window_finite(totals, self.dist.mean, (self.opt_g, self.opt_d))
 
     def _log_window(
         self, window: LogWindow, logs: list[MetricsLog], bar: tqdm, deadline: float

@@ -173,7 +173,7 @@ class StackedTrainer(RunLoop):
         self._note_members()
 
     def _window_finite(self, totals: dict[str, torch.Tensor]) -> bool:
-        return window_finite(totals)
+        return window_finite(totals, optimizers=(self.stepper.opt_g, self.stepper.opt_d))
 
     def _log_window(
         self, window: LogWindow, logs: list[MetricsLog], bar: tqdm, deadline: float
