@@ -279,9 +279,9 @@ def summary_markdown(
             entries,
             flags,
             "gain_vs_copies",
-            "Generator (and `more-real`) arms against the `copies` control (the same count "
-            "of plain copies of the real images, same weight and smoothing): what the "
-            "generated images add",
+            "Generator arms (and the `more-real` and `typical-copies` arms, where run) against "
+            "the `copies` control (the same count of plain copies of the real images, same "
+            "weight and smoothing): what the generated, new or chosen images add",
         ),
         *_reference_table(
             entries,
