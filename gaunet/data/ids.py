@@ -55,6 +55,7 @@ def lookup(spec: str | Path, wanted: Iterable[str], max_frames: int = 4096) -> d
     """Opaque id -> relative path (`path#k` for frame/slice k) for the ids of `wanted` found in
     the file source `spec`. Lists the files without decoding them, so frame numbers are tried
     up to `max_frames`."""
+    from gaunet.data.readers.decode import file_kind
     from gaunet.data.readers.folder import scan_class_folders
     from gaunet.data.readers.manifest import scan_manifest
 
@@ -66,8 +67,8 @@ def lookup(spec: str | Path, wanted: Iterable[str], max_frames: int = 4096) -> d
     wanted = set(wanted)
     found: dict[str, str] = {}
     for item in items:
-        name = item.path.name.lower()
-        frames = name.endswith((".dcm", ".dicom", ".nii", ".nii.gz")) or "." not in name
+        # DICOM by the marker too: files named by their UID ("1.2.840...") have dots in the name
+        frames = file_kind(item.path) in ("dicom", "nifti")
         texts = [item.item_id] + [f"{item.item_id}#{k}" for k in range(max_frames if frames else 0)]
         for text in texts:
             key = opaque(salt, text)

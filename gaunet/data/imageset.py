@@ -75,6 +75,8 @@ class ImageSet:
     def subset(self, index: np.ndarray) -> ImageSet:
         """Rows `index` (bool mask or integer indices); class names are kept whole."""
         index = np.asarray(index)
+        if index.size == 0 and index.dtype != bool:  # `[]` is float64: no rows, not an error
+            index = index.astype(np.int64)
         return ImageSet(
             images=self.images[index],
             labels=self.labels[index],
@@ -91,6 +93,8 @@ class ImageSet:
         """The rows of one split; an error if the set has no split assigned."""
         if self.split is None:
             raise ValueError(f"{self.source or 'this image set'} has no split assigned")
+        if name not in SPLITS:  # "validation" or "Train" would silently give no rows
+            raise ValueError(f"unknown split {name!r}; one of {', '.join(SPLITS)}")
         return self.subset(self.split == name)
 
     def problem_report(self, limit: int = 10) -> str:

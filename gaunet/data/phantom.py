@@ -17,10 +17,14 @@ def parse_phantom_spec(spec: str) -> dict[str, int]:
     """`phantom` or `phantom:n=120,classes=3,seed=1` -> options (n is per class)."""
     options = {"n": 120, "classes": 2, "seed": 0}
     _, _, rest = spec.partition(":")
+    given: set[str] = set()
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
-        if key not in options or not value.isdigit():
+        if key not in options or not (value.isascii() and value.isdigit()):
             raise ValueError(f"phantom option {item!r} not understood (use n=, classes=, seed=)")
+        if key in given:  # `n=10,n=20` would silently use the last one
+            raise ValueError(f"phantom option {key}= given twice in {spec!r}")
+        given.add(key)
         options[key] = int(value)
     if not 2 <= options["classes"] <= len(PHANTOM_CLASSES):
         raise ValueError(f"phantom classes must be 2..{len(PHANTOM_CLASSES)}")

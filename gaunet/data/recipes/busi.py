@@ -30,8 +30,15 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
         root = root / "Dataset_BUSI_with_GT"
     for name in CLASSES:
         require(root / name, f"BUSI class folder '{name}/'", LAYOUT)
+    ignored: list[Path] = []
     items = class_folder_items(
-        root, CLASSES, group_of=lambda path: f"{path.parent.name}/{path.stem}", skip=is_mask
+        root,
+        CLASSES,
+        group_of=lambda path: f"{path.parent.name}/{path.stem}",
+        skip=is_mask,
+        ignored=ignored,
     )
     notes = ["BUSI has no patient ids: one group per image (images of one patient may leak)"]
+    if ignored:  # another format, a sub-folder: said, not dropped silently
+        notes.append(f"left out {len(ignored)} entries that are no image (e.g. {ignored[0]})")
     return Collected(items, CLASSES, notes)

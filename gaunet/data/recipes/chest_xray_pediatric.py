@@ -51,15 +51,18 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
     if (root / "chest_xray" / "train").is_dir():
         root = root / "chest_xray"
     items: list[Item] = []
+    ignored: list[Path] = []
     for folder, split in SPLIT_FOLDERS.items():
         if folder == "val" and not (root / folder).is_dir():
             continue
         for name in CLASSES:
             require(root / folder / name, f"'{folder}/{name}/' folder", LAYOUT)
         items += class_folder_items(
-            root / folder, CLASSES, patient_of, split=split, prefix=f"{folder}-"
+            root / folder, CLASSES, patient_of, split=split, prefix=f"{folder}-", ignored=ignored
         )
     notes = []
+    if ignored:  # another format, a sub-folder: said, not dropped silently
+        notes.append(f"left out {len(ignored)} entries that are no image (e.g. {ignored[0]})")
     classes = CLASSES
     if options.subtypes:
         known = [i for i in items if i.label == "NORMAL" or PERSON.match(Path(i.source).stem)]

@@ -366,13 +366,17 @@ def class_folder_items(
     suffixes: Sequence[str] = IMAGE_SUFFIXES,
     skip: Callable[[Path], bool] = lambda path: False,
     prefix: str = "",
+    ignored: list[Path] | None = None,
 ) -> list[Item]:
-    """Items from `folder/<class>/<file>` trees (NCT-CRC, OCT2017, chest X-ray, BUSI)."""
+    """Items from `folder/<class>/<file>` trees (NCT-CRC, OCT2017, chest X-ray, BUSI); other
+    entries (not `skip`ped, not hidden: sub-folders, other formats) are added to `ignored`."""
     items = []
     for name in class_names:
         files = sorted((folder / name).iterdir()) if (folder / name).is_dir() else []
         for path in files:
             if path.suffix.lower() not in suffixes or not path.is_file() or skip(path):
+                if ignored is not None and not (path.name.startswith(".") or skip(path)):
+                    ignored.append(path)
                 continue
             items.append(
                 Item(

@@ -46,12 +46,15 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
     external = root / TEST_NAME
     use_external = external.is_dir() and not options.ignore_external_test
     notes = ["file names carry no patient/slide id: one group per patch"]
+    ignored: list[Path] = []
     if use_external:
         for name in CLASSES:  # a partial download: say so rather than test without a class
             what = f"{TEST_NAME} class folder '{name}/' (or pass --ignore-external-test)"
             require(external / name, what, LAYOUT)
-        items = class_folder_items(train_folder, CLASSES, group_of, split="train")
-        tests = class_folder_items(external, CLASSES, group_of, split="test", prefix="val7k-")
+        items = class_folder_items(train_folder, CLASSES, group_of, "train", ignored=ignored)
+        tests = class_folder_items(
+            external, CLASSES, group_of, split="test", prefix="val7k-", ignored=ignored
+        )
         if not tests:
             raise GaunetError(
                 f"{external} holds no image (not unpacked yet?): finish it, or pass "
@@ -60,5 +63,7 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
         items += tests
         notes.append(f"{TEST_NAME} (other patients) is the test split")
     else:
-        items = class_folder_items(train_folder, CLASSES, group_of)
+        items = class_folder_items(train_folder, CLASSES, group_of, ignored=ignored)
+    if ignored:  # another format, a sub-folder: said, not dropped silently
+        notes.append(f"left out {len(ignored)} entries that are no image (e.g. {ignored[0]})")
     return Collected(items, CLASSES, notes)

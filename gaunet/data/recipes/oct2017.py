@@ -35,14 +35,17 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
         if (root / nested / "train").is_dir():
             root = root / nested
     items = []
+    ignored: list[Path] = []
     for split, folder in SPLIT_FOLDERS.items():
         for name in CLASSES:
             require(root / folder / name, f"'{folder}/{name}/' folder", LAYOUT)
         items += class_folder_items(
-            root / folder, CLASSES, patient_of, split=split, prefix=f"{split}-"
+            root / folder, CLASSES, patient_of, split=split, prefix=f"{split}-", ignored=ignored
         )
     odd = sum(1 for item in items if item.group.startswith("file:"))
     notes = [f"{odd} file names did not match CLASS-PATIENT-N"] if odd else []
+    if ignored:  # another format, a sub-folder: said, not dropped silently
+        notes.append(f"left out {len(ignored)} entries that are no image (e.g. {ignored[0]})")
     if (root / "val").is_dir():  # the Kaggle copy's 32-image val/: not used, but not silently
         unused = len(class_folder_items(root / "val", CLASSES, patient_of))
         notes.append(f"val/ ({unused} images) is not used: train/ and test/ are the split")
