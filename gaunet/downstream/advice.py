@@ -159,9 +159,13 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
     if "worse" in kinds:
         steps.append("Do not add the images of an arm that hurt.")
     if settings.get("select_snapshot", "last") == "last":
+        # the benchmark refuses --select-snapshot with --filter-pool > 1: say to drop it
+        instead = int(settings.get("filter_pool") or 1) > 1
         steps.append(
-            "Sample a better snapshot: `--select-snapshot fd-val` (the generator then keeps a "
-            "snapshot every tenth of its steps). On BreastMNIST, on top of classic "
+            "Sample a better snapshot: `--select-snapshot fd-val`"
+            + (" instead of `--filter-pool`, with which it does not combine" if instead else "")
+            + " (the generator then keeps a snapshot every tenth of its steps). On "
+            "BreastMNIST, on top of classic "
             f"augmentation, it gave {_quoted(FDVAL, 'accuracy')} accuracy and "
             f"{_quoted(FDVAL, 'auc')} AUC points against the last snapshot over "
             f"{subsets(FDVAL)}, though its images added no more than plain copies of the real "
@@ -170,7 +174,7 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
     steps += _ceiling_steps(entries, generated)
     alone = any("+" not in e["arm"] for e in generated)
     if alone and int(settings.get("filter_pool") or 1) <= 1:
-        steps.append(_filter_step())
+        steps.append(_filter_step(int(settings.get("synthetic_draws") or 1) > 1))
     # measured for the images alone only
     if not settings.get("gen_init_from") and alone:
         steps.append(
@@ -213,17 +217,19 @@ def _quoted(key: str, metric: str) -> str:
     return gain(key, metric) + ("" if significant(key, metric) else " (not significant)")
 
 
-def _filter_step() -> str:
+def _filter_step(draws: bool = False) -> str:
     """Class-confidence filtering, measured on the paper-budget generators: it moved the images
-    alone, not on top of classic augmentation."""
+    alone, not on top of classic augmentation. `draws`: the folder used --synthetic-draws,
+    which the benchmark refuses beside --filter-pool."""
     shown = significant(FILTER_ALONE, "accuracy")
     verdict = "" if shown else ", not significant"
     auc = "" if significant(FILTER_ALONE, "auc") else ", not significant"
     lead = "a lead to confirm on your data" if shown else "no gain shown; judge it on your data"
+    without = ", without `--synthetic-draws`, with which it does not combine" if draws else ""
     return (
         "For the images alone, try keeping the third of three times as many images that "
         "a CNN trained on your real images is surest of (`--filter-pool 3`, with the last "
-        "snapshot). With generators trained for the paper's 5,000 epochs the filtered images "
+        f"snapshot{without}). With generators trained for the paper's 5,000 epochs the filtered images "
         f"alone gave {gain(FILTER_ALONE, 'accuracy')} accuracy points against plain copies over "
         f"{subsets(FILTER_ALONE)} of BreastMNIST{verdict} (AUC {gain(FILTER_ALONE, 'auc')}"
         f"{auc}), {gain(FILTER_TYPICAL, 'accuracy')} against copies of the real images the "

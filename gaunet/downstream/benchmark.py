@@ -191,10 +191,13 @@ def _run_grid(
     todo = cells_left(cells, rows)
     # the generators the cells left need, trained and generated before any cell: a failing one
     # fails before the baselines' cells, and the cells' bar then times cells alone (a
-    # generator trained at its first cell would take hours inside an ETA of minutes)
+    # generator trained at its first cell would take hours inside an ETA of minutes). So is
+    # the typical-copies choice: --jobs workers read it, not each train the filter's CNN again
     for _, arm, fraction, _ in todo:
         if arm.kind == "generator":
             arms_helper.extra_images(arm, fraction, grid.subset(fraction))
+        elif arm.kind == TYPICAL_COPIES:
+            arms_helper.typical_copies(fraction, grid.subset(fraction))
     bar = progress(total=len(cells), initial=len(cells) - len(todo), desc="benchmark", unit="cell")
 
     def finished(classifier: str, new_rows: list[dict]) -> None:

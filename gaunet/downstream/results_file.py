@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gaunet.downstream.arms import Arm, parse_arms
 from gaunet.downstream.stats import METRICS
+from gaunet.downstream.subsets import stored_fractions
 from gaunet.errors import GaunetError
 from gaunet.io import write_atomic
 
@@ -126,5 +128,7 @@ def is_finished(settings: BenchmarkSettings, out: Path) -> bool:
     """Whether out/results.csv holds every cell of the grid, so a rerun only rewrites the
     reports: a resumed `--subset-seeds` counts such folders as done before it starts, and its
     bar's rate and time left come from the folders that still run."""
-    cells = grid_cells(settings, parse_arms(settings.arms))
+    # as run_benchmark stores them: a finished cell of 1/3 is found under 0.333333
+    stored = replace(settings, fractions=stored_fractions(settings.fractions))
+    cells = grid_cells(stored, parse_arms(settings.arms))
     return not cells_left(cells, read_results(Path(out) / "results.csv"))

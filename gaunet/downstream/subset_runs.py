@@ -44,9 +44,12 @@ def run_subsets(
 ) -> Path:
     """Every subset seed's folder (OUT/subset-S), then OUT/pooled.md, which is returned.
     Bad settings are refused before OUT is made, as run_benchmark refuses them."""
-    check_benchmark_settings(settings)
+    for seed in seeds:  # each folder's own seed too: a bad one failed after the others ran
+        check_benchmark_settings(replace(settings, subset_seed=seed))
     if len(set(seeds)) < 2:
         raise GaunetError(f"subset seeds {seeds}: at least 2 different seeds to pool over")
+    if len(set(seeds)) != len(seeds):  # one folder twice: run twice, then refused by the pool
+        raise GaunetError(f"subset seeds {seeds}: each seed once")
     folders = [out / f"subset-{seed}" for seed in seeds]
     with folder_lock(out, "benchmark"):  # the parent too: pooled.md is written there
         if stack:
