@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from data_helpers import make_tree
+from data_helpers import make_tree, write_image
 from PIL import Image
 from train_helpers import tiny_train
 
@@ -44,6 +44,34 @@ def test_skip_summary_without_folder_points_to_inspect(tmp_path):
     data = load_source(_tree_with_bad_files(tmp_path / "src", bad=1), size=16)
     text = skip_summary(data)
     assert text.startswith("1 file(s) skipped") and "gaunet data inspect" in text
+
+
+def test_a_list_from_an_earlier_run_goes_when_nothing_is_skipped(tmp_path):
+    """A rerun into the same folder that skips nothing left the earlier skipped-files.txt, which
+    then named files the run had not skipped."""
+    out = tmp_path / "out"
+    bad = load_source(_tree_with_bad_files(tmp_path / "src", bad=1), size=16)
+    skip_summary(bad, out)
+    assert (out / "skipped-files.txt").is_file()
+    fixed = load_source(make_tree(tmp_path / "fixed", {"a": 2, "b": 2}), size=16)
+    assert skip_summary(fixed, out) is None and not (out / "skipped-files.txt").exists()
+
+
+def test_masks_beside_their_images_are_noted(tmp_path):
+    """A raw BUSI download read as class folders: its `_mask` files are images of the class
+    (each its own group, so a mask and its image may land in different splits). Still read,
+    but every command's summary says so and what to do."""
+    root = make_tree(tmp_path / "busi", {"benign": 3, "malignant": 3})
+    write_image(root / "benign" / "benign (0)_mask.png", seed=50)
+    write_image(root / "malignant" / "malignant (1)_MASK_1.png", seed=51)
+    data = load_source(root, size=16)
+    assert len(data) == 8
+    assert "note: 2 image(s) in" in skip_summary(data) and "segmentation masks" in skip_summary(
+        data
+    )
+    assert (
+        skip_summary(load_source(make_tree(tmp_path / "plain", {"a": 2, "b": 2}), size=16)) is None
+    )
 
 
 def test_evaluate_prints_the_skip_summary(tmp_path, capsys):

@@ -21,10 +21,13 @@ def skip_summary(
 ) -> str | None:
     """A few lines about the files `data` skipped (and the reader's notes), or None when there is
     nothing to say. With `out`, the full list is written to out/`name` (file paths in
-    clear: it is for the person who fixes the files) and the summary says so; without, it points
-    to `gaunet data inspect SOURCE`."""
+    clear: it is for the person who fixes the files) and the summary says so, or an earlier
+    list there is removed when nothing was skipped; without, it points to `gaunet data inspect
+    SOURCE`."""
     lines: list[str] = []
     problems = data.problems
+    if out is not None and not problems:  # a rerun that skips nothing: no earlier run's list
+        (Path(out) / name).unlink(missing_ok=True)
     if problems:
         if out is not None:
             target = Path(out) / name

@@ -89,6 +89,15 @@ class _Frames:
     ranges: list = field(default_factory=list)  # Frame.value_range of each frame
 
 
+# Segmentation datasets keep masks beside their images (BUSI: "benign (12)_mask.png"): read
+# from a class folder they are images of the class, each its own group, so a mask and its
+# image may land in different splits. Said in one note line; which files are read is unchanged.
+MASK_NOTE = (
+    "file name has '_mask': read as an image of its class; if these are segmentation masks, "
+    "move them out (`gaunet data prepare busi` leaves BUSI's out)"
+)
+
+
 def _collect(items: list[Item], results: list, class_names: list[str], problems: list) -> _Frames:
     """One row per frame; a file that could not be decoded adds its problem to `problems`."""
     frames = _Frames()
@@ -110,6 +119,8 @@ def _collect(items: list[Item], results: list, class_names: list[str], problems:
             frames.ranges.append(frame.value_range)
             if frame.note:
                 frames.notes[frame.note] += 1
+            if "_mask" in item.path.stem.lower():
+                frames.notes[MASK_NOTE] += 1
     one_depth(frames)
     one_range(frames)
     return frames
