@@ -76,3 +76,18 @@ def test_official_split_and_default_class_list(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "12 multi-finding images left out" in printed
     assert len(FINDINGS) == 14
+
+
+def test_official_lists_that_miss_images_are_said_unused(tmp_path, capsys):
+    """train_val_list.txt and test_list.txt that miss even one image: the recipe splits 7:1:2
+    instead, as before, and now says why (it did so without a word)."""
+    make_nih(tmp_path, official=True)
+    listed = (tmp_path / "test_list.txt").read_text().split()
+    (tmp_path / "test_list.txt").write_text("\n".join(listed[1:]) + "\n")
+    out = tmp_path / "out"
+    assert main(["data", "prepare", "chestxray8", "--root", str(tmp_path), "--out", str(out),
+                 "--size", "8"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert (
+        "7:1:2" in printed and "the official split names 35 of the 36, so it is unused" in printed
+    )

@@ -131,9 +131,12 @@ def settle_split(
     labels = np.asarray([index[item.label] for item in items], dtype=np.int64)
     groups = np.asarray([item.group for item in items])
     official = [item.split for item in items]
-    if resplit or any(s is None for s in official):
+    named = sum(s is not None for s in official)
+    if resplit or named < len(official):
         split = split_keeping_copies(labels, groups, list(sets), seed=seed)
-        return split, "grouped stratified 7:1:2 (make_split)"
+        unused = f"; the official split names {named} of the {len(official)}, so it is unused"
+        partial = 0 < named < len(official) and not resplit
+        return split, "grouped stratified 7:1:2 (make_split)" + (unused if partial else "")
     split = np.asarray(official, dtype=object)
     train = split == "train"
     if train.any() and not (split == "val").any():
