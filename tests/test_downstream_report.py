@@ -110,6 +110,19 @@ def test_ceiling_line_says_whether_even_new_real_images_help() -> None:
     assert "Ceiling" not in without  # only when the arm ran
 
 
+def test_a_ceiling_significantly_below_zero_is_not_called_not_significant() -> None:
+    arms = ["none", "more-real"]
+    order = {"classifiers": ["resnet18"], "fractions": [0.5], "arms": arms}
+    rows = {
+        ("resnet18", "none"): [0.70, 0.73, 0.71, 0.72],
+        ("resnet18", "more-real"): [0.60, 0.62, 0.61, 0.63],  # ~ -10 points, every seed
+    }
+    text = summary_markdown(summarise(_rows(rows), order), {**SETTINGS, "seeds": 4})
+    line = next(x for x in text.splitlines() if x.startswith("- ") and "`more-real` against" in x)
+    assert "new real images did significantly worse** in Acc" in line
+    assert "not significant even for new real images" not in line
+
+
 def test_generator_arms_get_the_one_generator_note_and_controls_do_not() -> None:
     with_generator = summary_markdown(_entries(), {**SETTINGS, "subset_seed": 3})
     assert "one trained generator on one subset (subset seed 3)" in with_generator
@@ -190,6 +203,19 @@ def test_no_generator_gain_says_what_to_try_next(
         assert phrase in text
     for phrase in unexpected:
         assert phrase not in text
+
+
+def test_classic_helping_for_one_classifier_is_said_for_that_one() -> None:
+    rows = _rows(
+        {("resnet18", "none"): NONE, ("resnet18", "classic"): UP, ("resnet18", "gaunet"): SAME,
+         ("svm", "none"): NONE, ("svm", "classic"): SAME, ("svm", "gaunet"): SAME}
+    )  # fmt: skip
+    order = {"classifiers": ["resnet18", "svm"], "fractions": [0.5],
+             "arms": ["none", "classic", "gaunet"]}  # fmt: skip
+    text = summary_markdown(summarise(rows, order), {**SETTINGS, "select_snapshot": "last"})
+    assert (
+        "Classic augmentation alone helped here (resnet18 at fraction 0.5; not elsewhere)" in text
+    )
 
 
 def test_no_ceiling_is_suggested_at_fraction_one() -> None:

@@ -57,6 +57,13 @@ def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
                 f"a significant gain in {' and '.join(LABELS[m] for m in above)}: a generator's "
                 "images can at best approach it"
             )
+        elif below := [m for m in ("accuracy", "auc") if _upper_end(gains.get(m)) < 0]:
+            judged = (
+                f"**new real images did significantly worse** in "
+                f"{' and '.join(LABELS[m] for m in below)}, which more training images should "
+                "not do: check the test split and the subset (or add seeds) before reading the "
+                "generator rows"
+            )
         else:
             judged = (
                 "**not significant even for new real images**, so with these seeds and this "
@@ -188,8 +195,12 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
         )
     steps.append(_longer_training_step())
     classic = [e for e in entries if e["arm"] == CLASSIC]
-    if any(accuracy_verdict(e)[0] == "better" for e in classic):
-        steps.append("Classic augmentation alone helped here: use it meanwhile.")
+    if classic_helped := [e for e in classic if accuracy_verdict(e)[0] == "better"]:
+        where = ", ".join(
+            f"{e['classifier']} at fraction {e['fraction']:g}" for e in classic_helped
+        )
+        where = "" if len(classic_helped) == len(classic) else f" ({where}; not elsewhere)"
+        steps.append(f"Classic augmentation alone helped here{where}: use it meanwhile.")
     elif not classic:
         steps.append(
             "Compare with classic augmentation, the bar any generator has to clear: "
@@ -215,6 +226,11 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
 def _quoted(key: str, metric: str) -> str:
     """A measured gain with `(not significant)` where its interval includes 0."""
     return gain(key, metric) + ("" if significant(key, metric) else " (not significant)")
+
+
+def _upper_end(stat: dict | None) -> float:
+    """Upper end of a gain's 95 % interval (+inf when unknown)."""
+    return -lower_end({**stat, "mean": -stat["mean"]}) if stat else float("inf")
 
 
 def _filter_step(draws: bool = False) -> str:
