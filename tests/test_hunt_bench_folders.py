@@ -4,6 +4,7 @@ refused in one line, never continued with mixed or lost cells."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
 from gaunet.downstream.generator_arms import GeneratorArms
 from gaunet.downstream.results_file import COLUMNS, read_results
 from gaunet.downstream.stats import METRICS
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, GaunetWarning
 
 DATA = "phantom:n=24"
 
@@ -110,6 +111,28 @@ def test_a_run_arm_that_became_another_run_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GaunetError, match="arm run:r1"):  # same name, another generator
         run_benchmark(_settings(arms=["none", str(runs[1])]), out, arms_helper=helper())
     assert {r["arm"] for r in read_results(out / "results.csv")} == {"none", "run:r1"}
+
+
+def test_a_damaged_run_arm_record_is_said_not_skipped(tmp_path: Path) -> None:
+    """run-arms.json is how a run:NAME arm is checked against the run its cells were made with;
+    damaged, the check was skipped and the record rewritten without a word."""
+    out = tmp_path / "bench"
+    run_benchmark(_settings(), out)
+    data = folder_split(load_source(DATA, size=16), out / "split.csv", seed=0)
+    fake = FakeGenerators()
+    run = fake.train(data.where_split("train"), tmp_path / "A" / "r1")
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.pt.sha256").write_text("a" * 64 + "  last.pt\n")
+    settings = _settings(arms=["none", str(run)])
+
+    def helper() -> GeneratorArms:
+        return GeneratorArms(out, train_fn=fake.train, generate_fn=fake.generate)
+
+    run_benchmark(settings, out, arms_helper=helper())
+    (out / "run-arms.json").write_text("{not json")
+    with pytest.warns(GaunetWarning, match=r"run-arms.json is unreadable, so run:r1 cannot"):
+        run_benchmark(settings, out, arms_helper=helper())
+    assert "run:r1" in json.loads((out / "run-arms.json").read_text())
 
 
 def test_a_source_of_one_class_is_refused_in_one_line(tmp_path: Path) -> None:

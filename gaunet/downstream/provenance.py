@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image
 
 from gaunet.data import read_split
 from gaunet.data.prepare import resize_to
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, GaunetWarning
 
 
 def train_ids(run: Path) -> set[str]:
@@ -141,9 +142,18 @@ def check_run_arms(out: Path, runs: dict[str, Path], rows: list[dict]) -> None:
     try:
         saved = json.loads(path.read_text()) if path.is_file() else {}
     except (OSError, ValueError):
-        saved = {}
-    saved = saved if isinstance(saved, dict) else {}
+        saved = None
     done = {row["arm"] for row in rows}
+    if not isinstance(saved, dict):  # damaged: say the check is lost, not skip it silently
+        unchecked = [name for name in runs if name in done]
+        if unchecked:
+            warnings.warn(
+                f"{path} is unreadable, so {', '.join(unchecked)} cannot be checked against the "
+                "run their cells were made with; recorded again from the runs given now",
+                GaunetWarning,
+                stacklevel=2,
+            )
+        saved = {}
     for name, run in runs.items():
         now, before = _run_identity(run), saved.get(name)
         if name in done and isinstance(before, dict):
