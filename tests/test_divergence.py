@@ -249,3 +249,36 @@ def test_inf_adam_moments_are_rolled_back_before_a_checkpoint(tmp_path, monkeypa
     assert rollbacks == [4]
     state, _, _ = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["step"] == 6 and all_finite([state["opt_g"], state["opt_d"]])
+
+
+def test_a_ctrl_c_never_saves_inf_adam_moments(tmp_path, monkeypatch):
+    """A Ctrl-C saves without the window's check: inf moments were written over the good
+    last.pt. The save itself refuses them now, and the checkpoint before stays."""
+    import os
+    import signal
+
+    original = GaunetFamily.generator_loss
+    calls = {"n": 0}
+
+    def poison_then_stop(self, generator, critic, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:  # inside step 4 (checkpoint at 2): inf moments, then Ctrl-C
+            state = next(iter(poison_then_stop.opt.state.values()))
+            state["exp_avg_sq"].view(-1)[0] = float("inf")
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, generator, critic, batch)
+
+    original_begin = loop.Trainer._begin
+
+    def begin(self, started):
+        poison_then_stop.opt = self.opt_g
+        return original_begin(self, started)
+
+    monkeypatch.setattr(GaunetFamily, "generator_loss", poison_then_stop)
+    monkeypatch.setattr(loop.Trainer, "_begin", begin)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(KeyboardInterrupt):
+        warnings.simplefilter("always")
+        tiny_train(tmp_path / "run", steps=10, checkpoint_every=2)
+    assert any("Adam moments, checkpoint not written" in str(w.message) for w in caught)
+    state, _, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] == 2 and all_finite([state["opt_g"], state["opt_d"]])

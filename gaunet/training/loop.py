@@ -186,9 +186,9 @@ class Trainer(Stepper, RunLoop):
 
     def _write_checkpoint(self) -> bool:
         state = self.state()
-        if not all_finite([state["generator"], state["critic"], state["ema"]]):
+        if not all_finite([state[k] for k in ("generator", "critic", "ema", "opt_g", "opt_d")]):
             warnings.warn(
-                f"step {self.step}: non-finite weights, checkpoint not written",
+                f"step {self.step}: non-finite weights or Adam moments, checkpoint not written",
                 GaunetWarning,
                 stacklevel=2,
             )
