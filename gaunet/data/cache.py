@@ -26,6 +26,7 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,8 +46,18 @@ DECODER_LIBRARIES = (
 )  # fmt: skip
 # An OS error of the moment (the next read may work) or memory: not a property of the file.
 _TRANSIENT = re.compile(r"\[Errno \d+\]|too large to decode in memory|^cannot be read \(")
-_looked_up: dict[str, float] = {}  # entry -> when it was looked up (the key's stat just before)
-_damaged: dict[str, str] = {}  # entry -> why it could not be read, for the rebuild's note
+
+
+@dataclass
+class Lookup:
+    """One look in the cache, handed from load_cached to save_cached: the entry's path, the
+    ImageSet found (None: decode and save), when it was looked up (the key's stat was taken
+    just before) and why an entry there could not be read (for the rebuild's note)."""
+
+    path: Path | None
+    data: ImageSet | None = None
+    looked_up: float = field(default_factory=time.time)
+    damaged: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -132,23 +143,21 @@ def _unmask(reason: str, path: str) -> str:
     return reason.replace("\x00P", safe_text(path)).replace("\x00N", safe_text(Path(path).name))
 
 
-def load_cached(
-    path: Path | None, file_paths: list[str], scan_problems: list[Problem]
-) -> ImageSet | None:
-    """The cached ImageSet, or None when absent or unreadable (then it is rebuilt).
+def load_cached(path: Path | None, file_paths: list[str], scan_problems: list[Problem]) -> Lookup:
+    """The lookup of `path`: `.data` is the cached ImageSet, or None when absent or unreadable
+    (then it is rebuilt and given to save_cached with this lookup).
 
     file_paths: the source's files in item order; scan_problems: the problems found while
     listing them (not stored: they are found again before the cache is looked up).
     """
+    lookup = Lookup(path)
     if path is None:
-        return None
-    _damaged.pop(str(path), None)
-    _looked_up[str(path)] = time.time()  # the key's stat was taken just before
+        return lookup
     try:  # an unreadable cache folder (another user's, no permission) only costs speed
         if not path.is_file():
-            return None
+            return lookup
     except OSError:
-        return None
+        return lookup
     try:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive["meta"]))
@@ -171,13 +180,12 @@ def load_cached(
                 info=meta["info"],
             )
         _check(data, path)
-        _looked_up.pop(str(path), None)
-        return data
+        lookup.data = data
     except PermissionError:  # another user's entry: only speed is lost
-        return None
+        pass
     except Exception as error:  # noqa: BLE001 - a damaged cache entry is rebuilt, with a note
-        _damaged[str(path)] = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-        return None
+        lookup.damaged = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    return lookup
 
 
 def _check(data: ImageSet, path: Path) -> None:
@@ -192,7 +200,7 @@ def _check(data: ImageSet, path: Path) -> None:
 
 
 def save_cached(
-    path: Path | None,
+    lookup: Lookup,
     data: ImageSet,
     scan_problems: list[Problem],
     skipped_items: list[int],
@@ -204,14 +212,13 @@ def save_cached(
     data.problems is scan_problems, then one problem per index of `skipped_items` (a file that
     could not be decoded), then the rest (classes left out), in that order.
     """
+    path, damaged = lookup.path, lookup.damaged
     if path is None:
         return False
-    damaged = _damaged.pop(str(path), None)
     first, last = len(scan_problems), len(scan_problems) + len(skipped_items)
     decoded = data.problems[first:last]
-    looked_up = _looked_up.pop(str(path), time.time())
     if any(_TRANSIENT.search(p.reason) for p in decoded) or _coarse_and_fresh(
-        file_paths, looked_up
+        file_paths, lookup.looked_up
     ):
         _note_damaged(data, path, damaged, written=False)
         return False

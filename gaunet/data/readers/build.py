@@ -228,10 +228,10 @@ def build_imageset(
     varied = other if other != [None, False] else None
     path = cache_path(kind, source, key, options.size, options.channels, varied)
     file_paths = [str(item.path) for item in items]
-    cached = load_cached(path, file_paths, scan_problems)
-    if cached is not None:
-        cached.info["cache"] = str(path)
-        return cached
+    lookup = load_cached(path, file_paths, scan_problems)
+    if lookup.data is not None:
+        lookup.data.info["cache"] = str(path)
+        return lookup.data
     results = _decode_all(items, options, desc=f"decoding {Path(source).name}")
     frames = _collect(items, results, class_names, problems)
     labels = np.asarray(frames.labels, dtype=np.int64)
@@ -260,6 +260,6 @@ def build_imageset(
         source=source,
         info=info,
     )
-    if save_cached(path, data, scan_problems, frames.skipped_items, file_paths):
+    if save_cached(lookup, data, scan_problems, frames.skipped_items, file_paths):
         data.info["cache"] = str(path)  # only an entry that is there (not written: no cache)
     return data
