@@ -15,6 +15,7 @@ import os
 import pkgutil
 import sys
 import warnings
+from pathlib import Path
 
 from gaunet.errors import GaunetError, GaunetWarning, os_error
 
@@ -37,6 +38,17 @@ _ENVIRONMENT_ERRNOS = {
 def comma_list(text: str) -> list[str]:
     """Every list-valued option is read this way: "a, b,,c" gives ["a", "b", "c"]."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def user_path(text: str) -> str:
+    """The argparse `type` of every path option: `~` and `~user` expanded, as the shell would
+    (it does not in `--out=~/x` or a quoted "~/my runs"), so no folder named `~` is made."""
+    return os.path.expanduser(text)
+
+
+def user_path_obj(text: str) -> Path:
+    """user_path as a Path, for options read as paths."""
+    return Path(user_path(text))
 
 
 def size_help(default: str = "%(default)s", run: str = "") -> str:

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gaunet.cli import add_device_argument, comma_list, size_help, use_thread_option
+from gaunet.cli import (
+    add_device_argument,
+    comma_list,
+    size_help,
+    use_thread_option,
+    user_path,
+)
 from gaunet.cli._protocol import with_protocol
 from gaunet.errors import GaunetError
 
@@ -29,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--data", required=True, help="SOURCE (phantom, .npz, folder, CSV, ...)")
-    parser.add_argument("--out", required=True, help="benchmark folder (created; resumable)")
+    parser.add_argument(
+        "--out", required=True, type=user_path, help="benchmark folder (created; resumable)"
+    )
     parser.add_argument(
         "--classifiers",
         default="resnet18,svm",
@@ -187,6 +195,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--gen-init-from",
         metavar="RUN",
+        type=user_path,
         default="",
         help="the gaunet arms' generators start from this run's weights (a run of the same "
         "--gen-config and --size, e.g. pretrained on a larger dataset; `gaunet train "

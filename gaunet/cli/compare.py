@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gaunet.cli import add_device_argument
+from gaunet.cli import add_device_argument, user_path
 
 ORDER = 40
 
@@ -21,8 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the same figure."
         ),
     )
-    parser.add_argument("--runs", nargs="+", required=True, help="run folders (gaunet train)")
-    parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument(
+        "--runs", nargs="+", required=True, type=user_path, help="run folders (gaunet train)"
+    )
+    parser.add_argument("--out", required=True, type=user_path, help="PNG to write")
     parser.add_argument("--per-class", type=int, default=2, help="rows per class (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="choice of real images and noise")
     add_device_argument(
@@ -32,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "CPU's only by rounding",
     )
     parser.add_argument(
-        "--losses", metavar="PNG", help="also plot each run's losses over wall-clock minutes"
+        "--losses",
+        metavar="PNG",
+        type=user_path,
+        help="also plot each run's losses over wall-clock minutes",
     )
     parser.set_defaults(func=run)
 
@@ -55,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError(
             f"--losses {args.losses} is the --out file: the curves would replace the grid; "
             "give them another file name"
+        )
+    if len({Path(run).resolve() for run in args.runs}) < len(args.runs):
+        raise GaunetError(
+            f"--runs names one run twice ({' '.join(args.runs)}): its columns would be "
+            "identical (same --seed, same noise)"
         )
     if args.per_class < 1:
         raise GaunetError(f"--per-class must be at least 1, not {args.per_class}")

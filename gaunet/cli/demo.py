@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from gaunet.cli import add_device_argument, comma_list, size_help
+from gaunet.cli import add_device_argument, comma_list, size_help, user_path
 
 ORDER = 5
 
@@ -31,12 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="auto",
         help="SOURCE: auto, phantom, .npz, folder, CSV, ... (default: auto)",
     )
-    parser.add_argument("--out", default="demo", help="output folder")
+    parser.add_argument("--out", default="demo", type=user_path, help="output folder")
     parser.add_argument(
         "--minutes",
         "--train-minutes",
         type=float,
         default=3.0,
+        action=_Given,
         help="GAU-Net training budget in minutes (as `gaunet train --minutes`)",
     )
     parser.add_argument(
@@ -98,10 +100,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+class _Given(argparse.Action):
+    """Stores the value and which option gave it (`given_minutes`): --minutes has a default,
+    so only this tells a --minutes typed beside --steps, which would be ignored."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given_minutes = option_string
+
+
 def run(args: argparse.Namespace) -> int:
     from gaunet.demo import Demo, DemoSettings
     from gaunet.device import resolve_device
+    from gaunet.errors import GaunetError
 
+    given = getattr(args, "given_minutes", None)
+    if given and args.train_steps is not None:
+        raise GaunetError(
+            f"give {given} or --steps, not both: --steps replaces the time budget "
+            f"({given} {args.minutes:g} would be ignored)"
+        )
     resolve_device(args.device)  # `cuda` without CUDA: refused before anything is written
     settings = DemoSettings(
         data=str(args.data),

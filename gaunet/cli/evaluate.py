@@ -14,6 +14,7 @@ from gaunet.cli import (
     comma_list,
     size_help,
     use_thread_option,
+    user_path_obj,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--run",
-        type=Path,
+        type=user_path_obj,
         help="the generator's run folder: also measure noise diversity (does the output "
         "change with the noise?); --size and --channels then default to the run's, and the "
         "run's split.csv is used for --real when it covers that source",
@@ -71,8 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="noise diversity with every noise vector multiplied by S (default: the factor the "
         "--synthetic folder's manifest records, else 1)",
     )
-    parser.add_argument("--json", type=Path, help="write every number here")
-    parser.add_argument("--report", type=Path, help="write a self-contained HTML report here")
+    parser.add_argument("--json", type=user_path_obj, help="write every number here")
+    parser.add_argument(
+        "--report", type=user_path_obj, help="write a self-contained HTML report here"
+    )
     parser.add_argument(
         "--figures",
         type=Path,

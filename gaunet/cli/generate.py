@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gaunet.cli import add_threads_argument, use_thread_option
+from gaunet.cli import add_threads_argument, use_thread_option, user_path
 
 ORDER = 30
 
@@ -20,8 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "files, whatever --batch-size."
         ),
     )
-    parser.add_argument("--run", required=True, help="run folder written by gaunet train")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--run", required=True, type=user_path, help="run folder written by gaunet train"
+    )
+    parser.add_argument("--out", required=True, type=user_path, help="output folder")
     parser.add_argument(
         "--per-class",
         type=int,
@@ -32,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the noise and of the conditioning images"
     )
-    parser.add_argument("--checkpoint", help="a checkpoint file (default: the run's newest good)")
+    parser.add_argument(
+        "--checkpoint", type=user_path, help="a checkpoint file (default: the run's newest good)"
+    )
     parser.add_argument(
         "--format",
         choices=("png", "npz"),
@@ -101,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
         raise GaunetError("--per-class must be at least 1")
     if args.batch_size < 1:
         raise GaunetError("--batch-size must be at least 1")
+    from gaunet.config import seed_problem
+
+    if seed_problem(args.seed, "--seed"):  # named by its option, as compare and train do
+        raise GaunetError(seed_problem(args.seed, "--seed"))
+    if not 0 < args.noise_scale < float("inf"):
+        raise GaunetError(f"--noise-scale must be a number above 0, not {args.noise_scale}")
     from gaunet.device import resolve_device
 
     use_thread_option(args.threads, resolve_device(args.device or "auto").type, "gaunet generate")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gaunet.cli import user_path
+
 ORDER = 65
 
 
@@ -20,16 +22,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--benchmarks", nargs="+", required=True, help="finished benchmark folders (2 or more)"
+        "--benchmarks",
+        nargs="+",
+        required=True,
+        type=user_path,
+        help="finished benchmark folders (2 or more)",
     )
     parser.add_argument(
         "--against",
         nargs="+",
+        type=user_path,
         default=None,
         help="one folder per --benchmarks folder, same subset seeds in the same order: pool the "
         "per-subset differences of the gains (e.g. a lever against the same generators without it)",
     )
-    parser.add_argument("--out", required=True, help="folder for pooled.md and pooled.json")
+    parser.add_argument(
+        "--out", required=True, type=user_path, help="folder for pooled.md and pooled.json"
+    )
     parser.set_defaults(func=run)
 
 

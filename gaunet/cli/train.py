@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from gaunet.cli import size_help
+from gaunet.cli import size_help, user_path
 
 ORDER = 20
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data",
         help="SOURCE (phantom, .npz, class folders, manifest CSV, ...); not needed with --resume",
     )
-    parser.add_argument("--out", required=True, help="run folder")
+    parser.add_argument("--out", required=True, type=user_path, help="run folder")
     parser.add_argument(
         "--config",
         help="preset (paper, cpu-small, cpu-tiny) or YAML file (default: cpu-tiny; a --resume "
@@ -63,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--init-from",
         metavar="RUN",
+        type=user_path,
         help="start from the generator and critic weights of another run (a run folder or "
         "checkpoint; same preset and size), e.g. one pretrained on a larger dataset; "
         "the same as --set init_from=RUN (default: random weights, the paper's)",

@@ -25,7 +25,7 @@ SHEET_NAME = "sheet.png"  # the file `--sheet DIR/` writes in DIR
 
 def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register `gaunet data inspect` under the `gaunet data` parser."""
-    from gaunet.cli import size_help  # the CLI's one --size rule
+    from gaunet.cli import size_help, user_path  # the CLI's one --size rule, ~ paths
 
     parser = subparsers.add_parser(
         "inspect",
@@ -57,6 +57,7 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sheet",
         metavar="FILE",
+        type=user_path,
         help=(
             "write a contact sheet PNG (row per class) to FILE; FILE an existing directory or "
             f"ending in '/': {SHEET_NAME} inside it (created)"

@@ -124,6 +124,31 @@ class DemoSettings:
             problems.append(
                 f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})"
             )
+        problems += self._downstream_problems()
         if problems:
             raise GaunetError("; ".join(problems))
         check_classifiers(self.classifiers)
+
+    def _downstream_problems(self) -> list[str]:
+        """The classifier settings as the downstream step's benchmark checks them (duplicate or
+        empty --classifiers, --width, --size): found there, they came after minutes of training,
+        with the folder already pinned to them."""
+        from gaunet.downstream.benchmark import BenchmarkSettings
+        from gaunet.downstream.fit import FitSettings
+        from gaunet.downstream.settings_checks import benchmark_problems
+
+        return benchmark_problems(  # the arms are the demo's own, always valid
+            BenchmarkSettings(
+                data=self.data,
+                classifiers=list(self.classifiers),
+                arms=["none", "classic"],
+                fractions=[self.fraction],
+                seeds=self.seeds,
+                size=self.size,
+                channels=self.channels,
+                split_seed=self.seed,
+                subset_seed=self.seed,
+                width=self.width,
+                fit=FitSettings(epochs=self.epochs, patience=self.patience),
+            )
+        )

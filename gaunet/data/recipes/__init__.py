@@ -89,7 +89,7 @@ def prepare_dataset(
 
 def add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add `prepare` to the `gaunet data` sub-parsers."""
-    from gaunet.cli import size_help  # the CLI's one --size rule
+    from gaunet.cli import size_help, user_path_obj  # the CLI's one --size rule, ~ paths
 
     names = ", ".join(RECIPES)
     parser = subparsers.add_parser(
@@ -102,8 +102,10 @@ def add_prepare_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("name", metavar="NAME", help=f"one of: {names}, medmnist:NAME")
-    parser.add_argument("--root", type=Path, help="the downloaded (unpacked) dataset folder")
-    parser.add_argument("--out", type=Path, required=True, help="prepared dataset folder")
+    parser.add_argument(
+        "--root", type=user_path_obj, help="the downloaded (unpacked) dataset folder"
+    )
+    parser.add_argument("--out", type=user_path_obj, required=True, help="prepared dataset folder")
     parser.add_argument("--size", type=int, default=256, help=size_help())
     parser.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 or 3")
     parser.add_argument("--seed", type=int, default=0, help="seed of the grouped split")
