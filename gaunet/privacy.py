@@ -102,9 +102,15 @@ class CopyFilter:
         return f"{self.reference_note}; {note}" if self.reference_note else note
 
     def near_copies(self, images: np.ndarray) -> np.ndarray:
-        """Boolean per image (uint8 (n, C, H, W)): closer to a training image than the threshold."""
-        distance, _ = nearest(self.train_features, pixel_features(images))
-        return distance < self.threshold
+        """Boolean per image (uint8 (n, C, H, W)): closer to a training image than the threshold.
+        One image per product: a BLAS product's rounding depends on how many rows it has, so
+        a batch would let the batch size (gaunet generate --batch-size) decide an image near
+        the threshold."""
+        features = pixel_features(images)
+        distance = [
+            nearest(self.train_features, features[i : i + 1])[0][0] for i in range(len(features))
+        ]
+        return np.asarray(distance, dtype=np.float64) < self.threshold
 
     def keep(self, class_name: str, images: np.ndarray, requested: int) -> np.ndarray:
         """Which of these candidates to export: near-copies only while the class's exported

@@ -247,10 +247,14 @@ def held_out_images(gen: TrainedGenerator) -> tuple[np.ndarray | None, str]:
     from gaunet.data import apply_split, load_source
 
     run = gen.checkpoint.parent.parent
-    if not gen.config.data or not (run / "split.csv").exists():
+    # the absolute path the run recorded (train_images.npz): config.data is --data as typed, so
+    # a relative one names another file (or none) from another working folder
+    recorded = str(gen.train_images.info.get("source_path") or "")
+    source = recorded if recorded and Path(recorded).exists() else gen.config.data
+    if not source or not (run / "split.csv").exists():
         return None, "the run records no readable source or split.csv"
     try:
-        data = load_source(gen.config.data, size=gen.size, channels=gen.channels)
+        data = load_source(source, size=gen.size, channels=gen.channels)
         test = apply_split(data, run / "split.csv").where_split("test")
     except (GaunetError, ValueError, OSError) as error:
         return None, f"test split unavailable ({shorten(str(error), 160)})"

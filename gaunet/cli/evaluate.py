@@ -147,6 +147,8 @@ def kid_text(kid: dict | None) -> str:
         return "KID = n/a"
     if kid["std"] > 0:
         spread = f" +- {kid['std']:.2g} (subsets of {kid['subset_size']})"
+    elif kid.get("subsets", 2) < 2:
+        spread = " (one subset: no spread)"
     else:
         spread = " (no spread: too few images for differing subsets)"
     return f"KID = {kid['mean']:.4g}{spread}"
@@ -344,10 +346,15 @@ def load_sets(args: argparse.Namespace) -> tuple[ImageSet, ImageSet]:
                     f"real split: the enclosing folder's split.csv ({used}), in whose train "
                     "part the generator's training images are"
                 )
-        except GaunetError as error:
+        except GaunetError as error:  # the source's own split is kept, else one is assigned
+            how = (
+                "the source's own kept"
+                if real.split is not None
+                else f"assigned with --seed {args.seed}"
+            )
             print(
-                f"real split: not the run's ({error}); assigned with --seed {args.seed}, so "
-                "images the generator trained on may be in the reference split"
+                f"real split: not the run's ({error}); {how}, so images the generator trained "
+                "on may be in the reference split"
             )
     synthetic = load_source(args.synthetic, size=args.size, channels=args.channels)
     figures, prefix = figures_place(args)

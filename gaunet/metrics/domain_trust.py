@@ -32,7 +32,8 @@ def domain_classifier_check(
         "n_test": int(total),
         "majority_share": float(majority),
         "trust_threshold": float(threshold),
-        "trusted": bool(accuracy >= threshold),
+        # (0.8 + 0.05 is 0.8500000000000001: 17 of 20 right was untrusted at a 0.85 threshold)
+        "trusted": bool(accuracy >= threshold - 1e-9),
         "rule": "trusted when real test accuracy >= min(0.99, max(majority share + 0.05, "
         "(1 + 1/classes) / 2))",
     }

@@ -32,19 +32,30 @@ def align_classes(synthetic: ImageSet, class_names: list[str]) -> np.ndarray:
     Never by position: two classes swapped would score good images as unusable."""
     from gaunet.privacy import folder_names
 
-    candidates = [
-        {name: k for k, name in enumerate(class_names)},
-        {name.lower(): k for k, name in enumerate(class_names)},
-        {name.lower(): k for k, name in enumerate(folder_names(class_names))},
+    lookups = [
+        (str, {name: k for k, name in enumerate(class_names)}),
+        (str.lower, {name.lower(): k for k, name in enumerate(class_names)}),
+        (str.lower, {name.lower(): k for k, name in enumerate(folder_names(class_names))}),
     ]
-    for lookup, fold in zip(candidates, (str, str.lower, str.lower)):
-        found = [lookup.get(fold(name)) for name in synthetic.class_names]
-        if None not in found and len(set(found)) == len(found):
-            return np.asarray(found, dtype=np.int64)[synthetic.labels]
-    unknown = [n for n in synthetic.class_names if n not in class_names]
+    # each name on its own: one folder renamed to its real name ("a b") beside another still
+    # named as generate wrote it ("c_d") matched neither whole-set rule and was refused
+    found = [
+        next((lookup[fold(name)] for fold, lookup in lookups if fold(name) in lookup), None)
+        for name in synthetic.class_names
+    ]
+    if None not in found and len(set(found)) == len(found):
+        return np.asarray(found, dtype=np.int64)[synthetic.labels]
+    unknown = [name for name, k in zip(synthetic.class_names, found) if k is None]
+    twins = {
+        class_names[k]: [n for n, j in zip(synthetic.class_names, found) if j == k]
+        for k in set(found) - {None}
+        if found.count(k) > 1
+    }
+    why = [f"no real class named {', '.join(map(repr, unknown))}"] if unknown else []
+    why += [f"{' and '.join(map(repr, n))} all name real class {c!r}" for c, n in twins.items()]
     raise GaunetError(
         f"{synthetic.source}: classes {synthetic.class_names} do not match the real classes "
-        f"{class_names} (no real class named {', '.join(map(repr, unknown))}): name each "
+        f"{class_names} ({'; '.join(why)}): name each "
         "synthetic class folder after its real class, as `gaunet generate` does"
     )
 

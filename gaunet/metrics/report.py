@@ -38,8 +38,9 @@ def _fmt(value: Any) -> str:
         ci = value.get("ci95")
         return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and text != "n/a" else text
     if isinstance(value, dict) and "mean" in value:
-        if not value["std"] > 0:  # every subset was the whole (tiny) set
-            return f"{value['mean']:.4f} (no spread: too few images)"
+        if not value["std"] > 0:  # one subset, or every subset was the whole (tiny) set
+            why = "one subset" if value.get("subsets", 2) < 2 else "too few images"
+            return f"{value['mean']:.4f} (no spread: {why})"
         return f"{value['mean']:.4f} &plusmn; {value['std']:.4f}"
     if isinstance(value, float):
         return f"{value:.4g}"

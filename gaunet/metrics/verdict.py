@@ -16,7 +16,15 @@ from typing import Any
 from gaunet.evidence import evidence, pa_range
 from gaunet.metrics.domain_trust import domain_trust
 from gaunet.metrics.identical import identical_verdicts
-from gaunet.metrics.verdict_types import NOTE, OK, UNUSABLE, WARNING, Verdict, verdict_lines
+from gaunet.metrics.verdict_types import (
+    NOTE,
+    OK,
+    UNUSABLE,
+    WARNING,
+    Verdict,
+    missing_classes,
+    verdict_lines,
+)
 
 __all__ = ["NOTE", "OK", "UNUSABLE", "WARNING", "Verdict", "image_verdicts", "verdict_lines"]
 
@@ -189,7 +197,7 @@ def _precision_disagreement(result: dict[str, Any], trusted: bool) -> list[Verdi
     if not (inception and domain and trusted):
         return []
     p_inc, p_dom = inception["precision"], domain["precision"]
-    if abs(p_inc - p_dom) < PRECISION_DISAGREE:
+    if abs(p_inc - p_dom) < PRECISION_DISAGREE - 1e-9:  # 0.70 vs 0.40 is 0.2999...9 in floats
         return []
     if p_inc < p_dom:
         why = (
@@ -321,6 +329,15 @@ def _nothing_judged(result: dict[str, Any], one_class: str | None) -> Verdict:
     return Verdict(WARNING, "class fidelity", text, next_step)
 
 
+def _fidelity_unmeasured() -> Verdict:
+    """No PA (domain not in --features): an OK would pass images never checked for class."""
+    text = (
+        "Class fidelity was not measured (no domain classifier: domain is not in --features), "
+        "so nothing here says whether the images look like the class they were generated for."
+    )
+    return Verdict(WARNING, "class fidelity", text, "evaluate with --features inception,domain")
+
+
 def image_verdicts(result: dict[str, Any]) -> list[Verdict]:
     """The overall verdict first, then one per question (see the module docstring)."""
     one_class = not_applicable_reason(result)
@@ -338,33 +355,14 @@ def image_verdicts(result: dict[str, Any]) -> list[Verdict]:
         detail.insert(0, _not_applicable_verdict(one_class))
     if not judged:
         detail.append(_nothing_judged(result, one_class))
+    elif not one_class and not result.get("PA"):  # realism judged, class fidelity never
+        detail.append(_fidelity_unmeasured())
     failed = not judged or any(v.level == UNUSABLE for v in detail)
     detail += _copy_verdicts(result, failed, trusted)
     detail = (
-        _missing_classes(result) + identical_verdicts(result) + detail + _diversity_verdicts(result)
+        missing_classes(result) + identical_verdicts(result) + detail + _diversity_verdicts(result)
     )
     return [overall(detail), *detail]
-
-
-def _missing_classes(result: dict[str, Any]) -> list[Verdict]:
-    """A real class with no synthetic image: every other verdict speaks of the rest only."""
-    samples = result.get("samples") or {}
-    counts = samples.get("per_class_synthetic") or {}
-    missing = [name for name, n in counts.items() if not n]
-    if not missing or len(missing) == len(counts):
-        return []
-    capped = " or a --max-images sample too small to hold it" if samples.get("max_images") else ""
-    return [
-        Verdict(
-            WARNING,
-            "classes",
-            f"No synthetic image of class {', '.join(missing)} (of {len(counts)} real classes): "
-            "the other verdicts speak of the other classes only, and adding these images to a "
-            "training set would shift its class balance.",
-            f"generate every class (`gaunet generate --per-class N` writes N of each); check "
-            f"the synthetic folder for a missing class folder{capped}",
-        )
-    ]
 
 
 def overall(detail: list[Verdict]) -> Verdict:

@@ -1,8 +1,10 @@
-"""The verdict type and its levels, apart from the rules in gaunet.metrics.verdict."""
+"""The verdict type and its levels, apart from the rules in gaunet.metrics.verdict (but for
+`missing_classes`, which reads only the sample counts)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 UNUSABLE, WARNING, OK, NOTE = "unusable", "warning", "ok", "note"
 
@@ -30,3 +32,24 @@ def verdict_lines(verdicts: list[Verdict]) -> list[str]:
         lines.append(v.line(next_step=not any(v.next_step in g for g in given)))
         given.add(v.next_step)
     return lines
+
+
+def missing_classes(result: dict[str, Any]) -> list[Verdict]:
+    """A real class with no synthetic image: every other verdict speaks of the rest only."""
+    samples = result.get("samples") or {}
+    counts = samples.get("per_class_synthetic") or {}
+    missing = [name for name, n in counts.items() if not n]
+    if not missing or len(missing) == len(counts):
+        return []
+    capped = " or a --max-images sample too small to hold it" if samples.get("max_images") else ""
+    return [
+        Verdict(
+            WARNING,
+            "classes",
+            f"No synthetic image of class {', '.join(missing)} (of {len(counts)} real classes): "
+            "the other verdicts speak of the other classes only, and adding these images to a "
+            "training set would shift its class balance.",
+            f"generate every class (`gaunet generate --per-class N` writes N of each); check "
+            f"the synthetic folder for a missing class folder{capped}",
+        )
+    ]
