@@ -9,11 +9,12 @@ its own time limit, and is skipped when the budget left is below what it needs:
 
   pytest-cuda        the CUDA tests of tests/test_graphs.py (the real capture, resume, eager
                      agreement), tests/test_downstream_device.py, and the stacked ones
-  item5              issue 29 item 5 in one command: 5 subsets, generators trained together for
-                     5,000 epochs, 6 arms x 10 seeds on the GPU (--jobs 5), pooled; OUT/item5
-                     keeps the folder (a cut run continues from it: --item5-dir)
   stacked-train-5    gaunet benchmark --subset-seeds 0-4 --stack-generators, generators only:
                      the product's stacked training, steps/s per model and in all (item 2)
+  item5              issue 29 item 5 in one command: 5 subsets, generators trained together for
+                     5,000 epochs, 6 arms x 10 seeds on the GPU (--jobs 5), pooled, with every
+                     second left; the folder comes back packed as OUT/item5.tar.gz.part-NN
+                     (a cut run continues from it, unpacked: --item5-dir)
   norm-28/norm-256   benchmarks/penalty_norm_speed.py: the critic's layer norm in its short
                      form against F.group_norm, paper preset, batch 64 at 28 px, 32 at 256 px
   stacked-b16/b128   benchmarks/stacked_generators.py: 5 and 8 generators stepped as one
@@ -32,7 +33,15 @@ its own time limit, and is skipped when the budget left is below what it needs:
 
 For each training stage: steps, wall seconds, warm-up seconds, steps/s over the whole run and
 in steady state (from metrics.jsonl, after the warm-up window), images/s as run.json has it.
-`OUT/summary.json` is rewritten after every stage, so a cut run keeps what it measured.
+`OUT/summary.json` is rewritten after every stage, so a cut run keeps what it measured; a stage
+that raises is recorded as its error and the next one runs. Before any stage, a wrong setup (no
+CUDA, no --data file, no MONAI, an unknown --skip name) stops the check at once.
+
+What comes back from a device machine's OUT is limited (docs: at most 8 files, 16 MiB each, two
+folders down), so OUT holds only log.txt, summary.json, a stage's tables and item5's folder as
+one gzipped tar cut into parts below 16 MiB:
+
+    cat OUT/item5.tar.gz.part-* | tar -xz -C .gpudata     # .gpudata/item5
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout (the GPU machine has no install of gaunet)
 GRACE = 20  # seconds a stage cut by its limit has to save after SIGINT, before SIGKILL
+PART_BYTES = 15 * 2**20  # an archive part's size: what comes back from OUT is 16 MiB a file
 
 PAPER28 = ["--config", "paper", "--size", "28", "--channels", "1", "--set", "pad_input=true"]
 PAPER28 += ["--set", "batch_size=64", "--set", "log_every=10"]
@@ -80,7 +90,14 @@ def steady_rate(metrics: Path) -> float | None:
     warm-up (autotuning, capture), so it is left out."""
     if not metrics.exists():
         return None
-    records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    records = []
+    for line in metrics.read_text().splitlines():
+        try:  # a process killed while writing leaves a cut last line
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and {"step", "elapsed_seconds"} <= record.keys():
+            records.append(record)
     if len(records) < 2:
         return None
     first, last = records[0], records[-1]
@@ -153,20 +170,28 @@ class Check:
         )
 
     def wait(self, procs: list[subprocess.Popen], limit: float) -> list[int | str]:
-        codes: list[int | str] = []
+        """Each process's exit code, or "timeout": past `limit` (never past the budget less
+        the GRACE the cut processes have to save) they all get SIGINT at once, then SIGKILL."""
+        limit = min(limit, max(self.left() - GRACE, 1))
+        codes: list[int | str | None] = [None] * len(procs)
         end = time.monotonic() + limit
-        for proc in procs:
+        for k, proc in enumerate(procs):
             try:
-                codes.append(proc.wait(timeout=max(end - time.monotonic(), 1)))
+                codes[k] = proc.wait(timeout=max(end - time.monotonic(), 1))
             except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGINT)  # as Ctrl-C: gaunet saves, a rerun continues
-                try:
-                    proc.wait(timeout=GRACE)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                codes.append("timeout")
-        return codes
+                break
+        cut = [k for k, code in enumerate(codes) if code is None]
+        for k in cut:
+            procs[k].send_signal(signal.SIGINT)  # as Ctrl-C: gaunet saves, a rerun continues
+        grace_end = time.monotonic() + GRACE
+        for k in cut:
+            try:
+                procs[k].wait(timeout=max(grace_end - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                procs[k].kill()
+                procs[k].wait()
+            codes[k] = "timeout"
+        return codes  # type: ignore[return-value]
 
     def stage(self, name: str, need: float, limit: float) -> bool:
         """Whether `name` runs: enough budget left for it."""
@@ -279,16 +304,21 @@ class Check:
         self.save()
 
     def run_benchmark(
-        self, argv: list[str], out: Path, prefix: str, limit: float | None = None
+        self,
+        argv: list[str],
+        out: Path,
+        prefix: str,
+        limit: float | None = None,
+        tables: bool = True,
     ) -> dict:
         """Run a `gaunet benchmark` for `limit` seconds (default: what budget is left); its
-        tables into OUT/PREFIX-*, and the summary of every generator it trained (in its
-        subset folders too)."""
+        tables into OUT/PREFIX-* (with `tables`), and the summary of every generator it trained
+        (in its subset folders too)."""
         started = time.monotonic()
-        limit = max(self.left() - 5, 10) if limit is None else limit
+        limit = self.left() if limit is None else limit  # wait() keeps GRACE of the budget
         codes = self.wait([self.spawn(argv)], limit)
         result: dict = {"exit": codes, "wall": round(time.monotonic() - started, 1)}
-        for part in ("results.csv", "summary.md"):
+        for part in ("results.csv", "summary.md") if tables else ():
             if (out / part).exists():
                 shutil.copy(out / part, self.out / f"{prefix}-{part}")
         generators = sorted(out.glob("**/generators/*/run.json")) if out.exists() else []
@@ -333,7 +363,7 @@ class Check:
         six arms x 10 seeds of ResNet-18 on the GPU (the five folders' cells in five processes
         at once: --jobs 5), pooled. Whatever budget is left (cut by
         SIGINT, so the generators save); the whole folder but its periodic checkpoints comes back
-        (OUT/item5). `--item5-dir` (a carried copy of that folder) continues it: the generators
+        packed (OUT/item5.tar.gz.part-NN). `--item5-dir` (a carried, unpacked copy) continues it: the generators
         from their last checkpoints, the cells after the finished ones."""
         name = "item5"
         if not self.stage(name, need, self.left()):
@@ -350,11 +380,22 @@ class Check:
             "--jobs", "2" if self.smoke else "5",
             "--device", "cpu" if self.smoke else "cuda", "--quiet",
         )  # fmt: skip
-        result = self.run_benchmark(argv, out, name, limit=max(self.left() - GRACE - 10, 10))
+        # 15 s of the budget kept for packing the folder
+        result = self.run_benchmark(
+            argv, out, name, limit=max(self.left() - GRACE - 15, 10), tables=False
+        )
         results = sorted(out.glob("subset-*/results.csv"))
         result["result_rows"] = sum(len(p.read_text().splitlines()) - 1 for p in results)
         if out.exists():
-            shutil.copytree(out, self.out / "item5", ignore=shutil.ignore_patterns("step-*.pt*"))
+            # OUT/item5/subset-S/generators/... would not come back from a device machine
+            # (two folders down, 8 files at most): one archive in parts below 16 MiB
+            parts = pack(out, self.out / "item5.tar.gz", skip=("step-*.pt*",))
+            result["archive"] = [p.name for p in parts]
+            result["archive_bytes"] = sum(p.stat().st_size for p in parts)
+            result["unpack"] = "cat OUT/item5.tar.gz.part-* | tar -xz -C DIR   # DIR/item5"
+            if self.smoke:  # the CPU's tests read the folder as it unpacks
+                ignore = shutil.ignore_patterns("step-*.pt*")
+                shutil.copytree(out, self.out / "item5", ignore=ignore)
             result["snapshots_left_behind"] = len(list(out.rglob("step-*.pt")))
         self.summary["stages"][name] = result
         self.save()
@@ -375,6 +416,103 @@ class Check:
         )  # fmt: skip
         self.summary["stages"][name] = self.run_benchmark(argv, out, "benchmark")
         self.save()
+
+
+class _Parts:
+    """A write-only file that rolls over into PATH.part-00, -01, ... of `size` bytes at most."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size, self.paths = path, size, []
+        self.handle = None
+        self.used = 0
+
+    def _next(self) -> None:
+        if self.handle:
+            self.handle.close()
+        self.paths.append(self.path.with_name(f"{self.path.name}.part-{len(self.paths):02d}"))
+        self.handle = self.paths[-1].open("wb")
+        self.used = 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view.nbytes:
+            if self.handle is None or self.used >= self.size:
+                self._next()
+            n = min(self.size - self.used, view.nbytes)
+            self.handle.write(view[:n])
+            self.used += n
+            view = view[n:]
+        return len(data)
+
+    def flush(self) -> None:
+        if self.handle:
+            self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is None:
+            self._next()
+        self.handle.close()
+
+
+def pack(
+    folder: Path, archive: Path, skip: tuple[str, ...] = (), part_bytes: int | None = None
+) -> list[Path]:
+    """`folder` (less the files matching `skip`) as a gzipped tar holding FOLDER-NAME/..., cut
+    into ARCHIVE.part-NN files of `part_bytes` at most; `cat` joins them. The parts."""
+    import fnmatch
+    import gzip
+    import tarfile
+
+    for old in archive.parent.glob(f"{archive.name}.part-*"):
+        old.unlink()
+    parts = _Parts(archive, part_bytes or PART_BYTES)
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        name = Path(info.name).name
+        return None if any(fnmatch.fnmatch(name, pattern) for pattern in skip) else info
+
+    with gzip.GzipFile(fileobj=parts, mode="wb", compresslevel=3) as packed:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=packed, mode="w|") as tar:
+            tar.add(folder, arcname=folder.name, filter=keep)
+    parts.close()
+    return parts.paths
+
+
+STAGES = (
+    "pytest-cuda", "stacked-train-5", "item5", "norm-28", "norm-256", "stacked-b16",
+    "stacked-b128", "paper256-b32", "tiny28-b256", "tiny28-b512", "paper28-b64-bf16",
+    "table3-busi", "concurrent-4", "concurrent-2", "paper28-b64", "tiny28", "tiny28-b128",
+    "paper28-b64-autotune", "tiny28-fp32", "paper28-b64-eager", "benchmark",
+)  # fmt: skip
+CLASSIFIER_STAGES = {"item5", "table3-busi", "benchmark"}  # ResNet/DenseNet: MONAI
+
+
+def preflight(args: argparse.Namespace, skip: set[str]) -> list[str]:
+    """What is wrong with the setup, found in seconds, before any stage spends the lease: an
+    unknown --skip name (a typo would run a stage that was meant to be left out), no --data
+    file, no BUSI folder for table3-busi, no MONAI for the classifier stages, no CUDA."""
+    import importlib.util
+
+    problems = []
+    unknown = sorted(skip - set(STAGES))
+    if unknown:
+        problems.append(
+            f"--skip: unknown stage(s) {', '.join(unknown)} (stages: {', '.join(STAGES)})"
+        )
+    run = set(STAGES) - skip
+    data = Path(args.data)
+    if ":" not in args.data and not (ROOT / data).exists():  # stages run in ROOT
+        problems.append(f"--data {args.data}: no such file (relative paths are from {ROOT})")
+    if "table3-busi" in run and not args.smoke and not (ROOT / args.busi).is_dir():
+        problems.append(f"--busi {args.busi}: no such folder (or --skip table3-busi)")
+    if run & CLASSIFIER_STAGES and importlib.util.find_spec("monai") is None:
+        problems.append("MONAI is not importable (carry its wheel; the classifiers need it)")
+    if not args.smoke:
+        import torch
+
+        if not torch.cuda.is_available():
+            problems.append("no CUDA device (torch.cuda.is_available() is False); --smoke on a CPU")
+    return problems
 
 
 def result_files(summary: dict, folder: Path, assume: dict[str, str], tag: str) -> list[Path]:
@@ -414,6 +552,15 @@ def result_files(summary: dict, folder: Path, assume: dict[str, str], tag: str) 
     return written
 
 
+def out_files(out: Path) -> dict:
+    """OUT's files against what comes back from a device machine (8 files, 16 MiB each, two
+    folders down): what would be left behind is named."""
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    deep = [str(p.relative_to(out)) for p in files if len(p.relative_to(out).parts) > 3]
+    big = [str(p.relative_to(out)) for p in files if p.stat().st_size > 16 * 2**20]
+    return {"count": len(files), "too_deep": deep[:20], "too_big": big, "over_8": len(files) > 8}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
@@ -433,7 +580,8 @@ def main() -> None:
     parser.add_argument(
         "--item5-dir",
         type=Path,
-        help="item5's benchmark folder: a carried copy of an earlier OUT/item5 continues there",
+        help="item5's benchmark folder: a carried copy of an earlier one (unpacked from "
+        "OUT/item5.tar.gz.part-NN) continues there",
     )
     parser.add_argument(
         "--assume",
@@ -450,8 +598,11 @@ def main() -> None:
         for path in result_files(summary, args.out, assume, args.tag):
             print(path)
         return
-    check = Check(args.out, args.budget, args.smoke, args.data, args.item5_dir)
     skip = set(filter(None, args.skip.split(",")))
+    problems = preflight(args, skip)
+    if problems:
+        raise SystemExit("gpu_train_check: " + "; ".join(problems))
+    check = Check(args.out, args.budget, args.smoke, args.data, args.item5_dir)
     m = 0.05 if args.smoke else args.scale  # the smoke mode counts steps instead
     concurrent = [*TINY28, "--set", "batch_size=128", "--set", "log_every=10"]
     big = [[*TINY28, "--set", f"batch_size={b}"] for b in (256, 512)]
@@ -461,8 +612,10 @@ def main() -> None:
     plan = [
         ("pytest-cuda", lambda: check.pytest()),
         # the stacked training loop (gaunet benchmark --stack-generators), then item 5 with it
-        ("item5", lambda: check.item5(300)),
+        # and every second left (before 2026-12-07 item5 came first and left stacked-train-5
+        # no budget)
         ("stacked-train-5", lambda: check.stacked_train(5, 75)),
+        ("item5", lambda: check.item5(300)),
         # the critic's layer norm, short form against F.group_norm (2026-12-05)
         ("norm-28", lambda: check.penalty_norm(28, 60)),
         ("norm-256", lambda: check.penalty_norm(256, 150)),
@@ -509,13 +662,24 @@ def main() -> None:
         ),
         ("benchmark", lambda: check.benchmark(120)),
     ]
+    assert [name for name, _ in plan] == list(STAGES)
     try:
         for name, run in plan:
-            if name not in skip:
+            if name in skip:
+                continue
+            try:
                 run()
+            except Exception as error:  # one stage's bug must not cost the stages after it
+                check.summary["stages"][name] = {
+                    **check.summary["stages"].get(name, {}),
+                    "error": f"{type(error).__name__}: {error}",
+                }
+                check.save()
+                print(f"{name} failed: {error!r}", file=sys.stderr, flush=True)
     finally:  # the stages' run folders (checkpoints of hundreds of MB): what counts is in OUT
         shutil.rmtree(check.work, ignore_errors=True)
     check.summary["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    check.summary["out_files"] = out_files(args.out)
     check.save()
     print(json.dumps(check.summary, indent=1))
 
