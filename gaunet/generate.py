@@ -32,6 +32,7 @@ from gaunet.class_filter import (
 from gaunet.data.imageset import from_unit_range
 from gaunet.errors import GaunetError, GaunetWarning, os_error, writable_folder
 from gaunet.generation_setup import (
+    IN_PROGRESS,
     check_request,
     checkpoint_of,
     class_counts,
@@ -122,6 +123,9 @@ def _write_dataset(gen, out, per_class, seed, fmt, batch_size, choice, keep_sour
     if warning:
         warnings.warn(warning, GaunetWarning, stacklevel=3)  # generate_dataset's caller
     manifest = out / ("manifest.csv" if fmt == "png" else "provenance.csv")
+    refuse_foreign_records(out)  # again under the lock, and before the marker: never in a dataset
+    marker = out / IN_PROGRESS
+    marker.write_text("gaunet generate writes here; left behind, it stopped before its manifest\n")
     remove_earlier_generation(out)
     # the images on disk, removed if the generation does not finish: without a manifest they
     # would be read as a class-folder dataset, and a rerun (which removes what a manifest
@@ -133,11 +137,13 @@ def _write_dataset(gen, out, per_class, seed, fmt, batch_size, choice, keep_sour
             _write_outputs(gen, out, manifest, fmt, rows_out, arrays, names, keep_source_names)
         except BaseException:  # a full disk, Ctrl-C, SIGTERM, an error
             _remove_images(out, rows_out, fmt)
+            marker.unlink(missing_ok=True)
             raise
     except _Stopped as stopped:
         raise GaunetError(_stopped_message(stopped.error, stopped.written, fmt)) from None
     except OSError as error:
         raise GaunetError(_stopped_message(error, len(rows_out), fmt)) from None
+    marker.unlink(missing_ok=True)
     return manifest
 
 

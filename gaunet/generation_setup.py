@@ -18,6 +18,11 @@ from gaunet.errors import GaunetError, GaunetWarning, os_error
 EARLIER_RECORDS = (
     "manifest.csv", "provenance.csv", "filter.json", "copy_filter.json", "source_ids.csv"
 )  # fmt: skip
+# Written before generate touches a folder, removed once its manifest is written: left behind (a
+# kill -9, a power cut, a Ctrl-C while an earlier generation was removed), it says that the
+# images without a manifest there are a stopped generation's, which the next one removes.
+# Hidden: the readers ignore it.
+IN_PROGRESS = ".gaunet-generating"
 
 
 def refuse_foreign_records(out: Path) -> None:
@@ -36,7 +41,8 @@ def refuse_foreign_records(out: Path) -> None:
                 "another --out"
             )
     manifest = Path(out) / "manifest.csv"
-    if not manifest.is_file() and (image := first_image_file(Path(out))) is not None:
+    stopped = (Path(out) / IN_PROGRESS).is_file()  # a stopped generation's images: removed
+    if not stopped and not manifest.is_file() and (image := first_image_file(Path(out))):
         raise GaunetError(
             f"--out {out}: holds images no gaunet generate manifest lists ({image}; a "
             "class-folder dataset?); the manifest written there would make the folder read as "
@@ -52,11 +58,13 @@ def remove_earlier_generation(out: Path) -> None:
     (a dataset's) is refused here too, under the lock, not only in generate's early check."""
     refuse_foreign_records(out)
     listed: list[Path] = []
+    if (out / IN_PROGRESS).is_file():  # stopped before its manifest: every PNG it wrote
+        listed = sorted(path.resolve() for path in out.glob("*/*.png"))
     if (out / "manifest.csv").is_file():
         with open(out / "manifest.csv", newline="") as handle:
             rows = list(csv.DictReader(handle))
         root = out.resolve()
-        listed = [
+        listed += [
             path for row in rows if row.get("path")
             if (path := (out / row["path"]).resolve()).is_relative_to(root)
         ]  # fmt: skip
