@@ -143,8 +143,9 @@ class TrainedGenerator:
 
     def _chunk(self, class_index: int, seed: int, index: int) -> torch.Tensor:
         """Items index*CHUNK .. (index+1)*CHUNK-1 of a class, conditioned on its training
-        images; the last chunk is kept, so consecutive calls inside one chunk run it once."""
-        key = (class_index, seed, index)
+        images; the last chunk is kept, so consecutive calls inside one chunk run it once (with
+        the noise scale it was drawn at: `gen.noise_scale` may be set between calls)."""
+        key = (class_index, seed, index, self.noise_scale)
         if self._last_chunk is not None and self._last_chunk[0] == key:
             return self._last_chunk[1]
         first = index * GENERATION_CHUNK

@@ -116,6 +116,11 @@ def test_load_generator_samples_in_range_and_reproducibly(run):
     assert not torch.allclose(raw.sample(1, 4, seed=9), first)
     with pytest.raises(GaunetError, match="out of range"):
         gen.sample(5, 1)
+    torch.testing.assert_close(gen.sample(1, 4, seed=9), first)  # its chunk is kept
+    gen.noise_scale = 3.0  # set between calls: the kept chunk was drawn at 1.0
+    wider = gen.sample(1, 4, seed=9)
+    assert not torch.allclose(wider, first)
+    torch.testing.assert_close(wider, load_generator(run, noise_scale=3.0).sample(1, 4, seed=9))
 
 
 def test_cli_generate_and_train(run, tmp_path):
