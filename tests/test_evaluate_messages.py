@@ -53,3 +53,36 @@ def test_the_real_split_said_is_the_one_used(source, said, tmp_path, monkeypatch
     monkeypatch.setattr("gaunet.cli.evaluate.run_settings", lambda run: {})
     load_sets(args)
     assert f"not the run's (split.csv lists other images); {said}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("features", "missing", "expected"),
+    [
+        (("domain", "inception", "efficientnet"), {"inception": "no weights"}, "efficientnet"),
+        (("domain", "inception"), {}, "inception"),
+        (("domain",), {}, None),
+    ],
+)
+def test_one_real_class_audits_copies_in_the_first_available_space(
+    features, missing, expected
+) -> None:
+    """With one real class there is no domain classifier; the copy audit was pinned to the
+    first other extractor named, and fell back to pixels alone when that one was missing."""
+    import numpy as np
+
+    from gaunet.data import ImageSet
+    from gaunet.metrics.features import ExtractorSettings
+    from gaunet.metrics.inputs import MetricInputs
+
+    ids = np.asarray(["0", "1"])
+    images = ImageSet(np.zeros((2, 1, 8, 8), np.uint8), np.zeros(2, np.int64), ["a"], ids, ids)
+    inputs = MetricInputs(
+        train=images, test=images, reference=images, synthetic=images,
+        synthetic_labels=np.zeros(2, np.int64), class_names=["a"],
+        settings=ExtractorSettings(), features=features,
+        unavailable={"domain": "one real class", **missing},
+    )  # fmt: skip
+    inputs._extractors.update({name: object() for name in features if name != "domain"})
+    for name in missing:
+        inputs._extractors.pop(name)
+    assert inputs.audit_space() == expected

@@ -201,9 +201,9 @@ def evaluate(
     if settings.seed is None:  # evaluate(seed=5, settings=ExtractorSettings(...)) trained with 0
         settings = dataclasses.replace(settings, seed=seed)
     settings.train = real.where_split("train")  # the whole split: the domain classifier's data
-    one_class = two_class_reason(real.class_names)  # no domain classifier on one class
-    if one_class and audit_features is None:  # the copy audit's space: the next extractor
-        audit_features = next((name for name in features if name != "domain"), None)
+    # no domain classifier on one class: the copy audit then uses the first other extractor
+    # that is available (MetricInputs.audit_space), not the first named, which may be missing
+    one_class = two_class_reason(real.class_names)
     inputs = MetricInputs(
         **sets,
         synthetic_labels=synthetic_labels,

@@ -93,8 +93,10 @@ class MetricInputs:
 
     def audit_space(self) -> str | None:
         """The feature space the copy audit uses beside pixels: `audit_features`, else domain
-        when requested, else the first available extractor; None when that one is missing."""
-        chosen = self.audit_features or ("domain" if "domain" in self.features else None)
+        when requested (and possible: not with one real class), else the first available
+        extractor; None when the one chosen is missing."""
+        domain = "domain" in self.features and "domain" not in self.unavailable
+        chosen = self.audit_features or ("domain" if domain else None)
         if chosen:
             return chosen if chosen in self.features and self.extractor(chosen) else None
         return next((name for name in self.features if self.extractor(name)), None)
