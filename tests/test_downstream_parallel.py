@@ -75,3 +75,31 @@ def test_an_interrupt_stops_the_running_cells_at_once(
     ]  # fmt: skip
     assert main(command) == 130
     assert len(logged) == 1 and time.perf_counter() - logged[0] < 10
+
+
+def test_cells_that_ended_beside_a_failed_one_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed cell (or Ctrl-C) raised at the first result read: cells that had ended at the
+    same time were never recorded, and a rerun redid them (minutes each)."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+    from types import SimpleNamespace
+
+    from gaunet.downstream import parallel
+
+    def run_cell(cell):
+        if cell[3] == 0:
+            raise RuntimeError("cell 0 failed")
+        return [{"seed": cell[3]}]
+
+    def failed_first(futures):  # every cell ended; the failed one is read first
+        wait(list(futures))
+        yield from sorted(futures, key=lambda f: f.exception() is None)
+
+    monkeypatch.setattr(parallel, "_run_cell", run_cell)
+    monkeypatch.setattr(parallel, "as_completed", failed_first)
+    monkeypatch.setattr(parallel, "spawned_pool", lambda jobs, **_: ThreadPoolExecutor(jobs))
+    grid = SimpleNamespace(settings=None, arms_helper=SimpleNamespace(out=None))
+    kept: list[tuple[str, list[dict]]] = []
+    cells = [("svm", None, 1.0, seed) for seed in range(3)]
+    with pytest.raises(RuntimeError, match="cell 0 failed"):
+        parallel.run_cells(grid, cells, 3, None, lambda c, rows: kept.append((c, rows)))
+    assert sorted(rows[0]["seed"] for _, rows in kept) == [1, 2]

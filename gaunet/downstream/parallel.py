@@ -54,14 +54,30 @@ def run_cells(
     setup = (grid.settings, grid.arms_helper.out, data, torch.get_num_threads())
     with spawned_pool(jobs, initializer=_start_worker, initargs=setup) as pool:
         futures = {pool.submit(_run_cell, cell): cell for cell in todo}
+        done = set()
         try:
             for future in as_completed(futures):
+                done.add(future)
                 finished(futures[future][0], future.result())
         except BaseException:
             for future in futures:
                 future.cancel()
             _stop_workers(pool)
+            _keep_finished(futures, done, finished)
             raise
+
+
+def _keep_finished(futures: dict, done: set, finished: Callable[[str, list[dict]], None]) -> None:
+    """After a failed cell or Ctrl-C: the cells that ended beside it, not yet recorded, are
+    recorded (a rerun redid them: minutes each)."""
+    for future, cell in futures.items():
+        if future in done or not future.done() or future.cancelled():
+            continue
+        if future.exception() is None:
+            try:
+                finished(cell[0], future.result())
+            except Exception:  # noqa: BLE001 - the error being raised is the one to report
+                return
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
