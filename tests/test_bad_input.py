@@ -87,8 +87,15 @@ def test_broken_image_can_bring_a_class_below_two(tmp_path):
     assert data.class_names == ["a", "c"] and len(data.problems) == 2
 
 
-@pytest.mark.parametrize("layout", ["empty", "empty class folders", "only bad files"])
-def test_source_with_nothing_usable_is_an_error(tmp_path, layout):
+@pytest.mark.parametrize(
+    ("layout", "says"),
+    [
+        ("empty", r"src: no class folders inside"),
+        ("empty class folders", r"src: nothing usable found: .*a: class has 0 usable image"),
+        ("only bad files", r"src: nothing usable found: .*x\.png: empty file \(0 bytes\)"),
+    ],
+)
+def test_source_with_nothing_usable_is_an_error(tmp_path, layout, says):
     root = tmp_path / "src"
     root.mkdir()
     if layout != "empty":
@@ -97,7 +104,7 @@ def test_source_with_nothing_usable_is_an_error(tmp_path, layout):
     if layout == "only bad files":
         (root / "a" / "x.png").write_bytes(b"")
         (root / "b" / "y.png").write_bytes(b"junk")
-    with pytest.raises(SourceError, match="src"):
+    with pytest.raises(SourceError, match=says):
         load_source(root, size=16)
 
 

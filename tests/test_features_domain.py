@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from gaunet.data import assign_split, load_source
+from gaunet.errors import GaunetError
 from gaunet.metrics.features import ExtractorSettings, make_extractor
 from gaunet.metrics.features.domain import DomainExtractor, DomainSettings, training_key
 
@@ -54,7 +55,7 @@ def test_key_changes_with_labels_and_settings(data):
 
 
 def test_registry_needs_the_training_split():
-    with pytest.raises(Exception, match="training split"):
+    with pytest.raises(GaunetError, match="the domain extractor needs the real training split"):
         make_extractor("domain", ExtractorSettings())
 
 

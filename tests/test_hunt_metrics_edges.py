@@ -1,5 +1,6 @@
 """Edge cases of the metric statistics: seeds, precision, and requests that gave NaN or garbage."""
 
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -70,9 +71,10 @@ def test_prdc_rejects_a_k_that_is_not_a_positive_whole_number(k) -> None:
     precision 1 with a negative density."""
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(20, 3)), rng.normal(size=(20, 3))
-    with pytest.raises(ValueError, match="k"):
+    needs = rf"whole k of at least 1, not k={re.escape(repr(k))}$"
+    with pytest.raises(ValueError, match=needs):
         prdc(real, fake, k=k)
-    with pytest.raises(ValueError, match="k"):
+    with pytest.raises(ValueError, match=needs):
         prdc_values(real, fake, k=k)
 
 

@@ -69,16 +69,23 @@ def decode_file(path: Path, options: ReadOptions, slice_index: int | None = None
     if kind is None:
         raise SkipFile(f"unsupported format '{path.suffix or path.name}' (use {_supported()})")
     try:
-        if kind == "dicom":
-            return read_dicom(path, options)
         if kind == "nifti":
             return read_nifti(path, options, slice_index)
-        return [read_image(path, options)]
+        frames = read_dicom(path, options) if kind == "dicom" else [read_image(path, options)]
+        return frames if slice_index is None else [_frame(frames, slice_index)]
     except (SkipFile, MemoryError):
         raise
     except Exception as error:  # noqa: BLE001 - decoders raise anything on hostile bytes
         message = str(error).splitlines()[0] if str(error) else ""
         raise SkipFile(f"cannot be decoded ({type(error).__name__}: {message})") from error
+
+
+def _frame(frames: list[Frame], slice_index: int) -> Frame:
+    """A manifest's `slice` on a DICOM or image row: that one frame (of a multi-frame file),
+    not every frame once per row under each row's label."""
+    if not 0 <= slice_index < len(frames):
+        raise SkipFile(f"slice {slice_index} is outside the file's frames 0..{len(frames) - 1}")
+    return frames[slice_index]
 
 
 def _supported() -> str:

@@ -34,7 +34,10 @@ def read_image(path: Path, options: ReadOptions) -> Frame:
     """PNG/JPEG/TIFF/BMP, 8- or 16-bit, any mode -> one Frame."""
     pages = 1
     try:
-        with Image.open(path) as image:
+        # from an open file, not the path: Pillow memory-maps raw TIFF/BMP files opened by
+        # path, and maps a TIFF turned on its side (Orientation 5-8) at its turned size, so
+        # its grey pixels came out scrambled into stripes
+        with open(path, "rb") as handle, Image.open(handle) as image:
             mode, shape = image.mode, f"{image.width}x{image.height}"
             limit = Image.MAX_IMAGE_PIXELS
             if limit and image.width * image.height > limit:
@@ -42,6 +45,8 @@ def read_image(path: Path, options: ReadOptions) -> Frame:
             deep = _opencv_decode(path) if _sixteen_bit_colour(image) else None
             if deep is not None and deep.dtype == np.uint16:
                 array, mode = deep, f"{mode};16"  # Pillow would keep only the high byte
+                if image.format == "PNG":  # OpenCV turns TIFFs itself, but not PNGs
+                    array = _oriented(array, image.getexif().get(EXIF_ORIENTATION, 1))
             else:
                 array = _pil_array(image, options.size)
             pages = getattr(image, "n_frames", 1)
@@ -95,6 +100,21 @@ def _pil_array(image: Image.Image, size: int) -> np.ndarray:
     if mode.startswith("I;16"):
         return np.asarray(image).astype(np.uint16)
     return np.asarray(image)
+
+
+def _oriented(array: np.ndarray, orientation: object) -> np.ndarray:
+    """`array` turned by its EXIF orientation (2..8) as ImageOps.exif_transpose turns an
+    image: for the 16-bit colour PNGs OpenCV decodes, where it ignores the eXIf tag."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a),
+    }.get(orientation if isinstance(orientation, int) else 1)
+    return np.ascontiguousarray(turned(array)) if turned else array
 
 
 REDUCE_ABOVE = 1 << 24  # pixels (16.7 MP): larger decoded images are box-reduced at once

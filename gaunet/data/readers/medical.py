@@ -114,8 +114,11 @@ def read_dicom(path: Path, options: ReadOptions) -> list[Frame]:
         if finite.size == 0:
             raise SkipFile("DICOM pixel data has no finite values")
         low, high = float(finite.min()), float(finite.max())
-        center, width = (low + high) / 2, max(high - low, 1e-12)
-    scaled = _scale(values, center - width / 2, center + width / 2)
+        center, width = (low + high) / 2, high - low
+    # bounds, not center +- width/2: a uniform image (width 0) is black, as with NIfTI and
+    # ordinary images, not mid-grey
+    low, high = (center - width / 2, center + width / 2) if width else (center, center)
+    scaled = _scale(values, low, high)
     if photometric == "MONOCHROME1":
         scaled = 255 - scaled
     return [
