@@ -259,7 +259,7 @@ def main() -> None:
     )
     table = args.out / f"{args.dataset}.json"
     # rows of earlier invocations stay (another process may be running other variants)
-    rows = {r["variant"]: r for r in json.loads(table.read_text())} if table.exists() else {}
+    mine: dict = {}  # this invocation's rows: the others are read again before each write
     for text in args.variant or ["base="]:
         name, settings, flags = parse_variant(text)
         folder = args.out / f"{args.dataset}-{name}"
@@ -280,10 +280,11 @@ def main() -> None:
             benchmark_command(args, folder, list(ARMS), extra),
             args.out / f"{args.dataset}-{name}.log",
         )
-        result = row(name, folder, evaluate(args, folder))
-        if table.exists():
-            rows = {r["variant"]: r for r in json.loads(table.read_text())} | rows
-        rows[name] = result
+        mine[name] = row(name, folder, evaluate(args, folder))
+        # the file's rows as they are now (another process may have rewritten a variant since
+        # this one started: its start-time copy overwrote that, before 2026-12-07), then ours
+        rows = {r["variant"]: r for r in json.loads(table.read_text())} if table.exists() else {}
+        rows |= mine
         write_json(table, list(rows.values()))  # atomic: other variants may read it
         (args.out / f"{args.dataset}.md").write_text(markdown(args, list(rows.values())))
     print((args.out / f"{args.dataset}.md").read_text())

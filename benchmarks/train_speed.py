@@ -21,7 +21,8 @@ buffer instead of concatenating), `compile_ro` (torch.compile mode="reduce-overh
 forward modules). `cuda_graphs` is `gaunet train`'s own graph path (the config setting
 `cuda_graphs`, gaunet/training/graphs.py; CUDA only), on in the optimised CUDA path; its warm-up
 and capture run before the timed blocks. `--json-out` is rewritten after every round of timed blocks, so a run cut short by a
-timeout still leaves its numbers.
+timeout still leaves its numbers. A path's blocks are `--steps` rounded up to whole cycles of
+its lazy penalty (`steps_per_block` in the JSON), so every block holds the same penalties.
 """
 
 from __future__ import annotations
@@ -176,6 +177,16 @@ def build(preset: str, overrides: dict, data: ImageSet) -> Trainer:
     return trainer
 
 
+def whole_cycles(steps: int, cfg: TrainConfig) -> int:
+    """`steps` rounded up to whole cycles of the lazy penalty (penalty_phases): with n_critic 5
+    and gp_every 4 the iterations run 2, 1, 1, 1 penalties in turn, so blocks of 2 or 3 held 2
+    to 4 of them and the median block was skewed (by about 1-2 % before 2026-12-07)."""
+    from gaunet.training.graphs import penalty_phases
+
+    cycle = penalty_phases(cfg)
+    return -(-steps // cycle) * cycle
+
+
 def time_block(trainer: Trainer, steps: int) -> float:
     totals: dict = {}
     sync(trainer.device)
@@ -272,7 +283,9 @@ def measure(args: argparse.Namespace) -> dict:
     for _ in range(args.repeats):
         for name, trainer in list(trainers.items()):
             try:
-                results[name]["seconds"].append(time_block(trainer, args.steps))
+                steps = whole_cycles(args.steps, trainer.cfg)
+                results[name]["steps_per_block"] = steps
+                results[name]["seconds"].append(time_block(trainer, steps))
             except Exception as error:  # noqa: BLE001 - e.g. a graph replay that fails
                 results[name]["error"] = f"{type(error).__name__}: {error}"
                 del trainers[name]

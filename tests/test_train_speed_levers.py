@@ -218,3 +218,24 @@ def test_loss_curves_of_the_levers_stay_within_the_reference_seed_spread():
     losses = ("loss_d", "loss_g", "wasserstein")
     spread = sum(differences["reference-other-seed"][k]["relative"] for k in losses)
     assert 0 < sum(differences["bf16"][k]["relative"] for k in losses) < spread
+
+
+@pytest.mark.parametrize(
+    ("steps", "overrides", "expected"),
+    [(2, {"gp_every": 4}, 4), (3, {"gp_every": 4}, 4), (5, {"gp_every": 4}, 8),
+     (2, {"gp_every": 1}, 2), (3, {"gp_every": 5}, 3), (2, {"gp_every": 2, "n_critic": 2}, 2)],
+)  # fmt: skip
+def test_timed_blocks_hold_whole_penalty_cycles(steps: int, overrides: dict, expected: int):
+    """With n_critic 5 and gp_every 4 the iterations run 2, 1, 1, 1 penalties in turn: blocks
+    of 2 or 3 held 2 to 4 of them, and the median block skewed the recorded speed."""
+    from gaunet.config import load_config
+
+    cfg = load_config("paper", overrides)
+    blocks = train_speed.whole_cycles(steps, cfg)
+    assert blocks == expected
+    penalties = [
+        sum((i * cfg.n_critic + t) % cfg.gp_every == 0 for t in range(cfg.n_critic))
+        for i in range(4 * blocks)
+    ]
+    per_block = {sum(penalties[k : k + blocks]) for k in range(2 * blocks)}
+    assert len(per_block) == 1  # every block the same penalties, from any start
