@@ -35,24 +35,29 @@ def reproduce_commands(settings: dict, num_classes: int) -> str:
         f"--steps {s['train_steps']}" if s.get("train_steps") else f"--minutes {s['minutes']:g}"
     )
     gen_budget = budget.replace("--", "--gen-")
+    # the seed of split, subset, training and metrics, and the channels, where not the default
+    seed = f" --seed {s['seed']}" if s["seed"] else ""
+    split_seed = f" --split-seed {s['seed']} --subset-seed {s['seed']}" if s["seed"] else ""
+    channels = f" --channels {s['channels']}"
     lines = [
         "# this demo again, or on your own data (class folders, CSV, .npz, DICOM, NIfTI):",
         " ".join(["gaunet demo --data", source, "--out my-demo", *_changed_options(s)]),
         "",
         "# or each part on its own:",
-        f"gaunet data inspect {source} --size {s['size']} --channels {s['channels']} "
-        "--sheet sheet.png",
+        f"gaunet data inspect {source} --size {s['size']}{channels}{seed} --sheet sheet.png",
         f"gaunet train --data {source} --out runs/gaunet --config cpu-tiny {budget} "
-        f"--size {s['size']} --channels {s['channels']}   # trains on the whole training split",
+        f"--size {s['size']}{channels}{seed}   # trains on the whole training split",
         "gaunet generate --run runs/gaunet --out synthetic/gaunet --per-class " + str(per_class),
-        "gaunet compare --runs runs/gaunet --out grid.png --per-class 3",
+        f"gaunet compare --runs runs/gaunet --out grid.png --per-class 3{seed}",
         f"gaunet evaluate --real {source} --synthetic synthetic/gaunet --features "
-        f"{','.join(s['features'])} --size {s['size']} --max-images {s['eval_images']} "
+        f"{','.join(s['features'])} --size {s['size']}{channels}{seed} "
+        f"--max-images {s['eval_images']} "
         "--json metrics.json --report metrics.html",
         f"gaunet benchmark --data {source} --out bench --classifiers {','.join(s['classifiers'])} "
         f"--arms none,classic,gaunet,gaunet+classic{',copies+classic' if s['control'] else ''} "
         f"--fractions {s['fraction']:g} "
-        f"--seeds {s['seeds']} --size {s['size']} --width {s['width']:g} --epochs {s['epochs']} "
+        f"--seeds {s['seeds']} --size {s['size']}{channels}{split_seed} --width {s['width']:g} "
+        f"--epochs {s['epochs']} "
         f"--patience {s['patience']} {gen_budget}",
         "# (the benchmark's gaunet arm trains its own generator on exactly each fraction's images)",
     ]

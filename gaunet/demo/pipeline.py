@@ -135,12 +135,7 @@ class Demo:
         minutes = None
         if s.train_steps is None:  # a resumed run gets what is left of its budget
             minutes = max(s.minutes - info.get("wall_seconds", 0.0) / 60.0, 0.05)
-        overrides = {
-            "model": model, "size": s.size, "channels": s.channels, "num_threads": s.threads,
-            "log_every": 5, "sample_every": 50, "checkpoint_every": 25,
-        }  # fmt: skip
-        if s.device != "auto":  # auto: the config's own device (also auto)
-            overrides["device"] = s.device
+        overrides = s.training_overrides(model)
         budget = f"{s.train_steps} steps" if minutes is None else f"{minutes:.1f} min"
         if minutes is not None:
             ends = time.strftime("%H:%M", time.localtime(time.time() + minutes * 60))

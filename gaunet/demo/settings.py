@@ -99,6 +99,17 @@ class DemoSettings:
     def models(self) -> list[str]:
         return demo_models(self.baselines)
 
+    def training_overrides(self, model: str) -> dict:
+        """The overrides of the `cpu-tiny` preset each generator is trained with."""
+        overrides = {
+            "model": model, "size": self.size, "channels": self.channels,
+            "num_threads": self.threads, "log_every": 5, "sample_every": 50,
+            "checkpoint_every": 25,
+        }  # fmt: skip
+        if self.device != "auto":  # auto: the config's own device (also auto)
+            overrides["device"] = self.device
+        return overrides
+
     def check(self) -> None:
         """Every setting in its range and every name known, before a demo folder is written:
         found at its own step, a bad one had already pinned the folder to it (the rerun with
@@ -124,10 +135,23 @@ class DemoSettings:
             problems.append(
                 f"unknown extractor {unknown[0]!r} (choose from {', '.join(EXTRACTORS)})"
             )
-        problems += self._downstream_problems()
+        problems += self._downstream_problems() + self._training_problems()
         if problems:
             raise GaunetError("; ".join(problems))
         check_classifiers(self.classifiers)
+
+    def _training_problems(self) -> list[str]:
+        """The generator settings as training checks them (--size 8 does not suit the U-Net):
+        found at the train step, the folder was already pinned to them."""
+        from gaunet.config import ConfigError, load_config
+
+        problems = []
+        for model in self.models:
+            try:
+                load_config("cpu-tiny", self.training_overrides(model))
+            except ConfigError as error:
+                problems.append(f"the {model} generator (cpu-tiny preset): {error}")
+        return problems
 
     def _downstream_problems(self) -> list[str]:
         """The classifier settings as the downstream step's benchmark checks them (duplicate or
