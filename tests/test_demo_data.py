@@ -23,6 +23,13 @@ def test_auto_takes_the_environment_copy_first(tmp_path: Path, monkeypatch) -> N
     assert "BreastMNIST" in note and "CC BY 4.0" in note
 
 
+def test_auto_takes_a_folder_in_the_environment_too(tmp_path: Path, monkeypatch) -> None:
+    """`$GAUNET_DEMO_DATA=/data/medmnist` (the folder holding it) was taken as the file itself."""
+    (tmp_path / "breastmnist.npz").write_bytes(b"")
+    monkeypatch.setenv("GAUNET_DEMO_DATA", str(tmp_path))
+    assert resolve_demo_data("auto")[0] == str(tmp_path / "breastmnist.npz")
+
+
 @pytest.mark.parametrize("found", [0, 1, 2])
 def test_auto_takes_the_first_existing_candidate(tmp_path: Path, monkeypatch, found: int) -> None:
     candidates = [tmp_path / f"c{k}" / "breastmnist.npz" for k in range(3)]

@@ -30,10 +30,13 @@ BREASTMNIST = "breastmnist.npz"
 
 
 def demo_data_candidates() -> list[Path]:
-    """Where `--data auto` looks for BreastMNIST, in order: $GAUNET_DEMO_DATA, the medmnist
-    package's download folder, and `shared/data/` beside the working folder and beside a
-    source checkout of gaunet."""
-    candidates = [Path(p) for p in [os.environ.get("GAUNET_DEMO_DATA", "")] if p]
+    """Where `--data auto` looks for BreastMNIST, in order: $GAUNET_DEMO_DATA (the file, or a
+    folder holding it), the medmnist package's download folder, and `shared/data/` beside the
+    working folder and beside a source checkout of gaunet."""
+    given = os.environ.get("GAUNET_DEMO_DATA", "")
+    candidates = (
+        [Path(given) / BREASTMNIST if Path(given).is_dir() else Path(given)] if given else []
+    )
     candidates.append(Path.home() / ".medmnist" / BREASTMNIST)
     candidates.append(Path.cwd().parent / "shared" / "data" / BREASTMNIST)
     checkout = Path(__file__).resolve().parents[2]  # gaunet/demo/settings.py -> the checkout
