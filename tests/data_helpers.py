@@ -54,7 +54,8 @@ def make_dicom(
     window: tuple[float, float] | None = None,
     with_pixels: bool = True,
 ) -> Path:
-    """A minimal secondary-capture DICOM file with 16-bit unsigned pixels."""
+    """A minimal secondary-capture DICOM file with 16-bit unsigned pixels; `pixels` of shape
+    (frames, rows, columns) makes a multi-frame file."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
@@ -69,7 +70,9 @@ def make_dicom(
     ds.PatientID = patient_id
     ds.Modality = "CT"
     pixels = np.asarray(pixels, dtype=np.uint16)
-    ds.Rows, ds.Columns = pixels.shape
+    if pixels.ndim == 3:
+        ds.NumberOfFrames = len(pixels)
+    ds.Rows, ds.Columns = pixels.shape[-2:]
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = photometric
     ds.BitsAllocated = ds.BitsStored = 16

@@ -54,3 +54,24 @@ def test_split_test_draws_the_reference_as_the_test_subset() -> None:
     assert list(sets["reference"].ids) == list(sets["test"].ids) and len(sets["test"]) == 10
     other = draw_sets(real, _synthetic(["benign", "malignant"]), "val", max_images=10, seed=0)
     assert set(other["reference"].ids) <= set(real.where_split("val").ids)
+
+
+def test_a_refusal_names_only_the_folder_without_a_real_class() -> None:
+    """`normal_benign` is gaunet generate's folder of `normal+benign`: it was named as unknown
+    beside the truly unknown folder."""
+    with pytest.raises(GaunetError) as error:
+        align_classes(_synthetic(["Malignant_x", "normal_benign"]), REAL)
+    assert "no real class named 'Malignant_x')" in str(error.value)
+
+
+def test_two_folders_of_one_class_are_said_to_be_that() -> None:
+    with pytest.raises(GaunetError, match="'Malignant' and 'malignant' all name real class"):
+        align_classes(_synthetic(["Malignant", "malignant", "normal_benign"]), REAL)
+
+
+def test_a_folder_renamed_to_its_real_name_beside_a_generated_one_is_matched() -> None:
+    """One folder renamed to its real name (with a space), the other as generate wrote it."""
+    real = ["normal tissue", "tumour+cyst"]
+    assert align_classes(_synthetic(["tumour_cyst", "normal tissue"]), real).tolist() == [
+        1, 1, 0, 0,
+    ]  # fmt: skip

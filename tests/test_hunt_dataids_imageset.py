@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_helpers import make_dicom
 
 from gaunet.data import SourceError, load_source
 from gaunet.data.ids import lookup
@@ -61,30 +62,8 @@ def test_phantom_non_ascii_digit_is_a_clear_error() -> None:
 
 
 def _multiframe_dicom(path: Path, seed: int, frames: int = 3) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientID = "P1"
-    ds.Modality = "CT"
-    pixels = np.random.default_rng(seed).integers(0, 4000, (frames, 16, 16)).astype(np.uint16)
-    ds.NumberOfFrames = frames
-    ds.Rows = ds.Columns = 16
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
+    pixels = np.random.default_rng(seed).integers(0, 4000, (frames, 16, 16))
+    make_dicom(path, pixels)
 
 
 def test_lookup_finds_frames_of_uid_named_dicoms(tmp_path: Path) -> None:

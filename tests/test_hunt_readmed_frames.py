@@ -24,20 +24,9 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
 
 
-def _multi_frame(path: Path, frames: np.ndarray) -> Path:
-    import pydicom
-
-    make_dicom(path, frames[0])
-    ds = pydicom.dcmread(path)
-    ds.NumberOfFrames = len(frames)
-    ds.PixelData = np.asarray(frames, dtype=np.uint16).tobytes()
-    ds.save_as(path)
-    return path
-
-
 def test_slice_column_picks_one_frame_of_a_multi_frame_dicom(tmp_path):
     stack = np.stack([np.full((8, 8), 100 * k, np.uint16) for k in range(3)])
-    _multi_frame(tmp_path / "mf.dcm", stack)
+    make_dicom(tmp_path / "mf.dcm", stack)
     rows = [["mf.dcm", "a", 0], ["mf.dcm", "b", 2]]
     csv = write_csv(tmp_path / "labels.csv", ["path", "label", "slice"], rows)
     data = load_source(str(csv), size=8, channels=1)
@@ -50,7 +39,7 @@ def test_slice_column_picks_one_frame_of_a_multi_frame_dicom(tmp_path):
 
 def test_slice_beyond_the_frames_is_a_named_problem(tmp_path):
     stack = np.stack([np.full((8, 8), 100 * k, np.uint16) for k in range(2)])
-    _multi_frame(tmp_path / "mf.dcm", stack)
+    make_dicom(tmp_path / "mf.dcm", stack)
     rows = [["mf.dcm", "a", 0], ["mf.dcm", "a", 5]]
     csv = write_csv(tmp_path / "labels.csv", ["path", "label", "slice"], rows)
     data = load_source(str(csv), size=8, channels=1)

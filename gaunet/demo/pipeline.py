@@ -250,35 +250,23 @@ class Demo:
 
     def step_downstream(self) -> str:
         from gaunet.demo.report import headline
-        from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
-        from gaunet.downstream.fit import FitSettings
+        from gaunet.downstream.benchmark import run_benchmark
         from gaunet.downstream.parallel import auto_jobs
 
         s = self.settings
         if not self.folder.downstream_summary.is_file():
-            settings = BenchmarkSettings(
-                data=s.data,
-                classifiers=list(s.classifiers),
+            settings = s.benchmark_settings(
                 # each generator's images alone, and with classic augmentation (compared with
                 # classic alone too): how users would use them. The control, plain copies of
                 # the real images with classic augmentation, says whether a gain is the
                 # images' or only the extra optimiser steps that extra images bring
-                arms=[
+                [
                     "none",
                     "classic",
                     *(str(self.folder.run(m)) for m in s.models),
                     f"{self.folder.run('gaunet')}+classic",
                     *(["copies+classic"] if s.control else []),
-                ],
-                fractions=[s.fraction],
-                seeds=s.seeds,
-                size=s.size,
-                channels=s.channels,
-                split_seed=s.seed,
-                subset_seed=s.seed,
-                width=s.width,
-                fit=FitSettings(epochs=s.epochs, patience=s.patience),
-                device=s.device,
+                ]
             )
             jobs = s.jobs or auto_jobs(s.threads)
             run_benchmark(settings, self.folder.downstream, data=self.data, jobs=jobs)

@@ -6,8 +6,12 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gaunet.errors import GaunetError
+
+if TYPE_CHECKING:
+    from gaunet.downstream.benchmark import BenchmarkSettings
 
 CLI_OPTIONS = (
     "minutes", "train_steps", "fraction", "size", "channels", "seed", "baselines", "eval_images",
@@ -156,26 +160,31 @@ class DemoSettings:
                 problems.append(f"the {model} generator (cpu-tiny preset): {error}")
         return problems
 
+    def benchmark_settings(self, arms: list[str]) -> BenchmarkSettings:
+        """The downstream step's BenchmarkSettings, with these arms."""
+        from gaunet.downstream.benchmark import BenchmarkSettings
+        from gaunet.downstream.fit import FitSettings
+
+        return BenchmarkSettings(
+            data=self.data,
+            classifiers=list(self.classifiers),
+            arms=arms,
+            fractions=[self.fraction],
+            seeds=self.seeds,
+            size=self.size,
+            channels=self.channels,
+            split_seed=self.seed,
+            subset_seed=self.seed,
+            width=self.width,
+            fit=FitSettings(epochs=self.epochs, patience=self.patience),
+            device=self.device,
+        )
+
     def _downstream_problems(self) -> list[str]:
         """The classifier settings as the downstream step's benchmark checks them (duplicate or
         empty --classifiers, --width, --size): found there, they came after minutes of training,
         with the folder already pinned to them."""
-        from gaunet.downstream.benchmark import BenchmarkSettings
-        from gaunet.downstream.fit import FitSettings
         from gaunet.downstream.settings_checks import benchmark_problems
 
-        return benchmark_problems(  # the arms are the demo's own, always valid
-            BenchmarkSettings(
-                data=self.data,
-                classifiers=list(self.classifiers),
-                arms=["none", "classic"],
-                fractions=[self.fraction],
-                seeds=self.seeds,
-                size=self.size,
-                channels=self.channels,
-                split_seed=self.seed,
-                subset_seed=self.seed,
-                width=self.width,
-                fit=FitSettings(epochs=self.epochs, patience=self.patience),
-            )
-        )
+        # the arms are the demo's own, always valid
+        return benchmark_problems(self.benchmark_settings(["none", "classic"]))
