@@ -37,11 +37,15 @@ def auc_score(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    """Accuracy, macro precision, macro recall and AUC from class probabilities (N, K)."""
+    """Accuracy, macro precision, macro recall and AUC from class probabilities (N, K).
+
+    The macro means run over the classes the test labels have or the predictions name (as
+    scikit-learn's own default): a class with no test image that is never predicted either has
+    no precision or recall to average, and counting it as 0 would lower both by 1/K."""
     labels = np.asarray(labels)
     probabilities = np.asarray(probabilities)
     predicted = probabilities.argmax(1)
-    classes = list(range(probabilities.shape[1]))
+    classes = np.union1d(labels, predicted).tolist()
     return {
         "accuracy": float(accuracy_score(labels, predicted)),
         "precision": float(
