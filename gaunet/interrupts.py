@@ -183,14 +183,17 @@ def noted_interrupts() -> Iterator[Callable[[], bool]]:
     a collective the others never reach, so the ranks agree on the step to stop at (RunLoop)
     and stop there together, saving it. Repeats are the same stop (the agent's SIGKILL, 30 s
     on, is the hard stop). SIGTERM stays fatal there: the agent sends it when a rank failed.
+    The notice is printed by each machine's first process (LOCAL_RANK 0) alone: every rank
+    printed it, one line per process for one Ctrl-C.
     Elsewhere the block changes nothing and yields a function that says False."""
     if threading.current_thread() is not threading.main_thread() or not _distributed():
         yield lambda: False
         return
     caught: list[int] = []
+    says = os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")) == "0"
 
     def note(signum: int, frame: FrameType | None) -> None:
-        if not caught:
+        if not caught and says:
             print(AGREED_STOP, file=sys.stderr, flush=True)
         caught.append(signum)
 

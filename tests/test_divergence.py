@@ -262,7 +262,7 @@ def test_a_ctrl_c_never_saves_inf_adam_moments(tmp_path, monkeypatch):
 
     def poison_then_stop(self, generator, critic, batch):
         calls["n"] += 1
-        if calls["n"] == 4:  # inside step 4 (checkpoint at 2): inf moments, then Ctrl-C
+        if calls["n"] == 3:  # inside step 3 (checkpoint at 2): inf moments, then Ctrl-C
             state = next(iter(poison_then_stop.opt.state.values()))
             state["exp_avg_sq"].view(-1)[0] = float("inf")
             os.kill(os.getpid(), signal.SIGINT)

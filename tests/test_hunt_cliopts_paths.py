@@ -69,8 +69,8 @@ def test_compare_refuses_one_run_twice(home: Path, capsys: pytest.CaptureFixture
     ("extra", "says"),
     [
         (["--seed", "-1"], "--seed must be in 0..4294967295, not -1"),
-        (["--noise-scale", "0"], "--noise-scale must be a number above 0, not 0.0"),
-        (["--noise-scale", "nan"], "--noise-scale must be a number above 0, not nan"),
+        (["--noise-scale", "0"], "--noise-scale 0.0: noise scale must be a positive number"),
+        (["--noise-scale", "nan"], "--noise-scale nan: noise scale must be a positive number"),
     ],
 )
 def test_generate_refusals_name_their_option(

@@ -172,7 +172,8 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (gaunet/interrupts.py)
         from gaunet.interrupts import exit_code, stopped_by
 
-        print(f"gaunet {args.command}: {stopped_by(stop)}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # torchrun: one line, not one per process
+            print(f"gaunet {args.command}: {stopped_by(stop)}", file=sys.stderr)
         return exit_code(stop)
     except BrokenPipeError:  # `gaunet ... | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

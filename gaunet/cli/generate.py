@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     if seed_problem(args.seed, "--seed"):  # named by its option, as compare and train do
         raise GaunetError(seed_problem(args.seed, "--seed"))
     if not 0 < args.noise_scale < float("inf"):
-        raise GaunetError(f"--noise-scale must be a number above 0, not {args.noise_scale}")
+        raise GaunetError(
+            f"--noise-scale {args.noise_scale}: noise scale must be a positive number"
+        )
     from gaunet.device import resolve_device
 
     use_thread_option(args.threads, resolve_device(args.device or "auto").type, "gaunet generate")

@@ -269,10 +269,11 @@ def _check_resumable(out: Path) -> None:
         raise GaunetError(f"{out}: not a run folder to resume (no config.yaml/{TRAIN_IMAGES})")
 
 
-def _check_no_run(out: Path) -> None:
+def _check_no_run(out: Path, foreign: bool = True) -> None:
     if holds_checkpoints(out / "checkpoints"):
         raise GaunetError(f"{out}: already holds a run; use --resume or another --out")
-    check_no_foreign_files(out)
+    if foreign:
+        check_no_foreign_files(out)
 
 
 def _check_resume(
@@ -305,10 +306,11 @@ def _check_new_run(
     dist: Distributed,
 ) -> _Plan:
     """Every check of a new run and, on rank 0, the read of its data: nothing written yet."""
-    _check_no_run(out)  # (before the data is read; again under the lock)
+    _check_no_run(out, foreign=False)  # (before the data is read; again under the lock)
     if data is None:
         raise GaunetError("no data given (a SOURCE or an ImageSet)")
-    check_out_apart(data, out, config)
+    check_out_apart(data, out, config)  # (its `--config OUT/config.yaml` message first)
+    check_no_foreign_files(out)
     cfg = load_config(config, overrides)
     _check_budget(cfg)
     check_source(cfg.init_from)  # before the data is read

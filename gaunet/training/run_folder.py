@@ -24,8 +24,13 @@ from gaunet.io import refuse_out_inside_data, write_atomic, write_npz
 
 TRAIN_IMAGES = "train_images.npz"
 # What a new run writes in its folder: files of these names that are not a run's are refused.
-RUN_FILES = ("config.yaml", "split.csv", TRAIN_IMAGES, "run.json", "metrics.jsonl", "samples",
-             "tensorboard", "checkpoints")  # fmt: skip
+# Its folders count only when they hold files a run does not write (a run killed in its set-up
+# leaves samples/step-*.png, which a new run replaces).
+RUN_FILES = ("config.yaml", "split.csv", TRAIN_IMAGES, "run.json", "metrics.jsonl")
+RUN_FOLDERS = {
+    "samples": ("step-",), "tensorboard": ("events.out.tfevents.",),
+    "checkpoints": ("last.pt", "step-", "."),
+}  # fmt: skip
 
 
 def check_no_foreign_files(out: Path) -> None:
@@ -36,6 +41,13 @@ def check_no_foreign_files(out: Path) -> None:
     if not out.is_dir() or (out / TRAIN_IMAGES).is_file():
         return
     found = [name for name in RUN_FILES if (out / name).exists()]
+    for name, ours in RUN_FOLDERS.items():
+        folder = out / name
+        if folder.exists() and (
+            not folder.is_dir()
+            or any(not p.name.startswith(ours) for p in folder.rglob("*") if p.is_file())
+        ):
+            found.append(f"{name}/")
     if found:
         raise GaunetError(
             f"--out {out}: holds {', '.join(found)}, not from a gaunet run, which a new run "

@@ -63,11 +63,19 @@ class RunLoop:
                 while reason is None:
                     warming_up = self.warming_up
                     mid_step = True  # a stop in here leaves the step half done: never saved
-                    with deferred_interrupts(STOPPING):  # a Ctrl-C now stops after the step
-                        self.train_step(window.totals)
-                        mid_step = False
+                    # a stop after a whole step is held until its log line and sample grid are
+                    # written (they were lost: the save was of this step, the resume after it)
+                    stop: KeyboardInterrupt | None = None
+                    try:
+                        with deferred_interrupts(STOPPING):  # a Ctrl-C now stops after the step
+                            self.train_step(window.totals)
+                            mid_step = False
+                    except KeyboardInterrupt as deferred:
+                        if mid_step:
+                            raise
+                        stop = deferred
                     if self._stop_agreed(stop_noted()):  # torchrun: every rank at this step
-                        raise KeyboardInterrupt
+                        stop = KeyboardInterrupt()
                     window.steps += 1
                     bar.update(1)
                     if self.first_step_seconds is None:
@@ -87,9 +95,13 @@ class RunLoop:
                         window.clear()
                         bar.update(self.step - bar.n)  # back: tqdm then redraws from here
                         reason = self._stop_reason(deadline)
+                        if stop is not None:  # saves the step rolled back to
+                            raise stop
                         continue
                     if cfg.sample_every and self.step % cfg.sample_every == 0:
                         self._sample_grids()
+                    if stop is not None:  # saved by the handler below, at this step
+                        raise stop
                     if due and reason is None:  # else the end's save below writes this step
                         self._save_run(finished=False)
                         saved_at = time.perf_counter()
@@ -132,7 +144,9 @@ class RunLoop:
         message = self._interrupted_message(saved)
         if not save:
             message = "stopped inside a step, which is not saved; " + message
-        print(f"{how}: {message}", file=sys.stderr)
+        dist = getattr(self, "dist", None)  # torchrun: rank 0 saved, rank 0 says so
+        if dist is None or dist.is_main:
+            print(f"{how}: {message}", file=sys.stderr)
 
     # ----- hooks -------------------------------------------------------------------------------
     @property
