@@ -219,29 +219,38 @@ def test_the_bar_goes_back_with_a_rollback(tmp_path, monkeypatch):
     assert after[:2] == [3, 4] or after[:3] == [2, 3, 4], counts
 
 
+def _poison_moments(monkeypatch, call: int, stop: bool = False) -> None:
+    """At the given generator loss call (1-based), one of the generator's Adam second moments
+    set to inf (the weight it scales then stops moving, every loss finite); with `stop`, a
+    Ctrl-C right after."""
+    import os
+    import signal
+
+    original, begin = GaunetFamily.generator_loss, loop.Trainer._begin
+    seen = {"calls": 0, "opt": None}
+
+    def poisoned(self, generator, critic, batch):
+        seen["calls"] += 1
+        if seen["calls"] == call:
+            state = next(iter(seen["opt"].state.values()))
+            state["exp_avg_sq"].view(-1)[0] = float("inf")
+            if stop:
+                os.kill(os.getpid(), signal.SIGINT)
+        return original(self, generator, critic, batch)
+
+    def remember(self, started):
+        seen["opt"] = self.opt_g
+        return begin(self, started)
+
+    monkeypatch.setattr(GaunetFamily, "generator_loss", poisoned)
+    monkeypatch.setattr(loop.Trainer, "_begin", remember)
+
+
 def test_inf_adam_moments_are_rolled_back_before_a_checkpoint(tmp_path, monkeypatch):
     """A squared gradient overflowing to inf in Adam's second moment freezes that weight
     (update exp_avg / inf = 0): every loss and weight stays finite, so only the losses' check
     let the checkpoint be written with it. The moments are checked with the losses now."""
-    original = GaunetFamily.generator_loss
-    calls = {"n": 0}
-
-    def after_step_3(self, generator, critic, batch):
-        calls["n"] += 1
-        if calls["n"] == 4:  # step 3's Adam step has run: poison its moments
-            trainer_opt = after_step_3.opt
-            state = next(iter(trainer_opt.state.values()))
-            state["exp_avg_sq"].view(-1)[0] = float("inf")
-        return original(self, generator, critic, batch)
-
-    original_begin = loop.Trainer._begin
-
-    def begin(self, started):
-        after_step_3.opt = self.opt_g
-        return original_begin(self, started)
-
-    monkeypatch.setattr(GaunetFamily, "generator_loss", after_step_3)
-    monkeypatch.setattr(loop.Trainer, "_begin", begin)
+    _poison_moments(monkeypatch, call=4)  # step 3's Adam step has run
     rollbacks, saved = _spy(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -254,28 +263,7 @@ def test_inf_adam_moments_are_rolled_back_before_a_checkpoint(tmp_path, monkeypa
 def test_a_ctrl_c_never_saves_inf_adam_moments(tmp_path, monkeypatch):
     """A Ctrl-C saves without the window's check: inf moments were written over the good
     last.pt. The save itself refuses them now, and the checkpoint before stays."""
-    import os
-    import signal
-
-    original = GaunetFamily.generator_loss
-    calls = {"n": 0}
-
-    def poison_then_stop(self, generator, critic, batch):
-        calls["n"] += 1
-        if calls["n"] == 3:  # inside step 3 (checkpoint at 2): inf moments, then Ctrl-C
-            state = next(iter(poison_then_stop.opt.state.values()))
-            state["exp_avg_sq"].view(-1)[0] = float("inf")
-            os.kill(os.getpid(), signal.SIGINT)
-        return original(self, generator, critic, batch)
-
-    original_begin = loop.Trainer._begin
-
-    def begin(self, started):
-        poison_then_stop.opt = self.opt_g
-        return original_begin(self, started)
-
-    monkeypatch.setattr(GaunetFamily, "generator_loss", poison_then_stop)
-    monkeypatch.setattr(loop.Trainer, "_begin", begin)
+    _poison_moments(monkeypatch, call=3, stop=True)  # in step 3 (checkpoint at 2)
     with warnings.catch_warnings(record=True) as caught, pytest.raises(KeyboardInterrupt):
         warnings.simplefilter("always")
         tiny_train(tmp_path / "run", steps=10, checkpoint_every=2)
