@@ -270,3 +270,25 @@ def test_a_ctrl_c_never_saves_inf_adam_moments(tmp_path, monkeypatch):
     assert any("Adam moments, checkpoint not written" in str(w.message) for w in caught)
     state, _, _ = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["step"] == 2 and all_finite([state["opt_g"], state["opt_d"]])
+
+
+def test_a_rollback_warns_on_rank_0_alone(tmp_path, monkeypatch):
+    """Under torchrun every rank rolls back together: the warning came once per rank."""
+    import dataclasses
+
+    _poison(monkeypatch, {3})
+    original = loop.Trainer.rollback
+
+    def as_rank_1(self, initial, log=None):
+        main, self.dist = self.dist, dataclasses.replace(self.dist, rank=1)
+        try:
+            original(self, initial, log)
+        finally:
+            self.dist = main
+
+    monkeypatch.setattr(loop.Trainer, "rollback", as_rank_1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tiny_train(tmp_path / "run", steps=6, checkpoint_every=2)
+    assert not any("rolled back" in str(w.message) for w in caught)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["rollbacks"] == 1

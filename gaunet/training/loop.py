@@ -282,8 +282,7 @@ class Trainer(Stepper, RunLoop):
             state = initial
         rollbacks, wall_before = self.rollbacks, self.wall_before
         self.load_state(state)
-        # the count and the clock go on: the checkpoint's wall time is already in wall_before
-        # (plus this invocation's elapsed), so taking it again would count that time twice
+        # the count and clock go on (wall_before holds the checkpoint's time: not counted twice)
         self.rollbacks, self.wall_before = rollbacks, wall_before
         if log:
             log.truncate_after(self.step)
@@ -293,12 +292,13 @@ class Trainer(Stepper, RunLoop):
         torch.manual_seed(self.cfg.seed + 7919 * rollbacks + 104729 * self.dist.rank)
         if rollbacks > self.cfg.max_rollbacks:
             self._give_up()
-        warnings.warn(
-            f"non-finite loss; rolled back to step {self.step} (rollback {rollbacks}), "
-            f"learning rates lowered to lr_g={lr_g:.3g} lr_d={lr_d:.3g}",
-            GaunetWarning,
-            stacklevel=2,
-        )
+        if self.dist.is_main:  # under torchrun every rank rolls back: one warning, not one each
+            warnings.warn(
+                f"non-finite loss; rolled back to step {self.step} (rollback {rollbacks}), "
+                f"learning rates lowered to lr_g={lr_g:.3g} lr_d={lr_d:.3g}",
+                GaunetWarning,
+                stacklevel=2,
+            )
 
     def _give_up(self) -> None:
         """max_rollbacks spent: the last good checkpoint is saved again as this rollback left it
