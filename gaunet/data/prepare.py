@@ -78,6 +78,8 @@ def resize_to(image: np.ndarray, size: int, channels: int) -> np.ndarray:
         image = image[:, :, :3]
     if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
         raise ValueError(f"cannot use an image of shape {image.shape}")
+    if image.ndim == 3 and image.shape[2] not in (3, channels):  # not OpenCV's cvtColor error
+        raise ValueError(f"cannot make {channels} channels from {image.shape[2]}")
     h, w = image.shape[:2]
     if (h, w) != (size, size):
         shrinking = h >= size and w >= size

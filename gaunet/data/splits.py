@@ -145,8 +145,25 @@ def write_split(path: Path, data: ImageSet) -> None:
 
 def read_split(path: Path) -> dict[str, str]:
     """id -> split name, from a split.csv written by `write_split`."""
-    with open(path, newline="") as handle:
-        return {row["id"]: row["split"] for row in csv.DictReader(handle)}
+    return {i: row["split"] for i, row in _read_rows(path).items()}
+
+
+def _read_rows(path: Path) -> dict[str, dict]:
+    """A split.csv's rows by id: UTF-8 as written, a BOM (a spreadsheet's save) ignored; a
+    SourceError when it has no id or split column or names a split other than train, val,
+    test (such rows would be in no split: silently left out of all three)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if not {"id", "split"} <= set(reader.fieldnames or ()):
+            raise SourceError(f"{path}: not a split.csv (it needs id and split columns)")
+        rows = {row["id"]: row for row in reader}
+    bad = [(i, row["split"]) for i, row in rows.items() if row["split"] not in SPLITS]
+    if bad:
+        raise SourceError(
+            f"{path}: {len(bad)} rows name no split of {', '.join(SPLITS)} "
+            f"(e.g. {bad[0][0]}: {bad[0][1]!r})"
+        )
+    return rows
 
 
 def apply_split(data: ImageSet, path: Path) -> ImageSet:
@@ -194,8 +211,7 @@ def apply_run_split(data: ImageSet, run: str | Path) -> ImageSet:
 def _saved_rows(data: ImageSet, path: Path, name: str) -> tuple[dict[str, dict], str]:
     """A split.csv's rows by id, and what keeps them from being exactly `data`'s images with
     the same classes ("" when nothing does); `name`: what to call the split in that."""
-    with open(path, newline="") as handle:
-        rows = {row["id"]: row for row in csv.DictReader(handle)}
+    rows = _read_rows(path)
     ids = [str(i) for i in data.ids]
     missing = [i for i in ids if i not in rows]
     extra = len(set(rows) - set(ids))
