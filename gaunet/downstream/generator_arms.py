@@ -52,15 +52,16 @@ def _counts(wanted: np.ndarray) -> list[int]:
 
 
 def recorded_run(record: Path) -> Path:
-    """The run folder a generator record names or, when that path is gone (the benchmark
-    folder was moved, copied to another checkout or recorded from another working directory),
-    the folder the benchmark trained it in: generators/<tag>/ beside the record."""
+    """The run folder beside the record (generators/<tag>/, where the benchmark trained it),
+    else the one it names: a folder moved, or copied while the original stays, reads its own
+    run, never the original's (which may be retrained in place, or another folder's run at a
+    relative path read from another working directory)."""
     run = Path(json.loads(record.read_text())["run"])
     beside = record.with_suffix("")
-    if run.is_dir():
-        return run
     if beside.is_dir():
         return beside
+    if run.is_dir():
+        return run
     raise GaunetError(
         f"{record}: the generator run it records is gone (neither {run} nor {beside} exists); "
         "restore that folder, or delete the record to train the generator again"
@@ -166,7 +167,7 @@ class GeneratorArms:
         self, arm: Arm, fraction: float, subset: ImageSet
     ) -> tuple[np.ndarray, np.ndarray, Path]:
         """(images, labels, manifest) added to `subset` (all-train rows) by a generator arm."""
-        key = (arm.model, fraction)
+        key = (*self._folder_key(), arm.model, fraction)
         if key not in self.cache:
             self.cache[key] = self._make(arm, fraction, subset)
         return self.cache[key]
@@ -178,7 +179,7 @@ class GeneratorArms:
         its images in turn; scored by the same CNN; ties go to the earlier candidate.
         What it kept is recorded in synthetic/typical-copies-<fraction>-s<seed>-p<K>.json."""
         pool = max(1, int(self.filter_pool))  # the benchmark refuses 1 (plain copies)
-        key = ("typical-copies", fraction)
+        key = (*self._folder_key(), "typical-copies", fraction)
         if key not in self.cache:
             wanted = per_class_targets(subset.labels, subset.num_classes, self.ratio)
             name = f"typical-copies-f{fraction:g}-s{self.subset_seed}-p{pool}.json"
@@ -186,6 +187,13 @@ class GeneratorArms:
             kept = typical_rows(record, subset, wanted, pool, lambda: self._scorer(subset))
             self.cache[key] = (subset.images[kept], subset.labels[kept])
         return self.cache[key]
+
+    def _folder_key(self) -> tuple:
+        """What the cached images depend on besides arm and fraction: a helper reconfigured
+        for another folder (run_benchmark's arms_helper) must not serve the last one's."""
+        return (str(self.out), self.subset_seed, self.ratio, self.filter_pool, self.draws,
+                self.select_snapshot, self.noise_scale, self.gen_config, self.gen_steps,
+                self.gen_minutes, self.gen_init_from)  # fmt: skip
 
     def _tag(self, arm: Arm, fraction: float) -> str:
         return f"{arm.model.replace(':', '-')}-f{fraction:g}-s{self.subset_seed}"
