@@ -24,12 +24,16 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
 
 
+def _frames_listed(folder: Path, frames: int, rows: list[list]):
+    """A `frames`-frame DICOM (frame k uniform at 100 k) read through a manifest of `rows`."""
+    stack = np.stack([np.full((8, 8), 100 * k, np.uint16) for k in range(frames)])
+    make_dicom(folder / "mf.dcm", stack)
+    csv = write_csv(folder / "labels.csv", ["path", "label", "slice"], rows)
+    return load_source(str(csv), size=8, channels=1)
+
+
 def test_slice_column_picks_one_frame_of_a_multi_frame_dicom(tmp_path):
-    stack = np.stack([np.full((8, 8), 100 * k, np.uint16) for k in range(3)])
-    make_dicom(tmp_path / "mf.dcm", stack)
-    rows = [["mf.dcm", "a", 0], ["mf.dcm", "b", 2]]
-    csv = write_csv(tmp_path / "labels.csv", ["path", "label", "slice"], rows)
-    data = load_source(str(csv), size=8, channels=1)
+    data = _frames_listed(tmp_path, 3, [["mf.dcm", "a", 0], ["mf.dcm", "b", 2]])
     # was 6 images: every frame once per row, each frame under both labels
     assert len(data.labels) == 2
     assert sorted(data.labels.tolist()) == [0, 1]
@@ -38,11 +42,7 @@ def test_slice_column_picks_one_frame_of_a_multi_frame_dicom(tmp_path):
 
 
 def test_slice_beyond_the_frames_is_a_named_problem(tmp_path):
-    stack = np.stack([np.full((8, 8), 100 * k, np.uint16) for k in range(2)])
-    make_dicom(tmp_path / "mf.dcm", stack)
-    rows = [["mf.dcm", "a", 0], ["mf.dcm", "a", 5]]
-    csv = write_csv(tmp_path / "labels.csv", ["path", "label", "slice"], rows)
-    data = load_source(str(csv), size=8, channels=1)
+    data = _frames_listed(tmp_path, 2, [["mf.dcm", "a", 0], ["mf.dcm", "a", 5]])
     assert len(data.labels) == 1
     assert any("slice 5 is outside" in p.reason for p in data.problems)
 

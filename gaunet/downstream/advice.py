@@ -16,6 +16,7 @@ from gaunet.downstream.gains import (
     helped,
     is_nan,
     lower_end,
+    upper_end,
 )
 from gaunet.evidence import evidence, gain, significant, spread, subsets
 
@@ -57,7 +58,7 @@ def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
                 f"a significant gain in {' and '.join(LABELS[m] for m in above)}: a generator's "
                 "images can at best approach it"
             )
-        elif below := [m for m in ("accuracy", "auc") if _upper_end(gains.get(m)) < 0]:
+        elif below := [m for m in ("accuracy", "auc") if upper_end(gains.get(m)) < 0]:
             judged = (
                 f"**new real images did significantly worse** in "
                 f"{' and '.join(LABELS[m] for m in below)}, which more training images should "
@@ -226,11 +227,6 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
 def _quoted(key: str, metric: str) -> str:
     """A measured gain with `(not significant)` where its interval includes 0."""
     return gain(key, metric) + ("" if significant(key, metric) else " (not significant)")
-
-
-def _upper_end(stat: dict | None) -> float:
-    """Upper end of a gain's 95 % interval (+inf when unknown)."""
-    return -lower_end({**stat, "mean": -stat["mean"]}) if stat else float("inf")
 
 
 def _filter_step(draws: bool = False) -> str:

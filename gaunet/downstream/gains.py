@@ -112,6 +112,13 @@ def lower_end(stat: dict | None) -> float:
     return stat["mean"] - stat["half"]
 
 
+def upper_end(stat: dict | None) -> float:
+    """Upper end of a gain's 95 % interval (+inf when unknown)."""
+    if not stat or is_nan(stat["mean"]) or is_nan(stat["half"]):
+        return float("inf")
+    return stat["mean"] + stat["half"]
+
+
 def is_generator_arm(arm: str) -> bool:
     """Whether an arm's images come from a generator (not none, classic, copies,
     typical-copies, more-real), with or without `+classic`."""

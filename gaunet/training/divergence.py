@@ -9,11 +9,34 @@ good checkpoint and retries with learning rates lowered by `LR_FACTOR` per rollb
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 
 LR_FACTOR = 0.5  # each rollback halves both learning rates
+
+
+def floating_tensors(state: Any) -> Iterator[torch.Tensor]:
+    """Every floating tensor inside a (nested) state: dicts, lists, tuples, tensors."""
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point():
+            yield state
+    elif isinstance(state, dict):
+        for value in state.values():
+            yield from floating_tensors(value)
+    elif isinstance(state, (list, tuple)):
+        for value in state:
+            yield from floating_tensors(value)
+
+
+def finite_flags(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per device, one 0-d bool tensor: whether all of `tensors` there are finite (computed on
+    the device; reading each is one host sync per device, not one per tensor)."""
+    devices: dict[torch.device, list[torch.Tensor]] = {}
+    for tensor in tensors:
+        devices.setdefault(tensor.device, []).append(torch.isfinite(tensor).all())
+    return [torch.stack(flags).all() for flags in devices.values()]
 
 
 def window_finite(
@@ -26,11 +49,8 @@ def window_finite(
     `optimizers`: their moments are checked too, in the same sync (checked before checkpoints:
     a squared gradient overflowing to inf froze its weight silently, every loss finite)."""
     values = [v.detach().float().reshape(-1) for v in totals.values()]
-    moments = [t for opt in optimizers for state in opt.state.values() for t in state.values()]
-    moments = [t for t in moments if isinstance(t, torch.Tensor) and t.is_floating_point()]
-    if moments:
-        finite = torch.stack([torch.isfinite(t).all() for t in moments]).all()
-        values.append(torch.where(finite, 0.0, torch.inf).reshape(1).to(moments[0].device))
+    for finite in finite_flags(list(floating_tensors([opt.state for opt in optimizers]))):
+        values.append(torch.where(finite, 0.0, torch.inf).reshape(1))  # inf: not all finite
     if not values:
         return True
     joined = torch.cat([v.to(values[0].device) for v in values])
