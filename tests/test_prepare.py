@@ -66,3 +66,13 @@ def test_unit_range_round_trip():
     unit = to_unit_range(values)
     assert unit.min() == -1.0 and unit.max() == 1.0
     assert np.array_equal(from_unit_range(unit), values)
+
+
+@pytest.mark.parametrize("alpha", [65535, 0])
+def test_alpha_does_not_set_the_scale_of_a_16_bit_colour_image(alpha):
+    """12-bit colour (0..4000) with a 16-bit alpha: scaled as 12-bit (4000 -> 249), as the
+    same image without alpha, not as 16-bit (4000 -> 16)."""
+    colour = np.full((8, 8, 3), 4000, dtype=np.uint16)
+    rgba = np.concatenate([colour, np.full((8, 8, 1), alpha, dtype=np.uint16)], axis=2)
+    assert np.array_equal(resize_to(rgba, 8, 3), resize_to(colour, 8, 3))
+    assert resize_to(rgba, 8, 3).max() == 249

@@ -194,3 +194,19 @@ def test_class_names_carried_in_the_archive(tmp_path, names, expected):
     else:
         data = load_source(path, size=8, channels=1)
         assert data.class_names == expected and data.class_counts()["malignant"] == 0
+
+
+def test_rgba_alpha_does_not_set_the_archive_scale(tmp_path):
+    """A 12-bit RGBA archive with opaque 16-bit alpha reads as its RGB part would (4000 -> 249)."""
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 4001, (4, 12, 12, 3)).astype(np.uint16)
+    colour[0, 0, 0] = 4000
+    alpha = np.full((4, 12, 12, 1), 65535, dtype=np.uint16)
+    labels = np.array([[0], [1], [0], [1]])
+    np.savez(tmp_path / "rgba.npz", train_images=np.concatenate([colour, alpha], 3),
+             train_labels=labels)  # fmt: skip
+    np.savez(tmp_path / "rgb.npz", train_images=colour, train_labels=labels)
+    with_alpha = load_source(tmp_path / "rgba.npz", 12, 3)
+    without = load_source(tmp_path / "rgb.npz", 12, 3)
+    assert np.array_equal(with_alpha.images, without.images)
+    assert with_alpha.images.max() == 249

@@ -71,11 +71,12 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def resize_to(image: np.ndarray, size: int, channels: int) -> np.ndarray:
     """(H, W) or (H, W, C) image of any dtype -> uint8 (channels, size, size)."""
-    image = to_uint8(np.asarray(image))
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 4:  # alpha dropped before scaling: an opaque
+        image = image[:, :, :3]  # 16-bit alpha would make 12-bit colour scale as 16-bit
+    image = to_uint8(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, :3]
     if image.ndim not in (2, 3) or min(image.shape[:2]) < 1:
         raise ValueError(f"cannot use an image of shape {image.shape}")
     if image.ndim == 3 and image.shape[2] not in (3, channels):  # not OpenCV's cvtColor error

@@ -1,7 +1,8 @@
 """DICOM (pydicom) and NIfTI (nibabel) files -> 2D frames with display intensities.
 
-DICOM: stored values -> modality values (RescaleSlope/Intercept) -> window (given, else the
-file's WindowCenter/WindowWidth, else the image's own range) -> MONOCHROME1 inverted so that
+DICOM: stored values -> modality values (RescaleSlope/Intercept; in enhanced multi-frame files
+each frame's Pixel Value Transformation) -> window (given, else the file's WindowCenter/
+WindowWidth or Frame VOI LUT, else the image's own range) -> MONOCHROME1 inverted so that
 bright always means dense. Multi-frame files give one frame per slice. PatientID is the group.
 NIfTI: the volume is reoriented to RAS and cut into axial (z) slices; intensities are scaled
 once per volume (window if given, else the 0.5-99.5 percentile range), so slices stay
@@ -102,10 +103,12 @@ def read_dicom(path: Path, options: ReadOptions) -> list[Frame]:
                   group, f"DICOM {photometric}", shape)
             for k, f in enumerate(stack)
         ]  # fmt: skip
-    values = apply_modality_lut(stack, dataset).astype(np.float64)
+    values = _frame_rescale(stack, dataset)
+    if values is None:
+        values = apply_modality_lut(stack, dataset).astype(np.float64)
     if options.window is not None:
         center, width = options.window
-    elif (window := _file_window(dataset)) is not None:
+    elif (window := _file_window(dataset) or _group_window(dataset)) is not None:
         center, width = window
     elif (shown := _voi_lut(values, dataset)) is not None:  # CR/DX: a table, not a window
         center, width, values = 127.5, 255.0, shown
@@ -126,6 +129,46 @@ def read_dicom(path: Path, options: ReadOptions) -> list[Frame]:
               group, f"DICOM {photometric}", shape)
         for k, f in enumerate(scaled)
     ]  # fmt: skip
+
+
+def _groups(dataset, name: str) -> list:
+    """Enhanced multi-frame files (CT, MR, PET) keep rescale and window in functional groups:
+    for each frame its per-frame item of `name`, else the shared one, else None."""
+    shared = dataset.get("SharedFunctionalGroupsSequence")
+    common = shared[0].get(name) if shared else None
+    per_frame = dataset.get("PerFrameFunctionalGroupsSequence") or []
+    found = []
+    for frame in per_frame or [None]:
+        own = frame.get(name) if frame is not None else None
+        sequence = own or common
+        found.append(sequence[0] if sequence else None)
+    return found
+
+
+def _frame_rescale(stack: np.ndarray, dataset) -> np.ndarray | None:
+    """Modality values of an enhanced multi-frame file, each frame by its own Pixel Value
+    Transformation (pydicom applies only a top-level RescaleSlope/Intercept); None otherwise."""
+    items = _groups(dataset, "PixelValueTransformationSequence")
+    if not any(item is not None and "RescaleSlope" in item for item in items):
+        return None
+    if len(items) == 1:
+        items = items * len(stack)
+    if len(items) != len(stack):
+        raise SkipFile(f"{len(items)} per-frame functional groups for {len(stack)} frames")
+    values = stack.astype(np.float64)
+    for k, item in enumerate(items):
+        if item is not None and "RescaleSlope" in item:
+            values[k] = values[k] * float(item.RescaleSlope) + float(
+                item.get("RescaleIntercept", 0)
+            )
+    return values
+
+
+def _group_window(dataset) -> tuple[float, float] | None:
+    """An enhanced multi-frame file's window (Frame VOI LUT, shared or the first frame's), used
+    for every frame so that slices stay comparable (as for NIfTI volumes)."""
+    item = next((i for i in _groups(dataset, "FrameVOILUTSequence") if i is not None), None)
+    return _file_window(item) if item is not None else None
 
 
 def _palette_rgb(stack: np.ndarray, dataset) -> np.ndarray:
@@ -162,15 +205,19 @@ def read_nifti(path: Path, options: ReadOptions, slice_index: int | None = None)
     try:
         stored = nib.load(str(path))
         reordered = nib.aff2axcodes(stored.affine)[2] != "S"  # third axis not foot -> head
+        axes = list(stored.shape)
+        while len(axes) > 3 and axes[-1] == 1:  # (x, y, z, 1, 1): one volume
+            axes.pop()
+        series = ""
+        if len(axes) == 4:  # a time series or channels: the first volume (only it read), said
+            series = f"NIfTI 4D series: only the first of its {axes[3]} volumes is read"
+            first = stored.dataobj[(slice(None),) * 3 + (0,) * (len(stored.shape) - 3)]
+            stored = nib.Nifti1Image(np.asarray(first), stored.affine)
         image = nib.as_closest_canonical(stored)
         volume = np.asarray(image.dataobj, dtype=np.float32)
     except Exception as error:  # noqa: BLE001 - nibabel raises many types for bad files
         raise SkipFile(f"not a readable NIfTI volume ({error})") from error
-    while volume.ndim > 3 and volume.shape[-1] == 1:  # (x, y, z, 1, 1): one volume
-        volume = volume[..., 0]
-    series = ""
-    if volume.ndim == 4:  # a time series or channels: the first volume, said
-        series = f"NIfTI 4D series: only the first of its {volume.shape[3]} volumes is read"
+    while volume.ndim > 3 and volume.shape[-1] == 1:
         volume = volume[..., 0]
     if volume.ndim == 2:
         volume = volume[..., None]

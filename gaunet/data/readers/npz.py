@@ -112,6 +112,8 @@ def _read_part(archive, path: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
         )
     if x.dtype.kind not in "uifb":
         raise SourceError(f"{path}: {part}_images has dtype {x.dtype}, not numbers")
+    if x.ndim == 4 and x.shape[3] == 4:  # RGBA: alpha dropped before the archive's scale
+        x = x[..., :3]
     y = y.reshape(len(y), -1)
     if len(y) != len(x) or y.shape[1] != 1:
         raise SourceError(
