@@ -205,3 +205,24 @@ def noted_interrupts() -> Iterator[Callable[[], bool]]:
 
 
 AGREED_STOP = "stopping: every process stops at the same step and the run saves it"
+
+
+@contextmanager
+def sigint_held() -> Iterator[None]:
+    """SIGINT blocked inside the block; processes started in it inherit the block for good. A
+    terminal's Ctrl-C then reaches only this process, which stops them itself, and not children
+    half-way through importing torch (each printed a traceback). A Ctrl-C pressed meanwhile is
+    raised when the block ends (at once where another thread of this process, started before,
+    takes it), so none is lost. No-op off the main thread or where signals cannot be blocked
+    (Windows)."""
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -4,6 +4,7 @@ rows one process writes, and the generator arms' images are made once, before th
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,31 @@ def test_cells_that_ended_beside_a_failed_one_are_kept(monkeypatch: pytest.Monke
     with pytest.raises(RuntimeError, match="cell 0 failed"):
         parallel.run_cells(grid, cells, 3, None, lambda c, rows: kept.append((c, rows)))
     assert sorted(rows[0]["seed"] for _, rows in kept) == [1, 2]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no signal masks (Windows)")
+def test_cell_workers_start_deaf_to_a_terminals_ctrl_c(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The terminal's Ctrl-C reaches every process of its group: workers half-way through
+    importing torch each printed a traceback. They start with SIGINT blocked (this process
+    kills them on Ctrl-C), and this process's own mask is as before."""
+    from types import SimpleNamespace
+
+    from gaunet.downstream import parallel
+
+    masks: list[set] = []
+    real_pool = parallel.spawned_pool
+
+    def recording_pool(jobs: int, **_: object):
+        pool = real_pool(jobs)
+        submit = pool.submit
+        # each cell is a call of pthread_sigmask in the worker: its blocked signals
+        pool.submit = lambda fn, cell: submit(signal.pthread_sigmask, signal.SIG_BLOCK, [])
+        return pool
+
+    monkeypatch.setattr(parallel, "spawned_pool", recording_pool)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    grid = SimpleNamespace(settings=None, arms_helper=SimpleNamespace(out=None))
+    parallel.run_cells(grid, [("svm", None, 1.0, 0)] * 2, 2, None,
+                       lambda c, blocked: masks.append(blocked))  # fmt: skip
+    assert len(masks) == 2 and all(signal.SIGINT in mask for mask in masks)
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before

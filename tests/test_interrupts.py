@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -138,3 +139,20 @@ def test_a_worker_stops_once_when_a_stop_reaches_it_twice(
     code = _WORKER_PROBE.format(first=f"signal.{first}", second=f"signal.{second}", inside=inside)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == expected, result.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no signal masks (Windows)")
+def test_a_ctrl_c_while_held_is_delivered_when_the_hold_ends() -> None:
+    from gaunet.interrupts import sigint_held
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    reached_the_end_of_the_block = False
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_held():
+            # to this thread: a process-directed signal may be taken by another thread that
+            # earlier tests left running, which raises it here at once, as before the hold
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            time.sleep(0.05)
+            reached_the_end_of_the_block = True
+    assert reached_the_end_of_the_block
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before

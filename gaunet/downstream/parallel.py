@@ -20,6 +20,7 @@ import torch
 from gaunet.data import ImageSet
 from gaunet.downstream.arms import Arm
 from gaunet.downstream.cells import Grid
+from gaunet.interrupts import sigint_held
 
 Cell = tuple[str, Arm, float, int]  # classifier, arm, fraction, seed
 
@@ -53,9 +54,12 @@ def run_cells(
     # read them from the folder
     setup = (grid.settings, grid.arms_helper.out, data, torch.get_num_threads())
     with spawned_pool(jobs, initializer=_start_worker, initargs=setup) as pool:
-        futures = {pool.submit(_run_cell, cell): cell for cell in todo}
+        futures: dict = {}
         done = set()
         try:
+            # the workers start here and never see a terminal's Ctrl-C: this process kills them
+            with sigint_held():
+                futures.update({pool.submit(_run_cell, cell): cell for cell in todo})
             for future in as_completed(futures):
                 done.add(future)
                 finished(futures[future][0], future.result())
