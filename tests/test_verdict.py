@@ -154,6 +154,21 @@ def test_high_copy_rate_is_near_copies(rate: float, warned: bool) -> None:
     assert ("near-copies" in copies[0].message) == warned
 
 
+@pytest.mark.parametrize(("closest", "level"), [(0.0, WARNING), (0.4, NOTE)])
+def test_a_copy_threshold_of_zero_is_not_read_as_no_copying(closest: float, level: str) -> None:
+    """Every real image that sets the threshold has an identical twin: the threshold is 0, no
+    image is closer than 0, and a copy rate of 0 read "no sign of copying", exact copies
+    (distance 0) included."""
+    result = make_result(copy={"pixel": 0.0, "domain": 0.0})
+    for audit in result["memorization"].values():
+        audit.update(threshold=0.0, synthetic_to_train={"min": closest})
+    copies = [x for x in image_verdicts(result) if x.topic == "copies"]
+    assert [x.level for x in copies] == [level]
+    assert "cannot be read" in copies[0].message and "no sign" not in copies[0].message
+    assert ("ARE exact copies" in copies[0].message) == (closest == 0.0)
+    assert image_verdicts(result)[0].level == (WARNING if closest == 0.0 else OK)
+
+
 @pytest.mark.parametrize(("ratio", "level"), [(0.03, WARNING), (0.099, WARNING), (0.10, OK)])
 def test_low_noise_diversity_is_flagged(ratio: float, level: str) -> None:
     assert levels(make_result(diversity=ratio), "noise") == [level]

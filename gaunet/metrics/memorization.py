@@ -49,20 +49,46 @@ def nearest(
     """(distance, index) of each query's nearest reference row, in chunks to bound memory."""
     distances, indices = [], []
     for start in range(0, len(queries), chunk):
-        block = pairwise_distances(queries[start : start + chunk], reference)
-        index = block.argmin(1)
+        part = queries[start : start + chunk]
+        distance, index = _exact_nearest(pairwise_distances(part, reference), part, reference)
         indices.append(index)
-        distances.append(block[np.arange(len(block)), index])
+        distances.append(distance)
     return np.concatenate(distances), np.concatenate(indices)
+
+
+def _exact_nearest(
+    block: np.ndarray, queries: np.ndarray, reference: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest column of `block` (BLAS distances), chosen among the columns within
+    rounding of its minimum by the distance recomputed from the difference vectors, and that
+    distance (lowest index on ties). A BLAS product's rounding depends on the CPU and on how
+    many rows the product has: left to it, an image at exactly the threshold (a copy of a
+    test image) was a copy or not with the number of synthetic images, and an exact copy was
+    not at distance 0."""
+    q = np.asarray(queries, dtype=np.float64)
+    r = np.asarray(reference, dtype=np.float64)
+    slack = 1e-9 * ((q * q).sum(1) + (r * r).sum(1).max())  # far above the products' rounding
+    near = block**2 <= (block.min(1) ** 2 + slack)[:, None]
+    index = block.argmin(1)
+    tied = np.flatnonzero(near.sum(1) > 1)
+    if len(tied):  # identical reference rows (blank frames) are measured once: the first
+        rows_as_bytes = np.ascontiguousarray(r).view(np.dtype((np.void, 8 * r.shape[1])))
+        same = np.unique(rows_as_bytes.ravel(), return_inverse=True)[1].reshape(-1)
+    for i in tied:
+        rows = np.flatnonzero(near[i])
+        rows = rows[np.sort(np.unique(same[rows], return_index=True)[1])]  # ascending
+        index[i] = rows[np.argmin(np.sqrt(np.square(r[rows] - q[i]).sum(1)))]
+    return np.sqrt(np.square(r[index] - q).sum(1)), index
 
 
 def leave_one_out(features: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Each row's distance to its nearest *other* row."""
     out = []
     for start in range(0, len(features), chunk):
-        block = pairwise_distances(features[start : start + chunk], features)
+        part = features[start : start + chunk]
+        block = pairwise_distances(part, features)
         block[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
-        out.append(block.min(1))
+        out.append(_exact_nearest(block, part, features)[0])
     return np.concatenate(out)
 
 

@@ -23,6 +23,7 @@ from gaunet.metrics.verdict_types import (
     WARNING,
     Verdict,
     missing_classes,
+    unreadable_copy_rate,
     verdict_lines,
 )
 
@@ -225,8 +226,8 @@ def _copy_verdicts(result: dict[str, Any], failed: bool, trusted: bool) -> list[
     feature = audits[features[0]]["copy_rate"] if features else None
     space = features[0] if features else "pixel"
     rate = feature if feature is not None else pixel
-    if rate is None:
-        return []
+    if rate is None or (unreadable := unreadable_copy_rate(audits.get(space, {}), space)):
+        return [] if rate is None else unreadable  # no audit, or one whose threshold is 0
     if pixel is not None and feature is not None and pixel >= PIXEL_BLUR and feature < COPY_HIGH:
         return [
             Verdict(

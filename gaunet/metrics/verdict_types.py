@@ -1,5 +1,6 @@
 """The verdict type and its levels, apart from the rules in gaunet.metrics.verdict (but for
-`missing_classes`, which reads only the sample counts)."""
+`missing_classes`, which reads only the sample counts, and `unreadable_copy_rate`, only one
+audit's threshold)."""
 
 from __future__ import annotations
 
@@ -51,5 +52,28 @@ def missing_classes(result: dict[str, Any]) -> list[Verdict]:
             "training set would shift its class balance.",
             f"generate every class (`gaunet generate --per-class N` writes N of each); check "
             f"the synthetic folder for a missing class folder{capped}",
+        )
+    ]
+
+
+def unreadable_copy_rate(audit: dict[str, Any], space: str) -> list[Verdict]:
+    """A copy threshold of 0 (the real images that set it have identical twins): no image is
+    closer than 0, so a copy rate of 0 said "no sign of copying" even of exact copies."""
+    if audit.get("threshold") != 0.0:
+        return []
+    exact = (audit.get("synthetic_to_train") or {}).get("min") == 0.0
+    found = (
+        "Some images ARE exact copies of training images (distance 0)."
+        if exact
+        else "No image is an exact copy of a training image."
+    )
+    return [
+        Verdict(
+            WARNING if exact else NOTE,
+            "copies",
+            f"Copy rate ({space}) cannot be read: its threshold is 0, because the real images "
+            f"that set it have identical twins, and no image is closer than 0. {found}",
+            "look at the closest pairs (--figures); a test split of images distinct from the "
+            "training images sets a usable threshold",
         )
     ]

@@ -323,18 +323,21 @@ class BatchRenorm2d(nn.Module):
             r = torch.clamp(inverse_running_std / inverse_std, reading.r_low, reading.r_high)
             d = (mean - self.running_mean) * inverse_running_std
             d = torch.clamp(d, reading.d_low, reading.d_high)
-            count = x.numel() / x.shape[1]
-            if renorm_pass is not None:  # the generator's pass: all layers' updates at its end
-                renorm_pass.add(self, mean, inverse_std, count)
-            else:
-                self._update_alone(mean, inverse_std, count, stacked)
         # weight * (x_hat * r + d) + bias is batch norm with weight * r and bias + weight * d:
         # one fused kernel (with its batch-statistics gradient) instead of a chain of fp32
         # element-wise passes that autograd must keep.
         weight, bias = self.weight * r, torch.addcmul(self.bias, self.weight, d)
         if stacked:
-            return _BatchNormOfModels.apply(x, weight, bias, self.eps)[0]
-        return F.batch_norm(x, None, None, weight, bias, True, 0.0, self.eps)
+            y = _BatchNormOfModels.apply(x, weight, bias, self.eps)[0]
+        else:  # refuses one value per channel: before the statistics change, as BatchNorm2d
+            y = F.batch_norm(x, None, None, weight, bias, True, 0.0, self.eps)
+        count = x.numel() / x.shape[1]
+        if renorm_pass is not None:  # the generator's pass: all layers' updates at its end
+            renorm_pass.add(self, mean, inverse_std, count)
+        else:
+            with torch.no_grad():
+                self._update_alone(mean, inverse_std, count, stacked)
+        return y
 
     def _update_alone(
         self, mean: torch.Tensor, inverse_std: torch.Tensor, count: float, stacked: bool

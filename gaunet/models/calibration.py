@@ -43,7 +43,9 @@ def recalibrate_batchnorm(
     """Set every BatchNorm's running mean/var to its input's exact mean/var over `images`.
 
     The pass runs in train mode (each layer normalises with batch statistics, as in training)
-    and weights every batch by its size, so the result does not depend on `batch_size`.
+    and weights every batch by its size, so the first BatchNorm's result does not depend on
+    `batch_size`; a later one's inputs went through layers normalised per batch, so its
+    statistics do, slightly (and dropout, active in train mode, draws from torch's RNG).
     `forward` is the part of the network to run (default: all of it); the network is left in
     train mode. Each batch is moved to the network's device (a no-op when `images` already
     live there, as fit_network keeps them), so a network on a GPU is recalibrated on it.

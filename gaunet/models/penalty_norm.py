@@ -124,7 +124,8 @@ class _LayerNorm(torch.autograd.Function):
                     "(torch.func.grad), not by autograd.grad(create_graph=True) outside it"
                 )
             dx, dw, db, *_ = _LayerNormBackward.apply(dy, x, weight, mean, rstd)
-            return (dx if needs[0] else None), (dw if needs[1] else None), db, None, None, None
+            dw, db = (dw if needs[1] else None), (db if needs[2] else None)  # None: no bias
+            return (dx if needs[0] else None), dw, db, None, None, None
         n, c = x.shape[:2]
         dx, dw, db = torch.ops.aten.native_group_norm_backward(
             dy.contiguous(memory_format=ctx.layout), x, mean, rstd, weight, n, c,
@@ -148,7 +149,8 @@ class _LayerNormBackward(torch.autograd.Function):
         channel = (0,) + tuple(range(2, ndim))
         mean, rstd = _per_sample(mean, ndim), _per_sample(rstd, ndim)
         xhat = (x - mean) * rstd
-        a = dy * _per_channel(weight, ndim) if weight is not None else dy
+        # without a weight a view of dy: a Function may not save an input it returns as is
+        a = dy * _per_channel(weight, ndim) if weight is not None else dy.view_as(dy)
         a_xhat = (a * xhat).mean(sample, keepdim=True)
         core = torch.addcmul(a - a.mean(sample, keepdim=True), xhat, a_xhat, value=-1)
         dx = (core * rstd).to(x.dtype)

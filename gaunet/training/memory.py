@@ -107,7 +107,9 @@ def _npz_images(path: Path) -> int:
 
 
 def host_available() -> int | None:
-    """Memory this process may still take: MemAvailable, or less under a cgroup limit."""
+    """Memory this process may still take: MemAvailable, or less under a cgroup limit, whose
+    room counts the cgroup's page cache as free, as MemAvailable does (memory.current holds
+    it, and a container that has read its data set is near its limit without needing it)."""
     available = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -119,7 +121,7 @@ def host_available() -> int | None:
         limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
         used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
         if limit != "max":
-            room = max(int(limit) - used, 0)
+            room = max(int(limit) - used + _page_cache(), 0)
             available = room if available is None else min(available, room)
     except (OSError, ValueError):
         pass
@@ -129,6 +131,20 @@ def host_available() -> int | None:
         except (ValueError, OSError, AttributeError):
             return None
     return available
+
+
+def _page_cache() -> int:
+    """The cgroup's file pages (active_file + inactive_file of memory.stat), which the kernel
+    reclaims before it kills; 0 where memory.stat does not say."""
+    try:
+        stat = Path("/sys/fs/cgroup/memory.stat").read_text().split()
+    except OSError:
+        return 0
+    fields = dict(zip(stat[::2], stat[1::2]))
+    try:
+        return sum(int(fields.get(name, 0)) for name in ("active_file", "inactive_file"))
+    except ValueError:
+        return 0
 
 
 def check_memory(cfg: TrainConfig, device: torch.device, images: int, models: int = 1) -> None:
