@@ -104,14 +104,21 @@ def checkpoint_of(run: str | Path, checkpoint: str | Path | None) -> Path:
     training images and split are the run's), else the run's last."""
     if checkpoint is None:
         return Path(run)
-    where = Path(checkpoint).expanduser().resolve()
-    if not where.is_relative_to(Path(run).expanduser().resolve()):
+    where, home = Path(checkpoint).expanduser().resolve(), Path(run).expanduser().resolve()
+    if not where.is_relative_to(home):
         raise GaunetError(
             f"--checkpoint {checkpoint} is not inside --run {run}: give the run folder the "
             "checkpoint was written in (its training images and split come from there)"
         )
-    if where.is_dir() and where.name == "checkpoints":  # the folder of them: its last one
+    if where == home / "checkpoints" and where.is_dir():  # the folder of them: its last one
         return Path(checkpoint) / "last.pt"
+    if where != home and where.parent != home / "checkpoints":
+        # the generator reads its training images from beside the checkpoint's folder
+        raise GaunetError(
+            f"--checkpoint {checkpoint}: not one of the run's checkpoints, which live in "
+            f"{Path(run) / 'checkpoints'}/*.pt (its training images and split are read from "
+            "the run folder that holds that folder); give one of those files"
+        )
     return Path(checkpoint)
 
 

@@ -213,6 +213,8 @@ def load_generator(
     if not path.exists():
         raise GaunetError(f"{path}: no such run folder or checkpoint")
     target = path / "checkpoints" if path.is_dir() else path
+    if path.is_dir() and path.name == "checkpoints" and not target.exists():
+        target = path  # RUN/checkpoints itself (as `gaunet generate --checkpoint` takes it)
     device = resolve_device(str(device or "auto"))
     state, loaded, sha = load_checkpoint(target, map_location="cpu", fallback=path.is_dir())
     return TrainedGenerator(state, loaded, sha, device, use_ema, noise_scale)

@@ -61,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
             f"--losses {args.losses} is the --out file: the curves would replace the grid; "
             "give them another file name"
         )
+    # RUN/checkpoints is RUN (as load_generator takes it): one run, and its metrics.jsonl
+    given, args.runs = args.runs, [_run_folder(run) for run in args.runs]
     if len({Path(run).resolve() for run in args.runs}) < len(args.runs):
         raise GaunetError(
-            f"--runs names one run twice ({' '.join(args.runs)}): its columns would be "
+            f"--runs names one run twice ({' '.join(given)}): its columns would be "
             "identical (same --seed, same noise)"
         )
     if args.per_class < 1:
@@ -81,3 +83,14 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"wrote {plot_losses(args.runs, args.losses)}")
     return 0
+
+
+def _run_folder(run: str) -> str:
+    """The run folder of `run`: RUN/checkpoints (without a checkpoints folder of its own, as
+    load_generator reads it) is RUN; anything else as given."""
+    from pathlib import Path
+
+    path = Path(run)
+    if path.name == "checkpoints" and path.is_dir() and not (path / "checkpoints").exists():
+        return str(path.parent)
+    return run

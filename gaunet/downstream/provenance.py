@@ -90,6 +90,11 @@ def iter_synthetic(
     taken = np.zeros_like(wanted)
     for row in read_synthetic_manifest(manifest):
         label = int(row["label"])
+        if label < 0:  # would count toward the last class (taken[-1]) and be returned as -1
+            raise GaunetError(
+                f"{manifest}: {row['path']} has label {label}; a class index is 0 or more "
+                "(a damaged or edited manifest: remove its folder to generate it again)"
+            )
         if label >= len(wanted) or taken[label] >= wanted[label]:
             continue
         with Image.open(manifest.parent / row["path"]) as image:
@@ -106,9 +111,12 @@ def made_by_checkpoint(manifest: Path, checkpoint: Path) -> bool:
     checkpoints/ folder meaning its last.pt): its manifest's checkpoint_sha256 against the
     checkpoint's sidecar. A generator retrained in place (after its record was deleted, as a
     refusal advises) must not keep the images of the one before. True where no checkpoint is
-    left to compare with (a folder carried without them continues from its images)."""
-    if checkpoint.is_dir():
-        checkpoint = checkpoint / "last.pt"
+    left to compare with (a folder carried without them continues from its images). For a
+    folder, the checkpoint generation loads: last.pt, or where it is unusable the newest good
+    periodic file (whose images never matched last.pt's sidecar, so were made on every run)."""
+    folder = checkpoint if checkpoint.is_dir() else None
+    if folder is not None:
+        checkpoint = folder / "last.pt"
     sidecar = checkpoint.with_name(checkpoint.name + ".sha256")
     try:
         expected = sidecar.read_text().split()[0]
@@ -116,7 +124,20 @@ def made_by_checkpoint(manifest: Path, checkpoint: Path) -> bool:
             made = next(csv.DictReader(handle), {}).get("checkpoint_sha256")
     except (OSError, IndexError):
         return True
-    return not made or made == expected
+    if not made or made == expected:
+        return True
+    return folder is not None and made == _loaded_digest(folder)
+
+
+def _loaded_digest(folder: Path) -> str | None:
+    """The digest of the checkpoint `gaunet generate --run` loads from a checkpoints folder
+    (it warns of any file it skips); None when none is usable."""
+    from gaunet.training.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(folder, map_location="cpu", fallback=True)[2]
+    except GaunetError:
+        return None
 
 
 RUN_ARMS = "run-arms.json"  # a benchmark folder's run-folder arms: which run each name was
@@ -130,6 +151,11 @@ def _run_identity(run: Path) -> dict[str, str]:
     except (OSError, IndexError):
         digest = ""
     return {"path": str(run.resolve()), "checkpoint_sha256": digest}
+
+
+def _is_identity(entry: object) -> bool:
+    """Whether a run-arms.json entry is a record _run_identity wrote (its path at least)."""
+    return isinstance(entry, dict) and isinstance(entry.get("path"), str)
 
 
 def check_run_arms(out: Path, runs: dict[str, Path], rows: list[dict]) -> None:
@@ -154,6 +180,17 @@ def check_run_arms(out: Path, runs: dict[str, Path], rows: list[dict]) -> None:
                 stacklevel=2,
             )
         saved = {}
+    # an entry that is not a record: the same, for its arm (kept, it was never checked again)
+    damaged = [n for n in runs if n in done and n in saved and not _is_identity(saved[n])]
+    if damaged:
+        warnings.warn(
+            f"{path}: the entries of {', '.join(damaged)} are damaged, so they cannot be checked "
+            "against the run their cells were made with; recorded again from the runs given now",
+            GaunetWarning,
+            stacklevel=2,
+        )
+        for name in damaged:
+            del saved[name]
     for name, run in runs.items():
         now, before = _run_identity(run), saved.get(name)
         if name in done and isinstance(before, dict):

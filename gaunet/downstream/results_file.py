@@ -36,12 +36,14 @@ def read_results(path: Path) -> list[dict]:
         return []
     # errors="replace": a write cut inside a multi-byte character (an arm named after a run
     # folder) leaves a row that is dropped below, not a file that cannot be read
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        reader = csv.DictReader(handle)
-        try:
-            rows = list(reader)
-        except csv.Error as error:
-            raise _not_results(path, str(error)) from None
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    if not text.endswith("\n"):  # every write ends its rows: the last one was cut off, maybe
+        text = text[: text.rfind("\n") + 1]  # in its last column (seconds), which still parsed
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        raise _not_results(path, str(error)) from None
     missing = [c for c in COLUMNS[:6] if c not in (reader.fieldnames or COLUMNS)]
     if missing:  # edited, or not a results file: its rows cannot be told apart
         raise _not_results(path, f"its header has no {', '.join(missing)} column")

@@ -24,6 +24,7 @@ stopping.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from gaunet.data import ImageSet
-from gaunet.errors import GaunetError
+from gaunet.errors import GaunetError, GaunetWarning
 from gaunet.hashing import sha256_file
 from gaunet.training.checkpoint import LAST, PERIODIC
 
@@ -55,11 +56,17 @@ def checkpoint_sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def _last_step(path: Path) -> int:
+def _last_step(path: Path) -> int | None:
+    """last.pt's step; None, with a warning, when it cannot be read (as a resume or `gaunet
+    generate` of the run skip it for the newest periodic file)."""
     from gaunet.training.checkpoint import load_checkpoint
 
-    state, _, _ = load_checkpoint(path, fallback=False)
-    return int(state["step"])
+    try:
+        state, _, _ = load_checkpoint(path, fallback=False)
+        return int(state["step"])
+    except (GaunetError, KeyError, TypeError, ValueError) as error:
+        warnings.warn(f"not a snapshot candidate: {error}", GaunetWarning, stacklevel=3)
+        return None
 
 
 def snapshot_candidates(run: Path, earliest: float = EARLIEST) -> list[dict]:
@@ -67,18 +74,19 @@ def snapshot_candidates(run: Path, earliest: float = EARLIEST) -> list[dict]:
     checkpoint, and last.pt when its step has no periodic file. Each entry: step, checkpoint
     path, sha256 (the cache fingerprint)."""
     folder = Path(run) / "checkpoints"
-    found = {
-        int(PERIODIC.search(p.name).group(1)): p
-        for p in folder.glob("step-*.pt")
-        if PERIODIC.search(p.name)
-    }
+    found: dict[int, Path] = {}
+    for path in sorted(folder.glob("step-*.pt")):  # one file per step, whatever the glob order:
+        if match := PERIODIC.search(path.name):  # the trainer's step-XXXXXX.pt, else the first
+            step = int(match.group(1))
+            if step not in found or path.name == f"step-{step:06d}.pt":
+                found[step] = path
     digests = {step: checkpoint_sha256(path) for step, path in found.items()}
     last = folder / LAST
     if last.is_file():
         sha = checkpoint_sha256(last)
         if sha not in digests.values():
             step = _last_step(last)
-            if step not in found:
+            if step is not None and step not in found:
                 found[step], digests[step] = last, sha
     first = earliest * max(found, default=0)
     return [
@@ -202,11 +210,11 @@ def choose_snapshot(scores: list[dict], criterion: str = "fd-val") -> dict:
         raise GaunetError("no snapshots were scored")
     key, higher = RANKED_BY[criterion]
 
-    def rank(entry: dict) -> tuple[float, int]:
+    def rank(entry: dict) -> tuple[bool, float, int]:
         value = float(entry[key])
-        if np.isnan(value):
-            return (float("inf"), -entry["step"])
-        return (-value if higher else value, -entry["step"])
+        if np.isnan(value):  # after every number, an infinite one included
+            return (True, 0.0, -entry["step"])
+        return (False, -value if higher else value, -entry["step"])
 
     return min(scores, key=rank)
 

@@ -35,7 +35,7 @@ def read_metrics(run: str | Path) -> list[dict]:
         if not isinstance(record, dict):
             continue  # not a record a run logs
         step = record.get("step")
-        if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
+        if "step" in record and not _is_number(step, int):  # `"step": null` included
             continue
         # After a resume the steps logged since the last checkpoint are logged again: the
         # later record of a step wins, so each step appears once and in order.
@@ -43,6 +43,11 @@ def read_metrics(run: str | Path) -> list[dict]:
             records.pop()
         records.append(record)
     return records
+
+
+def _is_number(value: object, kind: type | tuple[type, ...] = (int, float)) -> bool:
+    """A JSON number (not a bool, which is an int to Python, and not null or a string)."""
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def run_label(run: str | Path) -> str:
@@ -76,7 +81,10 @@ def plot_losses(
         records = read_metrics(run)
         label = literal(run_label(run))
         for ax, key in zip(axes[0], keys):
-            points = [(r[x], r[key]) for r in records if key in r and x in r]
+            # numbers only: a garbled record's null or string would fail or skew the panel
+            points = [
+                (r[x], r[key]) for r in records if _is_number(r.get(x)) and _is_number(r.get(key))
+            ]
             if not points:  # named in the legend, not silently missing (an empty metrics.jsonl)
                 ax.plot([], [], linestyle="none", label=f"{label}: no {literal(key)} logged")
                 continue
