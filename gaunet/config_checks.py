@@ -87,7 +87,7 @@ def problems_of(config: TrainConfig) -> list[str]:
         and config.diversity_cap > 0
     ):
         problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
-    problems += _generator_problems(config)
+    problems += _generator_problems(config) + _baseline_problems(config)
     for name in (
         "batch_size",
         "n_critic",
@@ -153,3 +153,27 @@ def _generator_problems(config: TrainConfig) -> list[str]:
     if not (math.isfinite(config.brn_dmax) and config.brn_dmax >= 0):
         problems.append(f"brn_dmax must be a finite number >= 0, not {config.brn_dmax}")
     return problems
+
+
+# The GAU-Net critic's loss settings: the DCGAN baselines' BCE loss has none of them
+GAUNET_LOSS_ONLY = (
+    "diffaugment", "diffaugment_p", "critic_pack", "diversity_lambda", "gp_lambda", "gp_fraction",
+)  # fmt: skip
+
+
+def _baseline_problems(config: TrainConfig) -> list[str]:
+    """A GAU-Net-only loss setting changed for `--model gan|cgan`: accepted, written to
+    config.yaml and ignored, a "baseline + DiffAugment" run was the plain baseline."""
+    if config.model not in ("gan", "cgan"):
+        return []
+    default = type(config)()
+    changed = [n for n in GAUNET_LOSS_ONLY if getattr(config, n) != getattr(default, n)]
+    if not changed:
+        return []
+    return [
+        f"{', '.join(changed)} set, but --model {config.model} has no such setting (its loss is "
+        "the DCGAN baseline's, without a critic penalty, pairs or augmentation): leave "
+        f"{'them' if len(changed) > 1 else 'it'} at the default, or write "
+        f"{'them' if len(changed) > 1 else 'it'} in a `gaunet:` block of the config file, which "
+        "GAU-Net runs alone read (docs/baselines.md)"
+    ]

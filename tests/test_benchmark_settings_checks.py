@@ -88,3 +88,16 @@ def test_train_generators_together_refuses_before_any_folder(tmp_path: Path) -> 
     with pytest.raises(GaunetError, match="--synthetic-schedule"):
         train_generators_together(replace(GOOD, synthetic_schedule="x"), folders)
     assert not any(folder.exists() for folder in folders.values())
+
+
+def test_a_generator_config_a_baseline_arm_cannot_use_is_refused_before_training(
+    tmp_path: Path,
+) -> None:
+    """A flat GAU-Net-only setting (diffaugment) in --gen-config with a gan arm after the gaunet
+    one: refused before the gaunet generator trains, not once it has."""
+    config = tmp_path / "gen.yaml"
+    config.write_text("model: gaunet\nsize: 16\ndiffaugment: translation\n")
+    settings = replace(GOOD, arms=["none", "gaunet", "gan"], gen_config=str(config))
+    with pytest.raises(GaunetError, match="diffaugment set, but --model gan"):
+        run_benchmark(settings, tmp_path / "bench")
+    assert not (tmp_path / "bench" / "generators").exists()

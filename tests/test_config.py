@@ -139,3 +139,26 @@ def test_a_key_given_twice_in_a_config_file_is_said(tmp_path):
 @pytest.mark.parametrize("preset", ["cpu-tiny", "cpu-small", "paper"])
 def test_the_presets_load_with_unique_keys(preset):
     assert load_config(preset).model == "gaunet"
+
+
+@pytest.mark.parametrize("model", ["gan", "cgan"])
+@pytest.mark.parametrize(
+    "setting",
+    ["diffaugment=translation", "critic_pack=2", "diversity_lambda=5", "gp_lambda=1000",
+     "gp_fraction=0.5", "diffaugment_p=0.5"],
+)  # fmt: skip
+def test_a_gaunet_only_loss_setting_is_refused_for_a_baseline(model, setting):
+    """The DCGAN baselines' loss has no penalty, pairs or augmentation: such a setting was
+    accepted, written to config.yaml and ignored (a "baseline + DiffAugment" run was the plain
+    baseline). In a `gaunet:` block of a config it applies to GAU-Net runs alone."""
+    key = setting.split("=")[0]
+    with pytest.raises(ConfigError, match=f"{key}.*--model {model} has no such setting"):
+        load_config("cpu-tiny", {"model": model, **parse_overrides([setting])})
+    assert load_config("cpu-tiny", {"model": "gaunet", **parse_overrides([setting])})
+
+
+def test_a_gaunet_block_keeps_its_loss_settings_from_the_baselines(tmp_path: Path):
+    config = tmp_path / "mixed.yaml"
+    config.write_text("model: gaunet\nsize: 32\ngaunet:\n  diffaugment: translation\n")
+    assert load_config(config, {"model": "gan"}).diffaugment == ""
+    assert load_config(config).diffaugment == "translation"

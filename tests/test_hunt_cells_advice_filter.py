@@ -9,7 +9,7 @@ import pytest
 
 from gaunet.downstream.advice import next_steps
 from gaunet.downstream.arms import parse_arms
-from gaunet.downstream.benchmark import BenchmarkSettings, _check_snapshot_selection
+from gaunet.downstream.benchmark import BenchmarkSettings, _check_generator_arms
 from gaunet.downstream.settings_checks import check_synthetic_draws
 from gaunet.errors import GaunetError
 
@@ -31,7 +31,7 @@ def _snapshot_step(settings: dict) -> str:
 def test_with_the_filter_the_snapshot_step_says_to_drop_it() -> None:
     settings = BenchmarkSettings(data="x", arms=["none", "gaunet"], filter_pool=3)
     with pytest.raises(GaunetError, match="do not combine"):  # following it as it read
-        _check_snapshot_selection(
+        _check_generator_arms(
             BenchmarkSettings(data="x", filter_pool=3, select_snapshot="fd-val"),
             parse_arms(settings.arms),
         )

@@ -230,7 +230,7 @@ def _prepare(
     (benchmark.json), the data and its split (split.csv), and the grid of its subsets."""
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
-    _check_snapshot_selection(settings, arms)
+    _check_generator_arms(settings, arms)
     if settings.filter_pool < 2 and any(a.kind == TYPICAL_COPIES for a in arms):
         raise GaunetError(
             "the typical-copies arm is the control of --filter-pool K: give --filter-pool 2 or "
@@ -322,8 +322,12 @@ def _log_cell(path: Path, row: dict, device: torch.device) -> None:
         handle.write(json.dumps(entry) + "\n")
 
 
-def _check_snapshot_selection(settings: BenchmarkSettings, arms: list[Arm]) -> None:
-    """--select-snapshot problems that would otherwise surface after a generator has trained."""
+def _check_generator_arms(settings: BenchmarkSettings, arms: list[Arm]) -> None:
+    """Each generator arm's --gen-config as its model (a GAU-Net-only setting given to gan) and
+    --select-snapshot: problems that would otherwise surface after a generator has trained."""
+    for arm in arms:
+        if arm.kind == "generator":
+            load_config(settings.gen_config, overrides={"model": arm.model})
     check_criterion(settings.select_snapshot)
     if settings.select_snapshot == "last":
         return
