@@ -150,6 +150,8 @@ def deferred_interrupts(notice: str = "") -> Iterator[None]:
         if caught:
             if previous[signum] is _worker_stop and signum != caught[0]:
                 return  # a worker's stop arriving the other way (forwarded or direct)
+            if signum == signal.SIGTERM or _FORWARDED.get(signum) is Terminated:
+                raise Terminated("SIGTERM")  # exits 143 as SIGTERM's, not Ctrl-C's 130
             raise KeyboardInterrupt
         if previous[signum] in (_worker_stop, _worker_interrupt):
             _worker_stopping = True

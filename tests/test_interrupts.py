@@ -128,6 +128,8 @@ print(" | ".join(seen))
         ("SIGUSR2", "SIGTERM", False, "KeyboardInterrupt | saved"),
         # a second Ctrl-C still means "now": the step is cut
         ("SIGINT", "SIGINT", True, "KeyboardInterrupt | save cut by KeyboardInterrupt"),
+        # a second SIGTERM cuts the step as SIGTERM (exit 143), not as a Ctrl-C (130)
+        ("SIGTERM", "SIGTERM", True, "Terminated | saved"),
     ],
 )
 def test_a_worker_stops_once_when_a_stop_reaches_it_twice(
@@ -156,3 +158,17 @@ def test_a_ctrl_c_while_held_is_delivered_when_the_hold_ends() -> None:
             reached_the_end_of_the_block = True
     assert reached_the_end_of_the_block
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
+def test_a_second_sigterm_inside_a_deferred_step_is_still_sigterm() -> None:
+    """The command's own SIGTERM handling (not a worker's): the first SIGTERM waits for the
+    step, a second stops at once, and the exit code stays SIGTERM's 143."""
+    from gaunet.interrupts import deferred_interrupts
+
+    with pytest.raises(KeyboardInterrupt) as stop, sigterm_as_interrupt():
+        with deferred_interrupts():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # cut here by the second
+    assert isinstance(stop.value, Terminated) and exit_code(stop.value) == 143
