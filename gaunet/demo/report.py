@@ -18,7 +18,16 @@ from gaunet.downstream.arms import COPIES
 from gaunet.downstream.gains import CLIPPED, RANGE, interval_text
 from gaunet.io import write_atomic
 from gaunet.metrics.verdict import image_verdicts
-from gaunet.report.html import CLASSIFIER_NAMES, MODEL_NAMES, STYLE, arm_name, img, table, verdict
+from gaunet.report.html import (
+    CLASSIFIER_NAMES,
+    MODEL_NAMES,
+    STYLE,
+    arm_name,
+    img,
+    p_text,
+    table,
+    verdict,
+)
 
 
 def _gain_entries(summary: dict) -> list[dict]:
@@ -178,11 +187,19 @@ def _has_control(summary: dict) -> bool:
 
 
 def control_caution(summary: dict) -> str:
-    """A GAU-Net arm helped and the demo ran without `--control`: the gain may be the extra
-    optimiser steps that extra images bring, not the images (the rule of summary.md's
-    caution, gaunet.downstream.advice.uncontrolled_gains)."""
-    if _has_control(summary) or not uncontrolled_gains(summary["entries"]):
+    """A GAU-Net arm helped with no `copies` control compared with it (no `--control`, or the
+    images alone, whose control the demo does not run): the gain may be the extra optimiser
+    steps that extra images bring, not the images (gaunet.downstream.advice.uncontrolled_gains)."""
+    helped = uncontrolled_gains(summary["entries"])  # each arm by its own copies comparison
+    if not helped:
         return ""
+    if _has_control(summary):  # --control ran copies+classic: the images alone have no control
+        return (
+            f"Before relying on the gain of {', '.join(map(arm_name, helped))}: the demo's "
+            "--control compares the images with classic augmentation against copies with it, "
+            "not the images alone against plain copies (gaunet benchmark --arms "
+            f"none,copies,RUN does). {copies_evidence()}."
+        )
     return (
         "Before relying on this gain, run the control: add --control to the demo command (or "
         "--arms ...,copies,copies+classic to gaunet benchmark). Extra images also mean more "
@@ -200,7 +217,7 @@ def _downstream_section(folder: DemoFolder) -> str:
     rows, classes = [], []
     for e in summary["entries"]:
         m, g = e["metrics"], e["gain"].get("accuracy")
-        p = "-" if not g or g.get("p") is None else f"{g['p']:.2g}"
+        p = "-" if not g or g.get("p") is None else p_text(g["p"])
         n = max((s["n"] for s in m.values()), default=0)
         rows.append(
             [CLASSIFIER_NAMES.get(e["classifier"], e["classifier"]),

@@ -52,6 +52,9 @@ def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
                 "the same images), so there is no interval and more seeds cannot change it: "
                 "judge the ceiling with a network's rows or over several subsets "
                 "(`--subset-seeds`)"
+                if entry["classifier"].startswith("svm")  # a network's seeds differ
+                else "every seed gave the same difference, by chance, so there is no interval: "
+                "add seeds before reading the generator rows"
             )
         elif above:
             judged = (
@@ -164,6 +167,15 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
     kinds = [accuracy_verdict(e, deciding_key(e))[0] for e in generated]
     matched = [e for e, kind in zip(generated, kinds) if kind == "better"]  # not over copies
     steps = []
+    unjudged = [e for e in generated if not e.get(deciding_key(e))]  # `none` or classic not run
+    if unjudged:
+        arms = ", ".join(f"`{a}`" for a in dict.fromkeys(e["arm"] for e in unjudged))
+        steps.append(
+            f"{arms} had nothing to be judged against: add `none` to `--arms` for a "
+            "generator's images alone, `classic` for `X+classic`."
+        )
+        if len(unjudged) == len(generated):  # nothing measured: no advice on the generator yet
+            return ["", "No generator arm could be judged. What to do next:", "", f"- {steps[0]}"]
     if "worse" in kinds:
         steps.append("Do not add the images of an arm that hurt.")
     if settings.get("select_snapshot", "last") == "last":
@@ -183,8 +195,8 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
     alone = any("+" not in e["arm"] for e in generated)
     if alone and int(settings.get("filter_pool") or 1) <= 1:
         steps.append(_filter_step(int(settings.get("synthetic_draws") or 1) > 1))
-    # measured for the images alone only
-    if not settings.get("gen_init_from") and alone:
+    # measured for the images alone only; the benchmark passes it to its `gaunet` arms only
+    if not settings.get("gen_init_from") and any(e["arm"] == "gaunet" for e in generated):
         steps.append(
             "Used without classic augmentation: start the generator from one pretrained on a "
             "larger dataset, of your modality if you have one (`--gen-init-from RUN`, RUN "

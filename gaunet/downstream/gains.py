@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from gaunet.downstream.arms import COMBINED, COPIES, MORE_REAL, TYPICAL_COPIES
+from gaunet.report.html import p_text
 
 BASELINE = "none"
 CLASSIC = "classic"
@@ -52,7 +53,7 @@ def gain_text(stat: dict | None, flags: list[bool]) -> str:
     """A paired gain W - W/O in percentage points, ± its 95 % CI, with the paired t-test p."""
     if not stat or is_nan(stat["mean"]):
         return "-"
-    p = "" if is_nan(stat["p"]) else f" (p={stat['p']:.2g})"
+    p = "" if is_nan(stat["p"]) else f" (p={p_text(stat['p'])})"
     if is_nan(stat["half"]):
         return f"{stat['mean'] * POINTS:+.1f} pp{p}"
     width = RANGE[1] - RANGE[0]  # a difference of two metrics lies in [-width, width]

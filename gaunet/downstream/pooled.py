@@ -32,6 +32,7 @@ from gaunet.downstream.stats import METRICS, paired_difference
 from gaunet.errors import GaunetError
 from gaunet.io import write_atomic, write_json
 from gaunet.locking import folder_lock
+from gaunet.report.html import p_text
 
 GAIN_KEYS = {
     "gain": "vs none",
@@ -157,7 +158,7 @@ def _points(stat: dict) -> str:
     mean, half = POINTS * stat["mean"], POINTS * stat["half"]
     if not np.isfinite(half):
         return f"{mean:+.1f}"
-    p = "" if not np.isfinite(stat["p"]) else f" p={stat['p']:.2g}"
+    p = "" if not np.isfinite(stat["p"]) else f" p={p_text(stat['p'])}"
     return f"{mean:+.1f} [{mean - half:+.1f}, {mean + half:+.1f}]{p}"
 
 

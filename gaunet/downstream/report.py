@@ -303,8 +303,9 @@ def summary_markdown(
     verdicts = verdict_lines(entries)
     if verdicts:
         seeds = settings["seeds"]
-        paired = {(e.get("gain") or {}).get("accuracy", {}).get("n") for e in entries} - {None}
-        fewest = min(paired, default=seeds)  # a folder whose cells have not all finished
+        keys = ("gain", "gain_vs_classic", "gain_vs_copies")  # the verdicts' comparisons
+        paired = {(e.get(k) or {}).get("accuracy", {}).get("n") for e in entries for k in keys}
+        fewest = min(paired - {None}, default=seeds)  # a folder whose cells have not all finished
         over = f"{seeds} seed{'s' if seeds != 1 else ''}"
         over = over if fewest >= seeds else f"as few as {fewest} of the {over}"
         lines += [

@@ -59,21 +59,26 @@ def verdict(
     mean, half, p, n = gain["mean"] * 100, gain.get("half"), gain.get("p"), gain.get("n", 0)
     if p is None:
         why = (
-            "only one seed" if n < 2 else "every seed gave the same difference (the classifier "
-            "is deterministic on the same images, so the seeds are not independent repeats)"
+            "only one seed" if n < 2
+            else "every seed gave the same difference (the classifier is deterministic on the "
+            "same images, so the seeds are not independent repeats)" if classifier.startswith("svm")
+            else "every seed gave the same difference, by chance (a network's seeds differ: add "
+            "seeds)"
         )  # fmt: skip
         return "none", (
             f"{who}: {mean:+.1f} accuracy points against {against}, but {why}; "
             "no significant difference can be claimed."
         )
-    spread = f"{mean:+.1f} ± {half * 100:.1f} points, 95 % CI; paired t-test p = {p:.2g}, {n} seeds"
+    spread = (
+        f"{mean:+.1f} ± {half * 100:.1f} points, 95 % CI; paired t-test p = {p_text(p)}, {n} seeds"
+    )
     if p < ALPHA and mean > 0:
         return "better", f"{who}: augmentation helped by {mean:.1f} ± {half * 100:.1f} " + (
-            f"accuracy points (95 % CI; paired t-test p = {p:.2g}, {n} seeds)."
+            f"accuracy points (95 % CI; paired t-test p = {p_text(p)}, {n} seeds)."
         )
     if p < ALPHA and mean < 0:
         return "worse", f"{who}: augmentation hurt, by {-mean:.1f} ± {half * 100:.1f} " + (
-            f"accuracy points (95 % CI; paired t-test p = {p:.2g}, {n} seeds)."
+            f"accuracy points (95 % CI; paired t-test p = {p_text(p)}, {n} seeds)."
         )
     return "none", f"{who}: no significant difference ({spread})."
 
@@ -113,3 +118,9 @@ def table(header: list[str], rows: list[list[str]], classes: list[str] | None = 
         css = f" class='{classes[i]}'" if classes and classes[i] else ""
         body.append(f"<tr{css}>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def p_text(p: float) -> str:
+    """A p-value in 2 significant digits, or 3 where 2 would round it onto 0.05 from either
+    side (0.0496 and 0.0504 both read "0.05" but fall on opposite sides of the verdict)."""
+    return f"{p:.3g}" if f"{p:.2g}" == "0.05" and p != 0.05 else f"{p:.2g}"
