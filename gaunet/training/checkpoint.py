@@ -154,12 +154,18 @@ def _load_open(handle: BinaryIO, map_location: str | torch.device) -> dict:
     return state
 
 
+def _periodic_order(path: Path) -> tuple[int, bool, str]:
+    """Newest step first; of the files of one step (`step-200.pt`, `step-000200.pt`) the
+    trainer's own name first, then by name: the same order whatever the file system lists
+    (downstream/snapshots.py picks the same file)."""
+    step = int(PERIODIC.search(path.name).group(1))
+    return -step, path.name != f"step-{step:06d}.pt", path.name
+
+
 def candidates(folder: Path) -> list[Path]:
     """last.pt first, then the periodic checkpoints newest first."""
     periodic = sorted(
-        (p for p in folder.glob("step-*.pt") if PERIODIC.search(p.name)),
-        key=lambda p: int(PERIODIC.search(p.name).group(1)),
-        reverse=True,
+        (p for p in folder.glob("step-*.pt") if PERIODIC.search(p.name)), key=_periodic_order
     )
     last = folder / LAST
     return ([last] if last.exists() else []) + periodic

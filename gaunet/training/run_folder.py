@@ -33,6 +33,19 @@ RUN_FOLDERS = {
 }  # fmt: skip
 
 
+def remove_stale_temporaries(out: Path) -> int:
+    """Delete what writers of this run folder killed mid-write (SIGKILL, power loss) left:
+    `.run.json.tmpPID-…` and the like next to the run's own files and sample grids (checkpoints/
+    is tidied by every save). Only the temporaries of the trainer's own file names: a run folder
+    has one trainer (it holds the lock), and nothing else's files are touched. Returns how many."""
+    stale = [path for name in RUN_FILES for path in out.glob(f".{name}.tmp*")] + list(
+        (out / "samples").glob(".step-*.png.tmp*")
+    )
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def check_no_foreign_files(out: Path) -> None:
     """A new run in an existing folder replaces its config.yaml, split.csv, samples/, ...: refused
     unless the folder is an earlier run's (its training images are there: a run stopped before
@@ -107,7 +120,10 @@ class MetricsLog:
             except json.JSONDecodeError:
                 dropped += 1
                 continue
-            if isinstance(record, dict) and record.get("step", 0) <= step:
+            logged = record.get("step", 0) if isinstance(record, dict) else None
+            # a damaged record (`"step": null`, a string) is dropped like a cut line: comparing
+            # it was a TypeError traceback on every resume of the run
+            if isinstance(logged, (int, float)) and logged <= step:
                 kept.append(line)
             else:
                 dropped += 1

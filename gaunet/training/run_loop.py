@@ -17,7 +17,7 @@ import torch
 from gaunet.config import TrainConfig
 from gaunet.interrupts import deferred_interrupts, noted_interrupts, stopped_by
 from gaunet.progress import progress as progress_bar
-from gaunet.training.run_folder import MetricsLog
+from gaunet.training.run_folder import MetricsLog, remove_stale_temporaries
 from gaunet.training.window import LogWindow
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ class RunLoop:
         initial, logs = self._begin(started)
         for log in logs:
             log.truncate_after(self.step)  # a resume re-runs the steps after its checkpoint
+            remove_stale_temporaries(log.path.parent)  # of a process killed mid-write
         bar = progress_bar(
             total=cfg.steps or None,
             initial=self.step,
