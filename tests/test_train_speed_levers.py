@@ -117,12 +117,14 @@ def test_dense_buffer_trains_bit_for_bit_like_concatenation():
 
 
 @pytest.mark.parametrize("kernel", ["batch_norm", "group_norm"])
-def test_bf16_norm_gives_the_critic_step_of_the_fp32_norm_within_bf16_rounding(monkeypatch, kernel):
-    """One critic step under bf16 autocast (Wasserstein loss + gradient penalty, so double
-    backward) with the layer norms in fp32, as CUDA autocast runs GroupNorm today (emulated here:
-    CPU autocast leaves group_norm in bf16), then with the bf16 layer-norm path, on the same
-    weights, batch and random draws: losses and every critic gradient agree within bf16
-    rounding (relative error of each gradient tensor below 10%; measured 4-8%)."""
+def test_bf16_norm_adds_no_error_beyond_the_autocasts_own(monkeypatch, kernel):
+    """One critic step (Wasserstein loss + gradient penalty, so double backward) on the same
+    weights and batch: in fp32, under bf16 autocast with the layer norms in fp32 (as CUDA
+    autocast runs GroupNorm today; emulated here: CPU autocast leaves group_norm in bf16), and
+    under bf16 autocast with the bf16 layer-norm path. The last is as close to fp32 as the
+    second, measured on this CPU over six draws: a fixed bound on one draw held by luck (its
+    per-tensor error reached 0.72 on another draw here, 0.46 where bf16 is emulated), since
+    autocast alone moves the critic's gradient by 6-26 % against fp32 in this step."""
     from torch.nn import functional as F
 
     from gaunet.models.dense import LayerNorm2d, use_critic_levers
@@ -131,34 +133,39 @@ def test_bf16_norm_gives_the_critic_step_of_the_fp32_norm_within_bf16_rounding(m
     trainer = _trainer(precision="bf16")
     batch = trainer.draw_iteration()[0]
 
-    def critic_step():
-        torch.manual_seed(5)
-        with trainer.autocast():
+    def critic_step(seed: int, autocast: bool = True):
+        torch.manual_seed(seed)
+        with trainer.autocast() if autocast else torch.autocast("cpu", enabled=False):
             loss, stats = trainer.family.critic_loss(trainer.generator, trainer.critic, batch, True)
         trainer.critic.zero_grad(set_to_none=True)
         loss.backward()
-        return stats, [p.grad.clone() for p in trainer.critic.parameters()]
+        return stats, torch.cat([p.grad.flatten() for p in trainer.critic.parameters()])
 
     def fp32_group_norm(self, x):
         return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps)
 
+    seeds = range(1, 7)
     with monkeypatch.context() as patch:
         patch.setattr(PenaltyLayerNorm, "forward", fp32_group_norm)
-        stats, grads = critic_step()
+        exact = [critic_step(seed, autocast=False) for seed in seeds]
+        kept = [critic_step(seed) for seed in seeds]
     assert use_critic_levers(trainer.critic, keep_dtype_norm=True) > 0
     for norm in trainer.critic.modules():
         if isinstance(norm, LayerNorm2d):
             norm.kernel = kernel  # batch_norm: the form CUDA runs
-    kept_stats, kept_grads = critic_step()
-    for key, value in stats.items():
-        torch.testing.assert_close(kept_stats[key], value, rtol=5e-2, atol=5e-2)
-    assert stats["gradient_penalty"] > 0
-    compared = 0
-    for ours, theirs in zip(kept_grads, grads):
-        if theirs.norm() > 0:
-            assert (ours - theirs).norm() / theirs.norm() < 0.1
-            compared += 1
-    assert compared >= len(grads) - 2
+    bf16_norm = [critic_step(seed) for seed in seeds]
+    assert all(stats["gradient_penalty"] > 0 for stats, _ in exact)
+
+    def error(path, key=None):  # mean over the draws of the distance to fp32
+        if key is None:
+            gaps = [(g - e).norm() / e.norm() for (_, g), (_, e) in zip(path, exact)]
+        else:
+            gaps = [(s[key] - e[key]).abs() for (s, _), (e, _) in zip(path, exact)]
+        return float(sum(gaps)) / len(exact)
+
+    assert error(bf16_norm) <= 1.5 * error(kept), (error(bf16_norm), error(kept))
+    for key in exact[0][0]:  # the losses, the penalty, the Wasserstein estimate
+        assert error(bf16_norm, key) <= 1.5 * error(kept, key) + 0.01, key
 
 
 @pytest.mark.parametrize(
