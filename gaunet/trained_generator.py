@@ -7,7 +7,8 @@ Reproducibility, by construction: the network only ever sees batches of GENERATI
 images, and image k of class c is always row k % GENERATION_CHUNK of chunk k // GENERATION_CHUNK,
 whose inputs depend only on (seed, c, the chunk's item numbers) and the checkpoint: each item's
 noise comes from its own seeded generator and its conditioning image from a seeded permutation
-of the class's training images.
+of the class's training images. The thread count and the CPU are not fixed by it: they can move
+a float in its 7th digit (docs/architecture.md).
 """
 
 from __future__ import annotations
