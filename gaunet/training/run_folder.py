@@ -194,10 +194,12 @@ def environment(device: torch.device, processes: int) -> dict[str, Any]:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = platform.processor() or platform.machine()
+        name = cpu_model() or platform.processor() or platform.machine()
     return {
         "device": str(device),
         "device_name": name,
+        # the ISA torch's CPU kernels use (avx512, avx2, ...): CPU results round by it
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "processes": processes,
         "versions": {
@@ -207,6 +209,20 @@ def environment(device: torch.device, processes: int) -> dict[str, Any]:
             "python": sys.version.split()[0],
         },
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("" where there is none): platform.processor()
+    gives only "x86_64" or "" on Linux, so run.json never said which CPU a run trained on."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+            return value.strip()
+    return ""
 
 
 def read_train_images(path: Path) -> ImageSet:
