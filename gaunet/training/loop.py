@@ -359,8 +359,8 @@ class Trainer(Stepper, RunLoop):
             self.sample_grid()
 
     def _save_run(self, finished: bool, status: str | None = None) -> bool:
-        saved = self.save()
-        self.write_run_json(finished=finished, status=status)
+        if saved := self.save():  # refused (non-finite): run.json keeps naming last.pt's step
+            self.write_run_json(finished=finished, status=status)
         return saved
 
     def _interrupted_message(self, saved: bool) -> str:

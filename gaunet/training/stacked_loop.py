@@ -227,8 +227,9 @@ class StackedTrainer(RunLoop):
         """Every member's checkpoint and run.json at this step (after write_back)."""
         self.stepper.write_back()
         saved = [member.save() for member in self.members]
-        for member in self.members:
-            member.write_run_json(finished=finished, status=status)
+        for member, ok in zip(self.members, saved):
+            if ok:  # a refused save (non-finite): run.json keeps naming its last.pt's step
+                member.write_run_json(finished=finished, status=status)
         return all(saved)
 
     def _interrupted_message(self, saved: bool) -> str:
