@@ -205,3 +205,24 @@ def test_resume_with_the_same_phantom_goes_on(tmp_path: Path, capsys):
     assert main(_resume(run, "--steps", "3", "--data", PHANTOM)) == 0
     assert main(_resume(run, "--steps", "4", "--data", "phantom:n=13,classes=2")) == 2
     one_train_error_line(capsys.readouterr().err, "phantom:n=13,classes=2", PHANTOM)
+
+
+def test_another_spelling_of_a_setting_is_no_change(tmp_path: Path, monkeypatch) -> None:
+    """`init_from` the same run by another name (relative, absolute) and `diffaugment` with other
+    spaces were refused as changes; another run or another policy order still is (the order
+    sets the draws)."""
+    from gaunet.config import TrainConfig
+    from gaunet.training.resume_checks import fixed_field_changes
+
+    (tmp_path / "pre").mkdir()
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path)
+    base = TrainConfig(init_from="pre", diffaugment="translation,color").to_dict()
+
+    def changes(**after):
+        return [name for name, _, _ in fixed_field_changes(base, {**base, **after})]
+
+    assert changes(init_from=str(tmp_path / "pre"), diffaugment="translation, color") == []
+    assert changes(init_from="./pre/") == []
+    assert changes(init_from="other") == ["init_from"]
+    assert changes(diffaugment="color,translation") == ["diffaugment"]

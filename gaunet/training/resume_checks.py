@@ -58,8 +58,25 @@ def fixed_field_changes(
         if f.name not in RESUMABLE_CHANGES
         and f.name in before
         and f.name in after
-        and before[f.name] != after[f.name]
+        and _differs(f.name, before[f.name], after[f.name])
     ]
+
+
+def _differs(name: str, before: Any, after: Any) -> bool:
+    """Another setting, not another spelling of it: `init_from` the same run however named,
+    `diffaugment` the same policy with other spaces (its order matters: the draws follow it)."""
+    if before == after:
+        return False
+    if name == "init_from" and before and after:
+        return not _same_path(str(before), str(after))
+    if name == "diffaugment":
+        from gaunet.training.diffaugment import parse_policy
+
+        try:
+            return parse_policy(str(before)) != parse_policy(str(after))
+        except ValueError:
+            return True
+    return True
 
 
 def _show(value: Any) -> str:
