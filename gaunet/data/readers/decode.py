@@ -7,6 +7,7 @@ becomes a SkipFile with a one-line reason.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from gaunet.data.readers.image import read_image
@@ -62,6 +63,8 @@ def decode_file(path: Path, options: ReadOptions, slice_index: int | None = None
     try:
         size = path.stat().st_size
     except OSError as error:
+        if path.is_symlink() and not os.path.lexists(os.path.realpath(path)):
+            raise SkipFile("link to a file that is not there (broken link)") from error
         raise SkipFile(f"cannot be read ({error.strerror or error})") from error
     if size == 0:
         raise SkipFile("empty file (0 bytes)")

@@ -73,14 +73,31 @@ def scan_class_folders(root: Path) -> tuple[list[Item], list[str], list[Problem]
             continue
         if entry.name.startswith("."):
             continue
+        if entry.name == "__MACOSX" and entry.is_dir():  # a zip made on a Mac: `._x.png` files
+            reason = "macOS zip metadata (resource forks), not a class; not read"
+            problems.append(Problem(safe_text(str(entry)), reason))
+            continue
         if entry.is_dir():
             classes.append(entry.name)
+        elif entry.is_symlink():  # a link whose target is gone: a class, perhaps, unread
+            problems.append(Problem(safe_text(str(entry)), "link to nothing (broken); not read"))
         elif file_kind(entry) is not None:
             problems.append(Problem(safe_text(str(entry)), "not inside a class folder; skipped"))
     if not classes:
         raise SourceError(
             f"{safe_text(str(root))}: no class folders inside (expected root/<class>/<image>, "
             "a manifest.csv, or an .npz)"
+        )
+    classes = _distinct_folders(root, classes, problems)
+    if _split_layout(root, classes):
+        shown = safe_text(str(root))
+        one = next((c for c in classes if c.lower().startswith("train")), classes[0])
+        raise SourceError(
+            f"{shown}: its folders {', '.join(safe_text(c) for c in classes)} hold class folders "
+            f"(a split layout, {shown}/<split>/<class>/<image>), so the split names would be "
+            f"read as the classes; give one split as SOURCE ({shown}/{safe_text(one)}), "
+            "or write a manifest.csv with path,label,split (`gaunet data prepare "
+            "chest-xray-pediatric` does for Kermany's chest X-rays)"
         )
     items = []
     seen = {os.path.realpath(root / name) for name in classes}
@@ -93,3 +110,44 @@ def scan_class_folders(root: Path) -> tuple[list[Item], list[str], list[Problem]
             item_id = safe_text(path.relative_to(root).as_posix())
             items.append(Item(path=path, item_id=item_id, class_name=safe_text(name)))
     return items, [safe_text(c) for c in classes], problems
+
+
+def _distinct_folders(root: Path, classes: list[str], problems: list[Problem]) -> list[str]:
+    """The class folders less those that are links to a class folder kept (`c -> a`: a's
+    images would be read twice, under two labels); the real folder is kept over a link to it,
+    else the first name."""
+    kept: dict[str, str] = {}
+    for name in sorted(classes, key=lambda n: ((root / n).is_symlink(), n)):
+        real = os.path.realpath(root / name)
+        if real in kept:
+            problems.append(
+                Problem(
+                    safe_text(str(root / name)),
+                    f"link to class folder {safe_text(kept[real])!r}, already read; not a "
+                    "class of its own, not read",
+                )
+            )
+            continue
+        kept[real] = name
+    return [name for name in classes if name in kept.values()]
+
+
+SPLIT_FOLDERS = {"train", "val", "test", "training", "valid", "validation", "testing"}
+
+
+def _split_layout(root: Path, classes: list[str]) -> bool:
+    """Every class folder is named like a split and holds only folders, no image directly:
+    `root/train/NORMAL/x.jpeg` (Kermany's chest X-rays), where the splits are no classes."""
+    if not all(name.strip().lower() in SPLIT_FOLDERS for name in classes):
+        return False
+    for name in classes:
+        try:
+            with os.scandir(root / name) as listing:
+                entries = [e for e in listing if not e.name.startswith(".")]
+        except OSError:
+            return False
+        if not any(e.is_dir() for e in entries):
+            return False
+        if any(e.is_file() and file_kind(Path(e.path)) is not None for e in entries):
+            return False
+    return True

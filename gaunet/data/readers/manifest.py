@@ -45,7 +45,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
                 rows.append(row)
                 lines.append(reader.line_num)
             columns = [c.strip() for c in reader.fieldnames or []]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
+    except UnicodeDecodeError as error:  # Excel's "CSV" (cp1252) or "Unicode text" (UTF-16)
+        raise SourceError(
+            f"{path}: cannot read the manifest: not UTF-8 text (it holds byte "
+            f"0x{error.object[error.start]:02x}); save it as UTF-8 (Excel: 'CSV UTF-8')"
+        ) from error
+    except (OSError, csv.Error) as error:
         raise SourceError(f"{path}: cannot read the manifest ({error})") from error
     rows = [
         {

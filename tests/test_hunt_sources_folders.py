@@ -1,0 +1,85 @@
+"""Class-folder trees whose top-level entries are links: a class folder linked to another
+class folder, and a link whose target is gone."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from data_helpers import make_tree
+
+from gaunet.data import load_source
+from gaunet.data.readers.items import SourceError
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAUNET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
+
+
+@pytest.mark.parametrize("link", ["c", "0"])  # after the real folder by name, and before it
+def test_class_folder_linked_to_another_class_is_not_read_twice(tmp_path, link):
+    root = make_tree(tmp_path / "src", {"a": 3, "b": 2})
+    os.symlink("a", root / link)  # its images were read twice, under two labels, unreported
+    data = load_source(root, size=16)
+    assert data.class_names == ["a", "b"]
+    assert data.class_counts() == {"a": 3, "b": 2}
+    (problem,) = data.problems
+    assert problem.path == str(root / link)
+    assert "link to class folder 'a'" in problem.reason
+
+
+def test_broken_link_at_the_top_is_reported(tmp_path):
+    root = make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    os.symlink(tmp_path / "gone", root / "c")  # a class folder on an unmounted disk: silent
+    data = load_source(root, size=16)
+    assert data.class_names == ["a", "b"]
+    (problem,) = data.problems
+    assert problem.path == str(root / "c") and "broken" in problem.reason
+
+
+def _split_tree(root):
+    for split in ("train", "test", "val"):
+        make_tree(root / split, {"NORMAL": 2, "PNEUMONIA": 2}, suffix=".jpeg")
+    return root
+
+
+def test_split_layout_is_refused_not_read_with_splits_as_classes(tmp_path):
+    # Kermany's chest X-rays: root/train/NORMAL/x.jpeg; the classes were "test", "train", "val"
+    root = _split_tree(tmp_path / "chest_xray")
+    with pytest.raises(SourceError) as caught:
+        load_source(root, size=16)
+    message = str(caught.value)
+    assert str(root) in message and "split layout" in message
+    assert f"{root}/train" in message  # what to give instead
+
+
+def test_one_split_of_that_layout_reads_as_class_folders(tmp_path):
+    root = _split_tree(tmp_path / "chest_xray")
+    data = load_source(root / "train", size=16)
+    assert data.class_names == ["NORMAL", "PNEUMONIA"]
+
+
+def test_classes_named_like_splits_holding_images_still_read(tmp_path):
+    root = make_tree(tmp_path / "src", {"train": 2, "test": 2})  # images right inside: classes
+    assert load_source(root, size=16).class_names == ["test", "train"]
+
+
+def test_macosx_folder_of_an_unzipped_archive_is_named_as_such_not_a_class(tmp_path):
+    root = make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    (root / "__MACOSX" / "a").mkdir(parents=True)
+    (root / "__MACOSX" / "a" / "._a (0).png").write_bytes(b"\0\5\26\7" + b"\0" * 60)
+    data = load_source(root, size=16)
+    assert data.class_names == ["a", "b"]
+    (problem,) = data.problems  # was "class has 0 usable image(s)": a class it never was
+    assert problem.path == str(root / "__MACOSX") and "macOS" in problem.reason
+    assert "class has" not in problem.reason
+
+
+def test_broken_link_inside_a_class_folder_is_named_a_broken_link(tmp_path):
+    root = make_tree(tmp_path / "src", {"a": 2, "b": 2})
+    os.symlink(tmp_path / "moved.png", root / "a" / "x.png")  # was "No such file or directory"
+    data = load_source(root, size=16)
+    (problem,) = data.problems
+    assert problem.path == str(root / "a" / "x.png") and "broken link" in problem.reason
