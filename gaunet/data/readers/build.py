@@ -6,7 +6,6 @@ rest the same way for both, so every source gets the same bad-input handling and
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,9 +60,11 @@ def _decode_one(item: Item, options: ReadOptions) -> list[Frame] | Problem:
 
 
 def _decode_all(items: list[Item], options: ReadOptions, desc: str) -> list:
+    from gaunet.cpu_load import usable_cpus
     from gaunet.progress import progress
 
-    workers = max(1, min(4, os.cpu_count() or 1))
+    # the CPUs this process may use (affinity, a container's limit), not the machine's
+    workers = max(1, min(4, usable_cpus()))
     with ThreadPoolExecutor(workers) as pool, progress(total=len(items), desc=desc) as bar:
         results = []
         for result in pool.map(lambda item: _decode_one(item, options), items):
