@@ -110,3 +110,26 @@ def tiny_generator_config(path: Path, **changes: object) -> Path:
 
     path.write_text(yaml.safe_dump({**TINY_GENERATOR, **changes}))
     return path
+
+
+def summary_text(
+    values: dict[tuple, list], settings: dict, classifiers: tuple[str, ...] = ("resnet18",)
+) -> str:
+    """summary.md of a grid given as (classifier, arm, fraction) -> one value per seed, every
+    metric that value (None: that seed's cell missing)."""
+    from gaunet.downstream.report import summarise, summary_markdown
+    from gaunet.downstream.stats import METRICS
+
+    rows = [
+        {"classifier": c, "fraction": f, "arm": a, "metric": m, "seed": s, "value": v}
+        for (c, a, f), seeds in values.items()
+        for s, v in enumerate(seeds)
+        if v is not None
+        for m in METRICS
+    ]
+    order = {
+        "classifiers": list(classifiers),
+        "fractions": sorted({f for _, _, f in values}),
+        "arms": list(dict.fromkeys(a for _, a, _ in values)),
+    }
+    return summary_markdown(summarise(rows, order), settings)

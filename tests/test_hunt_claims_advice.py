@@ -5,28 +5,14 @@ benchmark uses it, and the verdicts' seed count covers every comparison they jud
 
 from __future__ import annotations
 
-from gaunet.downstream.report import summarise, summary_markdown
-from gaunet.downstream.stats import METRICS
+from downstream_helpers import summary_text
 
 SETTINGS = {"data": "phantom", "size": 28, "seeds": 4, "select_snapshot": "last"}
 NONE = [0.60, 0.62, 0.61, 0.63]
 
 
 def _markdown(values: dict[tuple, list], classifiers=("resnet18",)) -> str:
-    """values: (classifier, arm, fraction) -> one value per seed (None: that cell missing)."""
-    rows = [
-        {"classifier": c, "fraction": f, "arm": a, "metric": m, "seed": s, "value": v}
-        for (c, a, f), seeds in values.items()
-        for s, v in enumerate(seeds)
-        if v is not None
-        for m in METRICS
-    ]
-    order = {
-        "classifiers": list(classifiers),
-        "fractions": sorted({f for _, _, f in values}),
-        "arms": list(dict.fromkeys(a for _, a, _ in values)),
-    }
-    return summary_markdown(summarise(rows, order), SETTINGS)
+    return summary_text(values, SETTINGS, classifiers)
 
 
 def test_a_network_with_the_same_difference_on_every_seed_is_told_to_add_seeds() -> None:

@@ -5,10 +5,10 @@ the advice is marked where its interval includes 0."""
 
 from __future__ import annotations
 
+from downstream_helpers import summary_text
+
 from gaunet import evidence
 from gaunet.downstream.advice import next_steps
-from gaunet.downstream.report import summarise, summary_markdown
-from gaunet.downstream.stats import METRICS
 
 SETTINGS = {"data": "phantom", "size": 28, "seeds": 4, "select_snapshot": "last"}
 NONE = [0.60, 0.62, 0.61, 0.63]
@@ -16,19 +16,8 @@ SAME = [0.61, 0.61, 0.62, 0.62]  # about +0.0: not significant
 UP = [0.70, 0.73, 0.71, 0.72]  # about +10 points, every seed
 
 
-def _markdown(values: dict[tuple, list[float]], classifiers=("resnet18",)) -> str:
-    rows = [
-        {"classifier": c, "fraction": f, "arm": a, "metric": m, "seed": s, "value": v}
-        for (c, a, f), seeds in values.items()
-        for s, v in enumerate(seeds)
-        for m in METRICS
-    ]
-    order = {
-        "classifiers": list(classifiers),
-        "fractions": sorted({f for _, _, f in values}),
-        "arms": list(dict.fromkeys(a for _, a, _ in values)),
-    }
-    return summary_markdown(summarise(rows, order), SETTINGS)
+def _markdown(values: dict[tuple, list], classifiers=("resnet18",)) -> str:
+    return summary_text(values, SETTINGS, classifiers)
 
 
 def test_a_gain_that_plain_copies_match_is_not_left_as_help() -> None:
