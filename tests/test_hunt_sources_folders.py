@@ -4,6 +4,7 @@ class folder, and a link whose target is gone."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from data_helpers import make_tree
@@ -83,3 +84,24 @@ def test_broken_link_inside_a_class_folder_is_named_a_broken_link(tmp_path):
     data = load_source(root, size=16)
     (problem,) = data.problems
     assert problem.path == str(root / "a" / "x.png") and "broken link" in problem.reason
+
+
+@pytest.mark.parametrize("other", ["benign", "Benign ", "BENIGN"])
+def test_class_folders_differing_only_in_case_or_spaces_are_refused(tmp_path, other) -> None:
+    """`Benign` and `benign` were two classes with no word: almost surely one class split in
+    two by hand (and one folder on a case-insensitive disk)."""
+    make_tree(tmp_path / "data", {"Benign": 2, other: 2, "malignant": 2})
+    with pytest.raises(SourceError, match="differ only in case or spaces"):
+        load_source(tmp_path / "data", 8, 1)
+
+
+def test_windows_folder_files_are_ignored_like_hidden_ones(tmp_path) -> None:
+    """Explorer writes Thumbs.db and desktop.ini into folders it shows: they were reported as
+    unsupported files in every command's summary."""
+    make_tree(tmp_path / "data", {"a": 2, "b": 2})
+    for name in ("Thumbs.db", "desktop.ini", ".DS_Store"):
+        (tmp_path / "data" / "a" / name).write_bytes(b"\0\1")
+    (tmp_path / "data" / "b" / "notes.txt").write_text("kept in the report")
+    data = load_source(tmp_path / "data", 8, 1)
+    assert len(data) == 4
+    assert [Path(p.path).name for p in data.problems] == ["notes.txt"]

@@ -1,8 +1,9 @@
 """Class-folder trees: root/<class>/**/<image>; the folder name is the class.
 
-Class names are the sorted folder names. Hidden files (".DS_Store") are ignored silently, and
-so are hidden folders below a class folder; a top-level folder whose name starts with a dot
-(".git", "...") is no class, and says so in one line. Any other file that is not a supported
+Class names are the sorted folder names. Hidden files (".DS_Store") and Windows' folder files
+("Thumbs.db", "desktop.ini") are ignored silently, and so are hidden folders below a class
+folder; a top-level folder whose name starts with a dot (".git", "...") is no class, and says
+so in one line. Any other file that is not a supported
 image is reported. A class with fewer than MIN_PER_CLASS (2) usable images is reported and
 left out (gaunet.data.readers.build.class_minimum: the same rule for `gaunet generate` folders).
 """
@@ -15,6 +16,14 @@ from pathlib import Path
 from gaunet.data.imageset import Problem
 from gaunet.data.readers.decode import file_kind
 from gaunet.data.readers.items import Item, SourceError, safe_text
+
+# Files an operating system writes into any folder it shows: no image, nothing to report
+SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
+
+
+def _system_file(name: str) -> bool:
+    """Hidden (".DS_Store", "._x.png") or Windows' folder files ("Thumbs.db", "desktop.ini")."""
+    return name.startswith(".") or name.lower() in SYSTEM_FILES
 
 
 def files_under(
@@ -54,7 +63,7 @@ def files_under(
             seen.add(real)
             kept.append(name)
         dirs[:] = kept
-        found += [Path(parent) / f for f in sorted(files) if not f.startswith(".")]
+        found += [Path(parent) / f for f in sorted(files) if not _system_file(f)]
     return found
 
 
@@ -89,6 +98,7 @@ def scan_class_folders(root: Path) -> tuple[list[Item], list[str], list[Problem]
             "a manifest.csv, or an .npz)"
         )
     classes = _distinct_folders(root, classes, problems)
+    _refuse_look_alike(root, classes)
     if _split_layout(root, classes):
         shown = safe_text(str(root))
         one = next((c for c in classes if c.lower().startswith("train")), classes[0])
@@ -130,6 +140,21 @@ def _distinct_folders(root: Path, classes: list[str], problems: list[Problem]) -
             continue
         kept[real] = name
     return [name for name in classes if name in kept.values()]
+
+
+def _refuse_look_alike(root: Path, classes: list[str]) -> None:
+    """Class folders whose names differ only in case or outer spaces (`Benign`, `benign `): two
+    classes to the reader, almost surely one to the user, and the same folder on a Mac."""
+    seen: dict[str, str] = {}
+    for name in classes:
+        key = name.strip().casefold()
+        if key in seen:
+            raise SourceError(
+                f"{safe_text(str(root))}: class folders {safe_text(seen[key])!r} and "
+                f"{safe_text(name)!r} differ only in case or spaces, so they would be two "
+                "classes: merge them into one folder, or rename one"
+            )
+        seen[key] = name
 
 
 SPLIT_FOLDERS = {"train", "val", "test", "training", "valid", "validation", "testing"}
