@@ -26,6 +26,7 @@ from gaunet.downstream.gains import (  # noqa: F401 - CLIPPED: the tables' mark,
     LABELS,
     POINTS,
     accuracy_verdict,
+    deciding_key,
     gain_text,
     is_generator_arm,
     is_nan,
@@ -189,22 +190,23 @@ def _reference_table(entries: list[dict], flags: list[bool], key: str, against: 
 
 
 def _detectable_table(entries: list[dict]) -> list[str]:
-    """The smallest gain each W row could detect; empty when no row has a gain."""
-    detectable = [e for e in entries if e["gain"]]
+    """The smallest gain each W row could detect, in the comparison judging it; [] if none."""
+    detectable = [e for e in entries if e.get(deciding_key(e))]
     if not detectable:
         return []
     lines = [
         "",
-        "Smallest gain each row could detect, in percentage points (80 % power, 95 % "
-        "level, from its spread over seeds; a true gain below it is likely to come out not "
-        "significant):",
+        "Smallest gain each row could detect, in percentage points (80 % power, 95 % level, from "
+        "its spread over seeds; a true gain below it is likely to come out not significant):",
         "",
-        "| Classifier | Fraction | Arm | Acc (pp) | AUC (pp) |",
-        "|---|---|---|---|---|",
+        "| Classifier | Fraction | Arm | Against | Acc (pp) | AUC (pp) |",
+        "|---|---|---|---|---|---|",
     ]
     for entry in detectable:
-        mde = [entry["gain"].get(m, {}).get("mde", float("nan")) for m in ("accuracy", "auc")]
-        text = ["-" if is_nan(v) else f"{v * POINTS:.1f}" for v in mde]
+        key = deciding_key(entry)
+        mde = [entry[key].get(m, {}).get("mde", float("nan")) for m in ("accuracy", "auc")]
+        text = [CLASSIC if key == "gain_vs_classic" else BASELINE]
+        text += ["-" if is_nan(v) else f"{v * POINTS:.1f}" for v in mde]
         lines.append(
             f"| {md_cell(entry['classifier'])} | {entry['fraction']:g} | {md_cell(entry['arm'])} | "
             + " | ".join(text)
