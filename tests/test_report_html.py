@@ -180,7 +180,9 @@ def test_report_of_a_folder_with_only_the_first_steps(tmp_path: Path) -> None:
     assert "not inspected yet" in text and "not run yet" in text
 
 
-@pytest.mark.parametrize(("accuracy", "warned"), [(0.67, True), (0.68, True), (0.75, False)])
+@pytest.mark.parametrize(
+    ("accuracy", "warned"), [(0.67, True), (0.68, True), (0.75, False), (None, False)]
+)  # None: no finished cell (summary.json null), a TypeError before
 def test_chance_level_baseline_is_flagged(accuracy: float, warned: bool) -> None:
     """Always answering the largest class (20 of 30) scores 0.667; within 0.02 of it is flagged."""
     stat = {"mean": accuracy, "half": 0.01, "n": 3}

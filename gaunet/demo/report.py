@@ -166,7 +166,9 @@ def chance_note(summary: dict, test_counts: dict[str, int]) -> str:
     stuck = [
         CLASSIFIER_NAMES.get(e["classifier"], e["classifier"])
         for e in summary["entries"]
-        if e["arm"] == "none" and e["metrics"]["accuracy"]["mean"] <= chance + 0.02
+        if e["arm"] == "none"
+        and (mean := (e["metrics"].get("accuracy") or {}).get("mean")) is not None  # no cells
+        and mean <= chance + 0.02
     ]
     if not stuck:
         return ""
