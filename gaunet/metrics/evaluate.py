@@ -92,6 +92,10 @@ def draw_sets(
     }
     if min(sizes.values()) < 2:  # before any extractor: an empty set fails deep inside one
         counts = ", ".join(f"{name} {n}" for name, n in sizes.items())
+        if min(n for name, n in sizes.items() if name != "synthetic") >= 2:  # named the real
+            raise GaunetError(
+                f"{synthetic.source}: need at least two images in each set ({counts})"
+            )
         cause = empty_split_cause(real.split, real.groups, real.labels, seed=seed)
         raise GaunetError(
             f"{real.source}: need at least two images in each set ({counts})"

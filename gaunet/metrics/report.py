@@ -40,8 +40,9 @@ def _fmt(value: Any) -> str:
     if isinstance(value, dict) and "mean" in value:
         if not value["std"] > 0:  # one subset, or every subset was the whole (tiny) set
             why = "one subset" if value.get("subsets", 2) < 2 else "too few images"
-            return f"{value['mean']:.4f} (no spread: {why})"
-        return f"{value['mean']:.4f} &plusmn; {value['std']:.4f}"
+            return f"{value['mean']:.4g} (no spread: {why})"
+        # significant figures, as the terminal writes it: a KID of 3e-05 read "0.0000"
+        return f"{value['mean']:.4g} &plusmn; {value['std']:.2g}"
     if isinstance(value, float):
         return f"{value:.4g}"
     return html.escape(str(value))
@@ -248,6 +249,24 @@ def _diversity_section(d: dict[str, Any]) -> str:
         "barely uses its noise: each training image yields essentially one new image, however "
         f"many are drawn.{scale_note}</p>" + _table(header, rows)
     )
+
+
+def result_json(result: dict[str, Any]) -> str:
+    """The result as strict JSON (`--json`): NaN or inf (noise diversity of a class with one
+    training image) as null, numpy numbers as plain ones; `NaN` is no JSON, and strict readers
+    (jq, JavaScript, other languages) refuse the whole file."""
+    from gaunet.io import jsonable
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(item) for item in value]
+        if isinstance(value, float | np.floating) and not np.isfinite(value):
+            return None
+        return value
+
+    return json.dumps(finite(result), indent=2, default=jsonable, allow_nan=False)
 
 
 def write_report(result: dict[str, Any], path: Path) -> Path:
