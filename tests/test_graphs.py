@@ -152,6 +152,9 @@ def test_a_failed_capture_falls_back_to_eager_under_auto_only(monkeypatch, setti
         ("cuda", 1, {"compile": True}, "auto: eager, since compile=true"),
         ("cuda", 1, {"diffaugment": "translation"}, "auto: eager, since DiffAugment"),
         ("cuda", 1, {"critic_pack": 2}, "auto: eager, since critic_pack"),
+        # PerClass reads class counts on the host in every forward: a capture failed at once
+        ("cuda", 1, {"model": "gan"}, "auto: eager, since the gan baseline"),
+        ("cuda", 1, {"model": "cgan"}, "auto: whole iterations"),
         ("cuda", 1, {"cuda_graphs": "false"}, "cuda_graphs is false"),
         ("cpu", 1, {"cuda_graphs": "false"}, "cuda_graphs is false"),
     ],
@@ -211,3 +214,23 @@ def test_graphed_and_eager_losses_agree_on_cuda():
     for one, other in zip(a, b):
         for key in one:
             assert other[key] == pytest.approx(one[key], rel=5e-2, abs=5e-3), key
+
+
+def test_a_failed_generator_step_leaves_the_critic_trainable(monkeypatch):
+    """The generator step freezes the critic; an error inside it (a CUDA graph capture that
+    fails there, then the run goes on eagerly) left it frozen: no critic gradient for the rest
+    of the run, silently."""
+    from gaunet.data import load_source
+    from gaunet.training.loop import Trainer
+
+    cfg = load_config("cpu-tiny", {**TINY})
+    trainer = Trainer(None, cfg, load_source(PHANTOM, size=16, channels=1), show_progress=False)
+    batch = trainer.draw_iteration()[-1]
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("capture failed")
+
+    monkeypatch.setattr(trainer.family, "generator_loss", failing)
+    with pytest.raises(RuntimeError, match="capture failed"):
+        trainer.generator_step(batch)
+    assert all(p.requires_grad for p in trainer.critic.parameters())

@@ -44,10 +44,14 @@ def classic_augment(images: torch.Tensor, generator: torch.Generator) -> torch.T
             torch.stack([sin * flip, cos, shift_y], 1),
         ],
         1,
-    ).to(device, dtype)
+    )
+    contrast = uniform(1 - JITTER, 1 + JITTER)
+    brightness = uniform(-JITTER, JITTER) * 2  # [-1, 1]: 2 units
+    # every parameter in one copy to the device (three were a host sync each, every batch)
+    packed = torch.cat([theta.flatten(), contrast, brightness]).to(device)
+    theta = packed[: 6 * n].view(n, 2, 3).to(dtype)
+    contrast, brightness = (part.view(n, 1, 1, 1) for part in packed[6 * n :].split(n))
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     warped = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
-    contrast = uniform(1 - JITTER, 1 + JITTER).view(n, 1, 1, 1).to(device)
-    brightness = (uniform(-JITTER, JITTER).view(n, 1, 1, 1) * 2).to(device)  # [-1, 1]: 2 units
     mean = warped.mean(dim=(1, 2, 3), keepdim=True)
     return ((warped - mean) * contrast + mean + brightness).clamp(-1.0, 1.0)

@@ -173,6 +173,7 @@ def _train_epoch(
     x_all, y_all, w_all, s_all = data
     model.train()
     order = torch.randperm(len(x_all), generator=generator)  # on the CPU, as the generator
+    on_device = order.to(x_all.device)  # one copy an epoch, not a host sync a batch
     # which batches weigh nothing, read on the CPU: one copy an epoch, no host sync a batch
     weighed = (w_all.cpu() > 0) if zero_weights else None
     for start in range(0, len(order), batch_size):
@@ -180,7 +181,7 @@ def _train_epoch(
         if len(index) < 2 and len(order) > 1:
             continue  # BatchNorm cannot train on a batch of one
         skip = weighed is not None and not bool(weighed[index].any())
-        index = index.to(x_all.device)
+        index = on_device[start : start + batch_size]
         x = x_all[index]
         if augment:
             x = classic_augment(x, generator)  # drawn even for a skipped batch: pairing

@@ -38,9 +38,11 @@ def _uniform(n: int, low: float, high: float, like: torch.Tensor, rng) -> torch.
 def translate(pair: torch.Tensor, fraction: float = 0.125, rng=None) -> torch.Tensor:
     """pair: (2, N, C, H, W). Shift each pair by the same integer offset, zero fill."""
     _, n, _, h, w = pair.shape
-    dy = torch.randint(-int(h * fraction), int(h * fraction) + 1, (n,), generator=rng)
-    dx = torch.randint(-int(w * fraction), int(w * fraction) + 1, (n,), generator=rng)
-    dy, dx = dy.to(pair.device), dx.to(pair.device)
+    # drawn on the pair's device: a draw on the host and a copy synced a GPU at every score
+    low, high = -int(h * fraction), int(h * fraction) + 1
+    dy = torch.randint(low, high, (n,), device=pair.device, generator=rng)
+    low, high = -int(w * fraction), int(w * fraction) + 1
+    dx = torch.randint(low, high, (n,), device=pair.device, generator=rng)
     rows = torch.arange(h, device=pair.device)[None, :] - dy[:, None]  # (N, H) source row
     cols = torch.arange(w, device=pair.device)[None, :] - dx[:, None]
     inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
@@ -56,8 +58,8 @@ def cutout(pair: torch.Tensor, fraction: float = 0.5, rng=None) -> torch.Tensor:
     """Zero one square of side fraction*H at the same random place in both images of a pair."""
     _, n, _, h, w = pair.shape
     ch, cw = max(1, int(h * fraction + 0.5)), max(1, int(w * fraction + 0.5))
-    top = torch.randint(0, h + 1 - ch % 2, (n,), generator=rng).to(pair.device) - ch // 2
-    left = torch.randint(0, w + 1 - cw % 2, (n,), generator=rng).to(pair.device) - cw // 2
+    top = torch.randint(0, h + 1 - ch % 2, (n,), device=pair.device, generator=rng) - ch // 2
+    left = torch.randint(0, w + 1 - cw % 2, (n,), device=pair.device, generator=rng) - cw // 2
     rows = torch.arange(h, device=pair.device)[None, :]
     cols = torch.arange(w, device=pair.device)[None, :]
     in_rows = (rows >= top[:, None]) & (rows < top[:, None] + ch)

@@ -59,8 +59,11 @@ class EMA:
             torch._foreach_lerp_(mine, live, 1.0 - self.decay_at(step))
         else:  # the same lerp with the weight read on the device (bit-identical)
             torch._foreach_lerp_(mine, live, [self.weight] * len(mine))
-        if my_buffers:  # one multi-tensor copy, not a kernel per buffer
-            torch._foreach_copy_(my_buffers, live_buffers)
+        # one multi-tensor copy per dtype, not a kernel per buffer: a list mixing float
+        # statistics with int64 counters takes CUDA's per-tensor path
+        for dtype in dict.fromkeys(buffer.dtype for buffer in my_buffers):
+            pairs = [(m, b) for m, b in zip(my_buffers, live_buffers) if m.dtype == dtype]
+            torch._foreach_copy_([m for m, _ in pairs], [b for _, b in pairs])
 
     def state_dict(self) -> dict:
         return self.model.state_dict()

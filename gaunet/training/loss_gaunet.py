@@ -87,9 +87,10 @@ def within_class_shift(labels: torch.Tensor, shift: int) -> torch.Tensor:
     row in the batch maps to itself."""
     order = torch.argsort(labels, stable=True)
     sorted_labels = labels[order]
-    counts = torch.bincount(sorted_labels)
-    starts = torch.cumsum(counts, 0) - counts
-    start, size = starts[sorted_labels], counts[sorted_labels]
+    # each row's class block in the sorted rows, by search: static shapes and no host sync
+    # (bincount's output length is data-dependent, and on CUDA it reads min/max on the host)
+    start = torch.searchsorted(sorted_labels, sorted_labels, side="left")
+    size = torch.searchsorted(sorted_labels, sorted_labels, side="right") - start
     moved = (torch.arange(len(labels), device=labels.device) - start + shift) % size + start
     permutation = torch.empty_like(order)
     permutation[order] = order[moved]

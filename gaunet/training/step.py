@@ -170,13 +170,15 @@ class Stepper(GraphedIterations):
 
     def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         self.critic.requires_grad_(False)
-        with self.autocast():
-            loss, stats = self.family.generator_loss(self.generator_fwd, self.critic_fwd, batch)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.dist.average_gradients(self.generator)
-        self.opt_g.step()
-        self.critic.requires_grad_(True)
+        try:  # restored on any error too: a failed graph capture here, then trained eagerly,
+            with self.autocast():  # left the critic without gradients for the rest of the run
+                loss, stats = self.family.generator_loss(self.generator_fwd, self.critic_fwd, batch)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.dist.average_gradients(self.generator)
+            self.opt_g.step()
+        finally:
+            self.critic.requires_grad_(True)
         return stats
 
     def end_iteration(self) -> None:

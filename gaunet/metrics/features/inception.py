@@ -71,7 +71,7 @@ def tf1_bilinear_resize(images: Any, size: int = INPUT_SIZE) -> Any:
     import torch.nn.functional as F
 
     n, c, h, w = images.shape
-    theta = torch.eye(2, 3, dtype=images.dtype).unsqueeze(0).repeat(n, 1, 1)
+    theta = torch.eye(2, 3, dtype=images.dtype, device=images.device).unsqueeze(0).repeat(n, 1, 1)
     theta[:, 0, 2] += 1.0 / w - 1.0 / size
     theta[:, 1, 2] += 1.0 / h - 1.0 / size
     grid = F.affine_grid(theta, [n, c, size, size], align_corners=False)
