@@ -139,19 +139,22 @@ def train_network(
             for _ in range(settings.steps):
                 if len(order) < 2:  # steps, not epochs: tiny sets still get enough updates
                     order = rng.permutation(len(y))
-                index = torch.from_numpy(order[: settings.batch_size]).to(device)
-                order = order[settings.batch_size :]
-                batch = x[index]
-                flip = torch.from_numpy(rng.random(len(index)) < 0.5).to(device)
-                batch = torch.where(flip[:, None, None, None], batch.flip(3), batch)
-                loss = loss_fn(net["head"](net["body"](batch)), y[index])
+                index, order = order[: settings.batch_size], order[settings.batch_size :]
+                flip = rng.random(len(index)) < 0.5
+                # the batch's rows and flips in one copy, the loss read every 20 steps: on a
+                # GPU each copy and read was a host sync, three a step
+                both = torch.from_numpy(np.stack([index, flip.astype(np.int64)])).to(device)
+                batch = x[both[0]]
+                batch = torch.where(both[1].bool()[:, None, None, None], batch.flip(3), batch)
+                loss = loss_fn(net["head"](net["body"](batch)), y[both[0]])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-                last_loss = float(loss.detach())
+                last = loss.detach()
                 bar.update(1)
                 if bar.n % 20 == 0:
-                    bar.set_postfix(loss=f"{last_loss:.3f}")
+                    bar.set_postfix(loss=f"{float(last):.3f}")
+            last_loss = float(last) if settings.steps else last_loss
         from gaunet.models.calibration import recalibrate_batchnorm
 
         recalibrate_batchnorm(net, x, settings.batch_size, forward=net["body"])
