@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from data_helpers import write_image
+from data_helpers import make_tree, write_image
 
 from gaunet.data import load_source
 from gaunet.data.readers.items import SourceError
@@ -21,3 +21,14 @@ def test_manifest_not_in_utf8_says_to_save_it_as_utf8(tmp_path, encoding, monkey
         load_source(csv, size=16)
     message = str(caught.value)
     assert str(csv) in message and "not UTF-8" in message and "save it as UTF-8" in message
+
+
+@pytest.mark.parametrize("header", ["path,label,label", "path,label, path"])
+def test_a_column_named_twice_is_refused(tmp_path, header) -> None:
+    """csv.DictReader keeps the last of two same-named columns: `path,label,label` trained on
+    whatever the second held, silently."""
+    make_tree(tmp_path, {"a": 2, "b": 2})
+    rows = "\n".join(f"{c}/{c} ({i}).png,{c},{c}" for c in "ab" for i in range(2))
+    (tmp_path / "labels.csv").write_text(header + "\n" + rows + "\n")
+    with pytest.raises(SourceError, match="twice"):
+        load_source(tmp_path / "labels.csv", 8, 1)

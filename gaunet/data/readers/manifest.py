@@ -59,6 +59,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
         }
         for row in rows
     ]
+    twice = sorted({c for c in columns if columns.count(c) > 1 and c})
+    if twice:  # csv keeps the last of them: the first column of that name was read as nothing
+        raise SourceError(
+            f"{path}: manifest names column(s) {', '.join(twice)} twice; which one holds the "
+            "values cannot be told: rename or remove one"
+        )
     missing = [c for c in ("path", "label") if c not in columns]
     if missing:
         raise SourceError(
