@@ -30,5 +30,5 @@ def test_a_column_named_twice_is_refused(tmp_path, header) -> None:
     make_tree(tmp_path, {"a": 2, "b": 2})
     rows = "\n".join(f"{c}/{c} ({i}).png,{c},{c}" for c in "ab" for i in range(2))
     (tmp_path / "labels.csv").write_text(header + "\n" + rows + "\n")
-    with pytest.raises(SourceError, match="twice"):
+    with pytest.raises(SourceError, match=r"names column\(s\) (label|path) twice"):
         load_source(tmp_path / "labels.csv", 8, 1)
