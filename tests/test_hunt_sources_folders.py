@@ -105,3 +105,22 @@ def test_windows_folder_files_are_ignored_like_hidden_ones(tmp_path) -> None:
     data = load_source(tmp_path / "data", 8, 1)
     assert len(data) == 4
     assert [Path(p.path).name for p in data.problems] == ["notes.txt"]
+
+
+def test_a_subfolder_that_cannot_be_listed_is_no_traceback(tmp_path, monkeypatch) -> None:
+    """`train`/`generate` look for a dataset's images in --out before writing there: a
+    subfolder without read permission raised PermissionError as a traceback."""
+    from gaunet.data.readers.decode import first_image_file
+
+    (tmp_path / "locked").mkdir()
+    make_tree(tmp_path, {"open": 1})  # tmp_path/open/open (0).png
+    real = Path.iterdir
+
+    def iterdir(self):
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    assert first_image_file(tmp_path) == tmp_path / "open" / "open (0).png"
+    assert first_image_file(tmp_path / "locked") is None

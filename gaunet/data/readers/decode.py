@@ -26,14 +26,23 @@ def first_image_file(folder: Path, skip: tuple[str, ...] = ()) -> Path | None:
     and `generate` check before writing into a folder that may be a user's dataset."""
     if not folder.is_dir():
         return None
-    for entry in sorted(folder.iterdir()):
+    for entry in sorted(_listing(folder)):
         if entry.name in skip:
             continue
-        inside = sorted(entry.iterdir()) if entry.is_dir() else [entry]
+        inside = sorted(_listing(entry)) if entry.is_dir() else [entry]
         for path in inside:
             if path.is_file() and path.name.lower().endswith(SUPPORTED):
                 return path
     return None
+
+
+def _listing(folder: Path) -> list[Path]:
+    """The folder's entries; none where it cannot be listed (no permission, a dead mount): a
+    folder that cannot be read holds no image of a dataset this run could overwrite."""
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
 
 
 def file_kind(path: Path) -> str | None:
