@@ -278,3 +278,12 @@ def test_a_class_without_synthetic_images_is_a_warning(per_class, max_images, wa
         assert verdicts[0].level == WARNING and "classes" in verdicts[0].message
     else:
         assert verdicts[0].level == OK
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_the_realism_note_names_the_split_prdc_compared_with(split: str) -> None:
+    """With `--split val` PRDC's real images are the val images: the note said "test"."""
+    result = make_result()
+    result["reference_split"] = split
+    notes = [x for x in image_verdicts(result) if x.topic == "realism"]
+    assert notes and all(f"the real {split} images" in x.message for x in notes)

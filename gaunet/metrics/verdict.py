@@ -169,7 +169,8 @@ def _realism_verdicts(result: dict[str, Any], trusted: bool) -> list[Verdict]:
             f"recall {_prdc(result, n)['recall']:.2f}"
             for n in spaces
         )
-        text = f"{shown} (1 = as realistic / as varied as the real test images)."
+        split = result.get("reference_split") or "test"  # PRDC's real images: `--split`
+        text = f"{shown} (1 = as realistic / as varied as the real {split} images)."
         out.append(Verdict(NOTE, "realism", text))
     return out + _precision_disagreement(result, trusted)
 
