@@ -159,3 +159,16 @@ def test_benchmark_gen_init_from_is_checked_before_any_cell(tmp_path, capsys):
     args = ["benchmark", "--data", "phantom:n=12,classes=2", "--out", str(out), "--seeds", "1"]
     assert main([*args, "--gen-init-from", str(tmp_path / "missing")]) == 2
     assert "--gen-init-from" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_relative_init_from_is_recorded_absolute(tmp_path, source_run, monkeypatch):
+    """config.yaml kept `init_from` as typed: a resume of a run killed before its first
+    checkpoint, started from another folder, looked for the source there."""
+    import yaml
+
+    monkeypatch.chdir(source_run.parent)
+    run = tmp_path / "rel"
+    data = _renamed(["benign", "malignant"])
+    train(data, run, config="cpu-tiny", overrides={**TINY, "init_from": source_run.name}, steps=2)
+    recorded = yaml.safe_load((run / "config.yaml").read_text())["init_from"]
+    assert recorded == str(source_run.resolve())

@@ -314,6 +314,8 @@ def _check_new_run(
     cfg = load_config(config, overrides)
     _check_budget(cfg)
     check_source(cfg.init_from)  # before the data is read
+    if cfg.init_from:  # recorded absolute: a resume from another folder still finds it
+        cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
     check_resources(cfg, dist, image_count(data))
     # a --minutes run trains without a step limit, but its config still names a target
     target = cfg.steps or load_config(config, {**overrides, "steps": None}).steps or None
