@@ -137,7 +137,8 @@ def deferred_interrupts(notice: str = "") -> Iterator[None]:
     """Inside this block Ctrl-C (and SIGTERM where `sigterm_as_interrupt` applies) waits for
     its end, then raises as usual: a training step stopped half-way would leave some critic
     updates done and the step counter behind them, and a resume from there is not the run it
-    continues. A second Ctrl-C raises at once (the caller then keeps its last checkpoint).
+    continues. A second Ctrl-C raises at once (the caller then keeps its last checkpoint); a
+    second SIGTERM raises Terminated, so the command still exits 143.
     `notice` is printed at the first signal. Not deferred outside the main thread or under
     torchrun (whose agent stops ranks with signals)."""
     if threading.current_thread() is not threading.main_thread() or _distributed():

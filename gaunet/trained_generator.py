@@ -207,9 +207,9 @@ def load_generator(
     use_ema: bool = True,
     noise_scale: float = 1.0,
 ) -> TrainedGenerator:
-    """From a run folder (its newest good checkpoint) or a checkpoint file; EMA weights unless
-    `use_ema` is False; every noise vector multiplied by `noise_scale` (checked by
-    TrainedGenerator)."""
+    """From a run folder or its checkpoints/ folder (the newest good checkpoint) or a checkpoint
+    file; EMA weights unless `use_ema` is False; every noise vector multiplied by `noise_scale`
+    (checked by TrainedGenerator)."""
     path = Path(run_or_checkpoint)
     if not path.exists():
         raise GaunetError(f"{path}: no such run folder or checkpoint")

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Write DIR/<class>/<id>.png (8-bit, the run's size and channels) and DIR/manifest.csv "
             "(path,label,class,source_id,seed,checkpoint_sha256,folder,noise_scale), conditioned on "
             "training-split images only. DIR is itself a SOURCE. The same seed gives identical "
-            "files, whatever --batch-size."
+            "files, whatever --batch-size, on one machine and --threads count."
         ),
     )
     parser.add_argument(
@@ -35,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="seed of the noise and of the conditioning images"
     )
     parser.add_argument(
-        "--checkpoint", type=user_path, help="a checkpoint file (default: the run's newest good)"
+        "--checkpoint",
+        type=user_path,
+        help="one of the run's checkpoint files, RUN/checkpoints/*.pt (default: the run's newest "
+        "good)",
     )
     parser.add_argument(
         "--format",

@@ -3,8 +3,10 @@
 At small image sizes an eager iteration is thousands of small kernels launched one by one from
 Python, so a GPU waits on the host (issue 29: about 1 s per step at 28 px, whatever the batch).
 A replayed graph launches them all at once. The iteration (step.py) makes no host sync
-(tests/test_graph_safe_step.py), so it is captured as it is: n_critic critic steps with their
-penalties, the generator step, both fused Adam steps (capturable) and the EMA.
+(tests/test_graph_safe_step.py; but for the `gan` baseline, whose per-class split reads class
+counts on the host, so graphs_decision keeps it eager), so it is captured as it is: n_critic
+critic steps with their penalties, the generator step, both fused Adam steps (capturable) and
+the EMA.
 
 What stays on the host, done before each replay: the pair sampler's indices (copied into a
 static device tensor through a ring of pinned buffers), and the EMA's decay for this step

@@ -72,9 +72,9 @@ def check_stackable(members: list[Trainer]) -> None:
     cfg = first.cfg
     blocker = None
     if cfg.diffaugment:
-        blocker = "diffaugment draws its transforms on the host per model"
+        blocker = "diffaugment is not yet checked under vmap over the models"
     elif cfg.critic_pack > 1:
-        blocker = "critic_pack > 1 has a data-dependent shape per model"
+        blocker = "critic_pack > 1 is not yet checked under vmap over the models"
     elif cfg.compile:
         blocker = "compile=true does not combine with vmap over the models"
     if blocker:

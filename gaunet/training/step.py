@@ -64,7 +64,8 @@ def rank_seeds(seed: int, rank: int, step: int) -> tuple[int, int]:
 
 class Stepper(GraphedIterations):
     """The networks, optimizers and batches of one process, and the iteration that trains
-    them; `train_step` makes no host sync (a CUDA graph can capture it)."""
+    them; `train_step` makes no host sync (a CUDA graph can capture it), but for the `gan`
+    baseline's per-class split (graphs.py keeps that eager)."""
 
     def __init__(self, cfg: TrainConfig, data: ImageSet, dist: Distributed) -> None:
         self.cfg, self.data, self.dist = cfg, data, dist

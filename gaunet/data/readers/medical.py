@@ -2,8 +2,9 @@
 
 DICOM: stored values -> modality values (RescaleSlope/Intercept; in enhanced multi-frame files
 each frame's Pixel Value Transformation) -> window (given, else the file's WindowCenter/
-WindowWidth or Frame VOI LUT, else the image's own range) -> MONOCHROME1 inverted so that
-bright always means dense. Multi-frame files give one frame per slice. PatientID is the group.
+WindowWidth or Frame VOI LUT, else its VOI LUT table, else the image's own range) ->
+MONOCHROME1 inverted so that bright always means dense. Multi-frame files give one frame per
+slice. PatientID is the group.
 NIfTI: the volume is reoriented to RAS and cut into axial (z) slices; intensities are scaled
 once per volume (window if given, else the 0.5-99.5 percentile range), so slices stay
 comparable. NaN/inf voxels count as the lowest value.
