@@ -484,14 +484,15 @@ STAGES = (
     "table3-busi", "concurrent-4", "concurrent-2", "paper28-b64", "tiny28", "tiny28-b128",
     "paper28-b64-autotune", "tiny28-fp32", "paper28-b64-eager", "benchmark",
 )  # fmt: skip
-CLASSIFIER_STAGES = {"item5", "table3-busi", "benchmark"}  # ResNet/DenseNet: MONAI
+# ResNet/DenseNet: MONAI (pytest-cuda too: tests/test_downstream_device.py builds a ResNet, and
+# under -x its failure left the stacked and penalty-norm CUDA tests unrun)
+CLASSIFIER_STAGES = {"item5", "table3-busi", "benchmark", "pytest-cuda"}
 
 
 def preflight(args: argparse.Namespace, skip: set[str]) -> list[str]:
     """What is wrong with the setup, found in seconds, before any stage spends the lease: an
     unknown --skip name (a typo would run a stage that was meant to be left out), no --data
     file, no BUSI folder for table3-busi, no MONAI for the classifier stages, no CUDA."""
-    import importlib.util
 
     problems = []
     unknown = sorted(skip - set(STAGES))
@@ -505,14 +506,26 @@ def preflight(args: argparse.Namespace, skip: set[str]) -> list[str]:
         problems.append(f"--data {args.data}: no such file (relative paths are from {ROOT})")
     if "table3-busi" in run and not args.smoke and not (ROOT / args.busi).is_dir():
         problems.append(f"--busi {args.busi}: no such folder (or --skip table3-busi)")
-    if run & CLASSIFIER_STAGES and importlib.util.find_spec("monai") is None:
-        problems.append("MONAI is not importable (carry its wheel; the classifiers need it)")
+    if run & CLASSIFIER_STAGES and (why := _monai_problem()):
+        problems.append(
+            f"MONAI is not importable ({why}; carry its wheel: the classifiers need it)"
+        )
     if not args.smoke:
         import torch
 
         if not torch.cuda.is_available():
             problems.append("no CUDA device (torch.cuda.is_available() is False); --smoke on a CPU")
     return problems
+
+
+def _monai_problem() -> str:
+    """Why MONAI's networks cannot be imported ("" when they can): found on the path is not
+    enough, a carried wheel built for another torch fails at the first import, in a cell."""
+    try:
+        import monai.networks.nets  # noqa: F401
+    except Exception as error:  # noqa: BLE001 - any import failure is the same problem
+        return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    return ""
 
 
 def result_files(summary: dict, folder: Path, assume: dict[str, str], tag: str) -> list[Path]:

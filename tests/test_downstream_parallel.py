@@ -132,3 +132,20 @@ def test_cell_workers_start_deaf_to_a_terminals_ctrl_c(monkeypatch: pytest.Monke
                        lambda c, blocked: masks.append(blocked))  # fmt: skip
     assert len(masks) == 2 and all(signal.SIGINT in mask for mask in masks)
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
+
+
+def test_the_parents_cuda_cache_is_handed_back_before_workers_spawn(monkeypatch) -> None:
+    """Generators trained in this process leave their memory in its CUDA cache: the workers,
+    each with its own context, could not use it."""
+    import torch
+
+    from gaunet.downstream import parallel
+
+    emptied: list[bool] = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    parallel.spawned_pool(1).shutdown()
+    assert emptied == [True]
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    parallel.spawned_pool(1).shutdown()
+    assert emptied == [True]  # no CUDA in this process: nothing to hand back

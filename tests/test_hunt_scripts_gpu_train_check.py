@@ -155,3 +155,17 @@ def test_item5_comes_back_as_archive_parts_that_unpack_to_the_folder(monkeypatch
     assert (dest / "item5" / "subset-0" / "results.csv").read_text() == "a,b\n1,2\n"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stages"]["item5"]["archive"] == [p.name for p in parts]
+
+
+def test_the_cuda_tests_alone_need_monai_too(monkeypatch, tmp_path):
+    """tests/test_downstream_device.py builds a MONAI ResNet: a run of the CUDA tests without
+    MONAI failed there, and under -x the stacked and penalty-norm CUDA tests never ran. A
+    wheel that is found but fails to import is caught the same way."""
+    calls: list[str] = []
+    _record_stages(monkeypatch, calls)
+    monkeypatch.setattr(g, "_monai_problem", lambda: "ImportError: built for another torch")
+    only_cuda_tests = ",".join(s for s in g.STAGES if s != "pytest-cuda")
+    argv = [str(tmp_path), "--smoke", "--data", "phantom:n=8", "--skip", only_cuda_tests]
+    with pytest.raises(SystemExit) as stop:
+        _main(monkeypatch, argv)
+    assert calls == [] and "MONAI is not importable (ImportError" in str(stop.value)

@@ -258,3 +258,18 @@ def test_a_rollback_does_not_count_the_time_before_its_checkpoint_twice(tmp_path
     assert record["rollbacks"] == 1
     training = took - (record["startup_seconds"] or 0.0)  # the loop's own time
     assert record["wall_seconds"] <= training + 0.05  # was the checkpoint's seconds more
+
+
+def test_a_run_leaves_the_processs_cudnn_setting_as_it_was(tmp_path, monkeypatch):
+    """A run sets cudnn.benchmark for the whole process (on CUDA): the classifier cells a
+    benchmark ran after its generators inherited it. It is restored when train() returns."""
+    from gaunet.training import step
+
+    def set_it(self):
+        torch.backends.cudnn.benchmark = True  # as _set_up_device does on CUDA
+        return torch.device("cpu")
+
+    monkeypatch.setattr(step.Stepper, "_set_up_device", set_it)
+    torch.backends.cudnn.benchmark = False
+    train(PHANTOM, tmp_path / "run", overrides={**TINY}, steps=1, progress=False)
+    assert torch.backends.cudnn.benchmark is False

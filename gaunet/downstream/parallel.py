@@ -36,7 +36,14 @@ def auto_jobs(threads: int, most: int = 4) -> int:
 
 
 def spawned_pool(jobs: int, **kwargs: object) -> ProcessPoolExecutor:
-    """`jobs` fresh processes (spawned, not forked: each gets its own CUDA context)."""
+    """`jobs` fresh processes (spawned, not forked: each gets its own CUDA context). The memory
+    this process's CUDA cache holds (the generators it trained, freed but cached) is handed
+    back first, or the workers could not use it."""
+    if torch.cuda.is_initialized():
+        import gc
+
+        gc.collect()
+        torch.cuda.empty_cache()
     context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=jobs, mp_context=context, **kwargs)  # type: ignore[arg-type]
 

@@ -32,7 +32,7 @@ from gaunet.training.run_folder import (
     read_train_images,
     save_train_images,
 )
-from gaunet.training.step import compile_failure_said
+from gaunet.training.step import compile_failure_said, cudnn_setting_kept
 from gaunet.training.warm_start import check_source
 
 
@@ -81,7 +81,7 @@ def train(
         overrides["seed"] = seed
     dist = distributed.setup(str(overrides.get("device") or "auto"))
     try:
-        with compile_failure_said():
+        with compile_failure_said(), cudnn_setting_kept():
             _train(data, out, config, overrides, resume, progress, dist, launched, resume_hint)
     except OSError as error:
         raise GaunetError(os_error(error, out)) from error
@@ -119,7 +119,8 @@ def train_together(
         raise GaunetError("runs trained together use one process: run without torchrun")
     overrides = _with_budget(overrides, steps, minutes)
     try:
-        _train_together(data, outs, config, overrides, seeds, progress, launched, resume_hint)
+        with cudnn_setting_kept():
+            _train_together(data, outs, config, overrides, seeds, progress, launched, resume_hint)
     except OSError as error:
         raise GaunetError(os_error(error, outs[0])) from error
     return outs

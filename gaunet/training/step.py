@@ -46,6 +46,18 @@ def compile_failure_said() -> Iterator[None]:
         ) from None
 
 
+@contextmanager
+def cudnn_setting_kept() -> Iterator[None]:
+    """torch.backends.cudnn.benchmark as it was before a training run set it for the whole
+    process (a run's `cudnn_benchmark`): the classifier cells a benchmark runs after its
+    generators in that process ran with autotuned kernels, its --jobs workers without."""
+    before = torch.backends.cudnn.benchmark
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def unpaired_message(names: list[str]) -> str:
     return (
         f"class(es) {', '.join(map(repr, names))} have fewer than 2 training images: the "
