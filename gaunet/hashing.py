@@ -1,9 +1,12 @@
-"""sha256 of a file, read in 1 MiB blocks: checkpoints, weights files and manifests share it."""
+"""sha256 of a file, read in 1 MiB blocks (checkpoints, weights files and manifests share it), and
+of arrays."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+
+import numpy as np
 
 
 def sha256_file(path: Path) -> str:
@@ -12,4 +15,14 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def array_digest(*arrays: np.ndarray) -> str:
+    """Hex sha256 of arrays' dtypes, shapes and bytes: equal exactly when the arrays are."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()

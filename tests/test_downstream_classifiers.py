@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -120,26 +122,23 @@ def test_damaged_efficientnet_weights_are_one_clear_error(monkeypatch, tmp_path)
         build_network("efficientnet-lite0", 1, 2, size=16)
 
 
-def test_an_svm_fitted_again_to_the_same_images_reuses_the_fit(monkeypatch) -> None:
-    """The SVM draws nothing: a benchmark's seeds refitted the same images to the same model
-    (minutes each at 256 px). The same images reuse the last fit; other images are fitted."""
-    from gaunet.downstream import classifiers
+def test_an_svm_cell_with_the_images_of_one_before_takes_its_fit(tmp_path, monkeypatch) -> None:
+    """The SVM draws nothing: each seed of `none` refitted the same images to the same model
+    (minutes each at 256 px). One fit serves them; `classic` draws its copies per seed, so each
+    of its seeds is fitted. The rows are those of fitting every cell."""
+    from gaunet.downstream.benchmark import BenchmarkSettings, run_benchmark
     from gaunet.downstream.classifiers import SvmClassifier
 
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(30, 5)), np.arange(30) % 2
-    val_x, val_y = rng.normal(size=(10, 5)), np.arange(10) % 2
-    fits: list[float] = []
-    real_fit_one = SvmClassifier._fit_one
-    monkeypatch.setattr(
-        SvmClassifier, "_fit_one", lambda self, *a: fits.append(a[-1]) or real_fit_one(self, *a)
-    )
-    classifiers._LAST_FIT.clear()
-    first = SvmClassifier(0)
-    info = first.fit(x, y, val_x, val_y, 2)
-    again = SvmClassifier(1)
-    assert again.fit(x.copy(), y, val_x, val_y, 2) == info
-    assert len(fits) == len(classifiers.SVM_C_GRID)  # one grid search, not two
-    np.testing.assert_array_equal(again.predict_proba(val_x), first.predict_proba(val_x))
-    SvmClassifier(2).fit(x + 1e-9, y, val_x, val_y, 2)  # other images: fitted
-    assert len(fits) == 2 * len(classifiers.SVM_C_GRID)
+    fits: list[int] = []
+    real_fit = SvmClassifier.fit
+    monkeypatch.setattr(SvmClassifier, "fit", lambda self, *a: fits.append(1) or real_fit(self, *a))
+    settings = BenchmarkSettings(
+        data="phantom:n=24", classifiers=["svm"], arms=["none", "classic"], fractions=[1.0],
+        seeds=3, size=16,
+    )  # fmt: skip
+    run_benchmark(settings, tmp_path / "bench")
+    assert len(fits) == 1 + 3
+    with open(tmp_path / "bench" / "results.csv", newline="") as handle:
+        none = [row for row in csv.DictReader(handle) if row["arm"] == "none"]
+    values = {(row["metric"], row["value"]) for row in none}
+    assert len(none) == 3 * 4 and len(values) == 4  # each metric one value over the 3 seeds

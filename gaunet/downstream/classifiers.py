@@ -161,24 +161,6 @@ def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(recalls)) if recalls else float("nan")
 
 
-# The last SVM fitted in this process, by a digest of everything it was fitted on: the SVM draws
-# nothing, so a benchmark's seeds refitted the same images to the same model for every arm
-# without classic augmentation (27 of 30 SVM cells under --protocol paper; minutes each at 256
-# px). One entry: a model holds its support vectors, up to the whole training set.
-_LAST_FIT: dict = {}
-
-
-def _digest(*arrays: np.ndarray) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
-
-
 class SvmClassifier:
     """RBF SVC on standardised features; C picked on the validation split by balanced accuracy
     (mean per-class recall), then AUC: a model that predicts the majority class for every image
@@ -205,18 +187,9 @@ class SvmClassifier:
     def fit(
         self, x: np.ndarray, y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray, num_classes: int
     ) -> dict:
-        self.num_classes = num_classes
-        key = _digest(x, y, val_x, val_y, np.asarray([num_classes, *SVM_C_GRID]))
-        if _LAST_FIT.get("key") != key:  # the same images give the same fit (it draws nothing)
-            _LAST_FIT.clear()
-            _LAST_FIT.update(key=key, fitted=self._fit_grid(x, y, val_x, val_y))
-        self.model, info = _LAST_FIT["fitted"]
-        return dict(info)
-
-    def _fit_grid(self, x: np.ndarray, y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray):
-        """(the model of the best C on the validation split, what was chosen)."""
         from gaunet.downstream.stats import auc_score
 
+        self.num_classes = num_classes
         best = None
         for c in SVM_C_GRID:
             model = self._fit_one(x, y, c)
@@ -227,7 +200,8 @@ class SvmClassifier:
             key = (accuracy, 0.0 if np.isnan(auc) else auc)
             if best is None or key > best[0]:
                 best = (key, c, model)
-        return best[2], {"svm_c": best[1], "best_val_balanced_accuracy": best[0][0]}
+        self.model = best[2]
+        return {"svm_c": best[1], "best_val_balanced_accuracy": best[0][0]}
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         scores = self.model.decision_function(x)
