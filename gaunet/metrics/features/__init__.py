@@ -40,7 +40,9 @@ class ExtractorSettings:
     train: ImageSet | None = None  # real training split (the domain classifier learns on it)
     inception_weights: Path | None = None
     batch_size: int = 32
-    device: str = "cpu"  # cpu, auto (CUDA when available), cuda, cuda:1, ...
+    # auto (CUDA when available; the CLI's default too: the Python API ran on the CPU of a GPU
+    # machine), cpu, cuda, cuda:1, ...
+    device: str = "auto"
     domain: dict[str, Any] = field(default_factory=dict)  # DomainSettings overrides
     seed: int | None = None  # the domain classifier's; None: evaluate()'s seed (0 elsewhere)
 
