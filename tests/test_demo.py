@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,15 +113,22 @@ def test_rerun_skips_finished_steps_and_continues_an_interrupted_one(
     (copy / "report.html").unlink()
 
     def interrupted(*args: object, **kwargs: object) -> dict:
+        time.sleep(0.5)  # half a second of work, then Ctrl-C
         raise KeyboardInterrupt
 
+    recorded = json.loads((copy / "demo.json").read_text())["steps"]["evaluate"]["seconds"]
     monkeypatch.setattr("gaunet.metrics.evaluate.evaluate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         Demo(tiny(copy)).run()
     assert not (copy / "evaluate" / "gaunet" / "metrics.json").exists()
+    lost = json.loads((copy / "demo.json").read_text())["interrupted_seconds"]["evaluate"]
+    assert lost >= 0.5  # the interrupted attempt's time is kept (it was lost)
     monkeypatch.undo()
     Demo(tiny(copy)).run()
     assert run_json.stat().st_mtime_ns == before  # training was not repeated
+    state = json.loads((copy / "demo.json").read_text())
+    assert state["steps"]["evaluate"]["seconds"] >= recorded + lost  # and counted in the step's
+    assert state["interrupted_seconds"] == {}
     assert (copy / "evaluate" / "gaunet" / "metrics.json").is_file()
     assert (copy / "report.html").is_file()
 

@@ -321,16 +321,21 @@ class Demo:
         for number, name in enumerate(STEPS, 1):
             print(f"[{number}/{len(STEPS)}] {name}", file=sys.stderr, flush=True)
             started, done_before = time.perf_counter(), name in state["steps"]
+            # the seconds of interrupted attempts, counted in when the step finishes (they
+            # were lost: an interrupted training step reported only its last attempt's time)
+            spent = state.setdefault("interrupted_seconds", {})
             try:
                 summary = getattr(self, f"step_{name}")()
             except KeyboardInterrupt:
+                spent[name] = round(spent.get(name, 0.0) + time.perf_counter() - started, 1)
+                write_json(self.folder.state, state)
                 print(
                     f"interrupted in step {name}; rerun the same command to continue from there",
                     file=sys.stderr,
                 )
                 raise
             seconds = time.perf_counter() - started
-            previous = state["steps"].get(name, {}).get("seconds", 0.0)
+            previous = state["steps"].get(name, {}).get("seconds", 0.0) + spent.pop(name, 0.0)
             state["steps"][name] = {"seconds": round(previous + seconds, 1), "summary": summary}
             write_json(self.folder.state, state)
             took = "done earlier" if done_before and seconds < 1 else f"{seconds:.0f} s"
