@@ -87,7 +87,7 @@ def problems_of(config: TrainConfig) -> list[str]:
         and config.diversity_cap > 0
     ):
         problems.append("diversity_lambda must be >= 0 and diversity_cap > 0")
-    problems += _generator_problems(config) + _baseline_problems(config)
+    problems += _generator_problems(config)
     for name in (
         "batch_size",
         "n_critic",
@@ -161,9 +161,10 @@ GAUNET_LOSS_ONLY = (
 )  # fmt: skip
 
 
-def _baseline_problems(config: TrainConfig) -> list[str]:
+def baseline_loss_problems(config: TrainConfig) -> list[str]:
     """A GAU-Net-only loss setting changed for `--model gan|cgan`: accepted, written to
-    config.yaml and ignored, a "baseline + DiffAugment" run was the plain baseline."""
+    config.yaml and ignored, a "baseline + DiffAugment" run was the plain baseline. Checked
+    for new runs only (train, the benchmark's generator arms): a run made before it resumes."""
     if config.model not in ("gan", "cgan"):
         return []
     default = type(config)()

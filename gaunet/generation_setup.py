@@ -105,6 +105,8 @@ def checkpoint_of(run: str | Path, checkpoint: str | Path | None) -> Path:
     if checkpoint is None:
         return Path(run)
     where, home = Path(checkpoint).expanduser().resolve(), Path(run).expanduser().resolve()
+    if home.name == "checkpoints" and not (home / "checkpoints").exists():  # RUN/checkpoints
+        home, run = home.parent, Path(run).expanduser().parent  # is RUN, as load_generator reads
     if not where.is_relative_to(home):
         raise GaunetError(
             f"--checkpoint {checkpoint} is not inside --run {run}: give the run folder the "

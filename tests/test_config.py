@@ -1,3 +1,4 @@
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -151,10 +152,33 @@ def test_a_gaunet_only_loss_setting_is_refused_for_a_baseline(model, setting):
     """The DCGAN baselines' loss has no penalty, pairs or augmentation: such a setting was
     accepted, written to config.yaml and ignored (a "baseline + DiffAugment" run was the plain
     baseline). In a `gaunet:` block of a config it applies to GAU-Net runs alone."""
+    from gaunet.config_checks import baseline_loss_problems
+
     key = setting.split("=")[0]
-    with pytest.raises(ConfigError, match=f"{key}.*--model {model} has no such setting"):
-        load_config("cpu-tiny", {"model": model, **parse_overrides([setting])})
-    assert load_config("cpu-tiny", {"model": "gaunet", **parse_overrides([setting])})
+    baseline = load_config("cpu-tiny", {"model": model, **parse_overrides([setting])})
+    (problem,) = baseline_loss_problems(baseline)
+    assert f"{key} set, but --model {model} has no such setting" in problem
+    assert not baseline_loss_problems(load_config("cpu-tiny", {"model": model}))
+    gaunet = load_config("cpu-tiny", {"model": "gaunet", **parse_overrides([setting])})
+    assert not baseline_loss_problems(gaunet)
+
+
+def test_a_new_baseline_run_is_refused_and_an_older_one_still_resumes(tmp_path, monkeypatch):
+    """New runs only: a gan run made before the check (its config.yaml and checkpoint holding
+    diffaugment) must still resume, or its checkpoints could not be continued at all."""
+    from train_helpers import PHANTOM, TINY
+
+    from gaunet.training import api, train
+
+    settings = {**TINY, "model": "gan", "diffaugment": "translation"}
+    with pytest.raises(ConfigError, match="diffaugment set, but --model gan"):
+        train(PHANTOM, tmp_path / "new", overrides=settings, steps=1, progress=False)
+    assert not (tmp_path / "new").exists()
+    with monkeypatch.context() as older:  # a gaunet from before the check
+        older.setattr(api, "baseline_loss_problems", lambda config: [])
+        run = train(PHANTOM, tmp_path / "old", overrides=settings, steps=1, progress=False)
+    train(None, run, resume=True, steps=2, progress=False)
+    assert json.loads((run / "run.json").read_text())["steps"] == 2
 
 
 def test_a_gaunet_block_keeps_its_loss_settings_from_the_baselines(tmp_path: Path):

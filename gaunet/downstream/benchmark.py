@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from gaunet.config import SECTIONS, ConfigError, load_config
+from gaunet.config_checks import baseline_loss_problems
 from gaunet.data import ImageSet, load_source, print_skip_summary, write_split
 from gaunet.data.splits import folder_split
 from gaunet.device import resolve_device
@@ -327,7 +328,9 @@ def _check_generator_arms(settings: BenchmarkSettings, arms: list[Arm]) -> None:
     --select-snapshot: problems that would otherwise surface after a generator has trained."""
     for arm in arms:
         if arm.kind == "generator":
-            load_config(settings.gen_config, overrides={"model": arm.model})
+            config = load_config(settings.gen_config, overrides={"model": arm.model})
+            if problems := baseline_loss_problems(config):
+                raise ConfigError(f"--gen-config {settings.gen_config}: " + "; ".join(problems))
     check_criterion(settings.select_snapshot)
     if settings.select_snapshot == "last":
         return

@@ -260,7 +260,7 @@ def result_json(result: dict[str, Any]) -> str:
     def finite(value: Any) -> Any:
         if isinstance(value, dict):
             return {key: finite(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple | np.ndarray):
             return [finite(item) for item in value]
         if isinstance(value, float | np.floating) and not np.isfinite(value):
             return None

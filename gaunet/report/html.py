@@ -121,6 +121,8 @@ def table(header: list[str], rows: list[list[str]], classes: list[str] | None = 
 
 
 def p_text(p: float) -> str:
-    """A p-value in 2 significant digits, or 3 where 2 would round it onto 0.05 from either
-    side (0.0496 and 0.0504 both read "0.05" but fall on opposite sides of the verdict)."""
-    return f"{p:.3g}" if f"{p:.2g}" == "0.05" and p != 0.05 else f"{p:.2g}"
+    """A p-value in 2 significant digits, or as many more as keep it off "0.05" (0.0496 and
+    0.0504 both read "0.05" in 2, 0.04999 in 3, but fall on either side of the verdict)."""
+    if p == 0.05:
+        return "0.05"
+    return next(t for d in range(2, 18) if (t := f"{p:.{d}g}") != "0.05")

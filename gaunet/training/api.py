@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gaunet.config import TrainConfig, load_config, save_config
+from gaunet.config import ConfigError, TrainConfig, load_config, save_config
+from gaunet.config_checks import baseline_loss_problems
 from gaunet.data import ImageSet, assign_split, load_source, print_skip_summary, write_split
 from gaunet.data.prepare import resize_stack
 from gaunet.device import resolve_device
@@ -313,6 +314,8 @@ def _check_new_run(
     check_out_apart(data, out, config)  # (its `--config OUT/config.yaml` message first)
     check_no_foreign_files(out)
     cfg = load_config(config, overrides)
+    if problems := baseline_loss_problems(cfg):  # new runs only: an older run still resumes
+        raise ConfigError("; ".join(problems))
     _check_budget(cfg)
     check_source(cfg.init_from)  # before the data is read
     if cfg.init_from:  # recorded absolute: a resume from another folder still finds it

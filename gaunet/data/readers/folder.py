@@ -88,7 +88,7 @@ def scan_class_folders(root: Path) -> tuple[list[Item], list[str], list[Problem]
             continue
         if entry.is_dir():
             classes.append(entry.name)
-        elif entry.is_symlink():  # a link whose target is gone: a class, perhaps, unread
+        elif entry.is_symlink() and not entry.exists():  # its target gone: a class, perhaps
             problems.append(Problem(safe_text(str(entry)), "link to nothing (broken); not read"))
         elif file_kind(entry) is not None:
             problems.append(Problem(safe_text(str(entry)), "not inside a class folder; skipped"))
@@ -152,7 +152,8 @@ def _refuse_look_alike(root: Path, classes: list[str]) -> None:
             raise SourceError(
                 f"{safe_text(str(root))}: class folders {safe_text(seen[key])!r} and "
                 f"{safe_text(name)!r} differ only in case or spaces, so they would be two "
-                "classes: merge them into one folder, or rename one"
+                "classes: merge them into one folder, or rename one (or list the images in a "
+                "manifest, whose class names are taken as written)"
             )
         seen[key] = name
 
@@ -165,14 +166,16 @@ def _split_layout(root: Path, classes: list[str]) -> bool:
     `root/train/NORMAL/x.jpeg` (Kermany's chest X-rays), where the splits are no classes."""
     if not all(name.strip().lower() in SPLIT_FOLDERS for name in classes):
         return False
+    holding = 0  # split folders holding class folders; an empty one (a `val/` to come) is no sign
     for name in classes:
         try:
             with os.scandir(root / name) as listing:
                 entries = [e for e in listing if not e.name.startswith(".")]
         except OSError:
             return False
-        if not any(e.is_dir() for e in entries):
-            return False
         if any(e.is_file() and file_kind(Path(e.path)) is not None for e in entries):
             return False
-    return True
+        if entries and not any(e.is_dir() for e in entries):
+            return False
+        holding += any(e.is_dir() for e in entries)
+    return holding > 0

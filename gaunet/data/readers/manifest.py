@@ -59,7 +59,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
         }
         for row in rows
     ]
-    twice = sorted({c for c in columns if columns.count(c) > 1 and c})
+    read = {"path", "label", "class", "split", "slice", *GROUP_COLUMNS}  # others are ignored
+    twice = sorted({c for c in columns if columns.count(c) > 1 and c in read})
     if twice:  # csv keeps the last of them: the first column of that name was read as nothing
         raise SourceError(
             f"{path}: manifest names column(s) {', '.join(twice)} twice; which one holds the "
