@@ -25,3 +25,24 @@ def test_257_images_at_size_8_train_although_the_last_recalibration_batch_has_on
     assert info["best_epoch"] == info["epochs_run"] == 1
     probabilities = predict_proba(model, images[:16])
     assert np.isfinite(probabilities).all() and np.allclose(probabilities.sum(1), 1.0)
+
+
+def test_the_training_images_stay_uint8_where_the_network_is(monkeypatch) -> None:
+    """float32 copies of 5,000 + 5,000 images at 3x256x256 held 7.9 GB in each process (each
+    `--jobs` worker on a GPU): the images stay uint8, each batch converted as it is drawn."""
+    from gaunet.downstream import fit
+
+    seen: list[torch.dtype] = []
+    real_epoch = fit._train_epoch
+
+    def spy(model, data, *args, **kwargs):
+        seen.append(data[0].dtype)
+        return real_epoch(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(fit, "_train_epoch", spy)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (40, 1, 16, 16), dtype=np.uint8)
+    labels = np.arange(40) % 2
+    model = build_network("resnet18", 1, 2, size=16, width=0.125)
+    fit_network(model, images, labels, images[:8], labels[:8], FitSettings(epochs=2), seed=0)
+    assert seen == [torch.uint8, torch.uint8]
