@@ -2,9 +2,9 @@
 # What the next GPU session carries (docs/performance.md, "The next GPU session"), made here at
 # no device time: MONAI's wheel for the device's Python 3.12 (its image has no MONAI; torch and
 # numpy, MONAI's only needs, are there) in .whl/, and BreastMNIST (and BUSI, for table3-busi)
-# in .gpudata/, both git-ignored (1.7 MB and 0.5 MB; the wheel downloaded in about a second). Then prints the one command to `run`, which installs the
-# wheel before the check. Usage: bash benchmarks/gpu_carry.sh [SHARED_DATA_DIR]; WITH_BUSI=1
-# also copies BUSI, for table3-busi.
+# in .gpudata/, both git-ignored (1.7 MB and 0.5 MB; the wheel downloads in about a second),
+# then prints the one command to `run`, which installs the wheel before the check.
+# Usage: bash benchmarks/gpu_carry.sh [SHARED_DATA_DIR]; WITH_BUSI=1 also copies BUSI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/data}"
