@@ -27,7 +27,7 @@ def main() -> None:
     images = np.random.default_rng(0).integers(0, 256, (args.images, 3, args.size, args.size))
     images = images.astype(np.uint8)
     for name in args.extractors.split(","):
-        extractor = make_extractor(name, ExtractorSettings(batch_size=32))
+        extractor = make_extractor(name, ExtractorSettings(batch_size=32, device="cpu"))
         extractor(images[:4])  # warm-up
         start = time.perf_counter()
         extractor(images)

@@ -101,3 +101,22 @@ def test_a_generator_config_a_baseline_arm_cannot_use_is_refused_before_training
     with pytest.raises(GaunetError, match="diffaugment set, but --model gan"):
         run_benchmark(settings, tmp_path / "bench")
     assert not (tmp_path / "bench" / "generators").exists()
+
+
+def test_a_folder_begun_before_the_baseline_refusal_continues(tmp_path: Path, monkeypatch) -> None:
+    """Its --gen-config is pinned in benchmark.json: a folder whose gan arm was begun while a
+    GAU-Net-only setting was ignored could not be continued at all once it was refused."""
+    from downstream_helpers import tiny_generator_config
+
+    from gaunet.downstream import benchmark
+    from gaunet.training import api
+
+    config = tiny_generator_config(tmp_path / "gen.yaml", diffaugment="translation", steps=2)
+    settings = replace(GOOD, arms=["none", "gan"], gen_config=str(config), size=16)
+    with monkeypatch.context() as older:  # the gaunet that began it
+        older.setattr(benchmark, "baseline_loss_problems", lambda config: [])
+        older.setattr(api, "baseline_loss_problems", lambda config: [])
+        run_benchmark(replace(settings, seeds=1), tmp_path / "bench")
+    run_benchmark(replace(settings, seeds=2), tmp_path / "bench")  # continued: one seed more
+    lines = (tmp_path / "bench" / "results.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 2 * 4  # arms x seeds x metrics

@@ -34,6 +34,7 @@ def test_with_the_filter_the_snapshot_step_says_to_drop_it() -> None:
         _check_generator_arms(
             BenchmarkSettings(data="x", filter_pool=3, select_snapshot="fd-val"),
             parse_arms(settings.arms),
+            new=True,
         )
     step = _snapshot_step({"select_snapshot": "last", "filter_pool": 3})
     assert "instead of `--filter-pool`" in step

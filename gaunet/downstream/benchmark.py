@@ -231,7 +231,7 @@ def _prepare(
     (benchmark.json), the data and its split (split.csv), and the grid of its subsets."""
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
-    _check_generator_arms(settings, arms)
+    _check_generator_arms(settings, arms, new=not (out / "benchmark.json").is_file())
     if settings.filter_pool < 2 and any(a.kind == TYPICAL_COPIES for a in arms):
         raise GaunetError(
             "the typical-copies arm is the control of --filter-pool K: give --filter-pool 2 or "
@@ -323,13 +323,14 @@ def _log_cell(path: Path, row: dict, device: torch.device) -> None:
         handle.write(json.dumps(entry) + "\n")
 
 
-def _check_generator_arms(settings: BenchmarkSettings, arms: list[Arm]) -> None:
-    """Each generator arm's --gen-config as its model (a GAU-Net-only setting given to gan) and
-    --select-snapshot: problems that would otherwise surface after a generator has trained."""
+def _check_generator_arms(settings: BenchmarkSettings, arms: list[Arm], new: bool) -> None:
+    """Each generator arm's --gen-config as its model (for a `new` folder, a GAU-Net-only loss
+    setting given to gan: a folder begun before that refusal continues) and --select-snapshot:
+    problems that would otherwise surface after a generator has trained."""
     for arm in arms:
         if arm.kind == "generator":
             config = load_config(settings.gen_config, overrides={"model": arm.model})
-            if problems := baseline_loss_problems(config):
+            if new and (problems := baseline_loss_problems(config)):
                 raise ConfigError(f"--gen-config {settings.gen_config}: " + "; ".join(problems))
     check_criterion(settings.select_snapshot)
     if settings.select_snapshot == "last":

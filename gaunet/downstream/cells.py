@@ -105,16 +105,17 @@ class Grid:
     def _svm(self, classifier: str, x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
         """The SVM's test probabilities. It draws nothing, so images it was fitted to before in
         this process (another seed of an arm without classic augmentation: 27 of 30 SVM cells
-        under --protocol paper, minutes each at 256 px) give the probabilities of that fit."""
-        train, val = (
-            self._features(x, classifier),
-            self._features(self.val.images, classifier, "val"),
-        )
-        test = self._features(self.test.images, classifier, "test")
-        key = array_digest(train, y, val, self.val.labels, test, np.array(SVM_C_GRID))
+        under --protocol paper, minutes each at 256 px) give the probabilities of that fit. The
+        key is the uint8 images and labels (the features are a function of them; val and test
+        are this Grid's), so no feature array is made for a cell answered from it."""
+        key = f"{classifier}:{array_digest(x, y, np.array(SVM_C_GRID))}"
         if key not in self.svm_probabilities:
+            train = self._features(x, classifier)
+            val = self._features(self.val.images, classifier, "val")
             svm = SvmClassifier(seed)
             svm.fit(train, y, val, self.val.labels, self.train.num_classes)
+            del train  # the pixel SVM's features: the training set as float, before the test's
+            test = self._features(self.test.images, classifier, "test")
             self.svm_probabilities[key] = svm.predict_proba(test)
         return self.svm_probabilities[key]
 

@@ -57,12 +57,13 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def _probabilities(model: nn.Module, x: torch.Tensor, batch_size: int) -> np.ndarray:
-    """Softmax probabilities of unit-range images already on the model's device."""
+    """Softmax probabilities of uint8 images already on the model's device, each batch
+    converted to the unit range as it runs (no float copy of the whole set)."""
     model.eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
-            logits = model(x[start : start + batch_size])
+            logits = model(to_unit_tensor(x[start : start + batch_size]))
             out.append(torch.softmax(logits.float(), 1).cpu().numpy())
     return np.concatenate(out)
 
@@ -77,7 +78,7 @@ def predict_proba(
     model there first; None keeps it where it is (the images follow the model)."""
     if device is not None:
         model.to(device)
-    x = to_unit_tensor(images).to(model_device(model))
+    x = torch.from_numpy(np.ascontiguousarray(images)).to(model_device(model))
     return _probabilities(model, x, batch_size)
 
 
@@ -253,7 +254,7 @@ def fit_network(
     weights = _weights(sample_weight, len(y_all))
     zero_weights = bool((weights == 0).any())
     data = tuple(None if t is None else t.to(where) for t in (x_all, y_all, weights, smooth))
-    val_x = to_unit_tensor(val_images).to(where)
+    val_x = torch.from_numpy(np.ascontiguousarray(val_images)).to(where)  # uint8, as x_all
     turns = [None if t is None else t.to(where) for t in _turns(rotation, len(y_all))]
     best_score, best_state, best_epoch, epochs_run = float("inf"), None, 0, 0
     started = time.perf_counter()

@@ -135,6 +135,7 @@ def train_network(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # measured: this small net steps 4x faster on 1 thread on 2 busy cores
     try:
+        done = 0
         with progress(total=settings.steps, desc="domain classifier", unit="step") as bar:
             for _ in range(settings.steps):
                 if len(order) < 2:  # steps, not epochs: tiny sets still get enough updates
@@ -152,7 +153,8 @@ def train_network(
                 optimizer.step()
                 last = loss.detach()
                 bar.update(1)
-                if bar.n % 20 == 0:
+                done += 1  # not bar.n: a disabled bar (GAUNET_NO_PROGRESS, logs) stays at 0
+                if done % 20 == 0:
                     bar.set_postfix(loss=f"{float(last):.3f}")
             last_loss = float(last) if settings.steps else last_loss
         from gaunet.models.calibration import recalibrate_batchnorm
