@@ -196,7 +196,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--gen-init-from",
         metavar="RUN",
         type=user_path,
-        default="",
+        default=None,
         help="the gaunet arms' generators start from this run's weights (a run of the same "
         "--gen-config and --size, e.g. pretrained on a larger dataset; `gaunet train "
         "--init-from`) and are fine-tuned on each subset (default: random weights)",
@@ -219,6 +219,10 @@ def check_out(args: argparse.Namespace) -> None:
     (settings_checks.py), which run_benchmark() meets from Python too."""
     if not str(args.out).strip():
         raise GaunetError("--out is empty")
+    # empty (an unset shell variable): silently the command's defaults, or random weights
+    for option, value in (("--protocol", args.protocol), ("--gen-init-from", args.gen_init_from)):
+        if value is not None and not str(value).strip():
+            raise GaunetError(f"{option} is empty; name it, or leave {option} out")
     from gaunet.io import refuse_out_inside_data
 
     refuse_out_inside_data(args.data, args.out, "its files (synthetic/, gain_vs_fraction.png)")
@@ -264,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         gen_config=args.gen_config,
         gen_steps=args.gen_steps,
         gen_minutes=args.gen_minutes,
-        gen_init_from=args.gen_init_from,
+        gen_init_from=args.gen_init_from or "",
         synthetic_weight=args.synthetic_weight,
         filter_pool=args.filter_pool,
         synthetic_smoothing=args.synthetic_smoothing,

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         for run in args.runs:
             read_metrics(run)
     generators = [load_generator(run, device=args.device) for run in args.runs]
+    _check_figure_height(generators, args.per_class)
     out = compare_grid(generators, args.out, per_class=args.per_class, seed=args.seed)
     print(f"wrote {out}")
     if args.losses:
@@ -94,3 +95,26 @@ def _run_folder(run: str) -> str:
     if path.name == "checkpoints" and path.is_dir() and not (path / "checkpoints").exists():
         return str(path.parent)
     return run
+
+
+MAX_HEIGHT = 65_500  # px: the most that image viewers (and JPEG, WebP) take
+
+
+def _check_figure_height(generators: list, per_class: int) -> None:
+    """Refuse a --per-class whose figure no viewer opens, before minutes of sampling (one row
+    per class and K; --per-class 1000000 sampled for hours, then ran out of memory)."""
+    import numpy as np
+
+    from gaunet.errors import GaunetError
+    from gaunet.report.compare_grid import HEADER_HEIGHT, PAD, tile_side
+
+    first = generators[0]
+    classes = max(1, len(np.unique(first.train_images.labels)))
+    row = tile_side(first.size) + PAD
+    most = (MAX_HEIGHT - HEADER_HEIGHT - PAD) // (classes * row)
+    if per_class > most:
+        raise GaunetError(
+            f"--per-class {per_class}: {classes} classes x {per_class} rows would make a figure "
+            f"{HEADER_HEIGHT + classes * per_class * row + PAD:,} px tall; at most {most} rows "
+            f"per class fit in {MAX_HEIGHT:,} px"
+        )

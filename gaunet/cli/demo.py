@@ -126,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
             f"give {given} or --steps, not both: --steps replaces the time budget "
             f"({given} {args.minutes:g} would be ignored)"
         )
+    from gaunet.config import seed_problem
+
+    if not str(args.out).strip():  # an unset shell variable: the demo would fill this folder
+        raise GaunetError("--out is empty; name the demo folder (default: demo)")
+    if seed_problem(args.seed, "--seed"):  # else named as the benchmark's --split-seed
+        raise GaunetError(seed_problem(args.seed, "--seed"))
+    if not comma_list(args.features):  # as `gaunet evaluate` refuses it: no metric at all
+        raise GaunetError(f"--features lists nothing: {args.features!r}")
     resolve_device(args.device)  # `cuda` without CUDA: refused before anything is written
     settings = DemoSettings(
         data=str(args.data),

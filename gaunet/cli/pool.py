@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gaunet.downstream.pooled import write_pooled
+    from gaunet.errors import GaunetError
+
+    if not str(args.out).strip():  # an unset shell variable: pooled.* would land in the cwd
+        raise GaunetError("--out is empty; name the folder for pooled.md and pooled.json")
 
     pooled = write_pooled(Path(args.out), [Path(f) for f in args.benchmarks], args.against)
     print(f"wrote {pooled}")
