@@ -104,9 +104,10 @@ def checkpoint_of(run: str | Path, checkpoint: str | Path | None) -> Path:
     training images and split are the run's), else the run's last."""
     if checkpoint is None:
         return Path(run)
-    where, home = Path(checkpoint).expanduser().resolve(), Path(run).expanduser().resolve()
-    if home.name == "checkpoints" and not (home / "checkpoints").exists():  # RUN/checkpoints
-        home, run = home.parent, Path(run).expanduser().parent  # is RUN, as load_generator reads
+    from gaunet.training.run_folder import run_folder_of
+
+    run = run_folder_of(Path(run).expanduser())  # RUN/checkpoints is RUN
+    where, home = Path(checkpoint).expanduser().resolve(), run.resolve()
     if not where.is_relative_to(home):
         raise GaunetError(
             f"--checkpoint {checkpoint} is not inside --run {run}: give the run folder the "

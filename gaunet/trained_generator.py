@@ -28,7 +28,7 @@ from gaunet.device import resolve_device
 from gaunet.errors import GaunetError, shorten
 from gaunet.training.checkpoint import load_checkpoint
 from gaunet.training.loss import build_family
-from gaunet.training.run_folder import TRAIN_IMAGES, read_train_images
+from gaunet.training.run_folder import TRAIN_IMAGES, read_train_images, run_folder_of
 
 # Images per forward pass, always: a fixed shape keeps CPU kernels (and their rounding) fixed.
 GENERATION_CHUNK = 8
@@ -213,9 +213,7 @@ def load_generator(
     path = Path(run_or_checkpoint)
     if not path.exists():
         raise GaunetError(f"{path}: no such run folder or checkpoint")
-    target = path / "checkpoints" if path.is_dir() else path
-    if path.is_dir() and path.name == "checkpoints" and not target.exists():
-        target = path  # RUN/checkpoints itself (as `gaunet generate --checkpoint` takes it)
+    target = run_folder_of(path) / "checkpoints" if path.is_dir() else path  # RUN/checkpoints too
     device = resolve_device(str(device or "auto"))
     state, loaded, sha = load_checkpoint(target, map_location="cpu", fallback=path.is_dir())
     return TrainedGenerator(state, loaded, sha, device, use_ema, noise_scale)

@@ -87,14 +87,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_folder(run: str) -> str:
-    """The run folder of `run`: RUN/checkpoints (without a checkpoints folder of its own, as
-    load_generator reads it) is RUN; anything else as given."""
+    """The run folder of `run` (training.run_folder.run_folder_of), as typed when it is one."""
     from pathlib import Path
 
-    path = Path(run)
-    if path.name == "checkpoints" and path.is_dir() and not (path / "checkpoints").exists():
-        return str(path.parent)
-    return run
+    from gaunet.training.run_folder import run_folder_of
+
+    folder = run_folder_of(Path(run))
+    return run if folder == Path(run) else str(folder)
 
 
 MAX_HEIGHT = 65_500  # px: the most that image viewers (and JPEG, WebP) take

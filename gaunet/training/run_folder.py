@@ -33,6 +33,14 @@ RUN_FOLDERS = {
 }  # fmt: skip
 
 
+def run_folder_of(path: Path) -> Path:
+    """The run folder `path` names: RUN/checkpoints (a folder without a checkpoints folder of
+    its own) is RUN, as generate, compare and load_generator all take it; else `path`."""
+    if path.name == "checkpoints" and path.is_dir() and not (path / "checkpoints").exists():
+        return path.parent
+    return path
+
+
 def remove_stale_temporaries(out: Path) -> int:
     """Delete what writers of this run folder killed mid-write (SIGKILL, power loss) left:
     `.run.json.tmpPID-…` and the like next to the run's own files and sample grids (checkpoints/
