@@ -192,9 +192,15 @@ def test_the_paper_protocol_end_to_end_on_the_phantom(tmp_path: Path) -> None:
         assert f"| {classifier} | 1 | none | W/O |" in summary
         assert f"| {classifier} | 1 | gaunet | W |" in summary
         assert f"| {classifier} | 1 | copies | W |" in summary
-    assert "Protocol: `paper`" in summary
+    assert "Protocol: `paper`; changed on the command line: " in summary
     record = json.loads((out / "benchmark.json").read_text())
     assert record["protocol"] == "paper" and record["gen_config"] == "cpu-tiny"
+    # what the command line changed is said beside the results, in the protocol file's order
+    changes = record["protocol_changes"]
+    assert changes[:3] == ["--size 16 (protocol: 256)", "--seeds 2 (protocol: 10)",
+                           "--epochs 1 (protocol: 100)"]  # fmt: skip
+    assert "--gen-steps 2 (protocol: none)" in changes and "--channels" not in str(changes)
+    assert "; ".join(changes) in summary
     assert record["fit"]["patience"] == 20 and record["fit"]["lr"] == 1e-3  # the protocol's
 
 
@@ -242,3 +248,14 @@ def test_help_with_a_protocol_shows_its_values_as_the_defaults(
     text = " ".join(capsys.readouterr().out.split())
     assert "--seeds SEEDS classifier seeds 0..N-1 (default: 10)" in text
     assert "(default: 256)" in text and "--protocol NAME_OR_FILE" in text
+
+
+def test_a_summary_names_no_changes_or_says_it_did_not_record_them() -> None:
+    from gaunet.downstream.report import summary_markdown
+
+    settings = {"data": "phantom", "size": 16, "seeds": 2, "protocol": "paper"}
+    older = summary_markdown([], settings)  # benchmark.json of a version before the record
+    assert "Protocol: `paper` (options on the command line override its values)." in older
+    followed = summary_markdown([], {**settings, "protocol_changes": []})
+    assert "Protocol: `paper`; changed on the command line: none." in followed
+    assert "Protocol" not in summary_markdown([], {**settings, "protocol": ""})

@@ -201,3 +201,60 @@ def test_train_refuses_an_empty_out(tmp_path: Path, capsys, monkeypatch) -> None
     assert main(["train", "--data", PHANTOM, "--out", "", "--steps", "1"]) == 2
     assert "--out is empty" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("flag", "field", "used", "ignored"),
+    [
+        ("--batch-size", "batch_size", "4", "6"),
+        ("--seed", "seed", "3", "5"),
+        ("--steps", "steps", "2", "4"),
+    ],  # fmt: skip
+)
+def test_a_flag_beats_a_set_of_the_same_field_and_says_so(
+    tmp_path: Path, capsys, flag: str, field: str, used: str, ignored: str
+) -> None:
+    sets = [f"--set={k}={v}" for k, v in TINY.items() if k not in (field, "steps")]
+    out = tmp_path / "run"
+    args = ["train", "--data", PHANTOM, "--out", str(out), "--quiet", *sets]
+    budget = [] if field == "steps" else ["--steps", "2"]
+    assert main([*args, *budget, flag, used, "--set", f"{field}={ignored}"]) == 0
+    assert f"note: {flag} {used} is used, not --set {field}={ignored}" in capsys.readouterr().err
+    assert str(yaml.safe_load((out / "config.yaml").read_text())[field]) == used
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError("Unable to allocate 21.3 TiB for an array with shape (780, 3, 100000, 100000)"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 10000000000000 bytes."
+        ),  # fmt: skip
+    ],
+)
+def test_out_of_memory_is_one_line_naming_the_size(
+    monkeypatch: pytest.MonkeyPatch, capsys, error: Exception
+) -> None:
+    """`data inspect --size 100000` was a numpy traceback; every command now says it in one."""
+    import gaunet.data.sources as sources
+
+    def allocate(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(sources, "load_source", allocate)
+    assert main(["data", "inspect", "phantom", "--size", "100000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gaunet data: error: out of memory (") and "\n" not in err
+    assert "--size" in err and str(error).splitlines()[0] in err
+
+
+def test_another_runtime_error_is_not_called_out_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gaunet.data.sources as sources
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(sources, "load_source", broken)
+    with pytest.raises(RuntimeError, match="a bug of ours"):
+        main(["data", "inspect", "phantom"])

@@ -143,8 +143,9 @@ def test_other_settings_in_the_same_folder_are_refused(demo_dir: Path, capsys) -
     ("args", "says"),
     [
         (["--fraction", "0"], "--fraction must be in (0, 1]"),
-        (["--seeds", "0"], "--seeds and --epochs must be at least 1"),
-        (["--eval-images", "2"], "--eval-images at least 10"),
+        (["--seeds", "0"], "--seeds must be at least 1, not 0"),
+        (["--epochs", "0"], "--epochs must be at least 1, not 0"),
+        (["--eval-images", "2"], "--eval-images must be at least 10, not 2"),
         (["--minutes", "0"], "--minutes must be a number above 0"),
         (["--minutes", "-1"], "--minutes must be a number above 0"),
         (["--steps", "0"], "--steps must be at least 1"),

@@ -175,6 +175,15 @@ def _run(args: argparse.Namespace) -> int:
         if os.environ.get("RANK", "0") == "0":  # torchrun: one line, not one per process
             print(f"gaunet {args.command}: {stopped_by(stop)}", file=sys.stderr)
         return exit_code(stop)
+    except (MemoryError, RuntimeError) as error:  # numpy's, torch's CPU and CUDA ones
+        if not _out_of_memory(error):
+            raise
+        print(
+            f"gaunet {args.command}: error: out of memory ({str(error).splitlines()[0]}); a "
+            "smaller image size (--size), batch or image count needs less",
+            file=sys.stderr,
+        )
+        return 2
     except BrokenPipeError:  # `gaunet ... | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -183,6 +192,17 @@ def _run(args: argparse.Namespace) -> int:
             raise
         print(f"gaunet {args.command}: error: {os_error(error)}", file=sys.stderr)
         return 2
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """An allocation that failed (`--size 100000` asked numpy for 21 TiB): one line, not a
+    traceback. torch's CPU allocator raises a plain RuntimeError, told by its text."""
+    torch = sys.modules.get("torch")
+    if isinstance(error, MemoryError):
+        return True
+    if torch is not None and isinstance(error, torch.OutOfMemoryError):
+        return True
+    return "DefaultCPUAllocator: can't allocate memory" in str(error)
 
 
 if __name__ == "__main__":

@@ -98,8 +98,23 @@ def with_protocol(parser: argparse.ArgumentParser, parse: Callable) -> Callable:
         before = {dest: parser.get_default(dest) for dest in values}
         parser.set_defaults(**values)
         try:
-            return parse(args, namespace)
+            parsed = parse(args, namespace)
         finally:  # the parser is left as it was: a later parse without --protocol is plain
             parser.set_defaults(**before)
+        parsed[0].protocol_changes = changed_options(parser, values, parsed[0])
+        return parsed
 
     return parse_known_args
+
+
+def changed_options(
+    parser: argparse.ArgumentParser, values: dict[str, Any], args: argparse.Namespace
+) -> list[str]:
+    """The protocol's values the command line changed, as `--option VALUE (protocol: VALUE)`:
+    recorded with the results, so that "the paper's protocol" says where it was not followed."""
+    flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings}
+    return [
+        f"{flags[dest]} {getattr(args, dest)} (protocol: {'none' if value is None else value})"
+        for dest, value in values.items()
+        if dest in flags and getattr(args, dest) != value
+    ]

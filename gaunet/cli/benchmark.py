@@ -278,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
         synthetic_draws=args.synthetic_draws,
         device=args.device,
         protocol=args.protocol or "",
+        protocol_changes=getattr(args, "protocol_changes", []),
     )
     check_benchmark_settings(settings)  # every problem at once, before any folder or training
     out = Path(args.out)

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from gaunet.cli import size_help, user_path
 
 ORDER = 20
+# the config fields that have their own flag
+FLAG_OF_FIELD = {
+    "size": "--size",
+    "channels": "--channels",
+    "batch_size": "--batch-size",
+    "model": "--model",
+    "device": "--device",
+    "num_threads": "--threads",
+    "init_from": "--init-from",
+    "seed": "--seed",
+    "steps": "--steps",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any config field (repeatable), e.g. --set n_critic=3",
+        help="override any config field (repeatable), e.g. --set n_critic=3; a flag of the "
+        "same field (--size, --batch-size, --seed, --steps, ...) wins over it",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -98,6 +112,15 @@ def run(args: argparse.Namespace) -> int:
         "num_threads": args.threads,
         "init_from": args.init_from,
     }
+    # a flag beats a --set of the same field (the flag is the narrower intent), and says so:
+    # it used to win silently
+    for field, flag in FLAG_OF_FIELD.items():
+        value = {**named, "seed": args.seed, "steps": args.steps}[field]
+        if value is not None and field in overrides and str(value) != overrides[field]:
+            print(
+                f"note: {flag} {value} is used, not --set {field}={overrides[field]}",
+                file=sys.stderr,
+            )
     overrides.update({k: v for k, v in named.items() if v is not None})
     # the flags' ranges, named as the user wrote them (TrainConfig.validate checks the same
     # fields for the Python API); all before anything is read or written

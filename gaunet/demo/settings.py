@@ -131,8 +131,13 @@ class DemoSettings:
             problems.append("--jobs must be 0 (one per CPU) or more")
         if self.threads < 0:
             problems.append(f"--threads must be at least 0 (0: torch's choice), not {self.threads}")
-        if self.seeds < 1 or self.epochs < 1 or self.eval_images < 10:
-            problems.append("--seeds and --epochs must be at least 1, --eval-images at least 10")
+        for flag, value, least in (
+            ("--seeds", self.seeds, 1),
+            ("--epochs", self.epochs, 1),
+            ("--eval-images", self.eval_images, 10),
+        ):
+            if value < least:
+                problems.append(f"{flag} must be at least {least}, not {value}")
         if self.train_steps is not None and self.train_steps < 1:
             problems.append(f"--steps must be at least 1, not {self.train_steps}")
         if self.train_steps is None and not (0 < self.minutes < math.inf):

@@ -136,6 +136,8 @@ class BenchmarkSettings:
     # the `--protocol` the options came from (a built-in name or a YAML file; "" = none):
     # recorded in benchmark.json and named in summary.md, not pinned (the values it set are)
     protocol: str = ""
+    # the protocol's values the command line changed (`--seeds 3 (protocol: 10)`), for summary.md
+    protocol_changes: list[str] = field(default_factory=list)
 
 
 def run_benchmark(

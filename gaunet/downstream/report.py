@@ -252,11 +252,13 @@ def snapshot_lines(selections: list[dict]) -> list[str]:
 
 
 def _protocol_line(settings: dict) -> list[str]:
-    """The header's line naming `--protocol` when one set the options (older folders: none)."""
-    name = settings.get("protocol")
+    """The header's line naming `--protocol` and the values the command line changed."""
+    name, changes = settings.get("protocol"), settings.get("protocol_changes")
     if not name:
         return []
-    return ["", f"Protocol: `{name}` (options on the command line override its values)."]
+    if changes is None:  # a folder of an older version, which did not record them
+        return ["", f"Protocol: `{name}` (options on the command line override its values)."]
+    return ["", f"Protocol: `{name}`; changed on the command line: {'; '.join(changes) or 'none'}."]
 
 
 def summary_markdown(
