@@ -35,6 +35,7 @@ FINDINGS = [
 ]
 NO_FINDING = "No Finding"
 METADATA = ("Data_Entry_2017.csv", "Data_Entry_2017_v2020.csv")
+COLUMNS = ("Image Index", "Finding Labels", "Patient ID")
 LAYOUT = """\
 ROOT/
   Data_Entry_2017.csv       Image Index,Finding Labels,Follow-up #,Patient ID,...
@@ -68,8 +69,12 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
     official = _official_split(root)
     classes = FINDINGS + ([NO_FINDING] if options.no_finding else [])
     items, missing, multi, other = [], 0, 0, Counter()
-    with open(metadata, newline="") as handle:
-        for row in csv.DictReader(handle):
+    with open(metadata, newline="", encoding="utf-8-sig") as handle:  # Excel's BOM too
+        reader = csv.DictReader(handle)
+        absent = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if absent:  # named here, not a KeyError traceback
+            raise GaunetError(f"{metadata} lacks the column(s) {absent}\n{LAYOUT}")
+        for row in reader:
             findings = row["Finding Labels"].split("|")
             if len(findings) > 1 and not options.multi_label:
                 multi += 1

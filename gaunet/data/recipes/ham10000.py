@@ -28,7 +28,7 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
     images = {path.stem: path for path in root.rglob("ISIC_*.jpg")}
     if not images:
         raise GaunetError(f"no ISIC_*.jpg images under {root}\nexpected layout:\n{LAYOUT}")
-    with open(metadata, newline="") as handle:
+    with open(metadata, newline="", encoding="utf-8-sig") as handle:  # Excel's BOM too
         rows = list(csv.DictReader(handle))
     if rows and not {"lesion_id", "image_id", "dx"} <= set(rows[0]):
         raise GaunetError(f"{metadata} lacks lesion_id, image_id or dx columns\n{LAYOUT}")

@@ -120,10 +120,14 @@ def read_boxes(path: Path) -> list[tuple[str, tuple[int, ...]]]:
         parts = line.split()
         if not parts:
             continue
-        if len(parts) < 8 or parts[0] not in ORGANS:
+        try:  # a word for a number is named like a short line, not a ValueError traceback
+            box = tuple(int(float(v)) for v in parts[2:8])
+        except ValueError:
+            box = ()
+        if len(box) < 6 or parts[0] not in ORGANS:
             raise GaunetError(f"{path} line {number}: expected NAME INDEX and 6 box numbers\n"
                               f"{BOX_LAYOUT}")  # fmt: skip
-        boxes.append((ORGANS[parts[0]], tuple(int(float(v)) for v in parts[2:8])))
+        boxes.append((ORGANS[parts[0]], box))
     return boxes
 
 
@@ -135,6 +139,12 @@ def _volumes(root: Path) -> list[tuple[int, Path]]:
             found.append((int(match.group(1)), path))
     if not found:
         raise GaunetError(f"no volume-N.nii files under {root}\nexpected layout:\n{LAYOUT}")
+    seen: dict[int, Path] = {}
+    for number, path in sorted(found):  # e.g. a .nii kept next to its .nii.gz: every slice twice
+        if number in seen:
+            raise GaunetError(f"volume-{number} is there twice: {seen[number]} and {path}; "
+                              "keep one")  # fmt: skip
+        seen[number] = path
     return sorted(found)
 
 

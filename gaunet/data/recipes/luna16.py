@@ -44,10 +44,19 @@ def _csv(root: Path, names: tuple[str, ...]) -> Path:
 
 
 def _points(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as handle:
+    """The rows of a points CSV (a UTF-8 byte order mark, as Excel saves, is not part of the
+    first column's name); a row without three numbers is named here, not a traceback later."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     if rows and not {"seriesuid", "coordX", "coordY", "coordZ"} <= set(rows[0]):
         raise GaunetError(f"{path}: needs columns seriesuid,coordX,coordY,coordZ\n{LAYOUT}")
+    for number, row in enumerate(rows, 2):
+        try:
+            [float(row[k]) for k in ("coordX", "coordY", "coordZ")]
+        except (TypeError, ValueError):
+            raise GaunetError(
+                f"{path} line {number}: coordX,coordY,coordZ are not 3 numbers"
+            ) from None
     return rows
 
 
@@ -105,7 +114,7 @@ def collect(root: Path, options: SimpleNamespace) -> Collected:
                     label=label,
                     group=uid,
                     name=f"{uid}_{index:04d}",
-                    source=f"{volumes[uid]} at {tuple(world)} mm",
+                    source=f"{volumes[uid]} at {tuple(world.tolist())} mm",
                     load=lambda p=volumes[uid], w=world: axial_patch(p, w, options.patch),
                 )
             )

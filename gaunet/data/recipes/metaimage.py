@@ -23,8 +23,8 @@ ELEMENT_TYPES = {
     "MET_SHORT": "i2",
     "MET_UINT": "u4",
     "MET_INT": "i4",
-    "MET_ULONG": "u8",
-    "MET_LONG": "i8",
+    "MET_ULONG": "u4",  # MetaIO's MET_ValueTypeSize: 4 bytes (an 8-byte long is MET_LONG_LONG)
+    "MET_LONG": "i4",
     "MET_ULONG_LONG": "u8",
     "MET_LONG_LONG": "i8",
     "MET_FLOAT": "f4",
@@ -100,6 +100,12 @@ def read_metaimage(path: Path | str) -> MetaImage:
     count = int(np.prod(shape_xyz))
     if skip == -1:
         skip = len(data) - count * dtype.itemsize
+    if len(data) - skip < count * dtype.itemsize:  # a cut download, not numpy's "buffer" words
+        where = path.name if data_name == "LOCAL" else data_name
+        raise ValueError(
+            f"{where} holds {len(data) - skip} bytes of voxel data, DimSize and ElementType "
+            f"need {count * dtype.itemsize} (truncated?)"
+        )
     array = np.frombuffer(data, dtype=dtype, count=count, offset=skip)
     array = array.reshape(shape_xyz[::-1]).astype(dtype.newbyteorder("="))
     spacing = _vector(header, "ElementSpacing", ndims, 1.0)
