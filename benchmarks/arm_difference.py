@@ -26,10 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from gaunet.downstream.pooled import _check_same_split, check_poolable, pooled_stat
-from gaunet.downstream.report import without_nan
 from gaunet.downstream.results_file import read_results
 from gaunet.errors import GaunetError
-from gaunet.io import write_json
+from gaunet.io import finite_values, write_json
 
 METRICS = ("accuracy", "auc")
 INPUTS = ("results.csv", "benchmark.json", "summary.json", "split.csv")
@@ -149,7 +148,7 @@ def main() -> None:
             shown += f"; {100 * stat['mean']:+.1f}, no interval (every subset gave the same)"
         print(f"{args.arm} - {args.against_arm}, {metric} (points): {shown}")
     if args.json:
-        write_json(args.json, without_nan(result))  # atomic; NaN as null, as pooled.json
+        write_json(args.json, finite_values(result))  # atomic; NaN as null, as pooled.json
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,11 +30,10 @@ def atomic_file(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     """An open temporary file beside `path`, renamed over it when the block ends; the rules
     of write_atomic. Writers that stream (write_npz) never hold the whole file in memory."""
     path = Path(path)
-    # pid and a random part: two threads of one process, or two hosts sharing a folder over
-    # NFS, writing the same file must not share one temporary
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{secrets.token_hex(4)}")
+    tmp = _temporary(path)
     try:
         with open(tmp, "wb") as handle:
+            _keep_mode(tmp, path)
             yield handle
             if durable:
                 handle.flush()
@@ -49,6 +49,27 @@ def atomic_file(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
         raise
     if durable:
         _fsync_folder(path.parent)
+
+
+def _temporary(path: Path) -> Path:
+    """The temporary beside `path`: `.NAME.tmpPID-RANDOM` (pid and a random part: two threads
+    of one process, or two hosts sharing a folder over NFS, writing the same file must not share
+    one), NAME losing its first characters where the whole would pass the 255 bytes a file name
+    may have (a name that fits failed "File name too long"; its end, the suffix, is kept)."""
+    suffix = f".tmp{os.getpid()}-{secrets.token_hex(4)}"
+    name = path.name
+    while len(os.fsencode(f".{name}{suffix}")) > 255 and len(name) > 1:
+        name = name[1:]
+    return path.with_name(f".{name}{suffix}")
+
+
+def _keep_mode(tmp: Path, path: Path) -> None:
+    """A rewrite keeps the permissions of the file it replaces (one made private stayed so);
+    a new file gets the umask's, as open() made it."""
+    try:
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+    except OSError:  # no file there yet (or not ours to read): the umask's mode
+        pass
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -74,6 +95,18 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def finite_values(value: Any) -> Any:
+    """The same nested value with NaN and inf as None, tuples and arrays as lists: `NaN` is no
+    JSON, and strict readers (jq, JavaScript, other languages) refuse the whole file."""
+    if isinstance(value, dict):
+        return {key: finite_values(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [finite_values(item) for item in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value
 
 
 def write_json(path: Path, value: Any, durable: bool = False) -> None:

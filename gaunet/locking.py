@@ -40,7 +40,9 @@ LOCK_NAME = ".gaunet.lock"
 HOLDER_WAIT_S = 2.0  # how long a refused process waits for a just-started holder's record
 _WINDOWS_BYTE = 1 << 30  # msvcrt locks a byte range; one far past the record keeps it readable
 
-_held: dict[str, int] = {}  # resolved folder -> nesting depth, for this process
+# resolved folder -> [nesting depth, lock fd, folder as locked, what release may remove]: the
+# last of this process's holders to leave (any thread) releases, not the one that locked
+_held: dict[str, list[Any]] = {}
 _registry = threading.Lock()
 _command_line: str | None = None
 _warned: set[str] = set()
@@ -98,21 +100,20 @@ def folder_lock(
     folder = writable_folder(folder, option)
     key = str(folder.resolve())
     with _registry:
-        if key in _held:
-            _held[key] += 1
-            fd = None
+        entry = _held.get(key)
+        if entry is not None:
+            entry[0] += 1
         else:
             fd, made = _acquire(folder, command, option, made)
-            _held[key] = 1
+            entry = _held[key] = [1, fd, folder, made if remove_if_unused else None]
     try:
         yield folder
     finally:
-        with _registry:
-            _held[key] -= 1
-            if not _held[key]:
+        with _registry:  # (released under it: a new acquirer must not meet our own lock)
+            entry[0] -= 1
+            if not entry[0]:
                 del _held[key]
-        if fd is not None:
-            _release(fd, folder, made if remove_if_unused else None)
+                _release(*entry[1:])
 
 
 def check_can_create(folder: str | Path, option: str = "--out") -> None:
@@ -162,7 +163,7 @@ def _acquire(folder: Path, command: str, option: str, made: Path | None) -> tupl
     deadline = time.monotonic() + HOLDER_WAIT_S
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+            fd = _open(path)
         except FileNotFoundError:  # a holder removed its empty folder since: make it again
             if time.monotonic() > deadline:
                 raise
@@ -186,6 +187,18 @@ def _acquire(folder: Path, command: str, option: str, made: Path | None) -> tupl
         time.sleep(0.05)  # the holder has locked the file but not yet written its record
 
 
+def _open(path: Path) -> int:
+    """The lock file, opened to lock and write the record; read-only where another user left
+    it (0644 in a folder shared by a group): flock needs no write access, and refusing a
+    folder one may write for a file one may not did so for good. Its record is then not
+    written (the refusal says so)."""
+    flags = os.O_CREAT | getattr(os, "O_BINARY", 0)
+    try:
+        return os.open(path, os.O_RDWR | flags, 0o644)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY | flags, 0o644)
+
+
 def _live_holder(folder: Path) -> dict[str, Any] | None:
     """holder(), unless its record is that of a process on this host that has ended (left by
     a killed holder and about to be overwritten by the new one)."""
@@ -196,7 +209,7 @@ def _live_holder(folder: Path) -> dict[str, Any] | None:
         os.kill(int(record["pid"]), 0)
     except ProcessLookupError:
         return None
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, OverflowError):  # (OverflowError: a corrupt pid)
         pass
     return record
 

@@ -192,3 +192,19 @@ def test_two_writers_of_one_file_in_one_process_do_not_share_a_temporary(tmp_pat
         assert path.read_bytes() == b"second"
     assert path.read_bytes() == b"first"
     assert not list(tmp_path.glob(".*.tmp*"))
+
+
+def test_finite_values_make_strict_json() -> None:
+    """summary.json, pooled.json and evaluate --json: NaN and inf (in numpy scalars, tuples and
+    arrays too) are null, so strict readers (jq, JavaScript) take the file."""
+    import json
+
+    import numpy as np
+
+    from gaunet.io import finite_values, jsonable
+
+    value = {"a": float("nan"), "b": [1.0, float("inf")], "c": (np.float32("-inf"), 2),
+             "d": np.array([np.nan, 3.0]), "e": {"f": np.float64(0.5)}}  # fmt: skip
+    text = json.dumps(finite_values(value), default=jsonable, allow_nan=False)
+    assert json.loads(text) == {"a": None, "b": [1.0, None], "c": [None, 2], "d": [None, 3.0],
+                                "e": {"f": 0.5}}  # fmt: skip

@@ -27,10 +27,10 @@ from gaunet.downstream.benchmark import (
     RUN_FOLDER_KEYS,
     generator_settings,
 )
-from gaunet.downstream.report import md_cell, without_nan
+from gaunet.downstream.report import md_cell
 from gaunet.downstream.stats import METRICS, paired_difference
 from gaunet.errors import GaunetError
-from gaunet.io import write_atomic, write_json
+from gaunet.io import finite_values, write_atomic, write_json
 from gaunet.locking import folder_lock
 from gaunet.report.html import p_text
 
@@ -391,6 +391,6 @@ def write_pooled(out: Path, folders: list[Path], against: list[Path] | None = No
     }
     text = pooled_markdown(entries, folders, seeds, missing, against, counts, unfinished)
     with folder_lock(out, "pool") as out:  # made here; a second writer into `out` is refused
-        write_json(out / "pooled.json", without_nan(record))
+        write_json(out / "pooled.json", finite_values(record))
         write_atomic(out / "pooled.md", text.encode(), durable=False)
     return out / "pooled.md"

@@ -33,7 +33,7 @@ from gaunet.downstream.gains import (  # noqa: F401 - CLIPPED: the tables' mark,
     metric_cell,
 )
 from gaunet.downstream.stats import METRICS, paired_difference, t_interval
-from gaunet.io import write_atomic, write_json
+from gaunet.io import finite_values, write_atomic, write_json
 
 
 def _references(arm: str) -> dict[str, str]:
@@ -373,17 +373,6 @@ def plot_gain(entries: list[dict], path: Path, metric: str = "accuracy") -> None
     plt.close(figure)
 
 
-def without_nan(value: object) -> object:
-    """The same nested JSON value with NaN as None (JSON has no NaN)."""
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: without_nan(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [without_nan(v) for v in value]
-    return value
-
-
 def write_reports(
     out: Path,
     rows: list[dict],
@@ -395,7 +384,7 @@ def write_reports(
     `selections`: the snapshot records of the generator arms (each with its `name`)."""
     entries = summarise(rows, order)
     summary = {"settings": settings, "baseline": BASELINE, "entries": entries}
-    write_json(out / "summary.json", without_nan(summary))
+    write_json(out / "summary.json", finite_values(summary))
     write_atomic(
         out / "summary.md", summary_markdown(entries, settings, selections).encode(), False
     )

@@ -253,20 +253,10 @@ def _diversity_section(d: dict[str, Any]) -> str:
 
 def result_json(result: dict[str, Any]) -> str:
     """The result as strict JSON (`--json`): NaN or inf (noise diversity of a class with one
-    training image) as null, numpy numbers as plain ones; `NaN` is no JSON, and strict readers
-    (jq, JavaScript, other languages) refuse the whole file."""
-    from gaunet.io import jsonable
+    training image) as null, numpy numbers as plain ones."""
+    from gaunet.io import finite_values, jsonable
 
-    def finite(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: finite(item) for key, item in value.items()}
-        if isinstance(value, list | tuple | np.ndarray):
-            return [finite(item) for item in value]
-        if isinstance(value, float | np.floating) and not np.isfinite(value):
-            return None
-        return value
-
-    return json.dumps(finite(result), indent=2, default=jsonable, allow_nan=False)
+    return json.dumps(finite_values(result), indent=2, default=jsonable, allow_nan=False)
 
 
 def write_report(result: dict[str, Any], path: Path) -> Path:
