@@ -19,8 +19,10 @@ def sha256_file(path: Path) -> str:
 
 
 def array_digest(*arrays: np.ndarray) -> str:
-    """Hex sha256 of numeric arrays' dtypes, shapes and bytes: equal exactly when the arrays
-    are (object and datetime arrays are refused: their bytes are pointers or units)."""
+    """Hex sha256 of numeric arrays' dtypes, shapes and bytes: equal only when the arrays are
+    the same bit for bit, so a match is never a false one (equal values stored otherwise, -0.0
+    and 0.0 or `<f4` and `>f4`, differ: a cache miss at worst). Object and datetime arrays are
+    refused: their bytes are pointers or units."""
     digest = hashlib.sha256()
     for array in arrays:
         array = np.asarray(array)
