@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gaunet.config import ConfigError
+from gaunet.models.layers import require_at_least
 
 LEAK = 0.2  # DCGAN's leaky ReLU slope in the discriminator
 SMALLEST_SIDE = 8  # the networks start (G) / end (D) at a side of at most this many pixels
@@ -71,6 +72,7 @@ class DCGANGenerator(nn.Module):
     def __init__(
         self, channels: int, size: int, z_dim: int, width: int, width_max: int, extra_in: int = 0
     ) -> None:
+        require_at_least(1, channels=channels, z_dim=z_dim, width=width, width_max=width_max)
         super().__init__()
         levels = side_widths(size, 2 * width, width_max)  # smallest side first
         side, first = levels[0]
@@ -98,7 +100,9 @@ class DCGANDiscriminator(nn.Module):
     side, then a linear layer to one logit per image (float32)."""
 
     def __init__(self, in_channels: int, size: int, width: int, width_max: int) -> None:
+        require_at_least(1, in_channels=in_channels, width=width, width_max=width_max)
         super().__init__()
+        self.size = size
         levels = side_widths(size, width, width_max)[::-1]  # size/2 first
         layers: list[nn.Module] = [nn.Conv2d(in_channels, levels[0][1], 4, 2, 1)]
         layers.append(nn.LeakyReLU(LEAK))
@@ -114,6 +118,11 @@ class DCGANDiscriminator(nn.Module):
         dcgan_init(self)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[-2:] != (self.size, self.size):  # else a matmul error at the head
+            raise ValueError(
+                f"the discriminator was built for {self.size}x{self.size} images, "
+                f"not {images.shape[-2]}x{images.shape[-1]}"
+            )
         logit = self.head(self.features(images).flatten(1)).squeeze(1)
         return logit.to(torch.promote_types(logit.dtype, torch.float32))
 
@@ -150,6 +159,7 @@ class ConditionalGenerator(nn.Module):
         width_max: int,
         class_embed_dim: int,
     ) -> None:
+        require_at_least(1, num_classes=num_classes)
         super().__init__()
         self.embed = nn.Embedding(num_classes, class_embed_dim)
         self.net = DCGANGenerator(channels, size, z_dim, width, width_max, class_embed_dim)
@@ -171,6 +181,7 @@ class ConditionalDiscriminator(nn.Module):
         width_max: int,
         class_embed_dim: int,
     ) -> None:
+        require_at_least(1, num_classes=num_classes)
         super().__init__()
         self.embed = nn.Embedding(num_classes, class_embed_dim)
         self.net = DCGANDiscriminator(channels + class_embed_dim, size, width, width_max)

@@ -5,6 +5,7 @@ explicit arguments; gaunet.training.loss_gaunet translates a config into them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -13,7 +14,7 @@ from torch import nn
 
 from gaunet.models.batch_renorm import deferred_renorm_updates
 from gaunet.models.dense import DenseBlock, Transition, layer_norm
-from gaunet.models.layers import LEAK, Downscale, ResidualBlock, Upscale
+from gaunet.models.layers import LEAK, Downscale, ResidualBlock, Upscale, require_at_least
 from gaunet.models.stacking import cat_channels
 
 
@@ -82,6 +83,23 @@ class UNetGenerator(nn.Module):
         skip_dropout: float = 0.0,
         pixel_noise: float = 0.0,
     ) -> None:
+        if not widths or min(widths) < 1:
+            raise ValueError(f"widths must be one or more widths of at least 1, not {widths}")
+        require_at_least(
+            1, channels=channels, size=size, num_classes=num_classes, convs=convs, z_dim=z_dim
+        )
+        require_at_least(
+            0,
+            noise_channels=noise_channels,
+            class_embed_dim=class_embed_dim,
+            decoder_noise_stages=decoder_noise_stages,
+        )
+        if not 0 <= skip_dropout < 1:
+            raise ValueError(f"skip_dropout must be in [0, 1), not {skip_dropout}")
+        if not (math.isfinite(pixel_noise) and pixel_noise >= 0):
+            raise ValueError(
+                f"pixel_noise must be a finite number >= 0 (0: off), not {pixel_noise}"
+            )
         super().__init__()
         depth = len(widths)
         # whole skip feature maps dropped in training: the decoder must rebuild detail from the
@@ -126,6 +144,12 @@ class UNetGenerator(nn.Module):
             return self._forward(x, z, labels)
 
     def _forward(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (self.size, self.size):
+            # another side was padded and cropped as if it were `size`: (N, C, 0, 0) came back
+            raise ValueError(
+                f"the generator was built for {self.size}x{self.size} images, "
+                f"not {x.shape[-2]}x{x.shape[-1]}"
+            )
         pad = self.padded - x.shape[-1]
         if pad:
             x = F.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2), mode="replicate")
@@ -176,6 +200,16 @@ class DenseCritic(nn.Module):
         feature_buffer: bool = False,
         pack: int = 1,
     ) -> None:
+        require_at_least(1, channels=channels, growth=growth, stem=stem, pack=pack)
+        require_at_least(0, blocks=blocks, layers=layers, stem_down=stem_down)
+        if projection:
+            require_at_least(1, num_classes=num_classes)
+        if size is not None and size < 2**stem_down:
+            # each stem convolution halves the side (4x4, stride 2); the last needs 2+ pixels
+            raise ValueError(
+                f"stem_down {stem_down} halves size {size} below one pixel in the critic's "
+                f"stem; at most {max(size.bit_length() - 1, 0)} at this size"
+            )
         super().__init__()
         modules: list[nn.Module] = [nn.Conv2d((1 + pack) * channels, stem, 3, padding=1)]
         side = size or 2 ** (stem_down + blocks)
@@ -192,6 +226,11 @@ class DenseCritic(nn.Module):
                 feature_buffer=feature_buffer,
                 keep_dtype_norm=keep_dtype_norm,
             )
+            if block.out_channels < 2:
+                raise ValueError(
+                    f"the critic's transition would halve {block.out_channels} channel to none: "
+                    "raise stem, layers or growth"
+                )
             pool = side >= 2
             transition = Transition(
                 block.out_channels, block.out_channels // 2, pool, keep_dtype_norm=keep_dtype_norm

@@ -25,6 +25,14 @@ def persistent_buffers(module: nn.Module) -> list[torch.Tensor]:
     ]
 
 
+def require_at_least(least: int, **counts: int) -> None:
+    """ValueError naming the first count below `least`: out of range, a network was built that
+    failed at its first forward with a torch shape error, or ran with a part silently off."""
+    for name, value in counts.items():
+        if value < least:
+            raise ValueError(f"{name} must be at least {least}, not {value}")
+
+
 class ResidualBlock(nn.Module):
     """`convs` x (3x3 conv, batch renorm, leaky ReLU) plus a 1x1-conv residual path (eq. 7)."""
 
