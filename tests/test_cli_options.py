@@ -258,3 +258,22 @@ def test_another_runtime_error_is_not_called_out_of_memory(monkeypatch: pytest.M
     monkeypatch.setattr(sources, "load_source", broken)
     with pytest.raises(RuntimeError, match="a bug of ours"):
         main(["data", "inspect", "phantom"])
+
+
+def test_out_of_memory_with_several_jobs_names_them(capsys) -> None:
+    """Each of --jobs N processes holds its own networks: fewer of them is a remedy too."""
+    import torch
+
+    from gaunet.cli import _run
+
+    def allocate(args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    args = build_parser().parse_args(["benchmark", "--data", "p", "--out", "o", "--jobs", "4"])
+    args.func = allocate
+    assert _run(args) == 2
+    err = capsys.readouterr().err
+    assert "out of memory (CUDA out of memory. Tried to allocate 2.00 GiB)" in err
+    assert err.strip().endswith("or fewer --jobs")
+    args.jobs = 1
+    assert _run(args) == 2 and "--jobs" not in capsys.readouterr().err

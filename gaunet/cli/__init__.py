@@ -178,9 +178,10 @@ def _run(args: argparse.Namespace) -> int:
     except (MemoryError, RuntimeError) as error:  # numpy's, torch's CPU and CUDA ones
         if not _out_of_memory(error):
             raise
+        jobs = ", or fewer --jobs" if (getattr(args, "jobs", None) or 1) > 1 else ""
         print(
             f"gaunet {args.command}: error: out of memory ({str(error).splitlines()[0]}); a "
-            "smaller image size (--size), batch or image count needs less",
+            f"smaller image size (--size), batch or image count needs less{jobs}",
             file=sys.stderr,
         )
         return 2
