@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from gaunet.cli import size_help, user_path
 
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from gaunet.progress import silenced
     from gaunet.training import train
 
-    overrides = parse_overrides(args.overrides)
+    sets = parse_overrides(args.overrides)
     named = {
         "size": args.size,
         "channels": args.channels,
@@ -112,16 +111,7 @@ def run(args: argparse.Namespace) -> int:
         "num_threads": args.threads,
         "init_from": args.init_from,
     }
-    # a flag beats a --set of the same field (the flag is the narrower intent), and says so:
-    # it used to win silently
-    for field, flag in FLAG_OF_FIELD.items():
-        value = {**named, "seed": args.seed, "steps": args.steps}[field]
-        if value is not None and field in overrides and str(value) != overrides[field]:
-            print(
-                f"note: {flag} {value} is used, not --set {field}={overrides[field]}",
-                file=sys.stderr,
-            )
-    overrides.update({k: v for k, v in named.items() if v is not None})
+    overrides = {**sets, **{k: v for k, v in named.items() if v is not None}}
     # the flags' ranges, named as the user wrote them (TrainConfig.validate checks the same
     # fields for the Python API); all before anything is read or written
     if args.threads is not None and args.threads < 0:
@@ -156,6 +146,13 @@ def run(args: argparse.Namespace) -> int:
             "config.yaml (a resume may change only its budget and how it runs: --steps, "
             "--minutes, --set device=..., ...)"
         )
+    # a flag beats a --set of the same field (the flag is the narrower intent), and says so
+    # (it used to win silently), on stdout beside the run's other output: a refusal stays one
+    # line on stderr
+    for field, flag in FLAG_OF_FIELD.items():
+        value = {**named, "seed": args.seed, "steps": args.steps}[field]
+        if value is not None and field in sets and str(value) != sets[field]:
+            print(f"note: {flag} {value} is used, not --set {field}={sets[field]}")
     with silenced() if args.quiet else nullcontext():
         out = train(
             args.data,

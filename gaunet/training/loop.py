@@ -303,13 +303,13 @@ class Trainer(Stepper, RunLoop):
     def _give_up(self) -> None:
         """max_rollbacks spent: the last good checkpoint is saved again as this rollback left it
         (its weights, the rates lowered once more, the count), so a resume with more rollbacks
-        tries new rates, not the failed ones again; run.json says "diverged" at that step (it
-        said "running" at the step that diverged), and the message names what a resume may
-        change (a resume refuses other learning rates or precision)."""
+        tries new rates, not the failed ones; run.json says "diverged" at that step, and the
+        message names a resume that runs (a --minutes run's needs its budget again)."""
         times, good = self.rollbacks, self.step
         self.save()
         self.write_run_json(finished=False, status="diverged")
         again = f"gaunet train --out {self.out} --resume --set max_rollbacks={2 * times}"
+        again += f" --minutes {self.cfg.minutes:g}" if self.cfg.steps == 0 else ""
         raise GaunetError(
             f"{self.out}: losses became non-finite {times} times (max_rollbacks "
             f"{self.cfg.max_rollbacks}); the last good checkpoint (step {good}) is kept: continue "

@@ -37,6 +37,7 @@ from gaunet.training.distributed import Distributed
 # kept, so the estimate stays below what a step takes (paper at 256 px, batch 32, peaked at
 # 30.3 GB on a GPU, docs/guide.md; the estimate says 12 GB).
 BYTES_PER_UNIT = 4.0
+BYTES_CAP = 1 << 80  # estimates are capped here: far above any memory, printable
 
 
 def activation_units(cfg: TrainConfig) -> float:
@@ -59,10 +60,15 @@ def activation_units(cfg: TrainConfig) -> float:
 
 
 def estimate_bytes(cfg: TrainConfig, images: int) -> tuple[int, int]:
-    """(bytes of `images` decoded training images, bytes of one training step's activations)."""
+    """(bytes of `images` decoded training images, bytes of one training step's activations),
+    each at most BYTES_CAP: `--batch-size` with 400 digits overflowed the float product (an
+    OverflowError traceback, not the one-line refusal), and a cap is still a lower bound."""
     pixels = cfg.size * cfg.size
-    step = cfg.batch_size * pixels * activation_units(cfg) * BYTES_PER_UNIT
-    return images * cfg.channels * pixels, int(step)
+    try:
+        step = min(cfg.batch_size * pixels * activation_units(cfg) * BYTES_PER_UNIT, BYTES_CAP)
+    except OverflowError:  # past a float's range (inf products are capped by min)
+        step = BYTES_CAP
+    return min(images * cfg.channels * pixels, BYTES_CAP), int(step)
 
 
 def image_count(data: object) -> int:
