@@ -27,6 +27,8 @@ def classic_augment(images: torch.Tensor, generator: torch.Generator) -> torch.T
     on the batch's device; `generator` is a CPU generator (the parameters are drawn there)."""
     n = images.shape[0]
     device, dtype = images.device, images.dtype
+    if n == 0:  # nothing to draw (the split below would fail on an empty batch)
+        return images.clone()
 
     def uniform(low: float, high: float) -> torch.Tensor:
         return low + (high - low) * torch.rand(n, generator=generator)
@@ -50,7 +52,8 @@ def classic_augment(images: torch.Tensor, generator: torch.Generator) -> torch.T
     # every parameter in one copy to the device (three were a host sync each, every batch)
     packed = torch.cat([theta.flatten(), contrast, brightness]).to(device)
     theta = packed[: 6 * n].view(n, 2, 3).to(dtype)
-    contrast, brightness = (part.view(n, 1, 1, 1) for part in packed[6 * n :].split(n))
+    # in the images' dtype: float32 factors would turn a half or bfloat16 batch into float32
+    contrast, brightness = (part.view(n, 1, 1, 1).to(dtype) for part in packed[6 * n :].split(n))
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     warped = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
     mean = warped.mean(dim=(1, 2, 3), keepdim=True)

@@ -101,19 +101,23 @@ def saved_choice(
 ) -> tuple[Path, Path] | None:
     """(images folder, checkpoint) of a recorded pick (a <name>-selection.json) when it still
     holds: the same criterion and the same snapshots (steps and digests), wherever the run now
-    is (a moved folder's record names the old path); or, for a folder carried without its
-    checkpoints, the recorded pick whose images are still here. None: choose again."""
+    is (a moved folder's record names the old path); or, for a folder carried without some or
+    all of its checkpoints (every one left was scored), the recorded pick, from its checkpoint
+    or from its images where they are still here: choosing again among fewer snapshots could
+    give the new cells other images than the finished ones (or, with one left, nothing to
+    choose from). None: choose again."""
     if saved.get("criterion") != criterion or "chosen" not in saved:
         return None
     pick = saved["chosen"]
-    if not candidates:
-        folder = folder_of(pick)
-        return (folder, Path(pick["checkpoint"])) if (folder / "manifest.csv").is_file() else None
     recorded = [(c["step"], c["sha256"]) for c in saved.get("snapshots", [])]
-    if recorded != [(c["step"], c["sha256"]) for c in candidates]:
-        return None
+    current = [(c["step"], c["sha256"]) for c in candidates]
+    if current != recorded and not set(current) <= set(recorded):
+        return None  # a snapshot never scored: the run was retrained
     here = next((c for c in candidates if c["sha256"] == pick["sha256"]), None)
-    return None if here is None else (folder_of(here), Path(here["checkpoint"]))
+    if here is not None:
+        return folder_of(here), Path(here["checkpoint"])
+    folder = folder_of(pick)
+    return (folder, Path(pick["checkpoint"])) if (folder / "manifest.csv").is_file() else None
 
 
 def check_criterion(criterion: str, allowed: tuple[str, ...] = CRITERIA) -> None:
