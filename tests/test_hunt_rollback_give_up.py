@@ -16,7 +16,7 @@ from gaunet.training import train
 from gaunet.training.loss_gaunet import GaunetFamily
 
 
-def test_the_give_up_advice_of_a_minutes_run_is_a_command_that_runs(tmp_path, monkeypatch):
+def _poison_after_step_4(monkeypatch) -> None:
     original = GaunetFamily.generator_loss
     calls = {"n": 0}
 
@@ -29,6 +29,10 @@ def test_the_give_up_advice_of_a_minutes_run_is_a_command_that_runs(tmp_path, mo
         return loss, stats
 
     monkeypatch.setattr(GaunetFamily, "generator_loss", poisoned)
+
+
+def test_the_give_up_advice_of_a_minutes_run_is_a_command_that_runs(tmp_path, monkeypatch):
+    _poison_after_step_4(monkeypatch)
     run = tmp_path / "run"
     settings = {**TINY, "log_every": 2, "checkpoint_every": 4, "max_rollbacks": 1}
     with warnings.catch_warnings(), pytest.raises(GaunetError) as gave_up:
@@ -37,3 +41,19 @@ def test_the_give_up_advice_of_a_minutes_run_is_a_command_that_runs(tmp_path, mo
     advice = shlex.split(str(gave_up.value).split("`")[1])
     assert advice[:2] == ["gaunet", "train"] and "--resume" in advice
     assert "--minutes" in advice or "--steps" in advice, advice  # else: "no budget"
+
+
+def test_a_give_up_closes_the_metrics_logs(tmp_path, monkeypatch):
+    """The give-up's GaunetError left the TensorBoard writer open (Python API callers that go
+    on, e.g. a notebook, kept the file handle and its unflushed events)."""
+    from gaunet.training.run_folder import MetricsLog
+
+    _poison_after_step_4(monkeypatch)
+    closed = []
+    original_close = MetricsLog.close
+    monkeypatch.setattr(MetricsLog, "close", lambda self: closed.append(original_close(self)))
+    settings = {**TINY, "log_every": 2, "checkpoint_every": 4, "max_rollbacks": 1}
+    with warnings.catch_warnings(), pytest.raises(GaunetError, match="non-finite"):
+        warnings.simplefilter("ignore")
+        train(PHANTOM, tmp_path / "run", config="cpu-tiny", overrides=settings, steps=12)
+    assert closed

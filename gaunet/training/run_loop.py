@@ -112,10 +112,10 @@ class RunLoop:
                 bar.close()
                 self._interrupted(logs, stopped_by(stop), save=not mid_step)
                 raise
-            finally:
+            finally:  # also on a give-up's GaunetError: the TensorBoard file is closed
                 bar.close()
-        for log in logs:
-            log.close()
+                for log in logs:
+                    log.close()
 
     def _check_and_log(
         self,
