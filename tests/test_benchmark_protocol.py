@@ -259,3 +259,11 @@ def test_a_summary_names_no_changes_or_says_it_did_not_record_them() -> None:
     followed = summary_markdown([], {**settings, "protocol_changes": []})
     assert "Protocol: `paper`; changed on the command line: none." in followed
     assert "Protocol" not in summary_markdown([], {**settings, "protocol": ""})
+
+
+def test_the_same_value_written_otherwise_is_no_change() -> None:
+    args = build_parser().parse_args(
+        ["benchmark", "--data", "p", "--out", "o", "--protocol", "paper", "--fractions", "1",
+         "--lr", "1e-3", "--classifiers", "resnet18,resnet50,densenet161,svm", "--seeds", "3"]
+    )  # fmt: skip
+    assert args.protocol_changes == ["--seeds 3 (protocol: 10)"]

@@ -116,5 +116,18 @@ def changed_options(
     return [
         f"{flags[dest]} {getattr(args, dest)} (protocol: {'none' if value is None else value})"
         for dest, value in values.items()
-        if dest in flags and getattr(args, dest) != value
+        if dest in flags and not _same(getattr(args, dest), value)
     ]
+
+
+def _same(given: Any, value: Any) -> bool:
+    """Equal, or the same comma list of the same numbers (`--fractions 1` is the protocol's
+    `1.0`): such an option is not a change of the protocol."""
+    if given == value:
+        return True
+    if not (isinstance(given, str) and isinstance(value, str)):
+        return False
+    try:
+        return [float(x) for x in given.split(",")] == [float(x) for x in value.split(",")]
+    except ValueError:
+        return False
