@@ -120,3 +120,23 @@ def test_a_folder_begun_before_the_baseline_refusal_continues(tmp_path: Path, mo
     run_benchmark(replace(settings, seeds=2), tmp_path / "bench")  # continued: one seed more
     lines = (tmp_path / "bench" / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * 2 * 4  # arms x seeds x metrics
+
+
+@pytest.mark.parametrize("arm", ["copies", "gaunet"])
+def test_a_ratio_that_adds_no_image_is_refused_before_any_cell_or_generator(
+    tmp_path: Path, arm: str
+) -> None:
+    """Two images a class at fraction 0.1, x 0.2 rounds to 0: the `gaunet` arm failed only
+    after its generator had trained, and `copies` was a W row identical to W/O."""
+    settings = replace(GOOD, arms=["none", arm], fractions=[0.1], synthetic_ratio=0.2, size=16)
+    out = tmp_path / "b"
+    with pytest.raises(GaunetError, match=r"--synthetic-ratio 0.2 adds no image at fraction 0.1"):
+        run_benchmark(settings, out)
+    assert not (out / "results.csv").exists() and not (out / "generators").exists()
+
+
+def test_a_ratio_that_adds_images_to_one_class_runs(tmp_path: Path) -> None:
+    """2 x 0.3 rounds to 1 image: small, but something to compare."""
+    settings = replace(GOOD, arms=["none", "copies"], fractions=[0.1], synthetic_ratio=0.3, size=16)
+    run_benchmark(settings, tmp_path / "b")
+    assert (tmp_path / "b" / "results.csv").is_file()

@@ -97,10 +97,28 @@ class Grid:
         self.subsets = nested_subsets(
             self.train.labels, settings.fractions, seed=settings.subset_seed
         )
+        self._check_extra_images(settings)
         self.arms_helper = arms_helper
         self.feature_cache: dict[str, np.ndarray] = {}
         self.svm_probabilities: dict[str, np.ndarray] = {}  # by a digest of the fit's inputs
         self.device = resolve_device(settings.device)
+
+    def _check_extra_images(self, settings: BenchmarkSettings) -> None:
+        """An arm that adds images must add some at every fraction: a --synthetic-ratio that
+        rounds every class's count to 0 failed only after its generator had trained, and made
+        `copies` a W row identical to W/O without a word."""
+        if all(arm in ("none", "classic") for arm in settings.arms):
+            return
+        for fraction, rows in self.subsets.items():
+            labels = self.train.labels[rows]
+            if not per_class_targets(
+                labels, self.train.num_classes, settings.synthetic_ratio
+            ).any():
+                raise GaunetError(
+                    f"--synthetic-ratio {settings.synthetic_ratio:g} adds no image at fraction "
+                    f"{fraction:g} ({len(rows)} training images; each class's count x the ratio "
+                    "rounds to 0): give a larger ratio or fraction"
+                )
 
     def _svm(self, classifier: str, x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
         """The SVM's test probabilities. It draws nothing, so images it was fitted to before in
