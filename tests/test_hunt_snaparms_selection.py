@@ -60,3 +60,28 @@ def test_a_deleted_pick_is_not_replaced_by_another_snapshot(tmp_path: Path) -> N
         tmp_path / "step-3",
         Path("/s/step-3.pt"),
     )
+
+
+@pytest.mark.parametrize("damage", ["cut", "list", "chosen-text", "snapshot-without-step"])
+def test_a_damaged_selection_record_is_scored_again(tmp_path: Path, damage: str) -> None:
+    """A selection.json cut short (a full disk) or edited by hand was a JSON traceback on the
+    rerun (filter_choices chose again on the same damage): now it is scored again and rewritten."""
+    subset, validation, fake, extractors = _selection_setup()
+    first = _helper(tmp_path, fake, validation, extractors)
+    images, _, _ = first.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    path = next((tmp_path / "generators").glob("*-selection.json"))
+    record = json.loads(path.read_text())
+    damaged = {
+        "cut": path.read_text()[:40],
+        "list": "[1, 2]",
+        "chosen-text": json.dumps({**record, "chosen": "step 300"}),
+        "snapshot-without-step": json.dumps(
+            {**record, "snapshots": [{"sha256": "x"}, *record["snapshots"]]}
+        ),
+    }[damage]
+    path.write_text(damaged)
+    again = _helper(tmp_path, fake, validation, extractors)
+    repeat, _, _ = again.extra_images(parse_arms(["gaunet"])[0], 0.5, subset)
+    assert np.array_equal(images, repeat)  # the same snapshot, chosen again
+    assert json.loads(path.read_text())["chosen"]["step"] == record["chosen"]["step"]
+    assert len(extractors) == 2  # it scored again

@@ -348,7 +348,7 @@ class GeneratorArms:
             return root / f"step-{candidate['step']:06d}-{candidate['sha256'][:12]}"
 
         record = self.out / "generators" / f"{name}-selection.json"
-        saved = json.loads(record.read_text()) if record.is_file() else {}
+        saved = snapshots.read_record(record)
         reused = snapshots.saved_choice(saved, self.select_snapshot, candidates, folder_of)
         if reused is not None:  # matched by the snapshots' digests, not the run's path
             folder, chosen = reused

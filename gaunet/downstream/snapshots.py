@@ -24,6 +24,7 @@ stopping.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -96,6 +97,17 @@ def snapshot_candidates(run: Path, earliest: float = EARLIEST) -> list[dict]:
     ]
 
 
+def read_record(path: Path) -> dict:
+    """A <name>-selection.json, or {} where there is none or it is damaged (cut short by a
+    full disk, edited by hand): the snapshots are then scored again and the record rewritten,
+    as filter_choices does with its records (a damaged one was a JSON traceback)."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 def saved_choice(
     saved: dict, criterion: str, candidates: list[dict], folder_of: Callable[[dict], Path]
 ) -> tuple[Path, Path] | None:
@@ -109,7 +121,12 @@ def saved_choice(
     if saved.get("criterion") != criterion or "chosen" not in saved:
         return None
     pick = saved["chosen"]
-    recorded = [(c["step"], c["sha256"]) for c in saved.get("snapshots", [])]
+    if not isinstance(pick, dict) or not {"sha256", "step", "checkpoint"} <= pick.keys():
+        return None  # an entry edited or cut: choose again
+    try:
+        recorded = [(c["step"], c["sha256"]) for c in saved.get("snapshots", [])]
+    except (KeyError, TypeError):
+        return None
     current = [(c["step"], c["sha256"]) for c in candidates]
     if current != recorded and not set(current) <= set(recorded):
         return None  # a snapshot never scored: the run was retrained
