@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from gaunet.data.imageset import from_unit_range, to_unit_tensor
+from gaunet.data.readers.items import safe_text
 from gaunet.errors import GaunetError
 from gaunet.io import write_atomic
 
@@ -65,8 +66,22 @@ def _column_labels(generators: list[TrainedGenerator], fit=lambda text: text) ->
     ]
 
 
+def _row_labels(names: list[str], fit=lambda text: text) -> list[str]:
+    """Class names as `fit` shortens them; names it cuts to one label (`adenocarcinoma-grade-1`
+    and `-2` both read "adenocarcinoma-g...") get their class index in front, as `gaunet data
+    inspect` writes them, so no two classes' rows read the same."""
+    labels = [fit(name) for name in names]
+    return [
+        fit(f"{c} {name}") if labels.count(label) > 1 else label
+        for c, (name, label) in enumerate(zip(names, labels))
+    ]
+
+
 def _fit(draw: ImageDraw.ImageDraw, text: str, width: int, font) -> str:
-    """`text`, shortened with '...' until it fits in `width` pixels."""
+    """`text` on one line (a newline as `\\n`: an npz's or manifest's class name, a folder's
+    name may hold one, and Pillow refuses to measure multiline text), shortened with '...'
+    until it fits in `width` pixels."""
+    text = safe_text(text)
     while text and draw.textlength(text, font=font) > width:
         text = text[:-4] + "..." if len(text) > 4 else text[:-1]
     return text
@@ -141,10 +156,12 @@ def compare_grid(
     for col, label in enumerate(["real"] + labels):
         left = LABEL_WIDTH + PAD + col * (tile + PAD)
         draw.text((left, 4), _fit(draw, label, tile, font), fill="black", font=font)
+    names = _row_labels(
+        first.class_names, lambda text: _fit(draw, text, LABEL_WIDTH - 2 * PAD, font)
+    )
     for r, (c, images) in enumerate(rows):
         top = HEADER_HEIGHT + PAD + r * (tile + PAD)
-        name = _fit(draw, first.class_names[c], LABEL_WIDTH - 2 * PAD, font)
-        draw.text((PAD, top + tile // 2 - 6), name, fill="black", font=font)
+        draw.text((PAD, top + tile // 2 - 6), names[c], fill="black", font=font)
         for col, image in enumerate(images):
             canvas.paste(_to_rgb_tile(image, tile), (LABEL_WIDTH + PAD + col * (tile + PAD), top))
     out = Path(out)

@@ -60,6 +60,15 @@ def run_label(run: str | Path) -> str:
     return f"{model} ({Path(run).name})" if model != Path(run).name else model
 
 
+def _run_labels(runs: list[str | Path]) -> list[str]:
+    """run_label of each run; a label several runs share (seed0/gaunet and seed1/gaunet both
+    read "gaunet") gets the run's place in the list, as the grid's columns do."""
+    labels = [run_label(run) for run in runs]
+    return [
+        f"{label} #{i}" if labels.count(label) > 1 else label for i, label in enumerate(labels, 1)
+    ]
+
+
 def plot_losses(
     runs: list[str | Path],
     out: str | Path,
@@ -77,9 +86,9 @@ def plot_losses(
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
-    for run in runs:
+    for run, label in zip(runs, _run_labels(runs)):
         records = read_metrics(run)
-        label = literal(run_label(run))
+        label = literal(label)
         for ax, key in zip(axes[0], keys):
             # numbers only: a garbled record's null or string would fail or skew the panel
             points = [
