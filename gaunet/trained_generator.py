@@ -16,12 +16,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import numbers
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gaunet.config import TrainConfig
+from gaunet.config import MAX_SEED, TrainConfig
 from gaunet.data import ImageSet
 from gaunet.data.imageset import to_unit_tensor
 from gaunet.device import resolve_device
@@ -32,6 +34,8 @@ from gaunet.training.run_folder import TRAIN_IMAGES, read_train_images, run_fold
 
 # Images per forward pass, always: a fixed shape keeps CPU kernels (and their rounding) fixed.
 GENERATION_CHUNK = 8
+# float32 rounding a [-1, 1] image may carry past its ends (a resize, a normalisation)
+UNIT_SLACK = 1e-3
 
 
 def check_noise_scale(noise_scale: float) -> float:
@@ -63,7 +67,7 @@ class TrainedGenerator:
         use_ema: bool,
         noise_scale: float = 1.0,
     ) -> None:
-        self.config = TrainConfig(**state["config"])
+        self.config = _recorded_config(state, checkpoint)
         # every noise vector is multiplied by this before the network sees it (1: as trained).
         # A GAU-Net generator trained on a few hundred images answers its noise weakly but
         # smoothly: a larger factor spreads the draws of one conditioning image
@@ -77,7 +81,13 @@ class TrainedGenerator:
         self.device = device
         self.family = build_family(self.config, len(self.class_names))
         self.network, _ = self.family.build()
-        self.network.load_state_dict(state["ema" if use_ema else "generator"])
+        try:  # weights its recorded config does not build (another gaunet's layers)
+            self.network.load_state_dict(state["ema" if use_ema else "generator"])
+        except RuntimeError as error:
+            raise GaunetError(
+                f"{checkpoint}: its weights do not fit the network its config builds (written "
+                f"by another gaunet version?): {shorten(str(error), 200)}"
+            ) from None
         self.network.to(device).eval().requires_grad_(False)
         self._train: ImageSet | None = None
         self._last_chunk: tuple[tuple[int, int, int], torch.Tensor] | None = None
@@ -93,8 +103,23 @@ class TrainedGenerator:
                     f"inside its run folder, beside {TRAIN_IMAGES} (from Python, sample() also "
                     "takes conditioning=)"
                 )
-            self._train = read_train_images(path)
+            self._train = self._own_images(read_train_images(path), path)
         return self._train
+
+    def _own_images(self, train: ImageSet, path: Path) -> ImageSet:
+        """`train`, or GaunetError when it is not this checkpoint's run's (another run's
+        checkpoint put in its checkpoints/): its images would condition other classes under
+        this generator's labels, or crash the network at another size."""
+        shape = (self.channels, self.size, self.size)
+        if list(train.class_names) != self.class_names or tuple(train.images.shape[1:]) != shape:
+            raise GaunetError(
+                f"{path}: its training images ({len(train.class_names)} classes "
+                f"{list(train.class_names)}, {'x'.join(map(str, train.images.shape[1:]))}) are "
+                f"not those {self.checkpoint} was trained on ({self.class_names}, "
+                f"{'x'.join(map(str, shape))}): the checkpoint is another run's; sample it "
+                "from its own run folder"
+            )
+        return train
 
     def conditioning_rows(self, class_index: int, n: int, seed: int, start: int = 0):
         """Rows of the training images conditioning items start..start+n-1 of a class."""
@@ -172,21 +197,11 @@ class TrainedGenerator:
         conditioned on. `start` numbers the items, so consecutive calls continue a sequence:
         sample(c, 5, s)[2:] equals sample(c, 3, s, start=2) bit for bit.
         """
-        if not 0 <= class_index < len(self.class_names):
-            raise GaunetError(
-                f"class index {class_index} out of range 0..{len(self.class_names) - 1}"
-            )
-        if seed < 0 or start < 0:
-            raise GaunetError(f"seed and start must be >= 0, not seed={seed}, start={start}")
+        class_index, n, seed, start = self._numbers(class_index, n, seed, start)
         if n < 1:
             return torch.empty(0, self.channels, self.size, self.size, device=self.device)
         if conditioning is not None:
-            conditioning = torch.as_tensor(conditioning, dtype=torch.float32)
-            shape = (n, self.channels, self.size, self.size)
-            if tuple(conditioning.shape) != shape:
-                raise GaunetError(
-                    f"conditioning has shape {tuple(conditioning.shape)}; n={n} needs {shape}"
-                )
+            conditioning = _unit_images(conditioning, (n, self.channels, self.size, self.size))
             parts = []
             for first in range(0, n, GENERATION_CHUNK):
                 last = min(first + GENERATION_CHUNK, n)
@@ -199,6 +214,69 @@ class TrainedGenerator:
         )
         offset = start - first_chunk * GENERATION_CHUNK
         return self._finite(images[offset : offset + n], class_index)
+
+    def _numbers(self, class_index, n, seed, start) -> tuple[int, int, int, int]:
+        """sample()'s numbers as ints, or GaunetError: a class name or a float reached numpy
+        as a TypeError, and a seed past MAX_SEED is split by SeedSequence into two words, so
+        (2**32 + s, class c, item 0) drew the noise of (s, class 1, item c)."""
+        for name, value in (("class_index", class_index), ("n", n), ("seed", seed)):
+            if not isinstance(value, numbers.Integral):
+                raise GaunetError(
+                    f"{name} must be a whole number, not {value!r}"
+                    + " (a class's index is gen.class_names.index(name))" * (name == "class_index")
+                )
+        if not isinstance(start, numbers.Integral):
+            raise GaunetError(f"start must be a whole number, not {start!r}")
+        if not 0 <= class_index < len(self.class_names):
+            raise GaunetError(
+                f"class index {class_index} out of range 0..{len(self.class_names) - 1}"
+            )
+        if seed < 0 or start < 0 or n < 0:
+            raise GaunetError(f"seed, start and n must be >= 0, not {seed=}, {start=}, {n=}")
+        if seed > MAX_SEED:
+            raise GaunetError(f"seed must be in 0..{MAX_SEED}, not {seed}")
+        return int(class_index), int(n), int(seed), int(start)
+
+
+def _unit_images(conditioning, shape: tuple[int, ...]) -> torch.Tensor:
+    """`conditioning` as float32 of `shape` in [-1, 1], or GaunetError: uint8 0..255 images
+    (as train_images holds them) were taken as floats and silently gave other images."""
+    tensor = torch.as_tensor(conditioning)
+    if not tensor.is_floating_point():
+        raise GaunetError(
+            f"conditioning is {str(tensor.dtype).removeprefix('torch.')}: give floats in "
+            "[-1, 1] (gaunet.data.imageset.to_unit_tensor converts uint8 images)"
+        )
+    tensor = tensor.to(torch.float32)
+    if tuple(tensor.shape) != shape:
+        raise GaunetError(
+            f"conditioning has shape {tuple(tensor.shape)}; n={shape[0]} needs {shape}"
+        )
+    if not torch.isfinite(tensor).all():
+        raise GaunetError("conditioning has non-finite values; give floats in [-1, 1]")
+    low, high = float(tensor.min()), float(tensor.max())
+    if low < -1 - UNIT_SLACK or high > 1 + UNIT_SLACK:
+        raise GaunetError(
+            f"conditioning values span {low:g}..{high:g}, not [-1, 1] (0..255 images? "
+            "gaunet.data.imageset.to_unit_tensor converts uint8 images)"
+        )
+    return tensor
+
+
+def _recorded_config(state: dict, checkpoint: Path) -> TrainConfig:
+    """The config the checkpoint recorded, or GaunetError naming what this gaunet cannot read
+    (a field of a newer gaunet gave TypeError; no class names a KeyError)."""
+    missing = [key for key in ("config", "class_names", "generator", "ema") if key not in state]
+    if missing:
+        raise GaunetError(f"{checkpoint}: not a generator checkpoint (no {', '.join(missing)})")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(state["config"]) - known)
+    if unknown:
+        raise GaunetError(
+            f"{checkpoint}: its config has field(s) this gaunet does not know "
+            f"({', '.join(unknown)}): written by a newer gaunet; upgrade to sample it"
+        )
+    return TrainConfig(**state["config"])
 
 
 def load_generator(

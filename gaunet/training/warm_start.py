@@ -103,11 +103,13 @@ def _carried(
     own = module.state_dict()
     embeddings = _embedding_names(module)
     weights = {name for name, _ in module.named_parameters()}
-    carried, fresh = {}, []
+    carried, fresh, differs = {}, [], []
     for name, tensor in own.items():
         theirs = state.get(_per_class_source(name, rows))
         if theirs is None or theirs.shape != tensor.shape:
             fresh.append(f"{prefix}.{name}")
+            if theirs is not None and name in weights:  # what the refusal names
+                differs.append(f"{prefix}.{name} {_shape(theirs)} there, {_shape(tensor)} here")
         elif name in embeddings and (rows is None or len(rows) != len(theirs)):
             fresh.append(f"{prefix}.{name} (class embedding; other classes)")
         elif name in embeddings:  # row c of the run's embedding is its class c's, by name
@@ -116,11 +118,16 @@ def _carried(
             carried[name] = theirs.to(tensor.dtype)
     total = sum(own[name].numel() for name in weights) or 1
     if sum(carried[name].numel() for name in weights & carried.keys()) < total / 2:
+        shown = f"; e.g. {'; '.join(differs[:2])}" if differs else ""
         raise GaunetError(
             f"no weights fit this run's {prefix}: the source run has another architecture "
-            "(use the same preset and size as the source run)"
+            f"(use the same preset and size as the source run){shown}"
         )
     return carried, fresh
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return "x".join(map(str, tensor.shape)) or "scalar"
 
 
 def warm_start(
