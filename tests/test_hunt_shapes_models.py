@@ -18,16 +18,6 @@ from gaunet.models.baselines import (
 from gaunet.models.batch_renorm import BatchRenorm2d
 from gaunet.models.gaunet import DenseCritic, UNetGenerator
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine, more threads only add contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 GENERATOR = {
     "channels": 1,
     "size": 16,
