@@ -98,14 +98,16 @@ def decoder_versions() -> tuple[str | None, ...]:
 
 
 def cache_dir() -> Path | None:
-    """$GAUNET_CACHE, else ~/.cache/gaunet; None when GAUNET_NO_CACHE=1."""
+    """$GAUNET_CACHE, else ~/.cache/gaunet; None when GAUNET_NO_CACHE=1. A `~` in
+    $GAUNET_CACHE (quoted, or from a .env file, where no shell expanded it) is the home
+    folder, not a folder named `~` in the working directory."""
     if os.environ.get("GAUNET_NO_CACHE", "") == "1":
         return None
     try:  # no $HOME and no passwd entry (a container's arbitrary uid): no cache, not a crash
-        root = os.environ.get("GAUNET_CACHE") or Path.home() / ".cache" / "gaunet"
+        given = os.environ.get("GAUNET_CACHE")
+        return Path(given).expanduser() if given else Path.home() / ".cache" / "gaunet"
     except (RuntimeError, KeyError, OSError):
         return None
-    return Path(root)
 
 
 def cache_key(identity: object) -> str:

@@ -9,6 +9,7 @@ official split (an all-empty column is ignored). `slice` picks one axial slice o
 (a file listed whole and by slice, or one slice twice, is used once). A path written on
 Windows (`sub\\img.png`) is found too. A row with more fields than the header (an unquoted
 comma) is a problem naming its line.
+Fields are separated by `,`, or by `;` or a tab when the header is (Excel's other "CSV"s).
 A folder holding `manifest.csv` is read through it; files under that folder that the manifest
 does not list are reported as having no label.
 """
@@ -39,11 +40,13 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
     each row's line in the file (blank lines and quoted line breaks counted)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
+            reader = csv.DictReader(handle, delimiter=_delimiter(handle))
             rows, lines = [], []
             for row in reader:
-                rows.append(row)
-                lines.append(reader.line_num)
+                values = [v for k, v in row.items() if k is not None] + (row.get(None) or [])
+                if any((v or "").strip() for v in values):  # `,,` (Excel's once-used rows):
+                    rows.append(row)  # a blank line, not a row with no path
+                    lines.append(reader.line_num)
             columns = [c.strip() for c in reader.fieldnames or []]
     except UnicodeDecodeError as error:  # Excel's "CSV" (cp1252) or "Unicode text" (UTF-16)
         raise SourceError(
@@ -75,6 +78,18 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]], list[int]]:
     if not rows:
         raise SourceError(f"{path}: manifest has no rows")
     return columns, rows, lines
+
+
+def _delimiter(handle) -> str:
+    """`,`; else `;` or tab where only that splits the header into path and label (Excel
+    writes `;` where the decimal mark is a comma, and tabs as "Text (Tab delimited)")."""
+    header = handle.readline()
+    handle.seek(0)
+    for delimiter in (",", ";", "\t"):
+        names = {c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])}
+        if {"path", "label"} <= names:
+            return delimiter
+    return ","
 
 
 MAX_CLASS_INDEX = 10_000
@@ -158,10 +173,12 @@ class _RowReader:
 
     def item(self, row: dict[str, str], where: str, columns: int) -> Item | Problem:
         relative = row["path"]
-        if EXTRA in row:
+        if EXTRA in row:  # its path resolved as every row's (_unlisted_files compares them)
             fields = columns + int(row[EXTRA])
             return Problem(
-                safe_text(relative) or where,
+                safe_text(os.path.normpath(os.path.join(self.root_text, relative)))
+                if relative
+                else where,
                 f"{fields} fields where the header has {columns} (an unquoted comma in a path "
                 f"or label? quote such a field) ({where})",
             )
