@@ -111,7 +111,8 @@ class TrainedGenerator:
         checkpoint put in its checkpoints/): its images would condition other classes under
         this generator's labels, or crash the network at another size."""
         shape = (self.channels, self.size, self.size)
-        if list(train.class_names) != self.class_names or tuple(train.images.shape[1:]) != shape:
+        names = [str(name) for name in self.class_names]  # as train_images.npz stores them
+        if list(train.class_names) != names or tuple(train.images.shape[1:]) != shape:
             raise GaunetError(
                 f"{path}: its training images ({len(train.class_names)} classes "
                 f"{list(train.class_names)}, {'x'.join(map(str, train.images.shape[1:]))}) are "

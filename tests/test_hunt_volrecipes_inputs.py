@@ -65,11 +65,12 @@ def test_luna16_row_without_numeric_coordinates_is_named(tmp_path, row):
         prepare_dataset("luna16", tmp_path, tmp_path / "out", size=8)
 
 
-def test_lits_box_file_with_a_word_for_a_number_is_named(tmp_path):
+@pytest.mark.parametrize("bad", ["x", "inf"])
+def test_lits_box_file_with_a_word_for_a_number_is_named(tmp_path, bad):
     make_lits(tmp_path, volumes=2)
     boxes = tmp_path / "boxes"
     boxes.mkdir()
-    (boxes / "segmentation-0.txt").write_text("liver 4 2 8 3 9 1 4\nliver 4 2 8 3 x 1 4\n")
+    (boxes / "segmentation-0.txt").write_text(f"liver 4 2 8 3 9 1 4\nliver 4 2 8 3 {bad} 1 4\n")
     with pytest.raises(GaunetError, match=r"segmentation-0\.txt line 2"):
         prepare_dataset("lits", tmp_path, tmp_path / "out", size=8, organ_boxes=boxes)
 

@@ -180,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
             raise
         jobs = ", or fewer --jobs" if (getattr(args, "jobs", None) or 1) > 1 else ""
         print(
-            f"gaunet {args.command}: error: out of memory ({str(error).splitlines()[0]}); a "
+            f"gaunet {args.command}: error: out of memory ({_first_line(error)}); a "
             f"smaller image size (--size), batch or image count needs less{jobs}",
             file=sys.stderr,
         )
@@ -193,6 +193,11 @@ def _run(args: argparse.Namespace) -> int:
             raise
         print(f"gaunet {args.command}: error: {os_error(error)}", file=sys.stderr)
         return 2
+
+
+def _first_line(error: BaseException) -> str:
+    """The error's first line, or its type's name (a bare `MemoryError()` has no text)."""
+    return (str(error).splitlines() or [type(error).__name__])[0]
 
 
 def _out_of_memory(error: BaseException) -> bool:

@@ -121,13 +121,17 @@ def changed_options(
 
 
 def _same(given: Any, value: Any) -> bool:
-    """Equal, or the same comma list of the same numbers (`--fractions 1` is the protocol's
-    `1.0`): such an option is not a change of the protocol."""
+    """Equal, or the same comma list as the command reads it (`--arms "none, gaunet"`) or of
+    the same numbers (`--fractions 1` is the protocol's `1.0`): no change of the protocol."""
+    from gaunet.cli import comma_list
+
     if given == value:
         return True
     if not (isinstance(given, str) and isinstance(value, str)):
         return False
+    if comma_list(given) == comma_list(value):
+        return True
     try:
-        return [float(x) for x in given.split(",")] == [float(x) for x in value.split(",")]
+        return [float(x) for x in comma_list(given)] == [float(x) for x in comma_list(value)]
     except ValueError:
         return False

@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     # line on stderr
     for field, flag in FLAG_OF_FIELD.items():
         value = {**named, "seed": args.seed, "steps": args.steps}[field]
-        if value is not None and field in sets and str(value) != sets[field]:
+        if value is not None and field in sets and not _same_value(field, value, sets[field]):
             print(f"note: {flag} {value} is used, not --set {field}={sets[field]}")
     with silenced() if args.quiet else nullcontext():
         out = train(
@@ -171,3 +171,13 @@ def run(args: argparse.Namespace) -> int:
             f"gaunet generate --run {out} --out DIR --per-class N)"
         )
     return 0
+
+
+def _same_value(field: str, value: object, given: str) -> bool:
+    """A flag's value and a --set's text for the same field, compared as what they name: a
+    path as a path (`--init-from ~/src` is `--set init_from=~/src`), else as text."""
+    if field == "init_from":
+        return os.path.realpath(os.path.expanduser(str(value))) == os.path.realpath(
+            os.path.expanduser(given)
+        )
+    return str(value) == given

@@ -233,7 +233,8 @@ def _prepare(
     (benchmark.json), the data and its split (split.csv), and the grid of its subsets."""
     check_classifiers(settings.classifiers)
     arms = parse_arms(settings.arms)
-    _check_generator_arms(settings, arms, new=not (out / "benchmark.json").is_file())
+    new = not (out / "benchmark.json").is_file()
+    _check_generator_arms(settings, arms, new=new)
     if settings.filter_pool < 2 and any(a.kind == TYPICAL_COPIES for a in arms):
         raise GaunetError(
             "the typical-copies arm is the control of --filter-pool K: give --filter-pool 2 or "
@@ -256,7 +257,12 @@ def _prepare(
     arms_helper = _configured(
         GeneratorArms(out) if arms_helper is None else arms_helper, out, settings
     )
-    return arms, record, Grid(data, settings, arms_helper)
+    try:
+        return arms, record, Grid(data, settings, arms_helper)
+    except GaunetError:  # a new folder is left unpinned: the rerun with the fix is no change
+        for name in ("benchmark.json", "split.csv") if new else ():
+            (out / name).unlink(missing_ok=True)
+        raise
 
 
 def train_generators_together(

@@ -122,7 +122,7 @@ def read_boxes(path: Path) -> list[tuple[str, tuple[int, ...]]]:
             continue
         try:  # a word for a number is named like a short line, not a ValueError traceback
             box = tuple(int(float(v)) for v in parts[2:8])
-        except ValueError:
+        except (ValueError, OverflowError):  # (OverflowError: `inf`)
             box = ()
         if len(box) < 6 or parts[0] not in ORGANS:
             raise GaunetError(f"{path} line {number}: expected NAME INDEX and 6 box numbers\n"
