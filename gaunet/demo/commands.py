@@ -6,7 +6,14 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict
 
-from gaunet.demo.settings import CLI_OPTIONS, DemoSettings
+from gaunet.demo.settings import CLI_OPTIONS, DemoSettings, demo_models
+
+
+def _number(value: float) -> str:
+    """A number as short as `:g` writes it, unless that rounds it (`:g` keeps 6 digits: a
+    --fraction 0.1234567 printed 0.123457, another subset than the demo's)."""
+    text = f"{value:g}"
+    return text if float(text) == value else repr(float(value))
 
 
 def _changed_options(settings: dict) -> list[str]:
@@ -21,7 +28,7 @@ def _changed_options(settings: dict) -> list[str]:
         if isinstance(value, bool):
             options.append(flag)
         else:
-            text = ",".join(value) if isinstance(value, list) else f"{value:g}"
+            text = ",".join(value) if isinstance(value, list) else _number(value)
             options.append(f"{flag} {text}")
     return options
 
@@ -32,7 +39,9 @@ def reproduce_commands(settings: dict, num_classes: int) -> str:
     source = shlex.quote(s["data"])
     per_class = max(2, -(-s["eval_images"] // max(1, num_classes)))
     budget = (
-        f"--steps {s['train_steps']}" if s.get("train_steps") else f"--minutes {s['minutes']:g}"
+        f"--steps {s['train_steps']}"
+        if s.get("train_steps")
+        else f"--minutes {_number(s['minutes'])}"
     )
     gen_budget = budget.replace("--", "--gen-")
     # the seed of split, subset, training and metrics, and the channels, where not the default
@@ -54,9 +63,10 @@ def reproduce_commands(settings: dict, num_classes: int) -> str:
         f"--max-images {s['eval_images']} "
         "--json metrics.json --report metrics.html",
         f"gaunet benchmark --data {source} --out bench --classifiers {','.join(s['classifiers'])} "
-        f"--arms none,classic,gaunet,gaunet+classic{',copies+classic' if s['control'] else ''} "
-        f"--fractions {s['fraction']:g} "
-        f"--seeds {s['seeds']} --size {s['size']}{channels}{split_seed} --width {s['width']:g} "
+        f"--arms none,classic,{','.join(demo_models(s['baselines']))},gaunet+classic"
+        f"{',copies+classic' if s['control'] else ''} "
+        f"--fractions {_number(s['fraction'])} "
+        f"--seeds {s['seeds']} --size {s['size']}{channels}{split_seed} --width {_number(s['width'])} "
         f"--epochs {s['epochs']} "
         f"--patience {s['patience']} {gen_budget}",
         "# (the benchmark's gaunet arm trains its own generator on exactly each fraction's images)",

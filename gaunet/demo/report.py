@@ -15,7 +15,7 @@ from gaunet.demo.report_images import copies_section, metrics_section
 from gaunet.demo.settings import demo_models
 from gaunet.downstream.advice import copies_evidence, uncontrolled_gains
 from gaunet.downstream.arms import COPIES
-from gaunet.downstream.gains import CLIPPED, RANGE, interval_text
+from gaunet.downstream.gains import CLIPPED, RANGE, helped, interval_text
 from gaunet.io import write_atomic
 from gaunet.metrics.verdict import image_verdicts
 from gaunet.report.html import (
@@ -43,7 +43,26 @@ def headline(summary: dict) -> str:
     # a classifier whose seeds vary (a network) gives a testable answer; the SVM may not
     testable = [e for e in chosen if (e["gain"].get("accuracy") or {}).get("p") is not None]
     entry = (testable or chosen)[0]
-    return verdict(entry["classifier"], entry["arm"], entry["gain"].get("accuracy"))[1]
+    kind, sentence = verdict(entry["classifier"], entry["arm"], entry["gain"].get("accuracy"))
+    if entry["classifier"] in _at_ceiling(summary):
+        return (
+            f"{sentence} Without extra images it already scored accuracy 1.000: no gain could show."
+        )
+    if kind == "better" and not (helped(entry) and entry.get("gain_vs_copies")):
+        return sentence + " Not yet shown to be the generated images' own: see section 5."
+    return sentence
+
+
+def _at_ceiling(summary: dict) -> list[str]:
+    """The classifiers that scored accuracy 1.000 on real images alone: no extra images can
+    raise it, so their verdicts cannot show a gain, however many seeds (the verdict's "add
+    seeds" for a network does not apply)."""
+    return [
+        e["classifier"]
+        for e in summary["entries"]
+        if e["arm"] == summary.get("baseline", "none")
+        and ((e["metrics"].get("accuracy") or {}).get("mean") or 0) >= 1
+    ]
 
 
 def _grouping(summary: dict) -> str:
@@ -180,6 +199,19 @@ def chance_note(summary: dict, test_counts: dict[str, int]) -> str:
     )
 
 
+def ceiling_note(summary: dict) -> str:
+    """A warning when a W/O classifier already scored accuracy 1.000: its verdicts say "no
+    significant difference" (a network's: "add seeds"), though no extra images could help."""
+    top = [CLASSIFIER_NAMES.get(c, c) for c in _at_ceiling(summary)]
+    if not top:
+        return ""
+    return (
+        f"{' and '.join(top)} trained on real images alone already scored accuracy 1.000 on "
+        "this test split: no extra images can raise it, so this comparison cannot show a gain, "
+        "however many seeds. Try a smaller --fraction, or data its classifiers get wrong."
+    )
+
+
 # the control arm's description in a verdict: a gain over it is the generated images' own
 COPIES_AGAINST = "plain copies of the real images with classic augmentation"
 
@@ -243,6 +275,7 @@ def _downstream_section(folder: DemoFolder) -> str:
         boxes += f"<p class='note'><b>Caution:</b> {html.escape(caution)}</p>"
     inspected = read_if_done(folder.summary)
     warning = chance_note(summary, inspected["counts"]["test"]) if inspected else ""
+    warning = " ".join(w for w in (warning, ceiling_note(summary)) if w)
     return (
         head + f"<p>Like the paper's Table III: each classifier is trained {settings['seeds']} "
         f"times (seeds) on the low-data subset <b>without</b> (W/O) and <b>with</b> (W) extra "
