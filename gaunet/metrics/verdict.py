@@ -47,8 +47,8 @@ LONGER = (
 )
 SEEDS = (
     "judge any gain with `gaunet benchmark --arms none,classic,gaunet,gaunet+classic,copies,"
-    "copies+classic --seeds 10` against plain copies of the real images (with 3 seeds only "
-    "gains of 10+ points show)"
+    "copies+classic --seeds 10` against plain copies of the real images (with few seeds only "
+    "large gains show: its summary.md gives the smallest gain each row could detect)"
 )
 
 
