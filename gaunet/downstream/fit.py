@@ -98,8 +98,12 @@ def _selection_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def _val_score(model: nn.Module, x: torch.Tensor, labels: np.ndarray, select: str) -> float:
-    """Lower is better: validation cross-entropy, or 1 - validation AUC."""
+    """Lower is better: validation cross-entropy, or 1 - validation AUC. An epoch whose weights
+    diverged (NaN probabilities) scores NaN under both, never the best: the AUC's scikit-learn
+    call would raise on it and lose the earlier epochs' best weights."""
     probabilities = _probabilities(model, x, 256)
+    if not np.isfinite(probabilities).all():
+        return float("nan")
     if select == "auc":
         return 1.0 - _selection_auc(labels, probabilities)
     picked = probabilities[np.arange(len(labels)), labels]
@@ -272,8 +276,12 @@ def fit_network(
             best_state = copy.deepcopy(model.state_dict())
         elif epoch - best_epoch >= settings.patience:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if best_state is None:  # every epoch NaN: the test set's metrics would fail in scikit-learn
+        raise GaunetError(
+            f"the network diverged: its validation {settings.select} was NaN in each of "
+            f"{epochs_run} epoch(s); lower --lr"
+        )
+    model.load_state_dict(best_state)
     return {
         "epochs_run": epochs_run,
         "best_epoch": best_epoch,

@@ -91,9 +91,11 @@ def cell_key(row: dict) -> tuple:
 
 def write_rows(path: Path, rows: list[dict], mode: str) -> None:
     """Mode "w": replace the file, atomically (a kill mid-write leaves the old one). Mode "a":
-    append, first ending a line a cut-off write left open, so no new row joins it."""
+    append, first ending a line a cut-off write left open, so no new row joins it. Columns
+    other than COLUMNS (rows read from a newer version's file) are left out: the file is
+    rewritten in this version's layout, which the rows appended after it follow."""
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
     if mode == "w" or not path.is_file():
         writer.writeheader()
         writer.writerows(rows)
