@@ -56,12 +56,15 @@ def mean_pairwise_l1(images: torch.Tensor) -> float:
 def noise_diversity(
     generator: ConditionalGenerator, sources: int = 16, draws: int = 8, seed: int = 0
 ) -> dict[str, Any]:
-    """Per class and overall (mean over classes): within_source, to_source, real_pairs, ratio."""
+    """Per class and overall (mean over classes): within_source, to_source, real_pairs, ratio;
+    a class without training images is left out."""
     if draws < 2:
         raise ValueError("noise diversity needs at least 2 draws per source")
     train = generator.train_images
     per_class: dict[str, dict[str, float]] = {}
     for c, name in enumerate(generator.class_names):
+        if not (train.labels == c).any():  # never trained on (generate leaves it out too): it
+            continue  # has no conditioning image, and the error lost every other number
         rows = generator.conditioning_rows(c, min(sources, int((train.labels == c).sum())), seed)
         real = to_unit_tensor(train.images[rows])
         # all draws of a class in one call: item k * draws + j is draw j of source k
