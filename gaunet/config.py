@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import warnings
+from collections.abc import Hashable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -242,12 +243,16 @@ def preset_names() -> list[str]:
 class _KeyNotingLoader(yaml.SafeLoader):
     """safe_load that notes a key given twice in one mapping (YAML keeps the last): appending
     `steps: 7` to a copied preset is a way to override it, but a key repeated by mistake
-    should not go unnoticed either."""
+    should not go unnoticed either. Merge keys (`<<: *baseline`) are YAML's own to resolve."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # (YAML's own error follows)
             if key in seen:
                 self.repeated.append(str(key))
             seen.add(key)
@@ -260,28 +265,29 @@ def read_yaml_mapping(
     """A YAML file that must hold a mapping (a config, a protocol); a ConfigError names the
     file and says what is wrong with it (`what` it was meant to be; `shape`, the mapping's)."""
     try:
-        loader = _KeyNotingLoader(path.read_text())
+        loader = _KeyNotingLoader(path.read_text(encoding="utf-8"))  # YAML's, whatever the locale
         loader.repeated = []
         try:
-            content = loader.get_single_data() or {}
+            content = loader.get_single_data()
         finally:
             loader.dispose()
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+    # ValueError: a value YAML cannot build (`data: 2024-06-31`, an int of 5000 digits)
+    except (OSError, ValueError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read {what} ({shorten(str(error))})") from None
     if loader.repeated:
         names = ", ".join(dict.fromkeys(loader.repeated))
         message = f"{path}: {names} given more than once; the last is used"
         warnings.warn(message, GaunetWarning, stacklevel=2)
-    if not isinstance(content, dict):
+    if not isinstance(content, dict) and content is not None:  # `[]` is not empty settings
         raise ConfigError(f"{path}: {shape}")
-    return content
+    return content or {}
 
 
 def _coerce(name: str, value: Any) -> Any:
     """Convert an override to the field's type; strings are parsed as YAML scalars first."""
     kinds = {f.name: f.type for f in fields(TrainConfig)}
     if name not in kinds:
-        close = difflib.get_close_matches(str(name), kinds, n=1)
+        close = difflib.get_close_matches(str(name).lower().replace("-", "_"), kinds, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(
             f"unknown config field {name!r} ({hint}known: {', '.join(sorted(kinds))})"
@@ -290,14 +296,15 @@ def _coerce(name: str, value: Any) -> Any:
     if isinstance(value, str) and kind != "str":
         try:
             value = yaml.safe_load(value)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):  # ValueError: 2024-06-31, 5000 digits
             pass  # not a YAML scalar: the type check below names the field and the value
     try:
         if kind == "bool":  # 0 and 1 are false and true; `tensorboard: 2` is a mistake
             if not isinstance(value, (bool, int)) or value not in (0, 1):
                 raise ValueError(value)
             return bool(value)
-        if kind == "int":  # `steps: true` is not a step count
+        if kind == "int":  # `steps: true` is not a step count; 1e3 is (YAML 1.1 reads text)
+            value = float(value) if isinstance(value, str) and "e" in value.lower() else value
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
             return int(value)
@@ -310,7 +317,7 @@ def _coerce(name: str, value: Any) -> Any:
         if value is None or isinstance(value, (list, dict)):
             raise TypeError(value)
         return str(value)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:  # Overflow: float(10**400)
         hint = f" (a YAML `{name}:` without a value is null; write {name}: '')" * (
             value is None and kind == "str"
         )
