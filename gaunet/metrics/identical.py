@@ -26,8 +26,12 @@ def identical_to_real(real: ImageSet, reference: ImageSet, synthetic: ImageSet) 
     fake, real_images, reference_images = _same_channels(
         synthetic.images, real.images, reference.images
     )
-    found = identical_to_any(fake, real_images)
-    in_reference = identical_to_any(fake, reference_images)
+    # an image of one value (a blank frame a collapsed generator draws) equals a blank real
+    # frame without being a real image: never a copy, as the data's duplicate sets count it
+    flat = fake.reshape(len(fake), -1)
+    drawn = ~(flat.min(1) == flat.max(1)) if flat.size else np.ones(len(fake), bool)
+    found = identical_to_any(fake, real_images) & drawn
+    in_reference = identical_to_any(fake, reference_images) & drawn
     return {"n": int(found.sum()), "of": len(found), "in_reference": int(in_reference.sum())}
 
 
