@@ -287,3 +287,13 @@ def test_the_realism_note_names_the_split_prdc_compared_with(split: str) -> None
     result["reference_split"] = split
     notes = [x for x in image_verdicts(result) if x.topic == "realism"]
     assert notes and all(f"the real {split} images" in x.message for x in notes)
+
+
+@pytest.mark.parametrize(("synthetic", "blamed"), [(40, True), (12, False)])
+def test_a_missing_class_blames_max_images_only_where_it_took_a_sample(synthetic, blamed):
+    """--max-images 40 over a 12-image set sampled nothing: the hint named it anyway."""
+    from gaunet.metrics.verdict_types import missing_classes
+
+    samples = {"max_images": 40, "per_class_synthetic": {"a": 0, "b": synthetic}}
+    (verdict,) = missing_classes({"samples": samples})
+    assert ("--max-images" in verdict.next_step) == blamed

@@ -42,7 +42,12 @@ def missing_classes(result: dict[str, Any]) -> list[Verdict]:
     missing = [name for name, n in counts.items() if not n]
     if not missing or len(missing) == len(counts):
         return []
-    capped = " or a --max-images sample too small to hold it" if samples.get("max_images") else ""
+    cap = samples.get("max_images")  # blamed only where it took a sample: the set is at it
+    capped = (
+        " or a --max-images sample too small to hold it"
+        if cap and sum(counts.values()) >= cap
+        else ""
+    )
     return [
         Verdict(
             WARNING,
