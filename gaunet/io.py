@@ -118,11 +118,12 @@ def write_json(path: Path, value: Any, durable: bool = False) -> None:
 
 
 def _same_file(recorded: Any, given: Any) -> bool:
-    """Two different names of one existing file (not a spec such as `phantom:n=24`)."""
+    """Two different names of one existing file (not a spec such as `phantom:n=24`); `~/x`
+    too (`--data=~/x.npz` reaches gaunet unexpanded, `--data ~/x.npz` expanded by the shell)."""
     if not isinstance(recorded, str) or not isinstance(given, str) or recorded == given:
         return False
     try:
-        return os.path.samefile(recorded, given)
+        return os.path.samefile(os.path.expanduser(recorded), os.path.expanduser(given))
     except OSError:  # not a file on this machine: the names are compared as they are
         return False
 

@@ -20,7 +20,7 @@ def test_rgb_copies_of_grey_real_images_are_identical():
     real, reference = _sets()
     rgb = dataclasses.replace(real, images=np.repeat(real.images, 3, axis=1))
     assert identical_to_real(real, reference, rgb) == {
-        "n": len(real), "of": len(real), "in_reference": len(reference),
+        "n": len(real), "of": len(real), "in_reference": len(reference), "blank": 0,
     }  # fmt: skip
 
 

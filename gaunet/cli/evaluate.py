@@ -239,9 +239,9 @@ def run(args: argparse.Namespace) -> int:
         from gaunet.trained_generator import load_generator, recorded_noise_scale
 
         scale = args.noise_scale
-        if scale is None:  # `--format npz`'s scale is in the provenance.csv beside its .npz
-            path = Path(args.synthetic).expanduser()
-            path = path.with_name("provenance.csv") if path.suffix.lower() == ".npz" else path
+        if scale is None:  # `--format npz` records its scale in the provenance.csv beside it
+            path = Path(args.synthetic).expanduser()  # (another .npz there is not its images)
+            path = path.with_name("provenance.csv") if path.name == "synthetic.npz" else path
             scale = recorded_noise_scale(path) or 1.0
 
         def generator():  # loaded when its metric runs, after the others (as before)

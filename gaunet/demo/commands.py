@@ -10,8 +10,11 @@ from gaunet.demo.settings import CLI_OPTIONS, DemoSettings, demo_models
 
 
 def _number(value: float) -> str:
-    """A number as short as `:g` writes it, unless that rounds it (`:g` keeps 6 digits: a
-    --fraction 0.1234567 printed 0.123457, another subset than the demo's)."""
+    """A number as the demo's parser reads it back: a whole number as an int (`:g` printed
+    1000000 as 1e+06, which `--eval-images` refuses), else as short as `:g` writes it unless
+    that rounds it (`:g` keeps 6 digits: --fraction 0.1234567 printed 0.123457, another subset)."""
+    if float(value).is_integer():
+        return str(int(value))
     text = f"{value:g}"
     return text if float(text) == value else repr(float(value))
 

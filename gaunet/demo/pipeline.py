@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -23,15 +22,6 @@ from gaunet.io import pin_settings, refuse_out_inside_data, write_json
 from gaunet.locking import folder_lock
 from gaunet.progress import progress
 from gaunet.training.checkpoint import holds_checkpoints
-
-
-def _same_data(saved: str, given: str) -> bool:
-    """`~/x.npz` and its expansion name one file (`--data=~/x.npz`, then `--data ~/x.npz`,
-    which the shell expands), but pin_settings cannot expand `~` and refused the rerun."""
-    try:
-        return os.path.samefile(os.path.expanduser(saved), os.path.expanduser(given))
-    except OSError:  # a spec such as `phantom:n=30`, or a file gone: compared as named
-        return False
 
 
 class Demo:
@@ -301,13 +291,9 @@ class Demo:
     def _check_settings(self) -> dict:
         """demo.json with this run's settings (under "settings", beside the steps record),
         refused when a PINNED one changed."""
-        record = asdict(self.settings)
-        saved = ((read_if_done(self.folder.state) or {}).get("settings") or {}).get("data")
-        if isinstance(saved, str) and _same_data(saved, record["data"]):
-            record["data"] = saved  # as pin_settings keeps another name of the same file
         state = pin_settings(
             self.folder.state,
-            record,
+            asdict(self.settings),
             PINNED,
             what="demo folder",
             key="settings",

@@ -32,7 +32,12 @@ def identical_to_real(real: ImageSet, reference: ImageSet, synthetic: ImageSet) 
     drawn = ~(flat.min(1) == flat.max(1)) if flat.size else np.ones(len(fake), bool)
     found = identical_to_any(fake, real_images) & drawn
     in_reference = identical_to_any(fake, reference_images) & drawn
-    return {"n": int(found.sum()), "of": len(found), "in_reference": int(in_reference.sum())}
+    return {
+        "n": int(found.sum()),
+        "of": len(found),
+        "in_reference": int(in_reference.sum()),
+        "blank": int((~drawn).sum()),  # the share is of the others: a real set copied whole is
+    }  # no less "not generated" for holding blank slices
 
 
 def _same_channels(*sets: np.ndarray) -> list[np.ndarray]:
@@ -54,11 +59,14 @@ def identical_verdicts(result: dict[str, Any]) -> list[Verdict]:
         if entry.get("in_reference")
         else ""
     )
+    blank = entry.get("blank", 0)  # absent from results of older versions
+    aside = f" ({blank} blank frames aside)" if blank else ""
     return [
         Verdict(
-            UNUSABLE if n / of >= IDENTICAL_HIGH else WARNING,
+            UNUSABLE if n / max(1, of - blank) >= IDENTICAL_HIGH else WARNING,
             "copies",
-            f"{n} of the {of} synthetic images are real images, pixel for pixel{flattered}: "
+            f"{n} of the {of} synthetic images{aside} are real images, pixel for pixel"
+            f"{flattered}: "
             "they are not generated images, and add nothing a copy of the real set would not.",
             "check that --synthetic names the generated folder, not the real data, and that no "
             "real image was copied into it",
