@@ -99,6 +99,16 @@ def folder_split(data: ImageSet, saved: Path, seed: int = 0, note: bool = True) 
             f"({mismatch}): continue it on the source it was made on, or use a new folder"
         )
     data.split = np.asarray([rows[str(i)]["split"] for i in data.ids])
+    pairs = {(str(g), str(s)) for g, s in zip(data.groups, data.split, strict=True)}
+    cut = len(pairs) - len({g for g, _ in pairs})  # groups beyond one split each
+    if cut and note:  # the source names patients now; the split was made without them
+        print(
+            f"note: {saved} puts patients (groups) of this source in more than one split "
+            f"({cut} extra group-split pair{'s' * (cut != 1)}: it was made when the source named "
+            "none); this folder keeps it so that its results stay comparable, and a new folder "
+            "gets a split that keeps each patient in one",
+            file=sys.stderr,
+        )
     sets = duplicate_sets(data.images) if note else []  # hashes every image: once, not per worker
     crossing = [rows for rows in sets if len(set(data.split[rows])) > 1]
     if crossing:

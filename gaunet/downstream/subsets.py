@@ -54,7 +54,7 @@ def nested_subsets(
             order[: class_count_at(len(order), fraction, min_per_class)]
             for order in orders.values()
         ]
-        subsets[fraction] = np.sort(np.concatenate(parts))
+        subsets[fraction] = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
     return subsets
 
 
