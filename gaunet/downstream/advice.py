@@ -10,6 +10,8 @@ from gaunet.downstream.gains import (
     CLASSIC,
     LABELS,
     accuracy_verdict,
+    at_top,
+    copies_matched,
     deciding_key,
     gain_text,
     generator_entries,
@@ -44,10 +46,15 @@ def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
             f"{LABELS[m]} {gain_text(gains.get(m), flags)}" for m in ("accuracy", "auc")
         )
         above = [m for m in ("accuracy", "auc") if lower_end(gains.get(m)) > 0]
+        key = deciding_key(entry)
         if not above and not _has_interval(gains):
             judged = (
                 "only one seed, so no interval: add seeds before reading the generator rows"
                 if max(g.get("n", 0) for g in gains.values()) < 2
+                else "without the extra images it was already at 1.0 on every seed, so no extra "
+                "images can show a gain and more seeds cannot change that: judge the generator "
+                "at a smaller fraction or on a harder test split"
+                if all(at_top(entry, key, m) for m in ("accuracy", "auc") if gains.get(m))
                 else "every seed gave the same difference (the classifier is deterministic on "
                 "the same images), so there is no interval and more seeds cannot change it: "
                 "judge the ceiling with a network's rows or over several subsets "
@@ -163,6 +170,15 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
         return []
     if any(helped(e) for e in generated):
         return []
+    if all(at_top(e, deciding_key(e)) for e in generated):  # no lever can raise a perfect score
+        return [
+            "",
+            "No generator arm could improve accuracy: what each was compared with was already "
+            "at 1.0 on every seed. What to do next:",
+            "",
+            "- Judge the generator at a smaller fraction (`--fractions`) or on a harder task, "
+            "where the real images alone fall short.",
+        ]
     # the comparison that decides: alone against none, combined against classic alone
     kinds = [accuracy_verdict(e, deciding_key(e))[0] for e in generated]
     matched = [e for e, kind in zip(generated, kinds) if kind == "better"]  # not over copies
@@ -323,11 +339,11 @@ def uncontrolled_gains(entries: list[dict]) -> list[str]:
 
 def copies_caution(entries: list[dict]) -> list[str]:
     """uncontrolled_gains, said in summary.md with the arms that would settle them."""
-    helped = uncontrolled_gains(entries)
-    if not helped:
-        return []
-    arms = ", ".join(f"`{arm}`" for arm in helped)
-    return [
+    uncontrolled, lines = uncontrolled_gains(entries), copies_matched(entries)
+    if not uncontrolled:
+        return lines
+    arms = ", ".join(f"`{arm}`{_uncontrolled_where(entries, arm)}" for arm in uncontrolled)
+    return lines + [
         "",
         f"Before relying on the gain of {arms}: add the `copies` control (`--arms "
         "...,copies,copies+classic`), the same number of plain copies of the real images. "
@@ -336,17 +352,39 @@ def copies_caution(entries: list[dict]) -> list[str]:
     ]
 
 
+def _uncontrolled_where(entries: list[dict], arm: str) -> str:
+    """Where an arm's gain lacks the `copies` control, when elsewhere in the grid (another
+    fraction or classifier) it has one: the caution must not read as about those rows too."""
+    rows = [e for e in entries if e["arm"] == arm]
+    if all(not e.get("gain_vs_copies") for e in rows):
+        return ""
+    bare = [
+        e
+        for e in rows
+        if not e.get("gain_vs_copies") and accuracy_verdict(e, deciding_key(e))[0] == "better"
+    ]
+    where = ", ".join(f"{e['classifier']} at fraction {e['fraction']:g}" for e in bare)
+    return f" ({where})" if where else ""
+
+
 def typical_caution(entries: list[dict], settings: dict) -> list[str]:
     """With --filter-pool, a generator arm that beat the `copies` control may owe it to the
     filter's choice of typical images: the `typical-copies` control would tell."""
     if int(settings.get("filter_pool") or 1) <= 1:
         return []
-    if any(e["arm"].startswith(TYPICAL_COPIES) for e in entries):
-        return []
+    # the control of an arm's own kind, classifier and fraction: `typical-copies` says nothing
+    # of `X+classic`, which it would be judged against only as `typical-copies+classic`
+    ran = {(e["classifier"], e["fraction"], e["arm"]) for e in entries}
     beat = [
         e["arm"]
         for e in generator_entries(entries)
         if lower_end((e.get("gain_vs_copies") or {}).get("accuracy")) > 0
+        and (
+            e["classifier"],
+            e["fraction"],
+            TYPICAL_COPIES + COMBINED * e["arm"].endswith(COMBINED),
+        )
+        not in ran
     ]
     if not beat:
         return []

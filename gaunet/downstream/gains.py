@@ -86,7 +86,28 @@ def accuracy_verdict(entry: dict, key: str = "gain") -> tuple[str, str]:
     from gaunet.report.html import verdict
 
     gain = for_verdict((entry.get(key) or {}).get("accuracy"))
-    return verdict(entry["classifier"], entry["arm"], gain, against=against_text(entry, key))
+    kind, sentence = verdict(
+        entry["classifier"], entry["arm"], gain, against=against_text(entry, key)
+    )
+    if kind == "none" and gain and gain.get("p") is None and gain.get("n", 0) >= 2:
+        if at_top(entry, key):  # not chance nor determinism: no room above 1.0 to gain in
+            head = sentence.rpartition(", but ")[0]
+            sentence = (
+                f"{head}, but accuracy was 1.0 on every seed with and without these images, so "
+                "no gain was possible and more seeds cannot change that."
+            )
+    return kind, sentence
+
+
+def at_top(entry: dict, key: str, metric: str = "accuracy") -> bool:
+    """Whether a row and the arm its comparison `key` is against were both at the metric's top
+    (1.0) on every paired seed: the row's mean is 1.0 and the paired gain is 0, so neither more
+    seeds nor any extra image can show a gain there."""
+    mine = (entry.get("metrics") or {}).get(metric) or {}
+    gain = (entry.get(key) or {}).get(metric) or {}
+    if is_nan(mine.get("mean")) or is_nan(gain.get("mean")):
+        return False
+    return mine["mean"] >= RANGE[1] - 1e-12 and abs(gain["mean"]) < 1e-12
 
 
 def helped(entry: dict) -> bool:
@@ -98,6 +119,28 @@ def helped(entry: dict) -> bool:
     return (
         not entry.get("gain_vs_copies") or accuracy_verdict(entry, "gain_vs_copies")[0] == "better"
     )
+
+
+def copies_matched(entries: list[dict]) -> list[str]:
+    """Where some generator arm helped (so summary.md gives no "what to try next", which says
+    it otherwise), the rows that helped by their deciding comparison but not beyond the
+    `copies` control beside them: that gain is not shown to be the generated images'."""
+    generated = generator_entries(entries)
+    if not any(helped(e) for e in generated):
+        return []
+    matched = [
+        f"`{e['arm']}` ({e['classifier']} at fraction {e['fraction']:g})"
+        for e in generated
+        if e.get("gain_vs_copies") and not helped(e)
+        and accuracy_verdict(e, deciding_key(e))[0] == "better"
+    ]  # fmt: skip
+    if not matched:
+        return []
+    return [
+        "",
+        f"{', '.join(matched)} helped, but not significantly more than the same number of plain "
+        "copies of the real images: that gain is not shown to be the generated images'.",
+    ]
 
 
 def deciding_key(entry: dict) -> str:
