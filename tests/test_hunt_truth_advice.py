@@ -49,7 +49,7 @@ def test_a_perfect_baseline_is_not_told_to_add_seeds() -> None:
     ceiling = text.split("Ceiling (`more-real`")[1].split("\n\n")[1]
     assert "already at 1.0 on every seed" in ceiling
     verdicts = text.split("Verdicts")[1].split("\n\n")[1]
-    assert verdicts.count("accuracy was 1.0 on every seed with and without") == 2
+    assert verdicts.count("accuracy was 1.0 on every seed compared, with and without") == 2
 
 
 def test_a_copies_caution_names_the_fraction_without_the_control() -> None:

@@ -18,6 +18,7 @@ from gaunet.downstream.gains import (
     helped,
     is_nan,
     lower_end,
+    uncontrolled_where,
     upper_end,
 )
 from gaunet.evidence import evidence, gain, significant, spread, subsets
@@ -54,7 +55,11 @@ def ceiling_lines(entries: list[dict], flags: list[bool]) -> list[str]:
                 else "without the extra images it was already at 1.0 on every seed, so no extra "
                 "images can show a gain and more seeds cannot change that: judge the generator "
                 "at a smaller fraction or on a harder test split"
-                if all(at_top(entry, key, m) for m in ("accuracy", "auc") if gains.get(m))
+                if all(
+                    at_top(entry, key, m)  # (an AUC undefined on a one-class test split: aside)
+                    for m in ("accuracy", "auc")
+                    if not is_nan((gains.get(m) or {}).get("mean"))
+                )
                 else "every seed gave the same difference (the classifier is deterministic on "
                 "the same images), so there is no interval and more seeds cannot change it: "
                 "judge the ceiling with a network's rows or over several subsets "
@@ -174,7 +179,7 @@ def next_steps(entries: list[dict], settings: dict) -> list[str]:
         return [
             "",
             "No generator arm could improve accuracy: what each was compared with was already "
-            "at 1.0 on every seed. What to do next:",
+            "at 1.0 on every seed compared. What to do next:",
             "",
             "- Judge the generator at a smaller fraction (`--fractions`) or on a harder task, "
             "where the real images alone fall short.",
@@ -342,7 +347,7 @@ def copies_caution(entries: list[dict]) -> list[str]:
     uncontrolled, lines = uncontrolled_gains(entries), copies_matched(entries)
     if not uncontrolled:
         return lines
-    arms = ", ".join(f"`{arm}`{_uncontrolled_where(entries, arm)}" for arm in uncontrolled)
+    arms = ", ".join(f"`{arm}`{uncontrolled_where(entries, arm)}" for arm in uncontrolled)
     return lines + [
         "",
         f"Before relying on the gain of {arms}: add the `copies` control (`--arms "
@@ -350,21 +355,6 @@ def copies_caution(entries: list[dict]) -> list[str]:
         f"{copies_evidence()}: a gain over `none` or `classic` alone is not yet a gain of the "
         "generated images.",
     ]
-
-
-def _uncontrolled_where(entries: list[dict], arm: str) -> str:
-    """Where an arm's gain lacks the `copies` control, when elsewhere in the grid (another
-    fraction or classifier) it has one: the caution must not read as about those rows too."""
-    rows = [e for e in entries if e["arm"] == arm]
-    if all(not e.get("gain_vs_copies") for e in rows):
-        return ""
-    bare = [
-        e
-        for e in rows
-        if not e.get("gain_vs_copies") and accuracy_verdict(e, deciding_key(e))[0] == "better"
-    ]
-    where = ", ".join(f"{e['classifier']} at fraction {e['fraction']:g}" for e in bare)
-    return f" ({where})" if where else ""
 
 
 def typical_caution(entries: list[dict], settings: dict) -> list[str]:

@@ -88,6 +88,8 @@ class Grid:
         self.train = data.where_split("train")
         self.val = data.where_split("val")
         self.test = data.where_split("test")
+        if len(self.train) == 0:  # (empty subsets: a network "trained" on no image was a cell)
+            raise GaunetError(f"{settings.data}: the split has no training images")
         if len(self.val) == 0 or len(self.test) == 0:
             cause = empty_split_cause(data.split, data.groups, data.labels, settings.split_seed)
             raise GaunetError(

@@ -93,19 +93,20 @@ def accuracy_verdict(entry: dict, key: str = "gain") -> tuple[str, str]:
         if at_top(entry, key):  # not chance nor determinism: no room above 1.0 to gain in
             head = sentence.rpartition(", but ")[0]
             sentence = (
-                f"{head}, but accuracy was 1.0 on every seed with and without these images, so "
-                "no gain was possible and more seeds cannot change that."
+                f"{head}, but accuracy was 1.0 on every seed compared, with and without these "
+                "images, so no gain was possible and more seeds cannot change that."
             )
     return kind, sentence
 
 
 def at_top(entry: dict, key: str, metric: str = "accuracy") -> bool:
     """Whether a row and the arm its comparison `key` is against were both at the metric's top
-    (1.0) on every paired seed: the row's mean is 1.0 and the paired gain is 0, so neither more
-    seeds nor any extra image can show a gain there."""
+    (1.0) on every paired seed, two or more (one seed proves no ceiling): the row's mean is 1.0
+    over the paired seeds and the paired gain is 0, so neither more seeds nor any extra image
+    can show a gain there."""
     mine = (entry.get("metrics") or {}).get(metric) or {}
     gain = (entry.get(key) or {}).get(metric) or {}
-    if is_nan(mine.get("mean")) or is_nan(gain.get("mean")):
+    if is_nan(mine.get("mean")) or is_nan(gain.get("mean")) or gain.get("n", 0) < 2:
         return False
     return mine["mean"] >= RANGE[1] - 1e-12 and abs(gain["mean"]) < 1e-12
 
@@ -141,6 +142,21 @@ def copies_matched(entries: list[dict]) -> list[str]:
         f"{', '.join(matched)} helped, but not significantly more than the same number of plain "
         "copies of the real images: that gain is not shown to be the generated images'.",
     ]
+
+
+def uncontrolled_where(entries: list[dict], arm: str) -> str:
+    """Where an arm's gain lacks the `copies` control, when elsewhere in the grid (another
+    fraction or classifier) it has one: the caution must not read as about those rows too."""
+    rows = [e for e in entries if e["arm"] == arm]
+    if all(not e.get("gain_vs_copies") for e in rows):
+        return ""
+    bare = [
+        e
+        for e in rows
+        if not e.get("gain_vs_copies") and accuracy_verdict(e, deciding_key(e))[0] == "better"
+    ]
+    where = ", ".join(f"{e['classifier']} at fraction {e['fraction']:g}" for e in bare)
+    return f" ({where})" if where else ""
 
 
 def deciding_key(entry: dict) -> str:
