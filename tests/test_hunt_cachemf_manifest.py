@@ -4,21 +4,10 @@ separators."""
 from __future__ import annotations
 
 import pytest
-from data_helpers import write_image
+from test_sources_manifest import _cache, _images  # noqa: F401 - the same fixture and files
 
 from gaunet.data import load_source
 from gaunet.data.readers.manifest import scan_manifest
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAUNET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("GAUNET_NO_PROGRESS", "1")
-
-
-def _images(root, names):
-    for i, name in enumerate(names):
-        write_image(root / name, seed=i)
 
 
 @pytest.mark.parametrize("separator", [";", "\t"])

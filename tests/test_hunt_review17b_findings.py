@@ -5,26 +5,16 @@ Each test failed on the code it reviewed (a real bug, found by the review and fi
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from pathlib import Path
 
 import numpy as np
+from test_hunt_demoview_report import _parsed
 
-from gaunet.cli import build_parser
 from gaunet.data import load_source
 from gaunet.demo import reproduce_commands
 from gaunet.io import pin_settings
 from gaunet.metrics.identical import identical_to_real, identical_verdicts
 from gaunet.metrics.verdict_types import UNUSABLE
-
-
-def _parsed(text: str) -> dict:
-    parser = build_parser()
-    return {
-        line.split()[1]: parser.parse_args(shlex.split(line, comments=True)[1:])
-        for line in text.splitlines()
-        if line.startswith("gaunet ")
-    }
 
 
 def test_printed_demo_command_keeps_integer_options_parseable() -> None:
