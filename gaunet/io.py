@@ -109,6 +109,17 @@ def finite_values(value: Any) -> Any:
     return value
 
 
+def json_object_or_empty(path: Path) -> dict[str, Any]:
+    """A JSON object a rerun may redo (a record of a choice, not settings): {} where the file
+    is absent or damaged (cut short by a full disk, edited by hand), so the choice is made
+    again and the record rewritten (read_settings_record refuses instead)."""
+    try:
+        content = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
 def write_json(path: Path, value: Any, durable: bool = False) -> None:
     """Indented JSON, written atomically (an interrupted write never looks finished)."""
     path = Path(path)

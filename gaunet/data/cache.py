@@ -97,15 +97,21 @@ def decoder_versions() -> tuple[str | None, ...]:
     return tuple(found)  # read once a process: an installed package does not change under it
 
 
+def cache_home() -> Path:
+    """$GAUNET_CACHE, else ~/.cache/gaunet: the one root of gaunet's caches (the decoded images
+    here, the domain classifier's weights). A `~` in $GAUNET_CACHE (quoted, or from a .env
+    file, where no shell expanded it) is the home folder, not a folder named `~` in the working
+    directory. Raises RuntimeError, KeyError or OSError where there is no home folder."""
+    given = os.environ.get("GAUNET_CACHE")
+    return Path(given).expanduser() if given else Path.home() / ".cache" / "gaunet"
+
+
 def cache_dir() -> Path | None:
-    """$GAUNET_CACHE, else ~/.cache/gaunet; None when GAUNET_NO_CACHE=1. A `~` in
-    $GAUNET_CACHE (quoted, or from a .env file, where no shell expanded it) is the home
-    folder, not a folder named `~` in the working directory."""
+    """cache_home(); None when GAUNET_NO_CACHE=1."""
     if os.environ.get("GAUNET_NO_CACHE", "") == "1":
         return None
     try:  # no $HOME and no passwd entry (a container's arbitrary uid): no cache, not a crash
-        given = os.environ.get("GAUNET_CACHE")
-        return Path(given).expanduser() if given else Path.home() / ".cache" / "gaunet"
+        return cache_home()
     except (RuntimeError, KeyError, OSError):
         return None
 

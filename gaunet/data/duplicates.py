@@ -64,12 +64,18 @@ def identical_to_any(queries: np.ndarray, reference: np.ndarray) -> np.ndarray:
     )
 
 
-def blank_count(images: np.ndarray) -> int:
-    """How many images are of one value (`duplicate_sets` never counts them as copies)."""
+def blank_rows(images: np.ndarray) -> np.ndarray:
+    """Bool (len(images),): which images are of one value (`duplicate_sets` never counts them
+    as copies, nor `identical_to_real` as real images; an image of no pixels counts)."""
     if not len(images) or not images[0].size:
-        return len(images)
+        return np.ones(len(images), bool)
     flat = np.asarray(images).reshape(len(images), -1)
-    return int(np.count_nonzero(flat.min(1) == flat.max(1)))
+    return flat.min(1) == flat.max(1)
+
+
+def blank_count(images: np.ndarray) -> int:
+    """How many images are of one value."""
+    return int(np.count_nonzero(blank_rows(images)))
 
 
 def _digest(image: np.ndarray) -> bytes:

@@ -9,7 +9,6 @@ new cells, so the choice is recorded beside the images it came from, with what i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from gaunet.class_filter import StreamingChoice, conditioning_images, keep_most_
 from gaunet.data import ImageSet
 from gaunet.downstream.provenance import iter_synthetic
 from gaunet.hashing import sha256_file
-from gaunet.io import write_json
+from gaunet.io import json_object_or_empty, write_json
 from gaunet.training.resume_checks import source_fingerprint
 
 Scorer = Callable[[np.ndarray], np.ndarray]
@@ -28,11 +27,8 @@ Scorer = Callable[[np.ndarray], np.ndarray]
 
 def _recorded(path: Path, expected: dict[str, Any], key: str) -> list[int] | None:
     """The recorded choice `key` when every `expected` field matches (None: choose again)."""
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(saved, dict) or any(saved.get(k) != v for k, v in expected.items()):
+    saved = json_object_or_empty(path)
+    if not saved or any(saved.get(k) != v for k, v in expected.items()):
         return None
     choice = saved.get(key)
     if not isinstance(choice, list) or not all(isinstance(n, int) for n in choice):

@@ -86,17 +86,13 @@ def accuracy_verdict(entry: dict, key: str = "gain") -> tuple[str, str]:
     from gaunet.report.html import verdict
 
     gain = for_verdict((entry.get(key) or {}).get("accuracy"))
-    kind, sentence = verdict(
-        entry["classifier"], entry["arm"], gain, against=against_text(entry, key)
+    return verdict(
+        entry["classifier"],
+        entry["arm"],
+        gain,
+        against=against_text(entry, key),
+        at_top=at_top(entry, key),
     )
-    if kind == "none" and gain and gain.get("p") is None and gain.get("n", 0) >= 2:
-        if at_top(entry, key):  # not chance nor determinism: no room above 1.0 to gain in
-            head = sentence.rpartition(", but ")[0]
-            sentence = (
-                f"{head}, but accuracy was 1.0 on every seed compared, with and without these "
-                "images, so no gain was possible and more seeds cannot change that."
-            )
-    return kind, sentence
 
 
 def at_top(entry: dict, key: str, metric: str = "accuracy") -> bool:

@@ -38,7 +38,7 @@ from gaunet.downstream.provenance import (
     made_by_checkpoint,
 )
 from gaunet.errors import GaunetError
-from gaunet.io import write_json
+from gaunet.io import json_object_or_empty, write_json
 from gaunet.progress import progress
 from gaunet.training.checkpoint import holds_checkpoints
 
@@ -348,7 +348,7 @@ class GeneratorArms:
             return root / f"step-{candidate['step']:06d}-{candidate['sha256'][:12]}"
 
         record = self.out / "generators" / f"{name}-selection.json"
-        saved = snapshots.read_record(record)
+        saved = json_object_or_empty(record)  # damaged: scored again
         reused = snapshots.saved_choice(saved, self.select_snapshot, candidates, folder_of)
         if reused is not None:  # matched by the snapshots' digests, not the run's path
             folder, chosen = reused

@@ -24,7 +24,6 @@ stopping.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -97,17 +96,6 @@ def snapshot_candidates(run: Path, earliest: float = EARLIEST) -> list[dict]:
     ]
 
 
-def read_record(path: Path) -> dict:
-    """A <name>-selection.json, or {} where there is none or it is damaged (cut short by a
-    full disk, edited by hand): the snapshots are then scored again and the record rewritten,
-    as filter_choices does with its records (a damaged one was a JSON traceback)."""
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return saved if isinstance(saved, dict) else {}
-
-
 def saved_choice(
     saved: dict, criterion: str, candidates: list[dict], folder_of: Callable[[dict], Path]
 ) -> tuple[Path, Path] | None:
@@ -127,8 +115,7 @@ def saved_choice(
         recorded = [(c["step"], c["sha256"]) for c in saved.get("snapshots", [])]
     except (KeyError, TypeError):
         return None
-    current = [(c["step"], c["sha256"]) for c in candidates]
-    if current != recorded and not set(current) <= set(recorded):
+    if not {(c["step"], c["sha256"]) for c in candidates} <= set(recorded):
         return None  # a snapshot never scored: the run was retrained
     here = next((c for c in candidates if c["sha256"] == pick["sha256"]), None)
     if here is not None:

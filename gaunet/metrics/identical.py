@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from gaunet.data.duplicates import identical_to_any
+from gaunet.data.duplicates import blank_rows, identical_to_any
 from gaunet.data.imageset import ImageSet
 from gaunet.metrics.verdict_types import UNUSABLE, WARNING, Verdict
 
@@ -28,8 +28,7 @@ def identical_to_real(real: ImageSet, reference: ImageSet, synthetic: ImageSet) 
     )
     # an image of one value (a blank frame a collapsed generator draws) equals a blank real
     # frame without being a real image: never a copy, as the data's duplicate sets count it
-    flat = fake.reshape(len(fake), -1)
-    drawn = ~(flat.min(1) == flat.max(1)) if flat.size else np.ones(len(fake), bool)
+    drawn = ~blank_rows(fake)
     found = identical_to_any(fake, real_images) & drawn
     in_reference = identical_to_any(fake, reference_images) & drawn
     return {

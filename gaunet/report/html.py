@@ -47,10 +47,15 @@ def arm_name(arm: str) -> str:
 
 
 def verdict(
-    classifier: str, arm: str, gain: dict | None, against: str = "real images only"
+    classifier: str,
+    arm: str,
+    gain: dict | None,
+    against: str = "real images only",
+    at_top: bool = False,
 ) -> tuple[str, str]:
     """(kind, sentence) for the accuracy gain W - W/O (or, with `against`, over another arm):
-    kind is better, worse or none."""
+    kind is better, worse or none. `at_top`: both arms scored 1.0 on every seed compared, so
+    a gain of 0 on every seed is neither chance nor determinism (gains.at_top)."""
     who = f"{CLASSIFIER_NAMES.get(classifier, classifier)} with {arm_name(arm)}"
     if against != "real images only":
         who += f", against {against}"
@@ -60,6 +65,8 @@ def verdict(
     if p is None:
         why = (
             "only one seed" if n < 2
+            else "accuracy was 1.0 on every seed compared, with and without these images, so no "
+            "gain was possible and more seeds cannot change that" if at_top
             else "every seed gave the same difference (the classifier is deterministic on the "
             "same images, so the seeds are not independent repeats)" if classifier.startswith("svm")
             else "every seed gave the same difference, by chance (a network's seeds differ: add "

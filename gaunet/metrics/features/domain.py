@@ -48,9 +48,10 @@ class DomainSettings:
 def cache_root() -> Path:
     """$GAUNET_CACHE, else ~/.cache/gaunet; with no home folder (a container's arbitrary user
     id) a folder in the temporary directory, not a crash."""
-    try:  # `~` in $GAUNET_CACHE (quoted, a .env file) is the home folder, as data/cache.py reads it
-        given = os.environ.get("GAUNET_CACHE")
-        return Path(given).expanduser() if given else Path.home() / ".cache" / "gaunet"
+    from gaunet.data.cache import cache_home
+
+    try:
+        return cache_home()
     except (RuntimeError, KeyError, OSError):
         user = getattr(os, "getuid", lambda: 0)()  # no getuid on Windows
         return Path(tempfile.gettempdir()) / f"gaunet-cache-{user}"
